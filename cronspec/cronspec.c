@@ -534,6 +534,10 @@ parse_dow_special(struct parser *p)
 	bool name;
 	int v, k;
 
+	if (upper(*s) == 'L' && p->len > 1)
+		return fail(p, s, "'%.*s': L-n and LW belong in day-of-month; "
+		    "in day-of-week write L alone (Saturday) or nL (the last "
+		    "weekday n of the month, such as 6L)", (int)p->len, s);
 	if (refuse_mixed_special(p) < 0)
 		return -EINVAL;
 	if (p->len == 1 && upper(*s) == 'L') {
@@ -575,6 +579,15 @@ parse_dow_special(struct parser *p)
 	    "weekday n of the month; n#k: the k-th weekday n)", v);
 }
 
+static const char *
+ordinal_suffix(int n)
+{
+	if (n % 100 >= 11 && n % 100 <= 13)
+		return "th";
+	return n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" :
+	    "th";
+}
+
 /* One element of a list: '*', 'a', 'a-b', each with an optional '/n'. */
 static int
 parse_item(struct parser *p, const char **s)
@@ -582,7 +595,7 @@ parse_item(struct parser *p, const char **s)
 	const struct field_info *fi = &fields[p->field];
 	const char *e = field_end(p), *at = *s;
 	int start, stop, step = 1;
-	bool name, name2, ranged = false;
+	bool name = false, name2 = false, ranged = false;
 
 	if (*s < e && **s == '*') {
 		(*s)++;
@@ -607,13 +620,20 @@ parse_item(struct parser *p, const char **s)
 	if (*s < e && **s == '/') {
 		const char *slash = (*s)++;
 
-		if (!ranged && name)
-			return fail(p, slash, "a step after a single name is "
-			    "ignored by Quartz: write %d/n for every n-th "
-			    "from %.3s, or a range such as %.3s-%s/n", start,
-			    at, at, p->field == F_DOW ? "SAT" : "DEC");
 		if (parse_step(p, s, &step) < 0)
 			return -EINVAL;
+		/* Quartz reads no step after a name, alone or in a range:
+		 * MON/2 runs as MON, MON-FRI/2 as MON-FRI. */
+		if (name || name2) {
+			if (!ranged)
+				return fail(p, slash, "a step after a name is "
+				    "ignored by Quartz: write %d/%d for every "
+				    "%d%s from %.*s", start, step, step,
+				    ordinal_suffix(step), (int)(slash - at), at);
+			return fail(p, slash, "a step after a name is ignored "
+			    "by Quartz: write the range in numbers, %d-%d/%d",
+			    start, stop, step);
+		}
 		/* a/n runs from a to the field's maximum. */
 		if (!ranged)
 			stop = fi->max;
