@@ -74,19 +74,19 @@ enum dow_kind {
 #define YEAR_WORDS ((CRONSPEC_YEAR_MAX - CRONSPEC_YEAR_MIN + 64) / 64)
 
 struct cronspec {
-	uint64_t sec;	/* bits 0-59 */
-	uint64_t min;	/* bits 0-59 */
-	uint32_t hour;	/* bits 0-23 */
-	uint32_t dom;	/* bits 1-31 */
-	uint32_t month; /* bits 1-12 */
-	uint32_t dow;	/* bits 1-7 */
+	uint64_t sec;              /* bits 0-59 */
+	uint64_t min;              /* bits 0-59 */
+	uint32_t hour;             /* bits 0-23 */
+	uint32_t dom;              /* bits 1-31 */
+	uint32_t month;            /* bits 1-12 */
+	uint32_t dow;              /* bits 1-7 */
 	uint64_t year[YEAR_WORDS]; /* bit y - CRONSPEC_YEAR_MIN */
 	enum dom_kind dom_kind;
 	enum dow_kind dow_kind;
-	int dom_day;	      /* nW: n; L-n: n */
-	bool dom_weekday;     /* LW, L-nW */
-	int dow_day;	      /* nL, n#k: n (1 = SUN) */
-	int dow_nth;	      /* n#k: k */
+	int dom_day;      /* nW: n; L-n: n */
+	bool dom_weekday; /* LW, L-nW */
+	int dow_day;      /* nL, n#k: n (1 = SUN) */
+	int dow_nth;      /* n#k: k */
 };
 
 /* ---- civil calendar (proleptic Gregorian, after H. Hinnant) ---- */
@@ -175,8 +175,8 @@ struct parser {
 	struct cronspec *cs;
 	struct cronspec_error *err;
 	enum field field;
-	const char *tok;    /* the current field's text */
-	size_t len;	    /* its length */
+	const char *tok; /* the current field's text */
+	size_t len;      /* its length */
 	bool dom_question, dow_question;
 };
 
@@ -187,8 +187,8 @@ fail(struct parser *p, const char *at, const char *fmt, ...)
 
 	if (p->err != NULL) {
 		p->err->column = (int)(at - p->expr) + 1;
-		p->err->field = p->field < F_COUNT ? fields[p->field].name :
-		    "expression";
+		p->err->field =
+		    p->field < F_COUNT ? fields[p->field].name : "expression";
 		va_start(ap, fmt);
 		vsnprintf(p->err->message, sizeof(p->err->message), fmt, ap);
 		va_end(ap);
@@ -321,8 +321,8 @@ parse_value(struct parser *p, const char **s, int *ret, bool *ret_name)
 				if (strncasecmp(start, names[i], 3) == 0)
 					return fail(p, start,
 					    "'%.*s': names are 3 letters; "
-					    "write %s", (int)n, start,
-					    names[i]);
+					    "write %s",
+					    (int)n, start, names[i]);
 		}
 		if (n >= 3) {
 			for (i = 0; i < nnames; i++) {
@@ -341,16 +341,16 @@ parse_value(struct parser *p, const char **s, int *ret, bool *ret_name)
 	if (start >= e || !is_digit(*start))
 		return fail(p, start, "expected a value %s%s",
 		    expected_values(p->field),
-		    p->field == F_DOM || p->field == F_DOW ?
-			", '*', '?' or 'L'" :
-			" or '*'");
+		    p->field == F_DOM || p->field == F_DOW ? ", '*', '?' or 'L'"
+							   : " or '*'");
 	for (*s = start; *s < e && is_digit(**s); (*s)++) {
 		v = v * 10 + (**s - '0');
 		if (v > 100000)
 			break;
 	}
 	if (v < fi->min || v > fi->max)
-		return fail(p, start, "%.*s is out of range for %s: "
+		return fail(p, start,
+		    "%.*s is out of range for %s: "
 		    "expected %s",
 		    (int)(*s - start), start, fi->name,
 		    expected_values(p->field));
@@ -367,20 +367,25 @@ parse_step(struct parser *p, const char **s, int *ret)
 	long v = 0;
 
 	if (start >= e || !is_digit(*start))
-		return fail(p, start, "expected a step (a number 1-%d) "
-		    "after '/'", fi->max_step);
+		return fail(p, start,
+		    "expected a step (a number 1-%d) "
+		    "after '/'",
+		    fi->max_step);
 	for (; *s < e && is_digit(**s); (*s)++) {
 		v = v * 10 + (**s - '0');
 		if (v > 100000)
 			break;
 	}
 	if (v == 0)
-		return fail(p, start, "a step of 0 never advances: "
-		    "expected 1-%d", fi->max_step);
-	if (v > fi->max_step)
-		return fail(p, start, "step %.*s is larger than the %s field "
-		    "allows: expected 1-%d", (int)(*s - start), start, fi->name,
+		return fail(p, start,
+		    "a step of 0 never advances: "
+		    "expected 1-%d",
 		    fi->max_step);
+	if (v > fi->max_step)
+		return fail(p, start,
+		    "step %.*s is larger than the %s field "
+		    "allows: expected 1-%d",
+		    (int)(*s - start), start, fi->name, fi->max_step);
 	*ret = (int)v;
 	return 0;
 }
@@ -443,24 +448,28 @@ refuse_mixed_special(struct parser *p)
 	const char *s = p->tok, *e = field_end(p), *q;
 
 	/* L-n is the one legitimate '-' next to a special. */
-	if (p->field == F_DOM && upper(*s) == 'L' && s + 1 < e &&
-	    s[1] == '-')
+	if (p->field == F_DOM && upper(*s) == 'L' && s + 1 < e && s[1] == '-')
 		s += 2;
 	for (q = s; q < e; q++) {
 		if (*q == ',')
-			return fail(p, q, "'%.*s': L, W and # must stand "
+			return fail(p, q,
+			    "'%.*s': L, W and # must stand "
 			    "alone in %s; Quartz would silently drop part of "
 			    "this list: write the special value alone",
 			    (int)p->len, p->tok, fields[p->field].name);
 		if (*q == '-')
-			return fail(p, q, "'%.*s': L, W and # apply to one "
+			return fail(p, q,
+			    "'%.*s': L, W and # apply to one "
 			    "day, not a range; Quartz would silently ignore "
 			    "them: write one day (such as 15W, 6L or 2#1) or "
-			    "the plain range", (int)p->len, p->tok);
+			    "the plain range",
+			    (int)p->len, p->tok);
 		if (*q == '/')
-			return fail(p, q, "'%.*s': L, W and # cannot take a "
+			return fail(p, q,
+			    "'%.*s': L, W and # cannot take a "
 			    "step; Quartz would silently ignore it: write the "
-			    "special value alone", (int)p->len, p->tok);
+			    "special value alone",
+			    (int)p->len, p->tok);
 	}
 	return 0;
 }
@@ -488,7 +497,8 @@ parse_dom_special(struct parser *p)
 			long off = 0;
 
 			if (s >= e || !is_digit(*s))
-				return fail(p, s, "expected a number of days "
+				return fail(p, s,
+				    "expected a number of days "
 				    "0-30 after 'L-'");
 			for (; s < e && is_digit(*s); s++) {
 				off = off * 10 + (*s - '0');
@@ -496,8 +506,10 @@ parse_dom_special(struct parser *p)
 					break;
 			}
 			if (off > 30)
-				return fail(p, n, "offset %.*s is too large: "
-				    "'L-n' takes 0-30", (int)(s - n), n);
+				return fail(p, n,
+				    "offset %.*s is too large: "
+				    "'L-n' takes 0-30",
+				    (int)(s - n), n);
 			cs->dom_day = (int)off;
 		}
 		if (s < e && upper(*s) == 'W') {
@@ -505,7 +517,8 @@ parse_dom_special(struct parser *p)
 			s++;
 		}
 		if (s < e)
-			return fail(p, s, "unexpected '%.*s' after '%.*s': "
+			return fail(p, s,
+			    "unexpected '%.*s' after '%.*s': "
 			    "expected L, L-n, LW or L-nW alone",
 			    (int)(e - s), s, (int)(s - p->tok), p->tok);
 		return 0;
@@ -514,12 +527,14 @@ parse_dom_special(struct parser *p)
 	if (parse_value(p, &s, &v, &name) < 0)
 		return -EINVAL;
 	if (s >= e || upper(*s) != 'W')
-		return fail(p, s, "expected 'W' after %d (nW: the weekday "
-		    "nearest day %d)", v, v);
+		return fail(p, s,
+		    "expected 'W' after %d (nW: the weekday "
+		    "nearest day %d)",
+		    v, v);
 	s++;
 	if (s < e)
-		return fail(p, s, "unexpected '%.*s' after %dW",
-		    (int)(e - s), s, v);
+		return fail(
+		    p, s, "unexpected '%.*s' after %dW", (int)(e - s), s, v);
 	cs->dom_kind = DOM_NEAREST;
 	cs->dom_day = v;
 	return 0;
@@ -535,9 +550,11 @@ parse_dow_special(struct parser *p)
 	int v, k;
 
 	if (upper(*s) == 'L' && p->len > 1)
-		return fail(p, s, "'%.*s': L-n and LW belong in day-of-month; "
+		return fail(p, s,
+		    "'%.*s': L-n and LW belong in day-of-month; "
 		    "in day-of-week write L alone (Saturday) or nL (the last "
-		    "weekday n of the month, such as 6L)", (int)p->len, s);
+		    "weekday n of the month, such as 6L)",
+		    (int)p->len, s);
 	if (refuse_mixed_special(p) < 0)
 		return -EINVAL;
 	if (p->len == 1 && upper(*s) == 'L') {
@@ -565,8 +582,10 @@ parse_dow_special(struct parser *p)
 		for (; s < e && is_digit(*s) && k < 100; s++)
 			k = k * 10 + (*s - '0');
 		if (k < 1 || k > 5)
-			return fail(p, n, "'#%.*s': a month has at most 5 of "
-			    "each weekday: expected 1-5", (int)(s - n), n);
+			return fail(p, n,
+			    "'#%.*s': a month has at most 5 of "
+			    "each weekday: expected 1-5",
+			    (int)(s - n), n);
 		if (s < e)
 			return fail(p, s, "unexpected '%.*s' after %d#%d",
 			    (int)(e - s), s, v, k);
@@ -575,8 +594,10 @@ parse_dow_special(struct parser *p)
 		cs->dow_nth = k;
 		return 0;
 	}
-	return fail(p, s, "expected 'L' or '#' after %d (nL: the last "
-	    "weekday n of the month; n#k: the k-th weekday n)", v);
+	return fail(p, s,
+	    "expected 'L' or '#' after %d (nL: the last "
+	    "weekday n of the month; n#k: the k-th weekday n)",
+	    v);
 }
 
 static const char *
@@ -584,8 +605,10 @@ ordinal_suffix(int n)
 {
 	if (n % 100 >= 11 && n % 100 <= 13)
 		return "th";
-	return n % 10 == 1 ? "st" : n % 10 == 2 ? "nd" : n % 10 == 3 ? "rd" :
-	    "th";
+	return n % 10 == 1 ? "st"
+	    : n % 10 == 2  ? "nd"
+	    : n % 10 == 3  ? "rd"
+			   : "th";
 }
 
 /* One element of a list: '*', 'a', 'a-b', each with an optional '/n'. */
@@ -612,8 +635,10 @@ parse_item(struct parser *p, const char **s)
 			if (parse_value(p, s, &stop, &name2) < 0)
 				return -EINVAL;
 			if (stop < start && fi->wrap == 0)
-				return fail(p, dash, "a %s range cannot wrap: "
-				    "write %d-%d", fi->name, stop, start);
+				return fail(p, dash,
+				    "a %s range cannot wrap: "
+				    "write %d-%d",
+				    fi->name, stop, start);
 			ranged = true;
 		}
 	}
@@ -626,11 +651,14 @@ parse_item(struct parser *p, const char **s)
 		 * MON/2 runs as MON, MON-FRI/2 as MON-FRI. */
 		if (name || name2) {
 			if (!ranged)
-				return fail(p, slash, "a step after a name is "
+				return fail(p, slash,
+				    "a step after a name is "
 				    "ignored by Quartz: write %d/%d for every "
-				    "%d%s from %.*s", start, step, step,
-				    ordinal_suffix(step), (int)(slash - at), at);
-			return fail(p, slash, "a step after a name is ignored "
+				    "%d%s from %.*s",
+				    start, step, step, ordinal_suffix(step),
+				    (int)(slash - at), at);
+			return fail(p, slash,
+			    "a step after a name is ignored "
 			    "by Quartz: write the range in numbers, %d-%d/%d",
 			    start, stop, step);
 		}
@@ -653,7 +681,8 @@ parse_plain(struct parser *p)
 		if (s >= e)
 			return 0;
 		if (*s != ',')
-			return fail(p, s, "unexpected '%.*s': expected ',', "
+			return fail(p, s,
+			    "unexpected '%.*s': expected ',', "
 			    "'-' or '/' or the end of the field",
 			    (int)(e - s), s);
 		s++;
@@ -678,7 +707,8 @@ parse_field(struct parser *p)
 			cs->dow_kind = DOW_NONE;
 			return 0;
 		}
-		return fail(p, p->tok, "'?' is only allowed in day-of-month "
+		return fail(p, p->tok,
+		    "'?' is only allowed in day-of-month "
 		    "or day-of-week");
 	}
 
@@ -686,7 +716,8 @@ parse_field(struct parser *p)
 		const char *q = memchr(p->tok, '?', p->len);
 
 		if (q != NULL)
-			return fail(p, q, "'?' must stand alone, and only in "
+			return fail(p, q,
+			    "'?' must stand alone, and only in "
 			    "day-of-month or day-of-week");
 		if (p->field == F_DOM)
 			return parse_dom_special(p);
@@ -695,8 +726,10 @@ parse_field(struct parser *p)
 		for (q = p->tok; q < field_end(p); q++)
 			if (*q == '#' || upper(*q) == 'L' || upper(*q) == 'W')
 				break;
-		return fail(p, q, "'%c' is only allowed in day-of-month or "
-		    "day-of-week", *q);
+		return fail(p, q,
+		    "'%c' is only allowed in day-of-month or "
+		    "day-of-week",
+		    *q);
 	}
 
 	if (p->field == F_DOM)
@@ -713,8 +746,8 @@ is_space(char c)
 }
 
 int
-cronspec_parse(const char *expr, struct cronspec **ret,
-    struct cronspec_error *err)
+cronspec_parse(
+    const char *expr, struct cronspec **ret, struct cronspec_error *err)
 {
 	struct parser p = { .expr = expr, .err = err, .field = F_COUNT };
 	const char *s = expr, *dow_at = expr;
@@ -734,7 +767,8 @@ cronspec_parse(const char *expr, struct cronspec **ret,
 			break;
 		if (n == F_COUNT) {
 			p.field = F_COUNT;
-			r = fail(&p, s, "unexpected 8th field: expected 6 or "
+			r = fail(&p, s,
+			    "unexpected 8th field: expected 6 or "
 			    "7 fields (seconds minutes hours day-of-month "
 			    "month day-of-week [year])");
 			goto out;
@@ -760,10 +794,11 @@ cronspec_parse(const char *expr, struct cronspec **ret,
 	}
 	p.field = F_COUNT;
 	if (n < 6) {
-		r = fail(&p, s, "%s: expected 6 or 7 fields (seconds "
+		r = fail(&p, s,
+		    "%s: expected 6 or 7 fields (seconds "
 		    "minutes hours day-of-month month day-of-week [year]), "
-		    "found %d", n == 0 ? "empty expression" :
-		    "too few fields", n);
+		    "found %d",
+		    n == 0 ? "empty expression" : "too few fields", n);
 		goto out;
 	}
 	if (n == 6)
@@ -772,13 +807,15 @@ cronspec_parse(const char *expr, struct cronspec **ret,
 
 	if (p.dom_question && p.dow_question) {
 		p.field = F_DOW;
-		r = fail(&p, dow_at, "'?' in both day-of-month and "
+		r = fail(&p, dow_at,
+		    "'?' in both day-of-month and "
 		    "day-of-week: exactly one of them must be '?'");
 		goto out;
 	}
 	if (!p.dom_question && !p.dow_question) {
 		p.field = F_DOW;
-		r = fail(&p, dow_at, "day-of-month and day-of-week are both "
+		r = fail(&p, dow_at,
+		    "day-of-month and day-of-week are both "
 		    "set: Quartz requires '?' in one of them; write '?' here "
 		    "to use day-of-month, or '?' in day-of-month");
 		goto out;
@@ -824,14 +861,15 @@ next_year(const struct cronspec *cs, int y)
 {
 	int i;
 
-	for (i = y - CRONSPEC_YEAR_MIN; i <= CRONSPEC_YEAR_MAX -
-	    CRONSPEC_YEAR_MIN; ) {
+	for (i = y - CRONSPEC_YEAR_MIN;
+	     i <= CRONSPEC_YEAR_MAX - CRONSPEC_YEAR_MIN;) {
 		uint64_t w = cs->year[i / 64] & (~UINT64_C(0) << (i % 64));
 
 		if (w != 0) {
 			i = (i / 64) * 64 + __builtin_ctzll(w);
-			return i + CRONSPEC_YEAR_MIN > CRONSPEC_YEAR_MAX ? -1 :
-			    i + CRONSPEC_YEAR_MIN;
+			return i + CRONSPEC_YEAR_MIN > CRONSPEC_YEAR_MAX
+			    ? -1
+			    : i + CRONSPEC_YEAR_MIN;
 		}
 		i = (i / 64 + 1) * 64;
 	}
@@ -995,8 +1033,12 @@ next_wall(const struct cronspec *cs, int64_t from, int64_t *ret)
 		s = r;
 		break;
 	}
-	tm = (struct cronspec_tm){ .year = y, .month = mo, .day = d,
-		.hour = h, .minute = mi, .second = s };
+	tm = (struct cronspec_tm){ .year = y,
+		.month = mo,
+		.day = d,
+		.hour = h,
+		.minute = mi,
+		.second = s };
 	*ret = cronspec_seconds_from_civil(&tm);
 	return 0;
 }

@@ -32,8 +32,8 @@ struct cronspec;
  * returns 0.  On a syntax error returns -EINVAL and, when err is not NULL,
  * fills it in.  -ENOMEM on allocation failure.
  */
-int cronspec_parse(const char *expr, struct cronspec **ret,
-    struct cronspec_error *err);
+int cronspec_parse(
+    const char *expr, struct cronspec **ret, struct cronspec_error *err);
 
 /* NULL-safe. */
 void cronspec_free(struct cronspec *cs);
@@ -46,8 +46,8 @@ void cronspec_free(struct cronspec *cs);
  * Returns 0 and stores the instant, or -ENOENT when nothing fires before
  * 2100-01-01 local time.
  */
-int cronspec_next(const struct cronspec *cs, const struct tz *tz,
-    int64_t after, int64_t *ret_next);
+int cronspec_next(const struct cronspec *cs, const struct tz *tz, int64_t after,
+    int64_t *ret_next);
 
 /*
  * Broken-down civil time helpers shared with callers that format times.

@@ -16,7 +16,7 @@
 struct schedule {
 	enum schedule_type type;
 	struct cronspec *cs; /* NULL for ON_DEMAND */
-	struct tz *tz;	     /* evaluation zone */
+	struct tz *tz;       /* evaluation zone */
 	struct tz *display;  /* zone to show times in (may equal tz) */
 	int interval;
 	char cron[96];
@@ -55,8 +55,8 @@ static const unsigned type_keys[] = {
 	[SCHEDULE_DAILY] = TIME_KEYS | K(SCHEDULE_KEY_INTERVAL_COUNT),
 	[SCHEDULE_WEEKLY] = TIME_KEYS | K(SCHEDULE_KEY_INTERVAL_COUNT) |
 	    K(SCHEDULE_KEY_WEEKDAY),
-	[SCHEDULE_MONTHLY_BY_DAY] = TIME_KEYS |
-	    K(SCHEDULE_KEY_INTERVAL_COUNT) | K(SCHEDULE_KEY_MONTH_DAY),
+	[SCHEDULE_MONTHLY_BY_DAY] = TIME_KEYS | K(SCHEDULE_KEY_INTERVAL_COUNT) |
+	    K(SCHEDULE_KEY_MONTH_DAY),
 	[SCHEDULE_MONTHLY_BY_WEEKDAY] = TIME_KEYS |
 	    K(SCHEDULE_KEY_INTERVAL_COUNT) | K(SCHEDULE_KEY_WEEKDAY) |
 	    K(SCHEDULE_KEY_OCCURRENCE),
@@ -77,11 +77,11 @@ static const int max_interval[] = {
 
 static const char *const weekdays[] = { "SUNDAY", "MONDAY", "TUESDAY",
 	"WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY" };
-static const char *const months[] = { "JANUARY", "FEBRUARY", "MARCH",
-	"APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
-	"NOVEMBER", "DECEMBER" };
-static const char *const occurrences[] = { "FIRST", "SECOND", "THIRD",
-	"FOURTH", "LAST" };
+static const char *const months[] = { "JANUARY", "FEBRUARY", "MARCH", "APRIL",
+	"MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER",
+	"DECEMBER" };
+static const char *const occurrences[] = { "FIRST", "SECOND", "THIRD", "FOURTH",
+	"LAST" };
 
 const char *
 schedule_key_name(enum schedule_key key)
@@ -212,12 +212,15 @@ load_zone(const char *name, struct tz **ret, struct schedule_error *err)
 	int r = tz_load(name, ret);
 
 	if (r == -ENOENT) {
-		fail(err, SCHEDULE_KEY_TZ, "unknown time zone '%s': expected "
-		    "an IANA zone such as Europe/London", name);
+		fail(err, SCHEDULE_KEY_TZ,
+		    "unknown time zone '%s': expected "
+		    "an IANA zone such as Europe/London",
+		    name);
 		return -ENOENT;
 	}
 	if (r == -EINVAL)
-		return fail(err, SCHEDULE_KEY_TZ, "invalid time zone name "
+		return fail(err, SCHEDULE_KEY_TZ,
+		    "invalid time zone name "
 		    "'%s': expected an IANA zone such as America/New_York",
 		    name);
 	return r;
@@ -237,18 +240,21 @@ compile(enum schedule_type type, const struct schedule_fields *f, char *buf,
 	int n;
 
 	if (v[SCHEDULE_KEY_UTC_TIME] != NULL && v[SCHEDULE_KEY_TIME] != NULL)
-		return fail(err, SCHEDULE_KEY_TIME, "give either utcTime (in "
+		return fail(err, SCHEDULE_KEY_TIME,
+		    "give either utcTime (in "
 		    "UTC) or time (in tz), not both");
-	tkey = v[SCHEDULE_KEY_UTC_TIME] != NULL ? SCHEDULE_KEY_UTC_TIME :
-	    SCHEDULE_KEY_TIME;
+	tkey = v[SCHEDULE_KEY_UTC_TIME] != NULL ? SCHEDULE_KEY_UTC_TIME
+						: SCHEDULE_KEY_TIME;
 	if (v[tkey] == NULL)
-		return fail(err, SCHEDULE_KEY_TIME, "%s needs a time of day: "
+		return fail(err, SCHEDULE_KEY_TIME,
+		    "%s needs a time of day: "
 		    "time (in tz) or utcTime, as \"HH:MM\" or \"HH:MM:SS\"",
 		    type_names[type]);
 	if (parse_time(v[tkey], &h, &m, &s) < 0)
-		return fail(err, tkey, "invalid %s '%s': expected \"HH:MM\" "
-		    "or \"HH:MM:SS\" on a 24-hour clock", key_names[tkey],
-		    v[tkey]);
+		return fail(err, tkey,
+		    "invalid %s '%s': expected \"HH:MM\" "
+		    "or \"HH:MM:SS\" on a 24-hour clock",
+		    key_names[tkey], v[tkey]);
 
 	switch (type) {
 	case SCHEDULE_DAILY:
@@ -256,11 +262,13 @@ compile(enum schedule_type type, const struct schedule_fields *f, char *buf,
 		break;
 	case SCHEDULE_WEEKLY:
 		if (v[SCHEDULE_KEY_WEEKDAY] == NULL)
-			return fail(err, SCHEDULE_KEY_WEEKDAY, "WEEKLY needs "
+			return fail(err, SCHEDULE_KEY_WEEKDAY,
+			    "WEEKLY needs "
 			    "weekday: SUNDAY to SATURDAY");
 		i = lookup(v[SCHEDULE_KEY_WEEKDAY], weekdays, 7);
 		if (i < 0)
-			return fail(err, SCHEDULE_KEY_WEEKDAY, "invalid "
+			return fail(err, SCHEDULE_KEY_WEEKDAY,
+			    "invalid "
 			    "weekday '%s': expected SUNDAY to SATURDAY",
 			    v[SCHEDULE_KEY_WEEKDAY]);
 		n = snprintf(buf, size, "%d %d %d ? * %d", s, m, h, i + 1);
@@ -268,26 +276,31 @@ compile(enum schedule_type type, const struct schedule_fields *f, char *buf,
 	case SCHEDULE_MONTHLY_BY_DAY:
 		if (v[SCHEDULE_KEY_MONTH_DAY] == NULL ||
 		    parse_int(v[SCHEDULE_KEY_MONTH_DAY], 1, 31, &day) < 0)
-			return fail(err, SCHEDULE_KEY_MONTH_DAY, "%s needs "
+			return fail(err, SCHEDULE_KEY_MONTH_DAY,
+			    "%s needs "
 			    "monthDay 1-31 (a month without that day is "
 			    "skipped; for the last day use cron \"0 0 0 L * "
-			    "?\")", type_names[type]);
+			    "?\")",
+			    type_names[type]);
 		n = snprintf(buf, size, "%d %d %d %d * ?", s, m, h, day);
 		break;
 	case SCHEDULE_MONTHLY_BY_WEEKDAY:
 		if (v[SCHEDULE_KEY_WEEKDAY] == NULL ||
 		    (i = lookup(v[SCHEDULE_KEY_WEEKDAY], weekdays, 7)) < 0)
-			return fail(err, SCHEDULE_KEY_WEEKDAY, "%s needs "
-			    "weekday: SUNDAY to SATURDAY", type_names[type]);
+			return fail(err, SCHEDULE_KEY_WEEKDAY,
+			    "%s needs "
+			    "weekday: SUNDAY to SATURDAY",
+			    type_names[type]);
 		if (v[SCHEDULE_KEY_OCCURRENCE] == NULL ||
-		    (day = lookup(v[SCHEDULE_KEY_OCCURRENCE], occurrences,
-			 5)) < 0)
-			return fail(err, SCHEDULE_KEY_OCCURRENCE, "%s needs "
+		    (day = lookup(v[SCHEDULE_KEY_OCCURRENCE], occurrences, 5)) <
+			0)
+			return fail(err, SCHEDULE_KEY_OCCURRENCE,
+			    "%s needs "
 			    "occurrence: FIRST, SECOND, THIRD, FOURTH or LAST",
 			    type_names[type]);
 		if (day == 4)
-			n = snprintf(buf, size, "%d %d %d ? * %dL", s, m, h,
-			    i + 1);
+			n = snprintf(
+			    buf, size, "%d %d %d ? * %dL", s, m, h, i + 1);
 		else
 			n = snprintf(buf, size, "%d %d %d ? * %d#%d", s, m, h,
 			    i + 1, day + 1);
@@ -295,27 +308,34 @@ compile(enum schedule_type type, const struct schedule_fields *f, char *buf,
 	case SCHEDULE_YEARLY:
 		if (v[SCHEDULE_KEY_MONTH] == NULL ||
 		    (mo = lookup(v[SCHEDULE_KEY_MONTH], months, 12)) < 0)
-			return fail(err, SCHEDULE_KEY_MONTH, "YEARLY needs "
+			return fail(err, SCHEDULE_KEY_MONTH,
+			    "YEARLY needs "
 			    "month: JANUARY to DECEMBER");
 		if (v[SCHEDULE_KEY_MONTH_DAY] == NULL ||
 		    parse_int(v[SCHEDULE_KEY_MONTH_DAY], 1, 31, &day) < 0)
-			return fail(err, SCHEDULE_KEY_MONTH_DAY, "YEARLY needs "
+			return fail(err, SCHEDULE_KEY_MONTH_DAY,
+			    "YEARLY needs "
 			    "monthDay 1-31");
-		if (day > (mo == 1 ? 29 : mo == 3 || mo == 5 || mo == 8 ||
-		    mo == 10 ? 30 : 31))
-			return fail(err, SCHEDULE_KEY_MONTH_DAY, "%s has no "
-			    "day %d", months[mo], day);
-		n = snprintf(buf, size, "%d %d %d %d %d ?", s, m, h, day,
-		    mo + 1);
+		if (day > (mo == 1 ? 29
+				  : mo == 3 || mo == 5 || mo == 8 || mo == 10
+				  ? 30
+				  : 31))
+			return fail(err, SCHEDULE_KEY_MONTH_DAY,
+			    "%s has no "
+			    "day %d",
+			    months[mo], day);
+		n = snprintf(
+		    buf, size, "%d %d %d %d %d ?", s, m, h, day, mo + 1);
 		break;
 	case SCHEDULE_RUN_ONCE:
 		if (v[SCHEDULE_KEY_DATE] == NULL ||
 		    parse_date(v[SCHEDULE_KEY_DATE], &y, &mo, &day) < 0)
-			return fail(err, SCHEDULE_KEY_DATE, "RUN_ONCE needs "
+			return fail(err, SCHEDULE_KEY_DATE,
+			    "RUN_ONCE needs "
 			    "date: \"YYYY-MM-DD\", a real date in %d-%d",
 			    CRONSPEC_YEAR_MIN, CRONSPEC_YEAR_MAX);
-		n = snprintf(buf, size, "%d %d %d %d %d ? %d", s, m, h, day,
-		    mo, y);
+		n = snprintf(
+		    buf, size, "%d %d %d %d %d ? %d", s, m, h, day, mo, y);
 		break;
 	default:
 		abort();
@@ -338,10 +358,11 @@ schedule_new(const struct schedule_fields *f, struct schedule **ret,
 	if (v[SCHEDULE_KEY_TYPE] == NULL)
 		type = v[SCHEDULE_KEY_CRON] != NULL ? SCHEDULE_CRON : -1;
 	else
-		type = lookup(v[SCHEDULE_KEY_TYPE], type_names,
-		    SCHEDULE_ON_DEMAND + 1);
+		type = lookup(
+		    v[SCHEDULE_KEY_TYPE], type_names, SCHEDULE_ON_DEMAND + 1);
 	if (type < 0)
-		return fail(err, SCHEDULE_KEY_TYPE, "%s type%s%s: expected "
+		return fail(err, SCHEDULE_KEY_TYPE,
+		    "%s type%s%s: expected "
 		    "CRON, DAILY, WEEKLY, MONTHLY_BY_DAY, MONTHLY_BY_WEEKDAY, "
 		    "YEARLY, RUN_ONCE or ON_DEMAND",
 		    v[SCHEDULE_KEY_TYPE] == NULL ? "missing" : "unknown",
@@ -353,8 +374,10 @@ schedule_new(const struct schedule_fields *f, struct schedule **ret,
 		    i == SCHEDULE_KEY_TZ)
 			continue;
 		if (!(type_keys[type] & K(i)))
-			return fail(err, i, "%s does not apply to a %s "
-			    "schedule", key_names[i], type_names[type]);
+			return fail(err, i,
+			    "%s does not apply to a %s "
+			    "schedule",
+			    key_names[i], type_names[type]);
 	}
 
 	s = calloc(1, sizeof(*s));
@@ -379,7 +402,8 @@ schedule_new(const struct schedule_fields *f, struct schedule **ret,
 	if (v[SCHEDULE_KEY_INTERVAL_COUNT] != NULL &&
 	    parse_int(v[SCHEDULE_KEY_INTERVAL_COUNT], 1, max_interval[type],
 		&s->interval) < 0) {
-		r = fail(err, SCHEDULE_KEY_INTERVAL_COUNT, "invalid "
+		r = fail(err, SCHEDULE_KEY_INTERVAL_COUNT,
+		    "invalid "
 		    "intervalCount '%s': expected 1-%d",
 		    v[SCHEDULE_KEY_INTERVAL_COUNT], max_interval[type]);
 		goto out;
@@ -391,13 +415,16 @@ schedule_new(const struct schedule_fields *f, struct schedule **ret,
 		goto done;
 	case SCHEDULE_CRON:
 		if (v[SCHEDULE_KEY_CRON] == NULL) {
-			r = fail(err, SCHEDULE_KEY_CRON, "CRON needs cron: a "
+			r = fail(err, SCHEDULE_KEY_CRON,
+			    "CRON needs cron: a "
 			    "cron spec such as \"0 0 3 ? * SUN\"");
 			goto out;
 		}
 		if (strlen(v[SCHEDULE_KEY_CRON]) >= sizeof(s->cron)) {
-			r = fail(err, SCHEDULE_KEY_CRON, "cron spec longer "
-			    "than %zu characters", sizeof(s->cron) - 1);
+			r = fail(err, SCHEDULE_KEY_CRON,
+			    "cron spec longer "
+			    "than %zu characters",
+			    sizeof(s->cron) - 1);
 			goto out;
 		}
 		strcpy(s->cron, v[SCHEDULE_KEY_CRON]);

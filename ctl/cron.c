@@ -32,8 +32,9 @@ format_iso(int64_t t, int32_t off, char *buf, size_t size)
 
 	cronspec_civil_from_seconds(t + off, &tm);
 	if (a % 60 != 0)
-		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d:%02d",
-		    tm.year, tm.month, tm.day, tm.hour, tm.minute, tm.second,
+		snprintf(buf, size,
+		    "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d:%02d", tm.year,
+		    tm.month, tm.day, tm.hour, tm.minute, tm.second,
 		    off < 0 ? '-' : '+', a / 3600, a / 60 % 60, a % 60);
 	else
 		snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
@@ -126,22 +127,28 @@ fields_from_json(const char *text, struct schedule_fields *f, json_t **store)
 
 	obj = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	if (obj == NULL) {
-		fprintf(stderr, "rotactl: --schedule: invalid JSON at column "
-		    "%d: %s\n", jerr.column, jerr.text);
+		fprintf(stderr,
+		    "rotactl: --schedule: invalid JSON at column "
+		    "%d: %s\n",
+		    jerr.column, jerr.text);
 		return -EINVAL;
 	}
 	*store = obj;
 	if (!json_is_object(obj)) {
-		fprintf(stderr, "rotactl: --schedule: expected a JSON object "
+		fprintf(stderr,
+		    "rotactl: --schedule: expected a JSON object "
 		    "such as {\"type\":\"WEEKLY\",\"weekday\":\"SUNDAY\","
 		    "\"time\":\"03:00\",\"tz\":\"Europe/London\"}\n");
 		return -EINVAL;
 	}
-	json_object_foreach(obj, key, val) {
+	json_object_foreach(obj, key, val)
+	{
 		k = schedule_key_from_name(key);
 		if (k < 0) {
-			fprintf(stderr, "rotactl: --schedule: unknown key "
-			    "'%s'\n", key);
+			fprintf(stderr,
+			    "rotactl: --schedule: unknown key "
+			    "'%s'\n",
+			    key);
 			return -EINVAL;
 		}
 		if (json_is_integer(val)) {
@@ -154,8 +161,10 @@ fields_from_json(const char *text, struct schedule_fields *f, json_t **store)
 			val = json_object_get(obj, key);
 		}
 		if (!json_is_string(val)) {
-			fprintf(stderr, "rotactl: --schedule: %s must be a "
-			    "string\n", key);
+			fprintf(stderr,
+			    "rotactl: --schedule: %s must be a "
+			    "string\n",
+			    key);
 			return -EINVAL;
 		}
 		f->value[k] = json_string_value(val);
@@ -182,8 +191,10 @@ static void
 report_error(const char *expr, const struct schedule_error *e)
 {
 	if (e->column > 0 && expr != NULL) {
-		fprintf(stderr, "rotactl: invalid cron spec, column %d (%s): "
-		    "%s\n", e->column, e->cron_field, e->message);
+		fprintf(stderr,
+		    "rotactl: invalid cron spec, column %d (%s): "
+		    "%s\n",
+		    e->column, e->cron_field, e->message);
 		fprintf(stderr, "  %s\n  %*s^\n", expr, e->column - 1, "");
 	} else {
 		fprintf(stderr, "rotactl: invalid schedule: %s: %s\n",
@@ -234,8 +245,10 @@ cron_main(int argc, char **argv)
 			count = (int)strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg ||
 			    count < 1 || count > COUNT_MAX) {
-				fprintf(stderr, "rotactl: -n: expected a count "
-				    "1-%d\n", COUNT_MAX);
+				fprintf(stderr,
+				    "rotactl: -n: expected a count "
+				    "1-%d\n",
+				    COUNT_MAX);
 				goto out;
 			}
 			break;
@@ -258,9 +271,11 @@ cron_main(int argc, char **argv)
 	if (from_text == NULL)
 		from = (int64_t)time(NULL);
 	else if (parse_iso(from_text, &from) < 0) {
-		fprintf(stderr, "rotactl: --from: expected "
+		fprintf(stderr,
+		    "rotactl: --from: expected "
 		    "YYYY-MM-DDTHH:MM:SS with an offset (+HH:MM, -HH:MM or "
-		    "Z), got '%s'\n", from_text);
+		    "Z), got '%s'\n",
+		    from_text);
 		goto out;
 	}
 
@@ -269,7 +284,8 @@ cron_main(int argc, char **argv)
 			goto out;
 		if (zone_name != NULL) {
 			if (fields.value[SCHEDULE_KEY_TZ] != NULL) {
-				fprintf(stderr, "rotactl: give the zone either "
+				fprintf(stderr,
+				    "rotactl: give the zone either "
 				    "with --tz or as tz in the schedule\n");
 				goto out;
 			}
@@ -298,22 +314,24 @@ cron_main(int argc, char **argv)
 		if (out == NULL || next == NULL)
 			goto out;
 		format_iso(from, tz_offset_at(disp, from), buf, sizeof(buf));
-		if (json_object_set_new(out, "expr",
-			json_string(schedule_cron(sched))) ||
+		if (json_object_set_new(
+			out, "expr", json_string(schedule_cron(sched))) ||
 		    (json_text != NULL &&
-			json_object_set_new(out, "type", json_string(
-			    schedule_type_name(schedule_type(sched))))) ||
-		    json_object_set_new(out, "tz", json_string(tz_name(disp))) ||
+			json_object_set_new(out, "type",
+			    json_string(
+				schedule_type_name(schedule_type(sched))))) ||
+		    json_object_set_new(
+			out, "tz", json_string(tz_name(disp))) ||
 		    json_object_set_new(out, "from", json_string(buf)))
 			goto out;
 	} else {
 		format_iso(from, tz_offset_at(disp, from), buf, sizeof(buf));
 		printf("  Schedule: %s", schedule_cron(sched));
 		if (json_text != NULL)
-			printf("  (%s)",
-			    schedule_type_name(schedule_type(sched)));
-		printf("\n Time zone: %s\n      From: %s\n", tz_name(disp),
-		    buf);
+			printf(
+			    "  (%s)", schedule_type_name(schedule_type(sched)));
+		printf(
+		    "\n Time zone: %s\n      From: %s\n", tz_name(disp), buf);
 	}
 
 	t = from;

@@ -53,8 +53,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
 			prev = t = starts[i];
 			for (k = 0; k < 4; k++) {
-				if (cronspec_next(cs, z < 3 ? zones[z] : NULL,
-					t, &t) < 0)
+				if (cronspec_next(
+					cs, z < 3 ? zones[z] : NULL, t, &t) < 0)
 					break;
 				if (t <= prev)
 					abort();

@@ -27,9 +27,9 @@ iso(const char *s)
 	int oh, om, n = 0;
 	char sign;
 
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d%n", &tm.year,
-		&tm.month, &tm.day, &tm.hour, &tm.minute, &tm.second, &sign,
-		&oh, &om, &n) != 9 ||
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d%n", &tm.year, &tm.month,
+		&tm.day, &tm.hour, &tm.minute, &tm.second, &sign, &oh, &om,
+		&n) != 9 ||
 	    (size_t)n != strlen(s))
 		fail_msg("bad test time '%s'", s);
 	return cronspec_seconds_from_civil(&tm) -
@@ -44,8 +44,8 @@ format(int64_t t, const struct tz *tz, char *buf, size_t size)
 	struct cronspec_tm tm;
 
 	cronspec_civil_from_seconds(t + off, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
-	    tm.year, tm.month, tm.day, tm.hour, tm.minute, tm.second,
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.year,
+	    tm.month, tm.day, tm.hour, tm.minute, tm.second,
 	    off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
 }
 
@@ -77,7 +77,8 @@ expect(const char *expr, const char *zone, const char *from, ...)
 			if (r != -ENOENT) {
 				format(t, tz, got, sizeof(got));
 				fail_msg("'%s' in %s: expected no more fires, "
-				    "got %s", expr, zone, got);
+					 "got %s",
+				    expr, zone, got);
 			}
 			break;
 		}
@@ -86,15 +87,15 @@ expect(const char *expr, const char *zone, const char *from, ...)
 			    expr, zone, want, r);
 		format(t, tz, got, sizeof(got));
 		if (strcmp(got, want) != 0)
-			fail_msg("'%s' in %s from %s: expected %s, got %s", expr,
-			    zone, from, want, got);
+			fail_msg("'%s' in %s from %s: expected %s, got %s",
+			    expr, zone, from, want, got);
 	}
 	va_end(ap);
 	cronspec_free(cs);
 	tz_free(tz);
 }
 
-#define EXPECT(expr, zone, from, ...) \
+#define EXPECT(expr, zone, from, ...)                                          \
 	expect(expr, zone, from, __VA_ARGS__, (const char *)NULL)
 
 /* The examples of the Quartz CronTrigger tutorial that Keeper links to. */
@@ -107,8 +108,7 @@ test_quartz_examples(void **state)
 	    "2024-01-02T10:15:00+00:00");
 	EXPECT("0 15 10 * * ? 2005", "UTC", "2005-12-30T12:00:00+00:00",
 	    "2005-12-31T10:15:00+00:00", "END");
-	EXPECT("0 15 10 * * ? 2005", "UTC", "2024-01-01T00:00:00+00:00",
-	    "END");
+	EXPECT("0 15 10 * * ? 2005", "UTC", "2024-01-01T00:00:00+00:00", "END");
 	EXPECT("0 * 14 * * ?", "UTC", "2024-01-01T14:58:30+00:00",
 	    "2024-01-01T14:59:00+00:00", "2024-01-02T14:00:00+00:00");
 	EXPECT("0 0/5 14 * * ?", "UTC", "2024-01-01T14:50:00+00:00",
@@ -142,9 +142,8 @@ test_quartz_examples(void **state)
 	EXPECT("0 11 11 11 11 ?", "UTC", "2024-01-01T00:00:00+00:00",
 	    "2024-11-11T11:11:00+00:00", "2025-11-11T11:11:00+00:00");
 	/* The example of Keeper's Cron Spec page. */
-	EXPECT("0 28 17 ? * *", "America/New_York",
-	    "2023-12-31T23:59:59-05:00", "2024-01-01T17:28:00-05:00",
-	    "2024-01-02T17:28:00-05:00");
+	EXPECT("0 28 17 ? * *", "America/New_York", "2023-12-31T23:59:59-05:00",
+	    "2024-01-01T17:28:00-05:00", "2024-01-02T17:28:00-05:00");
 }
 
 static void
@@ -317,8 +316,8 @@ static void
 test_dst_new_york(void **state)
 {
 	/* 1: 02:30 does not exist on 2024-03-10. */
-	EXPECT("0 30 2 * * ?", "America/New_York",
-	    "2024-03-09T12:00:00-05:00", "2024-03-11T02:30:00-04:00");
+	EXPECT("0 30 2 * * ?", "America/New_York", "2024-03-09T12:00:00-05:00",
+	    "2024-03-11T02:30:00-04:00");
 	EXPECT("0 0 2 * * ?", "America/New_York", "2024-03-09T03:00:00-05:00",
 	    "2024-03-11T02:00:00-04:00");
 	EXPECT("0 0 3 * * ?", "America/New_York", "2024-03-09T12:00:00-05:00",
@@ -356,8 +355,8 @@ test_dst_london(void **state)
 	EXPECT("0 0/30 * * * ?", "Europe/London", "2024-10-27T01:45:00+01:00",
 	    "2024-10-27T02:00:00+00:00");
 	/* Past the zone file's table: the POSIX TZ footer's rule. */
-	EXPECT("0 30 1 ? 10 SUNL", "Europe/London",
-	    "2090-01-01T00:00:00+00:00", "2090-10-29T01:30:00+00:00");
+	EXPECT("0 30 1 ? 10 SUNL", "Europe/London", "2090-01-01T00:00:00+00:00",
+	    "2090-10-29T01:30:00+00:00");
 	/* ... where 01:30 on the last Sunday of March never exists. */
 	EXPECT("0 30 1 ? 3 SUNL", "Europe/London", "2090-01-01T00:00:00+00:00",
 	    "END");
@@ -501,9 +500,9 @@ test_parse_errors(void **state)
 		    strcmp(err.field, bad[i].field) != 0 ||
 		    strstr(err.message, bad[i].words) == NULL)
 			fail_msg("'%s': got column %d (%s): %s; expected "
-			    "column %d (%s) with '%s'", bad[i].expr,
-			    err.column, err.field, err.message, bad[i].column,
-			    bad[i].field, bad[i].words);
+				 "column %d (%s) with '%s'",
+			    bad[i].expr, err.column, err.field, err.message,
+			    bad[i].column, bad[i].field, bad[i].words);
 	}
 }
 
@@ -532,7 +531,8 @@ test_next_is_increasing(void **state)
 					break;
 				if (r != 0)
 					fail_msg("'%s' in %s: no fire after "
-					    "%lld", exprs[i], zones[j],
+						 "%lld",
+					    exprs[i], zones[j],
 					    (long long)prev);
 				assert_true(t > prev);
 				prev = t;

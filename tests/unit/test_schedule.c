@@ -22,9 +22,9 @@ iso(const char *s)
 	int oh, om, n = 0;
 	char sign;
 
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d%n", &tm.year,
-		&tm.month, &tm.day, &tm.hour, &tm.minute, &tm.second, &sign,
-		&oh, &om, &n) != 9 ||
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d%n", &tm.year, &tm.month,
+		&tm.day, &tm.hour, &tm.minute, &tm.second, &sign, &oh, &om,
+		&n) != 9 ||
 	    (size_t)n != strlen(s))
 		fail_msg("bad test time '%s'", s);
 	return cronspec_seconds_from_civil(&tm) -
@@ -38,8 +38,8 @@ format(int64_t t, const struct tz *tz, char *buf, size_t size)
 	struct cronspec_tm tm;
 
 	cronspec_civil_from_seconds(t + off, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
-	    tm.year, tm.month, tm.day, tm.hour, tm.minute, tm.second,
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.year,
+	    tm.month, tm.day, tm.hour, tm.minute, tm.second,
 	    off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
 }
 
@@ -62,8 +62,8 @@ expect(const char *const *kv, const char *cron, const char *from,
 		const char *eq = strchr(kv[i], '=');
 
 		assert_non_null(eq);
-		snprintf(keys[i], sizeof(keys[i]), "%.*s", (int)(eq - kv[i]),
-		    kv[i]);
+		snprintf(
+		    keys[i], sizeof(keys[i]), "%.*s", (int)(eq - kv[i]), kv[i]);
 		k = schedule_key_from_name(keys[i]);
 		assert_true(k >= 0);
 		f.value[k] = eq + 1;
@@ -111,8 +111,8 @@ test_daily(void **state)
 	    KV("2024-01-01T23:30:30+05:30", "2024-01-02T23:30:30+05:30"));
 	/* Every 3 days: days whose number since 1970-01-01 is a multiple
 	 * of 3.  2024-01-03 is day 19725 = 3 * 6575. */
-	expect(KV("type=DAILY", "time=00:00", "intervalCount=3"),
-	    "0 0 0 * * ?", "2024-01-01T00:00:00+00:00",
+	expect(KV("type=DAILY", "time=00:00", "intervalCount=3"), "0 0 0 * * ?",
+	    "2024-01-01T00:00:00+00:00",
 	    KV("2024-01-03T00:00:00+00:00", "2024-01-06T00:00:00+00:00",
 		"2024-01-09T00:00:00+00:00"));
 }
@@ -152,16 +152,15 @@ test_monthly(void **state)
 static void
 test_yearly_once_demand(void **state)
 {
-	expect(KV("type=YEARLY", "month=FEBRUARY", "monthDay=29",
-		   "time=12:00"),
+	expect(KV("type=YEARLY", "month=FEBRUARY", "monthDay=29", "time=12:00"),
 	    "0 0 12 29 2 ?", "2024-03-01T00:00:00+00:00",
 	    KV("2028-02-29T12:00:00+00:00"));
 	expect(KV("type=RUN_ONCE", "date=2030-06-01", "time=08:00",
 		   "tz=Europe/London"),
 	    "0 0 8 1 6 ? 2030", "2024-01-01T00:00:00+00:00",
 	    KV("2030-06-01T08:00:00+01:00", "END"));
-	expect(KV("type=ON_DEMAND"), "", "2024-01-01T00:00:00+00:00",
-	    KV("END"));
+	expect(
+	    KV("type=ON_DEMAND"), "", "2024-01-01T00:00:00+00:00", KV("END"));
 }
 
 struct bad {
@@ -182,22 +181,22 @@ static const struct bad bad[] = {
 	    SCHEDULE_KEY_WEEKDAY, "does not apply to a DAILY" },
 	{ { "type=DAILY", "time=03:00", "intervalCount=0" },
 	    SCHEDULE_KEY_INTERVAL_COUNT, "1-365" },
-	{ { "type=WEEKLY", "time=03:00", "intervalCount=53",
-	    "weekday=MONDAY" }, SCHEDULE_KEY_INTERVAL_COUNT, "1-52" },
+	{ { "type=WEEKLY", "time=03:00", "intervalCount=53", "weekday=MONDAY" },
+	    SCHEDULE_KEY_INTERVAL_COUNT, "1-52" },
 	{ { "type=WEEKLY", "time=03:00" }, SCHEDULE_KEY_WEEKDAY, "SUNDAY" },
 	{ { "type=WEEKLY", "time=03:00", "weekday=MON" }, SCHEDULE_KEY_WEEKDAY,
 	    "SUNDAY to SATURDAY" },
 	{ { "type=MONTHLY_BY_DAY", "time=03:00", "monthDay=32" },
 	    SCHEDULE_KEY_MONTH_DAY, "1-31" },
 	{ { "type=MONTHLY_BY_WEEKDAY", "time=03:00", "weekday=MONDAY",
-	    "occurrence=FIFTH" }, SCHEDULE_KEY_OCCURRENCE, "FOURTH or LAST" },
+	      "occurrence=FIFTH" },
+	    SCHEDULE_KEY_OCCURRENCE, "FOURTH or LAST" },
 	{ { "type=YEARLY", "time=03:00", "month=APRIL", "monthDay=31" },
 	    SCHEDULE_KEY_MONTH_DAY, "APRIL has no day 31" },
 	{ { "type=RUN_ONCE", "time=03:00", "date=2025-02-29" },
 	    SCHEDULE_KEY_DATE, "a real date" },
 	{ { "type=CRON" }, SCHEDULE_KEY_CRON, "needs cron" },
-	{ { "type=CRON", "cron=0 0 0 * * *" }, SCHEDULE_KEY_CRON,
-	    "both set" },
+	{ { "type=CRON", "cron=0 0 0 * * *" }, SCHEDULE_KEY_CRON, "both set" },
 	{ { "type=CRON", "cron=0 0 0 * * ?", "tz=Mars/Olympus" },
 	    SCHEDULE_KEY_TZ, "unknown time zone" },
 	{ { "type=CRON", "cron=0 0 0 * * ?", "tz=../../etc/passwd" },
@@ -243,14 +242,14 @@ test_cron_error_position(void **state)
 	struct schedule_error err = { 0 };
 	struct schedule *s;
 
-	assert_int_equal(schedule_new_cron("0 0 0 ? * MON/2", NULL, &s, &err),
-	    -EINVAL);
+	assert_int_equal(
+	    schedule_new_cron("0 0 0 ? * MON/2", NULL, &s, &err), -EINVAL);
 	assert_int_equal(err.key, SCHEDULE_KEY_CRON);
 	assert_int_equal(err.column, 14);
 	assert_string_equal(err.cron_field, "day-of-week");
 	assert_int_equal(schedule_key_from_name("nope"), -ENOENT);
-	assert_string_equal(schedule_key_name(SCHEDULE_KEY_UTC_TIME),
-	    "utcTime");
+	assert_string_equal(
+	    schedule_key_name(SCHEDULE_KEY_UTC_TIME), "utcTime");
 }
 
 int
