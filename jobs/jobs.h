@@ -1,0 +1,276 @@
+/*
+ * jobs: the job model, loaded from rotad.yaml and conf.d/NAME.yaml.
+ *
+ * The model is Keeper's: configurations (PAM Configuration), resources (PAM
+ * Machine / Database / Directory) and users (PAM User).  Every setting that
+ * a user inherits is resolved at load time, user -> resource ->
+ * configuration -> rotad.yaml defaults -> built-in default, and remembers
+ * where its value came from, so `rotad -nv` can show it.
+ *
+ * Loading never stops at the first problem: every error is collected as
+ * file:line:column: message.  A job file with any error is left out whole
+ * (and so is any file that refers to what it defined), the others load.
+ */
+#ifndef ROTAD_JOBS_H
+#define ROTAD_JOBS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "policy.h"
+
+struct schedule;
+
+/* Which level of the inheritance chain a value came from. */
+enum job_level {
+	JOB_LEVEL_BUILTIN,
+	JOB_LEVEL_DAEMON, /* defaults: in rotad.yaml */
+	JOB_LEVEL_CONFIGURATION,
+	JOB_LEVEL_RESOURCE,
+	JOB_LEVEL_USER,
+};
+
+/* Where a value was written; file NULL means a built-in default. */
+struct job_origin {
+	const char *file; /* owned by the job set */
+	int line, column;
+	enum job_level level;
+	const char *owner; /* the configuration or resource, by name */
+};
+
+enum job_kind {
+	JOB_MACHINE,
+	JOB_DATABASE,
+	JOB_DIRECTORY,
+	JOB_CLOUD, /* AWS IAM */
+	JOB_API,   /* REST APIs */
+};
+
+/* What a rotation changes (a bit set). */
+enum {
+	JOB_ROTATE_PASSWORD = 1 << 0,
+	JOB_ROTATE_PRIVATE_KEY = 1 << 1,
+};
+
+enum job_misfire {
+	JOB_MISFIRE_RUN_ONCE,
+	JOB_MISFIRE_SKIP,
+};
+
+struct job_retry {
+	int attempts;    /* tries per cycle, first included */
+	int64_t initial; /* seconds before the first retry */
+	int64_t max;     /* cap of the exponential backoff, seconds */
+};
+
+/* A post-rotation script: PATH run by COMMAND (the interpreter). */
+struct job_script {
+	char *path;
+	char *command; /* NULL: run PATH directly */
+	struct job_origin origin;
+};
+
+struct job_scripts {
+	struct job_script *v;
+	size_t n;
+};
+
+/* One inheritable setting's value and where it came from. */
+#define JOB_SETTING(type, name)                                                \
+	type name;                                                             \
+	struct job_origin name##_origin
+
+/*
+ * The rotation settings.  A configuration, a resource and a user each hold
+ * a (partial) set; a user's resolved set has every field filled in.
+ */
+struct job_settings {
+	JOB_SETTING(struct schedule *, schedule);
+	JOB_SETTING(struct policy, complexity);
+	JOB_SETTING(unsigned, rotate);
+	JOB_SETTING(struct job_retry, retry);
+	JOB_SETTING(enum job_misfire, misfire);
+	JOB_SETTING(int64_t, timeout);
+	JOB_SETTING(char *, private_key_type);
+	JOB_SETTING(bool, private_key_rotate);
+	JOB_SETTING(bool, rollback_on_password_fail);
+	JOB_SETTING(bool, rollback_on_private_key_fail);
+	JOB_SETTING(bool, rollback_on_post_rotation_fail);
+	JOB_SETTING(bool, rerun_on_post_rotation_fail);
+	/* Which fields were given (JOB_SET_* bits), for inheritance. */
+	unsigned set;
+	/* The schedule as written, for display, and the shortest gap
+	 * between its fires (checked against min_interval). */
+	char *schedule_text;
+	int64_t schedule_gap;
+};
+
+enum {
+	JOB_SET_SCHEDULE = 1 << 0,
+	JOB_SET_COMPLEXITY = 1 << 1,
+	JOB_SET_ROTATE = 1 << 2,
+	JOB_SET_RETRY = 1 << 3,
+	JOB_SET_MISFIRE = 1 << 4,
+	JOB_SET_TIMEOUT = 1 << 5,
+	JOB_SET_PRIVATE_KEY_TYPE = 1 << 6,
+	JOB_SET_PRIVATE_KEY_ROTATE = 1 << 7,
+	JOB_SET_ROLLBACK_PASSWORD = 1 << 8,
+	JOB_SET_ROLLBACK_PRIVATE_KEY = 1 << 9,
+	JOB_SET_ROLLBACK_POST_ROTATION = 1 << 10,
+	JOB_SET_RERUN_POST_ROTATION = 1 << 11,
+};
+
+struct job_port {
+	int port;
+	char *protocol;
+};
+
+struct job_configuration {
+	char *name;
+	struct job_origin origin;
+	struct job_settings settings;
+	struct job_port *ports; /* additions to the port map */
+	size_t nports;
+	struct job_scripts scripts;
+};
+
+struct job_resource {
+	char *name;
+	struct job_origin origin;
+	enum job_kind kind;
+	char *host;
+	int port; /* 0: the protocol's default */
+	JOB_SETTING(char *, protocol);
+	char *tls_ca_file;
+	bool tls_verify;
+	char *admin_user; /* name of the user holding the admin credential */
+	char *os;
+	char *directory_type; /* openldap | active_directory */
+	char *domain;
+	char *database;
+	char *user_host;    /* MySQL account host part */
+	char *region;       /* AWS */
+	char *url;          /* REST: the endpoint */
+	int max_concurrent; /* resolved: the kind's default if not given */
+	/* protocol test: the in-tree provider for tests, which changes
+	 * nothing, fails its first test_fail calls with test_error, and
+	 * takes test_delay seconds per step. */
+	int test_fail;
+	char *test_error;
+	int64_t test_delay;
+	char *configuration_name;
+	struct job_configuration *configuration; /* resolved, may be NULL */
+	struct job_settings settings;
+	struct job_scripts scripts;
+};
+
+struct job_user {
+	char *name;
+	struct job_origin origin;
+	char *login;
+	char *dn;
+	bool managed;
+	bool noop; /* scripts only: nothing changed on a target */
+	char *resource_name;
+	char *configuration_name;
+	struct job_resource *resource;           /* resolved */
+	struct job_configuration *configuration; /* resolved, may be NULL */
+	char *password_file;
+	char *private_key_file;
+	struct job_settings own;      /* as written on the user */
+	struct job_settings settings; /* resolved: every field filled in,
+					 borrowing from the chain */
+	struct job_scripts scripts;
+};
+
+/* Rights on the control socket (control.acl). */
+enum {
+	JOB_RIGHT_READ = 1 << 0,
+	JOB_RIGHT_TRIGGER = 1 << 1,
+	JOB_RIGHT_SECRETS = 1 << 2,
+	JOB_RIGHT_ADMIN = 1 << 3,
+};
+
+/* One control.acl entry: a user or a group (by name or number). */
+struct job_acl {
+	bool is_group;
+	unsigned id; /* uid or gid */
+	char *name;  /* as written, for -nv; NULL when given by number */
+	unsigned rights;
+};
+
+/* Daemon settings from rotad.yaml. */
+struct job_daemon {
+	char *config_file;
+	char *conf_dir;
+	char *store_path;
+	char *key_file; /* NULL: $CREDENTIALS_DIRECTORY or the default */
+	int64_t min_interval;
+	int max_workers;
+	char *socket_path;
+	char *socket_group; /* NULL: the daemon's own group */
+	struct job_acl *acl;
+	size_t nacl;
+	char *metrics_textfile; /* NULL: not written */
+	struct job_settings defaults;
+};
+
+struct job_error {
+	char *file; /* NULL for errors not tied to a file */
+	int line, column;
+	char *message;
+	size_t order, seq; /* for sorting: file order, then as found */
+};
+
+struct job_set {
+	struct job_daemon daemon;
+	struct job_configuration **configurations;
+	size_t nconfigurations;
+	struct job_resource **resources;
+	size_t nresources;
+	struct job_user **users;
+	size_t nusers;
+	struct job_error *errors;
+	size_t nerrors;
+	char **files; /* interned file names, for origins */
+	size_t nfiles;
+	size_t nfiles_loaded;  /* job files that loaded */
+	size_t nfiles_skipped; /* job files left out for errors */
+	/* Private to the loader. */
+	struct job_loader *loader;
+};
+
+/*
+ * Load rotad.yaml at PATH and every *.yaml in its conf_dir (sorted by
+ * name).  NOW is the instant used to check schedules against
+ * min_interval.  Returns 0 with a job set in *ret even when files had
+ * errors (see ret->errors): -EINVAL only when rotad.yaml itself is broken
+ * (the set then holds its errors and nothing else), -ENOMEM on allocation
+ * failure.  The caller frees the set with jobs_free().
+ */
+int jobs_load(const char *path, int64_t now, struct job_set **ret);
+
+/*
+ * Load one job file's text as if it were conf.d/NAME under the built-in
+ * daemon settings.  For the fuzzer and tests.
+ */
+int jobs_load_buffer(const char *name, const char *text, size_t len,
+    int64_t now, struct job_set **ret);
+
+void jobs_free(struct job_set *set);
+
+/* Print each error as "file:line:column: message". */
+void jobs_print_errors(const struct job_set *set, FILE *f);
+
+/*
+ * Print the normalised, resolved model: stable and diffable, every
+ * inherited value with its origin.  Paths are printed as loaded.
+ */
+void jobs_print(const struct job_set *set, FILE *f);
+
+struct job_user *jobs_find_user(const struct job_set *set, const char *name);
+
+const char *jobs_kind_name(enum job_kind kind);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * rotad: the credential-rotation daemon.
+ *
+ *   rotad [-c FILE] [-f]        run (-f: in the foreground, as systemd does)
+ *   rotad -n [-v] [-c FILE]     check the configuration (-v: print it)
+ *   rotad --init [-c FILE]      create the master key and the store
+ *   rotad --rekey [-c FILE]     re-wrap the store's data key under a new key
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "jobs.h"
+#include "keys.h"
+
+#define DEFAULT_CONFIG "/etc/rotad/rotad.yaml"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: rotad [-c FILE] [-f]      run (-f: in the foreground)\n"
+	    "       rotad -n [-v] [-c FILE]   check the configuration\n"
+	    "       rotad --init [-c FILE]    create the master key and store\n"
+	    "       rotad --rekey [-c FILE]   re-wrap the store under a new "
+	    "master key\n"
+	    "       rotad --version\n"
+	    "\n"
+	    "  -c FILE  daemon settings (default %s);\n"
+	    "           job files are read from its conf.d\n",
+	    DEFAULT_CONFIG);
+}
+
+/* rotad -n: every error, then the verdict; -v prints the resolved model. */
+static int
+check(const char *config, bool verbose)
+{
+	struct job_set *set = NULL;
+	int r, ret;
+
+	r = jobs_load(config, (int64_t)time(NULL), &set);
+	if (r == -ENOMEM) {
+		fprintf(stderr, "rotad: out of memory\n");
+		jobs_free(set);
+		return 1;
+	}
+	jobs_print_errors(set, stderr);
+	if (verbose && r == 0)
+		jobs_print(set, stdout);
+	if (set->nerrors == 0) {
+		printf("configuration OK\n");
+		ret = 0;
+	} else {
+		fprintf(stderr,
+		    "rotad: %zu error%s; %zu job file%s would be "
+		    "skipped\n",
+		    set->nerrors, set->nerrors == 1 ? "" : "s",
+		    set->nfiles_skipped, set->nfiles_skipped == 1 ? "" : "s");
+		ret = 1;
+	}
+	jobs_free(set);
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum {
+		OPT_INIT = 256,
+		OPT_REKEY,
+		OPT_VERSION
+	};
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "init", no_argument, NULL, OPT_INIT },
+		{ "rekey", no_argument, NULL, OPT_REKEY },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = DEFAULT_CONFIG;
+	bool check_mode = false, verbose = false, foreground = false;
+	int c, mode = 0;
+
+	while ((c = getopt_long(argc, argv, "c:fnvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'n':
+			check_mode = true;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case OPT_INIT:
+		case OPT_REKEY:
+			mode = c;
+			break;
+		case OPT_VERSION:
+			printf("rotad %s\n", ROTAD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check_mode)
+		return check(config, verbose);
+	if (mode == OPT_INIT)
+		return keys_init(config);
+	if (mode == OPT_REKEY)
+		return keys_rekey(config);
+	(void)foreground;
+	fprintf(stderr,
+	    "rotad: the scheduler is not built yet; use -n to "
+	    "check the configuration, --init to create the store\n");
+	return 2;
+}

@@ -1,0 +1,118 @@
+/*
+ * store-internal.h: what a store backend implements.
+ *
+ * store.c owns everything that must be the same whatever the database:
+ * argument checks, encryption, and the secret-version state machine.  A
+ * backend only keeps rows: it never sees a plaintext or a key, and its
+ * calls are small enough that a PostgreSQL backend is a matter of SQL.
+ *
+ * Backend calls return 0 or a negative errno and, on failure, write a
+ * message into the buffer given to open().  Reads may run outside a
+ * transaction; store.c wraps every write, and every read-then-write, in
+ * begin() ... commit() or rollback(), which nest.
+ */
+#ifndef ROTAD_STORE_INTERNAL_H
+#define ROTAD_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Bytes the backend keeps for us: ciphertexts, payloads.  Not secret. */
+struct store_blob {
+	unsigned char *data; /* malloc()ed when a backend returns it */
+	size_t len;
+};
+
+struct store_event {
+	int64_t id, time;
+	struct store_blob payload;
+};
+
+struct store_backend;
+
+struct store_backend_ops {
+	/* The URL scheme ("postgresql"); NULL for the default, file paths. */
+	const char *scheme;
+
+	/* Open or create LOCATION, check its integrity, migrate its schema.
+	 * ERR must outlive the backend: later failures are described there
+	 * too. */
+	int (*open)(const char *location, char *err, size_t errlen,
+	    struct store_backend **ret);
+	void (*close)(struct store_backend *b);
+
+	int (*begin)(struct store_backend *b);
+	int (*commit)(struct store_backend *b);
+	int (*rollback)(struct store_backend *b);
+	/* Best effort, outside a transaction: drop the superseded copies of
+	 * rewritten rows (after a rekey, the DEK under the old key). */
+	void (*scrub)(struct store_backend *b);
+
+	/* The wrapped DEK; -ENOENT in a new store. */
+	int (*dek_get)(struct store_backend *b, struct store_blob *ret);
+	int (*dek_put)(struct store_backend *b, const struct store_blob *dek);
+
+	/* The highest version USER ever had, 0 if none. */
+	int (*secret_last_version)(
+	    struct store_backend *b, const char *user, int64_t *ret);
+	/* -EEXIST if the version or the (unique) state is taken. */
+	int (*secret_insert)(struct store_backend *b, const char *user,
+	    const struct store_secret_info *info,
+	    const struct store_blob *value);
+	/* USER's version in STATE (unique for pending, current, previous);
+	 * VALUE may be NULL.  -ENOENT if none. */
+	int (*secret_by_state)(struct store_backend *b, const char *user,
+	    enum store_secret_state state, struct store_secret_info *ret,
+	    struct store_blob *value);
+	int (*secret_by_version)(struct store_backend *b, const char *user,
+	    int64_t version, struct store_secret_info *ret,
+	    struct store_blob *value);
+	/* -ENOENT if no such version. */
+	int (*secret_set_state)(struct store_backend *b, const char *user,
+	    int64_t version, enum store_secret_state state, int64_t now);
+	/* All of USER's versions, newest first, into a malloc()ed array. */
+	int (*secret_list)(struct store_backend *b, const char *user,
+	    struct store_secret_info **ret, size_t *ret_n);
+
+	int (*run_insert)(struct store_backend *b, const struct store_run *r);
+	int (*run_update)(struct store_backend *b, const struct store_run *r);
+	int (*run_get)(
+	    struct store_backend *b, const char *id, struct store_run *ret);
+	/* UNFINISHED: oldest first, USER and LIMIT ignored; else newest
+	 * first.  Into a malloc()ed array. */
+	int (*run_list)(struct store_backend *b, const char *user, int limit,
+	    bool unfinished, struct store_run **ret, size_t *ret_n);
+
+	int (*schedule_get)(struct store_backend *b, const char *user,
+	    struct store_schedule *ret);
+	int (*schedule_put)(struct store_backend *b, const char *user,
+	    const struct store_schedule *s);
+
+	int (*event_put)(struct store_backend *b, int64_t now,
+	    const struct store_blob *payload, int64_t *ret_id);
+	/* Up to LIMIT undelivered events, oldest first; the caller frees
+	 * each payload and the array. */
+	int (*event_list)(struct store_backend *b, int limit,
+	    struct store_event **ret, size_t *ret_n);
+	int (*event_ack)(struct store_backend *b, int64_t id);
+	int (*event_purge)(struct store_backend *b, int64_t before);
+};
+
+extern const struct store_backend_ops store_sqlite_ops;
+
+/* Names shared by backends that store enums as text (stable on disk). */
+int store_secret_state_from_name(const char *name);
+int store_run_state_from_name(const char *name);
+int store_error_class_from_name(const char *name);
+
+/* Whether S is a lowercase UUID, as store_run_id_new() makes. */
+bool store_run_id_valid(const char *s);
+
+/* printf into ERR (may be NULL); returns R, for `return fail(...)`. */
+int store_fail(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

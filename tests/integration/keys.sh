@@ -1,0 +1,83 @@
+#!/bin/bash
+# Integration test of the key ceremony: rotad --init and --rekey on a
+# private directory, checked with the sqlite3 client and the file modes.
+# Speaks TAP.   tests/integration/keys.sh BUILDDIR
+set -u
+ROTAD=$(realpath "$1")/scheduler/rotad
+T=$(mktemp -d /tmp/rotad-keys.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1)) failed=$((failed + 1))
+	echo "not ok $n - $1"
+	shift
+	for l in "$@"; do printf '# %s\n' "$l"; done
+}
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
+}
+
+PW='correct horse battery staple'
+mkdir -p "$T/conf.d"
+printf '%s\n' "$PW" >"$T/app.pw"
+chmod 600 "$T/app.pw"
+cat >"$T/rotad.yaml" <<EOF
+store: {path: $T/rotad.db, key_file: $T/master.key}
+EOF
+cat >"$T/conf.d/app.yaml" <<EOF
+resources:
+  h: {kind: machine, host: h.internal, port: 22}
+users:
+  app: {login: app, resource: h, password_file: $T/app.pw}
+EOF
+
+echo "1..8"
+check "rotad --init succeeds" "$ROTAD" --init -c "$T/rotad.yaml"
+mode=$(stat -c %a "$T/master.key")
+size=$(stat -c %s "$T/master.key")
+dbmode=$(stat -c %a "$T/rotad.db")
+if [ "$mode" = 600 ] && [ "$size" = 32 ] && [ "$dbmode" = 600 ]; then
+	ok "the key is 32 bytes, mode 0600; the store is 0600"
+else not_ok "the key is 32 bytes, mode 0600; the store is 0600" \
+    "key $mode $size, db $dbmode"; fi
+
+rows=$(sqlite3 "$T/rotad.db" "select user_name, state from secrets")
+if [ "$rows" = "app|current" ] &&
+    ! cat "$T"/rotad.db* | grep -aq "battery"; then
+	ok "password_file is imported once, encrypted"
+else not_ok "password_file is imported once, encrypted" "$rows"; fi
+
+out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
+rows=$(sqlite3 "$T/rotad.db" "select count(*) from secrets")
+if echo "$out" | grep -q "exists; kept" && [ "$rows" = 1 ]; then
+	ok "a second --init keeps the key and imports nothing again"
+else not_ok "a second --init keeps the key and imports nothing again" \
+    "$out" "rows=$rows"; fi
+
+chmod 644 "$T/master.key"
+out=$("$ROTAD" --rekey -c "$T/rotad.yaml" 2>&1)
+rc=$?
+if [ $rc != 0 ] && echo "$out" | grep -q "chmod 0600"; then
+	ok "a world-readable key file is refused, with the fix"
+else not_ok "a world-readable key file is refused, with the fix" "$out"; fi
+chmod 600 "$T/master.key"
+
+cp "$T/master.key" "$T/old.key"
+check "rotad --rekey succeeds" "$ROTAD" --rekey -c "$T/rotad.yaml"
+if ! cmp -s "$T/master.key" "$T/old.key" && [ ! -e "$T/master.key.new" ] &&
+    [ "$(stat -c %a "$T/master.key")" = 600 ]; then
+	ok "rekey replaced the key file (0600, no .new left)"
+else not_ok "rekey replaced the key file (0600, no .new left)"; fi
+
+cat >"$T/old.yaml" <<EOF
+conf_dir: $T/none
+store: {path: $T/rotad.db, key_file: $T/old.key}
+EOF
+out=$("$ROTAD" --init -c "$T/old.yaml" 2>&1)
+if echo "$out" | grep -q "does not open this store"; then
+	ok "the old key no longer opens the store"
+else not_ok "the old key no longer opens the store" "$out"; fi
+exit $((failed > 0))
