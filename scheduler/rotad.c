@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "jobs.h"
 #include "keys.h"
 
@@ -128,9 +129,5 @@ main(int argc, char **argv)
 		return keys_init(config);
 	if (mode == OPT_REKEY)
 		return keys_rekey(config);
-	(void)foreground;
-	fprintf(stderr,
-	    "rotad: the scheduler is not built yet; use -n to "
-	    "check the configuration, --init to create the store\n");
-	return 2;
+	return daemon_main(config, foreground);
 }

@@ -1,0 +1,2162 @@
+/*
+ * daemon.c: the scheduler.
+ *
+ * One libuv loop, no threads.  The big picture:
+ *
+ *   schedule:  every managed user's next fire instant sits in one min-heap;
+ *              one timerfd on CLOCK_REALTIME (absolute, cancelled when the
+ *              clock is set) is armed for the earliest.  A wall-clock timer
+ *              rather than libuv's monotonic one means a suspend, a resume
+ *              or an NTP step cannot make a fire late or early; the cancel
+ *              tells us the clock jumped so the heap can be recomputed.
+ *              Idle, the daemon sleeps in epoll: no polling.
+ *   queue:     a fire or a trigger makes a run; runs wait in a FIFO until
+ *              a worker slot is free overall (max_workers) and on the
+ *              resource (max_concurrent).  A user has at most one run:
+ *              another trigger joins it (coalesced).
+ *   run:       prepare (new secret stored pending with its run row) ->
+ *              apply -> verify -> commit, each step persisted.  Until the
+ *              worker issue lands, steps go through the in-tree noop
+ *              provider (changes nothing) or the test provider (fails as
+ *              told), in-process.
+ *   retry:     by error class: transient -> exponential backoff with full
+ *              jitter up to `retry.attempts`; auth -> reconcile once;
+ *              policy -> regenerate once; fatal -> stop.  A cycle that
+ *              runs out of attempts fails; the next fire tries again.
+ *   persist:   a fire is written to the store when its run starts, in the
+ *              same transaction as the run row and the pending secret; a
+ *              fire not yet started stays recorded as due, so a restart
+ *              runs it (misfire: run_once) instead of losing it.
+ *   reload:    SIGHUP or `rotactl reload`: load everything, swap only if
+ *              there is no error.  Runs in flight keep the generation they
+ *              started with (refcounted).
+ *   stop:      SIGTERM: no new runs; runs in flight finish or reach a safe
+ *              state before a deadline; queued fires stay due in the store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <systemd/sd-daemon.h>
+#include <uv.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "control.h"
+#include "cronspec.h"
+#include "daemon.h"
+#include "heap.h"
+#include "jobs.h"
+#include "keys.h"
+#include "log.h"
+#include "policy.h"
+#include "protocol.h"
+#include "schedule.h"
+#include "secret.h"
+#include "store.h"
+#include "tz.h"
+
+/* glibc's sys/queue.h lacks the _SAFE walks of the BSDs. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+	for ((var) = TAILQ_FIRST((head));                                      \
+	     (var) && ((tvar) = TAILQ_NEXT((var), field), 1); (var) = (tvar))
+#endif
+#ifndef LIST_FOREACH_SAFE
+#define LIST_FOREACH_SAFE(var, head, field, tvar)                              \
+	for ((var) = LIST_FIRST((head));                                       \
+	     (var) && ((tvar) = LIST_NEXT((var), field), 1); (var) = (tvar))
+#endif
+
+#define STOP_DEADLINE_MS 30000
+#define METRICS_PERIOD_MS 15000
+#define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
+
+/* A configuration generation, shared by the runs that started under it. */
+struct gen {
+	struct job_set *set;
+	int refs;
+	int number;
+};
+
+struct run;
+
+/* Runtime state of a resource: how many runs it has going. */
+struct rstate {
+	char *name;
+	int running;
+};
+
+/* Runtime state of a user; survives reloads, matched by name. */
+struct ustate {
+	char *name;
+	struct job_user *user; /* in the current generation; NULL: removed */
+	struct heap_node node; /* next fire, when scheduled */
+	int64_t last_fire;
+	int64_t last_success;
+	enum store_run_state last_outcome;
+	char last_run[STORE_RUN_ID_LEN + 1];
+	bool paused;
+	struct run *run; /* at most one */
+	int test_calls;  /* the test provider's calls so far */
+};
+
+enum run_kind {
+	RUN_ROTATE,
+	RUN_VERIFY,
+};
+
+enum run_phase {
+	PHASE_QUEUED,
+	PHASE_RUNNING,
+	PHASE_RETRY_WAIT,
+	PHASE_DONE,
+};
+
+enum step {
+	STEP_PREPARE,
+	STEP_APPLY,
+	STEP_VERIFY,
+	STEP_COMMIT,
+};
+
+struct waiter {
+	struct control_conn *conn;
+	LIST_ENTRY(waiter) link;
+};
+
+struct run {
+	struct daemon *d;
+	enum run_kind kind;
+	enum run_phase phase;
+	enum step step;
+	struct ustate *us;
+	struct rstate *rs;
+	struct gen *gen;
+	struct job_user *user; /* in gen */
+	int64_t fire;          /* the scheduled instant; 0 when triggered */
+	int64_t version;       /* the pending secret's, or 0 */
+	bool created;          /* the store has its row */
+	bool reconciled, regenerated;
+	struct store_run rec;
+	uv_timer_t timer;
+	LIST_HEAD(, waiter) waiters;
+	TAILQ_ENTRY(run) queue;
+	TAILQ_ENTRY(run) done;
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	const char *config;
+	bool foreground;
+	struct gen *gen;
+	int generations;
+	struct store *store;
+	struct control *control;
+	struct control_acl acl;
+
+	struct heap heap;
+	int tfd;
+	uv_poll_t tfd_poll;
+	int64_t armed; /* the instant the timerfd is set for, 0: none */
+
+	struct ustate **users; /* open-addressing hash by name */
+	size_t users_cap, nusers;
+	struct rstate **resources;
+	size_t resources_cap, nresources;
+
+	TAILQ_HEAD(, run) queue;
+	TAILQ_HEAD(, run) finished;
+	int nqueued, nrunning, nfinished;
+
+	uv_signal_t sighup, sigterm, sigint;
+	uv_timer_t stop_timer, watchdog, metrics_timer;
+	bool stopping;
+	int exit_status;
+	int64_t started;
+
+	/* metrics */
+	uint64_t runs_committed, runs_failed, runs_verified, retries, fires,
+	    misfires, coalesced;
+};
+
+static void run_step(struct run *r);
+static void dispatch_queue(struct daemon *d);
+static void arm(struct daemon *d);
+static void maybe_finish_stop(struct daemon *d);
+
+/* ---- small helpers ---- */
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+iso(int64_t t, const struct tz *tz, char *buf, size_t size)
+{
+	int32_t off = tz != NULL ? tz_offset_at(tz, t) : 0;
+	int32_t a = off < 0 ? -off : off;
+	struct cronspec_tm tm;
+
+	cronspec_civil_from_seconds(t + off, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.year,
+	    tm.month, tm.day, tm.hour, tm.minute, tm.second,
+	    off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+}
+
+static json_t *
+json_time(int64_t t)
+{
+	char buf[40];
+
+	if (t == 0)
+		return json_null();
+	iso(t, NULL, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static uint64_t
+hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Find NAME in an open-addressing table of structs whose first member is
+ * the name; returns the slot (empty or matching). */
+static size_t
+slot_of(void **table, size_t cap, const char *name)
+{
+	size_t i = hash(name) & (cap - 1);
+
+	while (table[i] != NULL && strcmp(*(char **)table[i], name) != 0)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+static void
+table_grow(void ***table, size_t *cap, size_t n)
+{
+	void **old = *table, **t;
+	size_t oldcap = *cap, ncap, i;
+
+	if ((n + 1) * 2 <= oldcap)
+		return;
+	ncap = oldcap == 0 ? 64 : oldcap * 2;
+	t = calloc(ncap, sizeof(*t));
+	if (t == NULL)
+		abort();
+	for (i = 0; i < oldcap; i++)
+		if (old[i] != NULL)
+			t[slot_of(t, ncap, *(char **)old[i])] = old[i];
+	free(old);
+	*table = t;
+	*cap = ncap;
+}
+
+static struct ustate *
+user_find(struct daemon *d, const char *name)
+{
+	if (d->users_cap == 0)
+		return NULL;
+	return d->users[slot_of((void **)d->users, d->users_cap, name)];
+}
+
+static struct ustate *
+user_get(struct daemon *d, const char *name)
+{
+	struct ustate *us = user_find(d, name);
+
+	if (us != NULL)
+		return us;
+	table_grow((void ***)&d->users, &d->users_cap, d->nusers);
+	us = calloc(1, sizeof(*us));
+	if (us == NULL || (us->name = strdup(name)) == NULL)
+		abort();
+	heap_node_init(&us->node);
+	d->users[slot_of((void **)d->users, d->users_cap, name)] = us;
+	d->nusers++;
+	return us;
+}
+
+static struct rstate *
+resource_get(struct daemon *d, const char *name)
+{
+	struct rstate *rs;
+	size_t i;
+
+	if (d->resources_cap > 0) {
+		rs = d->resources[slot_of(
+		    (void **)d->resources, d->resources_cap, name)];
+		if (rs != NULL)
+			return rs;
+	}
+	table_grow((void ***)&d->resources, &d->resources_cap, d->nresources);
+	rs = calloc(1, sizeof(*rs));
+	if (rs == NULL || (rs->name = strdup(name)) == NULL)
+		abort();
+	i = slot_of((void **)d->resources, d->resources_cap, name);
+	d->resources[i] = rs;
+	d->nresources++;
+	return rs;
+}
+
+static struct ustate *
+node_user(struct heap_node *n)
+{
+	return (struct ustate *)((char *)n - offsetof(struct ustate, node));
+}
+
+static void
+gen_put(struct gen *g)
+{
+	if (g == NULL || --g->refs > 0)
+		return;
+	jobs_free(g->set);
+	free(g);
+}
+
+static bool
+schedulable(const struct job_user *u)
+{
+	return u != NULL && u->managed;
+}
+
+/* ---- the schedule ---- */
+
+/* Put US at its next fire after AFTER, or out of the heap if none. */
+static void
+reschedule(struct daemon *d, struct ustate *us, int64_t after)
+{
+	int64_t next;
+
+	if (!schedulable(us->user) ||
+	    schedule_next(us->user->settings.schedule, after, &next) < 0) {
+		heap_remove(&d->heap, &us->node);
+		return;
+	}
+	if (us->node.index == HEAP_NONE) {
+		us->node.key = next;
+		if (heap_insert(&d->heap, &us->node) < 0)
+			abort();
+	} else {
+		heap_update(&d->heap, &us->node, next);
+	}
+}
+
+static int64_t
+next_fire(const struct ustate *us)
+{
+	return us->node.index == HEAP_NONE ? 0 : us->node.key;
+}
+
+/*
+ * Persist US's schedule state.  A fire taken but whose run has not started
+ * stays recorded as the next fire (it is due), so that a restart runs it.
+ */
+static void
+persist_schedule(struct daemon *d, struct ustate *us)
+{
+	struct store_schedule s = { 0 };
+
+	s.next_fire = us->run != NULL && us->run->fire != 0 ? us->run->fire
+							    : next_fire(us);
+	s.last_fire = us->last_fire;
+	s.last_outcome = us->last_outcome;
+	snprintf(s.last_run_id, sizeof(s.last_run_id), "%s", us->last_run);
+	if (store_schedule_put(d->store, us->name, &s) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "schedule state of %s: %s",
+		    us->name, store_last_error(d->store));
+}
+
+static void
+arm(struct daemon *d)
+{
+	struct heap_node *top = heap_top(&d->heap);
+	struct itimerspec its = { 0 };
+
+	if (top == NULL) {
+		/* Nothing due ever: still watch the clock being set. */
+		its.it_value.tv_sec = (time_t)INT32_MAX * 2;
+	} else {
+		its.it_value.tv_sec = (time_t)top->key;
+	}
+	if (d->armed == its.it_value.tv_sec)
+		return;
+	if (timerfd_settime(d->tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
+		&its, NULL) < 0)
+		log_msg(LOG_ERR, MSG_INTERNAL, "timerfd_settime: %s",
+		    strerror(errno));
+	d->armed = its.it_value.tv_sec;
+}
+
+/* ---- runs ---- */
+
+static const char *
+kind_name(enum run_kind k)
+{
+	return k == RUN_VERIFY ? "verify" : "rotate";
+}
+
+/* A verify run that succeeded is stored committed (finished) and shown
+ * as verified. */
+static const char *
+state_shown(const char *kind, enum store_run_state state)
+{
+	if (strcmp(kind, "verify") == 0 && state == STORE_RUN_COMMITTED)
+		return "verified";
+	return store_run_state_name(state);
+}
+
+static const char *
+phase_name(const struct run *r)
+{
+	switch (r->phase) {
+	case PHASE_QUEUED:
+		return "queued";
+	case PHASE_RETRY_WAIT:
+		return "retry_wait";
+	case PHASE_RUNNING:
+		/* A worker has it; nothing is stored yet. */
+		if (r->rec.state == STORE_RUN_NONE)
+			return "started";
+		return store_run_state_name(r->rec.state);
+	case PHASE_DONE:
+		break;
+	}
+	return state_shown(kind_name(r->kind), r->rec.state);
+}
+
+static json_t *
+run_json(const struct store_run *rec, const char *kind, const char *state)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s}", "id",
+	    rec->id, "user", rec->user, "kind", kind, "state", state,
+	    "attempts", rec->attempts, "error_class",
+	    store_error_class_name(rec->error_class), "created",
+	    json_time(rec->created), "updated", json_time(rec->updated),
+	    "message", rec->message);
+}
+
+static void
+notify(struct run *r)
+{
+	struct waiter *w;
+
+	LIST_FOREACH(w, &r->waiters, link)
+	control_progress(w->conn,
+	    json_pack("{s:s, s:s, s:i, s:s}", "run", r->rec.id, "state",
+		phase_name(r), "attempt", r->rec.attempts, "message",
+		r->rec.message));
+}
+
+static void
+run_update(struct run *r)
+{
+	r->rec.updated = now_s();
+	if (r->created && store_run_update(r->d->store, &r->rec) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "run %s: %s", r->rec.id,
+		    store_last_error(r->d->store));
+	notify(r);
+}
+
+static void
+run_closed(uv_handle_t *h)
+{
+	struct run *r = h->data;
+
+	free(r);
+}
+
+/* Forget the oldest finished runs beyond RUNS_KEPT. */
+static void
+trim_finished(struct daemon *d)
+{
+	struct run *r;
+
+	while (d->nfinished > RUNS_KEPT) {
+		r = TAILQ_FIRST(&d->finished);
+		TAILQ_REMOVE(&d->finished, r, done);
+		d->nfinished--;
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+	}
+}
+
+static void
+run_finish(struct run *r, enum store_run_state state,
+    enum store_error_class class, const char *msg)
+{
+	struct daemon *d = r->d;
+	struct ustate *us = r->us;
+	struct waiter *w;
+
+	if (r->phase == PHASE_RUNNING) {
+		d->nrunning--;
+		r->rs->running--;
+	}
+	r->phase = PHASE_DONE;
+	r->rec.state = state;
+	r->rec.error_class = class;
+	snprintf(r->rec.message, sizeof(r->rec.message), "%s", msg);
+	run_update(r);
+
+	us->run = NULL;
+	if (r->kind == RUN_ROTATE || state != STORE_RUN_COMMITTED) {
+		us->last_outcome = state;
+		snprintf(us->last_run, sizeof(us->last_run), "%s", r->rec.id);
+	}
+	if (state == STORE_RUN_COMMITTED) {
+		if (r->kind == RUN_ROTATE) {
+			us->last_success = r->rec.updated;
+			d->runs_committed++;
+		} else {
+			d->runs_verified++;
+		}
+		log_msg(LOG_INFO, MSG_RUN_DONE, "run %s %s %s: %s", r->rec.id,
+		    kind_name(r->kind), us->name, msg);
+	} else {
+		d->runs_failed++;
+		log_msg(LOG_WARNING, MSG_RUN_FAILED,
+		    "run %s %s %s failed "
+		    "(%s) after %d attempt%s: %s",
+		    r->rec.id, kind_name(r->kind), us->name,
+		    store_error_class_name(class), r->rec.attempts,
+		    r->rec.attempts == 1 ? "" : "s", msg);
+	}
+	if (r->created && us->user != NULL)
+		persist_schedule(d, us);
+
+	while ((w = LIST_FIRST(&r->waiters)) != NULL) {
+		LIST_REMOVE(w, link);
+		control_reply(w->conn,
+		    json_pack("{s:o}", "run",
+			run_json(&r->rec, kind_name(r->kind),
+			    state_shown(kind_name(r->kind), state))));
+		free(w);
+	}
+	gen_put(r->gen);
+	r->gen = NULL;
+	TAILQ_INSERT_TAIL(&d->finished, r, done);
+	d->nfinished++;
+	trim_finished(d);
+	dispatch_queue(d);
+	maybe_finish_stop(d);
+}
+
+/*
+ * Make a run for US.  A user with a run already gets that run back
+ * (coalesced).  FIRE is the scheduled instant, 0 for a trigger.
+ */
+static struct run *
+run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
+    bool *ret_coalesced)
+{
+	struct run *r;
+
+	if (us->run != NULL) {
+		*ret_coalesced = true;
+		d->coalesced++;
+		log_msg(LOG_INFO, MSG_COALESCED, "%s %s joins run %s",
+		    fire != 0 ? "fire of" : "trigger for", us->name,
+		    us->run->rec.id);
+		return us->run;
+	}
+	*ret_coalesced = false;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		abort();
+	r->d = d;
+	r->kind = kind;
+	r->us = us;
+	r->gen = d->gen;
+	d->gen->refs++;
+	r->user = us->user;
+	r->rs = resource_get(
+	    d, us->user->resource_name != NULL ? us->user->resource_name : "");
+	r->fire = fire;
+	LIST_INIT(&r->waiters);
+	uv_timer_init(d->loop, &r->timer);
+	r->timer.data = r;
+	if (store_run_id_new(r->rec.id) < 0)
+		abort();
+	snprintf(r->rec.user, sizeof(r->rec.user), "%s", us->name);
+	r->rec.state = STORE_RUN_NONE;
+	r->rec.attempts = 1;
+	r->rec.created = r->rec.updated = now_s();
+	snprintf(r->rec.message, sizeof(r->rec.message), "queued");
+	r->phase = PHASE_QUEUED;
+	us->run = r;
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
+	dispatch_queue(d);
+	return r;
+}
+
+static void
+step_timer(uv_timer_t *t)
+{
+	run_step(t->data);
+}
+
+/* Go on to STEP, after the test provider's delay if it has one. */
+static void
+next_step(struct run *r, enum step step)
+{
+	const struct job_resource *res = r->user->resource;
+	uint64_t ms = res != NULL ? (uint64_t)res->test_delay * 1000 : 0;
+
+	r->step = step;
+	uv_timer_start(&r->timer, step_timer, ms, 0);
+}
+
+static void
+start_run(struct daemon *d, struct run *r)
+{
+	TAILQ_REMOVE(&d->queue, r, queue);
+	d->nqueued--;
+	d->nrunning++;
+	r->rs->running++;
+	r->phase = PHASE_RUNNING;
+	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
+	    kind_name(r->kind), r->us->name, r->rec.attempts);
+	next_step(r, r->kind == RUN_VERIFY ? STEP_APPLY : STEP_PREPARE);
+}
+
+static void
+dispatch_queue(struct daemon *d)
+{
+	struct run *r, *tmp;
+	int max = d->gen->set->daemon.max_workers;
+
+	if (d->stopping)
+		return;
+	TAILQ_FOREACH_SAFE(r, &d->queue, queue, tmp)
+	{
+		if (d->nrunning >= max)
+			break;
+		if (r->rs->running >=
+		    (r->user->resource != NULL
+			    ? r->user->resource->max_concurrent
+			    : 1))
+			continue;
+		start_run(d, r);
+	}
+}
+
+static void
+retry_timer(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	struct daemon *d = r->d;
+
+	if (d->stopping) {
+		run_finish(r, STORE_RUN_FAILED, r->rec.error_class,
+		    "stopped while waiting to retry");
+		return;
+	}
+	r->phase = PHASE_QUEUED;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "queued for "
+	    "attempt %d",
+	    r->rec.attempts);
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
+	dispatch_queue(d);
+}
+
+/* The pending secret will not be used: the target did not take it. */
+static void
+discard_pending(struct run *r)
+{
+	if (r->version == 0)
+		return;
+	if (store_secret_discard_pending(
+		r->d->store, r->us->name, r->version, now_s()) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "run %s: discarding pending: %s",
+		    r->rec.id, store_last_error(r->d->store));
+	r->version = 0;
+}
+
+/*
+ * A step failed with CLASS.  Decide by class whether and when to try
+ * again; see the comment at the top of the file.
+ */
+static void
+run_failed_step(struct run *r, enum store_error_class class, const char *msg)
+{
+	struct daemon *d = r->d;
+	const struct job_retry *rp = &r->user->settings.retry;
+	int64_t delay = -1;
+
+	discard_pending(r);
+	switch (class) {
+	case STORE_ERROR_TRANSIENT:
+		if (r->rec.attempts < rp->attempts)
+			delay = backoff_delay(rp->initial, rp->max,
+			    r->rec.attempts, backoff_rand_crypto, NULL);
+		break;
+	case STORE_ERROR_AUTH:
+		if (!r->reconciled && r->kind == RUN_ROTATE) {
+			r->reconciled = true;
+			delay = 0;
+		}
+		break;
+	case STORE_ERROR_POLICY:
+		if (!r->regenerated && r->kind == RUN_ROTATE) {
+			r->regenerated = true;
+			delay = 0;
+		}
+		break;
+	default:
+		break;
+	}
+	if (delay < 0 || d->stopping) {
+		run_finish(r, STORE_RUN_FAILED, class, msg);
+		return;
+	}
+	d->retries++;
+	d->nrunning--;
+	r->rs->running--;
+	r->rec.error_class = class;
+	r->rec.attempts++;
+	r->phase = PHASE_RETRY_WAIT;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "%.200s; attempt %d in "
+	    "%" PRId64 "s",
+	    msg, r->rec.attempts, delay);
+	log_msg(LOG_NOTICE, MSG_RUN_RETRY, "run %s %s: %s (%s)", r->rec.id,
+	    r->us->name, r->rec.message, store_error_class_name(class));
+	run_update(r);
+	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
+	dispatch_queue(d);
+}
+
+static enum store_error_class
+class_from_name(const char *s)
+{
+	if (s == NULL || strcmp(s, "transient") == 0)
+		return STORE_ERROR_TRANSIENT;
+	if (strcmp(s, "auth") == 0)
+		return STORE_ERROR_AUTH;
+	if (strcmp(s, "policy") == 0)
+		return STORE_ERROR_POLICY;
+	return STORE_ERROR_FATAL;
+}
+
+/*
+ * The provider call of a step.  Until the worker issue, in-process: the
+ * noop provider changes nothing and succeeds; the test provider fails its
+ * first test_fail calls with test_error.  Returns 0 or an error class.
+ */
+static enum store_error_class
+provider_call(struct run *r, char *msg, size_t size)
+{
+	const struct job_resource *res = r->user->resource;
+
+	if (res != NULL && strcmp(res->protocol, "test") == 0 &&
+	    r->us->test_calls++ < res->test_fail) {
+		snprintf(msg, size, "test provider: failure %d of %d",
+		    r->us->test_calls, res->test_fail);
+		return class_from_name(res->test_error);
+	}
+	snprintf(msg, size, "ok");
+	return STORE_ERROR_NONE;
+}
+
+/* Prepare: a new secret per policy, stored pending with the run row and
+ * the fire it serves, in one transaction, before the target is touched. */
+static int
+prepare(struct run *r, char *msg, size_t size)
+{
+	struct daemon *d = r->d;
+	struct ustate *us = r->us;
+	struct secret *value = NULL;
+	char pw[POLICY_LENGTH_MAX + 1];
+	int rc;
+
+	rc = policy_generate(&r->user->settings.complexity, pw, sizeof(pw));
+	if (rc == 0)
+		rc = secret_new(pw, strlen(pw), &value);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (rc < 0) {
+		snprintf(
+		    msg, size, "generating the new secret: %s", strerror(-rc));
+		return rc;
+	}
+	r->rec.state = STORE_RUN_PREPARED;
+	r->rec.updated = now_s();
+	snprintf(r->rec.message, sizeof(r->rec.message), "prepared");
+	rc = store_begin(d->store);
+	if (rc == 0 && !r->created)
+		rc = store_run_create(d->store, &r->rec);
+	else if (rc == 0)
+		rc = store_run_update(d->store, &r->rec);
+	if (rc == 0)
+		rc = store_secret_put_pending(
+		    d->store, us->name, value, r->rec.id, now_s(), &r->version);
+	if (rc == 0 && r->fire != 0) {
+		struct store_schedule s = { 0 };
+
+		us->last_fire = r->fire;
+		s.next_fire = next_fire(us);
+		s.last_fire = us->last_fire;
+		s.last_outcome = us->last_outcome;
+		snprintf(s.last_run_id, sizeof(s.last_run_id), "%s", r->rec.id);
+		rc = store_schedule_put(d->store, us->name, &s);
+		r->fire = 0;
+	}
+	if (rc == 0)
+		rc = store_commit(d->store);
+	else
+		store_rollback(d->store);
+	secret_free(value);
+	if (rc < 0) {
+		snprintf(msg, size, "store: %s", store_last_error(d->store));
+		r->version = 0;
+		return rc;
+	}
+	r->created = true;
+	notify(r);
+	return 0;
+}
+
+static void
+run_step(struct run *r)
+{
+	struct daemon *d = r->d;
+	enum store_error_class class;
+	char msg[STORE_MESSAGE_MAX + 1];
+	int rc;
+
+	switch (r->step) {
+	case STEP_PREPARE:
+		if (prepare(r, msg, sizeof(msg)) < 0) {
+			run_finish(r, STORE_RUN_FAILED, STORE_ERROR_FATAL, msg);
+			return;
+		}
+		next_step(r, STEP_APPLY);
+		return;
+	case STEP_APPLY:
+		if (r->kind == RUN_VERIFY && !r->created) {
+			r->rec.state = STORE_RUN_PREPARED;
+			snprintf(r->rec.message, sizeof(r->rec.message),
+			    "verify: logging in with the current secret");
+			if (store_run_create(d->store, &r->rec) == 0)
+				r->created = true;
+		}
+		class = provider_call(r, msg, sizeof(msg));
+		if (class != STORE_ERROR_NONE) {
+			run_failed_step(r, class, msg);
+			return;
+		}
+		if (r->kind == RUN_VERIFY) {
+			run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_NONE,
+			    "verify: the current secret logs in");
+			return;
+		}
+		r->rec.state = STORE_RUN_APPLIED;
+		snprintf(r->rec.message, sizeof(r->rec.message), "applied");
+		run_update(r);
+		next_step(r, STEP_VERIFY);
+		return;
+	case STEP_VERIFY:
+		r->rec.state = STORE_RUN_VERIFIED;
+		snprintf(r->rec.message, sizeof(r->rec.message), "verified");
+		run_update(r);
+		next_step(r, STEP_COMMIT);
+		return;
+	case STEP_COMMIT:
+		rc = store_secret_commit(
+		    d->store, r->us->name, r->version, now_s());
+		if (rc < 0) {
+			/* The target has the new secret; recovery (the
+			 * worker issue) reconciles.  Say so and keep both. */
+			run_finish(r, STORE_RUN_OUT_OF_SYNC, STORE_ERROR_FATAL,
+			    store_last_error(d->store));
+			return;
+		}
+		r->version = 0;
+		run_finish(
+		    r, STORE_RUN_COMMITTED, STORE_ERROR_NONE, "committed");
+		return;
+	}
+}
+
+/* ---- fires ---- */
+
+static void
+fire(struct daemon *d, struct ustate *us, int64_t at)
+{
+	struct timespec ts;
+	bool coalesced;
+	int64_t late;
+
+	d->fires++;
+	reschedule(d, us, now_s() > at ? now_s() : at);
+	if (us->paused) {
+		log_msg(
+		    LOG_INFO, MSG_FIRE, "%s: fire skipped: paused", us->name);
+		us->last_fire = at;
+		persist_schedule(d, us);
+		return;
+	}
+	/* How late the daemon takes the fire: the scheduler's precision,
+	 * which bench/scheduler measures from these lines. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	late = ((int64_t)ts.tv_sec - at) * 1000000 + ts.tv_nsec / 1000;
+	log_msg(LOG_INFO, MSG_FIRE, "%s: due, taken %" PRId64 " us late",
+	    us->name, late);
+	run_new(d, us, RUN_ROTATE, at, &coalesced);
+	if (coalesced) {
+		/* The running one serves this fire. */
+		us->last_fire = at;
+		persist_schedule(d, us);
+	}
+}
+
+static void
+process_due(struct daemon *d)
+{
+	struct heap_node *top;
+	int64_t now = now_s();
+
+	while ((top = heap_top(&d->heap)) != NULL && top->key <= now &&
+	    !d->stopping)
+		fire(d, node_user(top), top->key);
+	arm(d);
+}
+
+static void
+recompute_all(struct daemon *d)
+{
+	size_t i;
+	int64_t now = now_s();
+
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->user != NULL)
+			reschedule(d, d->users[i], now);
+}
+
+static void
+on_timerfd(uv_poll_t *p, int status, int events)
+{
+	struct daemon *d = p->data;
+	uint64_t n;
+
+	if (read(d->tfd, &n, sizeof(n)) < 0 && errno == ECANCELED) {
+		/* The wall clock was set: fires now due run once (as
+		 * misfires would), and the rest move to their new times. */
+		log_msg(LOG_NOTICE, MSG_CLOCK,
+		    "the system clock was set; "
+		    "recomputing the schedule");
+		d->armed = 0;
+		process_due(d);
+		recompute_all(d);
+	}
+	d->armed = 0;
+	process_due(d);
+}
+
+/* ---- configuration ---- */
+
+static void
+acl_build(struct daemon *d, const struct job_daemon *jd)
+{
+	struct control_acl_entry *v;
+	size_t i, n = 0;
+
+	v = calloc(jd->nacl + 1, sizeof(*v));
+	if (v == NULL)
+		abort();
+	for (i = 0; i < jd->nacl; i++) {
+		const struct job_acl *a = &jd->acl[i];
+		struct control_acl_entry *e = &v[n];
+
+		e->is_group = a->is_group;
+		e->rights = a->rights;
+		if (a->name == NULL) {
+			e->uid = a->id;
+			e->gid = a->id;
+		} else if (a->is_group) {
+			struct group *g = getgrnam(a->name);
+
+			if (g == NULL) {
+				log_msg(LOG_WARNING, MSG_CONFIG,
+				    "control.acl: "
+				    "no group %s; entry ignored",
+				    a->name);
+				continue;
+			}
+			e->gid = g->gr_gid;
+		} else {
+			struct passwd *pw = getpwnam(a->name);
+
+			if (pw == NULL) {
+				log_msg(LOG_WARNING, MSG_CONFIG,
+				    "control.acl: "
+				    "no user %s; entry ignored",
+				    a->name);
+				continue;
+			}
+			e->uid = pw->pw_uid;
+		}
+		n++;
+	}
+	free(d->acl.v);
+	d->acl.v = v;
+	d->acl.n = n;
+}
+
+/*
+ * Make SET the current generation: match users by name, carry their
+ * runtime state, recompute schedules that changed.  Persisting at start
+ * is one transaction (the store's speed for 100k users).
+ */
+static void
+adopt(struct daemon *d, struct job_set *set, bool at_start)
+{
+	struct gen *g = calloc(1, sizeof(*g)), *old;
+	struct ustate *us;
+	int64_t now = now_s(), before;
+	size_t i;
+
+	if (g == NULL)
+		abort();
+	g->set = set;
+	g->refs = 1;
+	g->number = ++d->generations;
+	old = d->gen;
+	d->gen = g;
+
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL)
+			d->users[i]->user = NULL;
+	store_begin(d->store);
+	for (i = 0; i < set->nusers; i++) {
+		struct job_user *u = set->users[i];
+		struct store_schedule s;
+
+		us = user_get(d, u->name);
+		us->user = u;
+		if (!at_start) {
+			/* Persist only what moved: 100k users reload fast. */
+			before = next_fire(us);
+			reschedule(d, us, now);
+			if (next_fire(us) != before)
+				persist_schedule(d, us);
+			continue;
+		}
+		if (store_schedule_get(d->store, u->name, &s) == 0) {
+			us->last_fire = s.last_fire;
+			us->last_outcome = s.last_outcome;
+			snprintf(us->last_run, sizeof(us->last_run), "%s",
+			    s.last_run_id);
+		} else {
+			s.next_fire = 0;
+		}
+		reschedule(d, us, now);
+		if (!schedulable(u))
+			continue;
+		/* A fire missed while the daemon was down. */
+		if (s.next_fire != 0 && s.next_fire <= now) {
+			d->misfires++;
+			if (u->settings.misfire == JOB_MISFIRE_RUN_ONCE) {
+				bool c;
+
+				log_msg(LOG_NOTICE, MSG_MISFIRE,
+				    "%s: fire "
+				    "due at %" PRId64 " was missed; running "
+				    "it once now",
+				    u->name, s.next_fire);
+				run_new(d, us, RUN_ROTATE, s.next_fire, &c);
+				persist_schedule(d, us);
+				continue;
+			}
+			log_msg(LOG_NOTICE, MSG_MISFIRE,
+			    "%s: fire due at "
+			    "%" PRId64 " was missed; skipped (misfire: "
+			    "skip)",
+			    u->name, s.next_fire);
+			us->last_fire = s.next_fire;
+		}
+		if (s.next_fire != next_fire(us))
+			persist_schedule(d, us);
+	}
+	if (store_commit(d->store) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "schedule state: %s",
+		    store_last_error(d->store));
+	/* Users gone from the configuration: out of the schedule; a run in
+	 * flight finishes under its own generation. */
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->user == NULL)
+			heap_remove(&d->heap, &d->users[i]->node);
+	gen_put(old);
+	acl_build(d, &set->daemon);
+	if (d->control != NULL)
+		control_set_acl(d->control, &d->acl);
+	arm(d);
+}
+
+/* Reload: everything parsed first; any error keeps the old config. */
+static int
+reload(struct daemon *d, json_t **ret_errors)
+{
+	struct job_set *set = NULL;
+	size_t i;
+	int r;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+	    (uint64_t)uv_hrtime() / 1000);
+	r = jobs_load(d->config, now_s(), &set);
+	if (r == -ENOMEM)
+		abort();
+	if (set->nerrors > 0) {
+		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
+		    "reload refused, %zu "
+		    "error%s; keeping generation %d",
+		    set->nerrors, set->nerrors == 1 ? "" : "s", d->gen->number);
+		if (ret_errors != NULL)
+			*ret_errors = json_array();
+		/* One log line per error: a syslog message has no lines. */
+		for (i = 0; i < set->nerrors; i++) {
+			const struct job_error *e = &set->errors[i];
+			char *line;
+
+			if (asprintf(&line, "%s:%d:%d: %s",
+				e->file != NULL ? e->file : "", e->line,
+				e->column, e->message) < 0)
+				abort();
+			log_msg(LOG_ERR, MSG_RELOAD_FAILED, "%s", line);
+			if (ret_errors != NULL)
+				json_array_append_new(
+				    *ret_errors, json_string(line));
+			free(line);
+		}
+		jobs_free(set);
+		sd_notify(0, "READY=1");
+		return -EINVAL;
+	}
+	if (strcmp(set->daemon.socket_path, d->gen->set->daemon.socket_path) !=
+		0 ||
+	    strcmp(set->daemon.store_path, d->gen->set->daemon.store_path) != 0)
+		log_msg(LOG_WARNING, MSG_RELOAD,
+		    "store and control.socket "
+		    "changes take effect at the next start");
+	r = keys_import(set, d->store, now_s());
+	if (r > 0)
+		log_msg(LOG_INFO, MSG_RELOAD, "imported %d secret%s", r,
+		    r == 1 ? "" : "s");
+	adopt(d, set, false);
+	log_msg(LOG_INFO, MSG_RELOAD,
+	    "configuration generation %d: %zu "
+	    "users, %zu files",
+	    d->gen->number, set->nusers, set->nfiles_loaded);
+	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
+	    d->gen->number, set->nusers);
+	dispatch_queue(d);
+	return 0;
+}
+
+/* ---- metrics ---- */
+
+static char *
+metrics_text(struct daemon *d)
+{
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return NULL;
+	fprintf(f,
+	    "# HELP rotad_runs_total Runs finished, by outcome.\n"
+	    "# TYPE rotad_runs_total counter\n");
+	fprintf(f, "rotad_runs_total{outcome=\"committed\"} %" PRIu64 "\n",
+	    d->runs_committed);
+	fprintf(f, "rotad_runs_total{outcome=\"verified\"} %" PRIu64 "\n",
+	    d->runs_verified);
+	fprintf(f, "rotad_runs_total{outcome=\"failed\"} %" PRIu64 "\n",
+	    d->runs_failed);
+	fprintf(f,
+	    "# HELP rotad_retries_total Attempts retried.\n"
+	    "# TYPE rotad_retries_total counter\n"
+	    "rotad_retries_total %" PRIu64 "\n",
+	    d->retries);
+	fprintf(f,
+	    "# HELP rotad_fires_total Scheduled fires taken.\n"
+	    "# TYPE rotad_fires_total counter\n"
+	    "rotad_fires_total %" PRIu64 "\n",
+	    d->fires);
+	fprintf(f,
+	    "# HELP rotad_misfires_total Fires missed while down.\n"
+	    "# TYPE rotad_misfires_total counter\n"
+	    "rotad_misfires_total %" PRIu64 "\n",
+	    d->misfires);
+	fprintf(f,
+	    "# HELP rotad_queue_depth Runs waiting for a worker.\n"
+	    "# TYPE rotad_queue_depth gauge\n"
+	    "rotad_queue_depth %d\n",
+	    d->nqueued);
+	fprintf(f,
+	    "# HELP rotad_workers Runs in progress.\n"
+	    "# TYPE rotad_workers gauge\n"
+	    "rotad_workers %d\n",
+	    d->nrunning);
+	fprintf(f,
+	    "# HELP rotad_last_success_timestamp_seconds Last "
+	    "committed rotation per user.\n"
+	    "# TYPE rotad_last_success_timestamp_seconds gauge\n");
+	for (i = 0; i < d->users_cap; i++) {
+		struct ustate *us = d->users[i];
+
+		if (us != NULL && us->user != NULL && us->last_success != 0)
+			fprintf(f,
+			    "rotad_last_success_timestamp_seconds"
+			    "{user=\"%s\"} %" PRId64 "\n",
+			    us->name, us->last_success);
+	}
+	fprintf(f,
+	    "# HELP rotad_next_fire_timestamp_seconds Next scheduled "
+	    "rotation per user.\n"
+	    "# TYPE rotad_next_fire_timestamp_seconds gauge\n");
+	for (i = 0; i < d->users_cap; i++) {
+		struct ustate *us = d->users[i];
+
+		if (us != NULL && us->user != NULL && next_fire(us) != 0)
+			fprintf(f,
+			    "rotad_next_fire_timestamp_seconds"
+			    "{user=\"%s\"} %" PRId64 "\n",
+			    us->name, next_fire(us));
+	}
+	fclose(f);
+	return text;
+}
+
+/* Write the textfile atomically: a reader never sees half a file. */
+static void
+metrics_write(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	const char *path = d->gen->set->daemon.metrics_textfile;
+	char tmp[4096];
+	char *text;
+	FILE *f;
+
+	if (path == NULL)
+		return;
+	text = metrics_text(d);
+	if (text == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (f != NULL) {
+		fputs(text, f);
+		if (fclose(f) == 0 && rename(tmp, path) == 0) {
+			free(text);
+			return;
+		}
+	}
+	log_msg(LOG_WARNING, MSG_INTERNAL, "metrics textfile %s: %s", path,
+	    strerror(errno));
+	unlink(tmp);
+	free(text);
+}
+
+/* ---- control commands ---- */
+
+static const char *
+str_arg(json_t *req, const char *key)
+{
+	json_t *v = json_object_get(req, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The user named in REQ, or NULL after answering not_found / bad_request. */
+static struct ustate *
+req_user(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	const char *name = str_arg(req, "user");
+	struct ustate *us;
+
+	if (name == NULL) {
+		control_error(c, "bad_request",
+		    "\"user\" (a string) is "
+		    "required");
+		return NULL;
+	}
+	us = user_find(d, name);
+	if (us == NULL || us->user == NULL) {
+		control_error(c, "not_found", "no user %s", name);
+		return NULL;
+	}
+	return us;
+}
+
+static json_t *
+user_json(struct daemon *d, struct ustate *us, bool full)
+{
+	const struct job_user *u = us->user;
+	const struct tz *tz = schedule_display_tz(u->settings.schedule);
+	json_t *o;
+
+	o = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name",
+	    us->name, "resource", u->resource_name, "schedule",
+	    u->settings.schedule_text, "tz", tz_name(tz), "next_fire",
+	    json_time(next_fire(us)), "last_fire", json_time(us->last_fire),
+	    "last_outcome",
+	    us->last_outcome == STORE_RUN_NONE
+		? json_null()
+		: json_string(store_run_state_name(us->last_outcome)),
+	    "paused", us->paused, "running", us->run != NULL);
+	if (full) {
+		char cx[POLICY_FORMAT_SIZE];
+
+		policy_format(&u->settings.complexity, cx, sizeof(cx));
+		json_object_set_new(o, "login",
+		    u->login != NULL ? json_string(u->login) : json_null());
+		json_object_set_new(o, "configuration",
+		    u->configuration != NULL
+			? json_string(u->configuration->name)
+			: json_null());
+		json_object_set_new(o, "managed", json_boolean(u->managed));
+		json_object_set_new(o, "settings",
+		    json_pack("{s:s, s:i, s:I, s:I, s:s, s:I}", "complexity",
+			cx, "retry_attempts", u->settings.retry.attempts,
+			"retry_initial", (json_int_t)u->settings.retry.initial,
+			"retry_max", (json_int_t)u->settings.retry.max,
+			"misfire",
+			u->settings.misfire == JOB_MISFIRE_SKIP ? "skip"
+								: "run_once",
+			"timeout", (json_int_t)u->settings.timeout));
+		json_object_set_new(
+		    o, "last_success", json_time(us->last_success));
+		json_object_set_new(o, "last_run",
+		    us->last_run[0] != '\0' ? json_string(us->last_run)
+					    : json_null());
+	}
+	return o;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ustate *const *)a)->name,
+	    (*(struct ustate *const *)b)->name);
+}
+
+/* Current users, sorted by name, for stable listings. */
+static struct ustate **
+sorted_users(struct daemon *d, size_t *ret_n)
+{
+	struct ustate **v = calloc(d->nusers + 1, sizeof(*v));
+	size_t i, n = 0;
+
+	if (v == NULL)
+		abort();
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->user != NULL)
+			v[n++] = d->users[i];
+	qsort(v, n, sizeof(*v), name_cmp);
+	*ret_n = n;
+	return v;
+}
+
+static void
+cmd_status(struct daemon *d, struct control_conn *c)
+{
+	size_t i, paused = 0;
+
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->user != NULL &&
+		    d->users[i]->paused)
+			paused++;
+	control_reply(c,
+	    json_pack("{s:s, s:i, s:I, s:i, s:s, s:i, s:i, "
+		      "s:i, s:i, s:i, s:s}",
+		"version", ROTAD_VERSION, "pid", (int)getpid(), "uptime",
+		(json_int_t)(now_s() - d->started), "generation",
+		d->gen->number, "config", d->config, "users",
+		(int)d->gen->set->nusers, "paused", (int)paused, "queued",
+		d->nqueued, "running", d->nrunning, "max_workers",
+		d->gen->set->daemon.max_workers, "state",
+		d->stopping ? "stopping" : "running"));
+}
+
+static void
+cmd_list(struct daemon *d, struct control_conn *c)
+{
+	json_t *arr = json_array();
+	struct ustate **v;
+	size_t i, n;
+
+	v = sorted_users(d, &n);
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, user_json(d, v[i], false));
+	free(v);
+	control_reply(c, json_pack("{s:o}", "users", arr));
+}
+
+static void
+cmd_next(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	json_t *count = json_object_get(req, "count"), *arr;
+	const struct schedule *s;
+	int64_t t;
+	int i, n = 5;
+	char buf[40];
+
+	if (us == NULL)
+		return;
+	if (count != NULL) {
+		if (!json_is_integer(count) || json_integer_value(count) < 1 ||
+		    json_integer_value(count) > 1000) {
+			control_error(c, "bad_request",
+			    "\"count\" must be "
+			    "1-1000");
+			return;
+		}
+		n = (int)json_integer_value(count);
+	}
+	s = us->user->settings.schedule;
+	arr = json_array();
+	t = now_s();
+	for (i = 0; i < n && schedule_next(s, t, &t) == 0; i++) {
+		iso(t, schedule_display_tz(s), buf, sizeof(buf));
+		json_array_append_new(arr, json_string(buf));
+	}
+	control_reply(c,
+	    json_pack("{s:s, s:s, s:o}", "user", us->name, "tz",
+		tz_name(schedule_display_tz(s)), "next", arr));
+}
+
+static void
+cmd_trigger(
+    struct daemon *d, struct control_conn *c, json_t *req, enum run_kind kind)
+{
+	struct ustate *us = req_user(d, c, req);
+	struct waiter *w;
+	struct run *r;
+	bool coalesced;
+
+	if (us == NULL)
+		return;
+	if (d->stopping) {
+		control_error(c, "unavailable", "rotad is stopping");
+		return;
+	}
+	if (!us->user->managed && kind == RUN_ROTATE) {
+		control_error(c, "invalid",
+		    "user %s is not managed "
+		    "(managed: false): rotad does not rotate it",
+		    us->name);
+		return;
+	}
+	r = run_new(d, us, kind, 0, &coalesced);
+	if (!json_is_true(json_object_get(req, "wait"))) {
+		control_reply(c,
+		    json_pack("{s:s, s:b}", "run", r->rec.id, "coalesced",
+			coalesced));
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		abort();
+	w->conn = c;
+	LIST_INSERT_HEAD(&r->waiters, w, link);
+	control_progress(c,
+	    json_pack("{s:s, s:s, s:b}", "run", r->rec.id, "state",
+		phase_name(r), "coalesced", coalesced));
+}
+
+static struct run *
+find_run(struct daemon *d, const char *id)
+{
+	struct run *r;
+	size_t i;
+
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->run != NULL &&
+		    strcmp(d->users[i]->run->rec.id, id) == 0)
+			return d->users[i]->run;
+	TAILQ_FOREACH(r, &d->finished, done)
+	if (strcmp(r->rec.id, id) == 0)
+		return r;
+	return NULL;
+}
+
+static const char *
+stored_kind(const struct store_run *rec)
+{
+	return strncmp(rec->message, "verify", 6) == 0 ? "verify" : "rotate";
+}
+
+static int
+collect_run(const struct store_run *rec, void *arg)
+{
+	json_t *arr = arg;
+
+	json_array_append_new(arr,
+	    run_json(rec, stored_kind(rec),
+		state_shown(stored_kind(rec), rec->state)));
+	return 0;
+}
+
+static void
+cmd_runs(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	const char *user = str_arg(req, "user");
+	json_t *lim = json_object_get(req, "limit"), *arr = json_array();
+	int limit = 20;
+
+	if (json_is_integer(lim) && json_integer_value(lim) > 0)
+		limit = (int)json_integer_value(lim);
+	if (store_run_list(d->store, user, limit, collect_run, arr) < 0) {
+		json_decref(arr);
+		control_error(c, "internal", "%s", store_last_error(d->store));
+		return;
+	}
+	control_reply(c, json_pack("{s:o}", "runs", arr));
+}
+
+static void
+cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	const char *id = str_arg(req, "run");
+	struct store_run rec;
+	struct run *r;
+
+	if (id == NULL) {
+		control_error(
+		    c, "bad_request", "\"run\" (a string) is required");
+		return;
+	}
+	r = find_run(d, id);
+	if (r != NULL) {
+		control_reply(c,
+		    json_pack("{s:o}", "run",
+			run_json(&r->rec, kind_name(r->kind), phase_name(r))));
+		return;
+	}
+	if (store_run_get(d->store, id, &rec) < 0) {
+		control_error(c, "not_found", "no run %s", id);
+		return;
+	}
+	control_reply(c,
+	    json_pack("{s:o}", "run",
+		run_json(&rec, stored_kind(&rec),
+		    state_shown(stored_kind(&rec), rec.state))));
+}
+
+static void
+cmd_pause(struct daemon *d, struct control_conn *c, json_t *req, bool pause)
+{
+	json_t *names = json_array();
+	struct ustate **v;
+	size_t i, n;
+
+	if (json_is_true(json_object_get(req, "all"))) {
+		v = sorted_users(d, &n);
+		for (i = 0; i < n; i++) {
+			v[i]->paused = pause;
+			json_array_append_new(names, json_string(v[i]->name));
+		}
+		free(v);
+	} else {
+		struct ustate *us = req_user(d, c, req);
+
+		if (us == NULL) {
+			json_decref(names);
+			return;
+		}
+		us->paused = pause;
+		json_array_append_new(names, json_string(us->name));
+	}
+	log_msg(LOG_NOTICE, MSG_PAUSE, "%s %zu user%s",
+	    pause ? "paused" : "resumed", json_array_size(names),
+	    json_array_size(names) == 1 ? "" : "s");
+	control_reply(c, json_pack("{s:o}", "users", names));
+}
+
+static void
+cmd_reload(struct daemon *d, struct control_conn *c)
+{
+	json_t *errors = NULL;
+
+	if (reload(d, &errors) < 0) {
+		size_t n = json_array_size(errors);
+
+		control_error_extra(c, json_pack("{s:o}", "errors", errors),
+		    "invalid",
+		    "the configuration has %zu error%s; "
+		    "generation %d stays",
+		    n, n == 1 ? "" : "s", d->gen->number);
+		return;
+	}
+	control_reply(c, json_pack("{s:i}", "generation", d->gen->number));
+}
+
+static void
+cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	const char *b64 = str_arg(req, "value_b64");
+	struct secret *value = NULL;
+	int64_t version;
+	int r;
+
+	if (us == NULL)
+		return;
+	if (b64 == NULL) {
+		control_error(c, "bad_request", "\"value_b64\" is required");
+		return;
+	}
+	r = protocol_secret_decode(b64, &value);
+	if (r < 0) {
+		control_error(c, "bad_request",
+		    "\"value_b64\" is not valid, "
+		    "non-empty base64");
+		return;
+	}
+	r = store_secret_seed(d->store, us->name, value, now_s(), &version);
+	secret_free(value);
+	if (r < 0) {
+		control_error(c, r == -EBUSY ? "busy" : "internal", "%s",
+		    store_last_error(d->store));
+		return;
+	}
+	log_msg(LOG_NOTICE, MSG_SECRET_SET,
+	    "secret of %s set to version "
+	    "%" PRId64 " by uid %u",
+	    us->name, version, (unsigned)control_conn_uid(c));
+	control_reply(c, json_pack("{s:I}", "version", (json_int_t)version));
+}
+
+static void
+cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	struct secret *value = NULL;
+	int64_t version;
+	char *b64;
+	int r;
+
+	if (us == NULL)
+		return;
+	r = store_secret_get(
+	    d->store, us->name, STORE_CURRENT, &value, &version);
+	if (r == -ENOENT) {
+		control_error(
+		    c, "not_found", "user %s has no secret yet", us->name);
+		return;
+	}
+	if (r < 0) {
+		control_error(c, "internal", "%s", store_last_error(d->store));
+		return;
+	}
+	/* Audited: who read which version. */
+	log_msg(LOG_NOTICE, MSG_SECRET_READ,
+	    "secret of %s (version "
+	    "%" PRId64 ") read by uid %u pid %d",
+	    us->name, version, (unsigned)control_conn_uid(c),
+	    (int)control_conn_pid(c));
+	b64 = protocol_secret_encode(value);
+	secret_free(value);
+	if (b64 == NULL) {
+		control_error(c, "internal", "out of memory");
+		return;
+	}
+	control_reply(c,
+	    json_pack("{s:I, s:s}", "version", (json_int_t)version, "value_b64",
+		b64));
+	OPENSSL_cleanse(b64, strlen(b64));
+	free(b64);
+}
+
+static int
+collect_version(const struct store_secret_info *in, void *arg)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:I, s:s, s:o, s:o, s:s}", "version",
+		(json_int_t)in->version, "state",
+		store_secret_state_name(in->state), "created",
+		json_time(in->created), "changed", json_time(in->changed),
+		"run", in->run_id));
+	return 0;
+}
+
+static void
+cmd_secret_history(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	json_t *arr;
+
+	if (us == NULL)
+		return;
+	arr = json_array();
+	if (store_secret_history(d->store, us->name, collect_version, arr) <
+	    0) {
+		json_decref(arr);
+		control_error(c, "internal", "%s", store_last_error(d->store));
+		return;
+	}
+	control_reply(c, json_pack("{s:o}", "versions", arr));
+}
+
+static void
+on_command(void *arg, struct control_conn *c, const char *cmd, json_t *req)
+{
+	struct daemon *d = arg;
+	char *text;
+
+	if (strcmp(cmd, "status") == 0)
+		cmd_status(d, c);
+	else if (strcmp(cmd, "list") == 0)
+		cmd_list(d, c);
+	else if (strcmp(cmd, "show") == 0) {
+		struct ustate *us = req_user(d, c, req);
+
+		if (us != NULL)
+			control_reply(c,
+			    json_pack("{s:o}", "user", user_json(d, us, true)));
+	} else if (strcmp(cmd, "next") == 0)
+		cmd_next(d, c, req);
+	else if (strcmp(cmd, "rotate") == 0)
+		cmd_trigger(d, c, req, RUN_ROTATE);
+	else if (strcmp(cmd, "verify") == 0)
+		cmd_trigger(d, c, req, RUN_VERIFY);
+	else if (strcmp(cmd, "runs") == 0)
+		cmd_runs(d, c, req);
+	else if (strcmp(cmd, "run") == 0)
+		cmd_run(d, c, req);
+	else if (strcmp(cmd, "pause") == 0)
+		cmd_pause(d, c, req, true);
+	else if (strcmp(cmd, "resume") == 0)
+		cmd_pause(d, c, req, false);
+	else if (strcmp(cmd, "reload") == 0)
+		cmd_reload(d, c);
+	else if (strcmp(cmd, "secret_set") == 0)
+		cmd_secret_set(d, c, req);
+	else if (strcmp(cmd, "secret_get") == 0)
+		cmd_secret_get(d, c, req);
+	else if (strcmp(cmd, "secret_history") == 0)
+		cmd_secret_history(d, c, req);
+	else if (strcmp(cmd, "metrics") == 0) {
+		text = metrics_text(d);
+		control_reply(
+		    c, json_pack("{s:s}", "text", text != NULL ? text : ""));
+		free(text);
+	} else
+		control_error(c, "unknown_command", "unknown command %s", cmd);
+}
+
+/* A waiting client went away: forget it, the run goes on. */
+static void
+on_conn_close(void *arg, struct control_conn *c)
+{
+	struct daemon *d = arg;
+	struct waiter *w, *tmp;
+	size_t i;
+
+	for (i = 0; i < d->users_cap; i++) {
+		struct run *r;
+
+		if (d->users[i] == NULL || (r = d->users[i]->run) == NULL)
+			continue;
+		LIST_FOREACH_SAFE(w, &r->waiters, link, tmp)
+		{
+			if (w->conn == c) {
+				LIST_REMOVE(w, link);
+				free(w);
+			}
+		}
+	}
+}
+
+static void
+on_denied(void *arg, uid_t uid, pid_t pid, const char *cmd)
+{
+	log_msg(LOG_WARNING, MSG_DENIED, "control: uid %u pid %d denied %s",
+	    (unsigned)uid, (int)pid, cmd);
+}
+
+/* ---- signals and stop ---- */
+
+static void
+close_all(struct daemon *d)
+{
+	uv_close((uv_handle_t *)&d->tfd_poll, NULL);
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->stop_timer, NULL);
+	uv_close((uv_handle_t *)&d->watchdog, NULL);
+	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
+}
+
+static void
+control_stopped(void *arg)
+{
+	(void)arg;
+}
+
+static void
+maybe_finish_stop(struct daemon *d)
+{
+	struct run *r;
+
+	if (!d->stopping || d->nrunning > 0)
+		return;
+	/* Runs in retry-wait stop here; queued fires stay due. */
+	uv_timer_stop(&d->stop_timer);
+	log_msg(LOG_INFO, MSG_STOP, "stopped");
+	if (d->control != NULL) {
+		control_stop(d->control, control_stopped, NULL);
+		d->control = NULL;
+	}
+	while ((r = TAILQ_FIRST(&d->finished)) != NULL) {
+		TAILQ_REMOVE(&d->finished, r, done);
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+	}
+	close_all(d);
+}
+
+static void
+stop_deadline(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	struct waiter *w;
+	struct run *r;
+	size_t i;
+
+	log_msg(LOG_WARNING, MSG_STOP,
+	    "%d run%s still in progress at the "
+	    "deadline; recovery will finish them at the next start",
+	    d->nrunning, d->nrunning == 1 ? "" : "s");
+	for (i = 0; i < d->users_cap; i++) {
+		if (d->users[i] == NULL || (r = d->users[i]->run) == NULL)
+			continue;
+		d->users[i]->run = NULL;
+		while ((w = LIST_FIRST(&r->waiters)) != NULL) {
+			LIST_REMOVE(w, link);
+			control_error(w->conn, "unavailable",
+			    "rotad stopped "
+			    "during run %s",
+			    r->rec.id);
+			free(w);
+		}
+		gen_put(r->gen);
+		uv_timer_stop(&r->timer);
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+	}
+	d->nrunning = 0;
+	d->exit_status = 1;
+	maybe_finish_stop(d);
+}
+
+static void
+begin_stop(struct daemon *d)
+{
+	struct run *r, *tmp;
+	size_t i;
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	sd_notify(0, "STOPPING=1");
+	log_msg(LOG_INFO, MSG_STOP,
+	    "stopping: %d run%s in progress, %d "
+	    "queued",
+	    d->nrunning, d->nrunning == 1 ? "" : "s", d->nqueued);
+	/* Queued runs never started: their fires stay due in the store (a
+	 * misfire at the next start), their waiters are told. */
+	TAILQ_FOREACH_SAFE(r, &d->queue, queue, tmp)
+	{
+		struct waiter *w;
+
+		TAILQ_REMOVE(&d->queue, r, queue);
+		d->nqueued--;
+		r->us->run = NULL;
+		while ((w = LIST_FIRST(&r->waiters)) != NULL) {
+			LIST_REMOVE(w, link);
+			control_error(w->conn, "unavailable",
+			    "rotad stopped "
+			    "before run %s started",
+			    r->rec.id);
+			free(w);
+		}
+		gen_put(r->gen);
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+	}
+	/* Runs waiting to retry end now, failed; their next fire retries. */
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->run != NULL &&
+		    d->users[i]->run->phase == PHASE_RETRY_WAIT) {
+			uv_timer_stop(&d->users[i]->run->timer);
+			run_finish(d->users[i]->run, STORE_RUN_FAILED,
+			    d->users[i]->run->rec.error_class,
+			    "stopped while waiting to retry");
+		}
+	uv_timer_start(&d->stop_timer, stop_deadline, STOP_DEADLINE_MS, 0);
+	maybe_finish_stop(d);
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+
+	if (signum == SIGHUP) {
+		if (!d->stopping)
+			reload(d, NULL);
+		return;
+	}
+	begin_stop(d);
+}
+
+static void
+watchdog_ping(uv_timer_t *t)
+{
+	(void)t;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void
+close_any(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Start-up failed after the loop had handles: close them all and let
+ * the close callbacks run, so the loop can be closed. */
+static void
+abandon_loop(struct daemon *d)
+{
+	uv_walk(d->loop, close_any, NULL);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+}
+
+static int
+fail_interrupted(const struct store_run *rec, void *arg)
+{
+	struct daemon *d = arg;
+	struct store_run r = *rec;
+	struct secret *pending = NULL;
+	int64_t version;
+
+	/* Until the worker issue brings recovery, targets are never
+	 * touched (noop and test providers), so the old secret is still
+	 * right and the pending one is dropped. */
+	if (store_secret_get(
+		d->store, r.user, STORE_PENDING, &pending, &version) == 0) {
+		secret_free(pending);
+		store_secret_discard_pending(
+		    d->store, r.user, version, now_s());
+	}
+	r.state = STORE_RUN_FAILED;
+	r.error_class = STORE_ERROR_TRANSIENT;
+	r.updated = now_s();
+	snprintf(r.message, sizeof(r.message),
+	    "interrupted by a stop or a "
+	    "crash; the target was not changed");
+	store_run_update(d->store, &r);
+	log_msg(LOG_NOTICE, MSG_RUN_FAILED, "run %s %s: %s", r.id, r.user,
+	    r.message);
+	return 0;
+}
+
+static void
+recover_interrupted(struct daemon *d)
+{
+	if (store_run_list_unfinished(d->store, fail_interrupted, d) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "unfinished runs: %s",
+		    store_last_error(d->store));
+}
+
+/* ---- start ---- */
+
+int
+daemon_main(const char *config, bool foreground)
+{
+	struct daemon d = { 0 };
+	struct job_set *set = NULL;
+	struct control_config cc = { 0 };
+	struct secret *key = NULL;
+	char path[4096], err[512];
+	uint64_t wd_usec;
+	int r, ret = 1;
+	size_t i;
+
+	/* Before any JSON exists: secret_set/secret_get carry values in
+	 * jansson strings, which must be wiped when freed.  A client that
+	 * hangs up must not kill the daemon with SIGPIPE. */
+	protocol_json_wipe_on_free();
+	signal(SIGPIPE, SIG_IGN);
+	log_open(foreground, LOG_INFO);
+	d.config = config;
+	d.foreground = foreground;
+	d.tfd = -1;
+	d.exit_status = 0;
+	TAILQ_INIT(&d.queue);
+	TAILQ_INIT(&d.finished);
+
+	r = jobs_load(config, now_s(), &set);
+	if (r < 0) {
+		if (set != NULL) {
+			jobs_print_errors(set, stderr);
+			jobs_free(set);
+		}
+		log_msg(
+		    LOG_ERR, MSG_CONFIG, "%s is broken; not starting", config);
+		return 1;
+	}
+	for (i = 0; i < set->nerrors; i++) {
+		const struct job_error *e = &set->errors[i];
+
+		log_msg(LOG_ERR, MSG_CONFIG, "%s:%d:%d: %s",
+		    e->file != NULL ? e->file : "", e->line, e->column,
+		    e->message);
+	}
+	if (set->nfiles_skipped > 0)
+		log_msg(LOG_WARNING, MSG_CONFIG,
+		    "%zu job file%s skipped for "
+		    "errors; the others are loaded",
+		    set->nfiles_skipped, set->nfiles_skipped == 1 ? "" : "s");
+
+	if (store_key_path(path, sizeof(path), set->daemon.key_file) < 0 ||
+	    store_key_load(path, &key, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, MSG_STORE,
+		    "master key: %s (create it with "
+		    "rotad --init)",
+		    err);
+		goto out;
+	}
+	r = store_open(set->daemon.store_path, key, &d.store, err, sizeof(err));
+	secret_free(key);
+	if (r < 0) {
+		log_msg(LOG_ERR, MSG_STORE, "store: %s", err);
+		goto out;
+	}
+	r = keys_import(set, d.store, now_s());
+	if (r > 0)
+		log_msg(LOG_INFO, MSG_START, "imported %d secret%s", r,
+		    r == 1 ? "" : "s");
+
+	if (!foreground && daemon(0, 0) < 0) {
+		log_msg(LOG_ERR, MSG_START, "daemon: %s", strerror(errno));
+		goto out;
+	}
+
+	d.loop = uv_default_loop();
+	d.started = now_s();
+	d.tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d.tfd < 0) {
+		log_msg(LOG_ERR, MSG_START, "timerfd: %s", strerror(errno));
+		goto out;
+	}
+	uv_poll_init(d.loop, &d.tfd_poll, d.tfd);
+	d.tfd_poll.data = &d;
+	uv_timer_init(d.loop, &d.stop_timer);
+	d.stop_timer.data = &d;
+	uv_timer_init(d.loop, &d.watchdog);
+	uv_timer_init(d.loop, &d.metrics_timer);
+	d.metrics_timer.data = &d;
+
+	uv_signal_init(d.loop, &d.sighup);
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	d.sighup.data = d.sigterm.data = d.sigint.data = &d;
+
+	recover_interrupted(&d);
+	/* The first generation; fires missed while down queue up now. */
+	adopt(&d, set, true);
+	set = NULL; /* owned by the generation now */
+
+	cc.path = d.gen->set->daemon.socket_path;
+	cc.group = d.gen->set->daemon.socket_group;
+	cc.acl = &d.acl;
+	cc.dispatch = on_command;
+	cc.on_close = on_conn_close;
+	cc.on_denied = on_denied;
+	cc.daemon = &d;
+	r = control_start(d.loop, &cc, &d.control, err, sizeof(err));
+	if (r < 0) {
+		log_msg(LOG_ERR, MSG_START, "control socket: %s", err);
+		abandon_loop(&d);
+		goto out;
+	}
+	uv_poll_start(&d.tfd_poll, UV_READABLE, on_timerfd);
+	uv_signal_start(&d.sighup, on_signal, SIGHUP);
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		uv_timer_start(
+		    &d.watchdog, watchdog_ping, wd_usec / 2000, wd_usec / 2000);
+	if (d.gen->set->daemon.metrics_textfile != NULL) {
+		metrics_write(&d.metrics_timer);
+		uv_timer_start(&d.metrics_timer, metrics_write,
+		    METRICS_PERIOD_MS, METRICS_PERIOD_MS);
+	}
+
+	log_msg(LOG_INFO, MSG_START,
+	    "rotad %s started: generation %d, %zu "
+	    "users, %zu job files, socket %s",
+	    ROTAD_VERSION, d.gen->number, d.gen->set->nusers,
+	    d.gen->set->nfiles_loaded, d.gen->set->daemon.socket_path);
+	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users", d.gen->number,
+	    d.gen->set->nusers);
+
+	process_due(&d);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	ret = d.exit_status;
+out:
+	if (d.loop != NULL && uv_loop_close(d.loop) != 0)
+		log_msg(LOG_DEBUG, MSG_INTERNAL, "loop closed with handles");
+	if (d.tfd >= 0)
+		close(d.tfd);
+	heap_free(&d.heap);
+	for (i = 0; i < d.users_cap; i++) {
+		if (d.users[i] != NULL) {
+			free(d.users[i]->name);
+			free(d.users[i]);
+		}
+	}
+	free(d.users);
+	for (i = 0; i < d.resources_cap; i++) {
+		if (d.resources[i] != NULL) {
+			free(d.resources[i]->name);
+			free(d.resources[i]);
+		}
+	}
+	free(d.resources);
+	free(d.acl.v);
+	if (d.gen != NULL)
+		gen_put(d.gen);
+	else
+		jobs_free(set);
+	store_close(d.store);
+	log_close();
+	return ret;
+}

@@ -1,0 +1,50 @@
+/*
+ * log: the daemon's one place to say things.
+ *
+ * stderr in the foreground (as systemd collects it, with <N> priority
+ * prefixes the journal understands), syslog otherwise.  Every line starts
+ * with a stable message id (MSG_*), so that operators can grep and alert
+ * on them across versions.  Secrets have no way in here: there is no
+ * function that takes a struct secret, and callers pass only names, ids
+ * and messages that workers have already scrubbed.
+ */
+#ifndef ROTAD_LOG_H
+#define ROTAD_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/* Stable message ids: never renumber, never reuse. */
+#define MSG_START "ROTAD-0001"
+#define MSG_STOP "ROTAD-0002"
+#define MSG_RELOAD "ROTAD-0003"
+#define MSG_RELOAD_FAILED "ROTAD-0004"
+#define MSG_CONFIG "ROTAD-0005"
+#define MSG_FIRE "ROTAD-0010"
+#define MSG_MISFIRE "ROTAD-0011"
+#define MSG_RUN_START "ROTAD-0012"
+#define MSG_RUN_DONE "ROTAD-0013"
+#define MSG_RUN_RETRY "ROTAD-0014"
+#define MSG_RUN_FAILED "ROTAD-0015"
+#define MSG_COALESCED "ROTAD-0016"
+#define MSG_CLOCK "ROTAD-0017"
+#define MSG_DENIED "ROTAD-0020"
+#define MSG_SECRET_READ "ROTAD-0021"
+#define MSG_SECRET_SET "ROTAD-0022"
+#define MSG_PAUSE "ROTAD-0023"
+#define MSG_STORE "ROTAD-0030"
+#define MSG_INTERNAL "ROTAD-0099"
+
+/* Where lines go: stderr (foreground) or syslog. */
+void log_open(bool foreground, int min_priority);
+void log_close(void);
+
+/*
+ * Log at PRIORITY (LOG_ERR ... LOG_DEBUG) with message id ID.  Control
+ * characters in the formatted text are escaped, because user names and
+ * target messages are not ours.
+ */
+void log_msg(int priority, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,250 @@
+#!/bin/bash
+# Integration test of the daemon: the real rotad on a private directory
+# (its own socket, store and conf.d), driven only through its socket with
+# rotactl, checked with rotactl, sqlite3 and the log.  Speaks TAP.
+#
+#   tests/integration/daemon.sh BUILDDIR
+#
+# Runs go through the in-tree test provider (protocol: test), which changes
+# nothing and can be told to be slow or to fail; the worker issue replaces
+# it with real targets.
+set -u
+B=$(realpath "$1")
+ROTAD=$B/scheduler/rotad
+ROTACTL=$B/ctl/rotactl
+T=$(mktemp -d /tmp/rotad-daemon.XXXXXX)
+PID=
+stop_all() {
+	if [ -n "$PID" ]; then
+		kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap stop_all EXIT
+export ROTAD_SOCKET=$T/rotad.sock
+
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1)) failed=$((failed + 1))
+	echo "not ok $n - $1"
+	shift
+	for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
+}
+# verdict NAME CONDITION-STATUS DIAGNOSTICS...
+verdict() {
+	local name=$1 st=$2
+	shift 2
+	if [ "$st" -eq 0 ]; then ok "$name"; else not_ok "$name" "$@"; fi
+}
+# jget EXPR: evaluate a Python expression on the JSON document on stdin (j).
+jget() { python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+# jlast EXPR: the same on the last line (the answer after --wait progress)
+jlast() { tail -n 1 | jget "$1"; }
+ctl() { "$ROTACTL" "$@"; }
+
+start() { # [wrapper...]: start rotad -f in the background, wait for it
+	local i
+	"$@" "$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
+	PID=$!
+	for i in $(seq 1 100); do
+		ctl status >/dev/null 2>&1 && return 0
+		kill -0 "$PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+stop() { # SIGTERM and wait; the exit status in $ST
+	kill -TERM "$PID"
+	wait "$PID"
+	ST=$?
+	PID=
+}
+runs_of() { sqlite3 "$T/rotad.db" "select count(*) from runs where user_name = '$1'"; }
+
+mkdir -p "$T/conf.d"
+chmod 755 "$T" # the `nobody` client must reach the socket
+printf 'initial-secret-of-alice\n' >"$T/alice.pw"
+chmod 600 "$T/alice.pw"
+cat >"$T/rotad.yaml" <<EOF
+store: {path: $T/rotad.db, key_file: $T/master.key}
+control: {socket: $T/rotad.sock, group: nogroup}
+metrics: {textfile: $T/rotad.prom}
+max_workers: 4
+EOF
+cat >"$T/conf.d/test.yaml" <<EOF
+resources:
+  box: {kind: machine, host: 127.0.0.1, protocol: test}
+  slow: {kind: machine, host: 127.0.0.1, protocol: test, test_delay: 1s}
+  one:
+    kind: machine
+    host: 127.0.0.1
+    protocol: test
+    test_delay: 1s
+    max_concurrent: 1
+  flaky:
+    kind: machine
+    host: 127.0.0.1
+    protocol: test
+    test_fail: 2
+    test_error: transient
+  broken:
+    kind: machine
+    host: 127.0.0.1
+    protocol: test
+    test_fail: 1000
+    test_error: fatal
+users:
+  alice: {login: alice, resource: box, password_file: $T/alice.pw}
+  sloth: {login: sloth, resource: slow}
+  p1: {login: p1, resource: one}
+  p2: {login: p2, resource: one}
+  flake: {login: flake, resource: flaky, retry: {attempts: 5, initial: 1s, max: 2s}}
+  wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
+EOF
+
+echo "1..18"
+out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
+verdict "rotad --init creates the key and store" $? "$out"
+
+start
+st=$?
+out=$(ctl --json status 2>&1)
+[ $st -eq 0 ] && [ "$(echo "$out" | jget 'j["generation"], j["users"], j["state"]')" = "(1, 6, 'running')" ]
+verdict "rotad -f starts; status: generation 1, 6 users" $? "$out" "$(cat "$T/log")"
+
+out=$(ctl rotate --wait alice 2>&1)
+st=$?
+hist=$(ctl --json secret history alice 2>&1)
+[ $st -eq 0 ] && echo "$out" | grep -q 'state: committed' &&
+    [ "$(echo "$hist" | jget '[v["state"] for v in j["versions"]]')" = "['current', 'previous']" ]
+verdict "rotate --wait commits; the imported secret becomes previous" $? "$out" "$hist"
+
+if ctl secret history alice | grep -q initial-secret || grep -q initial-secret "$T/log" ||
+    grep -aq initial-secret "$T"/rotad.db*; then
+	not_ok "no secret in the history, the log or the store file's plain text"
+else ok "no secret in the history, the log or the store file's plain text"; fi
+
+a=$(ctl --json rotate sloth 2>&1)
+b=$(ctl --json rotate sloth 2>&1)
+ra=$(echo "$a" | jget 'j["run"], j["coalesced"]')
+rb=$(echo "$b" | jget 'j["run"], j["coalesced"]')
+[ "${ra%,*}" = "${rb%,*}" ] && [ "${ra#*, }" = "False)" ] && [ "${rb#*, }" = "True)" ]
+verdict "a second trigger while running is coalesced into the same run" $? "$a" "$b"
+
+ctl rotate p1 >/dev/null && ctl rotate p2 >/dev/null
+out=$(ctl --json status)
+[ "$(echo "$out" | jget 'j["running"] >= 1 and j["queued"] == 1')" = True ]
+verdict "max_concurrent 1: the second user of a resource waits in the queue" $? "$out"
+
+out=$(ctl --json rotate --wait flake 2>&1)
+[ "$(echo "$out" | jlast 'j["run"]["state"], j["run"]["attempts"]')" = "('committed', 3)" ] &&
+    grep -q 'ROTAD-.*flake.*attempt 2 in' "$T/log"
+verdict "transient errors are retried with backoff until it commits (3 attempts)" $? "$out"
+
+out=$(ctl --json rotate --wait wreck 2>&1)
+st=$?
+[ $st -eq 1 ] &&
+    [ "$(echo "$out" | jlast 'j["run"]["state"], j["run"]["attempts"], j["run"]["error_class"]')" = "('failed', 1, 'fatal')" ]
+verdict "a fatal error is not retried; rotactl exits 1" $? "st=$st" "$out"
+
+# wait for the queued runs (p1, p2, sloth) to finish
+for i in $(seq 1 100); do
+	[ "$(ctl --json status | jget 'j["running"] + j["queued"]')" = 0 ] && break
+	sleep 0.1
+done
+out=$(ctl runs 2>&1)
+[ "$(ctl --json runs | jget 'sorted(set(r["state"] for r in j["runs"]))')" = "['committed', 'failed']" ]
+verdict "every run ends committed or failed" $? "$out"
+
+m=$(ctl metrics 2>&1)
+echo "$m" | grep -q '^rotad_runs_total{outcome="committed"} 5$' &&
+    echo "$m" | grep -q '^rotad_runs_total{outcome="failed"} 1$' &&
+    echo "$m" | grep -q '^rotad_retries_total 2$' &&
+    echo "$m" | grep -q '^rotad_last_success_timestamp_seconds{user="alice"} ' &&
+    grep -q '^rotad_workers ' "$T/rotad.prom"
+verdict "metrics count runs by outcome and retries; the textfile is written" $? "$m"
+
+cat >"$T/conf.d/more.yaml" <<EOF
+users:
+  carol: {login: carol, resource: box, schedule: {cron: "0 0 4 ? * MON-FRI", tz: Europe/Paris}}
+EOF
+out=$(ctl reload 2>&1)
+st=$?
+[ $st -eq 0 ] && echo "$out" | grep -q 'generation 2' && ctl show carol >/dev/null 2>&1
+verdict "reload adopts a new job file (generation 2)" $? "$out"
+
+cat >"$T/conf.d/zz-bad.yaml" <<EOF
+users:
+  dave: {login: dave, resource: box, schedule: {cron: "0 0 25 * * ?", tz: UTC}}
+EOF
+out=$(ctl reload 2>&1)
+st=$?
+kill -HUP "$PID"
+sleep 0.3
+g=$(ctl --json status | jget 'j["generation"]')
+[ $st -eq 1 ] && echo "$out" | grep -q "zz-bad.yaml:2:[0-9]*:" && [ "$g" = 2 ] &&
+    ! ctl show dave >/dev/null 2>&1 && ctl show carol >/dev/null 2>&1
+verdict "a bad reload (rotactl or SIGHUP) names file:line:col and keeps generation 2" $? "st=$st g=$g" "$out"
+rm "$T/conf.d/zz-bad.yaml"
+
+out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$ROTACTL" status 2>&1)
+st=$?
+[ $st -eq 4 ] && grep -q 'uid 65534 .*denied status' "$T/log"
+verdict "a uid without rights is refused (exit 4) and the refusal logged" $? "st=$st" "$out"
+
+id=$(ctl --json rotate sloth | jget 'j["run"]')
+sleep 0.5
+stop
+st=$ST
+state=$(sqlite3 "$T/rotad.db" "select state from runs where id = '$id'")
+[ "$st" = 0 ] && [ "$state" = committed ] && grep -q 'stopping: 1 run' "$T/log"
+verdict "SIGTERM mid-run: the run in flight commits, then rotad exits 0" $? "exit $st, run $state" "$(tail -5 "$T/log")"
+
+# Misfires: two users due 3 s from now; the daemon is down at that time.
+due=$(($(date +%s) + 3))
+spec=$(date -u -d "@$due" +'%-S %-M %-H * * ?')
+cat >"$T/conf.d/misfire.yaml" <<EOF
+users:
+  once: {login: once, resource: box, misfire: run_once, schedule: {cron: "$spec", tz: UTC}}
+  skipper: {login: skipper, resource: box, misfire: skip, schedule: {cron: "$spec", tz: UTC}}
+EOF
+start && sleep 0.3 && stop
+while [ "$(date +%s)" -le "$due" ]; do sleep 0.2; done
+start
+for i in $(seq 1 50); do
+	[ "$(runs_of once)" = 1 ] && break
+	sleep 0.1
+done
+once=$(runs_of once) skip=$(runs_of skipper)
+[ "$once" = 1 ] && [ "$skip" = 0 ] && grep -q 'once: fire due.*running it once' "$T/log"
+verdict "a fire missed while down runs once (run_once) or not (skip)" $? "once=$once skip=$skip"
+
+stop
+start
+sleep 0.5
+once=$(runs_of once) skip=$(runs_of skipper)
+nf=$(ctl --json show once | jget 'j["user"]["next_fire"]')
+[ "$once" = 1 ] && [ "$skip" = 0 ] && [ "$nf" != None ]
+verdict "after another restart the missed fire is neither repeated nor lost" $? "once=$once skip=$skip next=$nf"
+
+out=$("$ROTAD" -f -c "$T/rotad.yaml" 2>&1)
+st=$?
+[ $st -ne 0 ] && echo "$out" | grep -q 'another rotad is running' && ctl status >/dev/null
+verdict "a second daemon on the same socket refuses to start" $? "$out"
+stop
+
+# One whole daemon life under valgrind: start, rotate, reload, SIGTERM.
+if start valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+    --error-exitcode=99 --log-file="$T/valgrind.log"; then
+	ctl rotate --wait alice >/dev/null
+	ctl reload >/dev/null
+	ctl --json secret history alice >/dev/null
+	stop
+	st=$ST
+else st=start-failed; fi
+[ "$st" = 0 ] && ! grep -q 'definitely lost\|Invalid\|uninitialised' "$T/valgrind.log"
+verdict "a daemon life under valgrind: no error, no leak" $? "exit $st" "$(head -40 "$T/valgrind.log")"
+
+[ "$failed" -eq 0 ]
