@@ -1043,6 +1043,39 @@ next_wall(const struct cronspec *cs, int64_t from, int64_t *ret)
 	return 0;
 }
 
+int64_t
+cronspec_min_wall_gap(const struct cronspec *cs)
+{
+	int64_t t, first = -1, prev = -1, gap = 86400;
+	int h, m, sec;
+
+	/* Every time of day in order; a gap of one second cannot shrink. */
+	for (h = 0; h < 24; h++) {
+		if (!(cs->hour >> h & 1))
+			continue;
+		for (m = 0; m < 60; m++) {
+			if (!(cs->min >> m & 1))
+				continue;
+			for (sec = 0; sec < 60; sec++) {
+				if (!(cs->sec >> sec & 1))
+					continue;
+				t = h * 3600 + m * 60 + sec;
+				if (first < 0)
+					first = t;
+				else if (t - prev < gap)
+					gap = t - prev;
+				if (gap == 1)
+					return 1;
+				prev = t;
+			}
+		}
+	}
+	/* The last fire of a day to the first of the next. */
+	if (first >= 0 && first + 86400 - prev < gap)
+		gap = first + 86400 - prev;
+	return gap;
+}
+
 int
 cronspec_next(const struct cronspec *cs, const struct tz *tz, int64_t after,
     int64_t *ret_next)

@@ -50,6 +50,14 @@ int cronspec_next(const struct cronspec *cs, const struct tz *tz, int64_t after,
     int64_t *ret_next);
 
 /*
+ * The shortest gap, in seconds, between two fires of CS on the wall clock,
+ * from its seconds, minutes and hours alone (the days are taken to be
+ * consecutive, so this is a lower bound; 86400 for one fire a day).  On
+ * the UTC clock a fire can come closer by the zone's offset change.
+ */
+int64_t cronspec_min_wall_gap(const struct cronspec *cs);
+
+/*
  * Broken-down civil time helpers shared with callers that format times.
  * Days are counted from 1970-01-01 in the proleptic Gregorian calendar.
  */

@@ -541,6 +541,13 @@ in_period(const struct schedule *s, int64_t t)
 	return n % s->interval == 0;
 }
 
+int64_t
+schedule_min_wall_gap(const struct schedule *s)
+{
+	/* intervalCount only drops fires, which widens gaps. */
+	return s->cs == NULL ? INT64_MAX : cronspec_min_wall_gap(s->cs);
+}
+
 int
 schedule_next(const struct schedule *s, int64_t after, int64_t *ret)
 {

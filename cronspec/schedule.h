@@ -98,6 +98,12 @@ const char *schedule_cron(const struct schedule *s);
 int schedule_interval(const struct schedule *s);
 
 /*
+ * A lower bound of the gap between two fires on the wall clock
+ * (cronspec_min_wall_gap()); INT64_MAX when it never fires.
+ */
+int64_t schedule_min_wall_gap(const struct schedule *s);
+
+/*
  * The first fire instant strictly after AFTER.  Returns 0, or -ENOENT when
  * the schedule never fires again (ON_DEMAND, a past RUN_ONCE, or nothing
  * before 2100).

@@ -30,7 +30,7 @@
 
 #define TZIF_HDR_LEN 44
 #define TZIF_MAX_TYPES 256 /* transition type indices are one byte */
-#define TZIF_TYPE_LEN 6 /* int32 utoff, uint8 isdst, uint8 idx */
+#define TZIF_TYPE_LEN 6    /* int32 utoff, uint8 isdst, uint8 idx */
 
 #define SECS_PER_HOUR 3600
 #define SECS_PER_DAY 86400
@@ -40,8 +40,8 @@
 
 enum rule_kind {
 	RULE_JULIAN, /* Jn: day 1..365, February 29 never counted */
-	RULE_YDAY, /* n: day 0..365, February 29 counted */
-	RULE_MWD, /* Mm.w.d: weekday d of week w (5: last) of month m */
+	RULE_YDAY,   /* n: day 0..365, February 29 counted */
+	RULE_MWD,    /* Mm.w.d: weekday d of week w (5: last) of month m */
 };
 
 struct rule_date {
@@ -49,7 +49,7 @@ struct rule_date {
 	int day;
 	int month;
 	int week;
-	int wday; /* 0 is Sunday */
+	int wday;     /* 0 is Sunday */
 	int32_t secs; /* local time of day, -167 h .. 167 h */
 };
 
@@ -58,15 +58,15 @@ struct posix_tz {
 	int32_t std_off;
 	int32_t dst_off;
 	bool has_dst;
-	bool tame; /* see footer_is_tame() */
+	bool tame;              /* see footer_is_tame() */
 	struct rule_date start; /* DST starts; time in standard time */
-	struct rule_date end; /* DST ends; time in daylight time */
+	struct rule_date end;   /* DST ends; time in daylight time */
 };
 
 struct tz {
 	const char *name;
 	size_t ntrans;
-	int64_t *trans; /* ascending */
+	int64_t *trans;     /* ascending */
 	int32_t *trans_off; /* offset in force from trans[i] on */
 	int32_t off_before; /* offset before trans[0] */
 	bool has_footer;
@@ -74,7 +74,86 @@ struct tz {
 	struct posix_tz footer;
 	size_t noffs;
 	int32_t *offs; /* distinct offsets, descending */
+	/* Sharing: see tz_load().  A cached zone is in cache[] under its
+	 * name while its file is the one it was read from. */
+	unsigned refs;
+	bool cached;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct tz *next; /* in its cache bucket */
 };
+
+/* Loaded zones by name: 100k schedules share a few hundred zones. */
+#define TZ_CACHE_BUCKETS 256
+static struct tz *cache[TZ_CACHE_BUCKETS];
+
+static size_t
+cache_bucket(const char *name)
+{
+	size_t h = 5381;
+
+	while (*name != '\0')
+		h = h * 33 + (unsigned char)*name++;
+	return h % TZ_CACHE_BUCKETS;
+}
+
+static bool
+same_file(const struct tz *tz, const struct stat *st)
+{
+	return tz->dev == st->st_dev && tz->ino == st->st_ino &&
+	    tz->size == st->st_size && tz->mtime.tv_sec == st->st_mtim.tv_sec &&
+	    tz->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static void
+cache_remove(struct tz *tz)
+{
+	struct tz **pp;
+
+	for (pp = &cache[cache_bucket(tz->name)]; *pp != NULL;
+	     pp = &(*pp)->next)
+		if (*pp == tz) {
+			*pp = tz->next;
+			break;
+		}
+	tz->cached = false;
+}
+
+/* The cached zone NAME read from the file ST describes, or NULL. */
+static struct tz *
+cache_get(const char *name, const struct stat *st)
+{
+	struct tz *tz;
+
+	for (tz = cache[cache_bucket(name)]; tz != NULL; tz = tz->next)
+		if (strcmp(tz->name, name) == 0)
+			return same_file(tz, st) ? tz : NULL;
+	return NULL;
+}
+
+/* Cache TZ, read from the file ST describes, replacing an older one. */
+static void
+cache_put(struct tz *tz, const struct stat *st)
+{
+	struct tz *old;
+	size_t b = cache_bucket(tz->name);
+
+	for (old = cache[b]; old != NULL; old = old->next)
+		if (strcmp(old->name, tz->name) == 0) {
+			/* Its holders keep it; new loads get TZ. */
+			cache_remove(old);
+			break;
+		}
+	tz->dev = st->st_dev;
+	tz->ino = st->st_ino;
+	tz->size = st->st_size;
+	tz->mtime = st->st_mtim;
+	tz->cached = true;
+	tz->next = cache[b];
+	cache[b] = tz;
+}
 
 struct tzif_hdr {
 	uint8_t version; /* 0, '2', '3' or '4' */
@@ -536,6 +615,7 @@ tz_alloc(const char *name, size_t ntrans, size_t noffs)
 		(ntrans + noffs) * sizeof(int32_t) + namelen);
 	if (!tz)
 		return NULL;
+	tz->refs = 1;
 	p = (char *)(tz + 1);
 	tz->trans = (int64_t *)(void *)p;
 	p += ntrans * sizeof(int64_t);
@@ -753,6 +833,13 @@ tz_load(const char *name, struct tz **ret)
 	if (r < 0 || (size_t)r >= sizeof(path))
 		return -EINVAL;
 
+	/* Already loaded from this very file: share it. */
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (*ret = cache_get(name, &st)) != NULL) {
+		(*ret)->refs++;
+		return 0;
+	}
+
 	/*
 	 * No O_NOFOLLOW: the database itself is made of symlinks (UTC ->
 	 * Etc/UTC).  O_NONBLOCK keeps a FIFO from hanging the daemon; the
@@ -792,6 +879,8 @@ tz_load(const char *name, struct tz **ret)
 		got += (size_t)n;
 	}
 	r = tz_from_buffer(name, buf, got, ret);
+	if (r == 0)
+		cache_put(*ret, &st);
 out:
 	free(buf);
 	if (fd >= 0)
@@ -802,6 +891,10 @@ out:
 void
 tz_free(struct tz *tz)
 {
+	if (tz == NULL || --tz->refs > 0)
+		return;
+	if (tz->cached)
+		cache_remove(tz);
 	free(tz);
 }
 

@@ -19,10 +19,15 @@ struct tz;
  * "..", so that a configuration cannot make rotad read an arbitrary file.
  * Returns 0, -EINVAL for a malformed name or file, -ENOENT for an unknown
  * zone, or -ENOMEM.  "UTC" works even without a zone database.
+ *
+ * Zones are shared: loading NAME again returns the same zone, with one
+ * more reference, while its file is the one it was read from (same
+ * device, inode, size and mtime), so 100k schedules cost a few hundred
+ * zones and a tzdata upgrade is seen by the next load.  Not thread-safe.
  */
 int tz_load(const char *name, struct tz **ret);
 
-/* NULL-safe. */
+/* Drop a reference; the last one frees.  NULL-safe. */
 void tz_free(struct tz *tz);
 
 /* The name the zone was loaded with. */

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <yaml.h>
@@ -39,6 +40,10 @@
 /* How far ahead min_interval is checked: enough fires to see every daily,
  * weekly and DST pattern, few enough to stay fast with 100k users. */
 #define INTERVAL_CHECK_FIRES 400
+/* The most a zone's UTC offset grows at one transition, by which fires can
+ * come closer on the UTC clock than on the wall clock: daylight saving
+ * moves 1 h (Antarctica/Troll 2 h); 3 h leaves room. */
+#define DST_SLACK (3 * 3600)
 
 struct object {
 	enum {
@@ -61,10 +66,33 @@ struct job_loader {
 	bool *file_bad; /* per file: has an error */
 	struct object *objs;
 	size_t nobjs;
+	/* find()'s index: open addressing on (type, name), each slot the
+	 * first object of that name + 1; same_next chains the others in
+	 * file order.  Objects are indexed lazily, up to nindexed. */
+	size_t *slots, nslots, nindexed, *same_next, same_cap;
+	/* Exact shortest gaps computed so far, by schedule text (open
+	 * addressing; the text names the zone too). */
+	struct gap_memo {
+		const char *text;
+		int64_t gap;
+	} * gaps;
+	size_t ngaps, gaps_cap;
+	/* Users' own settings, needed only until collect(): in mapped slabs
+	 * of their own, so that freeing them gives the memory back to the
+	 * system instead of leaving holes between what the set keeps. */
+	struct own_slab *own_slabs;
 	/* The port map in force for the configuration being parsed. */
 };
 
 /* ---- small helpers ---- */
+
+#define OWN_SLAB_SIZE (1 << 20)
+
+struct own_slab {
+	struct own_slab *next;
+	size_t used, cap;
+	struct job_settings v[];
+};
 
 static void *
 xcalloc(size_t n, size_t size)
@@ -87,6 +115,37 @@ xstrdup(const char *s)
 	if (p == NULL)
 		abort();
 	return p;
+}
+
+/* A zeroed job_settings from the loader's slabs (see own_slabs). */
+static struct job_settings *
+own_alloc(struct job_loader *l)
+{
+	struct own_slab *sl = l->own_slabs;
+
+	if (sl == NULL || sl->used == sl->cap) {
+		sl = mmap(NULL, OWN_SLAB_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (sl == MAP_FAILED)
+			abort(); /* as xcalloc */
+		sl->next = l->own_slabs;
+		sl->used = 0;
+		sl->cap = (OWN_SLAB_SIZE - sizeof(*sl)) / sizeof(sl->v[0]);
+		l->own_slabs = sl;
+	}
+	return &sl->v[sl->used++]; /* fresh anonymous pages are zero */
+}
+
+static void
+own_free_all(struct job_loader *l)
+{
+	struct own_slab *sl, *next;
+
+	for (sl = l->own_slabs; sl != NULL; sl = next) {
+		next = sl->next;
+		munmap(sl, OWN_SLAB_SIZE);
+	}
+	l->own_slabs = NULL;
 }
 
 static void *
@@ -456,6 +515,7 @@ parse_schedule(struct job_loader *l, yaml_node_t *n, struct job_settings *st)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *mem;
+	int64_t gap;
 	int key, r;
 
 	if (n->type == YAML_SCALAR_NODE) {
@@ -526,7 +586,12 @@ parse_schedule(struct job_loader *l, yaml_node_t *n, struct job_settings *st)
 			    f.value[key]);
 	fclose(mem);
 	st->schedule_text = text;
-	st->schedule_gap = shortest_gap(st->schedule, l->now);
+	/* A bound for now; exact_gap() only when it is below min_interval
+	 * (which is not known yet when rotad.yaml's defaults are parsed). */
+	gap = schedule_min_wall_gap(st->schedule);
+	st->schedule_gap = gap == INT64_MAX ? gap
+	    : gap > DST_SLACK               ? gap - DST_SLACK
+					    : 0;
 	return 0;
 }
 
@@ -701,7 +766,16 @@ parse_setting(struct job_loader *l, yaml_node_t *k, yaml_node_t *v,
 		bit = JOB_SET_SCHEDULE;
 		st->schedule_origin = o;
 	} else if (strcmp(s, "complexity") == 0) {
-		r = parse_complexity(l, v, &st->complexity);
+		struct policy pol;
+
+		r = parse_complexity(l, v, &pol);
+		if (r == 0) {
+			/* A pointer: most settings inherit it, and 100k users
+			 * must not carry a policy each. */
+			free(st->complexity);
+			st->complexity = xcalloc(1, sizeof(pol));
+			*st->complexity = pol;
+		}
 		bit = JOB_SET_COMPLEXITY;
 		st->complexity_origin = o;
 	} else if (strcmp(s, "rotate") == 0) {
@@ -775,6 +849,7 @@ settings_free(struct job_settings *st)
 	schedule_free(st->schedule);
 	free(st->schedule_text);
 	free(st->private_key_type);
+	free(st->complexity);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -976,9 +1051,43 @@ user_free(struct job_user *u)
 	free(u->private_key_file);
 	/* A resolved user's settings borrow the schedule and key type from
 	 * wherever they were inherited; only its own are freed. */
-	settings_free(&u->own);
+	if (u->own != NULL) {
+		settings_free(u->own); /* the struct is the loader's */
+	} else {
+		if (u->settings.schedule_origin.level == JOB_LEVEL_USER) {
+			schedule_free(u->settings.schedule);
+			free(u->settings.schedule_text);
+		}
+		if (u->settings.complexity_origin.level == JOB_LEVEL_USER)
+			free(u->settings.complexity);
+		if (u->settings.private_key_type_origin.level == JOB_LEVEL_USER)
+			free(u->settings.private_key_type);
+	}
 	scripts_free(&u->scripts);
 	free(u);
+}
+
+/*
+ * A kept user no longer needs what was written on it apart from what its
+ * resolved settings took: free the rest (values set but superseded cannot
+ * happen, as the user is first in its chain, but a value parsed with an
+ * error and left unset can).  collect() then unmaps the structs, which a
+ * large estate would otherwise carry once per user.
+ */
+static void
+user_release_own(struct job_user *u)
+{
+	struct job_settings *o = u->own;
+
+	if (o->schedule != u->settings.schedule) {
+		schedule_free(o->schedule);
+		free(o->schedule_text);
+	}
+	if (o->complexity != u->settings.complexity)
+		free(o->complexity);
+	if (o->private_key_type != u->settings.private_key_type)
+		free(o->private_key_type);
+	u->own = NULL; /* the struct is the loader's */
 }
 
 static bool
@@ -1238,6 +1347,7 @@ parse_user(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	o->p = u;
 	o->file = l->file;
 	u->origin = origin_of(l, k, JOB_LEVEL_USER, NULL);
+	u->own = own_alloc(l);
 	u->managed = true;
 	if (get_name(l, k, &u->name) < 0)
 		u->name = xstrdup("?");
@@ -1246,7 +1356,7 @@ parse_user(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	for (MAP_EACH(l, n, pair, kk, v)) {
 		if (duplicate_key(l, n, pair, kk))
 			continue;
-		if (parse_setting(l, kk, v, &u->own, JOB_LEVEL_USER, NULL))
+		if (parse_setting(l, kk, v, u->own, JOB_LEVEL_USER, NULL))
 			continue;
 		s = scalar(kk);
 		if (s == NULL) {
@@ -1671,7 +1781,9 @@ builtin_defaults(struct job_settings *st)
 		st->schedule_origin = o;
 	}
 	if (!(st->set & JOB_SET_COMPLEXITY)) {
-		policy_default(&st->complexity);
+		free(st->complexity);
+		st->complexity = xcalloc(1, sizeof(*st->complexity));
+		policy_default(st->complexity);
 		st->complexity_origin = o;
 	}
 	if (!(st->set & JOB_SET_ROTATE)) {
@@ -1765,25 +1877,138 @@ inherit(struct job_settings *out, struct job_settings *const *chain, size_t n)
  * a file that has been left out (so that a reference to it can say why it
  * does not resolve, rather than that it does not exist).
  */
+static const char *
+object_name(const struct object *o)
+{
+	return o->type == OBJ_CONFIGURATION
+	    ? ((struct job_configuration *)o->p)->name
+	    : o->type == OBJ_RESOURCE ? ((struct job_resource *)o->p)->name
+				      : ((struct job_user *)o->p)->name;
+}
+
+static size_t
+name_hash(int type, const char *name)
+{
+	size_t h = 14695981039346656037ULL ^ (size_t)type;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of (TYPE, NAME): its first object + 1, or 0 when absent. */
+static size_t
+slot_find(const struct job_loader *l, int type, const char *name)
+{
+	size_t i, o;
+
+	if (l->nslots == 0)
+		return 0;
+	for (i = name_hash(type, name) & (l->nslots - 1);
+	     (o = l->slots[i]) != 0; i = (i + 1) & (l->nslots - 1))
+		if ((int)l->objs[o - 1].type == type &&
+		    strcmp(object_name(&l->objs[o - 1]), name) == 0)
+			return o;
+	return 0;
+}
+
+static void
+slot_put(struct job_loader *l, size_t o)
+{
+	const struct object *obj = &l->objs[o - 1];
+	size_t i, last;
+
+	for (i = name_hash((int)obj->type, object_name(obj)) & (l->nslots - 1);
+	     l->slots[i] != 0; i = (i + 1) & (l->nslots - 1)) {
+		const struct object *f = &l->objs[l->slots[i] - 1];
+
+		if (f->type == obj->type &&
+		    strcmp(object_name(f), object_name(obj)) == 0) {
+			/* Same name: chain it after the others. */
+			for (last = l->slots[i]; l->same_next[last - 1] != 0;
+			     last = l->same_next[last - 1])
+				;
+			l->same_next[last - 1] = o;
+			return;
+		}
+	}
+	l->slots[i] = o;
+}
+
+/* Index the objects parsed since the last find(). */
+static void
+index_objects(struct job_loader *l)
+{
+	size_t i, cap;
+
+	if (l->nindexed == l->nobjs)
+		return;
+	if (l->same_cap < l->nobjs) {
+		cap = l->nobjs * 2;
+		l->same_next = realloc(l->same_next, cap * sizeof(size_t));
+		if (l->same_next == NULL)
+			abort();
+		l->same_cap = cap;
+	}
+	if (l->nslots < l->nobjs * 2) {
+		for (cap = 64; cap < l->nobjs * 4; cap *= 2)
+			;
+		free(l->slots);
+		l->slots = xcalloc(cap, sizeof(size_t));
+		l->nslots = cap;
+		l->nindexed = 0; /* rehash everything */
+	}
+	for (i = l->nindexed; i < l->nobjs; i++) {
+		l->same_next[i] = 0;
+		slot_put(l, i + 1);
+	}
+	l->nindexed = l->nobjs;
+}
+
+/*
+ * The shortest gap between fires of S, written TEXT (see shortest_gap()),
+ * computed once per text: many users share a schedule.
+ */
+static int64_t
+exact_gap(struct job_loader *l, const struct schedule *s, const char *text)
+{
+	struct gap_memo *old = l->gaps;
+	size_t i, j, cap = l->gaps_cap;
+
+	if (l->ngaps * 2 >= l->gaps_cap) {
+		l->gaps_cap = cap == 0 ? 64 : cap * 2;
+		l->gaps = xcalloc(l->gaps_cap, sizeof(*l->gaps));
+		for (i = 0; i < cap; i++) {
+			if (old[i].text == NULL)
+				continue;
+			for (j = name_hash(0, old[i].text) & (l->gaps_cap - 1);
+			     l->gaps[j].text != NULL;
+			     j = (j + 1) & (l->gaps_cap - 1))
+				;
+			l->gaps[j] = old[i];
+		}
+		free(old);
+	}
+	for (j = name_hash(0, text) & (l->gaps_cap - 1);
+	     l->gaps[j].text != NULL; j = (j + 1) & (l->gaps_cap - 1))
+		if (strcmp(l->gaps[j].text, text) == 0)
+			return l->gaps[j].gap;
+	l->gaps[j].text = text;
+	l->gaps[j].gap = shortest_gap(s, l->now);
+	l->ngaps++;
+	return l->gaps[j].gap;
+}
+
 static struct object *
 find(struct job_loader *l, int type, const char *name)
 {
 	struct object *dropped = NULL;
 	size_t i;
 
-	for (i = 0; i < l->nobjs; i++) {
-		struct object *o = &l->objs[i];
-		const char *n;
+	index_objects(l);
+	for (i = slot_find(l, type, name); i != 0; i = l->same_next[i - 1]) {
+		struct object *o = &l->objs[i - 1];
 
-		if ((int)o->type != type)
-			continue;
-		n = o->type == OBJ_CONFIGURATION
-		    ? ((struct job_configuration *)o->p)->name
-		    : o->type == OBJ_RESOURCE
-		    ? ((struct job_resource *)o->p)->name
-		    : ((struct job_user *)o->p)->name;
-		if (strcmp(n, name) != 0)
-			continue;
 		if (!o->dropped)
 			return o;
 		if (dropped == NULL)
@@ -2019,7 +2244,7 @@ settle_object(struct job_loader *l, struct object *o)
 		} else if (u->resource != NULL) {
 			u->configuration = u->resource->configuration;
 		}
-		chain[n++] = &u->own;
+		chain[n++] = u->own;
 		if (u->resource != NULL)
 			chain[n++] = &u->resource->settings;
 		if (u->configuration != NULL)
@@ -2039,6 +2264,9 @@ settle_object(struct job_loader *l, struct object *o)
 		if (u->managed) {
 			int64_t gap = u->settings.schedule_gap;
 
+			if (gap < set->daemon.min_interval)
+				gap = exact_gap(l, u->settings.schedule,
+				    u->settings.schedule_text);
 			if (gap < set->daemon.min_interval) {
 				format_duration(gap, a, sizeof(a));
 				format_duration(
@@ -2125,16 +2353,25 @@ collect(struct job_loader *l)
 				*PUSH(set->resources, set->nresources) = o->p;
 			break;
 		case OBJ_USER:
-			if (o->dropped)
+			if (o->dropped) {
 				user_free(o->p);
-			else
+			} else {
+				user_release_own(o->p);
 				*PUSH(set->users, set->nusers) = o->p;
+			}
 			break;
 		}
 	}
 	free(l->objs);
 	l->objs = NULL;
 	l->nobjs = 0;
+	own_free_all(l);
+	free(l->slots);
+	free(l->same_next);
+	free(l->gaps);
+	l->slots = l->same_next = NULL;
+	l->gaps = NULL;
+	l->nslots = l->nindexed = l->same_cap = l->ngaps = l->gaps_cap = 0;
 }
 
 static int
@@ -2435,7 +2672,7 @@ print_settings(FILE *f, const struct job_settings *st)
 
 	fprintf(f, "    schedule: %s", st->schedule_text);
 	print_origin(f, &st->schedule_origin);
-	policy_format(&st->complexity, buf, sizeof(buf));
+	policy_format(st->complexity, buf, sizeof(buf));
 	fprintf(f, "    complexity: \"%s\"", buf);
 	print_origin(f, &st->complexity_origin);
 	fprintf(f, "    rotate: %s",

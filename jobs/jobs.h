@@ -87,7 +87,7 @@ struct job_scripts {
  */
 struct job_settings {
 	JOB_SETTING(struct schedule *, schedule);
-	JOB_SETTING(struct policy, complexity);
+	JOB_SETTING(struct policy *, complexity); /* owned like schedule */
 	JOB_SETTING(unsigned, rotate);
 	JOB_SETTING(struct job_retry, retry);
 	JOB_SETTING(enum job_misfire, misfire);
@@ -178,7 +178,10 @@ struct job_user {
 	struct job_configuration *configuration; /* resolved, may be NULL */
 	char *password_file;
 	char *private_key_file;
-	struct job_settings own;      /* as written on the user */
+	/* As written on the user; the loader's until the set is settled,
+	 * then NULL.  From then on the user owns the resolved fields whose
+	 * origin is JOB_LEVEL_USER. */
+	struct job_settings *own;
 	struct job_settings settings; /* resolved: every field filled in,
 					 borrowing from the chain */
 	struct job_scripts scripts;

@@ -82,6 +82,7 @@
 #endif
 
 #define STOP_DEADLINE_MS 30000
+#define CLOCK_BACK_MAX (3 * 3600)
 #define METRICS_PERIOD_MS 15000
 #define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
 
@@ -346,8 +347,16 @@ schedulable(const struct job_user *u)
 static void
 reschedule(struct daemon *d, struct ustate *us, int64_t after)
 {
-	int64_t next;
+	int64_t next, taken = us->last_fire;
 
+	/* After the clock went back (an NTP step, a corrected RTC) a fire
+	 * already taken is not taken again, as cron does for jumps of up to
+	 * 3 h.  A bigger jump back starts from the new time rather than
+	 * waiting, perhaps for years, for a fire that a wrong clock took. */
+	if (us->run != NULL && us->run->fire > taken)
+		taken = us->run->fire;
+	if (taken > after && taken - after <= CLOCK_BACK_MAX)
+		after = taken;
 	if (!schedulable(us->user) ||
 	    schedule_next(us->user->settings.schedule, after, &next) < 0) {
 		heap_remove(&d->heap, &us->node);
@@ -792,7 +801,7 @@ prepare(struct run *r, char *msg, size_t size)
 	char pw[POLICY_LENGTH_MAX + 1];
 	int rc;
 
-	rc = policy_generate(&r->user->settings.complexity, pw, sizeof(pw));
+	rc = policy_generate(r->user->settings.complexity, pw, sizeof(pw));
 	if (rc == 0)
 		rc = secret_new(pw, strlen(pw), &value);
 	OPENSSL_cleanse(pw, sizeof(pw));
@@ -1330,7 +1339,7 @@ user_json(struct daemon *d, struct ustate *us, bool full)
 	if (full) {
 		char cx[POLICY_FORMAT_SIZE];
 
-		policy_format(&u->settings.complexity, cx, sizeof(cx));
+		policy_format(u->settings.complexity, cx, sizeof(cx));
 		json_object_set_new(o, "login",
 		    u->login != NULL ? json_string(u->login) : json_null());
 		json_object_set_new(o, "configuration",

@@ -14,7 +14,18 @@ ROTAD=$B/scheduler/rotad
 ROTACTL=$B/ctl/rotactl
 T=$(mktemp -d /tmp/rotad-daemon.XXXXXX)
 PID=
+JUMPED=
+# setclock SECONDS: the wall clock set to the test's start timeline plus
+# SECONDS (0 puts it back where it would have been), measured on the
+# monotonic clock so that nothing is lost by the jumps.
+BASE=$(python3 -c 'import time; print(repr(time.time() - time.clock_gettime(time.CLOCK_MONOTONIC)))')
+setclock() {
+	python3 -c 'import sys, time
+time.clock_settime(time.CLOCK_REALTIME,
+    float(sys.argv[1]) + time.clock_gettime(time.CLOCK_MONOTONIC) + float(sys.argv[2]))' "$BASE" "$1"
+}
 stop_all() {
+	[ -n "$JUMPED" ] && setclock 0
 	if [ -n "$PID" ]; then
 		kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
@@ -104,7 +115,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..18"
+echo "1..20"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -246,5 +257,38 @@ if start valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
 else st=start-failed; fi
 [ "$st" = 0 ] && ! grep -q 'definitely lost\|Invalid\|uninitialised' "$T/valgrind.log"
 verdict "a daemon life under valgrind: no error, no leak" $? "exit $st" "$(head -40 "$T/valgrind.log")"
+
+# A wall-clock jump (an NTP step, a resume from suspend).  jumper is due
+# 8 s from now; the clock is set 12 s ahead: a timer on the monotonic clock
+# would still wait 8 s, the daemon's realtime timer is cancelled by the
+# kernel and the fire runs at once.  Then the clock is set back: the fire
+# it took must not be taken again when its time comes round.
+due=$(($(date +%s) + 8))
+spec=$(date -u -d "@$due" +'%-S %-M %-H * * ?')
+cat >"$T/conf.d/jump.yaml" <<EOF
+users:
+  jumper: {login: jumper, resource: box, schedule: {cron: "$spec", tz: UTC}}
+EOF
+start
+if JUMPED=1 && setclock 12 2>/dev/null; then
+	for i in $(seq 1 20); do
+		[ "$(runs_of jumper)" = 1 ] && break
+		sleep 0.1
+	done
+	r=$(runs_of jumper)
+	[ "$r" = 1 ] && grep -q 'the system clock was set' "$T/log"
+	verdict "a jump of the clock past a fire is noticed and the fire runs at once" $? "runs=$r" "$(tail -5 "$T/log")"
+	setclock 0 && JUMPED=
+	while [ "$(date +%s)" -le $((due + 1)) ]; do sleep 0.2; done
+	r=$(runs_of jumper)
+	c=$(grep -c 'the system clock was set' "$T/log")
+	[ "$r" = 1 ] && [ "$c" -ge 2 ]
+	verdict "after the clock is set back the fire is not taken twice" $? "runs=$r clock-set lines=$c"
+else
+	JUMPED=
+	ok "a jump of the clock past a fire is noticed # SKIP cannot set the clock (needs CAP_SYS_TIME)"
+	ok "after the clock is set back the fire is not taken twice # SKIP cannot set the clock"
+fi
+stop
 
 [ "$failed" -eq 0 ]
