@@ -726,6 +726,57 @@ cmd_next(const struct ctl *ctl)
 static const char *const run_order[] = { "id", "user", "kind", "state",
 	"attempts", "error_class", "created", "updated", "message", NULL };
 
+/*
+ * A run's fields, then each post-rotation script it ran: path, outcome,
+ * and its output (scrubbed by the worker) indented below.
+ */
+static void
+print_run(const json_t *run)
+{
+	const json_t *scripts = json_object_get(run, "scripts"), *sc;
+	json_t *copy = json_deep_copy(run);
+	const char *out, *msg;
+	size_t i;
+
+	if (copy == NULL)
+		return;
+	json_object_del(copy, "scripts");
+	print_fields(copy, run_order);
+	json_decref(copy);
+	json_array_foreach(scripts, i, sc)
+	{
+		printf("\nscript %" JSON_INTEGER_FORMAT ": ",
+		    json_integer_value(json_object_get(sc, "seq")));
+		put_text(stdout,
+		    json_string_value(json_object_get(sc, "script")) ?: "?",
+		    "");
+		msg = json_string_value(json_object_get(sc, "message"));
+		printf(" (%s",
+		    json_is_true(json_object_get(sc, "ok")) ? "ok" : "failed");
+		if (msg != NULL && msg[0] != '\0') {
+			fputs(": ", stdout);
+			put_text(stdout, msg, "");
+		}
+		printf(")\n");
+		out = json_string_value(json_object_get(sc, "output"));
+		if (out == NULL || out[0] == '\0')
+			continue;
+		fputs("  | ", stdout);
+		for (; *out != '\0'; out++) {
+			if (*out == '\n') {
+				fputs(out[1] != '\0' ? "\n  | " : "", stdout);
+				continue;
+			}
+			if (((unsigned char)*out < 0x20 && *out != '\t') ||
+			    *out == 0x7f)
+				putchar('?');
+			else
+				putchar(*out);
+		}
+		putchar('\n');
+	}
+}
+
 static void
 show_progress(const struct ctl *ctl, const json_t *p)
 {
@@ -776,7 +827,7 @@ trigger(const struct ctl *ctl, const char *cmd)
 	if (ctl->json)
 		ret = print_json(res);
 	else if (json_is_object(run))
-		print_fields(run, run_order);
+		print_run(run);
 	else {
 		fputs("run ", stdout);
 		put_text(stdout, json_string_value(run) ?: "?", "");
@@ -851,7 +902,7 @@ cmd_run(const struct ctl *ctl)
 	if (ctl->json)
 		ret = print_json(res);
 	else
-		print_fields(json_object_get(res, "run"), run_order);
+		print_run(json_object_get(res, "run"));
 	json_decref(res);
 	return ret;
 }

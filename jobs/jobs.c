@@ -1574,7 +1574,7 @@ out:
 /* ---- rotad.yaml ---- */
 
 static const char *const daemon_keys[] = { "conf_dir", "store", "min_interval",
-	"max_workers", "control", "metrics", "defaults", NULL };
+	"max_workers", "control", "metrics", "worker", "defaults", NULL };
 
 static const char *const right_names[] = { "read", "trigger", "secrets",
 	"admin", NULL };
@@ -1744,6 +1744,23 @@ parse_daemon(struct job_loader *l, yaml_node_t *root, const char *dir)
 					get_string(l, vv, &d->metrics_textfile);
 				else
 					unknown_key(l, kk, "metrics", mkeys);
+			}
+		} else if (s != NULL && strcmp(s, "worker") == 0) {
+			static const char *const wkeys[] = { "path", "user",
+				NULL };
+
+			if (want(l, v, YAML_MAPPING_NODE,
+				"a mapping {path, user}") < 0)
+				continue;
+			for (MAP_EACH(l, v, pair2, kk, vv)) {
+				const char *t = scalar(kk);
+
+				if (t != NULL && strcmp(t, "path") == 0)
+					get_string(l, vv, &d->worker_path);
+				else if (t != NULL && strcmp(t, "user") == 0)
+					get_string(l, vv, &d->worker_user);
+				else
+					unknown_key(l, kk, "worker", wkeys);
 			}
 		} else if (s != NULL && strcmp(s, "defaults") == 0) {
 			if (want(l, v, YAML_MAPPING_NODE,
@@ -2580,6 +2597,8 @@ jobs_free(struct job_set *set)
 	free(set->daemon.socket_path);
 	free(set->daemon.socket_group);
 	free(set->daemon.metrics_textfile);
+	free(set->daemon.worker_path);
+	free(set->daemon.worker_user);
 	for (i = 0; i < set->daemon.nacl; i++)
 		free(set->daemon.acl[i].name);
 	free(set->daemon.acl);
@@ -2760,6 +2779,10 @@ jobs_print(const struct job_set *set, FILE *f)
 	}
 	if (d->metrics_textfile != NULL)
 		fprintf(f, "  metrics: {textfile: %s}\n", d->metrics_textfile);
+	if (d->worker_path != NULL || d->worker_user != NULL)
+		fprintf(f, "  worker: {path: %s, user: %s}\n",
+		    d->worker_path != NULL ? d->worker_path : "(installed)",
+		    d->worker_user != NULL ? d->worker_user : "rotad");
 	fprintf(f, "  files: %zu loaded, %zu skipped\n", set->nfiles_loaded,
 	    set->nfiles_skipped);
 

@@ -216,6 +216,8 @@ struct job_daemon {
 	struct job_acl *acl;
 	size_t nacl;
 	char *metrics_textfile; /* NULL: not written */
+	char *worker_path;      /* NULL: the installed rotad-worker */
+	char *worker_user;      /* NULL: "rotad" */
 	struct job_settings defaults;
 };
 

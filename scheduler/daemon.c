@@ -15,10 +15,10 @@
  *              resource (max_concurrent).  A user has at most one run:
  *              another trigger joins it (coalesced).
  *   run:       prepare (new secret stored pending with its run row) ->
- *              apply -> verify -> commit, each step persisted.  Until the
- *              worker issue lands, steps go through the in-tree noop
- *              provider (changes nothing) or the test provider (fails as
- *              told), in-process.
+ *              apply -> verify -> commit -> scripts, each step persisted;
+ *              apply, verify and each script in a fresh sandboxed
+ *              rotad-worker (spawn.c); unsure outcomes go through
+ *              recovery (see the steps comment below).
  *   retry:     by error class: transient -> exponential backoff with full
  *              jitter up to `retry.attempts`; auth -> reconcile once;
  *              policy -> regenerate once; fatal -> stop.  A cycle that
@@ -31,7 +31,9 @@
  *              there is no error.  Runs in flight keep the generation they
  *              started with (refcounted).
  *   stop:      SIGTERM: no new runs; runs in flight finish or reach a safe
- *              state before a deadline; queued fires stay due in the store.
+ *              state before a deadline (their workers are then killed and
+ *              recovery finishes them at the next start); queued fires
+ *              stay due in the store.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,8 +68,11 @@
 #include "protocol.h"
 #include "schedule.h"
 #include "secret.h"
+#include "script_input.h"
+#include "spawn.h"
 #include "store.h"
 #include "tz.h"
+#include "wire.h"
 
 /* glibc's sys/queue.h lacks the _SAFE walks of the BSDs. */
 #ifndef TAILQ_FOREACH_SAFE
@@ -128,10 +133,16 @@ enum run_phase {
 };
 
 enum step {
+	STEP_START, /* prepare, or for a verify run apply */
 	STEP_PREPARE,
 	STEP_APPLY,
 	STEP_VERIFY,
 	STEP_COMMIT,
+	STEP_PROBE_PENDING,
+	STEP_PROBE_CURRENT,
+	STEP_RECONCILE,
+	STEP_RECONCILE_VERIFY,
+	STEP_SCRIPTS, /* post-rotation scripts, after the commit */
 };
 
 struct waiter {
@@ -152,6 +163,16 @@ struct run {
 	int64_t version;       /* the pending secret's, or 0 */
 	bool created;          /* the store has its row */
 	bool reconciled, regenerated;
+	enum step resume;   /* where the next attempt starts */
+	struct spawn *sp;   /* the step's worker, while one runs */
+	bool abandoned;     /* the stop deadline passed while sp ran */
+	bool has_current;   /* the user has a current secret */
+	bool rolled_back;   /* recovery sets the old secret back */
+	bool scripted_fail; /* the test provider was told to fail */
+	size_t script;      /* the next post-rotation script, from 0 */
+	int scripts_failed;
+	enum store_error_class fail_class; /* why recovery began */
+	char fail_msg[STORE_MESSAGE_MAX + 1];
 	struct store_run rec;
 	uv_timer_t timer;
 	LIST_HEAD(, waiter) waiters;
@@ -195,6 +216,9 @@ struct daemon {
 };
 
 static void run_step(struct run *r);
+static void recover_unfinished(struct daemon *d);
+static struct run *run_alloc(
+    struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire);
 static void dispatch_queue(struct daemon *d);
 static void arm(struct daemon *d);
 static void maybe_finish_stop(struct daemon *d);
@@ -589,6 +613,19 @@ run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
 		return us->run;
 	}
 	*ret_coalesced = false;
+	r = run_alloc(d, us, kind, fire);
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
+	dispatch_queue(d);
+	return r;
+}
+
+/* A new run for US, not yet queued: the user's one run from now on. */
+static struct run *
+run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
+{
+	struct run *r;
+
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		abort();
@@ -613,9 +650,6 @@ run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
 	snprintf(r->rec.message, sizeof(r->rec.message), "queued");
 	r->phase = PHASE_QUEUED;
 	us->run = r;
-	TAILQ_INSERT_TAIL(&d->queue, r, queue);
-	d->nqueued++;
-	dispatch_queue(d);
 	return r;
 }
 
@@ -646,7 +680,10 @@ start_run(struct daemon *d, struct run *r)
 	r->phase = PHASE_RUNNING;
 	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
 	    kind_name(r->kind), r->us->name, r->rec.attempts);
-	next_step(r, r->kind == RUN_VERIFY ? STEP_APPLY : STEP_PREPARE);
+	next_step(r,
+	    r->resume != STEP_START     ? r->resume
+		: r->kind == RUN_VERIFY ? STEP_APPLY
+					: STEP_PREPARE);
 }
 
 static void
@@ -670,6 +707,23 @@ dispatch_queue(struct daemon *d)
 	}
 }
 
+/*
+ * A run waiting to retry when the daemon stops ends now.  One waiting to
+ * recover still has a pending secret the target may hold: it ends
+ * out_of_sync, so that the next start (or the next run) recovers it.
+ */
+static void
+stop_waiting(struct run *r)
+{
+	if (r->resume == STEP_PROBE_PENDING)
+		run_finish(r, STORE_RUN_OUT_OF_SYNC, r->rec.error_class,
+		    "stopped while waiting to recover; recovery resumes at "
+		    "the next start");
+	else
+		run_finish(r, STORE_RUN_FAILED, r->rec.error_class,
+		    "stopped while waiting to retry");
+}
+
 static void
 retry_timer(uv_timer_t *t)
 {
@@ -677,8 +731,7 @@ retry_timer(uv_timer_t *t)
 	struct daemon *d = r->d;
 
 	if (d->stopping) {
-		run_finish(r, STORE_RUN_FAILED, r->rec.error_class,
-		    "stopped while waiting to retry");
+		stop_waiting(r);
 		return;
 	}
 	r->phase = PHASE_QUEUED;
@@ -716,6 +769,9 @@ run_failed_step(struct run *r, enum store_error_class class, const char *msg)
 	int64_t delay = -1;
 
 	discard_pending(r);
+	r->resume = STEP_START;
+	r->fail_msg[0] = '\0';
+	r->scripted_fail = false;
 	switch (class) {
 	case STORE_ERROR_TRANSIENT:
 		if (r->rec.attempts < rp->attempts)
@@ -756,38 +812,6 @@ run_failed_step(struct run *r, enum store_error_class class, const char *msg)
 	run_update(r);
 	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
 	dispatch_queue(d);
-}
-
-static enum store_error_class
-class_from_name(const char *s)
-{
-	if (s == NULL || strcmp(s, "transient") == 0)
-		return STORE_ERROR_TRANSIENT;
-	if (strcmp(s, "auth") == 0)
-		return STORE_ERROR_AUTH;
-	if (strcmp(s, "policy") == 0)
-		return STORE_ERROR_POLICY;
-	return STORE_ERROR_FATAL;
-}
-
-/*
- * The provider call of a step.  Until the worker issue, in-process: the
- * noop provider changes nothing and succeeds; the test provider fails its
- * first test_fail calls with test_error.  Returns 0 or an error class.
- */
-static enum store_error_class
-provider_call(struct run *r, char *msg, size_t size)
-{
-	const struct job_resource *res = r->user->resource;
-
-	if (res != NULL && strcmp(res->protocol, "test") == 0 &&
-	    r->us->test_calls++ < res->test_fail) {
-		snprintf(msg, size, "test provider: failure %d of %d",
-		    r->us->test_calls, res->test_fail);
-		return class_from_name(res->test_error);
-	}
-	snprintf(msg, size, "ok");
-	return STORE_ERROR_NONE;
 }
 
 /* Prepare: a new secret per policy, stored pending with the run row and
@@ -847,64 +871,795 @@ prepare(struct run *r, char *msg, size_t size)
 	return 0;
 }
 
+/*
+ * ---- steps ----
+ *
+ * A rotation, as docs/ARCHITECTURE.md draws it:
+ *
+ *   prepare -> apply -> verify -> commit
+ *
+ * prepare and commit are store transactions here; apply and verify each
+ * run in a fresh rotad-worker (spawn.c).  A step whose outcome is unsure
+ * (apply that got no answer or a transient error, any failed verify, a
+ * run found unfinished at start) goes through recovery, which asks the
+ * target rather than guessing:
+ *
+ *   probe_pending   the new secret logs in  -> commit
+ *   probe_current   the old one does        -> drop pending; retry by class
+ *   reconcile       with the admin credential set the new secret again
+ *                   (or, with rollback_on_password_fail, the old one),
+ *   reconcile_verify  and log in with it    -> commit (or drop pending)
+ *   else            out_of_sync: both kept, retried with backoff.
+ *
+ * An apply the provider says the target refused (auth, policy, fatal)
+ * leaves the target as it was: pending is dropped and the class decides.
+ */
+
+/* Which stored secret a worker is handed as the one to set or log in
+ * with. */
+enum cand {
+	CAND_PENDING,
+	CAND_CURRENT,
+};
+
+#if ROTAD_TEST_HOOKS
+/*
+ * Fault injection, test builds only: ROTAD_FAULT=WHAT:STEP, read once at
+ * start.  WHAT is `daemon` (SIGKILL the daemon right after STEP is
+ * persisted), `daemon-mid` (SIGKILL it when STEP's worker has answered,
+ * before the answer is read), `worker-early` or `worker-late` (SIGKILL
+ * the STEP's worker
+ * as it starts, or once it has answered and before the answer is read),
+ * `hang`, `fail` or `auth` (the worker is told to hang, to fail
+ * transient, or to fail as a refused login).
+ * Worker faults fire once, so that recovery can then proceed.
+ */
+static struct {
+	char what[16];
+	char step[24];
+} fault;
+
+static void
+fault_init(void)
+{
+	const char *s = getenv("ROTAD_FAULT");
+
+	if (s == NULL || sscanf(s, "%15[^:]:%23s", fault.what, fault.step) != 2)
+		fault.what[0] = '\0';
+}
+
+static bool
+fault_is(const char *what, const char *step)
+{
+	if (strcmp(fault.what, what) != 0 || strcmp(fault.step, step) != 0)
+		return false;
+	if (strcmp(what, "daemon") != 0)
+		fault.what[0] = '\0'; /* once */
+	return true;
+}
+#else
+static void
+fault_init(void)
+{
+}
+
+static bool
+fault_is(const char *what, const char *step)
+{
+	(void)what;
+	(void)step;
+	return false;
+}
+#endif
+
+static const char *
+step_name(enum step s)
+{
+	static const char *const names[] = {
+		[STEP_START] = "start",
+		[STEP_PREPARE] = "prepare",
+		[STEP_APPLY] = "apply",
+		[STEP_VERIFY] = "verify",
+		[STEP_COMMIT] = "commit",
+		[STEP_PROBE_PENDING] = "probe_pending",
+		[STEP_PROBE_CURRENT] = "probe_current",
+		[STEP_RECONCILE] = "reconcile",
+		[STEP_RECONCILE_VERIFY] = "reconcile_verify",
+		[STEP_SCRIPTS] = "scripts",
+	};
+
+	return names[s];
+}
+
+/* A step is persisted: the crash test may kill the daemon here. */
+static void
+boundary(struct run *r, enum step done)
+{
+	if (fault_is("daemon", step_name(done))) {
+		log_msg(LOG_NOTICE, MSG_INTERNAL,
+		    "fault injection: killing the daemon after %s",
+		    step_name(done));
+		raise(SIGKILL);
+	}
+	(void)r;
+}
+
+/*
+ * The encoded request for the worker of R's current step: the target from
+ * the job, the secrets from the store (decrypted here, wiped as soon as
+ * they are encoded).  Returns 0, or -errno with a reason in MSG.
+ */
+static int
+step_request(struct run *r, enum wire_op op, enum cand cand,
+    struct secret **ret, char *msg, size_t size)
+{
+	struct daemon *d = r->d;
+	const struct job_user *u = r->user;
+	const struct job_resource *res = u->resource;
+	struct wire_request q;
+	struct ustate *admin;
+	char action[64];
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	q.op = op;
+	q.provider = res->protocol;
+	q.host = res->host;
+	q.port = res->port;
+	q.database = res->database;
+	q.login = u->login;
+	q.dn = u->dn;
+	q.tls_ca_file = res->tls_ca_file;
+	q.tls_verify = res->tls_verify;
+	q.timeout = (int)u->settings.timeout;
+	rc = store_secret_get(d->store, u->name,
+	    cand == CAND_PENDING ? STORE_PENDING : STORE_CURRENT, &q.new_secret,
+	    NULL);
+	if (rc < 0) {
+		snprintf(msg, size, "no %s secret for %s",
+		    cand == CAND_PENDING ? "pending" : "current", u->name);
+		goto out;
+	}
+	if (op == WIRE_OP_APPLY) {
+		/* For a self-change; absent for a new account. */
+		(void)store_secret_get(
+		    d->store, u->name, STORE_CURRENT, &q.current, NULL);
+		if (res->admin_user != NULL) {
+			admin = user_find(d, res->admin_user);
+			if (admin == NULL || admin->user == NULL) {
+				rc = -ENOENT;
+				snprintf(msg, size,
+				    "admin user %s is not loaded",
+				    res->admin_user);
+				goto out;
+			}
+			q.admin_login = admin->user->login;
+			rc = store_secret_get(d->store, res->admin_user,
+			    STORE_CURRENT, &q.admin, NULL);
+			if (rc < 0) {
+				snprintf(msg, size,
+				    "no current secret for admin user %s",
+				    res->admin_user);
+				goto out;
+			}
+		}
+	}
+	if (strcmp(res->protocol, "test") == 0 && op == WIRE_OP_APPLY &&
+	    r->step == STEP_APPLY && r->us->test_calls++ < res->test_fail) {
+		snprintf(action, sizeof(action), "fail:%s",
+		    res->test_error != NULL ? res->test_error : "transient");
+		q.test_action = action;
+		r->scripted_fail = true;
+	} else if (r->scripted_fail && r->step == STEP_PROBE_PENDING) {
+		/* The test provider keeps no target: after a scripted
+		 * failure, the target is one that did not take the new
+		 * secret. */
+		q.test_action = "fail:auth";
+	}
+	if (fault_is("hang", step_name(r->step)))
+		q.test_action = "fault:hang";
+	else if (fault_is("fail", step_name(r->step)))
+		q.test_action = "fault:fail";
+	else if (fault_is("auth", step_name(r->step)))
+		q.test_action = "fault:auth";
+	rc = wire_request_encode(&q, ret);
+	if (rc < 0)
+		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
+out:
+	secret_free(q.new_secret);
+	secret_free(q.current);
+	secret_free(q.admin);
+	return rc;
+}
+
+static bool
+has_secret(struct daemon *d, const char *user, enum store_slot slot)
+{
+	struct secret *s = NULL;
+	int rc = store_secret_get(d->store, user, slot, &s, NULL);
+
+	secret_free(s);
+	return rc == 0;
+}
+
+/*
+ * If R's user has a pending secret (an earlier run that ended out of
+ * sync, or one recovery left), make it R's: its row is created now, and
+ * 0 is returned.  -ENOENT when there is none.
+ */
+static int
+adopt_pending(struct run *r)
+{
+	struct daemon *d = r->d;
+	struct secret *s = NULL;
+	int64_t v;
+
+	if (r->kind != RUN_ROTATE ||
+	    store_secret_get(d->store, r->us->name, STORE_PENDING, &s, &v) < 0)
+		return -ENOENT;
+	secret_free(s);
+	r->version = v;
+	r->rec.state = STORE_RUN_PREPARED;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "recovering a pending secret from an earlier run");
+	if (!r->created && store_run_create(d->store, &r->rec) == 0)
+		r->created = true;
+	log_msg(LOG_NOTICE, MSG_RECOVER, "run %s %s: %s", r->rec.id,
+	    r->us->name, r->rec.message);
+	return 0;
+}
+
+static void step_done(
+    int status, const struct wire_response *res, int exit_code, void *arg);
+static void script_output(struct run *r, const struct wire_response *res);
+static void script_done(struct run *r, bool ok, const char *msg);
+static void step_result(
+    struct run *r, enum store_error_class class, const char *msg);
+
+#define WORKER_GRACE_MS 5000
+
+/*
+ * Spawn a worker for R's current step with REQUEST (owned, freed here in
+ * any case): PROVIDER and the command-line arguments in EXTRA (pairs,
+ * NULL-terminated, at most 4).  A failure to start is a transient result.
+ */
+static void
+spawn_worker(struct run *r, const char *provider, struct secret *request,
+    const char *const *extra)
+{
+	const struct job_daemon *jd = &r->gen->set->daemon;
+	const char *argv[12];
+	struct spawn_args a;
+	char msg[STORE_MESSAGE_MAX + 1];
+	int n = 0, rc;
+
+	memset(&a, 0, sizeof(a));
+	argv[n++] = jd->worker_path != NULL ? jd->worker_path
+					    : ROTAD_LIBEXECDIR "/rotad-worker";
+	argv[n++] = "--provider";
+	argv[n++] = provider;
+	argv[n++] = "--user";
+	argv[n++] = jd->worker_user != NULL ? jd->worker_user : "rotad";
+	while (*extra != NULL && n < 11)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	a.argv = argv;
+	a.request = request;
+	a.deadline_ms = (uint64_t)r->user->settings.timeout * 1000;
+	a.grace_ms = WORKER_GRACE_MS;
+	if (fault_is("worker-early", step_name(r->step)))
+		a.fault = SPAWN_FAULT_KILL_EARLY;
+	else if (fault_is("worker-late", step_name(r->step)))
+		a.fault = SPAWN_FAULT_KILL_LATE;
+	rc = spawn_start(r->d->loop, &a, step_done, r, &r->sp);
+	if (rc < 0) {
+		r->sp = NULL;
+		snprintf(msg, sizeof(msg), "starting %s: %s", argv[0],
+		    uv_strerror(rc));
+		step_result(r, STORE_ERROR_TRANSIENT, msg);
+	}
+}
+
+/* Start a worker for R's current step: OP with the CAND secret. */
+static void
+start_worker(struct run *r, enum wire_op op, enum cand cand)
+{
+	const struct job_resource *res = r->user->resource;
+	const char *extra[3] = { NULL };
+	struct secret *request = NULL;
+	char msg[STORE_MESSAGE_MAX + 1];
+
+	if (step_request(r, op, cand, &request, msg, sizeof(msg)) < 0) {
+		step_result(r, STORE_ERROR_FATAL, msg);
+		return;
+	}
+	if (res->tls_ca_file != NULL) {
+		extra[0] = "--ca-file";
+		extra[1] = res->tls_ca_file;
+	}
+	spawn_worker(r, res->protocol, request, extra);
+}
+
+static void
+step_done(int status, const struct wire_response *res, int exit_code, void *arg)
+{
+	struct run *r = arg;
+	char msg[STORE_MESSAGE_MAX + 1];
+
+	r->sp = NULL;
+	if (fault_is("daemon-mid", step_name(r->step))) {
+		/* The worker has done its step; the daemon dies before it
+		 * learns how it went. */
+		raise(SIGKILL);
+	}
+	if (r->abandoned) {
+		/* The stop deadline passed while this worker ran. */
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+		return;
+	}
+	if (status < 0) {
+		snprintf(msg, sizeof(msg),
+		    "%s: the worker gave no answer (%s, exit %d)",
+		    step_name(r->step),
+		    status == -ETIMEDOUT ? "deadline passed"
+					 : strerror(-status),
+		    exit_code);
+		step_result(r, STORE_ERROR_TRANSIENT, msg);
+		return;
+	}
+	if (r->step == STEP_SCRIPTS)
+		script_output(r, res);
+	step_result(r, (enum store_error_class)res->class,
+	    res->class == WIRE_CLASS_NONE ? "ok" : res->message);
+}
+
+/* Remember why the run is in recovery, for when recovery gives up. */
+static void
+keep_failure(struct run *r, enum store_error_class class, const char *msg)
+{
+	r->fail_class = class;
+	snprintf(r->fail_msg, sizeof(r->fail_msg), "%s: %s", step_name(r->step),
+	    msg);
+}
+
+/* Persist state STATE with MSG and go on to NEXT. */
+static void
+advance(
+    struct run *r, enum store_run_state state, const char *msg, enum step next)
+{
+	enum step done = r->step;
+
+	r->rec.state = state;
+	snprintf(r->rec.message, sizeof(r->rec.message), "%s", msg);
+	run_update(r);
+	boundary(r, done);
+	next_step(r, next);
+}
+
+/*
+ * Recovery cannot finish now: the target did not answer (STATE_OOS
+ * false), or neither candidate logs in and the admin credential could
+ * not set one (out of sync).  Both candidates stay in the store; recovery
+ * starts again after a backoff, and when the attempts are spent the run
+ * ends out_of_sync, to be recovered at the next start or the next run.
+ */
+static void
+recovery_later(struct run *r, bool oos, const char *msg)
+{
+	struct daemon *d = r->d;
+	const struct job_retry *rp = &r->user->settings.retry;
+	int64_t delay;
+
+	if (oos)
+		log_msg(LOG_ERR, MSG_OUT_OF_SYNC,
+		    "run %s %s: out of sync: neither the new nor the old "
+		    "secret logs in (%s); both are kept",
+		    r->rec.id, r->us->name, msg);
+	if (r->rec.attempts >= rp->attempts || d->stopping) {
+		run_finish(r, STORE_RUN_OUT_OF_SYNC,
+		    oos ? STORE_ERROR_AUTH : STORE_ERROR_TRANSIENT, msg);
+		return;
+	}
+	delay = backoff_delay(
+	    rp->initial, rp->max, r->rec.attempts, backoff_rand_crypto, NULL);
+	d->retries++;
+	d->nrunning--;
+	r->rs->running--;
+	if (oos)
+		r->rec.state = STORE_RUN_OUT_OF_SYNC;
+	r->rec.error_class = oos ? STORE_ERROR_AUTH : STORE_ERROR_TRANSIENT;
+	r->rec.attempts++;
+	r->phase = PHASE_RETRY_WAIT;
+	r->resume = STEP_PROBE_PENDING;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "%s (%.200s); recovery again in %" PRId64 "s",
+	    oos ? "out of sync" : "recovery: no answer", msg, delay);
+	run_update(r);
+	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
+	dispatch_queue(d);
+}
+
+/* The outcome of R's current worker step: CLASS NONE is success. */
+static void
+step_result(struct run *r, enum store_error_class class, const char *msg)
+{
+	const struct job_user *u = r->user;
+	bool ok = class == STORE_ERROR_NONE;
+	bool rollback = u->settings.rollback_on_password_fail;
+
+	switch (r->step) {
+	case STEP_APPLY:
+		if (r->kind == RUN_VERIFY) {
+			if (ok)
+				run_finish(r, STORE_RUN_COMMITTED,
+				    STORE_ERROR_NONE,
+				    "verify: the current secret logs in");
+			else
+				run_failed_step(r, class, msg);
+			return;
+		}
+		if (ok) {
+			advance(r, STORE_RUN_APPLIED, "applied", STEP_VERIFY);
+			return;
+		}
+		if (class != STORE_ERROR_TRANSIENT) {
+			/* The target refused: it still has the old one. */
+			run_failed_step(r, class, msg);
+			return;
+		}
+		keep_failure(r, class, msg);
+		next_step(r, STEP_PROBE_PENDING);
+		return;
+	case STEP_VERIFY:
+		if (ok) {
+			advance(r, STORE_RUN_VERIFIED, "verified", STEP_COMMIT);
+			return;
+		}
+		keep_failure(r, class, msg);
+		next_step(r, STEP_PROBE_PENDING);
+		return;
+	case STEP_PROBE_PENDING:
+		if (ok) {
+			log_msg(LOG_NOTICE, MSG_RECOVER,
+			    "run %s %s: the new secret logs in; committing",
+			    r->rec.id, r->us->name);
+			advance(r, STORE_RUN_VERIFIED,
+			    "recovered: the new secret logs in", STEP_COMMIT);
+			return;
+		}
+		if (class == STORE_ERROR_TRANSIENT) {
+			/* No answer is not a refusal: ask again later. */
+			recovery_later(r, false, msg);
+			return;
+		}
+		next_step(r, STEP_PROBE_CURRENT);
+		return;
+	case STEP_PROBE_CURRENT:
+		if (!ok && class == STORE_ERROR_TRANSIENT) {
+			recovery_later(r, false, msg);
+			return;
+		}
+		if (ok) {
+			log_msg(LOG_NOTICE, MSG_RECOVER,
+			    "run %s %s: the old secret still logs in; the new "
+			    "one is dropped",
+			    r->rec.id, r->us->name);
+			run_failed_step(r, r->fail_class, r->fail_msg);
+			return;
+		}
+		r->rolled_back = rollback && r->has_current;
+		next_step(r, STEP_RECONCILE);
+		return;
+	case STEP_RECONCILE:
+		if (ok) {
+			next_step(r, STEP_RECONCILE_VERIFY);
+			return;
+		}
+		recovery_later(r, true, msg);
+		return;
+	case STEP_RECONCILE_VERIFY:
+		if (!ok) {
+			recovery_later(r, true, msg);
+			return;
+		}
+		if (r->rolled_back) {
+			log_msg(LOG_NOTICE, MSG_RECOVER,
+			    "run %s %s: the old secret was restored on the "
+			    "target (rollback_on_password_fail)",
+			    r->rec.id, r->us->name);
+			run_failed_step(r, r->fail_class, r->fail_msg);
+			return;
+		}
+		advance(r, STORE_RUN_VERIFIED,
+		    "reconciled: the new secret was set again and logs in",
+		    STEP_COMMIT);
+		return;
+	case STEP_SCRIPTS:
+		script_done(r, ok, msg);
+		return;
+	default:
+		log_msg(LOG_ERR, MSG_INTERNAL, "run %s: result in step %s",
+		    r->rec.id, step_name(r->step));
+		return;
+	}
+}
+
+/*
+ * ---- post-rotation scripts ----
+ *
+ * After the commit, the user's scripts, then its resource's, then its
+ * configuration's, one worker each (the script provider: its own sandbox
+ * profile, which may exec the script's interpreter and nothing else).
+ * Each gets Keeper's input line (providers/script_input.h) with the new
+ * and the old password; its output comes back scrubbed and is kept with
+ * the run.  A failing script does not undo the rotation: the new secret
+ * is committed and works; the run says which script failed.
+ */
+
+/* The Ith script of U's chain, or NULL past the end. */
+static const struct job_script *
+script_at(const struct job_user *u, size_t i)
+{
+	const struct job_scripts *chain[3];
+	size_t n = 0, k;
+
+	chain[n++] = &u->scripts;
+	if (u->resource != NULL)
+		chain[n++] = &u->resource->scripts;
+	if (u->configuration != NULL)
+		chain[n++] = &u->configuration->scripts;
+	for (k = 0; k < n; i -= chain[k]->n, k++)
+		if (i < chain[k]->n)
+			return &chain[k]->v[i];
+	return NULL;
+}
+
+/* Keeper's records: the user, its resource, its configuration. */
+static int
+script_request(struct run *r, const struct job_script *sc, struct secret **ret,
+    char *msg, size_t size)
+{
+	struct daemon *d = r->d;
+	const struct job_user *u = r->user;
+	const struct job_resource *res = u->resource;
+	const struct job_configuration *conf = u->configuration;
+	static const char *const user_labels[] = { "login", "dn" };
+	static const char *const res_labels[] = { "host", "port", "database" };
+	const char *user_values[2], *res_values[3];
+	struct script_record rec[3];
+	struct script_input in;
+	struct wire_request q;
+	char port[16];
+	size_t nrec = 0;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	memset(&in, 0, sizeof(in));
+	rc = store_secret_get(
+	    d->store, u->name, STORE_CURRENT, &q.new_secret, NULL);
+	if (rc < 0) {
+		snprintf(msg, size, "no current secret for %s", u->name);
+		goto out;
+	}
+	(void)store_secret_get(
+	    d->store, u->name, STORE_PREVIOUS, &q.current, NULL);
+	user_values[0] = u->login != NULL ? u->login : "";
+	user_values[1] = u->dn != NULL ? u->dn : "";
+	rec[nrec++] = (struct script_record){ u->name, u->name, user_labels,
+		user_values, 2 };
+	if (res != NULL) {
+		snprintf(port, sizeof(port), "%d", res->port);
+		res_values[0] = res->host != NULL ? res->host : "";
+		res_values[1] = port;
+		res_values[2] = res->database != NULL ? res->database : "";
+		rec[nrec++] = (struct script_record){ res->name, res->name,
+			res_labels, res_values, 3 };
+	}
+	if (conf != NULL)
+		rec[nrec++] = (struct script_record){ conf->name, conf->name,
+			NULL, NULL, 0 };
+	in.provider_uid = conf != NULL ? conf->name : "";
+	in.resource_uid = res != NULL ? res->name : "";
+	in.user_uid = u->name;
+	in.user = u->login != NULL ? u->login : "";
+	in.new_password = q.new_secret;
+	in.old_password = q.current;
+	in.records = rec;
+	in.nrecords = nrec;
+	rc = script_input_build(&in, &q.script_input);
+	if (rc < 0) {
+		snprintf(msg, size, "the script's input: %s", strerror(-rc));
+		goto out;
+	}
+	q.op = WIRE_OP_SCRIPT;
+	q.provider = "script";
+	q.login = u->login;
+	q.script_path = sc->path;
+	q.script_command = sc->command;
+	q.timeout = (int)u->settings.timeout;
+	rc = wire_request_encode(&q, ret);
+	if (rc < 0)
+		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
+out:
+	secret_free(q.new_secret);
+	secret_free(q.current);
+	secret_free(q.script_input);
+	return rc;
+}
+
+static void
+start_script(struct run *r)
+{
+	const struct job_script *sc = script_at(r->user, r->script);
+	const char *extra[5] = { NULL };
+	struct secret *request = NULL;
+	char msg[STORE_MESSAGE_MAX + 1];
+
+	if (script_request(r, sc, &request, msg, sizeof(msg)) < 0) {
+		step_result(r, STORE_ERROR_FATAL, msg);
+		return;
+	}
+	/* The script's profile may execute its interpreter, or the script
+	 * itself, and nothing else. */
+	extra[0] = "--exec";
+	extra[1] = sc->command != NULL ? sc->command : sc->path;
+	if (sc->command != NULL) {
+		extra[2] = "--read";
+		extra[3] = sc->path;
+	}
+	spawn_worker(r, "script", request, extra);
+}
+
+/* Keep what the script printed (scrubbed by the worker) with the run. */
+static void
+script_output(struct run *r, const struct wire_response *res)
+{
+	const struct job_script *sc = script_at(r->user, r->script);
+	struct store_run_output o;
+
+	memset(&o, 0, sizeof(o));
+	o.seq = (int)r->script + 1;
+	snprintf(o.script, sizeof(o.script), "%s", sc->path);
+	o.ok = res->class == WIRE_CLASS_NONE;
+	snprintf(o.message, sizeof(o.message), "%.*s",
+	    (int)sizeof(o.message) - 1, o.ok ? "exit 0" : res->message);
+	o.output = res->output;
+	o.output_len = res->output_len > STORE_OUTPUT_MAX ? STORE_OUTPUT_MAX
+							  : res->output_len;
+	if (store_run_output_add(r->d->store, r->rec.id, &o) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "run %s: script output: %s",
+		    r->rec.id, store_last_error(r->d->store));
+}
+
+static void
+script_done(struct run *r, bool ok, const char *msg)
+{
+	const struct job_script *sc = script_at(r->user, r->script);
+	char text[STORE_MESSAGE_MAX + 1];
+
+	if (!ok) {
+		r->scripts_failed++;
+		log_msg(LOG_WARNING, MSG_SCRIPT,
+		    "run %s %s: post-rotation script %s failed: %s", r->rec.id,
+		    r->us->name, sc->path, msg);
+	} else {
+		log_msg(LOG_INFO, MSG_SCRIPT,
+		    "run %s %s: post-rotation script %s succeeded", r->rec.id,
+		    r->us->name, sc->path);
+	}
+	r->script++;
+	if (script_at(r->user, r->script) != NULL) {
+		next_step(r, STEP_SCRIPTS);
+		return;
+	}
+	if (r->scripts_failed == 0) {
+		run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_NONE,
+		    "committed; post-rotation scripts succeeded");
+		return;
+	}
+	snprintf(text, sizeof(text),
+	    "committed; %d post-rotation script%s failed (rotactl run shows "
+	    "the output)",
+	    r->scripts_failed, r->scripts_failed == 1 ? "" : "s");
+	run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_FATAL, text);
+}
+
 static void
 run_step(struct run *r)
 {
 	struct daemon *d = r->d;
-	enum store_error_class class;
 	char msg[STORE_MESSAGE_MAX + 1];
 	int rc;
 
 	switch (r->step) {
+	case STEP_START:
 	case STEP_PREPARE:
+		r->step = STEP_PREPARE;
+		if (adopt_pending(r) == 0) {
+			/* An earlier run left a pending secret the target
+			 * may hold: settle that first, through recovery. */
+			keep_failure(r, STORE_ERROR_TRANSIENT,
+			    "a pending secret from an earlier run");
+			next_step(r, STEP_PROBE_PENDING);
+			return;
+		}
 		if (prepare(r, msg, sizeof(msg)) < 0) {
 			run_finish(r, STORE_RUN_FAILED, STORE_ERROR_FATAL, msg);
 			return;
 		}
-		next_step(r, STEP_APPLY);
+		boundary(r, STEP_PREPARE);
+		/* A noop user has no target: only its scripts run. */
+		next_step(r, r->user->noop ? STEP_COMMIT : STEP_APPLY);
 		return;
 	case STEP_APPLY:
-		if (r->kind == RUN_VERIFY && !r->created) {
-			r->rec.state = STORE_RUN_PREPARED;
-			snprintf(r->rec.message, sizeof(r->rec.message),
-			    "verify: logging in with the current secret");
-			if (store_run_create(d->store, &r->rec) == 0)
-				r->created = true;
-		}
-		class = provider_call(r, msg, sizeof(msg));
-		if (class != STORE_ERROR_NONE) {
-			run_failed_step(r, class, msg);
-			return;
-		}
 		if (r->kind == RUN_VERIFY) {
-			run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_NONE,
-			    "verify: the current secret logs in");
+			if (!r->created) {
+				r->rec.state = STORE_RUN_PREPARED;
+				snprintf(r->rec.message, sizeof(r->rec.message),
+				    "verify: logging in with the current "
+				    "secret");
+				if (store_run_create(d->store, &r->rec) == 0)
+					r->created = true;
+			}
+			start_worker(r, WIRE_OP_VERIFY, CAND_CURRENT);
 			return;
 		}
-		r->rec.state = STORE_RUN_APPLIED;
-		snprintf(r->rec.message, sizeof(r->rec.message), "applied");
-		run_update(r);
-		next_step(r, STEP_VERIFY);
+		start_worker(r, WIRE_OP_APPLY, CAND_PENDING);
 		return;
 	case STEP_VERIFY:
-		r->rec.state = STORE_RUN_VERIFIED;
-		snprintf(r->rec.message, sizeof(r->rec.message), "verified");
-		run_update(r);
-		next_step(r, STEP_COMMIT);
+	case STEP_PROBE_PENDING:
+		start_worker(r, WIRE_OP_VERIFY, CAND_PENDING);
+		return;
+	case STEP_PROBE_CURRENT:
+		r->has_current = has_secret(d, r->us->name, STORE_CURRENT);
+		if (!r->has_current) {
+			/* A first rotation, and the target refused the new
+			 * secret: it never took it, and there is no old one
+			 * to lose. */
+			run_failed_step(r, r->fail_class, r->fail_msg);
+			return;
+		}
+		start_worker(r, WIRE_OP_VERIFY, CAND_CURRENT);
+		return;
+	case STEP_RECONCILE:
+		if (r->user->resource->admin_user == NULL) {
+			/* Without an admin credential nothing can set a
+			 * secret that neither candidate logs in with. */
+			recovery_later(
+			    r, true, "no admin credential to reconcile with");
+			return;
+		}
+		start_worker(r, WIRE_OP_APPLY,
+		    r->rolled_back ? CAND_CURRENT : CAND_PENDING);
+		return;
+	case STEP_RECONCILE_VERIFY:
+		start_worker(r, WIRE_OP_VERIFY,
+		    r->rolled_back ? CAND_CURRENT : CAND_PENDING);
 		return;
 	case STEP_COMMIT:
 		rc = store_secret_commit(
 		    d->store, r->us->name, r->version, now_s());
 		if (rc < 0) {
-			/* The target has the new secret; recovery (the
-			 * worker issue) reconciles.  Say so and keep both. */
+			/* The target has the new secret and the store could
+			 * not say so: keep both; recovery commits. */
 			run_finish(r, STORE_RUN_OUT_OF_SYNC, STORE_ERROR_FATAL,
 			    store_last_error(d->store));
 			return;
 		}
 		r->version = 0;
+		if (script_at(r->user, 0) != NULL) {
+			advance(r, STORE_RUN_COMMITTED,
+			    "committed; running post-rotation scripts",
+			    STEP_SCRIPTS);
+			return;
+		}
+		r->rec.state = STORE_RUN_COMMITTED;
+		boundary(r, STEP_COMMIT);
 		run_finish(
 		    r, STORE_RUN_COMMITTED, STORE_ERROR_NONE, "committed");
+		return;
+	case STEP_SCRIPTS:
+		start_script(r);
 		return;
 	}
 }
@@ -1058,6 +1813,11 @@ adopt(struct daemon *d, struct job_set *set, bool at_start)
 	for (i = 0; i < d->users_cap; i++)
 		if (d->users[i] != NULL)
 			d->users[i]->user = NULL;
+	if (at_start) {
+		for (i = 0; i < set->nusers; i++)
+			user_get(d, set->users[i]->name)->user = set->users[i];
+		recover_unfinished(d);
+	}
 	store_begin(d->store);
 	for (i = 0; i < set->nusers; i++) {
 		struct job_user *u = set->users[i];
@@ -1547,6 +2307,52 @@ cmd_runs(struct daemon *d, struct control_conn *c, json_t *req)
 	control_reply(c, json_pack("{s:o}", "runs", arr));
 }
 
+/* A script's output as a JSON string: bytes that are not UTF-8 become
+ * '?' (it is for reading, not for copying back). */
+static json_t *
+output_string(const char *p, size_t len)
+{
+	json_t *j = json_stringn(p != NULL ? p : "", len);
+	char *copy;
+	size_t i;
+
+	if (j != NULL)
+		return j;
+	copy = malloc(len + 1);
+	if (copy == NULL)
+		return json_string("");
+	for (i = 0; i < len; i++)
+		copy[i] =
+		    (unsigned char)p[i] < 0x80 && p[i] != '\0' ? p[i] : '?';
+	j = json_stringn(copy, len);
+	free(copy);
+	return j != NULL ? j : json_string("");
+}
+
+static int
+collect_output(const struct store_run_output *o, void *arg)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:i, s:s, s:b, s:s, s:o}", "seq", o->seq, "script",
+		o->script, "ok", o->ok, "message", o->message, "output",
+		output_string(o->output, o->output_len)));
+	return 0;
+}
+
+/* The run's JSON with its scripts' outputs, when it has any. */
+static json_t *
+with_outputs(struct daemon *d, json_t *run, const char *id)
+{
+	json_t *arr = json_array();
+
+	if (store_run_outputs(d->store, id, collect_output, arr) == 0 &&
+	    json_array_size(arr) > 0)
+		json_object_set_new(run, "scripts", arr);
+	else
+		json_decref(arr);
+	return run;
+}
+
 static void
 cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 {
@@ -1563,7 +2369,10 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 	if (r != NULL) {
 		control_reply(c,
 		    json_pack("{s:o}", "run",
-			run_json(&r->rec, kind_name(r->kind), phase_name(r))));
+			with_outputs(d,
+			    run_json(
+				&r->rec, kind_name(r->kind), phase_name(r)),
+			    id)));
 		return;
 	}
 	if (store_run_get(d->store, id, &rec) < 0) {
@@ -1572,8 +2381,10 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 	}
 	control_reply(c,
 	    json_pack("{s:o}", "run",
-		run_json(&rec, stored_kind(&rec),
-		    state_shown(stored_kind(&rec), rec.state))));
+		with_outputs(d,
+		    run_json(&rec, stored_kind(&rec),
+			state_shown(stored_kind(&rec), rec.state)),
+		    id)));
 }
 
 static void
@@ -1875,6 +2686,13 @@ stop_deadline(uv_timer_t *t)
 		}
 		gen_put(r->gen);
 		uv_timer_stop(&r->timer);
+		if (r->sp != NULL) {
+			/* step_done() closes it once the worker is gone;
+			 * the run stays as persisted, for recovery. */
+			r->abandoned = true;
+			spawn_cancel(r->sp);
+			continue;
+		}
 		uv_close((uv_handle_t *)&r->timer, run_closed);
 	}
 	d->nrunning = 0;
@@ -1921,9 +2739,7 @@ begin_stop(struct daemon *d)
 		if (d->users[i] != NULL && d->users[i]->run != NULL &&
 		    d->users[i]->run->phase == PHASE_RETRY_WAIT) {
 			uv_timer_stop(&d->users[i]->run->timer);
-			run_finish(d->users[i]->run, STORE_RUN_FAILED,
-			    d->users[i]->run->rec.error_class,
-			    "stopped while waiting to retry");
+			stop_waiting(d->users[i]->run);
 		}
 	uv_timer_start(&d->stop_timer, stop_deadline, STOP_DEADLINE_MS, 0);
 	maybe_finish_stop(d);
@@ -1966,41 +2782,92 @@ abandon_loop(struct daemon *d)
 	uv_run(d->loop, UV_RUN_DEFAULT);
 }
 
+struct current_of {
+	const char *run_id;
+	bool match;
+};
+
 static int
-fail_interrupted(const struct store_run *rec, void *arg)
+current_is_cb(const struct store_secret_info *info, void *arg)
+{
+	struct current_of *c = arg;
+
+	if (info->state != STORE_SECRET_CURRENT)
+		return 0;
+	c->match = strcmp(info->run_id, c->run_id) == 0;
+	return 1;
+}
+
+/*
+ * A run found unfinished at start (the daemon or its host died, or a stop
+ * outlived its deadline).  With a pending secret it goes through recovery
+ * (see the steps comment): the target is asked, nothing is assumed.
+ * Without one, the store already says how it ended.
+ */
+static int
+recover_one(const struct store_run *rec, void *arg)
 {
 	struct daemon *d = arg;
-	struct store_run r = *rec;
+	struct ustate *us = user_find(d, rec->user);
 	struct secret *pending = NULL;
-	int64_t version;
+	struct store_run fin = *rec;
+	struct current_of cur = { rec->id, false };
+	int64_t version = 0;
+	struct run *r;
 
-	/* Until the worker issue brings recovery, targets are never
-	 * touched (noop and test providers), so the old secret is still
-	 * right and the pending one is dropped. */
 	if (store_secret_get(
-		d->store, r.user, STORE_PENDING, &pending, &version) == 0) {
+		d->store, rec->user, STORE_PENDING, &pending, &version) == 0) {
 		secret_free(pending);
-		store_secret_discard_pending(
-		    d->store, r.user, version, now_s());
+	} else {
+		version = 0;
 	}
-	r.state = STORE_RUN_FAILED;
-	r.error_class = STORE_ERROR_TRANSIENT;
-	r.updated = now_s();
-	snprintf(r.message, sizeof(r.message),
-	    "interrupted by a stop or a "
-	    "crash; the target was not changed");
-	store_run_update(d->store, &r);
-	log_msg(LOG_NOTICE, MSG_RUN_FAILED, "run %s %s: %s", r.id, r.user,
-	    r.message);
+	if (version == 0) {
+		(void)store_secret_history(
+		    d->store, rec->user, current_is_cb, &cur);
+		fin.state = cur.match ? STORE_RUN_COMMITTED : STORE_RUN_FAILED;
+		fin.error_class =
+		    cur.match ? STORE_ERROR_NONE : STORE_ERROR_TRANSIENT;
+		fin.updated = now_s();
+		snprintf(fin.message, sizeof(fin.message), "%s",
+		    cur.match ? "recovered: committed before the interruption"
+			      : "interrupted before the target was changed");
+		store_run_update(d->store, &fin);
+		log_msg(LOG_NOTICE, MSG_RECOVER, "run %s %s: %s", fin.id,
+		    fin.user, fin.message);
+		return 0;
+	}
+	if (us == NULL || us->user == NULL || us->run != NULL ||
+	    us->user->resource == NULL) {
+		log_msg(LOG_WARNING, MSG_RECOVER,
+		    "run %s %s: unfinished in state %s, and the user is not "
+		    "in the configuration; its pending secret is kept",
+		    rec->id, rec->user, store_run_state_name(rec->state));
+		return 0;
+	}
+	r = run_alloc(d, us, RUN_ROTATE, 0);
+	r->rec = *rec;
+	r->created = true;
+	r->version = version;
+	r->resume =
+	    rec->state == STORE_RUN_VERIFIED ? STEP_COMMIT : STEP_PROBE_PENDING;
+	r->fail_class = STORE_ERROR_TRANSIENT;
+	snprintf(r->fail_msg, sizeof(r->fail_msg), "interrupted in state %s",
+	    store_run_state_name(rec->state));
+	log_msg(LOG_NOTICE, MSG_RECOVER,
+	    "run %s %s: unfinished in state %s; recovering", rec->id, rec->user,
+	    store_run_state_name(rec->state));
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
 	return 0;
 }
 
 static void
-recover_interrupted(struct daemon *d)
+recover_unfinished(struct daemon *d)
 {
-	if (store_run_list_unfinished(d->store, fail_interrupted, d) < 0)
+	if (store_run_list_unfinished(d->store, recover_one, d) < 0)
 		log_msg(LOG_ERR, MSG_STORE, "unfinished runs: %s",
 		    store_last_error(d->store));
+	dispatch_queue(d);
 }
 
 /* ---- start ---- */
@@ -2097,8 +2964,9 @@ daemon_main(const char *config, bool foreground)
 	uv_signal_init(d.loop, &d.sigint);
 	d.sighup.data = d.sigterm.data = d.sigint.data = &d;
 
-	recover_interrupted(&d);
-	/* The first generation; fires missed while down queue up now. */
+	fault_init();
+	/* The first generation; unfinished runs recover first, then fires
+	 * missed while down queue up (or join the recovering run). */
 	adopt(&d, set, true);
 	set = NULL; /* owned by the generation now */
 

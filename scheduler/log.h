@@ -33,6 +33,9 @@
 #define MSG_SECRET_SET "ROTAD-0022"
 #define MSG_PAUSE "ROTAD-0023"
 #define MSG_STORE "ROTAD-0030"
+#define MSG_RECOVER "ROTAD-0040"
+#define MSG_OUT_OF_SYNC "ROTAD-0041"
+#define MSG_SCRIPT "ROTAD-0042"
 #define MSG_INTERNAL "ROTAD-0099"
 
 /* Where lines go: stderr (foreground) or syslog. */

@@ -31,6 +31,13 @@ struct store_event {
 	struct store_blob payload;
 };
 
+/* A run output as a backend returns it: every field of O but output and
+ * output_len, which store.c points at OUTPUT before the callback. */
+struct store_output_row {
+	struct store_run_output o;
+	struct store_blob output; /* data NULL when empty */
+};
+
 struct store_backend;
 
 struct store_backend_ops {
@@ -85,6 +92,16 @@ struct store_backend_ops {
 	 * first.  Into a malloc()ed array. */
 	int (*run_list)(struct store_backend *b, const char *user, int limit,
 	    bool unfinished, struct store_run **ret, size_t *ret_n);
+
+	/* -EEXIST if RUN_ID has O->seq already.  Whether the run exists is
+	 * store.c's check, in the same transaction (foreign keys may be
+	 * off). */
+	int (*run_output_insert)(struct store_backend *b, const char *run_id,
+	    const struct store_run_output *o);
+	/* RUN_ID's outputs by seq, into a malloc()ed array; the caller frees
+	 * each output and the array.  None for an unknown run. */
+	int (*run_output_list)(struct store_backend *b, const char *run_id,
+	    struct store_output_row **ret, size_t *ret_n);
 
 	int (*schedule_get)(struct store_backend *b, const char *user,
 	    struct store_schedule *ret);

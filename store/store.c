@@ -933,6 +933,86 @@ store_run_list_unfinished(struct store *st, store_run_cb *cb, void *arg)
 	return list_runs(st, NULL, 0, true, cb, arg);
 }
 
+/* ---- run outputs ---- */
+
+/*
+ * A post-rotation script's output is scrubbed by the worker before it
+ * gets here, so it is kept in clear, like a run's message.  The fixed-size
+ * fields must be terminated within their arrays: a caller that filled one
+ * to the brim has lost the end of it, and a truncated script path would
+ * name another file.
+ */
+static int
+check_output(struct store *st, const struct store_run_output *o)
+{
+	size_t n;
+
+	if (o == NULL)
+		return fail(st, -EINVAL, "no run output");
+	if (o->seq <= 0)
+		return fail(st, -EINVAL, "a run output's seq starts at 1");
+	n = strnlen(o->script, sizeof(o->script));
+	if (n == 0 || n == sizeof(o->script))
+		return fail(st, -EINVAL, "a script path has 1 to %d bytes",
+		    STORE_SCRIPT_MAX);
+	if (memchr(o->message, '\0', sizeof(o->message)) == NULL)
+		return fail(st, -EINVAL, "run output message not terminated");
+	if (o->output_len > STORE_OUTPUT_MAX)
+		return fail(st, -EINVAL, "a run output has at most %d bytes",
+		    STORE_OUTPUT_MAX);
+	if (o->output == NULL && o->output_len > 0)
+		return fail(st, -EINVAL, "no run output bytes");
+	return 0;
+}
+
+int
+store_run_output_add(
+    struct store *st, const char *run_id, const struct store_run_output *o)
+{
+	struct store_run run;
+	int r;
+
+	if (run_id == NULL || !store_run_id_valid(run_id))
+		return fail(st, -EINVAL, "not a run id");
+	r = check_output(st, o);
+	if (r == 0)
+		r = st->ops->begin(st->be);
+	if (r < 0)
+		return r;
+	/* Checked here, not left to a foreign key, so that every backend
+	 * refuses an unknown run the same way. */
+	r = st->ops->run_get(st->be, run_id, &run);
+	if (r == 0)
+		r = st->ops->run_output_insert(st->be, run_id, o);
+	if (r == -EEXIST)
+		r = fail(st, r, "run %s already has output %d", run_id, o->seq);
+	return end(st, r);
+}
+
+int
+store_run_outputs(
+    struct store *st, const char *run_id, store_run_output_cb *cb, void *arg)
+{
+	struct store_output_row *v = NULL;
+	size_t i, n = 0;
+	int r;
+
+	if (run_id == NULL || !store_run_id_valid(run_id))
+		return fail(st, -EINVAL, "not a run id");
+	/* The rows are read in full before the first callback, so that it
+	 * may call into the store. */
+	r = st->ops->run_output_list(st->be, run_id, &v, &n);
+	for (i = 0; r == 0 && i < n; i++) {
+		v[i].o.output = (const char *)v[i].output.data;
+		v[i].o.output_len = v[i].output.len;
+		r = cb(&v[i].o, arg);
+	}
+	for (i = 0; i < n; i++)
+		blob_free(&v[i].output);
+	free(v);
+	return r;
+}
+
 /* ---- schedule state ---- */
 
 int

@@ -297,6 +297,42 @@ int store_run_list(
  */
 int store_run_list_unfinished(struct store *st, store_run_cb *cb, void *arg);
 
+/*
+ * What a post-rotation script left with its run: which script (its path),
+ * how it ended, a message, and its stdout and stderr as captured by the
+ * worker (already scrubbed of secrets, at most STORE_OUTPUT_MAX bytes).
+ * SEQ numbers the scripts of one run from 1, in the order they ran.
+ */
+#define STORE_OUTPUT_MAX (64 * 1024)
+#define STORE_SCRIPT_MAX 4096
+
+struct store_run_output {
+	int seq;
+	char script[STORE_SCRIPT_MAX + 1];
+	bool ok;
+	char message[STORE_MESSAGE_MAX + 1];
+	const char *output; /* not NUL-terminated; may be NULL when len 0 */
+	size_t output_len;
+};
+
+/*
+ * Add O to run RUN_ID's outputs.  -ENOENT for an unknown run, -EEXIST for
+ * a seq it has, -EINVAL for an output over STORE_OUTPUT_MAX (or NULL with
+ * a length), a seq below 1, an empty script path, or a script path or
+ * message not NUL-terminated within its array.
+ */
+int store_run_output_add(
+    struct store *st, const char *run_id, const struct store_run_output *o);
+
+/*
+ * Call CB for each output of RUN_ID, by seq; O and its output are valid
+ * during the call.  Non-zero from CB stops the walk and is returned.  0
+ * (no calls) for a run without outputs or an unknown run.
+ */
+typedef int store_run_output_cb(const struct store_run_output *o, void *arg);
+int store_run_outputs(
+    struct store *st, const char *run_id, store_run_output_cb *cb, void *arg);
+
 /* ---- schedule state ---- */
 
 /*

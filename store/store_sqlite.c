@@ -104,6 +104,18 @@ static const char *const migrations[] = {
 	"  delivered INTEGER NOT NULL DEFAULT 0 CHECK (delivered IN (0, 1))"
 	") STRICT;"
 	"CREATE INDEX events_undelivered ON events (id) WHERE delivered = 0;",
+	/* 2: what post-rotation scripts left with their runs.  The foreign
+	 * key documents the link; the connection does not enforce foreign
+	 * keys, so store.c checks the run exists. */
+	"CREATE TABLE run_outputs ("
+	"  run_id TEXT NOT NULL REFERENCES runs (id),"
+	"  seq INTEGER NOT NULL CHECK (seq > 0),"
+	"  script TEXT NOT NULL,"
+	"  ok INTEGER NOT NULL CHECK (ok IN (0, 1)),"
+	"  message TEXT NOT NULL,"
+	"  output BLOB NOT NULL,"
+	"  PRIMARY KEY (run_id, seq)"
+	") STRICT, WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -135,6 +147,8 @@ enum stmt_id {
 	ST_RUN_LIST_USER,
 	ST_RUN_LIST_ALL,
 	ST_RUN_LIST_UNFINISHED,
+	ST_RUN_OUTPUT_INSERT,
+	ST_RUN_OUTPUT_LIST,
 	ST_SCHEDULE_GET,
 	ST_SCHEDULE_PUT,
 	ST_EVENT_PUT,
@@ -183,6 +197,12 @@ static const char *const sql[ST_COUNT] = {
 	[ST_RUN_LIST_UNFINISHED] =
 	    "SELECT " RUN_COLUMNS " FROM runs"
 	    " WHERE state IN " UNFINISHED " ORDER BY created, rowid",
+	[ST_RUN_OUTPUT_INSERT] = "INSERT INTO run_outputs (run_id, seq, script,"
+				 " ok, message, output)"
+				 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_RUN_OUTPUT_LIST] = "SELECT seq, script, ok, message, output"
+			       " FROM run_outputs WHERE run_id = ?1"
+			       " ORDER BY seq",
 	[ST_SCHEDULE_GET] = "SELECT next_fire, last_fire, last_outcome,"
 			    " last_run_id FROM schedule WHERE user_name = ?1",
 	[ST_SCHEDULE_PUT] = "INSERT INTO schedule (user_name, next_fire,"
@@ -1166,6 +1186,112 @@ out:
 	return 0;
 }
 
+/* ---- run outputs ---- */
+
+static int
+sqlite_run_output_insert(struct store_backend *b, const char *run_id,
+    const struct store_run_output *o)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	r = prepare(b, ST_RUN_OUTPUT_INSERT, &s);
+	if (r < 0)
+		return r;
+	/* A NULL pointer would bind SQL NULL; an empty output is an empty
+	 * blob. */
+	if ((rc = sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC)) ||
+	    (rc = sqlite3_bind_int(s, 2, o->seq)) ||
+	    (rc = sqlite3_bind_text(s, 3, o->script, -1, SQLITE_STATIC)) ||
+	    (rc = sqlite3_bind_int(s, 4, o->ok ? 1 : 0)) ||
+	    (rc = sqlite3_bind_text(s, 5, o->message, -1, SQLITE_STATIC)) ||
+	    (rc = o->output_len > 0 ? sqlite3_bind_blob64(s, 6, o->output,
+					  o->output_len, SQLITE_STATIC)
+				    : sqlite3_bind_zeroblob(s, 6, 0)))
+		return bind_fail(b, s, rc);
+	return run(b, s, "writing a run output");
+}
+
+static int
+read_run_output(
+    struct store_backend *b, sqlite3_stmt *s, struct store_output_row *ret)
+{
+	const void *v;
+	int n, r;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->o.seq = sqlite3_column_int(s, 0);
+	r = column_text(b, s, 1, ret->o.script, sizeof(ret->o.script), false,
+	    "run output script");
+	if (r < 0)
+		return r;
+	ret->o.ok = sqlite3_column_int(s, 2) != 0;
+	r = column_text(b, s, 3, ret->o.message, sizeof(ret->o.message), false,
+	    "run output message");
+	if (r < 0)
+		return r;
+	/* column_blob() refuses an empty blob, which is a valid output.
+	 * The type first: reading the value could convert it. */
+	if (sqlite3_column_type(s, 4) != SQLITE_BLOB)
+		return corrupt(b, "run output");
+	v = sqlite3_column_blob(s, 4);
+	n = sqlite3_column_bytes(s, 4);
+	if (n < 0 || n > STORE_OUTPUT_MAX)
+		return corrupt(b, "run output");
+	if (n == 0)
+		return 0;
+	if (v == NULL)
+		return db_fail(b, sqlite3_errcode(b->db), "run output");
+	ret->output.data = malloc((size_t)n);
+	if (ret->output.data == NULL)
+		return store_fail(b->err, b->errlen, -ENOMEM, "out of memory");
+	memcpy(ret->output.data, v, (size_t)n);
+	ret->output.len = (size_t)n;
+	return 0;
+}
+
+static int
+sqlite_run_output_list(struct store_backend *b, const char *run_id,
+    struct store_output_row **ret, size_t *ret_n)
+{
+	struct store_output_row *v = NULL, *p;
+	size_t i, n = 0, cap = 0;
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	*ret = NULL;
+	*ret_n = 0;
+	r = prepare(b, ST_RUN_OUTPUT_LIST, &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		p = grow(b, v, &cap, n, sizeof(*v));
+		if (p == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		v = p;
+		r = read_run_output(b, s, &v[n]);
+		if (r < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		r = db_fail(b, rc, "listing run outputs");
+out:
+	done(s);
+	if (r < 0) {
+		for (i = 0; i < n; i++)
+			free(v[i].output.data);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 /* ---- schedule state ---- */
 
 static int
@@ -1334,6 +1460,8 @@ const struct store_backend_ops store_sqlite_ops = {
 	.run_update = sqlite_run_update,
 	.run_get = sqlite_run_get,
 	.run_list = sqlite_run_list,
+	.run_output_insert = sqlite_run_output_insert,
+	.run_output_list = sqlite_run_output_list,
 	.schedule_get = sqlite_schedule_get,
 	.schedule_put = sqlite_schedule_put,
 	.event_put = sqlite_event_put,

@@ -35,23 +35,8 @@ stop_all() {
 trap stop_all EXIT
 export ROTAD_SOCKET=$T/rotad.sock
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)) failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-# verdict NAME CONDITION-STATUS DIAGNOSTICS...
-verdict() {
-	local name=$1 st=$2
-	shift 2
-	if [ "$st" -eq 0 ]; then ok "$name"; else not_ok "$name" "$@"; fi
-}
-# jget EXPR: evaluate a Python expression on the JSON document on stdin (j).
-jget() { python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
-# jlast EXPR: the same on the last line (the answer after --wait progress)
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
+# jlast EXPR: jget on the last line (the answer after --wait progress)
 jlast() { tail -n 1 | jget "$1"; }
 ctl() { "$ROTACTL" "$@"; }
 
@@ -83,6 +68,7 @@ store: {path: $T/rotad.db, key_file: $T/master.key}
 control: {socket: $T/rotad.sock, group: nogroup}
 metrics: {textfile: $T/rotad.prom}
 max_workers: 4
+worker: {path: $B/rotad-worker, user: nobody}
 EOF
 cat >"$T/conf.d/test.yaml" <<EOF
 resources:
@@ -115,7 +101,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..20"
+echo "1..22"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -289,6 +275,65 @@ else
 	ok "a jump of the clock past a fire is noticed # SKIP cannot set the clock (needs CAP_SYS_TIME)"
 	ok "after the clock is set back the fire is not taken twice # SKIP cannot set the clock"
 fi
+stop
+
+# Post-rotation scripts: Keeper's input on stdin, run in a worker of the
+# script profile; the script echoes the passwords in every form it can,
+# and none may survive in what rotactl shows.
+cat >"$T/post.py" <<'EOF'
+import base64, json, sys, urllib.parse
+line = sys.stdin.readline().strip()
+d = json.loads(base64.b64decode(line))
+recs = json.loads(base64.b64decode(d["records"]))
+print("keys:", ",".join(sorted(d)))
+print("user:", d["user"], "uid:", d["userRecordUid"],
+      "resource:", d["resourceRecordUid"])
+print("records:", ",".join(r["uid"] for r in recs))
+for k in ("newPassword", "oldPassword"):
+    p = d[k]
+    print(k, "raw", p)
+    print(k, "base64", base64.b64encode(p.encode()).decode())
+    print(k, "url", urllib.parse.quote(p, safe=""))
+    print(k, "json", json.dumps(p))
+print("stdin", line)
+print("stderr too", d["newPassword"], file=sys.stderr)
+EOF
+chmod 644 "$T/post.py"
+printf 'initial-secret-of-scribe\n' >"$T/scribe.pw"
+chmod 600 "$T/scribe.pw"
+cat >"$T/conf.d/scripts.yaml" <<EOF
+users:
+  scribe:
+    login: scribe-login
+    resource: box
+    password_file: $T/scribe.pw
+    scripts: [{path: $T/post.py, command: /usr/bin/python3}]
+EOF
+"$ROTAD" --init -c "$T/rotad.yaml" >/dev/null 2>&1
+start
+out=$(ctl --json rotate --wait scribe 2>&1)
+id=$(echo "$out" | jlast 'j["run"]["id"]')
+shown=$(ctl run "$id" 2>&1)
+shownj=$(ctl --json run "$id" 2>&1)
+ctl secret get scribe >"$T/scribe.new" 2>/dev/null
+echo "$shown" | grep -q '^script 1: .*post.py (ok' &&
+    echo "$shown" | grep -q 'user: scribe-login uid: scribe resource: box' &&
+    echo "$shown" | grep -q 'keys: newPassword,oldPassword,providerRecordUid,records,resourceRecordUid,user,userRecordUid' &&
+    [ "$(echo "$shownj" | jget 'j["run"]["scripts"][0]["ok"]')" = True ]
+verdict "a post-rotation script gets Keeper's input and its output is kept with the run" $? "$(echo "$shown" | head -20)"
+leaks=0
+for f in "$T/scribe.new" "$T/scribe.pw"; do
+	[ -s "$f" ] || leaks=$((leaks + 100))
+	if printf '%s\n%s\n' "$shown" "$shownj" | grep -qF -f "$f" ||
+	    grep -qF -f "$f" "$T/log"; then
+		leaks=$((leaks + 1))
+	fi
+done
+n_red=$(echo "$shown" | grep -c 'REDACTED')
+[ "$leaks" = 0 ] && [ "$n_red" -ge 9 ]
+verdict "no secret survives in any form (raw, base64, URL, JSON, stdin line)" $? "leaks=$leaks redacted lines=$n_red"
+rm -f "$T/scribe.new"
+echo "$shown" | sed "s/^/# /"
 stop
 
 [ "$failed" -eq 0 ]

@@ -6,14 +6,7 @@ set -u
 ROTAD=$(realpath "$1")/scheduler/rotad
 T=$(mktemp -d /tmp/rotad-keys.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)) failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	for l in "$@"; do printf '# %s\n' "$l"; done
-}
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
 check() {
 	local name=$1 out
 	shift

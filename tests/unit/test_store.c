@@ -236,7 +236,7 @@ test_open_creates(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    1);
+	    2);
 	assert_int_equal(sql_int(f, "PRAGMA application_id"), 0x726f7461);
 	reopen(f);
 	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
@@ -258,12 +258,12 @@ test_open_empty_file(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    1);
+	    2);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name IN ('secrets', 'runs',"
-			     " 'schedule', 'events', 'meta')"),
-	    5);
+			     " 'schedule', 'events', 'meta', 'run_outputs')"),
+	    6);
 	assert_int_equal(sql_int(f,
 			     "SELECT length(value) FROM meta"
 			     " WHERE key = 'dek'"),
@@ -910,6 +910,306 @@ test_run_id_new(void **state)
 	}
 }
 
+/* ---- run outputs ---- */
+
+struct outputs {
+	int n;
+	int seq[8];
+	bool ok[8];
+	char script[8][STORE_SCRIPT_MAX + 1];
+	char message[8][STORE_MESSAGE_MAX + 1];
+	unsigned char *output[8]; /* malloc()ed copies */
+	size_t len[8];
+	struct store *st; /* to call back into */
+	const char *other_run;
+	int stop_at;
+};
+
+static int
+collect_outputs(const struct store_run_output *o, void *arg)
+{
+	struct outputs *c = arg;
+	int i = c->n;
+
+	assert_true(i < 8);
+	c->seq[i] = o->seq;
+	c->ok[i] = o->ok;
+	snprintf(c->script[i], sizeof(c->script[i]), "%s", o->script);
+	snprintf(c->message[i], sizeof(c->message[i]), "%s", o->message);
+	c->len[i] = o->output_len;
+	if (o->output_len > 0) {
+		assert_non_null(o->output);
+		c->output[i] = malloc(o->output_len);
+		assert_non_null(c->output[i]);
+		memcpy(c->output[i], o->output, o->output_len);
+	}
+	c->n++;
+	if (c->st != NULL) {
+		/* The same statement, re-entered: the first walk must not
+		 * be reading rows from it any more. */
+		struct outputs inner = { 0 };
+		int k;
+
+		assert_int_equal(store_run_outputs(c->st, c->other_run,
+				     collect_outputs, &inner),
+		    0);
+		assert_int_equal(inner.n, 1);
+		for (k = 0; k < inner.n; k++)
+			free(inner.output[k]);
+	}
+	return c->n == c->stop_at ? 7 : 0;
+}
+
+static void
+outputs_reset(struct outputs *c)
+{
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		free(c->output[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+static void
+add_output(struct fixture *f, const char *run_id, int seq, const char *script,
+    bool ok, const char *message, const void *output, size_t len)
+{
+	struct store_run_output o = { 0 };
+
+	o.seq = seq;
+	snprintf(o.script, sizeof(o.script), "%s", script);
+	o.ok = ok;
+	snprintf(o.message, sizeof(o.message), "%s", message);
+	o.output = output;
+	o.output_len = len;
+	if (store_run_output_add(f->st, run_id, &o) != 0)
+		fail_msg("seq %d: %s", seq, store_last_error(f->st));
+}
+
+static void
+test_run_outputs(void **state)
+{
+	struct fixture *f = *state;
+	char a[STORE_RUN_ID_LEN + 1], b[STORE_RUN_ID_LEN + 1];
+	char unknown[STORE_RUN_ID_LEN + 1];
+	static const char nuls[] = "a\0b\0\0c\0";
+	struct outputs c = { 0 };
+	unsigned char *big;
+	size_t i;
+
+	/* Every byte value, NULs included, over exactly the maximum. */
+	big = malloc(STORE_OUTPUT_MAX);
+	assert_non_null(big);
+	for (i = 0; i < STORE_OUTPUT_MAX; i++)
+		big[i] = (unsigned char)(i % 251);
+
+	new_run(f, "alice", a);
+	new_run(f, "bob", b);
+	/* Added out of order: listed by seq. */
+	add_output(f, a, 3, "/etc/rotad/hooks/3-big", true, "exit 0", big,
+	    STORE_OUTPUT_MAX);
+	add_output(f, a, 1, "/etc/rotad/hooks/1-reload", true, "exit 0",
+	    "reloaded\n", 9);
+	add_output(f, a, 2, "/etc/rotad/hooks/2-nuls", false, "exit status 1",
+	    nuls, sizeof(nuls) - 1);
+	add_output(f, a, 4, "/etc/rotad/hooks/4-quiet", true, "", NULL, 0);
+	add_output(f, b, 1, "/etc/rotad/hooks/other", false,
+	    "killed by "
+	    "signal 9",
+	    "other run", 9);
+	reopen(f);
+
+	c.st = f->st;
+	c.other_run = b;
+	assert_int_equal(store_run_outputs(f->st, a, collect_outputs, &c), 0);
+	assert_int_equal(c.n, 4);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(c.seq[i], (int)i + 1);
+	assert_string_equal(c.script[0], "/etc/rotad/hooks/1-reload");
+	assert_true(c.ok[0]);
+	assert_string_equal(c.message[0], "exit 0");
+	assert_int_equal(c.len[0], 9);
+	assert_memory_equal(c.output[0], "reloaded\n", 9);
+
+	assert_string_equal(c.script[1], "/etc/rotad/hooks/2-nuls");
+	assert_false(c.ok[1]);
+	assert_string_equal(c.message[1], "exit status 1");
+	assert_int_equal(c.len[1], sizeof(nuls) - 1);
+	assert_memory_equal(c.output[1], nuls, sizeof(nuls) - 1);
+
+	assert_string_equal(c.script[2], "/etc/rotad/hooks/3-big");
+	assert_int_equal(c.len[2], STORE_OUTPUT_MAX);
+	assert_memory_equal(c.output[2], big, STORE_OUTPUT_MAX);
+
+	assert_string_equal(c.script[3], "/etc/rotad/hooks/4-quiet");
+	assert_string_equal(c.message[3], "");
+	assert_int_equal(c.len[3], 0);
+	assert_null(c.output[3]);
+
+	/* Another run's outputs are its own. */
+	outputs_reset(&c);
+	assert_int_equal(store_run_outputs(f->st, b, collect_outputs, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.seq[0], 1);
+	assert_string_equal(c.message[0], "killed by signal 9");
+	assert_memory_equal(c.output[0], "other run", 9);
+
+	/* A run without outputs, and a run that does not exist. */
+	outputs_reset(&c);
+	new_run(f, "carol", unknown);
+	assert_int_equal(
+	    store_run_outputs(f->st, unknown, collect_outputs, &c), 0);
+	assert_int_equal(store_run_id_new(unknown), 0);
+	assert_int_equal(
+	    store_run_outputs(f->st, unknown, collect_outputs, &c), 0);
+	assert_int_equal(c.n, 0);
+
+	/* The callback's non-zero return stops the walk and is returned. */
+	c.stop_at = 2;
+	assert_int_equal(store_run_outputs(f->st, a, collect_outputs, &c), 7);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.seq[1], 2);
+	outputs_reset(&c);
+	free(big);
+}
+
+static void
+test_run_output_refusals(void **state)
+{
+	struct fixture *f = *state;
+	char a[STORE_RUN_ID_LEN + 1], unknown[STORE_RUN_ID_LEN + 1];
+	struct store_run_output o = { 0 };
+	struct outputs c = { 0 };
+	char *big;
+
+	big = calloc(1, STORE_OUTPUT_MAX + 1);
+	assert_non_null(big);
+	new_run(f, "alice", a);
+	assert_int_equal(store_run_id_new(unknown), 0);
+	o.seq = 1;
+	snprintf(o.script, sizeof(o.script), "/etc/rotad/hooks/reload");
+	snprintf(o.message, sizeof(o.message), "exit 0");
+	o.output = "first";
+	o.output_len = 5;
+
+	/* One byte too many. */
+	o.output = big;
+	o.output_len = STORE_OUTPUT_MAX + 1;
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EINVAL);
+	assert_non_null(strstr(store_last_error(f->st), "at most 65536"));
+	o.output = NULL;
+	o.output_len = 3;
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EINVAL);
+	assert_non_null(strstr(store_last_error(f->st), "no run output"));
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM run_outputs"), 0);
+
+	o.output = "first";
+	o.output_len = 5;
+	assert_int_equal(store_run_output_add(f->st, unknown, &o), -ENOENT);
+	assert_non_null(strstr(store_last_error(f->st), unknown));
+	assert_int_equal(store_run_output_add(f->st, a, &o), 0);
+	/* A seq is written once: the first output stays. */
+	o.output = "second";
+	o.output_len = 6;
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EEXIST);
+	assert_non_null(
+	    strstr(store_last_error(f->st), "already has output 1"));
+	assert_int_equal(store_run_outputs(f->st, a, collect_outputs, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.len[0], 5);
+	assert_memory_equal(c.output[0], "first", 5);
+	outputs_reset(&c);
+
+	/* Inside a transaction, a refused add undoes only itself. */
+	assert_int_equal(store_begin(f->st), 0);
+	o.seq = 2;
+	assert_int_equal(store_run_output_add(f->st, a, &o), 0);
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EEXIST);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM run_outputs"), 2);
+
+	/* Arguments. */
+	o.seq = 0;
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EINVAL);
+	assert_non_null(strstr(store_last_error(f->st), "seq"));
+	o.seq = -1;
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EINVAL);
+	o.seq = 3;
+	o.script[0] = '\0';
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EINVAL);
+	assert_non_null(strstr(store_last_error(f->st), "script path"));
+	memset(o.script, 'x', sizeof(o.script));
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EINVAL);
+	/* The longest path that fits is fine. */
+	o.script[STORE_SCRIPT_MAX] = '\0';
+	assert_int_equal(store_run_output_add(f->st, a, &o), 0);
+	o.seq = 4;
+	memset(o.message, 'x', sizeof(o.message));
+	assert_int_equal(store_run_output_add(f->st, a, &o), -EINVAL);
+	assert_non_null(strstr(store_last_error(f->st), "message"));
+	o.message[0] = '\0';
+	assert_int_equal(store_run_output_add(f->st, a, NULL), -EINVAL);
+	assert_int_equal(store_run_output_add(f->st, NULL, &o), -EINVAL);
+	assert_int_equal(store_run_output_add(f->st, "bogus", &o), -EINVAL);
+	assert_non_null(strstr(store_last_error(f->st), "not a run id"));
+	assert_int_equal(
+	    store_run_outputs(f->st, NULL, collect_outputs, &c), -EINVAL);
+	assert_int_equal(
+	    store_run_outputs(f->st, "bogus", collect_outputs, &c), -EINVAL);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM run_outputs"), 3);
+	free(big);
+}
+
+/* A store written by the schema-1 code gains run_outputs at its next
+ * open, and keeps what it had. */
+static void
+test_run_outputs_migration(void **state)
+{
+	struct fixture *f = *state;
+	char id[STORE_RUN_ID_LEN + 1];
+	struct outputs c = { 0 };
+	struct store_run run;
+
+	assert_int_equal(
+	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), 0);
+	seed(f, "alice", "pw");
+	new_run(f, "alice", id);
+	store_close(f->st);
+	f->st = NULL;
+	/* Step 1 is unchanged, so this is what schema-1 code left. */
+	sql(f,
+	    "DROP TABLE run_outputs;"
+	    "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+	assert_int_equal(sql_int(f,
+			     "SELECT count(*) FROM sqlite_schema"
+			     " WHERE name = 'run_outputs'"),
+	    0);
+
+	reopen(f);
+	assert_int_equal(sql_int(f,
+			     "SELECT value FROM meta"
+			     " WHERE key = 'schema_version'"),
+	    2);
+	assert_int_equal(sql_int(f,
+			     "SELECT count(*) FROM sqlite_schema"
+			     " WHERE name = 'run_outputs'"),
+	    1);
+	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
+	assert_int_equal(store_run_get(f->st, id, &run), 0);
+	assert_int_equal(store_run_outputs(f->st, id, collect_outputs, &c), 0);
+	assert_int_equal(c.n, 0);
+	add_output(
+	    f, id, 1, "/etc/rotad/hooks/reload", true, "exit 0", "ok", 2);
+
+	/* At the current version, an open changes nothing. */
+	reopen(f);
+	assert_int_equal(store_run_outputs(f->st, id, collect_outputs, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_memory_equal(c.output[0], "ok", 2);
+	outputs_reset(&c);
+}
+
 /* ---- schedule state ---- */
 
 static void
@@ -1324,6 +1624,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_runs, setup_open, teardown),
 		cmocka_unit_test(test_run_id_new),
+		cmocka_unit_test_setup_teardown(
+		    test_run_outputs, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_run_output_refusals, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_run_outputs_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_schedule, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(

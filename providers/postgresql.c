@@ -1,0 +1,487 @@
+/*
+ * postgresql: a role's password, changed with ALTER ROLE.
+ *
+ * The new password never reaches the server: libpq computes the
+ * SCRAM-SHA-256 verifier here (PQencryptPasswordConn with an explicit
+ * algorithm sends no query), and ALTER ROLE carries only the verifier, so
+ * neither log_statement nor pg_stat_statements can record the plaintext.
+ * This is what psql's \password does.
+ *
+ * Connections are made with keyword/value arrays, never a conninfo string
+ * with the password in it, and with expand_dbname off, so a database name
+ * such as "host=elsewhere" stays a database name.  Every C string copy of
+ * a secret lives in a struct secret (locked, wiped on free); the escaped
+ * statement and the verifier are wiped before they are freed.  What libpq
+ * keeps in its own buffers (the statement in its output buffer) is freed
+ * unwiped by PQfinish(), in a process that exits right after.
+ *
+ * libpq gives no SQLSTATE for a failed connection, so those are classed
+ * by the text of PQerrorMessage(); the worker runs with an empty
+ * environment, hence in the C locale, so libpq's own texts are English,
+ * and the server's are English unless its lc_messages says otherwise (a
+ * translated authentication failure is then classed transient).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "provider.h"
+#include "secret.h"
+
+#define PG_DEFAULT_PORT 5432
+#define PG_DEFAULT_DATABASE "postgres"
+#define PG_DEFAULT_TIMEOUT 10
+
+/*
+ * A NUL-terminated copy of S in a new secret in *ret, for libpq, which
+ * takes C strings.  A secret that is missing, empty (libpq would then look
+ * for a password file) or that holds a NUL (libpq would cut it short) is
+ * refused with -EINVAL.  0, -EINVAL or -ENOMEM.
+ */
+static int
+secret_cstring(const struct secret *s, struct secret **ret)
+{
+	struct secret *c = NULL;
+	size_t len;
+	int r;
+
+	*ret = NULL;
+	if (s == NULL || secret_len(s) == 0)
+		return -EINVAL;
+	len = secret_len(s);
+	if (memchr(secret_data(s), '\0', len) != NULL)
+		return -EINVAL;
+	r = secret_new(NULL, len + 1, &c);
+	if (r < 0)
+		return r;
+	memcpy(secret_buf(c), secret_data(s), len);
+	((char *)secret_buf(c))[len] = '\0';
+	*ret = c;
+	return 0;
+}
+
+/*
+ * TEXT (from libpq or the server) made fit for one line of a message:
+ * newlines and other control characters become spaces, runs of spaces
+ * collapse, and the ends are trimmed.  Writes at most SIZE bytes to OUT.
+ */
+static void
+one_line(const char *text, char *out, size_t size)
+{
+	size_t n = 0;
+	bool space = true;
+
+	if (size == 0)
+		return;
+	for (; text != NULL && *text != '\0' && n + 1 < size; text++) {
+		unsigned char c = (unsigned char)*text;
+
+		if (c < 0x20 || c == 0x7f || c == ' ') {
+			if (!space)
+				out[n++] = ' ';
+			space = true;
+			continue;
+		}
+		out[n++] = (char)c;
+		space = false;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+}
+
+/*
+ * libpq's MSG with each line that repeats the one before left out, in OUT
+ * (SIZE bytes).  Under sslmode=prefer libpq retries a refused TLS login
+ * without TLS, and reports both refusals, word for word.
+ */
+static void
+drop_repeats(const char *msg, char *out, size_t size)
+{
+	const char *line = msg, *end, *prev = NULL;
+	size_t len, prev_len = 0, n = 0;
+
+	if (size == 0)
+		return;
+	while (line != NULL && *line != '\0') {
+		end = strchr(line, '\n');
+		len = end != NULL ? (size_t)(end - line) + 1 : strlen(line);
+		if ((prev == NULL || len != prev_len ||
+			memcmp(line, prev, len) != 0) &&
+		    n + len < size) {
+			memcpy(out + n, line, len);
+			n += len;
+		}
+		prev = line;
+		prev_len = len;
+		line += len;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * The class of a failed connection, from libpq's message.  The server's
+ * refusals of a login come first: with SCRAM, a role that does not exist
+ * gets the same "password authentication failed" as a wrong password, on
+ * purpose, so that is an auth error too.  What can only be fixed in the
+ * configuration (TLS, a missing database) is fatal; everything else (no
+ * server, refused, timed out, too many connections, starting up, name
+ * resolution) may pass, and is transient.
+ */
+static enum wire_class
+connect_class(const char *msg)
+{
+	static const char *const auth[] = {
+		"password authentication failed",
+		"authentication failed",
+		"no pg_hba.conf entry",
+		"pg_hba.conf rejects",
+		"is not permitted to log in",
+		"no password supplied",
+		"role \"",
+		NULL,
+	};
+	static const char *const fatal[] = {
+		"certificate",
+		"server does not support SSL",
+		"does not exist",
+		"invalid ",
+		NULL,
+	};
+	size_t i;
+
+	if (msg == NULL)
+		return WIRE_CLASS_TRANSIENT;
+	for (i = 0; auth[i] != NULL; i++)
+		if (strstr(msg, auth[i]) != NULL)
+			return WIRE_CLASS_AUTH;
+	for (i = 0; fatal[i] != NULL; i++)
+		if (strstr(msg, fatal[i]) != NULL)
+			return WIRE_CLASS_FATAL;
+	return WIRE_CLASS_TRANSIENT;
+}
+
+/*
+ * The class of a failed statement, from its SQLSTATE.  Password checks
+ * (passwordcheck and its kin raise 22023, invalid_parameter_value) and
+ * the 28 class are policy; a connection that broke, a server shutting
+ * down, short of resources or a transaction that lost a race are
+ * transient; a missing role (42704), missing privilege (42501) and
+ * anything else are fatal: retrying will not help.
+ */
+static enum wire_class
+statement_class(PGconn *conn, const PGresult *pr)
+{
+	const char *st = NULL;
+
+	if (pr != NULL)
+		st = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
+	if (st == NULL || strlen(st) != 5)
+		return PQstatus(conn) == CONNECTION_OK ? WIRE_CLASS_FATAL
+						       : WIRE_CLASS_TRANSIENT;
+	if (strcmp(st, "22023") == 0 || strncmp(st, "28", 2) == 0)
+		return WIRE_CLASS_POLICY;
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 ||
+	    strncmp(st, "57P", 3) == 0 || strcmp(st, "40001") == 0 ||
+	    strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0)
+		return WIRE_CLASS_TRANSIENT;
+	return WIRE_CLASS_FATAL;
+}
+
+/*
+ * Fail RES for a statement that did not succeed.  Only the server's
+ * primary message is quoted: libpq's full message may quote the statement
+ * (an error position adds "LINE 1: ..."), and the statement holds the
+ * verifier.
+ */
+static int
+statement_fail(struct wire_response *res, PGconn *conn, const PGresult *pr,
+    const char *what)
+{
+	char line[WIRE_MESSAGE_MAX / 2];
+	const char *primary = NULL, *st = NULL;
+
+	if (pr != NULL) {
+		primary = PQresultErrorField(pr, PG_DIAG_MESSAGE_PRIMARY);
+		st = PQresultErrorField(pr, PG_DIAG_SQLSTATE);
+	}
+	if (primary == NULL)
+		primary = PQstatus(conn) == CONNECTION_OK
+		    ? "no error message"
+		    : "the connection was lost";
+	one_line(primary, line, sizeof(line));
+	return provider_fail(res, statement_class(conn, pr),
+	    "%s failed: %s%s%s%s", what, line, st != NULL ? " (SQLSTATE " : "",
+	    st != NULL ? st : "", st != NULL ? ")" : "");
+}
+
+/*
+ * The sslmode for REQ.  With a CA file, verify-full against it when asked
+ * to verify (the default), else require: TLS without checking whom we
+ * talk to (the CA file is then not given to libpq, which would verify the
+ * chain with it even under require).  Without one, prefer: libpq 15 has
+ * no "system" root store (that is PostgreSQL 16), so there is nothing to
+ * verify against.
+ */
+static const char *
+ssl_mode(const struct wire_request *req)
+{
+	if (req->tls_ca_file != NULL)
+		return req->tls_verify ? "verify-full" : "require";
+	return "prefer";
+}
+
+/*
+ * Connect to REQ's server as USER with PASSWORD (a NUL-terminated secret
+ * from secret_cstring()).  0 with the connection in *ret, or RES filled
+ * and -EIO (PQfinish() already done).
+ */
+static int
+pg_connect(const struct wire_request *req, const char *user,
+    const struct secret *password, PGconn **ret, struct wire_response *res)
+{
+	const char *keys[12], *values[12];
+	char port[16], timeout[16], text[WIRE_MESSAGE_MAX];
+	char line[WIRE_MESSAGE_MAX / 2];
+	PGconn *conn;
+	size_t n = 0;
+	int r = 0;
+
+	*ret = NULL;
+	snprintf(port, sizeof(port), "%d",
+	    req->port > 0 ? req->port : PG_DEFAULT_PORT);
+	snprintf(timeout, sizeof(timeout), "%d",
+	    req->timeout > 0 ? req->timeout : PG_DEFAULT_TIMEOUT);
+	if (req->host != NULL) {
+		keys[n] = "host";
+		values[n++] = req->host;
+	}
+	keys[n] = "port";
+	values[n++] = port;
+	keys[n] = "dbname";
+	values[n++] =
+	    req->database != NULL ? req->database : PG_DEFAULT_DATABASE;
+	keys[n] = "user";
+	values[n++] = user;
+	keys[n] = "password";
+	values[n++] = secret_data(password);
+	keys[n] = "sslmode";
+	values[n++] = ssl_mode(req);
+	if (req->tls_ca_file != NULL && req->tls_verify) {
+		keys[n] = "sslrootcert";
+		values[n++] = req->tls_ca_file;
+	}
+	/* GSSAPI encryption would have libkrb5 read its configuration and
+	 * credential caches, which the sandbox does not open to us. */
+	keys[n] = "gssencmode";
+	values[n++] = "disable";
+	keys[n] = "connect_timeout";
+	values[n++] = timeout;
+	keys[n] = "application_name";
+	values[n++] = "rotad";
+	keys[n] = NULL;
+	values[n] = NULL;
+
+	conn = PQconnectdbParams(keys, values, 0);
+	if (conn == NULL)
+		return provider_fail(res, WIRE_CLASS_TRANSIENT,
+		    "cannot connect to PostgreSQL: out of memory");
+	if (PQstatus(conn) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(conn);
+
+		drop_repeats(msg, text, sizeof(text));
+		one_line(text, line, sizeof(line));
+		r = provider_fail(res, connect_class(msg),
+		    "cannot log in to PostgreSQL as %s: %s", user, line);
+		PQfinish(conn);
+		return r;
+	}
+	*ret = conn;
+	return 0;
+}
+
+/*
+ * Append "key=value\n" to RES's facts, the value made one printable
+ * line; a fact that does not fit is left out.
+ */
+static void
+add_fact(struct wire_response *res, const char *key, const char *value)
+{
+	char line[256];
+	size_t used = strlen(res->facts);
+	int w;
+
+	if (value == NULL)
+		return;
+	one_line(value, line, sizeof(line));
+	w = snprintf(
+	    res->facts + used, sizeof(res->facts) - used, "%s=%s\n", key, line);
+	if (w < 0 || (size_t)w >= sizeof(res->facts) - used)
+		res->facts[used] = '\0';
+}
+
+static void
+server_facts(PGconn *conn, struct wire_response *res)
+{
+	PGresult *pr;
+
+	add_fact(
+	    res, "server_version", PQparameterStatus(conn, "server_version"));
+	pr = PQexec(conn, "SHOW password_encryption");
+	if (PQresultStatus(pr) == PGRES_TUPLES_OK && PQntuples(pr) == 1)
+		add_fact(res, "password_encryption", PQgetvalue(pr, 0, 0));
+	PQclear(pr);
+}
+
+/* Free a libpq string that holds a secret, wiped first.  NULL-safe. */
+static void
+wipe_pqfree(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	PQfreemem(s);
+}
+
+static int
+pg_apply(const struct wire_request *req, struct wire_response *res)
+{
+	struct secret *login_pw = NULL, *new_pw = NULL;
+	const struct secret *cred;
+	const char *user;
+	char *verifier = NULL, *ident = NULL, *literal = NULL, *sql = NULL;
+	size_t sql_len = 0;
+	PGconn *conn = NULL;
+	PGresult *pr = NULL;
+	int r;
+
+	if (req->login == NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
+	/* An admin changes the login's password; without one, the login
+	 * changes its own with its current password. */
+	user = req->admin_login != NULL ? req->admin_login : req->login;
+	cred = req->admin_login != NULL ? req->admin : req->current;
+	if (cred == NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL, "%s",
+		    req->admin_login != NULL
+			? "no admin credential given"
+			: "no current secret given for a self-change");
+	r = secret_cstring(req->new_secret, &new_pw);
+	if (r == -EINVAL)
+		return provider_fail(res, WIRE_CLASS_POLICY,
+		    "the new secret is empty or holds a NUL byte, which "
+		    "PostgreSQL cannot take");
+	if (r < 0)
+		return provider_fail(
+		    res, WIRE_CLASS_TRANSIENT, "out of memory");
+	r = secret_cstring(cred, &login_pw);
+	if (r == -EINVAL) {
+		r = provider_fail(res, WIRE_CLASS_AUTH,
+		    "the credential for %s is empty or holds a NUL byte", user);
+		goto out;
+	}
+	if (r < 0) {
+		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
+		goto out;
+	}
+
+	r = pg_connect(req, user, login_pw, &conn, res);
+	if (r < 0)
+		goto out;
+
+	verifier = PQencryptPasswordConn(
+	    conn, secret_data(new_pw), req->login, "scram-sha-256");
+	if (verifier == NULL) {
+		char line[WIRE_MESSAGE_MAX / 2];
+
+		one_line(PQerrorMessage(conn), line, sizeof(line));
+		r = provider_fail(res, WIRE_CLASS_FATAL,
+		    "cannot compute the SCRAM verifier: %s", line);
+		goto out;
+	}
+	ident = PQescapeIdentifier(conn, req->login, strlen(req->login));
+	literal = PQescapeLiteral(conn, verifier, strlen(verifier));
+	if (ident == NULL || literal == NULL) {
+		r = provider_fail(res, WIRE_CLASS_FATAL,
+		    "cannot quote the role name or the verifier");
+		goto out;
+	}
+	sql_len = strlen("ALTER ROLE  PASSWORD ") + strlen(ident) +
+	    strlen(literal) + 1;
+	sql = malloc(sql_len);
+	if (sql == NULL) {
+		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
+		goto out;
+	}
+	snprintf(sql, sql_len, "ALTER ROLE %s PASSWORD %s", ident, literal);
+	pr = PQexec(conn, sql);
+	if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
+		r = statement_fail(res, conn, pr, "ALTER ROLE");
+		goto out;
+	}
+	server_facts(conn, res);
+	r = 0;
+out:
+	PQclear(pr);
+	if (sql != NULL) {
+		explicit_bzero(sql, sql_len);
+		free(sql);
+	}
+	wipe_pqfree(literal);
+	PQfreemem(ident);
+	wipe_pqfree(verifier);
+	PQfinish(conn);
+	secret_free(login_pw);
+	secret_free(new_pw);
+	return r;
+}
+
+static int
+pg_verify(const struct wire_request *req, struct wire_response *res)
+{
+	struct secret *pw = NULL;
+	PGconn *conn = NULL;
+	PGresult *pr = NULL;
+	int r;
+
+	if (req->login == NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
+	r = secret_cstring(req->new_secret, &pw);
+	if (r == -EINVAL)
+		return provider_fail(res, WIRE_CLASS_AUTH,
+		    "the secret is empty or holds a NUL byte");
+	if (r < 0)
+		return provider_fail(
+		    res, WIRE_CLASS_TRANSIENT, "out of memory");
+	r = pg_connect(req, req->login, pw, &conn, res);
+	if (r < 0)
+		goto out;
+	/* Logging in proves the secret; a query proves the session works. */
+	pr = PQexec(conn, "SELECT 1");
+	if (PQresultStatus(pr) != PGRES_TUPLES_OK || PQntuples(pr) != 1 ||
+	    strcmp(PQgetvalue(pr, 0, 0), "1") != 0) {
+		r = statement_fail(res, conn, pr, "SELECT 1");
+		goto out;
+	}
+	add_fact(
+	    res, "server_version", PQparameterStatus(conn, "server_version"));
+	r = 0;
+out:
+	PQclear(pr);
+	PQfinish(conn);
+	secret_free(pw);
+	return r;
+}
+
+const struct provider provider_postgresql = {
+	.name = "postgresql",
+	/* TCP to a host, or the server's Unix socket when host is a path. */
+	.needs = PROVIDER_NEEDS_NET | PROVIDER_NEEDS_UNIX,
+	.read_paths = NULL,
+	.apply = pg_apply,
+	.verify = pg_verify,
+};

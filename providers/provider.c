@@ -1,0 +1,43 @@
+/*
+ * provider.c: the table of providers rotad-worker knows.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "provider.h"
+
+static const struct provider *const providers[] = {
+	&provider_postgresql,
+	&provider_script,
+#if ROTAD_TEST_HOOKS
+	&provider_test,
+#endif
+	NULL,
+};
+
+const struct provider *
+provider_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && providers[i] != NULL; i++)
+		if (strcmp(providers[i]->name, name) == 0)
+			return providers[i];
+	return NULL;
+}
+
+int
+provider_fail(
+    struct wire_response *res, enum wire_class class, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->class = class;
+	va_start(ap, fmt);
+	vsnprintf(res->message, sizeof(res->message), fmt, ap);
+	va_end(ap);
+	return -EIO;
+}

@@ -1,0 +1,288 @@
+/*
+ * spawn.c: run one rotad-worker step from the loop.
+ *
+ * Four handles per step: the process, the pipe to its fd 0, the pipe from
+ * its fd 1, and the deadline timer.  The step is over when the process has
+ * exited AND its output has reached EOF (either can come first); then
+ * every handle is closed and, when the last close callback has run, the
+ * callback is called and the struct freed.  Keeping that one exit path
+ * is what lets spawn_cancel() and the deadline share it.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "secret.h"
+#include "spawn.h"
+
+#define LEN_PREFIX 4
+
+struct spawn {
+	uv_loop_t *loop;
+	uv_process_t proc;
+	uv_pipe_t in, out;
+	uv_timer_t timer;
+	uv_write_t wreq;
+	struct secret *request;
+	spawn_cb *cb;
+	void *arg;
+	enum spawn_fault fault;
+	uint64_t grace_ms;
+
+	uint8_t *buf; /* what the worker wrote */
+	size_t len, cap;
+
+	int status; /* the outcome once known, else 1 */
+	int exit_code;
+	bool exited, eof, killed_late;
+	int open; /* handles not yet closed */
+};
+
+static void
+wipe_request(struct spawn *sp)
+{
+	secret_free(sp->request);
+	sp->request = NULL;
+}
+
+static void
+closed(uv_handle_t *h)
+{
+	struct spawn *sp = h->data;
+	struct wire_response res;
+	int status;
+
+	if (--sp->open > 0)
+		return;
+	if (sp->cb == NULL) { /* uv_spawn() failed: nobody to tell */
+		wipe_request(sp);
+		free(sp);
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	status = sp->status;
+	if (status == 1) {
+		/* Exited with all of its output read: decode it. */
+		status = -EBADMSG;
+		if (sp->exit_code == 0 && sp->len >= LEN_PREFIX) {
+			uint32_t n = (uint32_t)sp->buf[0] << 24 |
+			    (uint32_t)sp->buf[1] << 16 |
+			    (uint32_t)sp->buf[2] << 8 | sp->buf[3];
+
+			if (n == sp->len - LEN_PREFIX &&
+			    wire_response_decode(
+				sp->buf + LEN_PREFIX, n, &res) == 0)
+				status = 0;
+		}
+	}
+	sp->cb(status, status == 0 ? &res : NULL, sp->exit_code, sp->arg);
+	wire_response_clear(&res);
+	wipe_request(sp);
+	free(sp->buf);
+	free(sp);
+}
+
+static void
+close_one(struct spawn *sp, uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, closed);
+}
+
+/* Done when the process has exited and its output is all in. */
+static void
+maybe_done(struct spawn *sp)
+{
+	if (!sp->exited || !sp->eof)
+		return;
+	close_one(sp, (uv_handle_t *)&sp->timer);
+	close_one(sp, (uv_handle_t *)&sp->in);
+	close_one(sp, (uv_handle_t *)&sp->out);
+	close_one(sp, (uv_handle_t *)&sp->proc);
+}
+
+static void
+proc_exited(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+	struct spawn *sp = p->data;
+
+	sp->exit_code = term_signal != 0 ? 128 + term_signal : (int)exit_status;
+	sp->exited = true;
+	uv_timer_stop(&sp->timer);
+	/* A late kill is an answer lost on its way, whatever was read. */
+	if (sp->killed_late && sp->status == 1)
+		sp->status = -EPIPE;
+	maybe_done(sp);
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct spawn *sp = h->data;
+	size_t want = sp->len + 64 * 1024;
+
+	(void)hint;
+	if (want > LEN_PREFIX + WIRE_MAX)
+		want = LEN_PREFIX + WIRE_MAX;
+	if (want > sp->cap) {
+		uint8_t *n = realloc(sp->buf, want);
+
+		if (n == NULL) {
+			*b =
+			    uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+			return;
+		}
+		sp->buf = n;
+		sp->cap = want;
+	}
+	*b = uv_buf_init(
+	    (char *)sp->buf + sp->len, (unsigned)(sp->cap - sp->len));
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct spawn *sp = s->data;
+
+	(void)b;
+	if (n > 0) {
+		sp->len += (size_t)n;
+		if (sp->len >= LEN_PREFIX + WIRE_MAX && sp->status == 1) {
+			/* More than any answer may be: stop listening. */
+			sp->status = -EBADMSG;
+			uv_process_kill(&sp->proc, SIGKILL);
+		}
+		if (sp->fault == SPAWN_FAULT_KILL_LATE && !sp->killed_late &&
+		    sp->len >= LEN_PREFIX) {
+			/* The worker has done its work and is answering:
+			 * lose the answer, as a crash at this point would. */
+			sp->killed_late = true;
+			uv_process_kill(&sp->proc, SIGKILL);
+		}
+		return;
+	}
+	if (n == 0)
+		return;
+	uv_read_stop(s);
+	sp->eof = true;
+	if (n != UV_EOF && sp->status == 1)
+		sp->status = -EIO;
+	maybe_done(sp);
+}
+
+static void
+on_written(uv_write_t *w, int status)
+{
+	struct spawn *sp = w->data;
+
+	wipe_request(sp);
+	/* Closing our end is the worker's EOF; an error here (EPIPE: it
+	 * died early) shows again as its exit. */
+	(void)status;
+	close_one(sp, (uv_handle_t *)&sp->in);
+}
+
+static void
+grace_over(uv_timer_t *t)
+{
+	struct spawn *sp = t->data;
+
+	uv_process_kill(&sp->proc, SIGKILL);
+}
+
+static void
+deadline(uv_timer_t *t)
+{
+	struct spawn *sp = t->data;
+
+	if (sp->status == 1)
+		sp->status = -ETIMEDOUT;
+	uv_process_kill(&sp->proc, SIGTERM);
+	uv_timer_start(&sp->timer, grace_over, sp->grace_ms, 0);
+}
+
+int
+spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
+    void *arg, struct spawn **ret)
+{
+	static char *empty_env[] = { NULL };
+	uv_process_options_t o;
+	uv_stdio_container_t stdio[3];
+	struct spawn *sp;
+	uv_buf_t b;
+	int rc;
+
+	sp = calloc(1, sizeof(*sp));
+	if (sp == NULL) {
+		secret_free(a->request);
+		return -ENOMEM;
+	}
+	sp->loop = loop;
+	sp->request = a->request;
+	sp->cb = cb;
+	sp->arg = arg;
+	sp->fault = a->fault;
+	sp->grace_ms = a->grace_ms;
+	sp->status = 1;
+	uv_pipe_init(loop, &sp->in, 0);
+	uv_pipe_init(loop, &sp->out, 0);
+	uv_timer_init(loop, &sp->timer);
+	sp->in.data = sp->out.data = sp->timer.data = sp->proc.data = sp;
+	sp->wreq.data = sp;
+	sp->open = 4;
+
+	memset(&o, 0, sizeof(o));
+	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+	stdio[0].data.stream = (uv_stream_t *)&sp->in;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&sp->out;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = 2;
+	o.file = a->argv[0];
+	o.args = (char **)a->argv;
+	o.env = empty_env;
+	o.stdio = stdio;
+	o.stdio_count = 3;
+	o.exit_cb = proc_exited;
+	rc = uv_spawn(loop, &sp->proc, &o);
+	if (rc < 0) {
+		/* libuv has initialised the process handle all the same:
+		 * close the four, and free without a callback. */
+		sp->cb = NULL;
+		wipe_request(sp);
+		uv_close((uv_handle_t *)&sp->proc, closed);
+		uv_close((uv_handle_t *)&sp->in, closed);
+		uv_close((uv_handle_t *)&sp->out, closed);
+		uv_close((uv_handle_t *)&sp->timer, closed);
+		return rc;
+	}
+	if (a->fault == SPAWN_FAULT_KILL_EARLY)
+		uv_process_kill(&sp->proc, SIGKILL);
+	uv_read_start((uv_stream_t *)&sp->out, alloc_cb, on_read);
+	b = uv_buf_init((char *)secret_data(sp->request),
+	    (unsigned)secret_len(sp->request));
+	rc = uv_write(&sp->wreq, (uv_stream_t *)&sp->in, &b, 1, on_written);
+	if (rc < 0) {
+		wipe_request(sp);
+		close_one(sp, (uv_handle_t *)&sp->in);
+	}
+	uv_timer_start(&sp->timer, deadline, a->deadline_ms, 0);
+	if (ret != NULL)
+		*ret = sp;
+	return 0;
+}
+
+void
+spawn_cancel(struct spawn *sp)
+{
+	if (sp->status == 1)
+		sp->status = -ECANCELED;
+	uv_process_kill(&sp->proc, SIGKILL);
+}
+
+int
+spawn_pid(const struct spawn *sp)
+{
+	return sp->proc.pid;
+}

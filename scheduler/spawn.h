@@ -1,0 +1,65 @@
+/*
+ * spawn: one rotad-worker process per step, driven from the daemon's
+ * loop.  The request goes to the worker's fd 0 through a pipe and is
+ * freed (wiped) as soon as it is written; the one response is read from
+ * its fd 1, at most 4 + WIRE_MAX bytes, and decoded with the checks of
+ * wire.c.  The worker gets an empty environment; its stderr is the
+ * daemon's (it writes no secret there).
+ *
+ * At the deadline the worker gets SIGTERM, then SIGKILL after a grace
+ * period; the step then ends with -ETIMEDOUT, which the daemon classes
+ * transient like any step that got no answer.
+ */
+#ifndef ROTAD_SPAWN_H
+#define ROTAD_SPAWN_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "wire.h"
+
+struct secret;
+struct spawn;
+
+/*
+ * Called once per spawn_start(), after the process has exited and every
+ * handle is closed.  STATUS is 0 when the worker answered (RES is its
+ * decoded response, valid during the call), or -ETIMEDOUT (the deadline),
+ * -ECANCELED (spawn_cancel()), -EBADMSG (no or a malformed answer), or
+ * another negative errno; then RES is NULL.  EXIT is the exit status, or
+ * 128 + the signal that ended it.
+ */
+typedef void spawn_cb(
+    int status, const struct wire_response *res, int exit_code, void *arg);
+
+/* Test builds: what to do to the worker (fault injection). */
+enum spawn_fault {
+	SPAWN_FAULT_NONE,
+	SPAWN_FAULT_KILL_EARLY, /* SIGKILL as soon as it runs */
+	SPAWN_FAULT_KILL_LATE,  /* SIGKILL once it has answered, unread */
+};
+
+struct spawn_args {
+	const char *const *argv; /* argv[0] is the executable's path */
+	struct secret *request;  /* an encoded request; spawn owns it */
+	uint64_t deadline_ms;
+	uint64_t grace_ms;
+	enum spawn_fault fault;
+};
+
+/*
+ * Start the worker.  On success the callback will be called exactly once
+ * and *ret (may be NULL) is a handle valid until then.  On failure (-errno
+ * from uv_spawn, e.g. -ENOENT) nothing is called, and the request has
+ * been freed all the same.
+ */
+int spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
+    void *arg, struct spawn **ret);
+
+/* End the worker now (SIGKILL); the callback gets -ECANCELED. */
+void spawn_cancel(struct spawn *sp);
+
+int spawn_pid(const struct spawn *sp);
+
+#endif

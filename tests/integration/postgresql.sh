@@ -1,0 +1,246 @@
+#!/bin/bash
+# Integration test of the postgresql provider: the real rotad-worker,
+# sandboxed as nobody, against a private PostgreSQL 15 (lib/postgres.sh),
+# fed requests built by tests/lib/wire.py.  Speaks TAP.
+#
+#   tests/integration/postgresql.sh BUILDDIR
+#
+# Passwords are random, kept in files (mode 600), and reach the worker
+# only in its request on stdin.  The server logs every statement, so the
+# test can check that the new password never reached it.
+set -u
+B=$(realpath "$1")
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+WORKER=$B/rotad-worker
+. "$SRC/tests/integration/lib/postgres.sh"
+
+if [ "$(id -u)" -ne 0 ] || [ ! -x "$PG_BIN/postgres" ]; then
+	echo "1..0 # SKIP needs root and postgresql-15"
+	exit 0
+fi
+
+T=$(mktemp -d /tmp/rotad-pg.XXXXXX)
+HOLE=
+cleanup() {
+	pg_stop
+	if [ -n "$HOLE" ]; then
+		kill "$HOLE" 2>/dev/null
+		wait "$HOLE" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+# postgres must reach $T/pg; everything else in $T is the test's alone.
+chmod 711 "$T"
+umask 077
+
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
+newpw() { python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$1"; }
+
+# call.py WIRE_PY_DIR WORKER KEY=VALUE...: run the worker on one request.
+# Each KEY=VALUE is a field of the request for wire.py (port, timeout and
+# wait, call.py's own limit, are numbers; tls_verify is true or false),
+# except that a secret names its file in $T: admin=admin.pw.  Prints
+# {"status", "class", "message", "facts", "stderr", "leaked"} as JSON,
+# leaked listing the files among $SECRET_FILES whose password appears in
+# the response or on the worker's stderr.
+cat >"$T/call.py" <<'EOF'
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import wire
+def pw(name):
+    with open(os.path.join(os.environ["T"], name), "rb") as f:
+        return f.read().rstrip(b"\n")
+req = {"provider": "postgresql"}
+for arg in sys.argv[3:]:
+    k, _, v = arg.partition("=")
+    if k in ("current", "new_secret", "admin"):
+        v = pw(v)
+    elif k in ("port", "timeout", "wait"):
+        v = int(v)
+    elif k == "tls_verify":
+        v = v == "true"
+    req[k] = v
+limit = req.pop("wait", 30)
+argv = ["--provider", "postgresql", "--user", "nobody"]
+if req.get("tls_ca_file"):
+    argv += ["--ca-file", req["tls_ca_file"]]
+try:
+    st, res, err = wire.call_worker(sys.argv[2], argv, req, limit)
+except (wire.WireError, TimeoutError) as e:
+    st, res, err = -1, None, str(e)
+res = res or {"class": None, "message": "no response", "facts": ""}
+text = (res["message"] + res["facts"] + err).encode()
+leaked = [f for f in os.environ["SECRET_FILES"].split() if pw(f) in text]
+print(json.dumps({"status": st, "class": res["class"],
+                  "message": res["message"], "facts": res["facts"],
+                  "stderr": err[-500:], "leaked": leaked}))
+EOF
+# wcall KEY=VALUE...: call.py's answer in $R.  The request goes to the
+# test server with a 10 s timeout unless the arguments say otherwise.
+wcall() {
+	R=$(python3 "$T/call.py" "$SRC/tests/lib" "$WORKER" \
+	    host=127.0.0.1 port="${PGPORT_T:-1}" timeout=10 "$@")
+}
+# expect NAME CLASS [TEXT]: the last call was answered (the worker exits 0
+# once it has answered, whatever the class) with CLASS and a message
+# holding TEXT, leaking nothing.
+expect() {
+	local got want="$2 True 0 True"
+	got=$(printf '%s' "$R" | jget '"%s %s %s %s" % (j["class"],
+	    j["status"] == 0, len(j["leaked"]), sys.argv[2] in j["message"])' \
+	    "${3:-}")
+	[ "$got" = "$want" ]
+	verdict "$1" $? "want: $want (class, answered, leaks, text)" \
+	    "got:  $got" "$R"
+}
+
+echo "1..28"
+
+# TLS: a CA, the server's certificate for 127.0.0.1, and a CA that did
+# not sign it.  The worker runs as nobody: the CA files are world-readable.
+mkdir "$T/tls" && chmod 711 "$T/tls"
+out=$(cd "$T/tls" && {
+	for ca in ca other; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -keyout $ca.key -out $ca.pem -days 2 \
+		    -subj "/CN=rotad test $ca" || exit 1
+	done
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout server.key -out server.csr -subj /CN=127.0.0.1 &&
+	    printf 'subjectAltName=IP:127.0.0.1\n' >san.ext &&
+	    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+		-CAcreateserial -out server.pem -days 2 -extfile san.ext &&
+	    chmod 644 ca.pem other.pem &&
+	    chown postgres server.key server.pem
+} 2>&1)
+st=$?
+if [ $st -eq 0 ]; then
+	pg_start "$T/pg" log_statement=all log_connections=on \
+	    shared_preload_libraries=passwordcheck ssl=on \
+	    ssl_cert_file="$T/tls/server.pem" ssl_key_file="$T/tls/server.key"
+	st=$?
+fi
+verdict "PostgreSQL starts (TLS, log_statement=all, passwordcheck)" $st \
+    "$out" "$(tail -n 5 "$T/pg/server.log" 2>/dev/null)"
+
+export T SECRET_FILES="admin.pw old.pw new.pw self_old.pw self_new.pw wrong.pw odd.pw"
+for f in $SECRET_FILES; do newpw "$T/$f"; done
+printf 'target\n' >"$T/weak.pw" # passwordcheck: not the role's name
+
+out=$({ pg_sql "CREATE ROLE admin LOGIN CREATEROLE" &&
+	pg_sql "CREATE ROLE target LOGIN" &&
+	pg_sql "CREATE ROLE selfie LOGIN" &&
+	pg_sql "CREATE ROLE \"O'Neil Ops\" LOGIN" &&
+	pg_set_password admin "$T/admin.pw" &&
+	pg_set_password target "$T/old.pw" &&
+	pg_set_password selfie "$T/self_old.pw" &&
+	pg_login target "$T/old.pw"; } 2>&1)
+verdict "roles admin (CREATEROLE), target, selfie and O'Neil Ops exist" \
+    $? "$out"
+
+wcall op=apply login=target admin_login=admin admin=admin.pw \
+    new_secret=new.pw
+expect "apply with the admin credential succeeds" none
+facts=$(printf '%s' "$R" | jget 'j["facts"]')
+printf '%s\n' "$facts" | grep -q '^server_version=15\.' &&
+    printf '%s\n' "$facts" | grep -qx 'password_encryption=scram-sha-256'
+verdict "apply reports server_version and password_encryption" $? "$facts"
+out=$(pg_login target "$T/new.pw" 2>&1)
+verdict "the target logs in with the new password" $? "$out"
+pg_login target "$T/old.pw" 2>/dev/null
+verdict "the old password is refused" $((!$?))
+grep -q "ALTER ROLE \"target\" PASSWORD 'SCRAM-SHA-256[$]4096:" "$PG_LOG" &&
+    ! grep -qF -f <(tr -d '\n' <"$T/new.pw"; echo) "$PG_LOG"
+verdict "the server logged the ALTER ROLE with a verifier, not the password" \
+    $? "$(grep -c 'ALTER ROLE' "$PG_LOG") ALTER ROLE lines in the log"
+
+wcall op=verify login=target new_secret=new.pw
+expect "verify with the new password succeeds" none
+# A role name that needs quoting (PQescapeIdentifier's job).
+wcall op=apply "login=O'Neil Ops" admin_login=admin admin=admin.pw \
+    new_secret=odd.pw
+expect "apply for a role named O'Neil Ops succeeds" none
+out=$(pg_login "O'Neil Ops" "$T/odd.pw" 2>&1)
+verdict "... and O'Neil Ops logs in with it" $? "$out"
+wcall op=verify login=target new_secret=wrong.pw
+expect "verify with a wrong password: auth" auth \
+    "password authentication failed"
+wcall op=verify login=nobody_here new_secret=new.pw
+expect "verify as a role that does not exist: auth" auth
+
+wcall op=apply login=target admin_login=admin admin=wrong.pw \
+    new_secret=old.pw
+expect "apply with a wrong admin password: auth" auth \
+    "password authentication failed"
+wcall op=apply login=no_such_role admin_login=admin admin=admin.pw \
+    new_secret=old.pw
+expect "apply for a role that does not exist: fatal" fatal \
+    "does not exist (SQLSTATE 42704)"
+wcall op=apply login=postgres admin_login=admin admin=admin.pw \
+    new_secret=old.pw
+expect "apply for a superuser by a CREATEROLE admin: fatal (42501)" fatal \
+    "SQLSTATE 42501"
+wcall op=apply login=target admin_login=admin admin=admin.pw \
+    new_secret=weak.pw
+expect "apply of a password passwordcheck refuses: policy" policy \
+    "password must not equal user name"
+out=$(pg_login target "$T/new.pw" 2>&1)
+verdict "the refused applies left the target's password alone" $? "$out"
+
+wcall op=apply login=selfie current=wrong.pw new_secret=self_new.pw
+expect "self-change with a wrong current password: auth" auth
+wcall op=apply login=selfie current=self_old.pw new_secret=self_new.pw
+expect "self-change (no admin_login) succeeds" none
+out=$(pg_login selfie "$T/self_new.pw" 2>&1) &&
+    ! pg_login selfie "$T/self_old.pw" 2>/dev/null
+verdict "selfie logs in with its new password only" $? "$out"
+
+# With a CA file: verify-full against it, or only TLS (require) when told
+# not to verify.
+wcall op=verify login=target new_secret=new.pw tls_ca_file="$T/tls/ca.pem"
+expect "verify over TLS checked against the server's CA succeeds" none
+grep -q 'connection authorized: user=target .*application_name=rotad SSL enabled' "$PG_LOG"
+verdict "... and the server saw TLS and application_name rotad" $? \
+    "$(grep 'connection authorized: user=target' "$PG_LOG" | tail -n 2)"
+wcall op=verify login=target new_secret=new.pw \
+    tls_ca_file="$T/tls/other.pem"
+expect "verify with a CA that did not sign the server's certificate: fatal" \
+    fatal "certificate verify failed"
+wcall op=verify login=target new_secret=new.pw \
+    tls_ca_file="$T/tls/other.pem" tls_verify=false
+expect "... unless tls_verify is false (TLS unchecked)" none
+
+# A port that accepts connections and never answers: the connect timeout
+# (the request's) ends the step, transient.
+HOLE_PORT=$(pg_free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+time.sleep(120)' "$HOLE_PORT" &
+HOLE=$!
+sleep 0.3
+start=$(date +%s)
+wcall op=verify login=target new_secret=new.pw port="$HOLE_PORT" \
+    timeout=2 wait=20
+expect "a server that never answers: transient" transient "timeout expired"
+el=$(($(date +%s) - start))
+[ "$el" -le 10 ]
+verdict "... within the request's timeout (took ${el}s)" $?
+kill "$HOLE" 2>/dev/null
+wait "$HOLE" 2>/dev/null
+HOLE=
+
+pg_stop
+wcall op=verify login=target new_secret=new.pw
+expect "verify against a stopped server: transient" transient \
+    "Connection refused"
+wcall op=apply login=target admin_login=admin admin=admin.pw \
+    new_secret=old.pw
+expect "apply against a stopped server: transient" transient
+
+[ "$n" -eq 28 ] || echo "# planned 28 tests, ran $n"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,476 @@
+#!/usr/bin/env python3
+"""The worker wire codec (worker/wire.c) in Python, for tests.
+
+A message is a 4-byte big-endian length L, then L bytes of fields; a field
+is a 1-byte tag, a 4-byte big-endian length and the value.  The tag
+numbers and bounds below mirror the table at the top of worker/wire.c,
+which is the contract: change both or neither.
+
+Use from a test:
+
+    sys.path.insert(0, "tests/lib"); import wire
+    status, res, err = wire.call_worker("build/x/rotad-worker",
+        ["--provider", "test"],
+        {"op": "apply", "provider": "test", "login": "app",
+         "new_secret": b"s3cret-candidate"}, timeout=10)
+    assert res["class"] == "none", res["message"]
+
+Requests are dicts keyed by the members of struct wire_request; "op" is
+"apply", "verify" or "script" (or its number); secrets (current,
+new_secret, admin, script_input) are bytes (a str is taken as UTF-8).
+Responses are dicts with "class" (its name), "message", "facts" (str) and
+"output" (bytes or None).  encode_fields() builds any message, however
+malformed, to test the worker's refusals.
+
+From the shell (secrets in JSON are strings, or {"hex": "..."}):
+
+    python3 tests/lib/wire.py encode-request '{"op": "verify", ...}'
+    python3 tests/lib/wire.py encode-response '{"class": "auth", ...}'
+    python3 tests/lib/wire.py decode-response HEX
+    python3 tests/lib/wire.py selftest
+
+The encoders print the whole message (length prefix included) in hex;
+--raw writes the bytes instead, --body leaves the prefix out.
+
+Python 3 standard library only.
+"""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+
+WIRE_MAX = 1024 * 1024
+WIRE_MESSAGE_MAX = 1024
+WIRE_FACTS_MAX = 1024
+WIRE_OUTPUT_MAX = 64 * 1024
+
+OPS = {"apply": 1, "verify": 2, "script": 3}
+CLASSES = ["none", "transient", "auth", "policy", "fatal"]
+
+# name: (tag, kind, bound).  kind: "int" (bound = largest value, smallest
+# 0 except op), "bool", "str" (bound = longest length, bytes), "secret".
+REQUEST_FIELDS = {
+    "op": (1, "int", len(OPS)),
+    "provider": (2, "str", 63),
+    "host": (3, "str", 255),
+    "port": (4, "int", 65535),
+    "database": (5, "str", 255),
+    "login": (6, "str", 1023),
+    "dn": (7, "str", 1023),
+    "admin_login": (8, "str", 1023),
+    "tls_ca_file": (9, "str", 4095),
+    "tls_verify": (10, "bool", 1),
+    "timeout": (11, "int", 86400),
+    "current": (12, "secret", None),
+    "new_secret": (13, "secret", None),
+    "admin": (14, "secret", None),
+    "script_path": (15, "str", 4095),
+    "script_command": (16, "str", 4095),
+    "script_input": (17, "secret", None),
+    "test_action": (18, "str", 255),
+}
+RESPONSE_FIELDS = {
+    "class": (0x81, "int", len(CLASSES) - 1),
+    "message": (0x82, "str", WIRE_MESSAGE_MAX - 1),
+    "facts": (0x83, "str", WIRE_FACTS_MAX - 1),
+    "output": (0x84, "bytes", WIRE_OUTPUT_MAX - 1),
+}
+SECRETS = ("current", "new_secret", "admin", "script_input")
+
+
+class WireError(ValueError):
+    """A message the C codec would refuse (-EBADMSG / -EINVAL)."""
+
+
+def encode_fields(fields):
+    """A message (prefix included) of (tag, value bytes) pairs, unchecked."""
+    body = b"".join(struct.pack(">BI", tag, len(val)) + bytes(val)
+                    for tag, val in fields)
+    return struct.pack(">I", len(body)) + body
+
+
+def _split(body):
+    """The (tag, value) pairs of BODY; WireError when one runs past."""
+    if len(body) > WIRE_MAX:
+        raise WireError("message over WIRE_MAX")
+    i, out = 0, []
+    while i < len(body):
+        if len(body) - i < 5:
+            raise WireError("truncated field header")
+        tag, n = struct.unpack_from(">BI", body, i)
+        i += 5
+        if n > len(body) - i:
+            raise WireError("field %d runs past the end" % tag)
+        out.append((tag, body[i:i + n]))
+        i += n
+    return out
+
+
+def _int(val, lo, hi, name):
+    if len(val) != 4:
+        raise WireError("%s: an int is 4 bytes" % name)
+    v = struct.unpack(">I", val)[0]
+    if not lo <= v <= hi:
+        raise WireError("%s: %d out of range" % (name, v))
+    return v
+
+
+def _str(val, bound, name):
+    if len(val) > bound or b"\0" in val:
+        raise WireError("%s: too long or holds a NUL" % name)
+    return val.decode("utf-8", "backslashreplace")
+
+
+def _as_bytes(v):
+    return v.encode("utf-8") if isinstance(v, str) else bytes(v)
+
+
+def _complete(req):
+    """Whether REQ (decoded form) has what its op needs, as in wire.c."""
+    if req.get("op") not in OPS or not req.get("provider"):
+        return False
+    if req["op"] in ("apply", "verify"):
+        return bool(req.get("login")) and req.get("new_secret") is not None
+    return bool(req.get("script_path")) and \
+        req.get("script_input") is not None
+
+
+def encode_request(req):
+    """REQ (a dict) as one message, prefix included, as wire.c writes it.
+
+    Raises WireError where wire_request_encode() returns -EINVAL or
+    -EMSGSIZE.  Like the C encoder, it writes op, port, tls_verify and
+    timeout always (port and timeout default to 0, tls_verify to True),
+    strings and secrets only when present and not None.
+    """
+    unknown = set(req) - set(REQUEST_FIELDS)
+    if unknown:
+        raise WireError("unknown request fields: %s" % sorted(unknown))
+    req = dict(req)
+    if isinstance(req.get("op"), int):
+        req["op"] = {v: k for k, v in OPS.items()}.get(req["op"])
+    req.setdefault("port", 0)
+    req.setdefault("timeout", 0)
+    req.setdefault("tls_verify", True)
+    for k in SECRETS:
+        if req.get(k) is not None:
+            req[k] = _as_bytes(req[k])
+    if not _complete(req):
+        raise WireError("a required field is missing or empty")
+    fields = []
+    for name, (tag, kind, bound) in sorted(REQUEST_FIELDS.items(),
+                                           key=lambda kv: kv[1][0]):
+        v = req.get(name)
+        if v is None:
+            continue
+        if name == "op":
+            fields.append((tag, struct.pack(">I", OPS[v])))
+        elif kind == "int":
+            if not isinstance(v, int) or not 0 <= v <= bound:
+                raise WireError("%s out of range" % name)
+            fields.append((tag, struct.pack(">I", v)))
+        elif kind == "bool":
+            fields.append((tag, b"\1" if v else b"\0"))
+        elif kind == "str":
+            b = _as_bytes(v)
+            if len(b) > bound or b"\0" in b:
+                raise WireError("%s too long or holds a NUL" % name)
+            fields.append((tag, b))
+        else:
+            fields.append((tag, v))
+    msg = encode_fields(fields)
+    if len(msg) > WIRE_MAX:
+        raise WireError("message over WIRE_MAX")
+    return msg
+
+
+def decode_request(body):
+    """The fields (BODY: no prefix) as a dict, as wire_request_decode()."""
+    by_tag = {t: (n, k, b) for n, (t, k, b) in REQUEST_FIELDS.items()}
+    req = {"port": 0, "timeout": 0, "tls_verify": True}
+    seen = set()
+    for tag, val in _split(body):
+        if tag not in by_tag or tag in seen:
+            raise WireError("unknown or repeated tag %d" % tag)
+        seen.add(tag)
+        name, kind, bound = by_tag[tag]
+        if name == "op":
+            v = _int(val, 1, bound, name)
+            req[name] = {n: k for k, n in OPS.items()}[v]
+        elif kind == "int":
+            req[name] = _int(val, 0, bound, name)
+        elif kind == "bool":
+            if len(val) != 1 or val[0] > 1:
+                raise WireError("%s: a bool is one byte, 0 or 1" % name)
+            req[name] = val[0] == 1
+        elif kind == "str":
+            req[name] = _str(val, bound, name)
+        else:
+            req[name] = bytes(val)
+    if not _complete(req):
+        raise WireError("a required field is missing or empty")
+    return req
+
+
+def encode_response(res):
+    """RES as one message, prefix included, as wire_response_encode()."""
+    unknown = set(res) - set(RESPONSE_FIELDS)
+    if unknown:
+        raise WireError("unknown response fields: %s" % sorted(unknown))
+    cls = res.get("class")
+    if isinstance(cls, str):
+        cls = CLASSES.index(cls) if cls in CLASSES else None
+    if not isinstance(cls, int) or not 0 <= cls < len(CLASSES):
+        raise WireError("bad class")
+    fields = [(0x81, struct.pack(">I", cls))]
+    for name in ("message", "facts"):
+        b = _as_bytes(res.get(name) or "")
+        tag, _, bound = RESPONSE_FIELDS[name]
+        if len(b) > bound or b"\0" in b:
+            raise WireError("%s too long or holds a NUL" % name)
+        if b:
+            fields.append((tag, b))
+    if res.get("output") is not None:
+        b = _as_bytes(res["output"])
+        if len(b) > RESPONSE_FIELDS["output"][2]:
+            raise WireError("output too long")
+        fields.append((0x84, b))
+    return encode_fields(fields)
+
+
+def decode_response(body):
+    """The fields (BODY: no prefix) as a dict, as wire_response_decode()."""
+    by_tag = {t: (n, k, b) for n, (t, k, b) in RESPONSE_FIELDS.items()}
+    res = {"class": None, "message": "", "facts": "", "output": None}
+    seen = set()
+    for tag, val in _split(body):
+        if tag not in by_tag or tag in seen:
+            raise WireError("unknown or repeated tag %d" % tag)
+        seen.add(tag)
+        name, kind, bound = by_tag[tag]
+        if kind == "int":
+            res[name] = CLASSES[_int(val, 0, bound, name)]
+        elif kind == "str":
+            res[name] = _str(val, bound, name)
+        else:
+            if len(val) > bound:
+                raise WireError("output too long")
+            res[name] = bytes(val)
+    if 0x81 not in seen:
+        raise WireError("no class")
+    return res
+
+
+def parse_facts(facts):
+    """The "key=value" lines of a response's facts as a dict."""
+    out = {}
+    for line in facts.splitlines():
+        k, sep, v = line.partition("=")
+        if sep:
+            out[k] = v
+    return out
+
+
+def split_message(data):
+    """BODY of the one whole message DATA is; WireError otherwise."""
+    if len(data) < 4:
+        raise WireError("short length prefix")
+    n = struct.unpack_from(">I", data)[0]
+    if n > WIRE_MAX or len(data) != 4 + n:
+        raise WireError("length prefix %d, %d bytes follow" %
+                        (n, len(data) - 4))
+    return data[4:]
+
+
+def call_worker(worker_path, argv_extra, request_dict, timeout, env=None):
+    """Run WORKER_PATH ARGV_EXTRA..., send it REQUEST_DICT on fd 0.
+
+    Returns (exit_status, response_dict, stderr_text): exit_status as
+    subprocess gives it (negative: killed by that signal); response_dict
+    None when the worker wrote nothing.  REQUEST_DICT may also be bytes,
+    sent as they are (a malformed message, say).  Raises WireError when
+    stdout is not exactly one valid response, and TimeoutError (after
+    killing the worker) when it runs past TIMEOUT seconds.
+    """
+    if isinstance(request_dict, (bytes, bytearray)):
+        msg = bytes(request_dict)
+    else:
+        msg = encode_request(request_dict)
+    proc = subprocess.Popen([worker_path] + list(argv_extra),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    try:
+        out, err = proc.communicate(msg, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise TimeoutError("%s ran past %ss" % (worker_path, timeout))
+    text = err.decode("utf-8", "backslashreplace")
+    if not out:
+        return proc.returncode, None, text
+    try:
+        res = decode_response(split_message(out))
+    except WireError as e:
+        raise WireError("worker exited %d with a bad response: %s" %
+                        (proc.returncode, e))
+    return proc.returncode, res, text
+
+
+# A response encoded by the C codec (wire_response_encode(), see
+# tests/unit/test_wire.c's test_cross_python), decoded by selftest: the
+# other direction of the cross-check.  class auth, message "login
+# refused", facts "server=PostgreSQL 15\nuser=app", output "line1\n\0x".
+C_RESPONSE_HEX = (
+    "0000004a"
+    "810000000400000002"
+    "820000000d6c6f67696e2072656675736564"
+    "830000001d7365727665723d506f737467726553514c2031350a757365723d617070"
+    "84000000086c696e65310a0078"
+)
+
+
+def _json_request(text):
+    req = json.loads(text)
+    for k in SECRETS:
+        if isinstance(req.get(k), dict):
+            req[k] = bytes.fromhex(req[k]["hex"])
+    return req
+
+
+def _selftest():
+    """TAP: Python round trips and refusals, and the C-encoded response."""
+    cases = []
+
+    def check(name, cond):
+        cases.append((name, bool(cond)))
+
+    def refused(fn, *a):
+        try:
+            fn(*a)
+        except WireError:
+            return True
+        return False
+
+    full = {"op": "apply", "provider": "postgresql", "host": "db.internal",
+            "port": 5432, "database": "app", "login": "app", "dn": "cn=x",
+            "admin_login": "postgres", "tls_ca_file": "/etc/ca.pem",
+            "tls_verify": False, "timeout": 30, "current": b"old\0pw",
+            "new_secret": b"new-pw", "admin": b"admin-pw",
+            "script_path": "/bin/true", "script_command": "/bin/sh",
+            "script_input": b"eyJ9", "test_action": "exec"}
+    back = decode_request(split_message(encode_request(full)))
+    check("request round trip, every field", back == full)
+    res = {"class": "policy", "message": "too short", "facts": "a=b",
+           "output": b"x\0y"}
+    check("response round trip",
+          decode_response(split_message(encode_response(res))) == res)
+    c = decode_response(split_message(bytes.fromhex(C_RESPONSE_HEX)))
+    check("C-encoded response decodes",
+          c == {"class": "auth", "message": "login refused",
+                "facts": "server=PostgreSQL 15\nuser=app",
+                "output": b"line1\n\0x"})
+    check("facts parse", parse_facts(c["facts"])["user"] == "app")
+    body = split_message(encode_request(
+        {"op": "verify", "provider": "t", "login": "a", "new_secret": b""}))
+    check("every truncation refused",
+          all(refused(decode_request, body[:i]) for i in range(len(body))))
+    check("missing new_secret refused", refused(
+        encode_request, {"op": "apply", "provider": "t", "login": "a"}))
+    check("unknown tag refused",
+          refused(decode_request, body + bytes([99, 0, 0, 0, 0])))
+    check("repeated tag refused",
+          refused(decode_request, body + bytes([6, 0, 0, 0, 1, 65])))
+    check("port out of range refused",
+          refused(decode_request, body + bytes([4, 0, 0, 0, 4, 0, 1, 0, 0])))
+    check("NUL in string refused",
+          refused(decode_request, body + bytes([3, 0, 0, 0, 1, 0])))
+    check("response without class refused", refused(decode_response, b""))
+
+    # call_worker() against a stand-in worker: this same module, run by
+    # the interpreter, answering with what it was sent.
+    fake = ("import sys; sys.path.insert(0, %r); import wire\n"
+            "b = wire.split_message(sys.stdin.buffer.read())\n"
+            "q = wire.decode_request(b)\n"
+            "sys.stdout.buffer.write(wire.encode_response({'class': "
+            "'transient', 'message': q['provider'], 'facts': 'login=' + "
+            "q['login'], 'output': q['new_secret'][::-1]}))\n"
+            "sys.stderr.write('bye\\n'); sys.exit(3)\n") % \
+        os.path.dirname(os.path.abspath(__file__))
+    st, r, err = call_worker(sys.executable, ["-c", fake],
+                             {"op": "verify", "provider": "pg",
+                              "login": "app", "new_secret": b"abc"}, 30)
+    check("call_worker: status, response, stderr",
+          st == 3 and err == "bye\n" and
+          r == {"class": "transient", "message": "pg", "facts": "login=app",
+                "output": b"cba"})
+    st, r, err = call_worker(sys.executable, ["-c", "import sys; sys.exit(4)"],
+                             b"\0\0\0\0", 30)
+    check("call_worker: no response is None", st == 4 and r is None)
+    check("call_worker: a bad response raises",
+          refused(call_worker, sys.executable,
+                  ["-c", "import sys; sys.stdout.write('junk')"],
+                  b"", 30))
+    try:
+        call_worker(sys.executable, ["-c", "import time; time.sleep(30)"],
+                    b"", 0.5)
+        timed_out = False
+    except TimeoutError:
+        timed_out = True
+    check("call_worker: a timeout kills and raises", timed_out)
+    print("1..%d" % len(cases))
+    for i, (name, ok) in enumerate(cases, 1):
+        print("%s %d - %s" % ("ok" if ok else "not ok", i, name))
+    return 0 if all(ok for _, ok in cases) else 1
+
+
+def main(argv):
+    usage = ("usage: wire.py encode-request|encode-response [--raw|--body]"
+             " JSON | decode-request|decode-response HEX | selftest")
+    args = [a for a in argv[1:] if a not in ("--raw", "--body")]
+    raw, body_only = "--raw" in argv, "--body" in argv
+    if args == ["selftest"]:
+        return _selftest()
+    if len(args) != 2:
+        print(usage, file=sys.stderr)
+        return 2
+    cmd, arg = args
+    if cmd in ("encode-request", "encode-response"):
+        if cmd == "encode-request":
+            msg = encode_request(_json_request(arg))
+        else:
+            msg = encode_response(json.loads(arg))
+        if body_only:
+            msg = msg[4:]
+        if raw:
+            sys.stdout.buffer.write(msg)
+        else:
+            print(msg.hex())
+        return 0
+    if cmd in ("decode-request", "decode-response"):
+        data = bytes.fromhex(arg)
+        body = data[4:] if not body_only else data
+        if not body_only:
+            split_message(data)
+        if cmd == "decode-request":
+            d = decode_request(body)
+            for k in SECRETS:
+                if k in d:
+                    d[k] = {"hex": d[k].hex()}
+        else:
+            d = decode_response(body)
+            if d["output"] is not None:
+                d["output"] = d["output"].decode("utf-8", "backslashreplace")
+        print(json.dumps(d, sort_keys=True))
+        return 0
+    print(usage, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    except WireError as e:
+        print("wire.py: %s" % e, file=sys.stderr)
+        sys.exit(1)

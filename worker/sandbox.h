@@ -1,0 +1,44 @@
+/*
+ * sandbox: how rotad-worker locks itself down before it reads a request.
+ * The order is fixed and visible in sandbox_enter():
+ *
+ *   1. close every fd but 0 (the request), 1 (the response) and 2 (a log
+ *      pipe or /dev/null);
+ *   2. clear the environment;
+ *   3. rlimits: CORE 0, NOFILE, AS, CPU;
+ *   4. when started as root, drop to the service user (setgroups,
+ *      setresgid, setresuid; checked);
+ *   5. PR_SET_DUMPABLE 0;
+ *   6. PR_SET_NO_NEW_PRIVS 1;
+ *   7. Landlock: read-only access to what the provider needs, no writes,
+ *      execute only the exec paths (with a script's "#!" interpreter and
+ *      the ELF loader); skipped, and said so, on a kernel without it;
+ *   8. seccomp allow-list (libseccomp), per provider needs: no ptrace,
+ *      mount, namespaces, module loading, ...; execve and fork only in
+ *      the script profile (NEEDS_EXEC), where Landlock decides what may
+ *      be executed, since seccomp cannot see paths.
+ */
+#ifndef ROTAD_SANDBOX_H
+#define ROTAD_SANDBOX_H
+
+struct sandbox_profile {
+	unsigned needs;                /* PROVIDER_NEEDS_* */
+	const char *const *read_paths; /* NULL-terminated, may be NULL */
+	const char *const *exec_paths; /* NEEDS_EXEC: what may be execve'd */
+	const char *tls_ca_file;       /* NULL for none */
+	const char *user;     /* service user when root; NULL: "rotad" */
+	unsigned cpu_seconds; /* RLIMIT_CPU; 0: 60 */
+};
+
+/*
+ * Steps 1-8.  Returns 0, or a negative errno with a reason in WHY (which
+ * the worker reports as a fatal error): a worker that cannot lock itself
+ * down does not run.
+ */
+int sandbox_enter(const struct sandbox_profile *p, char *why, size_t size);
+
+/* The Landlock ABI sandbox_enter() used, 0 when the kernel has none (the
+ * worker then says so in its facts: the file system was not confined). */
+int sandbox_landlock_abi(void);
+
+#endif

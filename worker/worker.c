@@ -1,0 +1,390 @@
+/*
+ * rotad-worker: one provider operation in a locked-down process.
+ *
+ *   rotad-worker --provider NAME [--user USER] [--ca-file PATH]
+ *       [--exec PATH]... [--read PATH]...
+ *
+ * The daemon starts one per step.  The command line carries no secret,
+ * only what the sandbox must know before the request is read: the
+ * provider (whose needs shape the profile), the service user, the CA file
+ * and, for scripts, what may be executed and read.  The request arrives
+ * on fd 0 and the one response leaves on fd 1 (worker/wire.h); fd 2 is a
+ * log for diagnostics, which never hold a secret.
+ *
+ * The order of main() is the point of the file: parse argv, find the
+ * provider, lock down, and only then read and decode the request, check
+ * that it is for this provider and CA file, run it, scrub what the
+ * provider says of every secret of the request, answer, wipe, exit 0.
+ * A worker that cannot answer exits non-zero and the daemon classes the
+ * step transient; one that can answer but must not run answers fatal.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "provider.h"
+#include "sandbox.h"
+#include "scrub.h"
+#include "secret.h"
+#include "wire.h"
+
+/* Exit statuses when no answer was written. */
+#define EXIT_NO_REQUEST 2 /* the request could not be read or decoded */
+#define EXIT_NO_ANSWER 3  /* the response could not be written */
+
+struct args {
+	const char *provider;
+	const char *user;
+	const char *ca_file;
+	const char **exec; /* NULL-terminated */
+	const char **read;
+	size_t nexec, nread;
+};
+
+static void logx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One diagnostic line on fd 2.  Never given a secret. */
+static void
+logx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("rotad-worker: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Write RES to fd 1.  0, or a negative errno. */
+static int
+answer(const struct wire_response *res)
+{
+	struct wire_response fallback;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = wire_response_encode(res, &buf, &len)) < 0) {
+		/* A provider's text the codec refuses (too long, a NUL):
+		 * say so rather than leave the daemon guessing. */
+		logx("cannot encode the response: %s", strerror(-r));
+		memset(&fallback, 0, sizeof(fallback));
+		fallback.class = WIRE_CLASS_FATAL;
+		snprintf(fallback.message, sizeof(fallback.message),
+		    "the provider's answer could not be encoded: %s",
+		    strerror(-r));
+		if ((r = wire_response_encode(&fallback, &buf, &len)) < 0)
+			return r;
+	}
+	r = wire_write_fd(1, buf, len);
+	if (r < 0)
+		logx("cannot write the response: %s", strerror(-r));
+	/* Scrubbed already, but it was a provider's text: leave no copy. */
+	explicit_bzero(buf, len);
+	free(buf);
+	return r;
+}
+
+static int answer_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Answer fatal with a reason; the exit status of main(). */
+static int
+answer_fatal(const char *fmt, ...)
+{
+	struct wire_response res;
+	va_list ap;
+
+	memset(&res, 0, sizeof(res));
+	res.class = WIRE_CLASS_FATAL;
+	va_start(ap, fmt);
+	vsnprintf(res.message, sizeof(res.message), fmt, ap);
+	va_end(ap);
+	logx("%s", res.message);
+	return answer(&res) < 0 ? EXIT_NO_ANSWER : 0;
+}
+
+/* Parse argv into A (arrays sized by argc, so they cannot overflow).
+ * 0, or -EINVAL with a reason in WHY. */
+static int
+parse_args(int argc, char **argv, struct args *a, char *why, size_t size)
+{
+	static const struct option opts[] = {
+		{ "provider", required_argument, NULL, 'p' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "ca-file", required_argument, NULL, 'c' },
+		{ "exec", required_argument, NULL, 'x' },
+		{ "read", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	a->exec = calloc((size_t)argc + 1, sizeof(*a->exec));
+	a->read = calloc((size_t)argc + 1, sizeof(*a->read));
+	if (a->exec == NULL || a->read == NULL) {
+		snprintf(why, size, "out of memory");
+		return -ENOMEM;
+	}
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			a->provider = optarg;
+			break;
+		case 'u':
+			a->user = optarg;
+			break;
+		case 'c':
+			a->ca_file = optarg;
+			break;
+		case 'x':
+			a->exec[a->nexec++] = optarg;
+			break;
+		case 'r':
+			a->read[a->nread++] = optarg;
+			break;
+		default:
+			snprintf(why, size,
+			    "usage: rotad-worker --provider NAME "
+			    "[--user USER] [--ca-file PATH] "
+			    "[--exec PATH]... [--read PATH]...");
+			return -EINVAL;
+		}
+	}
+	if (optind != argc || a->provider == NULL) {
+		snprintf(why, size, "usage: rotad-worker --provider NAME ...");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The provider's read paths and the --read ones, in one list. */
+static const char **
+read_paths(const struct provider *p, const struct args *a)
+{
+	const char **v;
+	size_t n = 0, i;
+
+	for (i = 0; p->read_paths != NULL && p->read_paths[i] != NULL; i++)
+		n++;
+	v = calloc(n + a->nread + 1, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		v[i] = p->read_paths[i];
+	for (i = 0; i < a->nread; i++)
+		v[n + i] = a->read[i];
+	return v;
+}
+
+static bool
+same_string(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+#if ROTAD_TEST_HOOKS
+/*
+ * Fault injection for the crash test (test builds only), for any
+ * provider: "fault:hang" never answers (the daemon's deadline ends it),
+ * "fault:fail" fails transient and "fault:auth" as a refused login,
+ * without touching the target.  Returns
+ * true when REQ was such a fault and RES holds its answer.
+ */
+static bool
+injected_fault(const struct wire_request *req, struct wire_response *res)
+{
+	if (req->test_action == NULL)
+		return false;
+	if (strcmp(req->test_action, "fault:hang") == 0) {
+		for (;;)
+			pause();
+	}
+	if (strcmp(req->test_action, "fault:fail") == 0) {
+		provider_fail(res, WIRE_CLASS_TRANSIENT, "injected failure");
+		return true;
+	}
+	if (strcmp(req->test_action, "fault:auth") == 0) {
+		provider_fail(res, WIRE_CLASS_AUTH, "injected refusal");
+		return true;
+	}
+	return false;
+}
+#else
+static bool
+injected_fault(const struct wire_request *req, struct wire_response *res)
+{
+	(void)req;
+	(void)res;
+	return false;
+}
+#endif
+
+/* Run REQ on P into RES.  The result is always an answer: a provider
+ * error is in RES, a refusal is fatal. */
+static void
+dispatch(const struct provider *p, const struct wire_request *req,
+    struct wire_response *res)
+{
+	int r;
+
+	if (injected_fault(req, res))
+		return;
+	switch (req->op) {
+	case WIRE_OP_APPLY:
+		r = p->apply != NULL ? p->apply(req, res) : -EOPNOTSUPP;
+		break;
+	case WIRE_OP_VERIFY:
+		r = p->verify != NULL ? p->verify(req, res) : -EOPNOTSUPP;
+		break;
+	case WIRE_OP_SCRIPT:
+		/* Only a worker started for scripts has the profile that
+		 * lets one run. */
+		if (p != &provider_script) {
+			provider_fail(res, WIRE_CLASS_FATAL,
+			    "a script step needs --provider script");
+			return;
+		}
+		r = provider_script.apply(req, res);
+		break;
+	default:
+		provider_fail(res, WIRE_CLASS_FATAL, "unknown operation");
+		return;
+	}
+	if (r < 0 && res->class == WIRE_CLASS_NONE)
+		provider_fail(res, WIRE_CLASS_FATAL, "%s %s failed: %s",
+		    p->name, wire_op_name(req->op), strerror(-r));
+}
+
+/* Remove every secret of REQ from what RES says.  0 or -ENOMEM. */
+static int
+scrub_response(const struct wire_request *req, struct wire_response *res)
+{
+	struct secret *const secrets[] = { req->current, req->new_secret,
+		req->admin, req->script_input };
+	const size_t n = sizeof(secrets) / sizeof(secrets[0]);
+	char *out = NULL;
+	size_t out_len = 0;
+	int r;
+
+	scrub_string(res->message, sizeof(res->message), secrets, n);
+	scrub_string(res->facts, sizeof(res->facts), secrets, n);
+	if (res->output == NULL)
+		return 0;
+	if ((r = scrub(
+		 res->output, res->output_len, secrets, n, &out, &out_len)) < 0)
+		return r;
+	explicit_bzero(res->output, res->output_len);
+	free(res->output);
+	res->output = out;
+	res->output_len = out_len;
+	return 0;
+}
+
+/* Say in the facts what the sandbox could not do. */
+static void
+note_sandbox(struct wire_response *res)
+{
+	size_t len = strlen(res->facts);
+
+	if (sandbox_landlock_abi() == 0)
+		snprintf(res->facts + len, sizeof(res->facts) - len,
+		    "%slandlock=unavailable\n",
+		    len > 0 && res->facts[len - 1] != '\n' ? "\n" : "");
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	struct sandbox_profile prof;
+	const struct provider *p;
+	const char **reads = NULL;
+	struct secret *raw = NULL;
+	struct wire_request req;
+	struct wire_response res;
+	char why[512];
+	int r, status;
+
+	memset(&req, 0, sizeof(req));
+	memset(&res, 0, sizeof(res));
+
+	/* argv, then the provider: nothing is read before the sandbox. */
+	if (parse_args(argc, argv, &a, why, sizeof(why)) < 0) {
+		status = answer_fatal("%s", why);
+		goto out;
+	}
+	if ((p = provider_find(a.provider)) == NULL) {
+		status = answer_fatal("unknown provider %s", a.provider);
+		goto out;
+	}
+	if ((reads = read_paths(p, &a)) == NULL) {
+		status = answer_fatal("out of memory");
+		goto out;
+	}
+
+	memset(&prof, 0, sizeof(prof));
+	prof.needs = p->needs;
+	prof.read_paths = reads;
+	prof.exec_paths = a.exec;
+	prof.tls_ca_file = a.ca_file;
+	prof.user = a.user;
+	if ((r = sandbox_enter(&prof, why, sizeof(why))) < 0) {
+		status = answer_fatal("sandbox: %s", why);
+		goto out;
+	}
+
+	/* Only now the request. */
+	if ((r = wire_read_fd(0, &raw)) < 0) {
+		logx("cannot read the request: %s", strerror(-r));
+		status = EXIT_NO_REQUEST;
+		goto out;
+	}
+	r = wire_request_decode(secret_data(raw), secret_len(raw), &req);
+	secret_free(raw);
+	raw = NULL;
+	if (r < 0) {
+		logx("cannot decode the request: %s", strerror(-r));
+		status = EXIT_NO_REQUEST;
+		goto out;
+	}
+	if (!same_string(req.provider, a.provider)) {
+		status = answer_fatal("request for provider %s sent to a %s "
+				      "worker",
+		    req.provider != NULL ? req.provider : "(none)", a.provider);
+		goto out;
+	}
+	if (!same_string(req.tls_ca_file, a.ca_file)) {
+		status = answer_fatal("request's CA file differs from the one "
+				      "the sandbox allows");
+		goto out;
+	}
+
+	dispatch(p, &req, &res);
+	if (scrub_response(&req, &res) < 0) {
+		/* Unscrubbed text must not leave: answer without it. */
+		wire_response_clear(&res);
+		status = answer_fatal("out of memory while scrubbing");
+		goto out;
+	}
+	note_sandbox(&res);
+	status = answer(&res) < 0 ? EXIT_NO_ANSWER : 0;
+out:
+	wire_response_clear(&res);
+	wire_request_clear(&req);
+	secret_free(raw);
+	free(reads);
+	free(a.exec);
+	free(a.read);
+	return status;
+}
