@@ -853,54 +853,61 @@ settings_free(struct job_settings *st)
 	memset(st, 0, sizeof(*st));
 }
 
+/* One script: an absolute path, or {path, command}. */
+static int
+parse_one_script(struct job_loader *l, yaml_node_t *e, struct job_script *s,
+    enum job_level level, const char *owner)
+{
+	static const char *const keys[] = { "path", "command", NULL };
+	yaml_node_t *k, *v;
+	const char *key;
+
+	s->origin = origin_of(l, e, level, owner);
+	if (e->type == YAML_SCALAR_NODE) {
+		if (get_string(l, e, &s->path) < 0)
+			return -EINVAL;
+	} else if (e->type == YAML_MAPPING_NODE) {
+		for (MAP_EACH(l, e, pair, k, v)) {
+			key = scalar(k);
+			if (key != NULL && strcmp(key, "path") == 0) {
+				if (get_string(l, v, &s->path) < 0)
+					return -EINVAL;
+			} else if (key != NULL && strcmp(key, "command") == 0) {
+				if (get_string(l, v, &s->command) < 0)
+					return -EINVAL;
+			} else {
+				unknown_key(l, k, "a script", keys);
+				return -EINVAL;
+			}
+		}
+	} else {
+		ERR(l, e, "expected a script path or {path, command}");
+		return -EINVAL;
+	}
+	if (s->path == NULL) {
+		ERR(l, e, "a script needs path");
+		return -EINVAL;
+	}
+	if (s->path[0] != '/') {
+		ERR(l, e, "script path '%s' must be absolute", s->path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int
 parse_scripts(struct job_loader *l, yaml_node_t *n, struct job_scripts *sc,
     enum job_level level, const char *owner)
 {
-	static const char *const keys[] = { "path", "command", NULL };
 	yaml_node_item_t *it;
-	yaml_node_t *e, *k, *v;
-	struct job_script *s;
-	const char *key;
 
 	if (want(l, n, YAML_SEQUENCE_NODE, "a list of scripts") < 0)
 		return -EINVAL;
 	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++) {
-		e = node(l, *it);
-		s = PUSH(sc->v, sc->n);
-		s->origin = origin_of(l, e, level, owner);
-		if (e->type == YAML_SCALAR_NODE) {
-			if (get_string(l, e, &s->path) < 0)
-				return -EINVAL;
-		} else if (e->type == YAML_MAPPING_NODE) {
-			for (MAP_EACH(l, e, pair, k, v)) {
-				key = scalar(k);
-				if (key != NULL && strcmp(key, "path") == 0) {
-					if (get_string(l, v, &s->path) < 0)
-						return -EINVAL;
-				} else if (key != NULL &&
-				    strcmp(key, "command") == 0) {
-					if (get_string(l, v, &s->command) < 0)
-						return -EINVAL;
-				} else {
-					unknown_key(l, k, "a script", keys);
-					return -EINVAL;
-				}
-			}
-		} else {
-			ERR(l, e, "expected a script path or {path, command}");
+	     it++)
+		if (parse_one_script(
+			l, node(l, *it), PUSH(sc->v, sc->n), level, owner) < 0)
 			return -EINVAL;
-		}
-		if (s->path == NULL) {
-			ERR(l, e, "a script needs path");
-			return -EINVAL;
-		}
-		if (s->path[0] != '/') {
-			ERR(l, e, "script path '%s' must be absolute", s->path);
-			return -EINVAL;
-		}
-	}
 	return 0;
 }
 
@@ -1034,6 +1041,10 @@ resource_free(struct job_resource *r)
 	free(r->configuration_name);
 	settings_free(&r->settings);
 	scripts_free(&r->scripts);
+	free(r->rotate_script.path);
+	free(r->rotate_script.command);
+	free(r->verify_script.path);
+	free(r->verify_script.command);
 	free(r);
 }
 
@@ -1168,11 +1179,11 @@ parse_configuration(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 static const char *const resource_keys[] = { "kind", "host", "port", "protocol",
 	"tls", "admin_user", "os", "directory_type", "domain", "database",
 	"user_host", "region", "url", "max_concurrent", "configuration",
-	"scripts", "test_fail", "test_error", "test_delay", "schedule",
-	"complexity", "rotate", "retry", "misfire", "timeout",
-	"private_key_type", "private_key_rotate", "rollback_on_password_fail",
-	"rollback_on_private_key_fail", "rollback_on_post_rotation_fail",
-	"rerun_on_post_rotation_fail", NULL };
+	"scripts", "rotate_script", "verify_script", "test_fail", "test_error",
+	"test_delay", "schedule", "complexity", "rotate", "retry", "misfire",
+	"timeout", "private_key_type", "private_key_rotate",
+	"rollback_on_password_fail", "rollback_on_private_key_fail",
+	"rollback_on_post_rotation_fail", "rerun_on_post_rotation_fail", NULL };
 
 static int
 parse_tls(struct job_loader *l, yaml_node_t *n, struct job_resource *r)
@@ -1310,6 +1321,16 @@ parse_resource(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 		} else if (strcmp(s, "scripts") == 0) {
 			parse_scripts(
 			    l, v, &r->scripts, JOB_LEVEL_RESOURCE, r->name);
+		} else if (strcmp(s, "rotate_script") == 0 ||
+		    strcmp(s, "verify_script") == 0) {
+			struct job_script *sc =
+			    s[0] == 'r' ? &r->rotate_script : &r->verify_script;
+
+			if (sc->path != NULL)
+				ERR(l, kk, "%s given twice", s);
+			else
+				parse_one_script(
+				    l, v, sc, JOB_LEVEL_RESOURCE, r->name);
 		} else {
 			unknown_key(l, kk, "a resource", resource_keys);
 		}
@@ -1318,6 +1339,21 @@ parse_resource(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 		ERR(l, k,
 		    "resource %s needs kind: machine, database, "
 		    "directory, cloud or api",
+		    r->name);
+	else if (r->protocol != NULL && strcmp(r->protocol, "script") == 0 &&
+	    (r->rotate_script.path == NULL || r->verify_script.path == NULL))
+		/* Recovery must be able to ask the target which secret it
+		 * holds: a script rotation without a verify is not safe. */
+		ERR(l, k,
+		    "resource %s: protocol script needs rotate_script and "
+		    "verify_script",
+		    r->name);
+	else if ((r->rotate_script.path != NULL ||
+		     r->verify_script.path != NULL) &&
+	    (r->protocol == NULL || strcmp(r->protocol, "script") != 0))
+		ERR(l, k,
+		    "resource %s: rotate_script and verify_script are for "
+		    "protocol: script",
 		    r->name);
 	else if (r->host == NULL && r->kind != JOB_CLOUD &&
 	    (r->protocol == NULL ||
@@ -2743,6 +2779,18 @@ print_opt(FILE *f, const char *key, const char *value)
 		fprintf(f, "    %s: %s\n", key, value);
 }
 
+static void
+print_script(FILE *f, const char *key, const struct job_script *sc)
+{
+	if (sc->path == NULL)
+		return;
+	if (sc->command != NULL)
+		fprintf(f, "    %s: {path: %s, command: %s}\n", key, sc->path,
+		    sc->command);
+	else
+		fprintf(f, "    %s: %s\n", key, sc->path);
+}
+
 void
 jobs_print(const struct job_set *set, FILE *f)
 {
@@ -2833,6 +2881,8 @@ jobs_print(const struct job_set *set, FILE *f)
 		print_opt(f, "region", r->region);
 		print_opt(f, "url", r->url);
 		fprintf(f, "    max_concurrent: %d\n", r->max_concurrent);
+		print_script(f, "rotate_script", &r->rotate_script);
+		print_script(f, "verify_script", &r->verify_script);
 		if (r->test_fail != 0 || r->test_error != NULL ||
 		    r->test_delay != 0)
 			fprintf(f,

@@ -156,6 +156,10 @@ struct job_resource {
 	/* protocol test: the in-tree provider for tests, which changes
 	 * nothing, fails its first test_fail calls with test_error, and
 	 * takes test_delay seconds per step. */
+	/* protocol: script, the generic provider: a script that sets the
+	 * new secret, and one that logs in with a candidate (both get
+	 * Keeper's input; exit 0 is success). */
+	struct job_script rotate_script, verify_script;
 	int test_fail;
 	char *test_error;
 	int64_t test_delay;

@@ -12,6 +12,7 @@
 static const struct provider *const providers[] = {
 	&provider_postgresql,
 	&provider_script,
+	&provider_script_rotation,
 #if ROTAD_TEST_HOOKS
 	&provider_test,
 #endif

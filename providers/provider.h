@@ -45,6 +45,7 @@ int provider_fail(struct wire_response *res, enum wire_class class,
 
 extern const struct provider provider_postgresql;
 extern const struct provider provider_script;
+extern const struct provider provider_script_rotation;
 extern const struct provider provider_test;
 
 #endif

@@ -44,6 +44,28 @@
 #define POLL_MS 100
 
 /* The script's pid, for the SIGTERM handler; 0 when none runs. */
+/*
+ * A script's exit status as an error class, after sysexits(3): 75
+ * (EX_TEMPFAIL) is worth retrying, 77 (EX_NOPERM) is a refused
+ * credential, 65 (EX_DATAERR) a refused new secret; anything else is
+ * fatal.  A rotation script (protocol: script) says this way what
+ * happened; a post-rotation script's failure is reported the same way.
+ */
+static enum wire_class
+exit_class(int status)
+{
+	switch (status) {
+	case 75:
+		return WIRE_CLASS_TRANSIENT;
+	case 77:
+		return WIRE_CLASS_AUTH;
+	case 65:
+		return WIRE_CLASS_POLICY;
+	default:
+		return WIRE_CLASS_FATAL;
+	}
+}
+
 static volatile sig_atomic_t child;
 
 static void
@@ -312,8 +334,9 @@ script_apply(const struct wire_request *req, struct wire_response *res)
 	else if (WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
 		r = 0;
 	else if (WIFEXITED(run.status))
-		r = provider_fail(res, WIRE_CLASS_FATAL, "script %s exited %d",
-		    req->script_path, WEXITSTATUS(run.status));
+		r = provider_fail(res, exit_class(WEXITSTATUS(run.status)),
+		    "script %s exited %d", req->script_path,
+		    WEXITSTATUS(run.status));
 	else
 		r = provider_fail(res, WIRE_CLASS_FATAL,
 		    "script %s killed by signal %d", req->script_path,
@@ -344,14 +367,31 @@ static int
 script_verify(const struct wire_request *req, struct wire_response *res)
 {
 	(void)req;
-	/* The generic script rotation provider (a later addition) will
-	 * have one; a post-rotation script has nothing to log in to. */
+	/* A post-rotation script has nothing to log in to; the generic
+	 * rotation provider below runs its verify script as a script. */
 	return provider_fail(res, WIRE_CLASS_FATAL, "script has no verify");
 }
 
 const struct provider provider_script = {
 	.name = "script",
 	.needs = PROVIDER_NEEDS_EXEC,
+	.read_paths = NULL,
+	.apply = script_apply,
+	.verify = script_verify,
+};
+
+/*
+ * protocol: script, the generic rotation provider: the resource's
+ * rotate_script sets the new secret on a target rotad has no provider for,
+ * and its verify_script logs in with a candidate; both through the same
+ * runner (the daemon sends them as WIRE_OP_SCRIPT).  Unlike a
+ * post-rotation script it must reach its target, so its profile adds the
+ * network; it still executes nothing but its interpreter and writes
+ * nothing.
+ */
+const struct provider provider_script_rotation = {
+	.name = "script-rotation",
+	.needs = PROVIDER_NEEDS_EXEC | PROVIDER_NEEDS_NET | PROVIDER_NEEDS_UNIX,
 	.read_paths = NULL,
 	.apply = script_apply,
 	.verify = script_verify,

@@ -143,6 +143,9 @@ enum step {
 	STEP_RECONCILE,
 	STEP_RECONCILE_VERIFY,
 	STEP_SCRIPTS, /* post-rotation scripts, after the commit */
+	STEP_UNDO,    /* rollback_on_post_rotation_fail: set the old back */
+	STEP_UNDO_VERIFY,
+	STEP_UNDO_KEEP, /* the undo failed: does the new one still work? */
 };
 
 struct waiter {
@@ -171,6 +174,9 @@ struct run {
 	bool scripted_fail; /* the test provider was told to fail */
 	size_t script;      /* the next post-rotation script, from 0 */
 	int scripts_failed;
+	int outputs;                         /* script outputs kept so far */
+	const struct job_script *cur_script; /* the one a worker runs */
+	bool undone; /* rolled back after a failed script */
 	enum store_error_class fail_class; /* why recovery began */
 	char fail_msg[STORE_MESSAGE_MAX + 1];
 	struct store_run rec;
@@ -762,12 +768,15 @@ discard_pending(struct run *r)
  * again; see the comment at the top of the file.
  */
 static void
-run_failed_step(struct run *r, enum store_error_class class, const char *msg)
+run_failed_step(struct run *r, enum store_error_class class, const char *why)
 {
 	struct daemon *d = r->d;
 	const struct job_retry *rp = &r->user->settings.retry;
+	char msg[STORE_MESSAGE_MAX + 1];
 	int64_t delay = -1;
 
+	/* WHY may be r->fail_msg, which is cleared below. */
+	snprintf(msg, sizeof(msg), "%s", why);
 	discard_pending(r);
 	r->resume = STEP_START;
 	r->fail_msg[0] = '\0';
@@ -900,6 +909,7 @@ prepare(struct run *r, char *msg, size_t size)
 enum cand {
 	CAND_PENDING,
 	CAND_CURRENT,
+	CAND_PREVIOUS, /* rolling a committed rotation back */
 };
 
 #if ROTAD_TEST_HOOKS
@@ -966,6 +976,9 @@ step_name(enum step s)
 		[STEP_RECONCILE] = "reconcile",
 		[STEP_RECONCILE_VERIFY] = "reconcile_verify",
 		[STEP_SCRIPTS] = "scripts",
+		[STEP_UNDO] = "undo",
+		[STEP_UNDO_VERIFY] = "undo_verify",
+		[STEP_UNDO_KEEP] = "undo_keep",
 	};
 
 	return names[s];
@@ -982,6 +995,22 @@ boundary(struct run *r, enum step done)
 		raise(SIGKILL);
 	}
 	(void)r;
+}
+
+static enum store_slot
+cand_slot(enum cand cand)
+{
+	return cand == CAND_PENDING ? STORE_PENDING
+	    : cand == CAND_CURRENT  ? STORE_CURRENT
+				    : STORE_PREVIOUS;
+}
+
+static const char *
+slot_name(enum store_slot slot)
+{
+	return slot == STORE_PENDING ? "pending"
+	    : slot == STORE_CURRENT  ? "current"
+				     : "previous";
 }
 
 /*
@@ -1012,12 +1041,11 @@ step_request(struct run *r, enum wire_op op, enum cand cand,
 	q.tls_ca_file = res->tls_ca_file;
 	q.tls_verify = res->tls_verify;
 	q.timeout = (int)u->settings.timeout;
-	rc = store_secret_get(d->store, u->name,
-	    cand == CAND_PENDING ? STORE_PENDING : STORE_CURRENT, &q.new_secret,
-	    NULL);
+	rc = store_secret_get(
+	    d->store, u->name, cand_slot(cand), &q.new_secret, NULL);
 	if (rc < 0) {
 		snprintf(msg, size, "no %s secret for %s",
-		    cand == CAND_PENDING ? "pending" : "current", u->name);
+		    slot_name(cand_slot(cand)), u->name);
 		goto out;
 	}
 	if (op == WIRE_OP_APPLY) {
@@ -1113,6 +1141,10 @@ static void step_done(
     int status, const struct wire_response *res, int exit_code, void *arg);
 static void script_output(struct run *r, const struct wire_response *res);
 static void script_done(struct run *r, bool ok, const char *msg);
+static void spawn_script(struct run *r, const char *provider,
+    const struct job_script *sc, enum store_slot new_slot,
+    enum store_slot old_slot);
+static void undo_commit(struct run *r);
 static void step_result(
     struct run *r, enum store_error_class class, const char *msg);
 
@@ -1154,6 +1186,7 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
 	rc = spawn_start(r->d->loop, &a, step_done, r, &r->sp);
 	if (rc < 0) {
 		r->sp = NULL;
+		r->cur_script = NULL;
 		snprintf(msg, sizeof(msg), "starting %s: %s", argv[0],
 		    uv_strerror(rc));
 		step_result(r, STORE_ERROR_TRANSIENT, msg);
@@ -1169,6 +1202,17 @@ start_worker(struct run *r, enum wire_op op, enum cand cand)
 	struct secret *request = NULL;
 	char msg[STORE_MESSAGE_MAX + 1];
 
+	if (strcmp(res->protocol, "script") == 0) {
+		/* The generic provider: the resource's own scripts set the
+		 * candidate, or log in with it; the other secret goes as
+		 * oldPassword. */
+		spawn_script(r, "script-rotation",
+		    op == WIRE_OP_APPLY ? &res->rotate_script
+					: &res->verify_script,
+		    cand_slot(cand),
+		    cand == CAND_CURRENT ? STORE_PREVIOUS : STORE_CURRENT);
+		return;
+	}
 	if (step_request(r, op, cand, &request, msg, sizeof(msg)) < 0) {
 		step_result(r, STORE_ERROR_FATAL, msg);
 		return;
@@ -1207,8 +1251,9 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 		step_result(r, STORE_ERROR_TRANSIENT, msg);
 		return;
 	}
-	if (r->step == STEP_SCRIPTS)
+	if (r->cur_script != NULL)
 		script_output(r, res);
+	r->cur_script = NULL;
 	step_result(r, (enum store_error_class)res->class,
 	    res->class == WIRE_CLASS_NONE ? "ok" : res->message);
 }
@@ -1377,6 +1422,31 @@ step_result(struct run *r, enum store_error_class class, const char *msg)
 	case STEP_SCRIPTS:
 		script_done(r, ok, msg);
 		return;
+	case STEP_UNDO:
+		next_step(r, ok ? STEP_UNDO_VERIFY : STEP_UNDO_KEEP);
+		if (!ok)
+			keep_failure(r, class, msg);
+		return;
+	case STEP_UNDO_VERIFY:
+		if (!ok) {
+			keep_failure(r, class, msg);
+			next_step(r, STEP_UNDO_KEEP);
+			return;
+		}
+		undo_commit(r);
+		return;
+	case STEP_UNDO_KEEP:
+		if (ok) {
+			run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_FATAL,
+			    "a post-rotation script failed and the rollback "
+			    "did not take: the new secret is kept, and works");
+			return;
+		}
+		/* Neither the old secret (after an undo that failed) nor
+		 * the new one logs in: say so, keep both. */
+		run_finish(
+		    r, STORE_RUN_OUT_OF_SYNC, STORE_ERROR_AUTH, r->fail_msg);
+		return;
 	default:
 		log_msg(LOG_ERR, MSG_INTERNAL, "run %s: result in step %s",
 		    r->rec.id, step_name(r->step));
@@ -1416,7 +1486,8 @@ script_at(const struct job_user *u, size_t i)
 
 /* Keeper's records: the user, its resource, its configuration. */
 static int
-script_request(struct run *r, const struct job_script *sc, struct secret **ret,
+script_request(struct run *r, const char *provider, const struct job_script *sc,
+    enum store_slot new_slot, enum store_slot old_slot, struct secret **ret,
     char *msg, size_t size)
 {
 	struct daemon *d = r->d;
@@ -1435,14 +1506,13 @@ script_request(struct run *r, const struct job_script *sc, struct secret **ret,
 
 	memset(&q, 0, sizeof(q));
 	memset(&in, 0, sizeof(in));
-	rc = store_secret_get(
-	    d->store, u->name, STORE_CURRENT, &q.new_secret, NULL);
+	rc = store_secret_get(d->store, u->name, new_slot, &q.new_secret, NULL);
 	if (rc < 0) {
-		snprintf(msg, size, "no current secret for %s", u->name);
+		snprintf(msg, size, "no %s secret for %s", slot_name(new_slot),
+		    u->name);
 		goto out;
 	}
-	(void)store_secret_get(
-	    d->store, u->name, STORE_PREVIOUS, &q.current, NULL);
+	(void)store_secret_get(d->store, u->name, old_slot, &q.current, NULL);
 	user_values[0] = u->login != NULL ? u->login : "";
 	user_values[1] = u->dn != NULL ? u->dn : "";
 	rec[nrec++] = (struct script_record){ u->name, u->name, user_labels,
@@ -1472,7 +1542,7 @@ script_request(struct run *r, const struct job_script *sc, struct secret **ret,
 		goto out;
 	}
 	q.op = WIRE_OP_SCRIPT;
-	q.provider = "script";
+	q.provider = (char *)provider;
 	q.login = u->login;
 	q.script_path = sc->path;
 	q.script_command = sc->command;
@@ -1487,15 +1557,20 @@ out:
 	return rc;
 }
 
+/*
+ * Run script SC in a worker of the script profile, its input built with
+ * NEW_SLOT's secret as newPassword and OLD_SLOT's as oldPassword.
+ */
 static void
-start_script(struct run *r)
+spawn_script(struct run *r, const char *provider, const struct job_script *sc,
+    enum store_slot new_slot, enum store_slot old_slot)
 {
-	const struct job_script *sc = script_at(r->user, r->script);
 	const char *extra[5] = { NULL };
 	struct secret *request = NULL;
 	char msg[STORE_MESSAGE_MAX + 1];
 
-	if (script_request(r, sc, &request, msg, sizeof(msg)) < 0) {
+	if (script_request(r, provider, sc, new_slot, old_slot, &request, msg,
+		sizeof(msg)) < 0) {
 		step_result(r, STORE_ERROR_FATAL, msg);
 		return;
 	}
@@ -1507,18 +1582,27 @@ start_script(struct run *r)
 		extra[2] = "--read";
 		extra[3] = sc->path;
 	}
-	spawn_worker(r, "script", request, extra);
+	r->cur_script = sc; /* its output is kept with the run */
+	spawn_worker(r, provider, request, extra);
+}
+
+/* The post-rotation script R is at: the new secret is current now. */
+static void
+start_script(struct run *r)
+{
+	spawn_script(r, "script", script_at(r->user, r->script), STORE_CURRENT,
+	    STORE_PREVIOUS);
 }
 
 /* Keep what the script printed (scrubbed by the worker) with the run. */
 static void
 script_output(struct run *r, const struct wire_response *res)
 {
-	const struct job_script *sc = script_at(r->user, r->script);
+	const struct job_script *sc = r->cur_script;
 	struct store_run_output o;
 
 	memset(&o, 0, sizeof(o));
-	o.seq = (int)r->script + 1;
+	o.seq = ++r->outputs;
 	snprintf(o.script, sizeof(o.script), "%s", sc->path);
 	o.ok = res->class == WIRE_CLASS_NONE;
 	snprintf(o.message, sizeof(o.message), "%.*s",
@@ -1552,6 +1636,21 @@ script_done(struct run *r, bool ok, const char *msg)
 		next_step(r, STEP_SCRIPTS);
 		return;
 	}
+	if (r->undone) {
+		/* The scripts ran again after the rollback, with the old
+		 * secret as the new one (rerun_on_post_rotation_fail). */
+		run_finish(r, STORE_RUN_FAILED, STORE_ERROR_FATAL, r->fail_msg);
+		return;
+	}
+	if (r->scripts_failed > 0 &&
+	    r->user->settings.rollback_on_post_rotation_fail) {
+		snprintf(r->fail_msg, sizeof(r->fail_msg),
+		    "%d post-rotation script%s failed; rolled back to the "
+		    "previous secret",
+		    r->scripts_failed, r->scripts_failed == 1 ? "" : "s");
+		next_step(r, STEP_UNDO);
+		return;
+	}
 	if (r->scripts_failed == 0) {
 		run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_NONE,
 		    "committed; post-rotation scripts succeeded");
@@ -1562,6 +1661,47 @@ script_done(struct run *r, bool ok, const char *msg)
 	    "the output)",
 	    r->scripts_failed, r->scripts_failed == 1 ? "" : "s");
 	run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_FATAL, text);
+}
+
+/*
+ * The target has the old secret again and it logs in: make the store
+ * agree (the old value becomes current again, as a new version, and the
+ * rolled-back one previous), then, with rerun_on_post_rotation_fail, run
+ * the scripts again, which now see the old secret as the new one.
+ */
+static void
+undo_commit(struct run *r)
+{
+	struct daemon *d = r->d;
+	struct secret *old = NULL;
+	int rc;
+
+	rc =
+	    store_secret_get(d->store, r->us->name, STORE_PREVIOUS, &old, NULL);
+	if (rc == 0)
+		rc = store_secret_seed(
+		    d->store, r->us->name, old, now_s(), NULL);
+	secret_free(old);
+	if (rc < 0) {
+		/* The target has the old one, the store the new one as
+		 * current and the old as previous: both are kept. */
+		run_finish(r, STORE_RUN_OUT_OF_SYNC, STORE_ERROR_FATAL,
+		    "rolled back on the target, but the store could not "
+		    "follow; the previous secret is the one that works");
+		return;
+	}
+	log_msg(LOG_NOTICE, MSG_RECOVER,
+	    "run %s %s: a post-rotation script failed; the previous secret "
+	    "is back on the target and current in the store",
+	    r->rec.id, r->us->name);
+	r->undone = true;
+	if (r->user->settings.rerun_on_post_rotation_fail) {
+		r->script = 0;
+		r->scripts_failed = 0;
+		next_step(r, STEP_SCRIPTS);
+		return;
+	}
+	run_finish(r, STORE_RUN_FAILED, STORE_ERROR_FATAL, r->fail_msg);
 }
 
 static void
@@ -1622,7 +1762,8 @@ run_step(struct run *r)
 		start_worker(r, WIRE_OP_VERIFY, CAND_CURRENT);
 		return;
 	case STEP_RECONCILE:
-		if (r->user->resource->admin_user == NULL) {
+		if (r->user->resource->admin_user == NULL &&
+		    strcmp(r->user->resource->protocol, "script") != 0) {
 			/* Without an admin credential nothing can set a
 			 * secret that neither candidate logs in with. */
 			recovery_later(
@@ -1660,6 +1801,19 @@ run_step(struct run *r)
 		return;
 	case STEP_SCRIPTS:
 		start_script(r);
+		return;
+	case STEP_UNDO:
+		if (r->user->noop) { /* no target: the store alone */
+			undo_commit(r);
+			return;
+		}
+		start_worker(r, WIRE_OP_APPLY, CAND_PREVIOUS);
+		return;
+	case STEP_UNDO_VERIFY:
+		start_worker(r, WIRE_OP_VERIFY, CAND_PREVIOUS);
+		return;
+	case STEP_UNDO_KEEP:
+		start_worker(r, WIRE_OP_VERIFY, CAND_CURRENT);
 		return;
 	}
 }

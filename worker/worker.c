@@ -250,12 +250,12 @@ dispatch(const struct provider *p, const struct wire_request *req,
 	case WIRE_OP_SCRIPT:
 		/* Only a worker started for scripts has the profile that
 		 * lets one run. */
-		if (p != &provider_script) {
+		if (p != &provider_script && p != &provider_script_rotation) {
 			provider_fail(res, WIRE_CLASS_FATAL,
 			    "a script step needs --provider script");
 			return;
 		}
-		r = provider_script.apply(req, res);
+		r = p->apply(req, res);
 		break;
 	default:
 		provider_fail(res, WIRE_CLASS_FATAL, "unknown operation");

@@ -101,7 +101,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..22"
+echo "1..24"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -301,6 +301,16 @@ EOF
 chmod 644 "$T/post.py"
 printf 'initial-secret-of-scribe\n' >"$T/scribe.pw"
 chmod 600 "$T/scribe.pw"
+cat >"$T/fail.py" <<'EOF'
+import base64, hashlib, json, sys
+d = json.loads(base64.b64decode(sys.stdin.readline()))
+h = lambda s: hashlib.sha256(s.encode()).hexdigest()
+print("new=%s old=%s" % (h(d["newPassword"]), h(d["oldPassword"])))
+sys.exit(1)
+EOF
+chmod 644 "$T/fail.py"
+printf 'initial-secret-of-undoer\n' >"$T/undoer.pw"
+chmod 600 "$T/undoer.pw"
 cat >"$T/conf.d/scripts.yaml" <<EOF
 users:
   scribe:
@@ -308,6 +318,16 @@ users:
     resource: box
     password_file: $T/scribe.pw
     scripts: [{path: $T/post.py, command: /usr/bin/python3}]
+  noopy:
+    noop: true
+    scripts: [{path: $T/post.py, command: /usr/bin/python3}]
+  undoer:
+    login: undoer
+    resource: box
+    password_file: $T/undoer.pw
+    rollback_on_post_rotation_fail: true
+    rerun_on_post_rotation_fail: true
+    scripts: [{path: $T/fail.py, command: /usr/bin/python3}]
 EOF
 "$ROTAD" --init -c "$T/rotad.yaml" >/dev/null 2>&1
 start
@@ -334,6 +354,35 @@ n_red=$(echo "$shown" | grep -c 'REDACTED')
 verdict "no secret survives in any form (raw, base64, URL, JSON, stdin line)" $? "leaks=$leaks redacted lines=$n_red"
 rm -f "$T/scribe.new"
 echo "$shown" | sed "s/^/# /"
+
+# noop: nothing on a target, only the scripts, with the new password.
+out=$(ctl --json rotate --wait noopy 2>&1)
+id=$(echo "$out" | jlast 'j["run"]["id"]')
+shownj=$(ctl --json run "$id" 2>&1)
+[ "$(echo "$out" | jlast 'j["run"]["state"]')" = committed ] &&
+    [ "$(echo "$shownj" | jget 'j["run"]["scripts"][0]["ok"]')" = True ] &&
+    [ "$(ctl --json secret history noopy | jget '[v["state"] for v in j["versions"]]')" = "['current']" ]
+verdict "a noop user commits a new secret and runs only its scripts" $? "$out" "$shownj"
+
+# rollback_on_post_rotation_fail: the script fails, the old secret goes
+# back on the target and becomes current again; with rerun, the scripts
+# run again and see the old secret as the new one.
+h() { python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read().rstrip(b"\n")).hexdigest())' "$1"; }
+init=$(h "$T/undoer.pw")
+out=$(ctl --json rotate --wait undoer 2>&1)
+id=$(echo "$out" | jlast 'j["run"]["id"]')
+shownj=$(ctl --json run "$id" 2>&1)
+ctl secret get undoer >"$T/undoer.now" 2>/dev/null
+now=$(h "$T/undoer.now")
+rm -f "$T/undoer.now"
+o1=$(echo "$shownj" | jget 'j["run"]["scripts"][0]["output"].strip()')
+o2=$(echo "$shownj" | jget 'j["run"]["scripts"][1]["output"].strip()')
+[ "$(echo "$out" | jlast 'j["run"]["state"]')" = failed ] &&
+    echo "$out" | jlast 'j["run"]["message"]' | grep -q 'rolled back to the previous secret' &&
+    [ "$now" = "$init" ] &&
+    case $o1 in *" old=$init") true ;; *) false ;; esac &&
+    case $o2 in "new=$init "*) true ;; *) false ;; esac
+verdict "a failed script rolls back: the old secret is current again, and the rerun sees it as new" $? "$out" "o1=$o1" "o2=$o2" "now=${now:0:8} init=${init:0:8}"
 stop
 
 [ "$failed" -eq 0 ]
