@@ -704,10 +704,9 @@ dispatch_queue(struct daemon *d)
 	{
 		if (d->nrunning >= max)
 			break;
-		if (r->rs->running >=
-		    (r->user->resource != NULL
-			    ? r->user->resource->max_concurrent
-			    : 1))
+		/* A noop user has no resource to spare: max_workers only. */
+		if (r->user->resource != NULL &&
+		    r->rs->running >= r->user->resource->max_concurrent)
 			continue;
 		start_run(d, r);
 	}
