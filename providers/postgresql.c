@@ -254,8 +254,12 @@ pg_connect(const struct wire_request *req, const char *user,
 	*ret = NULL;
 	snprintf(port, sizeof(port), "%d",
 	    req->port > 0 ? req->port : PG_DEFAULT_PORT);
+	/* Half the step's deadline (at least 2 s, libpq's floor): a server
+	 * that does not answer is then reported by libpq, as transient,
+	 * before the daemon has to kill the worker. */
 	snprintf(timeout, sizeof(timeout), "%d",
-	    req->timeout > 0 ? req->timeout : PG_DEFAULT_TIMEOUT);
+	    req->timeout > 0 ? (req->timeout / 2 > 2 ? req->timeout / 2 : 2)
+			     : PG_DEFAULT_TIMEOUT);
 	if (req->host != NULL) {
 		keys[n] = "host";
 		values[n++] = req->host;
