@@ -3,7 +3,7 @@
  * contract.
  *
  * The script gets no arguments and one line on stdin: the base64 JSON the
- * daemon built (providers/script_input.h), then a newline and EOF.  Exit
+ * daemon built (scheduler/script_input.h), then a newline and EOF.  Exit
  * status 0 is success.  Its stdout and stderr share one pipe, so that the
  * kept output reads in the order it was written; at most
  * WIRE_OUTPUT_MAX - 1 bytes are kept (the rest is read and dropped, so the

@@ -20,35 +20,11 @@
 
 #include <openssl/crypto.h>
 
+#include "fsutil.h"
 #include "jobs.h"
 #include "keys.h"
 #include "secret.h"
 #include "store.h"
-
-/* Make a rename in PATH's directory durable. */
-static int
-fsync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-	int fd, r = 0;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		strcpy(dir, ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
 
 /* Load the configuration; only rotad.yaml must be sound for key work. */
 static int
@@ -290,7 +266,7 @@ keys_rekey(const char *config)
 		goto out;
 	}
 	/* The store now opens only with the new key: give it the name. */
-	if (rename(next, path) < 0 || fsync_dir(path) < 0) {
+	if (rename(next, path) < 0 || fsutil_fsync_dir(path) < 0) {
 		fprintf(stderr,
 		    "rotad: the store was rekeyed, but renaming "
 		    "%s to %s failed (%s): rename it by hand, the old key no "

@@ -20,40 +20,13 @@
 
 #include <openssl/rand.h>
 
+#include "fsutil.h"
 #include "secret.h"
 #include "store-internal.h"
 
 /* Group may read (a rotad group); nobody else may, and nobody but the
  * owner may write. */
 #define KEY_MODE_FORBIDDEN (S_IWGRP | S_IWOTH | S_IROTH)
-
-/*
- * fsync the directory holding PATH, so that a new entry in it survives a
- * crash.  0 or -errno.
- */
-static int
-fsync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, r = 0;
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else if ((size_t)(slash - path) < sizeof(dir))
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	else
-		return -ENAMETOOLONG;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
 
 int
 store_key_create(const char *path, char *err, size_t errlen)
@@ -123,7 +96,7 @@ store_key_create(const char *path, char *err, size_t errlen)
 	r = close(fd) < 0 ? -errno : 0;
 	fd = -1;
 	if (r == 0)
-		r = fsync_dir(path);
+		r = fsutil_fsync_dir(path);
 	if (r < 0)
 		store_fail(
 		    err, errlen, r, "cannot sync %s: %s", path, strerror(-r));

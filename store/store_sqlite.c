@@ -32,6 +32,7 @@
 
 #include <sqlite3.h>
 
+#include "fsutil.h"
 #include "store-internal.h"
 
 /* SQLite 3.31 and later; older ones cannot refuse links themselves. */
@@ -609,27 +610,12 @@ precreate(struct store_backend *b, bool *ret_created)
 static int
 fsync_dir(struct store_backend *b)
 {
-	char *dir = strdup(b->path), *slash;
-	int fd, r = 0;
+	int r = fsutil_fsync_dir(b->path);
 
-	if (dir == NULL)
-		return store_fail(b->err, b->errlen, -ENOMEM, "out of memory");
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	fd =
-	    open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0)
-		r = -errno;
-	if (fd >= 0)
-		close(fd);
 	if (r < 0)
 		store_fail(b->err, b->errlen, r,
 		    "cannot sync the directory of %s: %s", b->path,
 		    strerror(-r));
-	free(dir);
 	return r;
 }
 

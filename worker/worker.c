@@ -8,7 +8,7 @@
  * only what the sandbox must know before the request is read: the
  * provider (whose needs shape the profile), the service user, the CA file
  * and, for scripts, what may be executed and read.  The request arrives
- * on fd 0 and the one response leaves on fd 1 (worker/wire.h); fd 2 is a
+ * on fd 0 and the one response leaves on fd 1 (proto/wire.h); fd 2 is a
  * log for diagnostics, which never hold a secret.
  *
  * The order of main() is the point of the file: parse argv, find the

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "protocol.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,16 +22,16 @@ check_b64(const char *text, size_t size)
 	char *back;
 	size_t n, got;
 
-	if (protocol_b64_decoded_len(text, size, &n) < 0)
+	if (base64_decoded_len(text, size, &n) < 0)
 		return;
 	out = malloc(n + 1);
 	back = malloc(size + 1);
 	if (out == NULL || back == NULL)
 		abort();
-	if (protocol_b64_decode(text, size, out, n, &got) == 0) {
+	if (base64_decode(text, size, out, n, &got) == 0) {
 		/* Strict: one spelling per value, so it must come back. */
 		if (got != n ||
-		    protocol_b64_encode(out, got, back, size + 1) < 0 ||
+		    base64_encode(out, got, back, size + 1) < 0 ||
 		    memcmp(back, text, size) != 0)
 			abort();
 	}

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""The worker wire codec (worker/wire.c) in Python, for tests.
+"""The worker wire codec (proto/wire.c) in Python, for tests.
 
 A message is a 4-byte big-endian length L, then L bytes of fields; a field
 is a 1-byte tag, a 4-byte big-endian length and the value.  The tag
-numbers and bounds below mirror the table at the top of worker/wire.c,
+numbers and bounds below mirror the table at the top of proto/wire.c,
 which is the contract: change both or neither.
 
 Use from a test:

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "base64.h"
 #include "protocol.h"
 #include "secret.h"
 
@@ -387,14 +388,14 @@ b64_roundtrip(const void *data, size_t n, const char *want)
 	unsigned char back[192];
 	size_t len = 0, dlen = 0;
 
-	assert_int_equal(protocol_b64_encode(data, n, out, sizeof(out)), 0);
+	assert_int_equal(base64_encode(data, n, out, sizeof(out)), 0);
 	if (want != NULL)
 		assert_string_equal(out, want);
-	assert_int_equal(strlen(out), protocol_b64_encoded_len(n));
-	assert_int_equal(protocol_b64_decoded_len(out, strlen(out), &dlen), 0);
+	assert_int_equal(strlen(out), base64_encoded_len(n));
+	assert_int_equal(base64_decoded_len(out, strlen(out), &dlen), 0);
 	assert_int_equal(dlen, n);
 	assert_int_equal(
-	    protocol_b64_decode(out, strlen(out), back, sizeof(back), &len), 0);
+	    base64_decode(out, strlen(out), back, sizeof(back), &len), 0);
 	assert_int_equal(len, n);
 	assert_memory_equal(back, data, n);
 }
@@ -430,7 +431,7 @@ b64_bad(const char *text)
 
 	memset(out, 0xaa, sizeof(out));
 	assert_int_equal(
-	    protocol_b64_decode(text, strlen(text), out, sizeof(out), &len),
+	    base64_decode(text, strlen(text), out, sizeof(out), &len),
 	    -EINVAL);
 	assert_int_equal(len, 99);
 }
@@ -458,9 +459,9 @@ test_b64_strict(void **state)
 	b64_bad("Zm8\0");
 	/* A buffer too small is not a format error. */
 	assert_int_equal(
-	    protocol_b64_decode("Zm9v", 4, out, 2, &len), -ENOBUFS);
+	    base64_decode("Zm9v", 4, out, 2, &len), -ENOBUFS);
 	assert_int_equal(
-	    protocol_b64_encode("foo", 3, (char *)out, 2), -ENOBUFS);
+	    base64_encode("foo", 3, (char *)out, 2), -ENOBUFS);
 }
 
 static void
@@ -474,7 +475,7 @@ test_b64_wipes_on_error(void **state)
 	 * wrote must not be left behind. */
 	memset(out, 0xaa, sizeof(out));
 	assert_int_equal(
-	    protocol_b64_decode("c2VjcmV0!!==", 12, out, sizeof(out), &len),
+	    base64_decode("c2VjcmV0!!==", 12, out, sizeof(out), &len),
 	    -EINVAL);
 	for (len = 0; len < 6; len++)
 		assert_int_equal(out[len], 0);

@@ -18,7 +18,7 @@
  * the encoded request itself is built in a struct secret, and the
  * encoder's caller frees it once written.
  *
- * libc and store/secret.c only.
+ * libc and common/secret.c only.
  */
 #ifndef ROTAD_WIRE_H
 #define ROTAD_WIRE_H

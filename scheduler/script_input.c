@@ -20,11 +20,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base64.h"
 #include "script_input.h"
 #include "secret.h"
-
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* Where the JSON goes: BUF NULL counts only. */
 struct out {
@@ -225,34 +223,14 @@ put_object(
 static int
 b64_secret(const struct secret *src, struct secret **out)
 {
-	const unsigned char *in = secret_data(src);
-	size_t len = secret_len(src), i, o = 0;
-	unsigned char *p;
-	uint32_t v;
+	size_t len = secret_len(src);
 	int r;
 
 	if (len > (SECRET_MAX / 4) * 3)
 		return -EINVAL;
-	if ((r = secret_new(NULL, (len + 2) / 3 * 4, out)) < 0)
+	if ((r = secret_new(NULL, base64_encoded_len(len), out)) < 0)
 		return r;
-	p = secret_buf(*out);
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		p[o++] = (unsigned char)b64[v >> 18 & 63];
-		p[o++] = (unsigned char)b64[v >> 12 & 63];
-		p[o++] = (unsigned char)b64[v >> 6 & 63];
-		p[o++] = (unsigned char)b64[v & 63];
-	}
-	if (i < len) {
-		v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		p[o++] = (unsigned char)b64[v >> 18 & 63];
-		p[o++] = (unsigned char)b64[v >> 12 & 63];
-		p[o++] = i + 1 < len ? (unsigned char)b64[v >> 6 & 63] : '=';
-		p[o++] = '=';
-	}
+	base64_encode_raw(secret_data(src), len, 0, secret_buf(*out));
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include <openssl/crypto.h>
 
+#include "base64.h"
 #include "protocol.h"
 #include "secret.h"
 
@@ -451,138 +452,6 @@ protocol_format_time(int64_t t, char *buf, size_t size)
 	return 0;
 }
 
-/*
- * Base64 without branches or table look-ups on the data, so that how long
- * a secret takes to code does not depend on its bytes.  Each comparison
- * yields 0xff for true and 0 for false, from the sign of a difference.
- */
-#define CT_LT(a, b) ((((unsigned)(a) - (unsigned)(b)) >> 8) & 0xff)
-#define CT_GE(a, b) (CT_LT(a, b) ^ 0xff)
-#define CT_EQ(a, b) (CT_GE(a, b) & CT_GE(b, a))
-
-static char
-b64_char(unsigned x)
-{
-	return (char)((CT_LT(x, 26) & (x + 'A')) |
-	    (CT_GE(x, 26) & CT_LT(x, 52) & (x - 26 + 'a')) |
-	    (CT_GE(x, 52) & CT_LT(x, 62) & (x - 52 + '0')) |
-	    (CT_EQ(x, 62) & '+') | (CT_EQ(x, 63) & '/'));
-}
-
-/* 0-63, or 0xff for a character outside the alphabet. */
-static unsigned
-b64_value(unsigned char c)
-{
-	unsigned v = (CT_GE(c, 'A') & CT_LT(c, 'Z' + 1) & (c - 'A')) |
-	    (CT_GE(c, 'a') & CT_LT(c, 'z' + 1) & (c - 'a' + 26)) |
-	    (CT_GE(c, '0') & CT_LT(c, '9' + 1) & (c - '0' + 52)) |
-	    (CT_EQ(c, '+') & 62) | (CT_EQ(c, '/') & 63);
-
-	/* 'A' is the only valid character whose value is 0. */
-	return v | (CT_EQ(v, 0) & (CT_EQ(c, 'A') ^ 0xff));
-}
-
-size_t
-protocol_b64_encoded_len(size_t n)
-{
-	if (n > (SIZE_MAX - 4) / 4 * 3)
-		return SIZE_MAX;
-	return (n + 2) / 3 * 4;
-}
-
-int
-protocol_b64_encode(const void *data, size_t n, char *out, size_t size)
-{
-	const unsigned char *p = data;
-	size_t i, o = 0;
-	unsigned w;
-
-	if (protocol_b64_encoded_len(n) >= size)
-		return -ENOBUFS;
-	for (i = 0; i + 2 < n; i += 3) {
-		w = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-		out[o++] = b64_char(w >> 18);
-		out[o++] = b64_char(w >> 12 & 0x3f);
-		out[o++] = b64_char(w >> 6 & 0x3f);
-		out[o++] = b64_char(w & 0x3f);
-	}
-	if (i < n) {
-		w = (unsigned)p[i] << 16;
-		if (i + 1 < n)
-			w |= (unsigned)p[i + 1] << 8;
-		out[o++] = b64_char(w >> 18);
-		out[o++] = b64_char(w >> 12 & 0x3f);
-		out[o++] = i + 1 < n ? b64_char(w >> 6 & 0x3f) : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return 0;
-}
-
-/* The number of '=' that end TEXT, at most 2. */
-static size_t
-b64_padding(const char *text, size_t len)
-{
-	if (len >= 2 && text[len - 1] == '=' && text[len - 2] == '=')
-		return 2;
-	return len >= 1 && text[len - 1] == '=' ? 1 : 0;
-}
-
-int
-protocol_b64_decoded_len(const char *text, size_t len, size_t *ret)
-{
-	if (len % 4 != 0)
-		return -EINVAL;
-	*ret = len / 4 * 3 - b64_padding(text, len);
-	return 0;
-}
-
-int
-protocol_b64_decode(
-    const char *text, size_t len, void *out, size_t size, size_t *ret_len)
-{
-	const unsigned char *t = (const unsigned char *)text;
-	unsigned char *o = out;
-	unsigned a, b, c, d, bad = 0, w;
-	size_t n, i, k = 0, pad;
-
-	if (protocol_b64_decoded_len(text, len, &n) < 0)
-		return -EINVAL;
-	if (n > size)
-		return -ENOBUFS;
-	pad = b64_padding(text, len);
-	for (i = 0; i < len; i += 4) {
-		bool last = i + 4 == len;
-
-		a = b64_value(t[i]);
-		b = b64_value(t[i + 1]);
-		c = last && pad == 2 ? 0 : b64_value(t[i + 2]);
-		d = last && pad >= 1 ? 0 : b64_value(t[i + 3]);
-		/* Values are 0-63; an invalid character sets bits 6-7. */
-		bad |= (a | b | c | d) >> 6;
-		w = (a & 0x3f) << 18 | (b & 0x3f) << 12 | (c & 0x3f) << 6 |
-		    (d & 0x3f);
-		o[k++] = (unsigned char)(w >> 16);
-		if (!last || pad < 2)
-			o[k++] = (unsigned char)(w >> 8);
-		if (!last || pad < 1)
-			o[k++] = (unsigned char)w;
-		/* The bits after the last byte must be zero: one spelling
-		 * per value. */
-		if (last && pad == 2)
-			bad |= b & 0x0f;
-		else if (last && pad == 1)
-			bad |= c & 0x03;
-	}
-	if (bad != 0) {
-		if (n > 0)
-			OPENSSL_cleanse(out, n);
-		return -EINVAL;
-	}
-	*ret_len = n;
-	return 0;
-}
-
 int
 protocol_secret_decode(const char *b64, struct secret **ret)
 {
@@ -591,13 +460,13 @@ protocol_secret_decode(const char *b64, struct secret **ret)
 	int r;
 
 	*ret = NULL;
-	if (protocol_b64_decoded_len(b64, len, &n) < 0 || n == 0 ||
+	if (base64_decoded_len(b64, len, &n) < 0 || n == 0 ||
 	    n > SECRET_MAX)
 		return -EINVAL;
 	r = secret_new(NULL, n, &s);
 	if (r < 0)
 		return r;
-	if (protocol_b64_decode(b64, len, secret_buf(s), n, &got) < 0) {
+	if (base64_decode(b64, len, secret_buf(s), n, &got) < 0) {
 		secret_free(s);
 		return -EINVAL;
 	}
@@ -608,7 +477,7 @@ protocol_secret_decode(const char *b64, struct secret **ret)
 char *
 protocol_secret_encode(const struct secret *s)
 {
-	size_t n = protocol_b64_encoded_len(secret_len(s));
+	size_t n = base64_encoded_len(secret_len(s));
 	char *out;
 
 	if (n == SIZE_MAX)
@@ -616,7 +485,7 @@ protocol_secret_encode(const struct secret *s)
 	out = malloc(n + 1);
 	if (out == NULL)
 		return NULL;
-	if (protocol_b64_encode(secret_data(s), secret_len(s), out, n + 1) <
+	if (base64_encode(secret_data(s), secret_len(s), out, n + 1) <
 	    0) {
 		free(out);
 		return NULL;

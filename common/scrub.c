@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "scrub.h"
 #include "secret.h"
 
@@ -124,37 +125,16 @@ forms_add(struct forms *fs, const void *s, size_t len, size_t min_partial,
 	return 0;
 }
 
-/* Base64 of IN (LEN bytes) into OUT, padded or not; returns its length.
- * OUT holds at least 4 * ((LEN + 2) / 3) bytes. */
+/* Base64 of IN (LEN bytes) into OUT in ALPHABET (one of the two above),
+ * padded or not; returns its length.  OUT holds at least
+ * 4 * ((LEN + 2) / 3) bytes. */
 static size_t
 b64_encode(const unsigned char *in, size_t len, const char *alphabet, bool pad,
     unsigned char *out)
 {
-	size_t i, o = 0;
-	uint32_t v;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = (unsigned char)alphabet[v >> 18 & 63];
-		out[o++] = (unsigned char)alphabet[v >> 12 & 63];
-		out[o++] = (unsigned char)alphabet[v >> 6 & 63];
-		out[o++] = (unsigned char)alphabet[v & 63];
-	}
-	if (i < len) {
-		v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		out[o++] = (unsigned char)alphabet[v >> 18 & 63];
-		out[o++] = (unsigned char)alphabet[v >> 12 & 63];
-		if (i + 1 < len)
-			out[o++] = (unsigned char)alphabet[v >> 6 & 63];
-		else if (pad)
-			out[o++] = '=';
-		if (pad)
-			out[o++] = '=';
-	}
-	return o;
+	return base64_encode_raw(in, len,
+	    (alphabet == b64_url ? BASE64_URL : 0) | (pad ? 0 : BASE64_NOPAD),
+	    out);
 }
 
 /*

@@ -14,7 +14,7 @@
  * freed with protocol_free_wiped().
  *
  * jansson, OpenSSL's libcrypto for OPENSSL_cleanse() only, and
- * store/secret.c (libc only).
+ * common/secret.c (libc only).
  */
 #ifndef ROTAD_PROTOCOL_H
 #define ROTAD_PROTOCOL_H
@@ -141,33 +141,11 @@ int protocol_decode_response(const char *line, size_t len, json_t **ret,
  */
 int protocol_format_time(int64_t t, char *buf, size_t size);
 
-/*
- * Base64 of RFC 4648, standard alphabet, padded, on one line: how secret
- * values travel.  The decoder is strict: no whitespace, padding only at
- * the end, and the unused bits of the last character zero, so every value
- * has exactly one spelling.  Neither function allocates, so a secret can
- * be decoded straight into memory of the caller's choosing (a struct
- * secret's buffer).
- */
-size_t protocol_b64_encoded_len(size_t n); /* NUL excluded */
-
-/* Encode N bytes of DATA into OUT (SIZE >= encoded_len + 1, NUL added).
- * 0 or -ENOBUFS. */
-int protocol_b64_encode(const void *data, size_t n, char *out, size_t size);
-
-/* The number of bytes TEXT (LEN chars) decodes to, checking its length
- * and padding only.  0 or -EINVAL. */
-int protocol_b64_decoded_len(const char *text, size_t len, size_t *ret);
+/* Secret values travel in base64 (common/base64.h: standard alphabet,
+ * padded, one line, decoded strictly). */
 
 /*
- * Decode TEXT (LEN chars) into OUT (SIZE bytes), the length into
- * *ret_len.  0, -EINVAL (not strict base64; OUT is wiped) or -ENOBUFS.
- */
-int protocol_b64_decode(
-    const char *text, size_t len, void *out, size_t size, size_t *ret_len);
-
-/*
- * Secrets as struct secret (store/secret.h, libc only): the daemon and
+ * Secrets as struct secret (common/secret.h, libc only): the daemon and
  * rotactl keep a value in locked, undumpable pages from the moment it is
  * decoded.
  */
