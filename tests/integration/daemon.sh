@@ -101,7 +101,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..24"
+echo "1..25"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -163,14 +163,22 @@ echo "$m" | grep -q '^rotad_runs_total{outcome="committed"} 5$' &&
     grep -q '^rotad_workers ' "$T/rotad.prom"
 verdict "metrics count runs by outcome and retries; the textfile is written" $? "$m"
 
+echo carol-initial-secret >"$T/carol.pw"
+chmod 600 "$T/carol.pw"
 cat >"$T/conf.d/more.yaml" <<EOF
 users:
-  carol: {login: carol, resource: box, schedule: {cron: "0 0 4 ? * MON-FRI", tz: Europe/Paris}}
+  carol: {login: carol, resource: box, password_file: $T/carol.pw, schedule: {cron: "0 0 4 ? * MON-FRI", tz: Europe/Paris}}
 EOF
 out=$(ctl reload 2>&1)
 st=$?
 [ $st -eq 0 ] && echo "$out" | grep -q 'generation 2' && ctl show carol >/dev/null 2>&1
 verdict "reload adopts a new job file (generation 2)" $? "$out"
+
+# password_file is imported while the store has no secret for the user:
+# at --init, at start, and by the reload that adds the user.
+hist=$(ctl --json secret history carol 2>&1)
+[ "$(echo "$hist" | jget '[v["state"] for v in j["versions"]]')" = "['current']" ]
+verdict "the reload that adds a user imports its password_file" $? "$hist"
 
 cat >"$T/conf.d/zz-bad.yaml" <<EOF
 users:
