@@ -1,5 +1,5 @@
 /*
- * daemon.c: the scheduler.
+ * daemon.c: the scheduler: start, stop, and (for now) the runs.
  *
  * One libuv loop, no threads.  The big picture:
  *
@@ -34,12 +34,14 @@
  *              state before a deadline (their workers are then killed and
  *              recovery finishes them at the next start); queued fires
  *              stay due in the store.
+ *
+ * This file starts and stops the daemon and, for now, holds the runs and
+ * their steps; the schedule is in fire.c, reload in reload.c, the control
+ * commands in command.c (daemon-internal.h lists them all).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,398 +60,28 @@
 #include "backoff.h"
 #include "config.h"
 #include "control.h"
-#include "cronspec.h"
 #include "daemon.h"
+#include "daemon-internal.h"
 #include "heap.h"
 #include "jobs.h"
 #include "keys.h"
 #include "log.h"
 #include "policy.h"
 #include "protocol.h"
-#include "schedule.h"
 #include "secret.h"
 #include "script_input.h"
 #include "spawn.h"
 #include "store.h"
-#include "tz.h"
 #include "wire.h"
 
-/* glibc's sys/queue.h lacks the _SAFE walks of the BSDs. */
-#ifndef TAILQ_FOREACH_SAFE
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
-	for ((var) = TAILQ_FIRST((head));                                      \
-	     (var) && ((tvar) = TAILQ_NEXT((var), field), 1); (var) = (tvar))
-#endif
-#ifndef LIST_FOREACH_SAFE
-#define LIST_FOREACH_SAFE(var, head, field, tvar)                              \
-	for ((var) = LIST_FIRST((head));                                       \
-	     (var) && ((tvar) = LIST_NEXT((var), field), 1); (var) = (tvar))
-#endif
-
-#define STOP_DEADLINE_MS 30000
-#define CLOCK_BACK_MAX (3 * 3600)
-#define METRICS_PERIOD_MS 15000
-#define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
-
-/* A configuration generation, shared by the runs that started under it. */
-struct gen {
-	struct job_set *set;
-	int refs;
-	int number;
-};
-
-struct run;
-
-/* Runtime state of a resource: how many runs it has going. */
-struct rstate {
-	char *name;
-	int running;
-};
-
-/* Runtime state of a user; survives reloads, matched by name. */
-struct ustate {
-	char *name;
-	struct job_user *user; /* in the current generation; NULL: removed */
-	struct heap_node node; /* next fire, when scheduled */
-	int64_t last_fire;
-	int64_t last_success;
-	enum store_run_state last_outcome;
-	char last_run[STORE_RUN_ID_LEN + 1];
-	bool paused;
-	struct run *run; /* at most one */
-	int test_calls;  /* the test provider's calls so far */
-};
-
-enum run_kind {
-	RUN_ROTATE,
-	RUN_VERIFY,
-};
-
-enum run_phase {
-	PHASE_QUEUED,
-	PHASE_RUNNING,
-	PHASE_RETRY_WAIT,
-	PHASE_DONE,
-};
-
-enum step {
-	STEP_START, /* prepare, or for a verify run apply */
-	STEP_PREPARE,
-	STEP_APPLY,
-	STEP_VERIFY,
-	STEP_COMMIT,
-	STEP_PROBE_PENDING,
-	STEP_PROBE_CURRENT,
-	STEP_RECONCILE,
-	STEP_RECONCILE_VERIFY,
-	STEP_SCRIPTS, /* post-rotation scripts, after the commit */
-	STEP_UNDO,    /* rollback_on_post_rotation_fail: set the old back */
-	STEP_UNDO_VERIFY,
-	STEP_UNDO_KEEP, /* the undo failed: does the new one still work? */
-};
-
-struct waiter {
-	struct control_conn *conn;
-	LIST_ENTRY(waiter) link;
-};
-
-struct run {
-	struct daemon *d;
-	enum run_kind kind;
-	enum run_phase phase;
-	enum step step;
-	struct ustate *us;
-	struct rstate *rs;
-	struct gen *gen;
-	struct job_user *user; /* in gen */
-	int64_t fire;          /* the scheduled instant; 0 when triggered */
-	int64_t version;       /* the pending secret's, or 0 */
-	bool created;          /* the store has its row */
-	bool reconciled, regenerated;
-	enum step resume;   /* where the next attempt starts */
-	struct spawn *sp;   /* the step's worker, while one runs */
-	bool abandoned;     /* the stop deadline passed while sp ran */
-	bool has_current;   /* the user has a current secret */
-	bool rolled_back;   /* recovery sets the old secret back */
-	bool scripted_fail; /* the test provider was told to fail */
-	size_t script;      /* the next post-rotation script, from 0 */
-	int scripts_failed;
-	int outputs;                         /* script outputs kept so far */
-	const struct job_script *cur_script; /* the one a worker runs */
-	bool undone; /* rolled back after a failed script */
-	enum store_error_class fail_class; /* why recovery began */
-	char fail_msg[STORE_MESSAGE_MAX + 1];
-	struct store_run rec;
-	uv_timer_t timer;
-	LIST_HEAD(, waiter) waiters;
-	TAILQ_ENTRY(run) queue;
-	TAILQ_ENTRY(run) done;
-};
-
-struct daemon {
-	uv_loop_t *loop;
-	const char *config;
-	bool foreground;
-	struct gen *gen;
-	int generations;
-	struct store *store;
-	struct control *control;
-	struct control_acl acl;
-
-	struct heap heap;
-	int tfd;
-	uv_poll_t tfd_poll;
-	int64_t armed; /* the instant the timerfd is set for, 0: none */
-
-	struct ustate **users; /* open-addressing hash by name */
-	size_t users_cap, nusers;
-	struct rstate **resources;
-	size_t resources_cap, nresources;
-
-	TAILQ_HEAD(, run) queue;
-	TAILQ_HEAD(, run) finished;
-	int nqueued, nrunning, nfinished;
-
-	uv_signal_t sighup, sigterm, sigint;
-	uv_timer_t stop_timer, watchdog, metrics_timer;
-	bool stopping;
-	int exit_status;
-	int64_t started;
-
-	/* metrics */
-	uint64_t runs_committed, runs_failed, runs_verified, retries, fires,
-	    misfires, coalesced;
-};
-
 static void run_step(struct run *r);
-static void recover_unfinished(struct daemon *d);
 static struct run *run_alloc(
     struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire);
-static void dispatch_queue(struct daemon *d);
-static void arm(struct daemon *d);
 static void maybe_finish_stop(struct daemon *d);
-
-/* ---- small helpers ---- */
-
-static int64_t
-now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
-static void
-iso(int64_t t, const struct tz *tz, char *buf, size_t size)
-{
-	int32_t off = tz != NULL ? tz_offset_at(tz, t) : 0;
-	int32_t a = off < 0 ? -off : off;
-	struct cronspec_tm tm;
-
-	cronspec_civil_from_seconds(t + off, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.year,
-	    tm.month, tm.day, tm.hour, tm.minute, tm.second,
-	    off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
-}
-
-static json_t *
-json_time(int64_t t)
-{
-	char buf[40];
-
-	if (t == 0)
-		return json_null();
-	iso(t, NULL, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-/* Find NAME in an open-addressing table of structs whose first member is
- * the name; returns the slot (empty or matching). */
-static size_t
-slot_of(void **table, size_t cap, const char *name)
-{
-	size_t i = hash(name) & (cap - 1);
-
-	while (table[i] != NULL && strcmp(*(char **)table[i], name) != 0)
-		i = (i + 1) & (cap - 1);
-	return i;
-}
-
-static void
-table_grow(void ***table, size_t *cap, size_t n)
-{
-	void **old = *table, **t;
-	size_t oldcap = *cap, ncap, i;
-
-	if ((n + 1) * 2 <= oldcap)
-		return;
-	ncap = oldcap == 0 ? 64 : oldcap * 2;
-	t = calloc(ncap, sizeof(*t));
-	if (t == NULL)
-		abort();
-	for (i = 0; i < oldcap; i++)
-		if (old[i] != NULL)
-			t[slot_of(t, ncap, *(char **)old[i])] = old[i];
-	free(old);
-	*table = t;
-	*cap = ncap;
-}
-
-static struct ustate *
-user_find(struct daemon *d, const char *name)
-{
-	if (d->users_cap == 0)
-		return NULL;
-	return d->users[slot_of((void **)d->users, d->users_cap, name)];
-}
-
-static struct ustate *
-user_get(struct daemon *d, const char *name)
-{
-	struct ustate *us = user_find(d, name);
-
-	if (us != NULL)
-		return us;
-	table_grow((void ***)&d->users, &d->users_cap, d->nusers);
-	us = calloc(1, sizeof(*us));
-	if (us == NULL || (us->name = strdup(name)) == NULL)
-		abort();
-	heap_node_init(&us->node);
-	d->users[slot_of((void **)d->users, d->users_cap, name)] = us;
-	d->nusers++;
-	return us;
-}
-
-static struct rstate *
-resource_get(struct daemon *d, const char *name)
-{
-	struct rstate *rs;
-	size_t i;
-
-	if (d->resources_cap > 0) {
-		rs = d->resources[slot_of(
-		    (void **)d->resources, d->resources_cap, name)];
-		if (rs != NULL)
-			return rs;
-	}
-	table_grow((void ***)&d->resources, &d->resources_cap, d->nresources);
-	rs = calloc(1, sizeof(*rs));
-	if (rs == NULL || (rs->name = strdup(name)) == NULL)
-		abort();
-	i = slot_of((void **)d->resources, d->resources_cap, name);
-	d->resources[i] = rs;
-	d->nresources++;
-	return rs;
-}
-
-static struct ustate *
-node_user(struct heap_node *n)
-{
-	return (struct ustate *)((char *)n - offsetof(struct ustate, node));
-}
-
-static void
-gen_put(struct gen *g)
-{
-	if (g == NULL || --g->refs > 0)
-		return;
-	jobs_free(g->set);
-	free(g);
-}
-
-static bool
-schedulable(const struct job_user *u)
-{
-	return u != NULL && u->managed;
-}
-
-/* ---- the schedule ---- */
-
-/* Put US at its next fire after AFTER, or out of the heap if none. */
-static void
-reschedule(struct daemon *d, struct ustate *us, int64_t after)
-{
-	int64_t next, taken = us->last_fire;
-
-	/* After the clock went back (an NTP step, a corrected RTC) a fire
-	 * already taken is not taken again, as cron does for jumps of up to
-	 * 3 h.  A bigger jump back starts from the new time rather than
-	 * waiting, perhaps for years, for a fire that a wrong clock took. */
-	if (us->run != NULL && us->run->fire > taken)
-		taken = us->run->fire;
-	if (taken > after && taken - after <= CLOCK_BACK_MAX)
-		after = taken;
-	if (!schedulable(us->user) ||
-	    schedule_next(us->user->settings.schedule, after, &next) < 0) {
-		heap_remove(&d->heap, &us->node);
-		return;
-	}
-	if (us->node.index == HEAP_NONE) {
-		us->node.key = next;
-		if (heap_insert(&d->heap, &us->node) < 0)
-			abort();
-	} else {
-		heap_update(&d->heap, &us->node, next);
-	}
-}
-
-static int64_t
-next_fire(const struct ustate *us)
-{
-	return us->node.index == HEAP_NONE ? 0 : us->node.key;
-}
-
-/*
- * Persist US's schedule state.  A fire taken but whose run has not started
- * stays recorded as the next fire (it is due), so that a restart runs it.
- */
-static void
-persist_schedule(struct daemon *d, struct ustate *us)
-{
-	struct store_schedule s = { 0 };
-
-	s.next_fire = us->run != NULL && us->run->fire != 0 ? us->run->fire
-							    : next_fire(us);
-	s.last_fire = us->last_fire;
-	s.last_outcome = us->last_outcome;
-	snprintf(s.last_run_id, sizeof(s.last_run_id), "%s", us->last_run);
-	if (store_schedule_put(d->store, us->name, &s) < 0)
-		log_msg(LOG_ERR, MSG_STORE, "schedule state of %s: %s",
-		    us->name, store_last_error(d->store));
-}
-
-static void
-arm(struct daemon *d)
-{
-	struct heap_node *top = heap_top(&d->heap);
-	struct itimerspec its = { 0 };
-
-	if (top == NULL) {
-		/* Nothing due ever: still watch the clock being set. */
-		its.it_value.tv_sec = (time_t)INT32_MAX * 2;
-	} else {
-		its.it_value.tv_sec = (time_t)top->key;
-	}
-	if (d->armed == its.it_value.tv_sec)
-		return;
-	if (timerfd_settime(d->tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET,
-		&its, NULL) < 0)
-		log_msg(LOG_ERR, MSG_INTERNAL, "timerfd_settime: %s",
-		    strerror(errno));
-	d->armed = its.it_value.tv_sec;
-}
 
 /* ---- runs ---- */
 
-static const char *
+const char *
 kind_name(enum run_kind k)
 {
 	return k == RUN_VERIFY ? "verify" : "rotate";
@@ -457,7 +89,7 @@ kind_name(enum run_kind k)
 
 /* A verify run that succeeded is stored committed (finished) and shown
  * as verified. */
-static const char *
+const char *
 state_shown(const char *kind, enum store_run_state state)
 {
 	if (strcmp(kind, "verify") == 0 && state == STORE_RUN_COMMITTED)
@@ -465,7 +97,7 @@ state_shown(const char *kind, enum store_run_state state)
 	return store_run_state_name(state);
 }
 
-static const char *
+const char *
 phase_name(const struct run *r)
 {
 	switch (r->phase) {
@@ -484,7 +116,7 @@ phase_name(const struct run *r)
 	return state_shown(kind_name(r->kind), r->rec.state);
 }
 
-static json_t *
+json_t *
 run_json(const struct store_run *rec, const char *kind, const char *state)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s}", "id",
@@ -604,7 +236,7 @@ run_finish(struct run *r, enum store_run_state state,
  * Make a run for US.  A user with a run already gets that run back
  * (coalesced).  FIRE is the scheduled instant, 0 for a trigger.
  */
-static struct run *
+struct run *
 run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
     bool *ret_coalesced)
 {
@@ -692,7 +324,7 @@ start_run(struct daemon *d, struct run *r)
 					: STEP_PREPARE);
 }
 
-static void
+void
 dispatch_queue(struct daemon *d)
 {
 	struct run *r, *tmp;
@@ -1817,961 +1449,6 @@ run_step(struct run *r)
 	}
 }
 
-/* ---- fires ---- */
-
-static void
-fire(struct daemon *d, struct ustate *us, int64_t at)
-{
-	struct timespec ts;
-	bool coalesced;
-	int64_t late;
-
-	d->fires++;
-	reschedule(d, us, now_s() > at ? now_s() : at);
-	if (us->paused) {
-		log_msg(
-		    LOG_INFO, MSG_FIRE, "%s: fire skipped: paused", us->name);
-		us->last_fire = at;
-		persist_schedule(d, us);
-		return;
-	}
-	/* How late the daemon takes the fire: the scheduler's precision,
-	 * which bench/scheduler measures from these lines. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	late = ((int64_t)ts.tv_sec - at) * 1000000 + ts.tv_nsec / 1000;
-	log_msg(LOG_INFO, MSG_FIRE, "%s: due, taken %" PRId64 " us late",
-	    us->name, late);
-	run_new(d, us, RUN_ROTATE, at, &coalesced);
-	if (coalesced) {
-		/* The running one serves this fire. */
-		us->last_fire = at;
-		persist_schedule(d, us);
-	}
-}
-
-static void
-process_due(struct daemon *d)
-{
-	struct heap_node *top;
-	int64_t now = now_s();
-
-	while ((top = heap_top(&d->heap)) != NULL && top->key <= now &&
-	    !d->stopping)
-		fire(d, node_user(top), top->key);
-	arm(d);
-}
-
-static void
-recompute_all(struct daemon *d)
-{
-	size_t i;
-	int64_t now = now_s();
-
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->user != NULL)
-			reschedule(d, d->users[i], now);
-}
-
-static void
-on_timerfd(uv_poll_t *p, int status, int events)
-{
-	struct daemon *d = p->data;
-	uint64_t n;
-
-	if (read(d->tfd, &n, sizeof(n)) < 0 && errno == ECANCELED) {
-		/* The wall clock was set: fires now due run once (as
-		 * misfires would), and the rest move to their new times. */
-		log_msg(LOG_NOTICE, MSG_CLOCK,
-		    "the system clock was set; "
-		    "recomputing the schedule");
-		d->armed = 0;
-		process_due(d);
-		recompute_all(d);
-	}
-	d->armed = 0;
-	process_due(d);
-}
-
-/* ---- configuration ---- */
-
-static void
-acl_build(struct daemon *d, const struct job_daemon *jd)
-{
-	struct control_acl_entry *v;
-	size_t i, n = 0;
-
-	v = calloc(jd->nacl + 1, sizeof(*v));
-	if (v == NULL)
-		abort();
-	for (i = 0; i < jd->nacl; i++) {
-		const struct job_acl *a = &jd->acl[i];
-		struct control_acl_entry *e = &v[n];
-
-		e->is_group = a->is_group;
-		e->rights = a->rights;
-		if (a->name == NULL) {
-			e->uid = a->id;
-			e->gid = a->id;
-		} else if (a->is_group) {
-			struct group *g = getgrnam(a->name);
-
-			if (g == NULL) {
-				log_msg(LOG_WARNING, MSG_CONFIG,
-				    "control.acl: "
-				    "no group %s; entry ignored",
-				    a->name);
-				continue;
-			}
-			e->gid = g->gr_gid;
-		} else {
-			struct passwd *pw = getpwnam(a->name);
-
-			if (pw == NULL) {
-				log_msg(LOG_WARNING, MSG_CONFIG,
-				    "control.acl: "
-				    "no user %s; entry ignored",
-				    a->name);
-				continue;
-			}
-			e->uid = pw->pw_uid;
-		}
-		n++;
-	}
-	free(d->acl.v);
-	d->acl.v = v;
-	d->acl.n = n;
-}
-
-/*
- * Make SET the current generation: match users by name, carry their
- * runtime state, recompute schedules that changed.  Persisting at start
- * is one transaction (the store's speed for 100k users).
- */
-static void
-adopt(struct daemon *d, struct job_set *set, bool at_start)
-{
-	struct gen *g = calloc(1, sizeof(*g)), *old;
-	struct ustate *us;
-	int64_t now = now_s(), before;
-	size_t i;
-
-	if (g == NULL)
-		abort();
-	g->set = set;
-	g->refs = 1;
-	g->number = ++d->generations;
-	old = d->gen;
-	d->gen = g;
-
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL)
-			d->users[i]->user = NULL;
-	if (at_start) {
-		for (i = 0; i < set->nusers; i++)
-			user_get(d, set->users[i]->name)->user = set->users[i];
-		recover_unfinished(d);
-	}
-	store_begin(d->store);
-	for (i = 0; i < set->nusers; i++) {
-		struct job_user *u = set->users[i];
-		struct store_schedule s;
-
-		us = user_get(d, u->name);
-		us->user = u;
-		if (!at_start) {
-			/* Persist only what moved: 100k users reload fast. */
-			before = next_fire(us);
-			reschedule(d, us, now);
-			if (next_fire(us) != before)
-				persist_schedule(d, us);
-			continue;
-		}
-		if (store_schedule_get(d->store, u->name, &s) == 0) {
-			us->last_fire = s.last_fire;
-			us->last_outcome = s.last_outcome;
-			snprintf(us->last_run, sizeof(us->last_run), "%s",
-			    s.last_run_id);
-		} else {
-			s.next_fire = 0;
-		}
-		reschedule(d, us, now);
-		if (!schedulable(u))
-			continue;
-		/* A fire missed while the daemon was down. */
-		if (s.next_fire != 0 && s.next_fire <= now) {
-			d->misfires++;
-			if (u->settings.misfire == JOB_MISFIRE_RUN_ONCE) {
-				bool c;
-
-				log_msg(LOG_NOTICE, MSG_MISFIRE,
-				    "%s: fire "
-				    "due at %" PRId64 " was missed; running "
-				    "it once now",
-				    u->name, s.next_fire);
-				run_new(d, us, RUN_ROTATE, s.next_fire, &c);
-				persist_schedule(d, us);
-				continue;
-			}
-			log_msg(LOG_NOTICE, MSG_MISFIRE,
-			    "%s: fire due at "
-			    "%" PRId64 " was missed; skipped (misfire: "
-			    "skip)",
-			    u->name, s.next_fire);
-			us->last_fire = s.next_fire;
-		}
-		if (s.next_fire != next_fire(us))
-			persist_schedule(d, us);
-	}
-	if (store_commit(d->store) < 0)
-		log_msg(LOG_ERR, MSG_STORE, "schedule state: %s",
-		    store_last_error(d->store));
-	/* Users gone from the configuration: out of the schedule; a run in
-	 * flight finishes under its own generation. */
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->user == NULL)
-			heap_remove(&d->heap, &d->users[i]->node);
-	gen_put(old);
-	acl_build(d, &set->daemon);
-	if (d->control != NULL)
-		control_set_acl(d->control, &d->acl);
-	arm(d);
-}
-
-/* Reload: everything parsed first; any error keeps the old config. */
-static int
-reload(struct daemon *d, json_t **ret_errors)
-{
-	struct job_set *set = NULL;
-	size_t i;
-	int r;
-
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
-	    (uint64_t)uv_hrtime() / 1000);
-	r = jobs_load(d->config, now_s(), &set);
-	if (r == -ENOMEM)
-		abort();
-	if (set->nerrors > 0) {
-		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
-		    "reload refused, %zu "
-		    "error%s; keeping generation %d",
-		    set->nerrors, set->nerrors == 1 ? "" : "s", d->gen->number);
-		if (ret_errors != NULL)
-			*ret_errors = json_array();
-		/* One log line per error: a syslog message has no lines. */
-		for (i = 0; i < set->nerrors; i++) {
-			const struct job_error *e = &set->errors[i];
-			char *line;
-
-			if (asprintf(&line, "%s:%d:%d: %s",
-				e->file != NULL ? e->file : "", e->line,
-				e->column, e->message) < 0)
-				abort();
-			log_msg(LOG_ERR, MSG_RELOAD_FAILED, "%s", line);
-			if (ret_errors != NULL)
-				json_array_append_new(
-				    *ret_errors, json_string(line));
-			free(line);
-		}
-		jobs_free(set);
-		sd_notify(0, "READY=1");
-		return -EINVAL;
-	}
-	if (strcmp(set->daemon.socket_path, d->gen->set->daemon.socket_path) !=
-		0 ||
-	    strcmp(set->daemon.store_path, d->gen->set->daemon.store_path) != 0)
-		log_msg(LOG_WARNING, MSG_RELOAD,
-		    "store and control.socket "
-		    "changes take effect at the next start");
-	r = keys_import(set, d->store, now_s());
-	if (r > 0)
-		log_msg(LOG_INFO, MSG_RELOAD, "imported %d secret%s", r,
-		    r == 1 ? "" : "s");
-	adopt(d, set, false);
-	log_msg(LOG_INFO, MSG_RELOAD,
-	    "configuration generation %d: %zu "
-	    "users, %zu files",
-	    d->gen->number, set->nusers, set->nfiles_loaded);
-	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
-	    d->gen->number, set->nusers);
-	dispatch_queue(d);
-	return 0;
-}
-
-/* ---- metrics ---- */
-
-static char *
-metrics_text(struct daemon *d)
-{
-	char *text = NULL;
-	size_t len = 0, i;
-	FILE *f = open_memstream(&text, &len);
-
-	if (f == NULL)
-		return NULL;
-	fprintf(f,
-	    "# HELP rotad_runs_total Runs finished, by outcome.\n"
-	    "# TYPE rotad_runs_total counter\n");
-	fprintf(f, "rotad_runs_total{outcome=\"committed\"} %" PRIu64 "\n",
-	    d->runs_committed);
-	fprintf(f, "rotad_runs_total{outcome=\"verified\"} %" PRIu64 "\n",
-	    d->runs_verified);
-	fprintf(f, "rotad_runs_total{outcome=\"failed\"} %" PRIu64 "\n",
-	    d->runs_failed);
-	fprintf(f,
-	    "# HELP rotad_retries_total Attempts retried.\n"
-	    "# TYPE rotad_retries_total counter\n"
-	    "rotad_retries_total %" PRIu64 "\n",
-	    d->retries);
-	fprintf(f,
-	    "# HELP rotad_fires_total Scheduled fires taken.\n"
-	    "# TYPE rotad_fires_total counter\n"
-	    "rotad_fires_total %" PRIu64 "\n",
-	    d->fires);
-	fprintf(f,
-	    "# HELP rotad_misfires_total Fires missed while down.\n"
-	    "# TYPE rotad_misfires_total counter\n"
-	    "rotad_misfires_total %" PRIu64 "\n",
-	    d->misfires);
-	fprintf(f,
-	    "# HELP rotad_queue_depth Runs waiting for a worker.\n"
-	    "# TYPE rotad_queue_depth gauge\n"
-	    "rotad_queue_depth %d\n",
-	    d->nqueued);
-	fprintf(f,
-	    "# HELP rotad_workers Runs in progress.\n"
-	    "# TYPE rotad_workers gauge\n"
-	    "rotad_workers %d\n",
-	    d->nrunning);
-	fprintf(f,
-	    "# HELP rotad_last_success_timestamp_seconds Last "
-	    "committed rotation per user.\n"
-	    "# TYPE rotad_last_success_timestamp_seconds gauge\n");
-	for (i = 0; i < d->users_cap; i++) {
-		struct ustate *us = d->users[i];
-
-		if (us != NULL && us->user != NULL && us->last_success != 0)
-			fprintf(f,
-			    "rotad_last_success_timestamp_seconds"
-			    "{user=\"%s\"} %" PRId64 "\n",
-			    us->name, us->last_success);
-	}
-	fprintf(f,
-	    "# HELP rotad_next_fire_timestamp_seconds Next scheduled "
-	    "rotation per user.\n"
-	    "# TYPE rotad_next_fire_timestamp_seconds gauge\n");
-	for (i = 0; i < d->users_cap; i++) {
-		struct ustate *us = d->users[i];
-
-		if (us != NULL && us->user != NULL && next_fire(us) != 0)
-			fprintf(f,
-			    "rotad_next_fire_timestamp_seconds"
-			    "{user=\"%s\"} %" PRId64 "\n",
-			    us->name, next_fire(us));
-	}
-	fclose(f);
-	return text;
-}
-
-/* Write the textfile atomically: a reader never sees half a file. */
-static void
-metrics_write(uv_timer_t *t)
-{
-	struct daemon *d = t->data;
-	const char *path = d->gen->set->daemon.metrics_textfile;
-	char tmp[4096];
-	char *text;
-	FILE *f;
-
-	if (path == NULL)
-		return;
-	text = metrics_text(d);
-	if (text == NULL)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (f != NULL) {
-		fputs(text, f);
-		if (fclose(f) == 0 && rename(tmp, path) == 0) {
-			free(text);
-			return;
-		}
-	}
-	log_msg(LOG_WARNING, MSG_INTERNAL, "metrics textfile %s: %s", path,
-	    strerror(errno));
-	unlink(tmp);
-	free(text);
-}
-
-/* ---- control commands ---- */
-
-static const char *
-str_arg(json_t *req, const char *key)
-{
-	json_t *v = json_object_get(req, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* The user named in REQ, or NULL after answering not_found / bad_request. */
-static struct ustate *
-req_user(struct daemon *d, struct control_conn *c, json_t *req)
-{
-	const char *name = str_arg(req, "user");
-	struct ustate *us;
-
-	if (name == NULL) {
-		control_error(c, "bad_request",
-		    "\"user\" (a string) is "
-		    "required");
-		return NULL;
-	}
-	us = user_find(d, name);
-	if (us == NULL || us->user == NULL) {
-		control_error(c, "not_found", "no user %s", name);
-		return NULL;
-	}
-	return us;
-}
-
-static json_t *
-user_json(struct daemon *d, struct ustate *us, bool full)
-{
-	const struct job_user *u = us->user;
-	const struct tz *tz = schedule_display_tz(u->settings.schedule);
-	json_t *o;
-
-	o = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name",
-	    us->name, "resource", u->resource_name, "schedule",
-	    u->settings.schedule_text, "tz", tz_name(tz), "next_fire",
-	    json_time(next_fire(us)), "last_fire", json_time(us->last_fire),
-	    "last_outcome",
-	    us->last_outcome == STORE_RUN_NONE
-		? json_null()
-		: json_string(store_run_state_name(us->last_outcome)),
-	    "paused", us->paused, "running", us->run != NULL);
-	if (full) {
-		char cx[POLICY_FORMAT_SIZE];
-
-		policy_format(u->settings.complexity, cx, sizeof(cx));
-		json_object_set_new(o, "login",
-		    u->login != NULL ? json_string(u->login) : json_null());
-		json_object_set_new(o, "configuration",
-		    u->configuration != NULL
-			? json_string(u->configuration->name)
-			: json_null());
-		json_object_set_new(o, "managed", json_boolean(u->managed));
-		json_object_set_new(o, "settings",
-		    json_pack("{s:s, s:i, s:I, s:I, s:s, s:I}", "complexity",
-			cx, "retry_attempts", u->settings.retry.attempts,
-			"retry_initial", (json_int_t)u->settings.retry.initial,
-			"retry_max", (json_int_t)u->settings.retry.max,
-			"misfire",
-			u->settings.misfire == JOB_MISFIRE_SKIP ? "skip"
-								: "run_once",
-			"timeout", (json_int_t)u->settings.timeout));
-		json_object_set_new(
-		    o, "last_success", json_time(us->last_success));
-		json_object_set_new(o, "last_run",
-		    us->last_run[0] != '\0' ? json_string(us->last_run)
-					    : json_null());
-	}
-	return o;
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp((*(struct ustate *const *)a)->name,
-	    (*(struct ustate *const *)b)->name);
-}
-
-/* Current users, sorted by name, for stable listings. */
-static struct ustate **
-sorted_users(struct daemon *d, size_t *ret_n)
-{
-	struct ustate **v = calloc(d->nusers + 1, sizeof(*v));
-	size_t i, n = 0;
-
-	if (v == NULL)
-		abort();
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->user != NULL)
-			v[n++] = d->users[i];
-	qsort(v, n, sizeof(*v), name_cmp);
-	*ret_n = n;
-	return v;
-}
-
-static void
-cmd_status(struct daemon *d, struct control_conn *c)
-{
-	size_t i, paused = 0;
-
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->user != NULL &&
-		    d->users[i]->paused)
-			paused++;
-	control_reply(c,
-	    json_pack("{s:s, s:i, s:I, s:i, s:s, s:i, s:i, "
-		      "s:i, s:i, s:i, s:s}",
-		"version", ROTAD_VERSION, "pid", (int)getpid(), "uptime",
-		(json_int_t)(now_s() - d->started), "generation",
-		d->gen->number, "config", d->config, "users",
-		(int)d->gen->set->nusers, "paused", (int)paused, "queued",
-		d->nqueued, "running", d->nrunning, "max_workers",
-		d->gen->set->daemon.max_workers, "state",
-		d->stopping ? "stopping" : "running"));
-}
-
-static void
-cmd_list(struct daemon *d, struct control_conn *c)
-{
-	json_t *arr = json_array();
-	struct ustate **v;
-	size_t i, n;
-
-	v = sorted_users(d, &n);
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, user_json(d, v[i], false));
-	free(v);
-	control_reply(c, json_pack("{s:o}", "users", arr));
-}
-
-static void
-cmd_next(struct daemon *d, struct control_conn *c, json_t *req)
-{
-	struct ustate *us = req_user(d, c, req);
-	json_t *count = json_object_get(req, "count"), *arr;
-	const struct schedule *s;
-	int64_t t;
-	int i, n = 5;
-	char buf[40];
-
-	if (us == NULL)
-		return;
-	if (count != NULL) {
-		if (!json_is_integer(count) || json_integer_value(count) < 1 ||
-		    json_integer_value(count) > 1000) {
-			control_error(c, "bad_request",
-			    "\"count\" must be "
-			    "1-1000");
-			return;
-		}
-		n = (int)json_integer_value(count);
-	}
-	s = us->user->settings.schedule;
-	arr = json_array();
-	t = now_s();
-	for (i = 0; i < n && schedule_next(s, t, &t) == 0; i++) {
-		iso(t, schedule_display_tz(s), buf, sizeof(buf));
-		json_array_append_new(arr, json_string(buf));
-	}
-	control_reply(c,
-	    json_pack("{s:s, s:s, s:o}", "user", us->name, "tz",
-		tz_name(schedule_display_tz(s)), "next", arr));
-}
-
-static void
-cmd_trigger(
-    struct daemon *d, struct control_conn *c, json_t *req, enum run_kind kind)
-{
-	struct ustate *us = req_user(d, c, req);
-	struct waiter *w;
-	struct run *r;
-	bool coalesced;
-
-	if (us == NULL)
-		return;
-	if (d->stopping) {
-		control_error(c, "unavailable", "rotad is stopping");
-		return;
-	}
-	if (!us->user->managed && kind == RUN_ROTATE) {
-		control_error(c, "invalid",
-		    "user %s is not managed "
-		    "(managed: false): rotad does not rotate it",
-		    us->name);
-		return;
-	}
-	r = run_new(d, us, kind, 0, &coalesced);
-	if (!json_is_true(json_object_get(req, "wait"))) {
-		control_reply(c,
-		    json_pack("{s:s, s:b}", "run", r->rec.id, "coalesced",
-			coalesced));
-		return;
-	}
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		abort();
-	w->conn = c;
-	LIST_INSERT_HEAD(&r->waiters, w, link);
-	control_progress(c,
-	    json_pack("{s:s, s:s, s:b}", "run", r->rec.id, "state",
-		phase_name(r), "coalesced", coalesced));
-}
-
-static struct run *
-find_run(struct daemon *d, const char *id)
-{
-	struct run *r;
-	size_t i;
-
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->run != NULL &&
-		    strcmp(d->users[i]->run->rec.id, id) == 0)
-			return d->users[i]->run;
-	TAILQ_FOREACH(r, &d->finished, done)
-	if (strcmp(r->rec.id, id) == 0)
-		return r;
-	return NULL;
-}
-
-static const char *
-stored_kind(const struct store_run *rec)
-{
-	return strncmp(rec->message, "verify", 6) == 0 ? "verify" : "rotate";
-}
-
-static int
-collect_run(const struct store_run *rec, void *arg)
-{
-	json_t *arr = arg;
-
-	json_array_append_new(arr,
-	    run_json(rec, stored_kind(rec),
-		state_shown(stored_kind(rec), rec->state)));
-	return 0;
-}
-
-static void
-cmd_runs(struct daemon *d, struct control_conn *c, json_t *req)
-{
-	const char *user = str_arg(req, "user");
-	json_t *lim = json_object_get(req, "limit"), *arr = json_array();
-	int limit = 20;
-
-	if (json_is_integer(lim) && json_integer_value(lim) > 0)
-		limit = (int)json_integer_value(lim);
-	if (store_run_list(d->store, user, limit, collect_run, arr) < 0) {
-		json_decref(arr);
-		control_error(c, "internal", "%s", store_last_error(d->store));
-		return;
-	}
-	control_reply(c, json_pack("{s:o}", "runs", arr));
-}
-
-/* A script's output as a JSON string: bytes that are not UTF-8 become
- * '?' (it is for reading, not for copying back). */
-static json_t *
-output_string(const char *p, size_t len)
-{
-	json_t *j = json_stringn(p != NULL ? p : "", len);
-	char *copy;
-	size_t i;
-
-	if (j != NULL)
-		return j;
-	copy = malloc(len + 1);
-	if (copy == NULL)
-		return json_string("");
-	for (i = 0; i < len; i++)
-		copy[i] =
-		    (unsigned char)p[i] < 0x80 && p[i] != '\0' ? p[i] : '?';
-	j = json_stringn(copy, len);
-	free(copy);
-	return j != NULL ? j : json_string("");
-}
-
-static int
-collect_output(const struct store_run_output *o, void *arg)
-{
-	json_array_append_new(arg,
-	    json_pack("{s:i, s:s, s:b, s:s, s:o}", "seq", o->seq, "script",
-		o->script, "ok", o->ok, "message", o->message, "output",
-		output_string(o->output, o->output_len)));
-	return 0;
-}
-
-/* The run's JSON with its scripts' outputs, when it has any. */
-static json_t *
-with_outputs(struct daemon *d, json_t *run, const char *id)
-{
-	json_t *arr = json_array();
-
-	if (store_run_outputs(d->store, id, collect_output, arr) == 0 &&
-	    json_array_size(arr) > 0)
-		json_object_set_new(run, "scripts", arr);
-	else
-		json_decref(arr);
-	return run;
-}
-
-static void
-cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
-{
-	const char *id = str_arg(req, "run");
-	struct store_run rec;
-	struct run *r;
-
-	if (id == NULL) {
-		control_error(
-		    c, "bad_request", "\"run\" (a string) is required");
-		return;
-	}
-	r = find_run(d, id);
-	if (r != NULL) {
-		control_reply(c,
-		    json_pack("{s:o}", "run",
-			with_outputs(d,
-			    run_json(
-				&r->rec, kind_name(r->kind), phase_name(r)),
-			    id)));
-		return;
-	}
-	if (store_run_get(d->store, id, &rec) < 0) {
-		control_error(c, "not_found", "no run %s", id);
-		return;
-	}
-	control_reply(c,
-	    json_pack("{s:o}", "run",
-		with_outputs(d,
-		    run_json(&rec, stored_kind(&rec),
-			state_shown(stored_kind(&rec), rec.state)),
-		    id)));
-}
-
-static void
-cmd_pause(struct daemon *d, struct control_conn *c, json_t *req, bool pause)
-{
-	json_t *names = json_array();
-	struct ustate **v;
-	size_t i, n;
-
-	if (json_is_true(json_object_get(req, "all"))) {
-		v = sorted_users(d, &n);
-		for (i = 0; i < n; i++) {
-			v[i]->paused = pause;
-			json_array_append_new(names, json_string(v[i]->name));
-		}
-		free(v);
-	} else {
-		struct ustate *us = req_user(d, c, req);
-
-		if (us == NULL) {
-			json_decref(names);
-			return;
-		}
-		us->paused = pause;
-		json_array_append_new(names, json_string(us->name));
-	}
-	log_msg(LOG_NOTICE, MSG_PAUSE, "%s %zu user%s",
-	    pause ? "paused" : "resumed", json_array_size(names),
-	    json_array_size(names) == 1 ? "" : "s");
-	control_reply(c, json_pack("{s:o}", "users", names));
-}
-
-static void
-cmd_reload(struct daemon *d, struct control_conn *c)
-{
-	json_t *errors = NULL;
-
-	if (reload(d, &errors) < 0) {
-		size_t n = json_array_size(errors);
-
-		control_error_extra(c, json_pack("{s:o}", "errors", errors),
-		    "invalid",
-		    "the configuration has %zu error%s; "
-		    "generation %d stays",
-		    n, n == 1 ? "" : "s", d->gen->number);
-		return;
-	}
-	control_reply(c, json_pack("{s:i}", "generation", d->gen->number));
-}
-
-static void
-cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
-{
-	struct ustate *us = req_user(d, c, req);
-	const char *b64 = str_arg(req, "value_b64");
-	struct secret *value = NULL;
-	int64_t version;
-	int r;
-
-	if (us == NULL)
-		return;
-	if (b64 == NULL) {
-		control_error(c, "bad_request", "\"value_b64\" is required");
-		return;
-	}
-	r = protocol_secret_decode(b64, &value);
-	if (r < 0) {
-		control_error(c, "bad_request",
-		    "\"value_b64\" is not valid, "
-		    "non-empty base64");
-		return;
-	}
-	r = store_secret_seed(d->store, us->name, value, now_s(), &version);
-	secret_free(value);
-	if (r < 0) {
-		control_error(c, r == -EBUSY ? "busy" : "internal", "%s",
-		    store_last_error(d->store));
-		return;
-	}
-	log_msg(LOG_NOTICE, MSG_SECRET_SET,
-	    "secret of %s set to version "
-	    "%" PRId64 " by uid %u",
-	    us->name, version, (unsigned)control_conn_uid(c));
-	control_reply(c, json_pack("{s:I}", "version", (json_int_t)version));
-}
-
-static void
-cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
-{
-	struct ustate *us = req_user(d, c, req);
-	struct secret *value = NULL;
-	int64_t version;
-	char *b64;
-	int r;
-
-	if (us == NULL)
-		return;
-	r = store_secret_get(
-	    d->store, us->name, STORE_CURRENT, &value, &version);
-	if (r == -ENOENT) {
-		control_error(
-		    c, "not_found", "user %s has no secret yet", us->name);
-		return;
-	}
-	if (r < 0) {
-		control_error(c, "internal", "%s", store_last_error(d->store));
-		return;
-	}
-	/* Audited: who read which version. */
-	log_msg(LOG_NOTICE, MSG_SECRET_READ,
-	    "secret of %s (version "
-	    "%" PRId64 ") read by uid %u pid %d",
-	    us->name, version, (unsigned)control_conn_uid(c),
-	    (int)control_conn_pid(c));
-	b64 = protocol_secret_encode(value);
-	secret_free(value);
-	if (b64 == NULL) {
-		control_error(c, "internal", "out of memory");
-		return;
-	}
-	control_reply(c,
-	    json_pack("{s:I, s:s}", "version", (json_int_t)version, "value_b64",
-		b64));
-	OPENSSL_cleanse(b64, strlen(b64));
-	free(b64);
-}
-
-static int
-collect_version(const struct store_secret_info *in, void *arg)
-{
-	json_array_append_new(arg,
-	    json_pack("{s:I, s:s, s:o, s:o, s:s}", "version",
-		(json_int_t)in->version, "state",
-		store_secret_state_name(in->state), "created",
-		json_time(in->created), "changed", json_time(in->changed),
-		"run", in->run_id));
-	return 0;
-}
-
-static void
-cmd_secret_history(struct daemon *d, struct control_conn *c, json_t *req)
-{
-	struct ustate *us = req_user(d, c, req);
-	json_t *arr;
-
-	if (us == NULL)
-		return;
-	arr = json_array();
-	if (store_secret_history(d->store, us->name, collect_version, arr) <
-	    0) {
-		json_decref(arr);
-		control_error(c, "internal", "%s", store_last_error(d->store));
-		return;
-	}
-	control_reply(c, json_pack("{s:o}", "versions", arr));
-}
-
-static void
-on_command(void *arg, struct control_conn *c, const char *cmd, json_t *req)
-{
-	struct daemon *d = arg;
-	char *text;
-
-	if (strcmp(cmd, "status") == 0)
-		cmd_status(d, c);
-	else if (strcmp(cmd, "list") == 0)
-		cmd_list(d, c);
-	else if (strcmp(cmd, "show") == 0) {
-		struct ustate *us = req_user(d, c, req);
-
-		if (us != NULL)
-			control_reply(c,
-			    json_pack("{s:o}", "user", user_json(d, us, true)));
-	} else if (strcmp(cmd, "next") == 0)
-		cmd_next(d, c, req);
-	else if (strcmp(cmd, "rotate") == 0)
-		cmd_trigger(d, c, req, RUN_ROTATE);
-	else if (strcmp(cmd, "verify") == 0)
-		cmd_trigger(d, c, req, RUN_VERIFY);
-	else if (strcmp(cmd, "runs") == 0)
-		cmd_runs(d, c, req);
-	else if (strcmp(cmd, "run") == 0)
-		cmd_run(d, c, req);
-	else if (strcmp(cmd, "pause") == 0)
-		cmd_pause(d, c, req, true);
-	else if (strcmp(cmd, "resume") == 0)
-		cmd_pause(d, c, req, false);
-	else if (strcmp(cmd, "reload") == 0)
-		cmd_reload(d, c);
-	else if (strcmp(cmd, "secret_set") == 0)
-		cmd_secret_set(d, c, req);
-	else if (strcmp(cmd, "secret_get") == 0)
-		cmd_secret_get(d, c, req);
-	else if (strcmp(cmd, "secret_history") == 0)
-		cmd_secret_history(d, c, req);
-	else if (strcmp(cmd, "metrics") == 0) {
-		text = metrics_text(d);
-		control_reply(
-		    c, json_pack("{s:s}", "text", text != NULL ? text : ""));
-		free(text);
-	} else
-		control_error(c, "unknown_command", "unknown command %s", cmd);
-}
-
-/* A waiting client went away: forget it, the run goes on. */
-static void
-on_conn_close(void *arg, struct control_conn *c)
-{
-	struct daemon *d = arg;
-	struct waiter *w, *tmp;
-	size_t i;
-
-	for (i = 0; i < d->users_cap; i++) {
-		struct run *r;
-
-		if (d->users[i] == NULL || (r = d->users[i]->run) == NULL)
-			continue;
-		LIST_FOREACH_SAFE(w, &r->waiters, link, tmp)
-		{
-			if (w->conn == c) {
-				LIST_REMOVE(w, link);
-				free(w);
-			}
-		}
-	}
-}
-
-static void
-on_denied(void *arg, uid_t uid, pid_t pid, const char *cmd)
-{
-	log_msg(LOG_WARNING, MSG_DENIED, "control: uid %u pid %d denied %s",
-	    (unsigned)uid, (int)pid, cmd);
-}
-
 /* ---- signals and stop ---- */
 
 static void
@@ -2905,7 +1582,7 @@ on_signal(uv_signal_t *s, int signum)
 
 	if (signum == SIGHUP) {
 		if (!d->stopping)
-			reload(d, NULL);
+			reload_config(d, NULL);
 		return;
 	}
 	begin_stop(d);
@@ -3014,8 +1691,8 @@ recover_one(const struct store_run *rec, void *arg)
 	return 0;
 }
 
-static void
-recover_unfinished(struct daemon *d)
+void
+daemon_recover_unfinished(struct daemon *d)
 {
 	if (store_run_list_unfinished(d->store, recover_one, d) < 0)
 		log_msg(LOG_ERR, MSG_STORE, "unfinished runs: %s",
@@ -3025,17 +1702,178 @@ recover_unfinished(struct daemon *d)
 
 /* ---- start ---- */
 
+/*
+ * Load CONFIG for the first generation into *RET.  Errors are logged; a
+ * job file with errors is skipped and the others load, but a broken
+ * configuration (a negative errno) starts nothing.
+ */
+static int
+load_config(const char *config, struct job_set **ret)
+{
+	struct job_set *set = NULL;
+	size_t i;
+	int r;
+
+	r = jobs_load(config, now_s(), &set);
+	if (r < 0) {
+		if (set != NULL) {
+			jobs_print_errors(set, stderr);
+			jobs_free(set);
+		}
+		log_msg(
+		    LOG_ERR, MSG_CONFIG, "%s is broken; not starting", config);
+		return r;
+	}
+	for (i = 0; i < set->nerrors; i++) {
+		const struct job_error *e = &set->errors[i];
+
+		log_msg(LOG_ERR, MSG_CONFIG, "%s:%d:%d: %s",
+		    e->file != NULL ? e->file : "", e->line, e->column,
+		    e->message);
+	}
+	if (set->nfiles_skipped > 0)
+		log_msg(LOG_WARNING, MSG_CONFIG,
+		    "%zu job file%s skipped for "
+		    "errors; the others are loaded",
+		    set->nfiles_skipped, set->nfiles_skipped == 1 ? "" : "s");
+	*ret = set;
+	return 0;
+}
+
+/* Open the store with the master key, and import SET's key files. */
+static int
+open_store(struct daemon *d, const struct job_set *set)
+{
+	struct secret *key = NULL;
+	char path[4096], err[512];
+	int r;
+
+	if (store_key_path(path, sizeof(path), set->daemon.key_file) < 0 ||
+	    store_key_load(path, &key, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, MSG_STORE,
+		    "master key: %s (create it with "
+		    "rotad --init)",
+		    err);
+		return -ENOKEY;
+	}
+	r = store_open(
+	    set->daemon.store_path, key, &d->store, err, sizeof(err));
+	secret_free(key);
+	if (r < 0) {
+		log_msg(LOG_ERR, MSG_STORE, "store: %s", err);
+		return r;
+	}
+	r = keys_import(set, d->store, now_s());
+	if (r > 0)
+		log_msg(LOG_INFO, MSG_START, "imported %d secret%s", r,
+		    r == 1 ? "" : "s");
+	return 0;
+}
+
+/* The loop and its handles, none started yet. */
+static int
+init_loop(struct daemon *d)
+{
+	int r;
+
+	d->loop = uv_default_loop();
+	d->started = now_s();
+	d->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (d->tfd < 0) {
+		r = -errno;
+		log_msg(LOG_ERR, MSG_START, "timerfd: %s", strerror(errno));
+		return r;
+	}
+	uv_poll_init(d->loop, &d->tfd_poll, d->tfd);
+	d->tfd_poll.data = d;
+	uv_timer_init(d->loop, &d->stop_timer);
+	d->stop_timer.data = d;
+	uv_timer_init(d->loop, &d->watchdog);
+	uv_timer_init(d->loop, &d->metrics_timer);
+	d->metrics_timer.data = d;
+
+	uv_signal_init(d->loop, &d->sighup);
+	uv_signal_init(d->loop, &d->sigterm);
+	uv_signal_init(d->loop, &d->sigint);
+	d->sighup.data = d->sigterm.data = d->sigint.data = d;
+	return 0;
+}
+
+/*
+ * Open the control socket and start the handles: from here on the daemon
+ * answers.  On failure every handle is closed.
+ */
+static int
+start_serving(struct daemon *d)
+{
+	struct control_config cc = { 0 };
+	char err[512];
+	uint64_t wd_usec;
+	int r;
+
+	cc.path = d->gen->set->daemon.socket_path;
+	cc.group = d->gen->set->daemon.socket_group;
+	cc.acl = &d->acl;
+	cc.dispatch = command_dispatch;
+	cc.on_close = command_on_close;
+	cc.on_denied = command_on_denied;
+	cc.daemon = d;
+	r = control_start(d->loop, &cc, &d->control, err, sizeof(err));
+	if (r < 0) {
+		log_msg(LOG_ERR, MSG_START, "control socket: %s", err);
+		abandon_loop(d);
+		return r;
+	}
+	uv_poll_start(&d->tfd_poll, UV_READABLE, fire_on_timerfd);
+	uv_signal_start(&d->sighup, on_signal, SIGHUP);
+	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d->sigint, on_signal, SIGINT);
+
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		uv_timer_start(&d->watchdog, watchdog_ping, wd_usec / 2000,
+		    wd_usec / 2000);
+	if (d->gen->set->daemon.metrics_textfile != NULL) {
+		metrics_write(&d->metrics_timer);
+		uv_timer_start(&d->metrics_timer, metrics_write,
+		    METRICS_PERIOD_MS, METRICS_PERIOD_MS);
+	}
+
+	log_msg(LOG_INFO, MSG_START,
+	    "rotad %s started: generation %d, %zu "
+	    "users, %zu job files, socket %s",
+	    ROTAD_VERSION, d->gen->number, d->gen->set->nusers,
+	    d->gen->set->nfiles_loaded, d->gen->set->daemon.socket_path);
+	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
+	    d->gen->number, d->gen->set->nusers);
+	return 0;
+}
+
+/* Free what D holds, however far the start got; SET if no generation
+ * owns it yet. */
+static void
+teardown(struct daemon *d, struct job_set *set)
+{
+	if (d->loop != NULL && uv_loop_close(d->loop) != 0)
+		log_msg(LOG_DEBUG, MSG_INTERNAL, "loop closed with handles");
+	if (d->tfd >= 0)
+		close(d->tfd);
+	heap_free(&d->heap);
+	users_free(d);
+	free(d->acl.v);
+	if (d->gen != NULL)
+		gen_put(d->gen);
+	else
+		jobs_free(set);
+	store_close(d->store);
+	log_close();
+}
+
 int
 daemon_main(const char *config, bool foreground)
 {
 	struct daemon d = { 0 };
 	struct job_set *set = NULL;
-	struct control_config cc = { 0 };
-	struct secret *key = NULL;
-	char path[4096], err[512];
-	uint64_t wd_usec;
-	int r, ret = 1;
-	size_t i;
+	int ret = 1;
 
 	/* Before any JSON exists: secret_set/secret_get carry values in
 	 * jansson strings, which must be wiped when freed.  A client that
@@ -3050,143 +1888,26 @@ daemon_main(const char *config, bool foreground)
 	TAILQ_INIT(&d.queue);
 	TAILQ_INIT(&d.finished);
 
-	r = jobs_load(config, now_s(), &set);
-	if (r < 0) {
-		if (set != NULL) {
-			jobs_print_errors(set, stderr);
-			jobs_free(set);
-		}
-		log_msg(
-		    LOG_ERR, MSG_CONFIG, "%s is broken; not starting", config);
-		return 1;
-	}
-	for (i = 0; i < set->nerrors; i++) {
-		const struct job_error *e = &set->errors[i];
-
-		log_msg(LOG_ERR, MSG_CONFIG, "%s:%d:%d: %s",
-		    e->file != NULL ? e->file : "", e->line, e->column,
-		    e->message);
-	}
-	if (set->nfiles_skipped > 0)
-		log_msg(LOG_WARNING, MSG_CONFIG,
-		    "%zu job file%s skipped for "
-		    "errors; the others are loaded",
-		    set->nfiles_skipped, set->nfiles_skipped == 1 ? "" : "s");
-
-	if (store_key_path(path, sizeof(path), set->daemon.key_file) < 0 ||
-	    store_key_load(path, &key, err, sizeof(err)) < 0) {
-		log_msg(LOG_ERR, MSG_STORE,
-		    "master key: %s (create it with "
-		    "rotad --init)",
-		    err);
+	if (load_config(config, &set) < 0 || open_store(&d, set) < 0)
 		goto out;
-	}
-	r = store_open(set->daemon.store_path, key, &d.store, err, sizeof(err));
-	secret_free(key);
-	if (r < 0) {
-		log_msg(LOG_ERR, MSG_STORE, "store: %s", err);
-		goto out;
-	}
-	r = keys_import(set, d.store, now_s());
-	if (r > 0)
-		log_msg(LOG_INFO, MSG_START, "imported %d secret%s", r,
-		    r == 1 ? "" : "s");
-
 	if (!foreground && daemon(0, 0) < 0) {
 		log_msg(LOG_ERR, MSG_START, "daemon: %s", strerror(errno));
 		goto out;
 	}
-
-	d.loop = uv_default_loop();
-	d.started = now_s();
-	d.tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (d.tfd < 0) {
-		log_msg(LOG_ERR, MSG_START, "timerfd: %s", strerror(errno));
+	if (init_loop(&d) < 0)
 		goto out;
-	}
-	uv_poll_init(d.loop, &d.tfd_poll, d.tfd);
-	d.tfd_poll.data = &d;
-	uv_timer_init(d.loop, &d.stop_timer);
-	d.stop_timer.data = &d;
-	uv_timer_init(d.loop, &d.watchdog);
-	uv_timer_init(d.loop, &d.metrics_timer);
-	d.metrics_timer.data = &d;
-
-	uv_signal_init(d.loop, &d.sighup);
-	uv_signal_init(d.loop, &d.sigterm);
-	uv_signal_init(d.loop, &d.sigint);
-	d.sighup.data = d.sigterm.data = d.sigint.data = &d;
-
 	fault_init();
 	/* The first generation; unfinished runs recover first, then fires
 	 * missed while down queue up (or join the recovering run). */
-	adopt(&d, set, true);
+	reload_adopt(&d, set, true);
 	set = NULL; /* owned by the generation now */
-
-	cc.path = d.gen->set->daemon.socket_path;
-	cc.group = d.gen->set->daemon.socket_group;
-	cc.acl = &d.acl;
-	cc.dispatch = on_command;
-	cc.on_close = on_conn_close;
-	cc.on_denied = on_denied;
-	cc.daemon = &d;
-	r = control_start(d.loop, &cc, &d.control, err, sizeof(err));
-	if (r < 0) {
-		log_msg(LOG_ERR, MSG_START, "control socket: %s", err);
-		abandon_loop(&d);
+	if (start_serving(&d) < 0)
 		goto out;
-	}
-	uv_poll_start(&d.tfd_poll, UV_READABLE, on_timerfd);
-	uv_signal_start(&d.sighup, on_signal, SIGHUP);
-	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-	uv_signal_start(&d.sigint, on_signal, SIGINT);
 
-	if (sd_watchdog_enabled(0, &wd_usec) > 0)
-		uv_timer_start(
-		    &d.watchdog, watchdog_ping, wd_usec / 2000, wd_usec / 2000);
-	if (d.gen->set->daemon.metrics_textfile != NULL) {
-		metrics_write(&d.metrics_timer);
-		uv_timer_start(&d.metrics_timer, metrics_write,
-		    METRICS_PERIOD_MS, METRICS_PERIOD_MS);
-	}
-
-	log_msg(LOG_INFO, MSG_START,
-	    "rotad %s started: generation %d, %zu "
-	    "users, %zu job files, socket %s",
-	    ROTAD_VERSION, d.gen->number, d.gen->set->nusers,
-	    d.gen->set->nfiles_loaded, d.gen->set->daemon.socket_path);
-	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users", d.gen->number,
-	    d.gen->set->nusers);
-
-	process_due(&d);
+	fire_process_due(&d);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	ret = d.exit_status;
 out:
-	if (d.loop != NULL && uv_loop_close(d.loop) != 0)
-		log_msg(LOG_DEBUG, MSG_INTERNAL, "loop closed with handles");
-	if (d.tfd >= 0)
-		close(d.tfd);
-	heap_free(&d.heap);
-	for (i = 0; i < d.users_cap; i++) {
-		if (d.users[i] != NULL) {
-			free(d.users[i]->name);
-			free(d.users[i]);
-		}
-	}
-	free(d.users);
-	for (i = 0; i < d.resources_cap; i++) {
-		if (d.resources[i] != NULL) {
-			free(d.resources[i]->name);
-			free(d.resources[i]);
-		}
-	}
-	free(d.resources);
-	free(d.acl.v);
-	if (d.gen != NULL)
-		gen_put(d.gen);
-	else
-		jobs_free(set);
-	store_close(d.store);
-	log_close();
+	teardown(&d, set);
 	return ret;
 }

@@ -1,0 +1,657 @@
+/*
+ * command.c: the control commands.
+ *
+ * The control module (control.c) owns the socket, the framing, the peer's
+ * credentials and the ACL; a request that gets here is well-formed JSON
+ * and allowed.  Each command has one handler, found by name in a table;
+ * the handler answers with control_reply() or control_error(), now, or
+ * (rotate --wait) when the run ends.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "config.h"
+#include "cronspec.h"
+#include "daemon-internal.h"
+#include "log.h"
+#include "policy.h"
+#include "protocol.h"
+#include "schedule.h"
+#include "secret.h"
+#include "tz.h"
+
+static void
+iso(int64_t t, const struct tz *tz, char *buf, size_t size)
+{
+	int32_t off = tz != NULL ? tz_offset_at(tz, t) : 0;
+	int32_t a = off < 0 ? -off : off;
+	struct cronspec_tm tm;
+
+	cronspec_civil_from_seconds(t + off, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.year,
+	    tm.month, tm.day, tm.hour, tm.minute, tm.second,
+	    off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
+}
+
+json_t *
+json_time(int64_t t)
+{
+	char buf[40];
+
+	if (t == 0)
+		return json_null();
+	iso(t, NULL, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static const char *
+str_arg(json_t *req, const char *key)
+{
+	json_t *v = json_object_get(req, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* The user named in REQ, or NULL after answering not_found / bad_request. */
+static struct ustate *
+req_user(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	const char *name = str_arg(req, "user");
+	struct ustate *us;
+
+	if (name == NULL) {
+		control_error(c, "bad_request",
+		    "\"user\" (a string) is "
+		    "required");
+		return NULL;
+	}
+	us = user_find(d, name);
+	if (us == NULL || us->user == NULL) {
+		control_error(c, "not_found", "no user %s", name);
+		return NULL;
+	}
+	return us;
+}
+
+static json_t *
+user_json(struct daemon *d, struct ustate *us, bool full)
+{
+	const struct job_user *u = us->user;
+	const struct tz *tz = schedule_display_tz(u->settings.schedule);
+	json_t *o;
+
+	o = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name",
+	    us->name, "resource", u->resource_name, "schedule",
+	    u->settings.schedule_text, "tz", tz_name(tz), "next_fire",
+	    json_time(next_fire(us)), "last_fire", json_time(us->last_fire),
+	    "last_outcome",
+	    us->last_outcome == STORE_RUN_NONE
+		? json_null()
+		: json_string(store_run_state_name(us->last_outcome)),
+	    "paused", us->paused, "running", us->run != NULL);
+	if (full) {
+		char cx[POLICY_FORMAT_SIZE];
+
+		policy_format(u->settings.complexity, cx, sizeof(cx));
+		json_object_set_new(o, "login",
+		    u->login != NULL ? json_string(u->login) : json_null());
+		json_object_set_new(o, "configuration",
+		    u->configuration != NULL
+			? json_string(u->configuration->name)
+			: json_null());
+		json_object_set_new(o, "managed", json_boolean(u->managed));
+		json_object_set_new(o, "settings",
+		    json_pack("{s:s, s:i, s:I, s:I, s:s, s:I}", "complexity",
+			cx, "retry_attempts", u->settings.retry.attempts,
+			"retry_initial", (json_int_t)u->settings.retry.initial,
+			"retry_max", (json_int_t)u->settings.retry.max,
+			"misfire",
+			u->settings.misfire == JOB_MISFIRE_SKIP ? "skip"
+								: "run_once",
+			"timeout", (json_int_t)u->settings.timeout));
+		json_object_set_new(
+		    o, "last_success", json_time(us->last_success));
+		json_object_set_new(o, "last_run",
+		    us->last_run[0] != '\0' ? json_string(us->last_run)
+					    : json_null());
+	}
+	return o;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct ustate *const *)a)->name,
+	    (*(struct ustate *const *)b)->name);
+}
+
+/* Current users, sorted by name, for stable listings. */
+static struct ustate **
+sorted_users(struct daemon *d, size_t *ret_n)
+{
+	struct ustate **v = calloc(d->nusers + 1, sizeof(*v));
+	size_t i, n = 0;
+
+	if (v == NULL)
+		abort();
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->user != NULL)
+			v[n++] = d->users[i];
+	qsort(v, n, sizeof(*v), name_cmp);
+	*ret_n = n;
+	return v;
+}
+
+static void
+cmd_status(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	size_t i, paused = 0;
+
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->user != NULL &&
+		    d->users[i]->paused)
+			paused++;
+	control_reply(c,
+	    json_pack("{s:s, s:i, s:I, s:i, s:s, s:i, s:i, "
+		      "s:i, s:i, s:i, s:s}",
+		"version", ROTAD_VERSION, "pid", (int)getpid(), "uptime",
+		(json_int_t)(now_s() - d->started), "generation",
+		d->gen->number, "config", d->config, "users",
+		(int)d->gen->set->nusers, "paused", (int)paused, "queued",
+		d->nqueued, "running", d->nrunning, "max_workers",
+		d->gen->set->daemon.max_workers, "state",
+		d->stopping ? "stopping" : "running"));
+}
+
+static void
+cmd_list(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	json_t *arr = json_array();
+	struct ustate **v;
+	size_t i, n;
+
+	v = sorted_users(d, &n);
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, user_json(d, v[i], false));
+	free(v);
+	control_reply(c, json_pack("{s:o}", "users", arr));
+}
+
+static void
+cmd_next(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	json_t *count = json_object_get(req, "count"), *arr;
+	const struct schedule *s;
+	int64_t t;
+	int i, n = 5;
+	char buf[40];
+
+	if (us == NULL)
+		return;
+	if (count != NULL) {
+		if (!json_is_integer(count) || json_integer_value(count) < 1 ||
+		    json_integer_value(count) > 1000) {
+			control_error(c, "bad_request",
+			    "\"count\" must be "
+			    "1-1000");
+			return;
+		}
+		n = (int)json_integer_value(count);
+	}
+	s = us->user->settings.schedule;
+	arr = json_array();
+	t = now_s();
+	for (i = 0; i < n && schedule_next(s, t, &t) == 0; i++) {
+		iso(t, schedule_display_tz(s), buf, sizeof(buf));
+		json_array_append_new(arr, json_string(buf));
+	}
+	control_reply(c,
+	    json_pack("{s:s, s:s, s:o}", "user", us->name, "tz",
+		tz_name(schedule_display_tz(s)), "next", arr));
+}
+
+static void
+cmd_trigger(
+    struct daemon *d, struct control_conn *c, json_t *req, enum run_kind kind)
+{
+	struct ustate *us = req_user(d, c, req);
+	struct waiter *w;
+	struct run *r;
+	bool coalesced;
+
+	if (us == NULL)
+		return;
+	if (d->stopping) {
+		control_error(c, "unavailable", "rotad is stopping");
+		return;
+	}
+	if (!us->user->managed && kind == RUN_ROTATE) {
+		control_error(c, "invalid",
+		    "user %s is not managed "
+		    "(managed: false): rotad does not rotate it",
+		    us->name);
+		return;
+	}
+	r = run_new(d, us, kind, 0, &coalesced);
+	if (!json_is_true(json_object_get(req, "wait"))) {
+		control_reply(c,
+		    json_pack("{s:s, s:b}", "run", r->rec.id, "coalesced",
+			coalesced));
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		abort();
+	w->conn = c;
+	LIST_INSERT_HEAD(&r->waiters, w, link);
+	control_progress(c,
+	    json_pack("{s:s, s:s, s:b}", "run", r->rec.id, "state",
+		phase_name(r), "coalesced", coalesced));
+}
+
+static struct run *
+find_run(struct daemon *d, const char *id)
+{
+	struct run *r;
+	size_t i;
+
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->run != NULL &&
+		    strcmp(d->users[i]->run->rec.id, id) == 0)
+			return d->users[i]->run;
+	TAILQ_FOREACH(r, &d->finished, done)
+	if (strcmp(r->rec.id, id) == 0)
+		return r;
+	return NULL;
+}
+
+static const char *
+stored_kind(const struct store_run *rec)
+{
+	return strncmp(rec->message, "verify", 6) == 0 ? "verify" : "rotate";
+}
+
+static int
+collect_run(const struct store_run *rec, void *arg)
+{
+	json_t *arr = arg;
+
+	json_array_append_new(arr,
+	    run_json(rec, stored_kind(rec),
+		state_shown(stored_kind(rec), rec->state)));
+	return 0;
+}
+
+static void
+cmd_runs(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	const char *user = str_arg(req, "user");
+	json_t *lim = json_object_get(req, "limit"), *arr = json_array();
+	int limit = 20;
+
+	if (json_is_integer(lim) && json_integer_value(lim) > 0)
+		limit = (int)json_integer_value(lim);
+	if (store_run_list(d->store, user, limit, collect_run, arr) < 0) {
+		json_decref(arr);
+		control_error(c, "internal", "%s", store_last_error(d->store));
+		return;
+	}
+	control_reply(c, json_pack("{s:o}", "runs", arr));
+}
+
+/* A script's output as a JSON string: bytes that are not UTF-8 become
+ * '?' (it is for reading, not for copying back). */
+static json_t *
+output_string(const char *p, size_t len)
+{
+	json_t *j = json_stringn(p != NULL ? p : "", len);
+	char *copy;
+	size_t i;
+
+	if (j != NULL)
+		return j;
+	copy = malloc(len + 1);
+	if (copy == NULL)
+		return json_string("");
+	for (i = 0; i < len; i++)
+		copy[i] =
+		    (unsigned char)p[i] < 0x80 && p[i] != '\0' ? p[i] : '?';
+	j = json_stringn(copy, len);
+	free(copy);
+	return j != NULL ? j : json_string("");
+}
+
+static int
+collect_output(const struct store_run_output *o, void *arg)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:i, s:s, s:b, s:s, s:o}", "seq", o->seq, "script",
+		o->script, "ok", o->ok, "message", o->message, "output",
+		output_string(o->output, o->output_len)));
+	return 0;
+}
+
+/* The run's JSON with its scripts' outputs, when it has any. */
+static json_t *
+with_outputs(struct daemon *d, json_t *run, const char *id)
+{
+	json_t *arr = json_array();
+
+	if (store_run_outputs(d->store, id, collect_output, arr) == 0 &&
+	    json_array_size(arr) > 0)
+		json_object_set_new(run, "scripts", arr);
+	else
+		json_decref(arr);
+	return run;
+}
+
+static void
+cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	const char *id = str_arg(req, "run");
+	struct store_run rec;
+	struct run *r;
+
+	if (id == NULL) {
+		control_error(
+		    c, "bad_request", "\"run\" (a string) is required");
+		return;
+	}
+	r = find_run(d, id);
+	if (r != NULL) {
+		control_reply(c,
+		    json_pack("{s:o}", "run",
+			with_outputs(d,
+			    run_json(
+				&r->rec, kind_name(r->kind), phase_name(r)),
+			    id)));
+		return;
+	}
+	if (store_run_get(d->store, id, &rec) < 0) {
+		control_error(c, "not_found", "no run %s", id);
+		return;
+	}
+	control_reply(c,
+	    json_pack("{s:o}", "run",
+		with_outputs(d,
+		    run_json(&rec, stored_kind(&rec),
+			state_shown(stored_kind(&rec), rec.state)),
+		    id)));
+}
+
+static void
+cmd_pause(struct daemon *d, struct control_conn *c, json_t *req, bool pause)
+{
+	json_t *names = json_array();
+	struct ustate **v;
+	size_t i, n;
+
+	if (json_is_true(json_object_get(req, "all"))) {
+		v = sorted_users(d, &n);
+		for (i = 0; i < n; i++) {
+			v[i]->paused = pause;
+			json_array_append_new(names, json_string(v[i]->name));
+		}
+		free(v);
+	} else {
+		struct ustate *us = req_user(d, c, req);
+
+		if (us == NULL) {
+			json_decref(names);
+			return;
+		}
+		us->paused = pause;
+		json_array_append_new(names, json_string(us->name));
+	}
+	log_msg(LOG_NOTICE, MSG_PAUSE, "%s %zu user%s",
+	    pause ? "paused" : "resumed", json_array_size(names),
+	    json_array_size(names) == 1 ? "" : "s");
+	control_reply(c, json_pack("{s:o}", "users", names));
+}
+
+static void
+cmd_reload(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	json_t *errors = NULL;
+
+	if (reload_config(d, &errors) < 0) {
+		size_t n = json_array_size(errors);
+
+		control_error_extra(c, json_pack("{s:o}", "errors", errors),
+		    "invalid",
+		    "the configuration has %zu error%s; "
+		    "generation %d stays",
+		    n, n == 1 ? "" : "s", d->gen->number);
+		return;
+	}
+	control_reply(c, json_pack("{s:i}", "generation", d->gen->number));
+}
+
+static void
+cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	const char *b64 = str_arg(req, "value_b64");
+	struct secret *value = NULL;
+	int64_t version;
+	int r;
+
+	if (us == NULL)
+		return;
+	if (b64 == NULL) {
+		control_error(c, "bad_request", "\"value_b64\" is required");
+		return;
+	}
+	r = protocol_secret_decode(b64, &value);
+	if (r < 0) {
+		control_error(c, "bad_request",
+		    "\"value_b64\" is not valid, "
+		    "non-empty base64");
+		return;
+	}
+	r = store_secret_seed(d->store, us->name, value, now_s(), &version);
+	secret_free(value);
+	if (r < 0) {
+		control_error(c, r == -EBUSY ? "busy" : "internal", "%s",
+		    store_last_error(d->store));
+		return;
+	}
+	log_msg(LOG_NOTICE, MSG_SECRET_SET,
+	    "secret of %s set to version "
+	    "%" PRId64 " by uid %u",
+	    us->name, version, (unsigned)control_conn_uid(c));
+	control_reply(c, json_pack("{s:I}", "version", (json_int_t)version));
+}
+
+static void
+cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	struct secret *value = NULL;
+	int64_t version;
+	char *b64;
+	int r;
+
+	if (us == NULL)
+		return;
+	r = store_secret_get(
+	    d->store, us->name, STORE_CURRENT, &value, &version);
+	if (r == -ENOENT) {
+		control_error(
+		    c, "not_found", "user %s has no secret yet", us->name);
+		return;
+	}
+	if (r < 0) {
+		control_error(c, "internal", "%s", store_last_error(d->store));
+		return;
+	}
+	/* Audited: who read which version. */
+	log_msg(LOG_NOTICE, MSG_SECRET_READ,
+	    "secret of %s (version "
+	    "%" PRId64 ") read by uid %u pid %d",
+	    us->name, version, (unsigned)control_conn_uid(c),
+	    (int)control_conn_pid(c));
+	b64 = protocol_secret_encode(value);
+	secret_free(value);
+	if (b64 == NULL) {
+		control_error(c, "internal", "out of memory");
+		return;
+	}
+	control_reply(c,
+	    json_pack("{s:I, s:s}", "version", (json_int_t)version, "value_b64",
+		b64));
+	OPENSSL_cleanse(b64, strlen(b64));
+	free(b64);
+}
+
+static int
+collect_version(const struct store_secret_info *in, void *arg)
+{
+	json_array_append_new(arg,
+	    json_pack("{s:I, s:s, s:o, s:o, s:s}", "version",
+		(json_int_t)in->version, "state",
+		store_secret_state_name(in->state), "created",
+		json_time(in->created), "changed", json_time(in->changed),
+		"run", in->run_id));
+	return 0;
+}
+
+static void
+cmd_secret_history(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+	json_t *arr;
+
+	if (us == NULL)
+		return;
+	arr = json_array();
+	if (store_secret_history(d->store, us->name, collect_version, arr) <
+	    0) {
+		json_decref(arr);
+		control_error(c, "internal", "%s", store_last_error(d->store));
+		return;
+	}
+	control_reply(c, json_pack("{s:o}", "versions", arr));
+}
+
+static void
+cmd_show(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	struct ustate *us = req_user(d, c, req);
+
+	if (us != NULL)
+		control_reply(
+		    c, json_pack("{s:o}", "user", user_json(d, us, true)));
+}
+
+static void
+cmd_rotate(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	cmd_trigger(d, c, req, RUN_ROTATE);
+}
+
+static void
+cmd_verify(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	cmd_trigger(d, c, req, RUN_VERIFY);
+}
+
+static void
+cmd_pause_users(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	cmd_pause(d, c, req, true);
+}
+
+static void
+cmd_resume_users(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	cmd_pause(d, c, req, false);
+}
+
+static void
+cmd_metrics(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	char *text = metrics_text(d);
+
+	control_reply(c, json_pack("{s:s}", "text", text != NULL ? text : ""));
+	free(text);
+}
+
+/*
+ * The commands by name.  The right each needs is the protocol's
+ * (protocol_command_right()): the control module has checked it before
+ * a request gets here.
+ */
+static const struct command {
+	const char *name;
+	void (*fn)(struct daemon *d, struct control_conn *c, json_t *req);
+} commands[] = {
+	{ "status", cmd_status },
+	{ "list", cmd_list },
+	{ "show", cmd_show },
+	{ "next", cmd_next },
+	{ "rotate", cmd_rotate },
+	{ "verify", cmd_verify },
+	{ "runs", cmd_runs },
+	{ "run", cmd_run },
+	{ "pause", cmd_pause_users },
+	{ "resume", cmd_resume_users },
+	{ "reload", cmd_reload },
+	{ "secret_set", cmd_secret_set },
+	{ "secret_get", cmd_secret_get },
+	{ "secret_history", cmd_secret_history },
+	{ "metrics", cmd_metrics },
+};
+
+void
+command_dispatch(
+    void *arg, struct control_conn *c, const char *cmd, json_t *req)
+{
+	struct daemon *d = arg;
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name) == 0) {
+			commands[i].fn(d, c, req);
+			return;
+		}
+	}
+	control_error(c, "unknown_command", "unknown command %s", cmd);
+}
+
+/* A waiting client went away: forget it, the run goes on. */
+void
+command_on_close(void *arg, struct control_conn *c)
+{
+	struct daemon *d = arg;
+	struct waiter *w, *tmp;
+	size_t i;
+
+	for (i = 0; i < d->users_cap; i++) {
+		struct run *r;
+
+		if (d->users[i] == NULL || (r = d->users[i]->run) == NULL)
+			continue;
+		LIST_FOREACH_SAFE(w, &r->waiters, link, tmp)
+		{
+			if (w->conn == c) {
+				LIST_REMOVE(w, link);
+				free(w);
+			}
+		}
+	}
+}
+
+void
+command_on_denied(void *arg, uid_t uid, pid_t pid, const char *cmd)
+{
+	log_msg(LOG_WARNING, MSG_DENIED, "control: uid %u pid %d denied %s",
+	    (unsigned)uid, (int)pid, cmd);
+}

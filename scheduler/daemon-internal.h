@@ -1,0 +1,280 @@
+/*
+ * daemon-internal: what the scheduler's files share, and nothing else.
+ *
+ * The daemon is one libuv loop over one struct daemon (see the big picture
+ * at the top of daemon.c).  Its code is split by concern:
+ *
+ *   daemon.c   start and stop (daemon_main, signals, the stop deadline,
+ *              recovery of unfinished runs) and, for now, the runs and
+ *              their rotation steps
+ *   fire.c     the schedule: the fire heap, the timerfd, fires
+ *   users.c    the user and resource tables, by name
+ *   reload.c   configuration generations, adopting one, reloading, ACLs
+ *   metrics.c  the Prometheus text
+ *   command.c  the control commands
+ *
+ * Not a module interface: only these files include it.  Functions the run
+ * code calls keep the names it knows them by (user_find, next_fire, ...);
+ * they take their module's prefix when that code moves to run.c.
+ */
+#ifndef ROTAD_DAEMON_INTERNAL_H
+#define ROTAD_DAEMON_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "control.h"
+#include "heap.h"
+#include "jobs.h"
+#include "store.h"
+
+/* glibc's sys/queue.h lacks the _SAFE walks of the BSDs. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                             \
+	for ((var) = TAILQ_FIRST((head));                                      \
+	     (var) && ((tvar) = TAILQ_NEXT((var), field), 1); (var) = (tvar))
+#endif
+#ifndef LIST_FOREACH_SAFE
+#define LIST_FOREACH_SAFE(var, head, field, tvar)                              \
+	for ((var) = LIST_FIRST((head));                                       \
+	     (var) && ((tvar) = LIST_NEXT((var), field), 1); (var) = (tvar))
+#endif
+
+#define STOP_DEADLINE_MS 30000
+#define CLOCK_BACK_MAX (3 * 3600)
+#define METRICS_PERIOD_MS 15000
+#define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
+
+struct spawn;
+
+/* A configuration generation, shared by the runs that started under it. */
+struct gen {
+	struct job_set *set;
+	int refs;
+	int number;
+};
+
+struct run;
+
+/* Runtime state of a resource: how many runs it has going. */
+struct rstate {
+	char *name;
+	int running;
+};
+
+/* Runtime state of a user; survives reloads, matched by name. */
+struct ustate {
+	char *name;
+	struct job_user *user; /* in the current generation; NULL: removed */
+	struct heap_node node; /* next fire, when scheduled */
+	int64_t last_fire;
+	int64_t last_success;
+	enum store_run_state last_outcome;
+	char last_run[STORE_RUN_ID_LEN + 1];
+	bool paused;
+	struct run *run; /* at most one */
+	int test_calls;  /* the test provider's calls so far */
+};
+
+/* What a run does: rotate the secret, or only log in with the current one. */
+enum run_kind {
+	RUN_ROTATE,
+	RUN_VERIFY,
+};
+
+/* Where a run is in the daemon's queue, as opposed to its rotation step. */
+enum run_phase {
+	PHASE_QUEUED,
+	PHASE_RUNNING,
+	PHASE_RETRY_WAIT,
+	PHASE_DONE,
+};
+
+/* The rotation step a run is at; see the steps comment in daemon.c. */
+enum step {
+	STEP_START, /* prepare, or for a verify run apply */
+	STEP_PREPARE,
+	STEP_APPLY,
+	STEP_VERIFY,
+	STEP_COMMIT,
+	STEP_PROBE_PENDING,
+	STEP_PROBE_CURRENT,
+	STEP_RECONCILE,
+	STEP_RECONCILE_VERIFY,
+	STEP_SCRIPTS, /* post-rotation scripts, after the commit */
+	STEP_UNDO,    /* rollback_on_post_rotation_fail: set the old back */
+	STEP_UNDO_VERIFY,
+	STEP_UNDO_KEEP, /* the undo failed: does the new one still work? */
+};
+
+/* A control connection waiting for a run to end (`rotate --wait`). */
+struct waiter {
+	struct control_conn *conn;
+	LIST_ENTRY(waiter) link;
+};
+
+/*
+ * One rotation or verification of one user: queued, running its steps one
+ * worker at a time, waiting to retry, or done (kept a while for `rotactl
+ * run`).  Owned by the daemon; freed in the close callback of its timer.
+ */
+struct run {
+	struct daemon *d;
+	enum run_kind kind;
+	enum run_phase phase;
+	enum step step;
+	struct ustate *us;
+	struct rstate *rs;
+	struct gen *gen;
+	struct job_user *user; /* in gen */
+	int64_t fire;          /* the scheduled instant; 0 when triggered */
+	int64_t version;       /* the pending secret's, or 0 */
+	bool created;          /* the store has its row */
+	bool reconciled, regenerated;
+	enum step resume;   /* where the next attempt starts */
+	struct spawn *sp;   /* the step's worker, while one runs */
+	bool abandoned;     /* the stop deadline passed while sp ran */
+	bool has_current;   /* the user has a current secret */
+	bool rolled_back;   /* recovery sets the old secret back */
+	bool scripted_fail; /* the test provider was told to fail */
+	size_t script;      /* the next post-rotation script, from 0 */
+	int scripts_failed;
+	int outputs;                         /* script outputs kept so far */
+	const struct job_script *cur_script; /* the one a worker runs */
+	bool undone; /* rolled back after a failed script */
+	enum store_error_class fail_class; /* why recovery began */
+	char fail_msg[STORE_MESSAGE_MAX + 1];
+	struct store_run rec;
+	uv_timer_t timer;
+	LIST_HEAD(, waiter) waiters;
+	TAILQ_ENTRY(run) queue;
+	TAILQ_ENTRY(run) done;
+};
+
+/* The daemon's whole state: one, on daemon_main()'s stack. */
+struct daemon {
+	uv_loop_t *loop;
+	const char *config;
+	bool foreground;
+	struct gen *gen;
+	int generations;
+	struct store *store;
+	struct control *control;
+	struct control_acl acl;
+
+	struct heap heap;
+	int tfd;
+	uv_poll_t tfd_poll;
+	int64_t armed; /* the instant the timerfd is set for, 0: none */
+
+	struct ustate **users; /* open-addressing hash by name */
+	size_t users_cap, nusers;
+	struct rstate **resources;
+	size_t resources_cap, nresources;
+
+	TAILQ_HEAD(, run) queue;
+	TAILQ_HEAD(, run) finished;
+	int nqueued, nrunning, nfinished;
+
+	uv_signal_t sighup, sigterm, sigint;
+	uv_timer_t stop_timer, watchdog, metrics_timer;
+	bool stopping;
+	int exit_status;
+	int64_t started;
+
+	/* metrics */
+	uint64_t runs_committed, runs_failed, runs_verified, retries, fires,
+	    misfires, coalesced;
+};
+
+/* The wall clock, in seconds: what the schedule and the store count in. */
+static inline int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- daemon.c: runs (the names the run code has) ---- */
+
+/* Make a run for US, or join the one it has (*RET_COALESCED).  FIRE is the
+ * scheduled instant, 0 for a trigger. */
+struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
+    int64_t fire, bool *ret_coalesced);
+/* Start the queued runs that have a worker slot. */
+void dispatch_queue(struct daemon *d);
+const char *kind_name(enum run_kind k);
+/* A stored run's state as shown: a committed verify run is "verified". */
+const char *state_shown(const char *kind, enum store_run_state state);
+/* A run in memory's state as shown: its phase, or its stored state. */
+const char *phase_name(const struct run *r);
+/* A run as the control protocol shows it. */
+json_t *run_json(
+    const struct store_run *rec, const char *kind, const char *state);
+
+/* ---- daemon.c: start and stop ---- */
+
+/* Queue runs the store says did not finish (at start, before fires). */
+void daemon_recover_unfinished(struct daemon *d);
+
+/* ---- users.c ---- */
+
+/* The state of user NAME, or NULL if it was never loaded. */
+struct ustate *user_find(struct daemon *d, const char *name);
+/* The state of user NAME, made if it has none yet. */
+struct ustate *user_get(struct daemon *d, const char *name);
+/* The state of resource NAME, made if it has none yet. */
+struct rstate *resource_get(struct daemon *d, const char *name);
+/* Free both tables (at exit; no run may be left). */
+void users_free(struct daemon *d);
+
+/* ---- fire.c ---- */
+
+/* Whether U has fires at all: a managed user. */
+bool fire_schedulable(const struct job_user *u);
+/* Put US at its next fire after AFTER, or out of the heap if none. */
+void fire_reschedule(struct daemon *d, struct ustate *us, int64_t after);
+/* US's next fire instant, 0: none. */
+int64_t next_fire(const struct ustate *us);
+/* Store US's schedule state (a fire taken but not started stays due). */
+void persist_schedule(struct daemon *d, struct ustate *us);
+/* Set the timerfd for the earliest fire. */
+void fire_arm(struct daemon *d);
+/* Take every fire now due, then re-arm. */
+void fire_process_due(struct daemon *d);
+/* The timerfd's poll callback: fires due, or the clock was set. */
+void fire_on_timerfd(uv_poll_t *p, int status, int events);
+
+/* ---- reload.c ---- */
+
+/* Drop a reference to generation G; the last frees its job set. */
+void gen_put(struct gen *g);
+/* Make SET (owned from now) the current generation; AT_START: the first,
+ * read the stored schedule and recover unfinished runs. */
+void reload_adopt(struct daemon *d, struct job_set *set, bool at_start);
+/* Load the configuration again and adopt it if it has no error: 0, or
+ * -EINVAL with the errors in *RET_ERRORS (if not NULL) as a JSON array. */
+int reload_config(struct daemon *d, json_t **ret_errors);
+
+/* ---- metrics.c ---- */
+
+/* The Prometheus text exposition, malloc'd; NULL when out of memory. */
+char *metrics_text(struct daemon *d);
+/* The metrics timer's callback: write the textfile, if one is set. */
+void metrics_write(uv_timer_t *t);
+
+/* ---- command.c ---- */
+
+/* T as ISO 8601 in UTC, or JSON null for 0. */
+json_t *json_time(int64_t t);
+/* The control module's callbacks (struct control_config). */
+void command_dispatch(
+    void *arg, struct control_conn *c, const char *cmd, json_t *req);
+void command_on_close(void *arg, struct control_conn *c);
+void command_on_denied(void *arg, uid_t uid, pid_t pid, const char *cmd);
+
+#endif

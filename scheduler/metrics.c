@@ -1,0 +1,121 @@
+/*
+ * metrics.c: the daemon's figures in the Prometheus text format, for
+ * `rotactl metrics` and for the node exporter's textfile collector.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon-internal.h"
+#include "log.h"
+
+static void
+counter(FILE *f, const char *name, const char *help, uint64_t value)
+{
+	fprintf(f,
+	    "# HELP %s %s\n"
+	    "# TYPE %s counter\n"
+	    "%s %" PRIu64 "\n",
+	    name, help, name, name, value);
+}
+
+static void
+gauge(FILE *f, const char *name, const char *help, int value)
+{
+	fprintf(f,
+	    "# HELP %s %s\n"
+	    "# TYPE %s gauge\n"
+	    "%s %d\n",
+	    name, help, name, name, value);
+}
+
+static int64_t
+last_success(const struct ustate *us)
+{
+	return us->last_success;
+}
+
+/* A gauge with one sample per loaded user whose VALUE is not 0. */
+static void
+user_gauge(FILE *f, struct daemon *d, const char *name, const char *help,
+    int64_t (*value)(const struct ustate *))
+{
+	size_t i;
+
+	fprintf(f,
+	    "# HELP %s %s\n"
+	    "# TYPE %s gauge\n",
+	    name, help, name);
+	for (i = 0; i < d->users_cap; i++) {
+		struct ustate *us = d->users[i];
+
+		if (us != NULL && us->user != NULL && value(us) != 0)
+			fprintf(f, "%s{user=\"%s\"} %" PRId64 "\n", name,
+			    us->name, value(us));
+	}
+}
+
+char *
+metrics_text(struct daemon *d)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return NULL;
+	fprintf(f,
+	    "# HELP rotad_runs_total Runs finished, by outcome.\n"
+	    "# TYPE rotad_runs_total counter\n");
+	fprintf(f, "rotad_runs_total{outcome=\"committed\"} %" PRIu64 "\n",
+	    d->runs_committed);
+	fprintf(f, "rotad_runs_total{outcome=\"verified\"} %" PRIu64 "\n",
+	    d->runs_verified);
+	fprintf(f, "rotad_runs_total{outcome=\"failed\"} %" PRIu64 "\n",
+	    d->runs_failed);
+	counter(f, "rotad_retries_total", "Attempts retried.", d->retries);
+	counter(f, "rotad_fires_total", "Scheduled fires taken.", d->fires);
+	counter(
+	    f, "rotad_misfires_total", "Fires missed while down.", d->misfires);
+	gauge(f, "rotad_queue_depth", "Runs waiting for a worker.", d->nqueued);
+	gauge(f, "rotad_workers", "Runs in progress.", d->nrunning);
+	user_gauge(f, d, "rotad_last_success_timestamp_seconds",
+	    "Last committed rotation per user.", last_success);
+	user_gauge(f, d, "rotad_next_fire_timestamp_seconds",
+	    "Next scheduled rotation per user.", next_fire);
+	fclose(f);
+	return text;
+}
+
+/* Write the textfile atomically: a reader never sees half a file. */
+void
+metrics_write(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	const char *path = d->gen->set->daemon.metrics_textfile;
+	char tmp[4096];
+	char *text;
+	FILE *f;
+
+	if (path == NULL)
+		return;
+	text = metrics_text(d);
+	if (text == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (f != NULL) {
+		fputs(text, f);
+		if (fclose(f) == 0 && rename(tmp, path) == 0) {
+			free(text);
+			return;
+		}
+	}
+	log_msg(LOG_WARNING, MSG_INTERNAL, "metrics textfile %s: %s", path,
+	    strerror(errno));
+	unlink(tmp);
+	free(text);
+}

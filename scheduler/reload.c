@@ -1,0 +1,248 @@
+/*
+ * reload.c: configuration generations.
+ *
+ * SIGHUP or `rotactl reload`: load everything, swap only if there is no
+ * error.  Runs in flight keep the generation they started with
+ * (refcounted).  Adopting a generation matches users by name, carries
+ * their runtime state over, and recomputes the schedules that changed; the
+ * first one, at start, also reads the stored schedule back, recovers
+ * unfinished runs and takes the fires missed while the daemon was down.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "daemon-internal.h"
+#include "keys.h"
+#include "log.h"
+
+void
+gen_put(struct gen *g)
+{
+	if (g == NULL || --g->refs > 0)
+		return;
+	jobs_free(g->set);
+	free(g);
+}
+
+static void
+acl_build(struct daemon *d, const struct job_daemon *jd)
+{
+	struct control_acl_entry *v;
+	size_t i, n = 0;
+
+	v = calloc(jd->nacl + 1, sizeof(*v));
+	if (v == NULL)
+		abort();
+	for (i = 0; i < jd->nacl; i++) {
+		const struct job_acl *a = &jd->acl[i];
+		struct control_acl_entry *e = &v[n];
+
+		e->is_group = a->is_group;
+		e->rights = a->rights;
+		if (a->name == NULL) {
+			e->uid = a->id;
+			e->gid = a->id;
+		} else if (a->is_group) {
+			struct group *g = getgrnam(a->name);
+
+			if (g == NULL) {
+				log_msg(LOG_WARNING, MSG_CONFIG,
+				    "control.acl: "
+				    "no group %s; entry ignored",
+				    a->name);
+				continue;
+			}
+			e->gid = g->gr_gid;
+		} else {
+			struct passwd *pw = getpwnam(a->name);
+
+			if (pw == NULL) {
+				log_msg(LOG_WARNING, MSG_CONFIG,
+				    "control.acl: "
+				    "no user %s; entry ignored",
+				    a->name);
+				continue;
+			}
+			e->uid = pw->pw_uid;
+		}
+		n++;
+	}
+	free(d->acl.v);
+	d->acl.v = v;
+	d->acl.n = n;
+}
+
+/*
+ * User US, U in the first generation, at start: its stored schedule state
+ * back, then its next fire; a fire missed while the daemon was down runs
+ * once or is skipped, per U's misfire setting.  Inside adopt's transaction.
+ */
+static void
+adopt_stored(
+    struct daemon *d, struct ustate *us, struct job_user *u, int64_t now)
+{
+	struct store_schedule s;
+
+	if (store_schedule_get(d->store, u->name, &s) == 0) {
+		us->last_fire = s.last_fire;
+		us->last_outcome = s.last_outcome;
+		snprintf(
+		    us->last_run, sizeof(us->last_run), "%s", s.last_run_id);
+	} else {
+		s.next_fire = 0;
+	}
+	fire_reschedule(d, us, now);
+	if (!fire_schedulable(u))
+		return;
+	/* A fire missed while the daemon was down. */
+	if (s.next_fire != 0 && s.next_fire <= now) {
+		d->misfires++;
+		if (u->settings.misfire == JOB_MISFIRE_RUN_ONCE) {
+			bool c;
+
+			log_msg(LOG_NOTICE, MSG_MISFIRE,
+			    "%s: fire "
+			    "due at %" PRId64 " was missed; running "
+			    "it once now",
+			    u->name, s.next_fire);
+			run_new(d, us, RUN_ROTATE, s.next_fire, &c);
+			persist_schedule(d, us);
+			return;
+		}
+		log_msg(LOG_NOTICE, MSG_MISFIRE,
+		    "%s: fire due at "
+		    "%" PRId64 " was missed; skipped (misfire: "
+		    "skip)",
+		    u->name, s.next_fire);
+		us->last_fire = s.next_fire;
+	}
+	if (s.next_fire != next_fire(us))
+		persist_schedule(d, us);
+}
+
+/*
+ * Make SET the current generation: match users by name, carry their
+ * runtime state, recompute schedules that changed.  Persisting at start
+ * is one transaction (the store's speed for 100k users).
+ */
+void
+reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
+{
+	struct gen *g = calloc(1, sizeof(*g)), *old;
+	struct ustate *us;
+	int64_t now = now_s(), before;
+	size_t i;
+
+	if (g == NULL)
+		abort();
+	g->set = set;
+	g->refs = 1;
+	g->number = ++d->generations;
+	old = d->gen;
+	d->gen = g;
+
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL)
+			d->users[i]->user = NULL;
+	if (at_start) {
+		for (i = 0; i < set->nusers; i++)
+			user_get(d, set->users[i]->name)->user = set->users[i];
+		daemon_recover_unfinished(d);
+	}
+	store_begin(d->store);
+	for (i = 0; i < set->nusers; i++) {
+		struct job_user *u = set->users[i];
+
+		us = user_get(d, u->name);
+		us->user = u;
+		if (at_start) {
+			adopt_stored(d, us, u, now);
+			continue;
+		}
+		/* Persist only what moved: 100k users reload fast. */
+		before = next_fire(us);
+		fire_reschedule(d, us, now);
+		if (next_fire(us) != before)
+			persist_schedule(d, us);
+	}
+	if (store_commit(d->store) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "schedule state: %s",
+		    store_last_error(d->store));
+	/* Users gone from the configuration: out of the schedule; a run in
+	 * flight finishes under its own generation. */
+	for (i = 0; i < d->users_cap; i++)
+		if (d->users[i] != NULL && d->users[i]->user == NULL)
+			heap_remove(&d->heap, &d->users[i]->node);
+	gen_put(old);
+	acl_build(d, &set->daemon);
+	if (d->control != NULL)
+		control_set_acl(d->control, &d->acl);
+	fire_arm(d);
+}
+
+/* Reload: everything parsed first; any error keeps the old config. */
+int
+reload_config(struct daemon *d, json_t **ret_errors)
+{
+	struct job_set *set = NULL;
+	size_t i;
+	int r;
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+	    (uint64_t)uv_hrtime() / 1000);
+	r = jobs_load(d->config, now_s(), &set);
+	if (r == -ENOMEM)
+		abort();
+	if (set->nerrors > 0) {
+		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
+		    "reload refused, %zu "
+		    "error%s; keeping generation %d",
+		    set->nerrors, set->nerrors == 1 ? "" : "s", d->gen->number);
+		if (ret_errors != NULL)
+			*ret_errors = json_array();
+		/* One log line per error: a syslog message has no lines. */
+		for (i = 0; i < set->nerrors; i++) {
+			const struct job_error *e = &set->errors[i];
+			char *line;
+
+			if (asprintf(&line, "%s:%d:%d: %s",
+				e->file != NULL ? e->file : "", e->line,
+				e->column, e->message) < 0)
+				abort();
+			log_msg(LOG_ERR, MSG_RELOAD_FAILED, "%s", line);
+			if (ret_errors != NULL)
+				json_array_append_new(
+				    *ret_errors, json_string(line));
+			free(line);
+		}
+		jobs_free(set);
+		sd_notify(0, "READY=1");
+		return -EINVAL;
+	}
+	if (strcmp(set->daemon.socket_path, d->gen->set->daemon.socket_path) !=
+		0 ||
+	    strcmp(set->daemon.store_path, d->gen->set->daemon.store_path) != 0)
+		log_msg(LOG_WARNING, MSG_RELOAD,
+		    "store and control.socket "
+		    "changes take effect at the next start");
+	r = keys_import(set, d->store, now_s());
+	if (r > 0)
+		log_msg(LOG_INFO, MSG_RELOAD, "imported %d secret%s", r,
+		    r == 1 ? "" : "s");
+	reload_adopt(d, set, false);
+	log_msg(LOG_INFO, MSG_RELOAD,
+	    "configuration generation %d: %zu "
+	    "users, %zu files",
+	    d->gen->number, set->nusers, set->nfiles_loaded);
+	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
+	    d->gen->number, set->nusers);
+	dispatch_queue(d);
+	return 0;
+}

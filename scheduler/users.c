@@ -1,0 +1,122 @@
+/*
+ * users.c: the daemon's tables of user and resource state, by name.
+ *
+ * Two open-addressing hash tables (FNV-1a, linear probing, at most half
+ * full) of structs whose first member is the name.  A user's state
+ * outlives the generations that name it: a reload finds it here by name
+ * and carries its schedule, pause and run over.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon-internal.h"
+
+static uint64_t
+hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Find NAME in an open-addressing table of structs whose first member is
+ * the name; returns the slot (empty or matching). */
+static size_t
+slot_of(void **table, size_t cap, const char *name)
+{
+	size_t i = hash(name) & (cap - 1);
+
+	while (table[i] != NULL && strcmp(*(char **)table[i], name) != 0)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+static void
+table_grow(void ***table, size_t *cap, size_t n)
+{
+	void **old = *table, **t;
+	size_t oldcap = *cap, ncap, i;
+
+	if ((n + 1) * 2 <= oldcap)
+		return;
+	ncap = oldcap == 0 ? 64 : oldcap * 2;
+	t = calloc(ncap, sizeof(*t));
+	if (t == NULL)
+		abort();
+	for (i = 0; i < oldcap; i++)
+		if (old[i] != NULL)
+			t[slot_of(t, ncap, *(char **)old[i])] = old[i];
+	free(old);
+	*table = t;
+	*cap = ncap;
+}
+
+struct ustate *
+user_find(struct daemon *d, const char *name)
+{
+	if (d->users_cap == 0)
+		return NULL;
+	return d->users[slot_of((void **)d->users, d->users_cap, name)];
+}
+
+struct ustate *
+user_get(struct daemon *d, const char *name)
+{
+	struct ustate *us = user_find(d, name);
+
+	if (us != NULL)
+		return us;
+	table_grow((void ***)&d->users, &d->users_cap, d->nusers);
+	us = calloc(1, sizeof(*us));
+	if (us == NULL || (us->name = strdup(name)) == NULL)
+		abort();
+	heap_node_init(&us->node);
+	d->users[slot_of((void **)d->users, d->users_cap, name)] = us;
+	d->nusers++;
+	return us;
+}
+
+struct rstate *
+resource_get(struct daemon *d, const char *name)
+{
+	struct rstate *rs;
+	size_t i;
+
+	if (d->resources_cap > 0) {
+		rs = d->resources[slot_of(
+		    (void **)d->resources, d->resources_cap, name)];
+		if (rs != NULL)
+			return rs;
+	}
+	table_grow((void ***)&d->resources, &d->resources_cap, d->nresources);
+	rs = calloc(1, sizeof(*rs));
+	if (rs == NULL || (rs->name = strdup(name)) == NULL)
+		abort();
+	i = slot_of((void **)d->resources, d->resources_cap, name);
+	d->resources[i] = rs;
+	d->nresources++;
+	return rs;
+}
+
+void
+users_free(struct daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->users_cap; i++) {
+		if (d->users[i] != NULL) {
+			free(d->users[i]->name);
+			free(d->users[i]);
+		}
+	}
+	free(d->users);
+	for (i = 0; i < d->resources_cap; i++) {
+		if (d->resources[i] != NULL) {
+			free(d->resources[i]->name);
+			free(d->resources[i]);
+		}
+	}
+	free(d->resources);
+}
