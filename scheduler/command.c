@@ -25,6 +25,7 @@
 #include "schedule.h"
 #include "secret.h"
 #include "tz.h"
+#include "xalloc.h"
 
 static void
 iso(int64_t t, const struct tz *tz, char *buf, size_t size)
@@ -135,11 +136,9 @@ name_cmp(const void *a, const void *b)
 static struct ustate **
 sorted_users(struct daemon *d, size_t *ret_n)
 {
-	struct ustate **v = calloc(d->nusers + 1, sizeof(*v));
+	struct ustate **v = xcalloc(d->nusers + 1, sizeof(*v));
 	size_t i, n = 0;
 
-	if (v == NULL)
-		abort();
 	for (i = 0; i < d->users_cap; i++)
 		if (d->users[i] != NULL && d->users[i]->user != NULL)
 			v[n++] = d->users[i];
@@ -246,9 +245,7 @@ cmd_trigger(
 			coalesced));
 		return;
 	}
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		abort();
+	w = xcalloc(1, sizeof(*w));
 	w->conn = c;
 	LIST_INSERT_HEAD(&r->waiters, w, link);
 	control_progress(c,

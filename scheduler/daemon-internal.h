@@ -160,7 +160,6 @@ struct run {
 struct daemon {
 	uv_loop_t *loop;
 	const char *config;
-	bool foreground;
 	struct gen *gen;
 	int generations;
 	struct store *store;

@@ -1869,7 +1869,7 @@ teardown(struct daemon *d, struct job_set *set)
 }
 
 int
-daemon_main(const char *config, bool foreground)
+daemon_main(const char *config, bool to_syslog)
 {
 	struct daemon d = { 0 };
 	struct job_set *set = NULL;
@@ -1880,9 +1880,8 @@ daemon_main(const char *config, bool foreground)
 	 * hangs up must not kill the daemon with SIGPIPE. */
 	protocol_json_wipe_on_free();
 	signal(SIGPIPE, SIG_IGN);
-	log_open(foreground, LOG_INFO);
+	log_open(!to_syslog, LOG_INFO);
 	d.config = config;
-	d.foreground = foreground;
 	d.tfd = -1;
 	d.exit_status = 0;
 	TAILQ_INIT(&d.queue);
@@ -1890,10 +1889,6 @@ daemon_main(const char *config, bool foreground)
 
 	if (load_config(config, &set) < 0 || open_store(&d, set) < 0)
 		goto out;
-	if (!foreground && daemon(0, 0) < 0) {
-		log_msg(LOG_ERR, MSG_START, "daemon: %s", strerror(errno));
-		goto out;
-	}
 	if (init_loop(&d) < 0)
 		goto out;
 	fault_init();

@@ -22,6 +22,7 @@
 #include "daemon-internal.h"
 #include "log.h"
 #include "schedule.h"
+#include "xalloc.h"
 
 static struct ustate *
 node_user(struct heap_node *n)
@@ -59,7 +60,7 @@ fire_reschedule(struct daemon *d, struct ustate *us, int64_t after)
 	if (us->node.index == HEAP_NONE) {
 		us->node.key = next;
 		if (heap_insert(&d->heap, &us->node) < 0)
-			abort();
+			xalloc_fail(); /* the heap's only error */
 	} else {
 		heap_update(&d->heap, &us->node, next);
 	}

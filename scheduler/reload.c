@@ -21,6 +21,7 @@
 #include "daemon-internal.h"
 #include "keys.h"
 #include "log.h"
+#include "xalloc.h"
 
 void
 gen_put(struct gen *g)
@@ -37,9 +38,7 @@ acl_build(struct daemon *d, const struct job_daemon *jd)
 	struct control_acl_entry *v;
 	size_t i, n = 0;
 
-	v = calloc(jd->nacl + 1, sizeof(*v));
-	if (v == NULL)
-		abort();
+	v = xcalloc(jd->nacl + 1, sizeof(*v));
 	for (i = 0; i < jd->nacl; i++) {
 		const struct job_acl *a = &jd->acl[i];
 		struct control_acl_entry *e = &v[n];
@@ -135,13 +134,11 @@ adopt_stored(
 void
 reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 {
-	struct gen *g = calloc(1, sizeof(*g)), *old;
+	struct gen *g = xcalloc(1, sizeof(*g)), *old;
 	struct ustate *us;
 	int64_t now = now_s(), before;
 	size_t i;
 
-	if (g == NULL)
-		abort();
 	g->set = set;
 	g->refs = 1;
 	g->number = ++d->generations;
@@ -199,7 +196,7 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	    (uint64_t)uv_hrtime() / 1000);
 	r = jobs_load(d->config, now_s(), &set);
 	if (r == -ENOMEM)
-		abort();
+		xalloc_fail();
 	if (set->nerrors > 0) {
 		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
 		    "reload refused, %zu "
@@ -210,12 +207,10 @@ reload_config(struct daemon *d, json_t **ret_errors)
 		/* One log line per error: a syslog message has no lines. */
 		for (i = 0; i < set->nerrors; i++) {
 			const struct job_error *e = &set->errors[i];
-			char *line;
+			char *line = xasprintf("%s:%d:%d: %s",
+			    e->file != NULL ? e->file : "", e->line, e->column,
+			    e->message);
 
-			if (asprintf(&line, "%s:%d:%d: %s",
-				e->file != NULL ? e->file : "", e->line,
-				e->column, e->message) < 0)
-				abort();
 			log_msg(LOG_ERR, MSG_RELOAD_FAILED, "%s", line);
 			if (ret_errors != NULL)
 				json_array_append_new(

@@ -1,7 +1,7 @@
 /*
  * rotad: the credential-rotation daemon.
  *
- *   rotad [-c FILE] [-f]        run (-f: in the foreground, as systemd does)
+ *   rotad [-c FILE] [-s]        run, in the foreground (-s: log to syslog)
  *   rotad -n [-v] [-c FILE]     check the configuration (-v: print it)
  *   rotad --init [-c FILE]      create the master key and the store
  *   rotad --rekey [-c FILE]     re-wrap the store's data key under a new key
@@ -24,7 +24,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: rotad [-c FILE] [-f]      run (-f: in the foreground)\n"
+	    "usage: rotad [-c FILE] [-s]      run (-s: log to syslog, not "
+	    "stderr)\n"
 	    "       rotad -n [-v] [-c FILE]   check the configuration\n"
 	    "       rotad --init [-c FILE]    create the master key and store\n"
 	    "       rotad --rekey [-c FILE]   re-wrap the store under a new "
@@ -79,6 +80,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "syslog", no_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "init", no_argument, NULL, OPT_INIT },
 		{ "rekey", no_argument, NULL, OPT_REKEY },
@@ -87,10 +89,10 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = DEFAULT_CONFIG;
-	bool check_mode = false, verbose = false, foreground = false;
+	bool check_mode = false, verbose = false, to_syslog = false;
 	int c, mode = 0;
 
-	while ((c = getopt_long(argc, argv, "c:fnvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:fnsvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config = optarg;
@@ -99,7 +101,11 @@ main(int argc, char **argv)
 			check_mode = true;
 			break;
 		case 'f':
-			foreground = true;
+			/* rotad always runs in the foreground now (see
+			 * daemon.h); -f stays accepted for old units. */
+			break;
+		case 's':
+			to_syslog = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -129,5 +135,5 @@ main(int argc, char **argv)
 		return keys_init(config);
 	if (mode == OPT_REKEY)
 		return keys_rekey(config);
-	return daemon_main(config, foreground);
+	return daemon_main(config, to_syslog);
 }

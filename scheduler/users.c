@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "daemon-internal.h"
+#include "xalloc.h"
 
 static uint64_t
 hash(const char *s)
@@ -42,9 +43,7 @@ table_grow(void ***table, size_t *cap, size_t n)
 	if ((n + 1) * 2 <= oldcap)
 		return;
 	ncap = oldcap == 0 ? 64 : oldcap * 2;
-	t = calloc(ncap, sizeof(*t));
-	if (t == NULL)
-		abort();
+	t = xcalloc(ncap, sizeof(*t));
 	for (i = 0; i < oldcap; i++)
 		if (old[i] != NULL)
 			t[slot_of(t, ncap, *(char **)old[i])] = old[i];
@@ -69,9 +68,8 @@ user_get(struct daemon *d, const char *name)
 	if (us != NULL)
 		return us;
 	table_grow((void ***)&d->users, &d->users_cap, d->nusers);
-	us = calloc(1, sizeof(*us));
-	if (us == NULL || (us->name = strdup(name)) == NULL)
-		abort();
+	us = xcalloc(1, sizeof(*us));
+	us->name = xstrdup(name);
 	heap_node_init(&us->node);
 	d->users[slot_of((void **)d->users, d->users_cap, name)] = us;
 	d->nusers++;
@@ -91,9 +89,8 @@ resource_get(struct daemon *d, const char *name)
 			return rs;
 	}
 	table_grow((void ***)&d->resources, &d->resources_cap, d->nresources);
-	rs = calloc(1, sizeof(*rs));
-	if (rs == NULL || (rs->name = strdup(name)) == NULL)
-		abort();
+	rs = xcalloc(1, sizeof(*rs));
+	rs->name = xstrdup(name);
 	i = slot_of((void **)d->resources, d->resources_cap, name);
 	d->resources[i] = rs;
 	d->nresources++;
