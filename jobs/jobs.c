@@ -162,6 +162,13 @@ jobs_protocol_find(const char *name)
 	return NULL;
 }
 
+const char *const jobs_resource_keys[] = { "kind", "host", "port",
+	"protocol", "tls", "admin_user", "max_concurrent", "configuration",
+	"scripts", "schedule", "complexity", "rotate", "retry", "misfire",
+	"timeout", "private_key_type", "private_key_rotate",
+	"rollback_on_password_fail", "rollback_on_private_key_fail",
+	"rollback_on_post_rotation_fail", "rerun_on_post_rotation_fail", NULL };
+
 const char *const jobs_right_names[] = { "read", "trigger", "secrets", "admin",
 	NULL };
 

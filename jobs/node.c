@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "jobs-internal.h"
 
 struct job_origin
@@ -114,54 +115,13 @@ bad:
 	return -EINVAL;
 }
 
-/*
- * A duration: a number of seconds, or numbers with units s, m, h, d in
- * decreasing order ("90s", "1h30m", "2d").
- */
-static int
-parse_duration(const char *s, int64_t *ret)
-{
-	static const char units[] = "dhms";
-	static const int64_t secs[] = { 86400, 3600, 60, 1 };
-	int64_t total = 0, v;
-	int last = -1, u;
-	const char *p = s;
-
-	if (*s == '\0')
-		return -EINVAL;
-	while (*p != '\0') {
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		for (v = 0; *p >= '0' && *p <= '9'; p++) {
-			v = v * 10 + (*p - '0');
-			if (v > 100000000)
-				return -EINVAL;
-		}
-		if (*p == '\0') {
-			if (last >= 0)
-				return -EINVAL; /* "1h30" */
-			total = v;
-			break;
-		}
-		u = (int)(strchr(units, *p) != NULL ? strchr(units, *p) - units
-						    : -1);
-		if (u < 0 || u <= last)
-			return -EINVAL;
-		last = u;
-		total += v * secs[u];
-		p++;
-	}
-	*ret = total;
-	return 0;
-}
-
 int
 node_duration(
     struct job_loader *l, const yaml_node_t *n, int64_t min, int64_t *ret)
 {
 	const char *s = node_scalar(n);
 
-	if (s == NULL || parse_duration(s, ret) < 0) {
+	if (s == NULL || catalog_parse_duration(s, ret) < 0) {
 		ERR(l, n,
 		    "expected a duration such as 30s, 15m, 1h30m or 2d, "
 		    "found '%s'",
