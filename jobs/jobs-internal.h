@@ -26,6 +26,18 @@
 
 #include "jobs.h"
 
+/*
+ * A resource key that is not a common one, as written: its provider may
+ * be known only once settle.c has read the port map, which checks it.
+ */
+struct raw_param {
+	char *name;
+	char *value;   /* a scalar's text, or a mapping's path */
+	char *command; /* a mapping's command */
+	bool mapping;  /* written as {path, command} */
+	struct job_origin key_at, origin; /* the key's place; the value's */
+};
+
 /* One configuration, resource or user as parsed, and its file. */
 struct object {
 	enum {
@@ -36,7 +48,9 @@ struct object {
 	void *p;
 	size_t file;
 	bool dropped;
-	bool reported; /* its errors are out: not checked again */
+	bool reported;         /* its errors are out: not checked again */
+	struct raw_param *raw; /* a resource's, until settled */
+	size_t nraw;
 };
 
 struct own_slab;
@@ -128,17 +142,6 @@ extern const size_t jobs_nbool_settings;
 extern const char *const jobs_kind_names[];  /* by enum job_kind */
 extern const char *const jobs_right_names[]; /* by JOB_RIGHT_* bit */
 
-/* A protocol rotad knows, its default port and the kind it serves. */
-struct job_protocol {
-	const char *name;
-	int port;
-	enum job_kind kind;
-};
-
-extern const struct job_protocol jobs_protocols[];
-extern const char *const jobs_protocol_names[];
-const struct job_protocol *jobs_protocol_find(const char *name);
-
 /*
  * Record an error at FILE:LINE:COLUMN (FILE an index in set->files, or
  * SIZE_MAX for one tied to no file), which marks the file bad.
@@ -160,6 +163,13 @@ void jobs_inherit(
     struct job_settings *out, struct job_settings *const *chain, size_t n);
 
 void jobs_format_duration(int64_t s, char *buf, size_t size);
+
+void jobs_raw_params_free(struct object *o);
+
+/* The protocols `protocol:` may name in this build, NULL-terminated,
+ * and the same as text ("postgresql, script, test"). */
+const char *const *jobs_protocol_names(void);
+const char *jobs_protocol_list(void);
 
 /* ---- node.c: typed values out of YAML nodes ---- */
 

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "catalog.h"
 #include "jobs-internal.h"
 #include "schedule.h"
 
@@ -119,25 +120,6 @@ const size_t jobs_nbool_settings =
 
 /* ---- protocols and the port map ---- */
 
-const struct job_protocol jobs_protocols[] = {
-	{ "ssh", 22, JOB_MACHINE },
-	{ "ldap", 389, JOB_DIRECTORY },
-	{ "ldaps", 636, JOB_DIRECTORY },
-	{ "postgresql", 5432, JOB_DATABASE },
-	{ "mysql", 3306, JOB_DATABASE },
-	{ "mssql", 1433, JOB_DATABASE },
-	{ "mongodb", 27017, JOB_DATABASE },
-	{ "https", 443, JOB_API },
-	{ "aws_iam", 443, JOB_CLOUD },
-	{ "script", 0, JOB_MACHINE },
-	{ "test", 0, JOB_MACHINE },
-	{ NULL, 0, 0 },
-};
-
-const char *const jobs_protocol_names[] = { "ssh", "ldap", "ldaps",
-	"postgresql", "mysql", "mssql", "mongodb", "https", "aws_iam", "script",
-	"test", NULL };
-
 const char *const jobs_kind_names[] = { [JOB_MACHINE] = "machine",
 	[JOB_DATABASE] = "database",
 	[JOB_DIRECTORY] = "directory",
@@ -151,23 +133,12 @@ jobs_kind_name(enum job_kind kind)
 	return jobs_kind_names[kind];
 }
 
-const struct job_protocol *
-jobs_protocol_find(const char *name)
-{
-	const struct job_protocol *p;
-
-	for (p = jobs_protocols; p->name != NULL; p++)
-		if (strcmp(p->name, name) == 0)
-			return p;
-	return NULL;
-}
-
-const char *const jobs_resource_keys[] = { "kind", "host", "port",
-	"protocol", "tls", "admin_user", "max_concurrent", "configuration",
-	"scripts", "schedule", "complexity", "rotate", "retry", "misfire",
-	"timeout", "private_key_type", "private_key_rotate",
-	"rollback_on_password_fail", "rollback_on_private_key_fail",
-	"rollback_on_post_rotation_fail", "rerun_on_post_rotation_fail", NULL };
+const char *const jobs_resource_keys[] = { "kind", "host", "port", "protocol",
+	"tls", "admin_user", "max_concurrent", "configuration", "scripts",
+	"schedule", "complexity", "rotate", "retry", "misfire", "timeout",
+	"private_key_type", "private_key_rotate", "rollback_on_password_fail",
+	"rollback_on_private_key_fail", "rollback_on_post_rotation_fail",
+	"rerun_on_post_rotation_fail", NULL };
 
 const char *const jobs_right_names[] = { "read", "trigger", "secrets", "admin",
 	NULL };
@@ -338,6 +309,8 @@ configuration_free(struct job_configuration *c)
 static void
 resource_free(struct job_resource *r)
 {
+	size_t i;
+
 	if (r == NULL)
 		return;
 	free(r->name);
@@ -345,21 +318,14 @@ resource_free(struct job_resource *r)
 	free(r->protocol);
 	free(r->tls_ca_file);
 	free(r->admin_user);
-	free(r->os);
-	free(r->directory_type);
-	free(r->domain);
-	free(r->database);
-	free(r->user_host);
-	free(r->region);
-	free(r->url);
-	free(r->test_error);
+	for (i = 0; i < r->nparams; i++) {
+		free(r->params[i].value);
+		free(r->params[i].script.command);
+	}
+	free(r->params);
 	free(r->configuration_name);
 	jobs_settings_free(&r->settings);
 	scripts_free(&r->scripts);
-	free(r->rotate_script.path);
-	free(r->rotate_script.command);
-	free(r->verify_script.path);
-	free(r->verify_script.command);
 	free(r);
 }
 
@@ -434,6 +400,7 @@ collect(struct job_loader *l)
 	for (i = 0; i < l->nobjs; i++) {
 		struct object *o = &l->objs[i];
 
+		jobs_raw_params_free(o);
 		switch (o->type) {
 		case OBJ_CONFIGURATION:
 			if (o->dropped)
@@ -715,4 +682,98 @@ jobs_find_user(const struct job_set *set, const char *name)
 		if (strcmp(set->users[i]->name, name) == 0)
 			return set->users[i];
 	return NULL;
+}
+
+void
+jobs_raw_params_free(struct object *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nraw; i++) {
+		free(o->raw[i].name);
+		free(o->raw[i].value);
+		free(o->raw[i].command);
+	}
+	free(o->raw);
+	o->raw = NULL;
+	o->nraw = 0;
+}
+
+const struct job_param *
+jobs_param(const struct job_resource *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nparams; i++)
+		if (strcmp(r->params[i].key->name, name) == 0)
+			return &r->params[i];
+	return NULL;
+}
+
+const char *
+jobs_param_value(const struct job_resource *r, const char *name)
+{
+	const struct job_param *p = jobs_param(r, name);
+
+	return p != NULL ? p->value : NULL;
+}
+
+int64_t
+jobs_param_int(const struct job_resource *r, const char *name, int64_t def)
+{
+	const struct job_param *p = jobs_param(r, name);
+	int64_t v;
+
+	if (p == NULL)
+		return def;
+	/* Checked when loaded (catalog_check_value()). */
+	if (p->key->type == CATALOG_DURATION)
+		return catalog_parse_duration(p->value, &v) == 0 ? v : def;
+	return strtoll(p->value, NULL, 10);
+}
+
+const struct job_script *
+jobs_param_script(const struct job_resource *r, const char *name)
+{
+	const struct job_param *p = jobs_param(r, name);
+
+	return p != NULL && p->key->type == CATALOG_SCRIPT ? &p->script : NULL;
+}
+
+/* The catalog is fixed at build time: both lists are made once. */
+#define MAX_PROTOCOLS 64
+
+const char *const *
+jobs_protocol_names(void)
+{
+	static const char *names[MAX_PROTOCOLS + 1];
+	const struct catalog_provider *const *p;
+	const struct catalog_protocol *pr;
+	size_t n = 0;
+
+	if (names[0] != NULL)
+		return names;
+	for (p = catalog_list(); *p != NULL; p++)
+		for (pr = (*p)->protocols; !(*p)->internal && pr->name != NULL;
+		     pr++)
+			if (n < MAX_PROTOCOLS)
+				names[n++] = pr->name;
+	names[n] = NULL;
+	return names;
+}
+
+const char *
+jobs_protocol_list(void)
+{
+	static char list[1024];
+	const char *const *names;
+	size_t len = 0;
+
+	if (list[0] != '\0')
+		return list;
+	for (names = jobs_protocol_names(); *names != NULL; names++)
+		if (len < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len,
+			    "%s%s", len == 0 ? "" : ", ", *names);
+	return list;
 }

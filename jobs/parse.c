@@ -17,11 +17,31 @@
 
 #include <yaml.h>
 
+#include "catalog.h"
 #include "jobs-internal.h"
 #include "schedule.h"
 
 #define MAX_FILE_SIZE (4 << 20)
-/* ---- the port map ---- */
+/* ---- protocols and the port map ---- */
+
+/*
+ * Protocol V must be one a provider of this build speaks: an unknown one
+ * (or one whose provider is not built) is refused now, not when it fires.
+ */
+static int
+check_protocol(struct job_loader *l, const yaml_node_t *v)
+{
+	const char *s = node_scalar(v), *m;
+
+	if (s != NULL && *s != '\0' && catalog_find_protocol(s, NULL) != NULL)
+		return 0;
+	m = s != NULL ? node_did_you_mean(s, jobs_protocol_names()) : NULL;
+	ERR(l, v, "unknown protocol '%s'%s%s%s: this build has %s",
+	    s != NULL ? s : node_type_name(v),
+	    m != NULL ? " (did you mean '" : "", m != NULL ? m : "",
+	    m != NULL ? "'?)" : "", jobs_protocol_list());
+	return -EINVAL;
+}
 
 static int
 parse_port_map(
@@ -37,20 +57,8 @@ parse_port_map(
 		p = PUSH(c->ports, c->nports);
 		if (node_int(l, k, 1, 65535, &p->port) < 0)
 			return -EINVAL;
-		if (node_scalar(v) == NULL ||
-		    jobs_protocol_find(node_scalar(v)) == NULL) {
-			const char *m = node_scalar(v) != NULL
-			    ? node_did_you_mean(
-				  node_scalar(v), jobs_protocol_names)
-			    : NULL;
-
-			ERR(l, v, "unknown protocol '%s'%s%s%s",
-			    node_scalar(v) != NULL ? node_scalar(v)
-						   : node_type_name(v),
-			    m != NULL ? " (did you mean '" : "",
-			    m != NULL ? m : "", m != NULL ? "'?)" : "");
+		if (check_protocol(l, v) < 0)
 			return -EINVAL;
-		}
 		p->protocol = xstrdup(node_scalar(v));
 	}
 	return 0;
@@ -133,15 +141,6 @@ parse_configuration(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	}
 }
 
-static const char *const resource_keys[] = { "kind", "host", "port", "protocol",
-	"tls", "admin_user", "os", "directory_type", "domain", "database",
-	"user_host", "region", "url", "max_concurrent", "configuration",
-	"scripts", "rotate_script", "verify_script", "test_fail", "test_error",
-	"test_delay", "schedule", "complexity", "rotate", "retry", "misfire",
-	"timeout", "private_key_type", "private_key_rotate",
-	"rollback_on_password_fail", "rollback_on_private_key_fail",
-	"rollback_on_post_rotation_fail", "rerun_on_post_rotation_fail", NULL };
-
 static int
 parse_tls(struct job_loader *l, yaml_node_t *n, struct job_resource *r)
 {
@@ -197,83 +196,68 @@ parse_kind(struct job_loader *l, yaml_node_t *v, struct job_resource *r,
 static void
 parse_protocol(struct job_loader *l, yaml_node_t *v, struct job_resource *r)
 {
-	const char *m;
-
-	if (node_string(l, v, &r->protocol) == 0 &&
-	    jobs_protocol_find(r->protocol) == NULL) {
-		m = node_did_you_mean(r->protocol, jobs_protocol_names);
-		ERR(l, v, "unknown protocol '%s'%s%s%s", r->protocol,
-		    m != NULL ? " (did you mean '" : "", m != NULL ? m : "",
-		    m != NULL ? "'?)" : "");
-	}
+	/* Kept even when unknown: settle.c then checks nothing that needs
+	 * the provider, and does not ask for a protocol again. */
+	if (node_string(l, v, &r->protocol) == 0)
+		check_protocol(l, v);
 	r->protocol_origin = node_origin(l, v, JOB_LEVEL_USER, NULL);
 }
 
-/* Values of the keys that only some protocols take. */
-static bool
-resource_provider_key(struct job_loader *l, const char *s, yaml_node_t *kk,
-    yaml_node_t *v, struct job_resource *r)
+/*
+ * A key of the resource's provider, kept as written for settle.c: a
+ * scalar, or a script's {path, command}.
+ */
+static void
+parse_raw_param(struct job_loader *l, yaml_node_t *kk, yaml_node_t *v,
+    struct object *o, const struct job_resource *r)
 {
-	if (strcmp(s, "os") == 0) {
-		node_string(l, v, &r->os);
-	} else if (strcmp(s, "directory_type") == 0) {
-		if (node_string(l, v, &r->directory_type) == 0 &&
-		    strcmp(r->directory_type, "openldap") != 0 &&
-		    strcmp(r->directory_type, "active_directory") != 0)
-			ERR(l, v,
-			    "directory_type: expected openldap or "
-			    "active_directory, found '%s'",
-			    r->directory_type);
-	} else if (strcmp(s, "domain") == 0) {
-		node_string(l, v, &r->domain);
-	} else if (strcmp(s, "database") == 0) {
-		node_string(l, v, &r->database);
-	} else if (strcmp(s, "user_host") == 0) {
-		node_string(l, v, &r->user_host);
-	} else if (strcmp(s, "region") == 0) {
-		node_string(l, v, &r->region);
-	} else if (strcmp(s, "url") == 0) {
-		if (node_string(l, v, &r->url) == 0 &&
-		    strncmp(r->url, "https://", 8) != 0)
-			ERR(l, v, "url: expected an https:// URL");
-	} else if (strcmp(s, "test_fail") == 0) {
-		node_int(l, v, 0, 1000000, &r->test_fail);
-	} else if (strcmp(s, "test_error") == 0) {
-		if (node_string(l, v, &r->test_error) == 0 &&
-		    strcmp(r->test_error, "transient") != 0 &&
-		    strcmp(r->test_error, "auth") != 0 &&
-		    strcmp(r->test_error, "policy") != 0 &&
-		    strcmp(r->test_error, "fatal") != 0)
-			ERR(l, v,
-			    "test_error: expected transient, "
-			    "auth, policy or fatal");
-	} else if (strcmp(s, "test_delay") == 0) {
-		node_duration(l, v, 0, &r->test_delay);
-	} else if (strcmp(s, "rotate_script") == 0 ||
-	    strcmp(s, "verify_script") == 0) {
-		struct job_script *sc =
-		    s[0] == 'r' ? &r->rotate_script : &r->verify_script;
+	static const char *const keys[] = { "path", "command", NULL };
+	struct raw_param *p;
+	yaml_node_t *k, *vv;
+	const char *t;
 
-		if (sc->path != NULL)
-			ERR(l, kk, "%s given twice", s);
-		else
-			setting_parse_script(
-			    l, v, sc, JOB_LEVEL_RESOURCE, r->name);
-	} else {
-		return false;
+	if (v->type == YAML_SEQUENCE_NODE) {
+		ERR(l, v, "%s: expected a value, found a list",
+		    node_scalar(kk));
+		return;
 	}
-	return true;
+	if (v->type == YAML_MAPPING_NODE)
+		for (MAP_EACH(l, v, pair, k, vv)) {
+			t = node_scalar(k);
+			if (t == NULL ||
+			    (strcmp(t, "path") != 0 &&
+				strcmp(t, "command") != 0)) {
+				node_unknown_key(l, k, "a script", keys);
+				return;
+			}
+		}
+	p = PUSH(o->raw, o->nraw);
+	p->name = xstrdup(node_scalar(kk));
+	p->key_at = node_origin(l, kk, JOB_LEVEL_RESOURCE, r->name);
+	p->origin = node_origin(l, v, JOB_LEVEL_RESOURCE, r->name);
+	if (v->type == YAML_SCALAR_NODE) {
+		p->value = xstrdup(node_scalar(v));
+		return;
+	}
+	p->mapping = true;
+	for (MAP_EACH(l, v, pair, k, vv)) {
+		if (strcmp(node_scalar(k), "path") == 0)
+			node_string(l, vv, &p->value);
+		else
+			node_string(l, vv, &p->command);
+	}
 }
 
-/* One key K: V of resource R. */
+/* One key K: V of resource R, which is object O. */
 static void
 resource_key(struct job_loader *l, yaml_node_t *kk, yaml_node_t *v,
-    struct job_resource *r, bool *have_kind)
+    struct object *o, bool *have_kind)
 {
+	struct job_resource *r = o->p;
 	const char *s = node_scalar(kk);
 
 	if (s == NULL)
-		node_unknown_key(l, kk, "a resource", resource_keys);
+		node_unknown_key(l, kk, "a resource", jobs_resource_keys);
 	else if (strcmp(s, "kind") == 0)
 		parse_kind(l, v, r, have_kind);
 	else if (strcmp(s, "host") == 0)
@@ -293,41 +277,8 @@ resource_key(struct job_loader *l, yaml_node_t *kk, yaml_node_t *v,
 	else if (strcmp(s, "scripts") == 0)
 		setting_parse_scripts(
 		    l, v, &r->scripts, JOB_LEVEL_RESOURCE, r->name);
-	else if (!resource_provider_key(l, s, kk, v, r))
-		node_unknown_key(l, kk, "a resource", resource_keys);
-}
-
-/* What a resource needs once all its keys are read. */
-static void
-resource_check(struct job_loader *l, yaml_node_t *k,
-    const struct job_resource *r, bool have_kind)
-{
-	if (!have_kind)
-		ERR(l, k,
-		    "resource %s needs kind: machine, database, "
-		    "directory, cloud or api",
-		    r->name);
-	else if (r->protocol != NULL && strcmp(r->protocol, "script") == 0 &&
-	    (r->rotate_script.path == NULL || r->verify_script.path == NULL))
-		/* Recovery must be able to ask the target which secret it
-		 * holds: a script rotation without a verify is not safe. */
-		ERR(l, k,
-		    "resource %s: protocol script needs rotate_script and "
-		    "verify_script",
-		    r->name);
-	else if ((r->rotate_script.path != NULL ||
-		     r->verify_script.path != NULL) &&
-	    (r->protocol == NULL || strcmp(r->protocol, "script") != 0))
-		ERR(l, k,
-		    "resource %s: rotate_script and verify_script are for "
-		    "protocol: script",
-		    r->name);
-	else if (r->host == NULL && r->kind != JOB_CLOUD &&
-	    (r->protocol == NULL ||
-		(strcmp(r->protocol, "script") != 0 &&
-		    strcmp(r->protocol, "test") != 0)) &&
-	    r->url == NULL)
-		ERR(l, k, "resource %s needs host", r->name);
+	else
+		parse_raw_param(l, kk, v, o, r);
 }
 
 static void
@@ -355,9 +306,13 @@ parse_resource(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 		if (setting_parse(
 			l, kk, v, &r->settings, JOB_LEVEL_RESOURCE, r->name))
 			continue;
-		resource_key(l, kk, v, r, &have_kind);
+		resource_key(l, kk, v, o, &have_kind);
 	}
-	resource_check(l, k, r, have_kind);
+	if (!have_kind)
+		ERR(l, k,
+		    "resource %s needs kind: machine, database, directory, "
+		    "cloud or api",
+		    r->name);
 }
 
 static const char *const user_keys[] = { "login", "dn", "resource",

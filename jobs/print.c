@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 
+#include "catalog.h"
 #include "jobs-internal.h"
 #include "policy.h"
 
@@ -124,16 +125,25 @@ print_opt(FILE *f, const char *key, const char *value)
 		fprintf(f, "    %s: %s\n", key, value);
 }
 
+/* The provider's keys, in the order of its descriptor. */
 static void
-print_script(FILE *f, const char *key, const struct job_script *sc)
+print_params(const struct job_resource *r, FILE *f)
 {
-	if (sc->path == NULL)
+	const struct catalog_key *k;
+	const struct job_param *p;
+
+	if (r->provider == NULL)
 		return;
-	if (sc->command != NULL)
-		fprintf(f, "    %s: {path: %s, command: %s}\n", key, sc->path,
-		    sc->command);
-	else
-		fprintf(f, "    %s: %s\n", key, sc->path);
+	for (k = r->provider->keys; k->name != NULL; k++) {
+		p = jobs_param(r, k->name);
+		if (p == NULL)
+			continue;
+		if (p->script.command != NULL)
+			fprintf(f, "    %s: {path: %s, command: %s}\n", k->name,
+			    p->value, p->script.command);
+		else
+			fprintf(f, "    %s: %s\n", k->name, p->value);
+	}
 }
 
 static void
@@ -219,25 +229,14 @@ print_resource(const struct job_resource *r, FILE *f)
 	if (r->port != 0)
 		fprintf(f, "    port: %d\n", r->port);
 	print_protocol(r, f);
+	if (r->provider != NULL)
+		fprintf(f, "    provider: %s\n", r->provider->name);
 	fprintf(f, "    tls: {verify: %s%s%s}\n", yes(r->tls_verify),
 	    r->tls_ca_file != NULL ? ", ca_file: " : "",
 	    r->tls_ca_file != NULL ? r->tls_ca_file : "");
 	print_opt(f, "admin_user", r->admin_user);
-	print_opt(f, "os", r->os);
-	print_opt(f, "directory_type", r->directory_type);
-	print_opt(f, "domain", r->domain);
-	print_opt(f, "database", r->database);
-	print_opt(f, "user_host", r->user_host);
-	print_opt(f, "region", r->region);
-	print_opt(f, "url", r->url);
+	print_params(r, f);
 	fprintf(f, "    max_concurrent: %d\n", r->max_concurrent);
-	print_script(f, "rotate_script", &r->rotate_script);
-	print_script(f, "verify_script", &r->verify_script);
-	if (r->test_fail != 0 || r->test_error != NULL || r->test_delay != 0)
-		fprintf(f, "    test: {fail: %d, error: %s, delay: %llds}\n",
-		    r->test_fail,
-		    r->test_error != NULL ? r->test_error : "transient",
-		    (long long)r->test_delay);
 	print_opt(f, "configuration", r->configuration_name);
 	if (r->scripts.n > 0)
 		fprintf(f, "    scripts:\n");

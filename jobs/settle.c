@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "jobs-internal.h"
 #include "schedule.h"
 
@@ -263,15 +264,17 @@ settle_configuration(struct job_loader *l, struct object *o)
 
 /*
  * Resource R's protocol when it gives none: its port in its
- * configuration's port map, else in the built-in one.  NULL, with the
+ * configuration's port map, else in the built-in one (the default ports
+ * of the protocols whose provider serves R's kind).  -EINVAL, with the
  * error recorded, when neither knows the port.
  */
-static const struct job_protocol *
+static int
 resource_mapped_protocol(
     struct job_loader *l, struct object *o, struct job_resource *r)
 {
+	const struct catalog_provider *const *p;
+	const struct catalog_protocol *pr;
 	const struct job_configuration *c = r->configuration;
-	const struct job_protocol *p;
 	const char *name = NULL;
 	bool mapped = false;
 	size_t i;
@@ -282,42 +285,26 @@ resource_mapped_protocol(
 				name = c->ports[i].protocol;
 				mapped = true;
 			}
-	for (p = jobs_protocols; name == NULL && p->name != NULL; p++)
-		if (p->port == r->port && p->kind == r->kind)
-			name = p->name;
+	for (p = catalog_list(); name == NULL && *p != NULL; p++)
+		for (pr = (*p)->protocols; !(*p)->internal && pr->name != NULL;
+		     pr++)
+			if (pr->port == r->port &&
+			    (*p)->kinds & (1u << r->kind) && name == NULL)
+				name = pr->name;
 	if (name == NULL) {
 		error_origin(l, &r->origin, o->file,
 		    "resource %s: cannot tell the protocol of port %d: set "
 		    "protocol:, or map the port in its configuration's "
 		    "port_map",
 		    r->name, r->port);
-		return NULL;
+		return -EINVAL;
 	}
 	r->protocol = xstrdup(name);
 	r->protocol_origin =
 	    (struct job_origin){ .level = mapped ? JOB_LEVEL_CONFIGURATION
 						 : JOB_LEVEL_BUILTIN,
 		    .owner = mapped ? c->name : NULL };
-	return jobs_protocol_find(name);
-}
-
-/* Resource R's protocol, explicit or mapped; -EINVAL when it has none. */
-static int
-resource_protocol(struct job_loader *l, struct object *o,
-    struct job_resource *r, const struct job_protocol **ret)
-{
-	*ret = NULL;
-	if (r->protocol != NULL) {
-		*ret = jobs_protocol_find(r->protocol);
-		return 0;
-	}
-	if (r->port != 0) {
-		*ret = resource_mapped_protocol(l, o, r);
-		return *ret != NULL ? 0 : -EINVAL;
-	}
-	error_origin(l, &r->origin, o->file,
-	    "resource %s needs port or protocol", r->name);
-	return -EINVAL;
+	return 0;
 }
 
 /* Resource R's references: its configuration and its admin user. */
@@ -342,11 +329,192 @@ resource_references(
 	return 0;
 }
 
+/* The provider, other than P, that takes key NAME, or NULL. */
+static const struct catalog_provider *
+key_owner(const struct catalog_provider *p, const char *name)
+{
+	const struct catalog_provider *const *q;
+
+	for (q = catalog_list(); *q != NULL; q++)
+		if (*q != p && !(*q)->internal && catalog_key_find(*q, name))
+			return *q;
+	return NULL;
+}
+
+/* Complain about key RAW, which R's provider does not take. */
+static void
+unknown_param(struct job_loader *l, struct object *o,
+    const struct job_resource *r, const struct raw_param *raw)
+{
+	const char *names[128], *m;
+	const struct catalog_provider *owner;
+	const struct catalog_key *k;
+	size_t n = 0, i;
+
+	owner = key_owner(r->provider, raw->name);
+	if (owner != NULL) {
+		error_origin(l, &raw->key_at, o->file,
+		    "resource %s: %s is for protocol %s, not %s", r->name,
+		    raw->name, owner->protocols[0].name, r->protocol);
+		return;
+	}
+	for (i = 0; jobs_resource_keys[i] != NULL && n < 96; i++)
+		names[n++] = jobs_resource_keys[i];
+	for (k = r->provider->keys; k->name != NULL && n < 127; k++)
+		names[n++] = k->name;
+	names[n] = NULL;
+	m = node_did_you_mean(raw->name, names);
+	error_origin(l, &raw->key_at, o->file,
+	    "unknown key '%s' in a resource of protocol %s%s%s%s", raw->name,
+	    r->protocol, m != NULL ? " (did you mean '" : "",
+	    m != NULL ? m : "", m != NULL ? "'?)" : "");
+}
+
+/* Check RAW against its key K and keep it as one of R's params. */
+static int
+take_param(struct job_loader *l, struct object *o, struct job_resource *r,
+    struct raw_param *raw, const struct catalog_key *k)
+{
+	struct job_param *p;
+	char why[256];
+
+	if (raw->mapping && k->type != CATALOG_SCRIPT) {
+		error_origin(l, &raw->origin, o->file,
+		    "%s: expected a value, found a mapping", k->name);
+		return -EINVAL;
+	}
+	if (raw->value == NULL) {
+		error_origin(l, &raw->origin, o->file, "a script needs path");
+		return -EINVAL;
+	}
+	if (catalog_check_value(k, raw->value, why, sizeof(why)) < 0) {
+		error_origin(l, &raw->origin, o->file, "%s: %s", k->name, why);
+		return -EINVAL;
+	}
+	p = PUSH(r->params, r->nparams);
+	p->key = k;
+	p->value = raw->value;
+	p->origin = raw->origin;
+	p->script.path = raw->value;
+	p->script.command = raw->command;
+	p->script.origin = raw->origin;
+	raw->value = raw->command = NULL; /* the param's now */
+	return 0;
+}
+
+/*
+ * Check object O's keys as written against its provider's descriptor,
+ * and keep them as resource R's params; then its required keys.  Done
+ * once: the raw keys are gone afterwards.
+ */
+static int
+resource_params(struct job_loader *l, struct object *o, struct job_resource *r)
+{
+	const struct catalog_key *k;
+	char missing[256];
+	size_t i, len = 0;
+	int rc = 0, nmissing = 0;
+
+	for (i = 0; i < o->nraw; i++) {
+		k = catalog_key_find(r->provider, o->raw[i].name);
+		if (k == NULL) {
+			unknown_param(l, o, r, &o->raw[i]);
+			rc = -EINVAL;
+		} else if (take_param(l, o, r, &o->raw[i], k) < 0) {
+			rc = -EINVAL;
+		}
+	}
+	jobs_raw_params_free(o);
+	if (rc < 0)
+		return rc;
+	/* "a", "a and b", "a, b and c" */
+	for (k = r->provider->keys; k->name != NULL; k++)
+		if (k->flags & CATALOG_KEY_REQUIRED &&
+		    jobs_param(r, k->name) == NULL)
+			nmissing++;
+	for (k = r->provider->keys; k->name != NULL && nmissing > 0; k++)
+		if (k->flags & CATALOG_KEY_REQUIRED &&
+		    jobs_param(r, k->name) == NULL && len < sizeof(missing)) {
+			nmissing--;
+			len += (size_t)snprintf(missing + len,
+			    sizeof(missing) - len, "%s%s", k->name,
+			    nmissing == 0       ? ""
+				: nmissing == 1 ? " and "
+						: ", ");
+		}
+	if (len == 0)
+		return 0;
+	error_origin(l, &r->origin, o->file,
+	    "resource %s: protocol %s needs %s", r->name, r->protocol, missing);
+	return -EINVAL;
+}
+
+/* Resource R's provider, from its protocol, and its params checked.
+ * An unknown protocol has been reported by parse.c. */
+static int
+resource_provider(
+    struct job_loader *l, struct object *o, struct job_resource *r)
+{
+	r->provider = catalog_find_protocol(r->protocol, &r->default_port);
+	if (r->provider == NULL)
+		return 0;
+	return resource_params(l, o, r);
+}
+
+/* "machine", "database or directory", ... of the kinds in KINDS. */
+static void
+kinds_text(unsigned kinds, char *buf, size_t size)
+{
+	size_t i, len = 0, n = 0, left;
+
+	buf[0] = '\0';
+	for (i = 0; jobs_kind_names[i] != NULL; i++)
+		n += (kinds >> i) & 1;
+	left = n;
+	for (i = 0; jobs_kind_names[i] != NULL && len < size; i++)
+		if (kinds & (1u << i)) {
+			left--;
+			len += (size_t)snprintf(buf + len, size - len, "%s%s",
+			    jobs_kind_names[i],
+			    left == 0       ? ""
+				: left == 1 ? " or "
+					    : ", ");
+		}
+}
+
+/* What a resource with a provider must be. */
+static void
+resource_fit(struct job_loader *l, struct object *o, struct job_resource *r)
+{
+	const struct catalog_provider *p = r->provider;
+	char kinds[128];
+
+	if (!(p->kinds & (1u << r->kind))) {
+		kinds_text(p->kinds, kinds, sizeof(kinds));
+		error_origin(l,
+		    r->protocol_origin.file != NULL ? &r->protocol_origin
+						    : &r->origin,
+		    o->file,
+		    "resource %s: protocol %s does not fit kind %s (it is for "
+		    "a %s)",
+		    r->name, r->protocol, jobs_kind_names[r->kind], kinds);
+		return;
+	}
+	if (r->host == NULL && !(p->caps & CATALOG_CAP_NO_HOST)) {
+		error_origin(
+		    l, &r->origin, o->file, "resource %s needs host", r->name);
+		return;
+	}
+	if (r->port == 0)
+		r->port = r->default_port;
+	if (r->max_concurrent == 0)
+		r->max_concurrent = r->kind == JOB_MACHINE ? 8 : 2;
+}
+
 static void
 settle_resource(struct job_loader *l, struct object *o)
 {
 	struct job_resource *r = o->p, *r2;
-	const struct job_protocol *p = NULL;
 	struct object *other;
 
 	other = find(l, OBJ_RESOURCE, r->name);
@@ -357,32 +525,24 @@ settle_resource(struct job_loader *l, struct object *o)
 		    r2->origin.file, r2->origin.line, r2->origin.column);
 		return;
 	}
-	if (resource_references(l, o, r) < 0 ||
-	    resource_protocol(l, o, r, &p) < 0)
+	/* An explicit protocol's keys are checked before the references,
+	 * which they do not need, so that -n reports both. */
+	if (r->protocol != NULL && resource_provider(l, o, r) < 0)
 		return;
-	if (p != NULL && strcmp(p->name, "script") != 0 &&
-	    strcmp(p->name, "test") != 0 && p->kind != r->kind) {
-		error_origin(l,
-		    r->protocol_origin.file != NULL ? &r->protocol_origin
-						    : &r->origin,
-		    o->file,
-		    "resource %s: protocol %s does not fit kind %s (it is for "
-		    "a %s)",
-		    r->name, p->name, jobs_kind_names[r->kind],
-		    jobs_kind_names[p->kind]);
+	if (resource_references(l, o, r) < 0)
 		return;
+	if (r->protocol == NULL) {
+		if (r->port == 0) {
+			error_origin(l, &r->origin, o->file,
+			    "resource %s needs port or protocol", r->name);
+			return;
+		}
+		if (resource_mapped_protocol(l, o, r) < 0 ||
+		    resource_provider(l, o, r) < 0)
+			return;
 	}
-	if (r->port == 0 && p != NULL)
-		r->port = p->port;
-	if (r->max_concurrent == 0)
-		r->max_concurrent = r->kind == JOB_MACHINE ? 8 : 2;
-	if ((r->test_fail != 0 || r->test_error != NULL ||
-		r->test_delay != 0) &&
-	    (p == NULL || strcmp(p->name, "test") != 0))
-		error_origin(l, &r->origin, o->file,
-		    "resource %s: test_fail, test_error and test_delay belong "
-		    "to protocol test",
-		    r->name);
+	if (r->provider != NULL)
+		resource_fit(l, o, r);
 }
 
 /* User U's references, and its settings resolved along its chain. */
