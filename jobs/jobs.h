@@ -20,6 +20,8 @@
 
 #include "policy.h"
 
+struct catalog_key;
+struct catalog_provider;
 struct schedule;
 
 /* Which level of the inheritance chain a value came from. */
@@ -135,34 +137,37 @@ struct job_configuration {
 	struct job_scripts scripts;
 };
 
+/*
+ * One of the keys a resource's provider takes besides the common ones
+ * (catalog.h), checked against its descriptor.
+ */
+struct job_param {
+	const struct catalog_key *key;
+	char *value; /* as written; a CATALOG_SCRIPT key's script path */
+	struct job_origin origin;
+	/* CATALOG_SCRIPT: the script, path borrowed from VALUE; command
+	 * NULL unless written as {path, command}. */
+	struct job_script script;
+};
+
 struct job_resource {
 	char *name;
 	struct job_origin origin;
 	enum job_kind kind;
 	char *host;
-	int port; /* 0: the protocol's default */
+	int port; /* resolved: the protocol's default if not given */
+	/* As written, or from the port map (origin: the configuration or
+	 * the built-in map, with no file). */
 	JOB_SETTING(char *, protocol);
+	const struct catalog_provider *provider; /* resolved */
+	int default_port; /* the protocol's, from the catalog; 0: none */
 	char *tls_ca_file;
 	bool tls_verify;
-	char *admin_user; /* name of the user holding the admin credential */
-	char *os;
-	char *directory_type; /* openldap | active_directory */
-	char *domain;
-	char *database;
-	char *user_host;    /* MySQL account host part */
-	char *region;       /* AWS */
-	char *url;          /* REST: the endpoint */
+	char *admin_user;   /* name of the user holding the admin credential */
 	int max_concurrent; /* resolved: the kind's default if not given */
-	/* protocol test: the in-tree provider for tests, which changes
-	 * nothing, fails its first test_fail calls with test_error, and
-	 * takes test_delay seconds per step. */
-	/* protocol: script, the generic provider: a script that sets the
-	 * new secret, and one that logs in with a candidate (both get
-	 * Keeper's input; exit 0 is success). */
-	struct job_script rotate_script, verify_script;
-	int test_fail;
-	char *test_error;
-	int64_t test_delay;
+	/* The provider's own keys, in the order written. */
+	struct job_param *params;
+	size_t nparams;
 	char *configuration_name;
 	struct job_configuration *configuration; /* resolved, may be NULL */
 	struct job_settings settings;
@@ -280,6 +285,30 @@ void jobs_print(const struct job_set *set, FILE *f);
 
 struct job_user *jobs_find_user(const struct job_set *set, const char *name);
 
+/* Resource R's parameter NAME (a key of its provider), or NULL when it
+ * was not given. */
+const struct job_param *jobs_param(
+    const struct job_resource *r, const char *name);
+
+/* Its value as written, or NULL. */
+const char *jobs_param_value(const struct job_resource *r, const char *name);
+
+/* A CATALOG_INT or CATALOG_DURATION parameter's value (seconds for a
+ * duration), or DEF when it was not given. */
+int64_t jobs_param_int(
+    const struct job_resource *r, const char *name, int64_t def);
+
+/* A CATALOG_SCRIPT parameter's script, or NULL; it lives as long as the
+ * set. */
+const struct job_script *jobs_param_script(
+    const struct job_resource *r, const char *name);
+
 const char *jobs_kind_name(enum job_kind kind);
+
+/*
+ * The keys every resource takes whatever its provider, NULL-terminated.
+ * A provider's own keys (catalog.h) come on top and never reuse these.
+ */
+extern const char *const jobs_resource_keys[];
 
 #endif

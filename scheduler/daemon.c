@@ -58,6 +58,7 @@
 #include <uv.h>
 
 #include "backoff.h"
+#include "catalog.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -302,7 +303,8 @@ static void
 next_step(struct run *r, enum step step)
 {
 	const struct job_resource *res = r->user->resource;
-	uint64_t ms = res != NULL ? (uint64_t)res->test_delay * 1000 : 0;
+	int64_t delay = res != NULL ? jobs_param_int(res, "test_delay", 0) : 0;
+	uint64_t ms = (uint64_t)delay * 1000;
 
 	r->step = step;
 	uv_timer_start(&r->timer, step_timer, ms, 0);
@@ -663,10 +665,10 @@ step_request(struct run *r, enum wire_op op, enum cand cand,
 
 	memset(&q, 0, sizeof(q));
 	q.op = op;
-	q.provider = res->protocol;
+	q.provider = (char *)res->provider->name; /* only read, encoding */
 	q.host = res->host;
 	q.port = res->port;
-	q.database = res->database;
+	q.database = (char *)jobs_param_value(res, "database");
 	q.login = u->login;
 	q.dn = u->dn;
 	q.tls_ca_file = res->tls_ca_file;
@@ -703,10 +705,13 @@ step_request(struct run *r, enum wire_op op, enum cand cand,
 			}
 		}
 	}
-	if (strcmp(res->protocol, "test") == 0 && op == WIRE_OP_APPLY &&
-	    r->step == STEP_APPLY && r->us->test_calls++ < res->test_fail) {
+	if (res->provider == catalog_find("test") && op == WIRE_OP_APPLY &&
+	    r->step == STEP_APPLY &&
+	    r->us->test_calls++ < jobs_param_int(res, "test_fail", 0)) {
 		snprintf(action, sizeof(action), "fail:%s",
-		    res->test_error != NULL ? res->test_error : "transient");
+		    jobs_param_value(res, "test_error") != NULL
+			? jobs_param_value(res, "test_error")
+			: "transient");
 		q.test_action = action;
 		r->scripted_fail = true;
 	} else if (r->scripted_fail && r->step == STEP_PROBE_PENDING) {
@@ -833,13 +838,14 @@ start_worker(struct run *r, enum wire_op op, enum cand cand)
 	struct secret *request = NULL;
 	char msg[STORE_MESSAGE_MAX + 1];
 
-	if (strcmp(res->protocol, "script") == 0) {
+	if (res->provider->caps & CATALOG_CAP_KEEPER_INPUT) {
 		/* The generic provider: the resource's own scripts set the
 		 * candidate, or log in with it; the other secret goes as
 		 * oldPassword. */
 		spawn_script(r, "script-rotation",
-		    op == WIRE_OP_APPLY ? &res->rotate_script
-					: &res->verify_script,
+		    jobs_param_script(res,
+			op == WIRE_OP_APPLY ? "rotate_script"
+					    : "verify_script"),
 		    cand_slot(cand),
 		    cand == CAND_CURRENT ? STORE_PREVIOUS : STORE_CURRENT);
 		return;
@@ -852,7 +858,7 @@ start_worker(struct run *r, enum wire_op op, enum cand cand)
 		extra[0] = "--ca-file";
 		extra[1] = res->tls_ca_file;
 	}
-	spawn_worker(r, res->protocol, request, extra);
+	spawn_worker(r, res->provider->name, request, extra);
 }
 
 static void
@@ -1152,7 +1158,9 @@ script_request(struct run *r, const char *provider, const struct job_script *sc,
 		snprintf(port, sizeof(port), "%d", res->port);
 		res_values[0] = res->host != NULL ? res->host : "";
 		res_values[1] = port;
-		res_values[2] = res->database != NULL ? res->database : "";
+		res_values[2] = jobs_param_value(res, "database") != NULL
+		    ? jobs_param_value(res, "database")
+		    : "";
 		rec[nrec++] = (struct script_record){ res->name, res->name,
 			res_labels, res_values, 3 };
 	}
@@ -1394,7 +1402,8 @@ run_step(struct run *r)
 		return;
 	case STEP_RECONCILE:
 		if (r->user->resource->admin_user == NULL &&
-		    strcmp(r->user->resource->protocol, "script") != 0) {
+		    !(r->user->resource->provider->caps &
+			CATALOG_CAP_RECONCILE_WITHOUT_ADMIN)) {
 			/* Without an admin credential nothing can set a
 			 * secret that neither candidate logs in with. */
 			recovery_later(

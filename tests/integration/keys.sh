@@ -22,7 +22,7 @@ store: {path: $T/rotad.db, key_file: $T/master.key}
 EOF
 cat >"$T/conf.d/app.yaml" <<EOF
 resources:
-  h: {kind: machine, host: h.internal, port: 22}
+  h: {kind: database, host: h.internal, port: 5432}
 users:
   app: {login: app, resource: h, password_file: $T/app.pw}
 EOF
