@@ -10,8 +10,9 @@
  *
  * Functions shared between the files carry the name of the file that
  * defines them (jobs_, parse_, settle_, print_); the public ones are in
- * jobs.h.  Allocation failure aborts (see jobs_load()), so the small
- * allocation helpers below never return NULL.
+ * jobs.h.  Allocation failure ends the process (common/xalloc.h: the
+ * loader's half-built objects have no owner to unwind to), so the
+ * allocation helpers never return NULL.
  */
 #ifndef ROTAD_JOBS_INTERNAL_H
 #define ROTAD_JOBS_INTERNAL_H
@@ -25,6 +26,7 @@
 #include <yaml.h>
 
 #include "jobs.h"
+#include "xalloc.h"
 
 /*
  * A resource key that is not a common one, as written: its provider may
@@ -82,29 +84,6 @@ struct job_loader {
 	struct own_slab *own_slabs;
 };
 
-static inline void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-
-	if (p == NULL)
-		abort(); /* see jobs_load(): allocation failure is fatal */
-	return p;
-}
-
-static inline char *
-xstrdup(const char *s)
-{
-	char *p;
-
-	if (s == NULL)
-		return NULL;
-	p = strdup(s);
-	if (p == NULL)
-		abort();
-	return p;
-}
-
 /* Grow array V of *N elements by one zeroed element, doubling capacity at
  * powers of two. */
 static inline void *
@@ -117,9 +96,7 @@ xgrow(void *v, size_t *n, size_t size)
 	if (*n == cap) {
 		size_t ncap = cap == 0 ? 4 : cap * 2;
 
-		v = realloc(v, ncap * size);
-		if (v == NULL)
-			abort();
+		v = xreallocarray(v, ncap, size);
 	}
 	memset((char *)v + *n * size, 0, size);
 	(*n)++;

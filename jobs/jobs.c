@@ -29,6 +29,7 @@
 #include "catalog.h"
 #include "jobs-internal.h"
 #include "schedule.h"
+#include "xalloc.h"
 
 #define DEFAULT_STORE "/var/lib/rotad/rotad.db"
 #define DEFAULT_SOCKET "/run/rotad/rotad.sock"
@@ -56,7 +57,7 @@ jobs_own_alloc(struct job_loader *l)
 		sl = mmap(NULL, OWN_SLAB_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (sl == MAP_FAILED)
-			abort(); /* as xcalloc */
+			xalloc_fail();
 		sl->next = l->own_slabs;
 		sl->used = 0;
 		sl->cap = (OWN_SLAB_SIZE - sizeof(*sl)) / sizeof(sl->v[0]);
@@ -87,7 +88,7 @@ jobs_error_at(struct job_loader *l, size_t file, int line, int column,
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+		xalloc_fail();
 	va_end(ap);
 	e = PUSH(l->set->errors, l->set->nerrors);
 	e->file = file == SIZE_MAX ? NULL : xstrdup(l->set->files[file]);
@@ -182,7 +183,7 @@ builtin_defaults(struct job_settings *st)
 		};
 
 		if (schedule_new(&f, &st->schedule, &err) < 0)
-			abort();
+			xalloc_fail(); /* a constant: only memory can fail */
 		st->schedule_text = xstrdup("type=ON_DEMAND");
 		st->schedule_gap = INT64_MAX;
 		st->schedule_origin = o;
@@ -457,9 +458,7 @@ set_new(struct job_loader *l, int64_t now)
 static void
 mark_bad_grow(struct job_loader *l)
 {
-	l->file_bad = realloc(l->file_bad, l->set->nfiles * sizeof(bool));
-	if (l->file_bad == NULL)
-		abort();
+	l->file_bad = xreallocarray(l->file_bad, l->set->nfiles, sizeof(bool));
 	l->file_bad[l->set->nfiles - 1] = false;
 }
 
@@ -569,9 +568,7 @@ load_job_files(struct job_loader *l, char *const *names, size_t nnames)
 	size_t len, i;
 
 	for (i = 0; i < nnames; i++) {
-		if (asprintf(&fpath, "%s/%s", set->daemon.conf_dir, names[i]) <
-		    0)
-			abort();
+		fpath = xasprintf("%s/%s", set->daemon.conf_dir, names[i]);
 		l->file = intern_file(set, fpath);
 		mark_bad_grow(l);
 		free(fpath);
@@ -616,8 +613,8 @@ jobs_load(const char *path, int64_t now, struct job_set **ret)
 	if (d->conf_dir == NULL) {
 		if (dir == NULL)
 			d->conf_dir = xstrdup("conf.d");
-		else if (asprintf(&d->conf_dir, "%s/conf.d", dir) < 0)
-			abort();
+		else
+			d->conf_dir = xasprintf("%s/conf.d", dir);
 	}
 	list_job_files(&l, d->conf_dir, &names, &nnames);
 	load_job_files(&l, names, nnames);

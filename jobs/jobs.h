@@ -260,8 +260,9 @@ struct job_set {
  * name).  NOW is the instant used to check schedules against
  * min_interval.  Returns 0 with a job set in *ret even when files had
  * errors (see ret->errors): -EINVAL only when rotad.yaml itself is broken
- * (the set then holds its errors and nothing else), -ENOMEM on allocation
- * failure.  The caller frees the set with jobs_free().
+ * (the set then holds its errors and nothing else).  Allocation failure
+ * ends the process (common/xalloc.h).  The caller frees the set with
+ * jobs_free().
  */
 int jobs_load(const char *path, int64_t now, struct job_set **ret);
 

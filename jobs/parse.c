@@ -20,6 +20,7 @@
 #include "catalog.h"
 #include "jobs-internal.h"
 #include "schedule.h"
+#include "xalloc.h"
 
 #define MAX_FILE_SIZE (4 << 20)
 /* ---- protocols and the port map ---- */
@@ -445,7 +446,7 @@ load_yaml(
 	int r = 0;
 
 	if (!yaml_parser_initialize(&parser))
-		abort();
+		xalloc_fail(); /* libyaml fails here only for memory */
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, doc)) {
 		jobs_error_at(l, l->file, (int)parser.problem_mark.line + 1,
@@ -667,8 +668,7 @@ parse_conf_dir(struct job_loader *l, yaml_node_t *v, const char *dir)
 	if (c[0] == '/' || dir == NULL) {
 		d->conf_dir = c;
 	} else {
-		if (asprintf(&d->conf_dir, "%s/%s", dir, c) < 0)
-			abort();
+		d->conf_dir = xasprintf("%s/%s", dir, c);
 		free(c);
 	}
 }

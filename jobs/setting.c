@@ -11,6 +11,7 @@
 
 #include "jobs-internal.h"
 #include "schedule.h"
+#include "xalloc.h"
 
 /* The most a zone's UTC offset grows at one transition, by which fires can
  * come closer on the UTC clock than on the wall clock: daylight saving
@@ -97,7 +98,7 @@ schedule_text(const struct schedule_fields *f)
 
 	mem = open_memstream(&text, &len);
 	if (mem == NULL)
-		abort();
+		xalloc_fail();
 	if (f->value[SCHEDULE_KEY_TYPE] == NULL)
 		fprintf(mem, "%s", f->value[SCHEDULE_KEY_CRON]);
 	else
@@ -125,7 +126,7 @@ parse_schedule(struct job_loader *l, yaml_node_t *n, struct job_settings *st)
 		return -EINVAL;
 	r = schedule_new(&f, &st->schedule, &err);
 	if (r == -ENOMEM)
-		abort();
+		xalloc_fail();
 	if (r < 0) {
 		yaml_node_t *where =
 		    err.key < SCHEDULE_KEY_COUNT && at[err.key] != NULL

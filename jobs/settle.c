@@ -16,6 +16,7 @@
 #include "catalog.h"
 #include "jobs-internal.h"
 #include "schedule.h"
+#include "xalloc.h"
 
 /* How far ahead min_interval is checked: enough fires to see every daily,
  * weekly and DST pattern, few enough to stay fast with 100k users. */
@@ -117,9 +118,8 @@ index_objects(struct job_loader *l)
 		return;
 	if (l->same_cap < l->nobjs) {
 		cap = l->nobjs * 2;
-		l->same_next = realloc(l->same_next, cap * sizeof(size_t));
-		if (l->same_next == NULL)
-			abort();
+		l->same_next =
+		    xreallocarray(l->same_next, cap, sizeof(size_t));
 		l->same_cap = cap;
 	}
 	if (l->nslots < l->nobjs * 2) {
@@ -238,7 +238,7 @@ error_origin(struct job_loader *l, const struct job_origin *o, size_t file,
 
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+		xalloc_fail();
 	va_end(ap);
 	jobs_error_at(l, file, o->line, o->column, "%s", msg);
 	free(msg);

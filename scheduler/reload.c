@@ -195,8 +195,6 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
 	    (uint64_t)uv_hrtime() / 1000);
 	r = jobs_load(d->config, now_s(), &set);
-	if (r == -ENOMEM)
-		xalloc_fail();
 	if (set->nerrors > 0) {
 		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
 		    "reload refused, %zu "

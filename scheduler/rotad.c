@@ -45,11 +45,6 @@ check(const char *config, bool verbose)
 	int r, ret;
 
 	r = jobs_load(config, (int64_t)time(NULL), &set);
-	if (r == -ENOMEM) {
-		fprintf(stderr, "rotad: out of memory\n");
-		jobs_free(set);
-		return 1;
-	}
 	jobs_print_errors(set, stderr);
 	if (verbose && r == 0)
 		jobs_print(set, stdout);
