@@ -66,6 +66,7 @@
 #include "log.h"
 #include "policy.h"
 #include "protocol.h"
+#include "rotation.h"
 #include "schedule.h"
 #include "secret.h"
 #include "script_input.h"
@@ -132,20 +133,12 @@ enum run_phase {
 	PHASE_DONE,
 };
 
+/* Where a run found unfinished at start resumes (recover_one()); the
+ * steps themselves are the engine's (rotation.h). */
 enum step {
-	STEP_START, /* prepare, or for a verify run apply */
-	STEP_PREPARE,
-	STEP_APPLY,
-	STEP_VERIFY,
+	STEP_START, /* not a recovered run: from the start */
 	STEP_COMMIT,
 	STEP_PROBE_PENDING,
-	STEP_PROBE_CURRENT,
-	STEP_RECONCILE,
-	STEP_RECONCILE_VERIFY,
-	STEP_SCRIPTS, /* post-rotation scripts, after the commit */
-	STEP_UNDO,    /* rollback_on_post_rotation_fail: set the old back */
-	STEP_UNDO_VERIFY,
-	STEP_UNDO_KEEP, /* the undo failed: does the new one still work? */
 };
 
 struct waiter {
@@ -157,7 +150,7 @@ struct run {
 	struct daemon *d;
 	enum run_kind kind;
 	enum run_phase phase;
-	enum step step;
+	struct rotation rot; /* the protocol's state: rotation.c decides */
 	struct ustate *us;
 	struct rstate *rs;
 	struct gen *gen;
@@ -165,20 +158,16 @@ struct run {
 	int64_t fire;          /* the scheduled instant; 0 when triggered */
 	int64_t version;       /* the pending secret's, or 0 */
 	bool created;          /* the store has its row */
-	bool reconciled, regenerated;
-	enum step resume;   /* where the next attempt starts */
+	/* Set by recover_one() for a run found unfinished: where it resumes
+	 * and why recovery began, handed to the engine at its first start. */
+	enum step resume;
+	enum store_error_class fail_class;
+	char fail_msg[STORE_MESSAGE_MAX + 1];
 	struct spawn *sp;   /* the step's worker, while one runs */
 	bool abandoned;     /* the stop deadline passed while sp ran */
-	bool has_current;   /* the user has a current secret */
-	bool rolled_back;   /* recovery sets the old secret back */
 	bool scripted_fail; /* the test provider was told to fail */
-	size_t script;      /* the next post-rotation script, from 0 */
-	int scripts_failed;
-	int outputs;                         /* script outputs kept so far */
+	int outputs;        /* script outputs kept so far */
 	const struct job_script *cur_script; /* the one a worker runs */
-	bool undone; /* rolled back after a failed script */
-	enum store_error_class fail_class; /* why recovery began */
-	char fail_msg[STORE_MESSAGE_MAX + 1];
 	struct store_run rec;
 	uv_timer_t timer;
 	LIST_HEAD(, waiter) waiters;
@@ -449,6 +438,67 @@ arm(struct daemon *d)
 
 /* ---- runs ---- */
 
+static void run_do(struct run *r, struct rotation_actions *acts);
+static void run_settings(const struct job_user *u, struct rotation_caps *caps,
+    struct rotation_flags *flags);
+
+/* The engine's classes and states are the store's, by name. */
+static enum rotation_class
+class_of(enum store_error_class c)
+{
+	switch (c) {
+	case STORE_ERROR_NONE:
+		return ROTATION_OK;
+	case STORE_ERROR_TRANSIENT:
+		return ROTATION_TRANSIENT;
+	case STORE_ERROR_AUTH:
+		return ROTATION_AUTH;
+	case STORE_ERROR_POLICY:
+		return ROTATION_POLICY;
+	case STORE_ERROR_FATAL:
+		break;
+	}
+	return ROTATION_FATAL;
+}
+
+static enum store_error_class
+store_class(enum rotation_class c)
+{
+	switch (c) {
+	case ROTATION_OK:
+		return STORE_ERROR_NONE;
+	case ROTATION_TRANSIENT:
+		return STORE_ERROR_TRANSIENT;
+	case ROTATION_AUTH:
+		return STORE_ERROR_AUTH;
+	case ROTATION_POLICY:
+		return STORE_ERROR_POLICY;
+	case ROTATION_FATAL:
+		break;
+	}
+	return STORE_ERROR_FATAL;
+}
+
+static enum store_run_state
+store_state(enum rotation_state s)
+{
+	switch (s) {
+	case ROTATION_PREPARED:
+		return STORE_RUN_PREPARED;
+	case ROTATION_APPLIED:
+		return STORE_RUN_APPLIED;
+	case ROTATION_VERIFIED:
+		return STORE_RUN_VERIFIED;
+	case ROTATION_COMMITTED:
+		return STORE_RUN_COMMITTED;
+	case ROTATION_FAILED:
+		return STORE_RUN_FAILED;
+	case ROTATION_OUT_OF_SYNC:
+		break;
+	}
+	return STORE_RUN_OUT_OF_SYNC;
+}
+
 static const char *
 kind_name(enum run_kind k)
 {
@@ -630,6 +680,8 @@ run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
 static struct run *
 run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 {
+	struct rotation_caps caps;
+	struct rotation_flags flags;
 	struct run *r;
 
 	r = calloc(1, sizeof(*r));
@@ -655,6 +707,8 @@ run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 	r->rec.created = r->rec.updated = now_s();
 	snprintf(r->rec.message, sizeof(r->rec.message), "queued");
 	r->phase = PHASE_QUEUED;
+	run_settings(r->user, &caps, &flags);
+	rotation_init(&r->rot, &caps, &flags, kind == RUN_VERIFY);
 	us->run = r;
 	return r;
 }
@@ -665,20 +719,22 @@ step_timer(uv_timer_t *t)
 	run_step(t->data);
 }
 
-/* Go on to STEP, after the test provider's delay if it has one. */
+/* Go on to the step the engine is at, after the test provider's delay
+ * if it has one. */
 static void
-next_step(struct run *r, enum step step)
+next_step(struct run *r)
 {
 	const struct job_resource *res = r->user->resource;
 	uint64_t ms = res != NULL ? (uint64_t)res->test_delay * 1000 : 0;
 
-	r->step = step;
 	uv_timer_start(&r->timer, step_timer, ms, 0);
 }
 
 static void
 start_run(struct daemon *d, struct run *r)
 {
+	struct rotation_actions acts;
+
 	TAILQ_REMOVE(&d->queue, r, queue);
 	d->nqueued--;
 	d->nrunning++;
@@ -686,10 +742,16 @@ start_run(struct daemon *d, struct run *r)
 	r->phase = PHASE_RUNNING;
 	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
 	    kind_name(r->kind), r->us->name, r->rec.attempts);
-	next_step(r,
-	    r->resume != STEP_START     ? r->resume
-		: r->kind == RUN_VERIFY ? STEP_APPLY
-					: STEP_PREPARE);
+	if (r->resume != STEP_START) {
+		/* Found unfinished by recover_one(): the engine resumes it
+		 * with the attempts it had. */
+		rotation_recover(&r->rot, r->rec.attempts,
+		    r->resume == STEP_COMMIT, class_of(r->fail_class),
+		    r->fail_msg);
+		r->resume = STEP_START;
+	}
+	rotation_start(&r->rot, &acts);
+	run_do(r, &acts);
 }
 
 static void
@@ -720,13 +782,10 @@ dispatch_queue(struct daemon *d)
 static void
 stop_waiting(struct run *r)
 {
-	if (r->resume == STEP_PROBE_PENDING)
-		run_finish(r, STORE_RUN_OUT_OF_SYNC, r->rec.error_class,
-		    "stopped while waiting to recover; recovery resumes at "
-		    "the next start");
-	else
-		run_finish(r, STORE_RUN_FAILED, r->rec.error_class,
-		    "stopped while waiting to retry");
+	struct rotation_actions acts;
+
+	rotation_stop(&r->rot, &acts);
+	run_do(r, &acts);
 }
 
 static void
@@ -763,60 +822,44 @@ discard_pending(struct run *r)
 }
 
 /*
- * A step failed with CLASS.  Decide by class whether and when to try
- * again; see the comment at the top of the file.
+ * The engine says to try again (see rotation.c): attempt A->attempt,
+ * after a delay drawn here (the engine has no randomness), from the start
+ * or, for A->recovery, from recovery.
  */
 static void
-run_failed_step(struct run *r, enum store_error_class class, const char *why)
+retry_later(struct run *r, const struct rotation_action *a)
 {
 	struct daemon *d = r->d;
 	const struct job_retry *rp = &r->user->settings.retry;
-	char msg[STORE_MESSAGE_MAX + 1];
-	int64_t delay = -1;
+	int64_t delay = 0;
 
-	/* WHY may be r->fail_msg, which is cleared below. */
-	snprintf(msg, sizeof(msg), "%s", why);
-	discard_pending(r);
-	r->resume = STEP_START;
-	r->fail_msg[0] = '\0';
-	r->scripted_fail = false;
-	switch (class) {
-	case STORE_ERROR_TRANSIENT:
-		if (r->rec.attempts < rp->attempts)
-			delay = backoff_delay(rp->initial, rp->max,
-			    r->rec.attempts, backoff_rand_crypto, NULL);
-		break;
-	case STORE_ERROR_AUTH:
-		if (!r->reconciled && r->kind == RUN_ROTATE) {
-			r->reconciled = true;
-			delay = 0;
-		}
-		break;
-	case STORE_ERROR_POLICY:
-		if (!r->regenerated && r->kind == RUN_ROTATE) {
-			r->regenerated = true;
-			delay = 0;
-		}
-		break;
-	default:
-		break;
-	}
-	if (delay < 0 || d->stopping) {
-		run_finish(r, STORE_RUN_FAILED, class, msg);
-		return;
-	}
+	if (a->backoff)
+		delay = backoff_delay(rp->initial, rp->max, a->attempt - 1,
+		    backoff_rand_crypto, NULL);
 	d->retries++;
 	d->nrunning--;
 	r->rs->running--;
-	r->rec.error_class = class;
-	r->rec.attempts++;
+	if (a->oos)
+		r->rec.state = STORE_RUN_OUT_OF_SYNC;
+	r->rec.error_class = store_class(a->class);
+	r->rec.attempts = a->attempt;
 	r->phase = PHASE_RETRY_WAIT;
-	snprintf(r->rec.message, sizeof(r->rec.message),
-	    "%.200s; attempt %d in "
-	    "%" PRId64 "s",
-	    msg, r->rec.attempts, delay);
-	log_msg(LOG_NOTICE, MSG_RUN_RETRY, "run %s %s: %s (%s)", r->rec.id,
-	    r->us->name, r->rec.message, store_error_class_name(class));
+	if (a->recovery) {
+		snprintf(r->rec.message, sizeof(r->rec.message),
+		    "%s (%.200s); recovery again in %" PRId64 "s",
+		    a->oos ? "out of sync" : "recovery: no answer", a->msg,
+		    delay);
+	} else {
+		/* A new attempt: the test provider's script starts over. */
+		r->scripted_fail = false;
+		snprintf(r->rec.message, sizeof(r->rec.message),
+		    "%.200s; attempt %d in "
+		    "%" PRId64 "s",
+		    a->msg, r->rec.attempts, delay);
+		log_msg(LOG_NOTICE, MSG_RUN_RETRY, "run %s %s: %s (%s)",
+		    r->rec.id, r->us->name, r->rec.message,
+		    store_error_class_name(r->rec.error_class));
+	}
 	run_update(r);
 	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
 	dispatch_queue(d);
@@ -882,34 +925,13 @@ prepare(struct run *r, char *msg, size_t size)
 /*
  * ---- steps ----
  *
- * A rotation, as docs/ARCHITECTURE.md draws it:
- *
- *   prepare -> apply -> verify -> commit
- *
- * prepare and commit are store transactions here; apply and verify each
- * run in a fresh rotad-worker (spawn.c).  A step whose outcome is unsure
- * (apply that got no answer or a transient error, any failed verify, a
- * run found unfinished at start) goes through recovery, which asks the
- * target rather than guessing:
- *
- *   probe_pending   the new secret logs in  -> commit
- *   probe_current   the old one does        -> drop pending; retry by class
- *   reconcile       with the admin credential set the new secret again
- *                   (or, with rollback_on_password_fail, the old one),
- *   reconcile_verify  and log in with it    -> commit (or drop pending)
- *   else            out_of_sync: both kept, retried with backoff.
- *
- * An apply the provider says the target refused (auth, policy, fatal)
- * leaves the target as it was: pending is dropped and the class decides.
+ * The protocol's decisions are the engine's (rotation.c has the table of
+ * states and transitions); what follows carries them out: workers, store
+ * transactions, timers, log lines, waiters.  Each engine call fills a
+ * short list of actions, run_do() performs them in order, and an outcome
+ * goes back to the engine: at once for a store operation or a worker that
+ * could not start, from step_done() for a worker's answer.
  */
-
-/* Which stored secret a worker is handed as the one to set or log in
- * with. */
-enum cand {
-	CAND_PENDING,
-	CAND_CURRENT,
-	CAND_PREVIOUS, /* rolling a committed rotation back */
-};
 
 #if ROTAD_TEST_HOOKS
 /*
@@ -961,47 +983,32 @@ fault_is(const char *what, const char *step)
 }
 #endif
 
+/* The name of the step R is at, for logs and fault hooks. */
 static const char *
-step_name(enum step s)
+step_name(const struct run *r)
 {
-	static const char *const names[] = {
-		[STEP_START] = "start",
-		[STEP_PREPARE] = "prepare",
-		[STEP_APPLY] = "apply",
-		[STEP_VERIFY] = "verify",
-		[STEP_COMMIT] = "commit",
-		[STEP_PROBE_PENDING] = "probe_pending",
-		[STEP_PROBE_CURRENT] = "probe_current",
-		[STEP_RECONCILE] = "reconcile",
-		[STEP_RECONCILE_VERIFY] = "reconcile_verify",
-		[STEP_SCRIPTS] = "scripts",
-		[STEP_UNDO] = "undo",
-		[STEP_UNDO_VERIFY] = "undo_verify",
-		[STEP_UNDO_KEEP] = "undo_keep",
-	};
-
-	return names[s];
+	return rotation_step_name(r->rot.step);
 }
 
 /* A step is persisted: the crash test may kill the daemon here. */
 static void
-boundary(struct run *r, enum step done)
+boundary(struct run *r, enum rotation_step done)
 {
-	if (fault_is("daemon", step_name(done))) {
+	if (fault_is("daemon", rotation_step_name(done))) {
 		log_msg(LOG_NOTICE, MSG_INTERNAL,
 		    "fault injection: killing the daemon after %s",
-		    step_name(done));
+		    rotation_step_name(done));
 		raise(SIGKILL);
 	}
 	(void)r;
 }
 
 static enum store_slot
-cand_slot(enum cand cand)
+cand_slot(enum rotation_cand cand)
 {
-	return cand == CAND_PENDING ? STORE_PENDING
-	    : cand == CAND_CURRENT  ? STORE_CURRENT
-				    : STORE_PREVIOUS;
+	return cand == ROTATION_CAND_PENDING ? STORE_PENDING
+	    : cand == ROTATION_CAND_CURRENT  ? STORE_CURRENT
+					     : STORE_PREVIOUS;
 }
 
 static const char *
@@ -1012,13 +1019,29 @@ slot_name(enum store_slot slot)
 				     : "previous";
 }
 
+/* How an operation the engine asked for went, when it is known at once. */
+struct outcome {
+	enum rotation_class class;
+	const char *msg;
+	char buf[ROTATION_MESSAGE_MAX + 1];
+};
+
+/* The operation failed (RC, -errno) with CLASS, the reason in O->buf. */
+static int
+failed(struct outcome *o, enum rotation_class class, int rc)
+{
+	o->class = class;
+	o->msg = o->buf;
+	return rc;
+}
+
 /*
  * The encoded request for the worker of R's current step: the target from
  * the job, the secrets from the store (decrypted here, wiped as soon as
  * they are encoded).  Returns 0, or -errno with a reason in MSG.
  */
 static int
-step_request(struct run *r, enum wire_op op, enum cand cand,
+step_request(struct run *r, enum wire_op op, enum rotation_cand cand,
     struct secret **ret, char *msg, size_t size)
 {
 	struct daemon *d = r->d;
@@ -1072,22 +1095,23 @@ step_request(struct run *r, enum wire_op op, enum cand cand,
 		}
 	}
 	if (strcmp(res->protocol, "test") == 0 && op == WIRE_OP_APPLY &&
-	    r->step == STEP_APPLY && r->us->test_calls++ < res->test_fail) {
+	    r->rot.step == ROTATION_APPLY &&
+	    r->us->test_calls++ < res->test_fail) {
 		snprintf(action, sizeof(action), "fail:%s",
 		    res->test_error != NULL ? res->test_error : "transient");
 		q.test_action = action;
 		r->scripted_fail = true;
-	} else if (r->scripted_fail && r->step == STEP_PROBE_PENDING) {
+	} else if (r->scripted_fail && r->rot.step == ROTATION_PROBE_PENDING) {
 		/* The test provider keeps no target: after a scripted
 		 * failure, the target is one that did not take the new
 		 * secret. */
 		q.test_action = "fail:auth";
 	}
-	if (fault_is("hang", step_name(r->step)))
+	if (fault_is("hang", step_name(r)))
 		q.test_action = "fault:hang";
-	else if (fault_is("fail", step_name(r->step)))
+	else if (fault_is("fail", step_name(r)))
 		q.test_action = "fault:fail";
-	else if (fault_is("auth", step_name(r->step)))
+	else if (fault_is("auth", step_name(r)))
 		q.test_action = "fault:auth";
 	rc = wire_request_encode(&q, ret);
 	if (rc < 0)
@@ -1131,37 +1155,32 @@ adopt_pending(struct run *r)
 	    "recovering a pending secret from an earlier run");
 	if (!r->created && store_run_create(d->store, &r->rec) == 0)
 		r->created = true;
-	log_msg(LOG_NOTICE, MSG_RECOVER, "run %s %s: %s", r->rec.id,
-	    r->us->name, r->rec.message);
 	return 0;
 }
 
 static void step_done(
     int status, const struct wire_response *res, int exit_code, void *arg);
 static void script_output(struct run *r, const struct wire_response *res);
-static void script_done(struct run *r, bool ok, const char *msg);
-static void spawn_script(struct run *r, const char *provider,
+static const struct job_script *script_at(const struct job_user *u, size_t i);
+static int spawn_script(struct run *r, const char *provider,
     const struct job_script *sc, enum store_slot new_slot,
-    enum store_slot old_slot);
-static void undo_commit(struct run *r);
-static void step_result(
-    struct run *r, enum store_error_class class, const char *msg);
+    enum store_slot old_slot, struct outcome *o);
 
 #define WORKER_GRACE_MS 5000
 
 /*
  * Spawn a worker for R's current step with REQUEST (owned, freed here in
  * any case): PROVIDER and the command-line arguments in EXTRA (pairs,
- * NULL-terminated, at most 4).  A failure to start is a transient result.
+ * NULL-terminated, at most 4).  0: it runs, and step_done() has its
+ * answer.  A failure to start is a transient outcome, in O.
  */
-static void
+static int
 spawn_worker(struct run *r, const char *provider, struct secret *request,
-    const char *const *extra)
+    const char *const *extra, struct outcome *o)
 {
 	const struct job_daemon *jd = &r->gen->set->daemon;
 	const char *argv[12];
 	struct spawn_args a;
-	char msg[STORE_MESSAGE_MAX + 1];
 	int n = 0, rc;
 
 	memset(&a, 0, sizeof(a));
@@ -1178,49 +1197,65 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
 	a.request = request;
 	a.deadline_ms = (uint64_t)r->user->settings.timeout * 1000;
 	a.grace_ms = WORKER_GRACE_MS;
-	if (fault_is("worker-early", step_name(r->step)))
+	if (fault_is("worker-early", step_name(r)))
 		a.fault = SPAWN_FAULT_KILL_EARLY;
-	else if (fault_is("worker-late", step_name(r->step)))
+	else if (fault_is("worker-late", step_name(r)))
 		a.fault = SPAWN_FAULT_KILL_LATE;
 	rc = spawn_start(r->d->loop, &a, step_done, r, &r->sp);
 	if (rc < 0) {
 		r->sp = NULL;
 		r->cur_script = NULL;
-		snprintf(msg, sizeof(msg), "starting %s: %s", argv[0],
-		    uv_strerror(rc));
-		step_result(r, STORE_ERROR_TRANSIENT, msg);
+		snprintf(o->buf, STORE_MESSAGE_MAX + 1, "starting %s: %s",
+		    argv[0], uv_strerror(rc));
+		return failed(o, ROTATION_TRANSIENT, rc);
 	}
+	return 0;
 }
 
-/* Start a worker for R's current step: OP with the CAND secret. */
-static void
-start_worker(struct run *r, enum wire_op op, enum cand cand)
+/* Start a worker for R's current step: OP with the CAND secret.  0, or
+ * -errno with the outcome in O when it could not start. */
+static int
+start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
+    struct outcome *o)
 {
 	const struct job_resource *res = r->user->resource;
+	enum wire_op op =
+	    rop == ROTATION_OP_APPLY ? WIRE_OP_APPLY : WIRE_OP_VERIFY;
 	const char *extra[3] = { NULL };
 	struct secret *request = NULL;
-	char msg[STORE_MESSAGE_MAX + 1];
+	int rc;
 
 	if (strcmp(res->protocol, "script") == 0) {
 		/* The generic provider: the resource's own scripts set the
 		 * candidate, or log in with it; the other secret goes as
 		 * oldPassword. */
-		spawn_script(r, "script-rotation",
+		return spawn_script(r, "script-rotation",
 		    op == WIRE_OP_APPLY ? &res->rotate_script
 					: &res->verify_script,
 		    cand_slot(cand),
-		    cand == CAND_CURRENT ? STORE_PREVIOUS : STORE_CURRENT);
-		return;
+		    cand == ROTATION_CAND_CURRENT ? STORE_PREVIOUS
+						  : STORE_CURRENT,
+		    o);
 	}
-	if (step_request(r, op, cand, &request, msg, sizeof(msg)) < 0) {
-		step_result(r, STORE_ERROR_FATAL, msg);
-		return;
-	}
+	rc = step_request(r, op, cand, &request, o->buf, STORE_MESSAGE_MAX + 1);
+	if (rc < 0)
+		return failed(o, ROTATION_FATAL, rc);
 	if (res->tls_ca_file != NULL) {
 		extra[0] = "--ca-file";
 		extra[1] = res->tls_ca_file;
 	}
-	spawn_worker(r, res->protocol, request, extra);
+	return spawn_worker(r, res->protocol, request, extra, o);
+}
+
+/* The outcome of R's current operation, to the engine: CLASS NONE is
+ * success. */
+static void
+step_result(struct run *r, enum store_error_class class, const char *msg)
+{
+	struct rotation_actions acts;
+
+	rotation_result(&r->rot, class_of(class), msg, r->d->stopping, &acts);
+	run_do(r, &acts);
 }
 
 static void
@@ -1230,7 +1265,7 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 	char msg[STORE_MESSAGE_MAX + 1];
 
 	r->sp = NULL;
-	if (fault_is("daemon-mid", step_name(r->step))) {
+	if (fault_is("daemon-mid", step_name(r))) {
 		/* The worker has done its step; the daemon dies before it
 		 * learns how it went. */
 		raise(SIGKILL);
@@ -1242,8 +1277,7 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 	}
 	if (status < 0) {
 		snprintf(msg, sizeof(msg),
-		    "%s: the worker gave no answer (%s, exit %d)",
-		    step_name(r->step),
+		    "%s: the worker gave no answer (%s, exit %d)", step_name(r),
 		    status == -ETIMEDOUT ? "deadline passed"
 					 : strerror(-status),
 		    exit_code);
@@ -1255,202 +1289,6 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 	r->cur_script = NULL;
 	step_result(r, (enum store_error_class)res->class,
 	    res->class == WIRE_CLASS_NONE ? "ok" : res->message);
-}
-
-/* Remember why the run is in recovery, for when recovery gives up. */
-static void
-keep_failure(struct run *r, enum store_error_class class, const char *msg)
-{
-	r->fail_class = class;
-	snprintf(r->fail_msg, sizeof(r->fail_msg), "%s: %s", step_name(r->step),
-	    msg);
-}
-
-/* Persist state STATE with MSG and go on to NEXT. */
-static void
-advance(
-    struct run *r, enum store_run_state state, const char *msg, enum step next)
-{
-	enum step done = r->step;
-
-	r->rec.state = state;
-	snprintf(r->rec.message, sizeof(r->rec.message), "%s", msg);
-	run_update(r);
-	boundary(r, done);
-	next_step(r, next);
-}
-
-/*
- * Recovery cannot finish now: the target did not answer (STATE_OOS
- * false), or neither candidate logs in and the admin credential could
- * not set one (out of sync).  Both candidates stay in the store; recovery
- * starts again after a backoff, and when the attempts are spent the run
- * ends out_of_sync, to be recovered at the next start or the next run.
- */
-static void
-recovery_later(struct run *r, bool oos, const char *msg)
-{
-	struct daemon *d = r->d;
-	const struct job_retry *rp = &r->user->settings.retry;
-	int64_t delay;
-
-	if (oos)
-		log_msg(LOG_ERR, MSG_OUT_OF_SYNC,
-		    "run %s %s: out of sync: neither the new nor the old "
-		    "secret logs in (%s); both are kept",
-		    r->rec.id, r->us->name, msg);
-	if (r->rec.attempts >= rp->attempts || d->stopping) {
-		run_finish(r, STORE_RUN_OUT_OF_SYNC,
-		    oos ? STORE_ERROR_AUTH : STORE_ERROR_TRANSIENT, msg);
-		return;
-	}
-	delay = backoff_delay(
-	    rp->initial, rp->max, r->rec.attempts, backoff_rand_crypto, NULL);
-	d->retries++;
-	d->nrunning--;
-	r->rs->running--;
-	if (oos)
-		r->rec.state = STORE_RUN_OUT_OF_SYNC;
-	r->rec.error_class = oos ? STORE_ERROR_AUTH : STORE_ERROR_TRANSIENT;
-	r->rec.attempts++;
-	r->phase = PHASE_RETRY_WAIT;
-	r->resume = STEP_PROBE_PENDING;
-	snprintf(r->rec.message, sizeof(r->rec.message),
-	    "%s (%.200s); recovery again in %" PRId64 "s",
-	    oos ? "out of sync" : "recovery: no answer", msg, delay);
-	run_update(r);
-	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
-	dispatch_queue(d);
-}
-
-/* The outcome of R's current worker step: CLASS NONE is success. */
-static void
-step_result(struct run *r, enum store_error_class class, const char *msg)
-{
-	const struct job_user *u = r->user;
-	bool ok = class == STORE_ERROR_NONE;
-	bool rollback = u->settings.rollback_on_password_fail;
-
-	switch (r->step) {
-	case STEP_APPLY:
-		if (r->kind == RUN_VERIFY) {
-			if (ok)
-				run_finish(r, STORE_RUN_COMMITTED,
-				    STORE_ERROR_NONE,
-				    "verify: the current secret logs in");
-			else
-				run_failed_step(r, class, msg);
-			return;
-		}
-		if (ok) {
-			advance(r, STORE_RUN_APPLIED, "applied", STEP_VERIFY);
-			return;
-		}
-		if (class != STORE_ERROR_TRANSIENT) {
-			/* The target refused: it still has the old one. */
-			run_failed_step(r, class, msg);
-			return;
-		}
-		keep_failure(r, class, msg);
-		next_step(r, STEP_PROBE_PENDING);
-		return;
-	case STEP_VERIFY:
-		if (ok) {
-			advance(r, STORE_RUN_VERIFIED, "verified", STEP_COMMIT);
-			return;
-		}
-		keep_failure(r, class, msg);
-		next_step(r, STEP_PROBE_PENDING);
-		return;
-	case STEP_PROBE_PENDING:
-		if (ok) {
-			log_msg(LOG_NOTICE, MSG_RECOVER,
-			    "run %s %s: the new secret logs in; committing",
-			    r->rec.id, r->us->name);
-			advance(r, STORE_RUN_VERIFIED,
-			    "recovered: the new secret logs in", STEP_COMMIT);
-			return;
-		}
-		if (class == STORE_ERROR_TRANSIENT) {
-			/* No answer is not a refusal: ask again later. */
-			recovery_later(r, false, msg);
-			return;
-		}
-		next_step(r, STEP_PROBE_CURRENT);
-		return;
-	case STEP_PROBE_CURRENT:
-		if (!ok && class == STORE_ERROR_TRANSIENT) {
-			recovery_later(r, false, msg);
-			return;
-		}
-		if (ok) {
-			log_msg(LOG_NOTICE, MSG_RECOVER,
-			    "run %s %s: the old secret still logs in; the new "
-			    "one is dropped",
-			    r->rec.id, r->us->name);
-			run_failed_step(r, r->fail_class, r->fail_msg);
-			return;
-		}
-		r->rolled_back = rollback && r->has_current;
-		next_step(r, STEP_RECONCILE);
-		return;
-	case STEP_RECONCILE:
-		if (ok) {
-			next_step(r, STEP_RECONCILE_VERIFY);
-			return;
-		}
-		recovery_later(r, true, msg);
-		return;
-	case STEP_RECONCILE_VERIFY:
-		if (!ok) {
-			recovery_later(r, true, msg);
-			return;
-		}
-		if (r->rolled_back) {
-			log_msg(LOG_NOTICE, MSG_RECOVER,
-			    "run %s %s: the old secret was restored on the "
-			    "target (rollback_on_password_fail)",
-			    r->rec.id, r->us->name);
-			run_failed_step(r, r->fail_class, r->fail_msg);
-			return;
-		}
-		advance(r, STORE_RUN_VERIFIED,
-		    "reconciled: the new secret was set again and logs in",
-		    STEP_COMMIT);
-		return;
-	case STEP_SCRIPTS:
-		script_done(r, ok, msg);
-		return;
-	case STEP_UNDO:
-		next_step(r, ok ? STEP_UNDO_VERIFY : STEP_UNDO_KEEP);
-		if (!ok)
-			keep_failure(r, class, msg);
-		return;
-	case STEP_UNDO_VERIFY:
-		if (!ok) {
-			keep_failure(r, class, msg);
-			next_step(r, STEP_UNDO_KEEP);
-			return;
-		}
-		undo_commit(r);
-		return;
-	case STEP_UNDO_KEEP:
-		if (ok) {
-			run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_FATAL,
-			    "a post-rotation script failed and the rollback "
-			    "did not take: the new secret is kept, and works");
-			return;
-		}
-		/* Neither the old secret (after an undo that failed) nor
-		 * the new one logs in: say so, keep both. */
-		run_finish(
-		    r, STORE_RUN_OUT_OF_SYNC, STORE_ERROR_AUTH, r->fail_msg);
-		return;
-	default:
-		log_msg(LOG_ERR, MSG_INTERNAL, "run %s: result in step %s",
-		    r->rec.id, step_name(r->step));
-		return;
-	}
 }
 
 /*
@@ -1482,7 +1320,6 @@ script_at(const struct job_user *u, size_t i)
 			return &chain[k]->v[i];
 	return NULL;
 }
-
 /* Keeper's records: the user, its resource, its configuration. */
 static int
 script_request(struct run *r, const char *provider, const struct job_script *sc,
@@ -1558,21 +1395,21 @@ out:
 
 /*
  * Run script SC in a worker of the script profile, its input built with
- * NEW_SLOT's secret as newPassword and OLD_SLOT's as oldPassword.
+ * NEW_SLOT's secret as newPassword and OLD_SLOT's as oldPassword.  0, or
+ * -errno with the outcome in O when it could not start.
  */
-static void
+static int
 spawn_script(struct run *r, const char *provider, const struct job_script *sc,
-    enum store_slot new_slot, enum store_slot old_slot)
+    enum store_slot new_slot, enum store_slot old_slot, struct outcome *o)
 {
 	const char *extra[5] = { NULL };
 	struct secret *request = NULL;
-	char msg[STORE_MESSAGE_MAX + 1];
+	int rc;
 
-	if (script_request(r, provider, sc, new_slot, old_slot, &request, msg,
-		sizeof(msg)) < 0) {
-		step_result(r, STORE_ERROR_FATAL, msg);
-		return;
-	}
+	rc = script_request(r, provider, sc, new_slot, old_slot, &request,
+	    o->buf, STORE_MESSAGE_MAX + 1);
+	if (rc < 0)
+		return failed(o, ROTATION_FATAL, rc);
 	/* The script's profile may execute its interpreter, or the script
 	 * itself, and nothing else. */
 	extra[0] = "--exec";
@@ -1582,15 +1419,15 @@ spawn_script(struct run *r, const char *provider, const struct job_script *sc,
 		extra[3] = sc->path;
 	}
 	r->cur_script = sc; /* its output is kept with the run */
-	spawn_worker(r, provider, request, extra);
+	return spawn_worker(r, provider, request, extra, o);
 }
 
-/* The post-rotation script R is at: the new secret is current now. */
-static void
-start_script(struct run *r)
+/* Post-rotation script I: the new secret is current now. */
+static int
+start_script(struct run *r, size_t i, struct outcome *o)
 {
-	spawn_script(r, "script", script_at(r->user, r->script), STORE_CURRENT,
-	    STORE_PREVIOUS);
+	return spawn_script(r, "script", script_at(r->user, i), STORE_CURRENT,
+	    STORE_PREVIOUS, o);
 }
 
 /* Keep what the script printed (scrubbed by the worker) with the run. */
@@ -1614,61 +1451,50 @@ script_output(struct run *r, const struct wire_response *res)
 		    r->rec.id, store_last_error(r->d->store));
 }
 
-static void
-script_done(struct run *r, bool ok, const char *msg)
-{
-	const struct job_script *sc = script_at(r->user, r->script);
-	char text[STORE_MESSAGE_MAX + 1];
+/*
+ * ---- carrying out the engine's actions ----
+ */
 
-	if (!ok) {
-		r->scripts_failed++;
-		log_msg(LOG_WARNING, MSG_SCRIPT,
-		    "run %s %s: post-rotation script %s failed: %s", r->rec.id,
-		    r->us->name, sc->path, msg);
-	} else {
-		log_msg(LOG_INFO, MSG_SCRIPT,
-		    "run %s %s: post-rotation script %s succeeded", r->rec.id,
-		    r->us->name, sc->path);
-	}
-	r->script++;
-	if (script_at(r->user, r->script) != NULL) {
-		next_step(r, STEP_SCRIPTS);
-		return;
-	}
-	if (r->undone) {
-		/* The scripts ran again after the rollback, with the old
-		 * secret as the new one (rerun_on_post_rotation_fail). */
-		run_finish(r, STORE_RUN_FAILED, STORE_ERROR_FATAL, r->fail_msg);
-		return;
-	}
-	if (r->scripts_failed > 0 &&
-	    r->user->settings.rollback_on_post_rotation_fail) {
-		snprintf(r->fail_msg, sizeof(r->fail_msg),
-		    "%d post-rotation script%s failed; rolled back to the "
-		    "previous secret",
-		    r->scripts_failed, r->scripts_failed == 1 ? "" : "s");
-		next_step(r, STEP_UNDO);
-		return;
-	}
-	if (r->scripts_failed == 0) {
-		run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_NONE,
-		    "committed; post-rotation scripts succeeded");
-		return;
-	}
-	snprintf(text, sizeof(text),
-	    "committed; %d post-rotation script%s failed (rotactl run shows "
-	    "the output)",
-	    r->scripts_failed, r->scripts_failed == 1 ? "" : "s");
-	run_finish(r, STORE_RUN_COMMITTED, STORE_ERROR_FATAL, text);
+/*
+ * What the engine needs to know of user U: its provider's capabilities
+ * and the user's settings.
+ */
+static void
+run_settings(const struct job_user *u, struct rotation_caps *caps,
+    struct rotation_flags *flags)
+{
+	const struct job_resource *res = u->resource;
+	size_t n = 0;
+
+	memset(caps, 0, sizeof(*caps));
+	caps->has_admin = res != NULL && res->admin_user != NULL;
+	/*
+	 * The generic script provider sets a secret with the resource's own
+	 * rotate script, which needs no admin credential.  The provider
+	 * catalog (catalog/, in progress) will supply this capability; until
+	 * then this is the one place that tells it by the protocol's name.
+	 */
+	caps->reconcile_without_admin =
+	    res != NULL && strcmp(res->protocol, "script") == 0;
+	caps->noop = u->noop;
+	memset(flags, 0, sizeof(*flags));
+	flags->rollback_on_password_fail =
+	    u->settings.rollback_on_password_fail;
+	flags->rollback_on_post_rotation_fail =
+	    u->settings.rollback_on_post_rotation_fail;
+	flags->rerun_on_post_rotation_fail =
+	    u->settings.rerun_on_post_rotation_fail;
+	flags->attempts = u->settings.retry.attempts;
+	while (script_at(u, n) != NULL)
+		n++;
+	flags->scripts = n;
 }
 
 /*
- * The target has the old secret again and it logs in: make the store
- * agree (the old value becomes current again, as a new version, and the
- * rolled-back one previous), then, with rerun_on_post_rotation_fail, run
- * the scripts again, which now see the old secret as the new one.
+ * Rolling a committed rotation back, in the store: the old value becomes
+ * current again, as a new version, and the rolled-back one previous.
  */
-static void
+static int
 undo_commit(struct run *r)
 {
 	struct daemon *d = r->d;
@@ -1681,140 +1507,195 @@ undo_commit(struct run *r)
 		rc = store_secret_seed(
 		    d->store, r->us->name, old, now_s(), NULL);
 	secret_free(old);
-	if (rc < 0) {
-		/* The target has the old one, the store the new one as
-		 * current and the old as previous: both are kept. */
-		run_finish(r, STORE_RUN_OUT_OF_SYNC, STORE_ERROR_FATAL,
-		    "rolled back on the target, but the store could not "
-		    "follow; the previous secret is the one that works");
-		return;
-	}
-	log_msg(LOG_NOTICE, MSG_RECOVER,
-	    "run %s %s: a post-rotation script failed; the previous secret "
-	    "is back on the target and current in the store",
-	    r->rec.id, r->us->name);
-	r->undone = true;
-	if (r->user->settings.rerun_on_post_rotation_fail) {
-		r->script = 0;
-		r->scripts_failed = 0;
-		next_step(r, STEP_SCRIPTS);
-		return;
-	}
-	run_finish(r, STORE_RUN_FAILED, STORE_ERROR_FATAL, r->fail_msg);
+	return rc;
 }
 
+/* Carry out store operation OP for R; its outcome into O. */
 static void
-run_step(struct run *r)
+store_op(struct run *r, enum rotation_store op, struct outcome *o)
 {
 	struct daemon *d = r->d;
-	char msg[STORE_MESSAGE_MAX + 1];
 	int rc;
 
-	switch (r->step) {
-	case STEP_START:
-	case STEP_PREPARE:
-		r->step = STEP_PREPARE;
-		if (adopt_pending(r) == 0) {
-			/* An earlier run left a pending secret the target
-			 * may hold: settle that first, through recovery. */
-			keep_failure(r, STORE_ERROR_TRANSIENT,
-			    "a pending secret from an earlier run");
-			next_step(r, STEP_PROBE_PENDING);
-			return;
-		}
-		if (prepare(r, msg, sizeof(msg)) < 0) {
-			run_finish(r, STORE_RUN_FAILED, STORE_ERROR_FATAL, msg);
-			return;
-		}
-		boundary(r, STEP_PREPARE);
-		/* A noop user has no target: only its scripts run. */
-		next_step(r, r->user->noop ? STEP_COMMIT : STEP_APPLY);
+	o->class = ROTATION_OK;
+	o->msg = "ok";
+	o->buf[0] = '\0';
+	switch (op) {
+	case ROTATION_STORE_ADOPT:
+		if (adopt_pending(r) < 0)
+			failed(o, ROTATION_FATAL, -ENOENT); /* none */
 		return;
-	case STEP_APPLY:
-		if (r->kind == RUN_VERIFY) {
-			if (!r->created) {
-				r->rec.state = STORE_RUN_PREPARED;
-				snprintf(r->rec.message, sizeof(r->rec.message),
-				    "verify: logging in with the current "
-				    "secret");
-				if (store_run_create(d->store, &r->rec) == 0)
-					r->created = true;
-			}
-			start_worker(r, WIRE_OP_VERIFY, CAND_CURRENT);
-			return;
-		}
-		start_worker(r, WIRE_OP_APPLY, CAND_PENDING);
+	case ROTATION_STORE_PREPARE:
+		rc = prepare(r, o->buf, STORE_MESSAGE_MAX + 1);
+		if (rc < 0)
+			failed(o, ROTATION_FATAL, rc);
 		return;
-	case STEP_VERIFY:
-	case STEP_PROBE_PENDING:
-		start_worker(r, WIRE_OP_VERIFY, CAND_PENDING);
-		return;
-	case STEP_PROBE_CURRENT:
-		r->has_current = has_secret(d, r->us->name, STORE_CURRENT);
-		if (!r->has_current) {
-			/* A first rotation, and the target refused the new
-			 * secret: it never took it, and there is no old one
-			 * to lose. */
-			run_failed_step(r, r->fail_class, r->fail_msg);
-			return;
-		}
-		start_worker(r, WIRE_OP_VERIFY, CAND_CURRENT);
-		return;
-	case STEP_RECONCILE:
-		if (r->user->resource->admin_user == NULL &&
-		    strcmp(r->user->resource->protocol, "script") != 0) {
-			/* Without an admin credential nothing can set a
-			 * secret that neither candidate logs in with. */
-			recovery_later(
-			    r, true, "no admin credential to reconcile with");
-			return;
-		}
-		start_worker(r, WIRE_OP_APPLY,
-		    r->rolled_back ? CAND_CURRENT : CAND_PENDING);
-		return;
-	case STEP_RECONCILE_VERIFY:
-		start_worker(r, WIRE_OP_VERIFY,
-		    r->rolled_back ? CAND_CURRENT : CAND_PENDING);
-		return;
-	case STEP_COMMIT:
-		rc = store_secret_commit(
-		    d->store, r->us->name, r->version, now_s());
-		if (rc < 0) {
-			/* The target has the new secret and the store could
-			 * not say so: keep both; recovery commits. */
-			run_finish(r, STORE_RUN_OUT_OF_SYNC, STORE_ERROR_FATAL,
-			    store_last_error(d->store));
+	case ROTATION_STORE_COMMIT:
+		if (store_secret_commit(
+			d->store, r->us->name, r->version, now_s()) < 0) {
+			o->class = ROTATION_FATAL;
+			o->msg = store_last_error(d->store);
 			return;
 		}
 		r->version = 0;
-		if (script_at(r->user, 0) != NULL) {
-			advance(r, STORE_RUN_COMMITTED,
-			    "committed; running post-rotation scripts",
-			    STEP_SCRIPTS);
-			return;
-		}
-		r->rec.state = STORE_RUN_COMMITTED;
-		boundary(r, STEP_COMMIT);
-		run_finish(
-		    r, STORE_RUN_COMMITTED, STORE_ERROR_NONE, "committed");
 		return;
-	case STEP_SCRIPTS:
-		start_script(r);
+	case ROTATION_STORE_HAS_CURRENT:
+		if (!has_secret(d, r->us->name, STORE_CURRENT))
+			failed(o, ROTATION_FATAL, -ENOENT); /* none */
 		return;
-	case STEP_UNDO:
-		if (r->user->noop) { /* no target: the store alone */
-			undo_commit(r);
-			return;
-		}
-		start_worker(r, WIRE_OP_APPLY, CAND_PREVIOUS);
+	case ROTATION_STORE_UNDO_COMMIT:
+		rc = undo_commit(r);
+		if (rc < 0)
+			failed(o, ROTATION_FATAL, rc);
 		return;
-	case STEP_UNDO_VERIFY:
-		start_worker(r, WIRE_OP_VERIFY, CAND_PREVIOUS);
+	case ROTATION_STORE_NONE:
+		break;
+	}
+}
+
+/* Log the engine's event A, in the daemon's words and ids. */
+static void
+log_event(struct run *r, const struct rotation_action *a)
+{
+	const char *id = r->rec.id, *user = r->us->name;
+	const struct job_script *sc;
+
+	switch (a->event) {
+	case ROTATION_EV_ADOPTED:
+		log_msg(LOG_NOTICE, MSG_RECOVER, "run %s %s: %s", id, user,
+		    r->rec.message);
 		return;
-	case STEP_UNDO_KEEP:
-		start_worker(r, WIRE_OP_VERIFY, CAND_CURRENT);
+	case ROTATION_EV_PENDING_WORKS:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: the new secret logs in; committing", id, user);
+		return;
+	case ROTATION_EV_CURRENT_WORKS:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: the old secret still logs in; the new "
+		    "one is dropped",
+		    id, user);
+		return;
+	case ROTATION_EV_ROLLED_BACK:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: the old secret was restored on the "
+		    "target (rollback_on_password_fail)",
+		    id, user);
+		return;
+	case ROTATION_EV_OUT_OF_SYNC:
+		log_msg(LOG_ERR, MSG_OUT_OF_SYNC,
+		    "run %s %s: out of sync: neither the new nor the old "
+		    "secret logs in (%s); both are kept",
+		    id, user, a->msg);
+		return;
+	case ROTATION_EV_SCRIPT_OK:
+	case ROTATION_EV_SCRIPT_FAILED:
+		sc = script_at(r->user, a->script);
+		if (a->event == ROTATION_EV_SCRIPT_FAILED)
+			log_msg(LOG_WARNING, MSG_SCRIPT,
+			    "run %s %s: post-rotation script %s failed: %s", id,
+			    user, sc->path, a->msg);
+		else
+			log_msg(LOG_INFO, MSG_SCRIPT,
+			    "run %s %s: post-rotation script %s succeeded", id,
+			    user, sc->path);
+		return;
+	case ROTATION_EV_UNDONE:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: a post-rotation script failed; the previous "
+		    "secret is back on the target and current in the store",
+		    id, user);
+		return;
+	case ROTATION_EV_UNEXPECTED:
+		log_msg(LOG_ERR, MSG_INTERNAL, "run %s: result in step %s", id,
+		    step_name(r));
 		return;
 	}
+}
+
+/*
+ * Carry out action A for R.  True when the action was an operation whose
+ * outcome is known now, in O: a store operation, or a worker that could
+ * not start.  A worker that runs answers later, in step_done().
+ */
+static bool
+act(struct run *r, const struct rotation_action *a, struct outcome *o)
+{
+	switch (a->act) {
+	case ROTATION_ACT_LOG:
+		log_event(r, a);
+		return false;
+	case ROTATION_ACT_PERSIST:
+		r->rec.state = store_state(a->state);
+		snprintf(r->rec.message, sizeof(r->rec.message), "%s", a->msg);
+		run_update(r);
+		return false;
+	case ROTATION_ACT_RECORD:
+		if (!r->created) {
+			r->rec.state = store_state(a->state);
+			snprintf(r->rec.message, sizeof(r->rec.message), "%s",
+			    a->msg);
+			if (store_run_create(r->d->store, &r->rec) == 0)
+				r->created = true;
+		}
+		return false;
+	case ROTATION_ACT_BOUNDARY:
+		boundary(r, a->step);
+		return false;
+	case ROTATION_ACT_NEXT:
+		next_step(r);
+		return false;
+	case ROTATION_ACT_DISCARD:
+		discard_pending(r);
+		return false;
+	case ROTATION_ACT_WORKER:
+		return start_worker(r, a->op, a->cand, o) < 0;
+	case ROTATION_ACT_SCRIPT:
+		return start_script(r, a->script, o) < 0;
+	case ROTATION_ACT_STORE:
+		store_op(r, a->store, o);
+		return true;
+	case ROTATION_ACT_RETRY:
+		retry_later(r, a);
+		return false;
+	case ROTATION_ACT_FINISH:
+		run_finish(
+		    r, store_state(a->state), store_class(a->class), a->msg);
+		return false;
+	}
+	return false;
+}
+
+/*
+ * Carry out the engine's ACTS for R, in order, feeding each outcome known
+ * at once back to the engine, until what is left waits on a worker or a
+ * timer, or the run has finished.  An operation is always the engine's
+ * last action, so nothing of ACTS is needed once it has an outcome.
+ */
+static void
+run_do(struct run *r, struct rotation_actions *acts)
+{
+	struct outcome o;
+	size_t i;
+	bool now;
+
+	for (;;) {
+		now = false;
+		for (i = 0; i < acts->n && !now; i++)
+			now = act(r, &acts->v[i], &o);
+		if (!now)
+			return;
+		rotation_result(&r->rot, o.class, o.msg, r->d->stopping, acts);
+	}
+}
+
+/* R's step is due (its delay, if any, has passed): the engine says how. */
+static void
+run_step(struct run *r)
+{
+	struct rotation_actions acts;
+
+	rotation_enter(&r->rot, r->d->stopping, &acts);
+	run_do(r, &acts);
 }
 
 /* ---- fires ---- */
