@@ -250,7 +250,7 @@ cmd_trigger(
 	LIST_INSERT_HEAD(&r->waiters, w, link);
 	control_progress(c,
 	    json_pack("{s:s, s:s, s:b}", "run", r->rec.id, "state",
-		phase_name(r), "coalesced", coalesced));
+		run_phase_name(r), "coalesced", coalesced));
 }
 
 static struct run *
@@ -282,7 +282,7 @@ collect_run(const struct store_run *rec, void *arg)
 
 	json_array_append_new(arr,
 	    run_json(rec, stored_kind(rec),
-		state_shown(stored_kind(rec), rec->state)));
+		run_state_shown(stored_kind(rec), rec->state)));
 	return 0;
 }
 
@@ -367,7 +367,7 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 		    json_pack("{s:o}", "run",
 			with_outputs(d,
 			    run_json(
-				&r->rec, kind_name(r->kind), phase_name(r)),
+				&r->rec, run_kind_name(r->kind), run_phase_name(r)),
 			    id)));
 		return;
 	}
@@ -379,7 +379,7 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 	    json_pack("{s:o}", "run",
 		with_outputs(d,
 		    run_json(&rec, stored_kind(&rec),
-			state_shown(stored_kind(&rec), rec.state)),
+			run_state_shown(stored_kind(&rec), rec.state)),
 		    id)));
 }
 

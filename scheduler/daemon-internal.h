@@ -5,8 +5,9 @@
  * at the top of daemon.c).  Its code is split by concern:
  *
  *   daemon.c   start and stop (daemon_main, signals, the stop deadline,
- *              recovery of unfinished runs) and, for now, the runs and
- *              their rotation steps
+ *              recovery of unfinished runs)
+ *   run.c      the runs: queue and limits, carrying out rotation.c's
+ *              decisions (workers, store transactions, scripts, retries)
  *   fire.c     the schedule: the fire heap, the timerfd, fires
  *   users.c    the user and resource tables, by name
  *   reload.c   configuration generations, adopting one, reloading, ACLs
@@ -31,6 +32,7 @@
 #include "control.h"
 #include "heap.h"
 #include "jobs.h"
+#include "rotation.h"
 #include "store.h"
 
 /* glibc's sys/queue.h lacks the _SAFE walks of the BSDs. */
@@ -95,21 +97,12 @@ enum run_phase {
 	PHASE_DONE,
 };
 
-/* The rotation step a run is at; see the steps comment in daemon.c. */
+/* Where a run found unfinished at start resumes (recover_one()); the
+ * steps themselves are the engine's (rotation.h). */
 enum step {
-	STEP_START, /* prepare, or for a verify run apply */
-	STEP_PREPARE,
-	STEP_APPLY,
-	STEP_VERIFY,
+	STEP_START, /* not a recovered run: from the start */
 	STEP_COMMIT,
 	STEP_PROBE_PENDING,
-	STEP_PROBE_CURRENT,
-	STEP_RECONCILE,
-	STEP_RECONCILE_VERIFY,
-	STEP_SCRIPTS, /* post-rotation scripts, after the commit */
-	STEP_UNDO,    /* rollback_on_post_rotation_fail: set the old back */
-	STEP_UNDO_VERIFY,
-	STEP_UNDO_KEEP, /* the undo failed: does the new one still work? */
 };
 
 /* A control connection waiting for a run to end (`rotate --wait`). */
@@ -127,7 +120,7 @@ struct run {
 	struct daemon *d;
 	enum run_kind kind;
 	enum run_phase phase;
-	enum step step;
+	struct rotation rot; /* the protocol's state: rotation.c decides */
 	struct ustate *us;
 	struct rstate *rs;
 	struct gen *gen;
@@ -135,20 +128,16 @@ struct run {
 	int64_t fire;          /* the scheduled instant; 0 when triggered */
 	int64_t version;       /* the pending secret's, or 0 */
 	bool created;          /* the store has its row */
-	bool reconciled, regenerated;
-	enum step resume;   /* where the next attempt starts */
+	/* Set by recover_one() for a run found unfinished: where it resumes
+	 * and why recovery began, handed to the engine at its first start. */
+	enum step resume;
+	enum store_error_class fail_class;
+	char fail_msg[STORE_MESSAGE_MAX + 1];
 	struct spawn *sp;   /* the step's worker, while one runs */
 	bool abandoned;     /* the stop deadline passed while sp ran */
-	bool has_current;   /* the user has a current secret */
-	bool rolled_back;   /* recovery sets the old secret back */
 	bool scripted_fail; /* the test provider was told to fail */
-	size_t script;      /* the next post-rotation script, from 0 */
-	int scripts_failed;
-	int outputs;                         /* script outputs kept so far */
+	int outputs;        /* script outputs kept so far */
 	const struct job_script *cur_script; /* the one a worker runs */
-	bool undone; /* rolled back after a failed script */
-	enum store_error_class fail_class; /* why recovery began */
-	char fail_msg[STORE_MESSAGE_MAX + 1];
 	struct store_run rec;
 	uv_timer_t timer;
 	LIST_HEAD(, waiter) waiters;
@@ -198,24 +187,37 @@ now_s(void)
 	return (int64_t)time(NULL);
 }
 
-/* ---- daemon.c: runs (the names the run code has) ---- */
+/* ---- run.c ---- */
+
+/* A new run for US, not yet queued: the user's one run from now on. */
+struct run *run_alloc(
+    struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire);
+/* The close callback of a run's timer: where a run is freed. */
+void run_closed(uv_handle_t *h);
+/* The daemon stops while R waits to retry: end R as the engine says. */
+void run_stop_waiting(struct run *r);
+/* Read ROTAD_FAULT (test builds; a no-op otherwise).  Once, at start. */
+void run_fault_init(void);
 
 /* Make a run for US, or join the one it has (*RET_COALESCED).  FIRE is the
  * scheduled instant, 0 for a trigger. */
 struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
     int64_t fire, bool *ret_coalesced);
 /* Start the queued runs that have a worker slot. */
-void dispatch_queue(struct daemon *d);
-const char *kind_name(enum run_kind k);
+void run_dispatch_queue(struct daemon *d);
+const char *run_kind_name(enum run_kind k);
 /* A stored run's state as shown: a committed verify run is "verified". */
-const char *state_shown(const char *kind, enum store_run_state state);
+const char *run_state_shown(const char *kind, enum store_run_state state);
 /* A run in memory's state as shown: its phase, or its stored state. */
-const char *phase_name(const struct run *r);
+const char *run_phase_name(const struct run *r);
 /* A run as the control protocol shows it. */
 json_t *run_json(
     const struct store_run *rec, const char *kind, const char *state);
 
 /* ---- daemon.c: start and stop ---- */
+
+/* Once stopping and no run is left: close every handle so the loop ends. */
+void daemon_maybe_finish_stop(struct daemon *d);
 
 /* Queue runs the store says did not finish (at start, before fires). */
 void daemon_recover_unfinished(struct daemon *d);

@@ -236,6 +236,6 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	    d->gen->number, set->nusers, set->nfiles_loaded);
 	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
 	    d->gen->number, set->nusers);
-	dispatch_queue(d);
+	run_dispatch_queue(d);
 	return 0;
 }

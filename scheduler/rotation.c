@@ -1,0 +1,705 @@
+/*
+ * rotation.c: the rotation protocol's transitions, and nothing else.
+ *
+ * A rotation, as docs/ARCHITECTURE.md draws it:
+ *
+ *   prepare -> apply -> verify -> commit -> scripts
+ *
+ * prepare and commit are store operations; apply, verify and each script
+ * run in a fresh worker.  A step whose outcome is unsure (an apply that
+ * got no answer or a transient error, any failed verify, a run found
+ * unfinished at start, a pending secret an earlier run left) goes through
+ * recovery, which asks the target rather than guessing.  The daemon
+ * enters a step (rotation_enter) once its delay has passed; the step asks
+ * for one operation, whose outcome comes back (rotation_result):
+ *
+ *   step              asks for             outcome -> next
+ *   ----------------  -------------------  -----------------------------
+ *   prepare           store ADOPT          found -> probe_pending
+ *                                          none  -> store PREPARE
+ *                     store PREPARE        ok -> apply (noop: commit)
+ *                                          failed -> FAILED, fatal
+ *   apply             worker APPLY pend.   ok -> persist APPLIED, verify
+ *                                          transient -> probe_pending
+ *                                          auth/policy/fatal -> retry(*)
+ *   apply (verify     worker VERIFY cur.   ok -> COMMITTED ("verified")
+ *     run)                                 else -> retry(*)
+ *   verify            worker VERIFY pend.  ok -> persist VERIFIED, commit
+ *                                          else -> probe_pending
+ *   probe_pending     worker VERIFY pend.  ok -> persist VERIFIED, commit
+ *                                          transient -> later(no answer)
+ *                                          else -> probe_current
+ *   probe_current     store HAS_CURRENT    none -> retry(*) (first one)
+ *                     worker VERIFY cur.   ok -> retry(*) why recovery began
+ *                                          transient -> later(no answer)
+ *                                          else -> reconcile
+ *   reconcile         (no admin, and the provider cannot do without:
+ *                     later(out of sync))
+ *                     worker APPLY c       ok -> reconcile_verify
+ *                                          else -> later(out of sync)
+ *   reconcile_verify  worker VERIFY c      ok, c = current -> retry(*)
+ *                                          ok, c = pending -> persist
+ *                                            VERIFIED, commit
+ *                                          else -> later(out of sync)
+ *   commit            store COMMIT         ok -> scripts, or COMMITTED
+ *                                          failed -> OUT_OF_SYNC, fatal
+ *   scripts           script i             next script, then: none failed
+ *                                          -> COMMITTED; some failed ->
+ *                                          undo if rollback_on_post_
+ *                                          rotation_fail, else COMMITTED
+ *                                          (fatal); after an undo -> FAILED
+ *   undo              worker APPLY prev.   ok -> undo_verify
+ *                     (noop: store         else -> undo_keep
+ *                     UNDO_COMMIT)
+ *   undo_verify       worker VERIFY prev.  ok -> store UNDO_COMMIT
+ *                                          else -> undo_keep
+ *                     store UNDO_COMMIT    ok -> scripts again (rerun_on_
+ *                                          post_rotation_fail) or FAILED
+ *                                          failed -> OUT_OF_SYNC, fatal
+ *   undo_keep         worker VERIFY cur.   ok -> COMMITTED (fatal)
+ *                                          else -> OUT_OF_SYNC, auth
+ *
+ * c is the current secret when rollback_on_password_fail and there is
+ * one (the old secret is set back), else the pending one.
+ *
+ * retry(*) drops the pending secret (the target did not take it) and
+ * decides by class: transient -> backoff until retry.attempts; auth ->
+ * once more, at once ("reconcile once"); policy -> once more, at once,
+ * with a new secret ("regenerate once"); fatal, or a verify run's auth
+ * or policy -> FAILED.  The next attempt starts from prepare.
+ *
+ * later() keeps both candidates and starts recovery again at
+ * probe_pending after a backoff; when the attempts are spent the run
+ * ends OUT_OF_SYNC, to be recovered at the next start or the next run.
+ *
+ * A daemon that is stopping retries nothing: the run ends at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rotation.h"
+
+const char *
+rotation_step_name(enum rotation_step step)
+{
+	static const char *const names[] = {
+		[ROTATION_START] = "start",
+		[ROTATION_PREPARE] = "prepare",
+		[ROTATION_APPLY] = "apply",
+		[ROTATION_VERIFY] = "verify",
+		[ROTATION_COMMIT] = "commit",
+		[ROTATION_PROBE_PENDING] = "probe_pending",
+		[ROTATION_PROBE_CURRENT] = "probe_current",
+		[ROTATION_RECONCILE] = "reconcile",
+		[ROTATION_RECONCILE_VERIFY] = "reconcile_verify",
+		[ROTATION_SCRIPTS] = "scripts",
+		[ROTATION_UNDO] = "undo",
+		[ROTATION_UNDO_VERIFY] = "undo_verify",
+		[ROTATION_UNDO_KEEP] = "undo_keep",
+	};
+
+	if ((size_t)step >= sizeof(names) / sizeof(names[0]))
+		return "?";
+	return names[step];
+}
+
+/* ---- building the list of actions ---- */
+
+/* A new action at the end of OUT.  The table above never asks for more
+ * than ROTATION_ACTIONS_MAX; more is a bug in this file. */
+static struct rotation_action *
+push(struct rotation_actions *out, enum rotation_act act, const char *msg)
+{
+	struct rotation_action *a;
+
+	if (out->n >= ROTATION_ACTIONS_MAX)
+		abort();
+	a = &out->v[out->n++];
+	memset(a, 0, sizeof(*a));
+	a->act = act;
+	if (msg != NULL)
+		snprintf(a->msg, sizeof(a->msg), "%s", msg);
+	return a;
+}
+
+static void
+log_event(struct rotation_actions *out, enum rotation_event ev, size_t script,
+    const char *msg)
+{
+	struct rotation_action *a = push(out, ROTATION_ACT_LOG, msg);
+
+	a->event = ev;
+	a->script = script;
+}
+
+static void
+next(
+    struct rotation *rot, struct rotation_actions *out, enum rotation_step step)
+{
+	rot->step = step;
+	push(out, ROTATION_ACT_NEXT, NULL)->step = step;
+}
+
+static void
+worker(struct rotation *rot, struct rotation_actions *out, enum rotation_op op,
+    enum rotation_cand cand)
+{
+	struct rotation_action *a = push(out, ROTATION_ACT_WORKER, NULL);
+
+	rot->store = ROTATION_STORE_NONE;
+	a->op = op;
+	a->cand = cand;
+}
+
+static void
+store(
+    struct rotation *rot, struct rotation_actions *out, enum rotation_store op)
+{
+	rot->store = op;
+	push(out, ROTATION_ACT_STORE, NULL)->store = op;
+}
+
+static void
+finish(struct rotation_actions *out, enum rotation_state state,
+    enum rotation_class class, const char *msg)
+{
+	struct rotation_action *a = push(out, ROTATION_ACT_FINISH, msg);
+
+	a->state = state;
+	a->class = class;
+}
+
+/* Persist STATE with MSG, mark the step done, and go on to STEP. */
+static void
+advance(struct rotation *rot, struct rotation_actions *out,
+    enum rotation_state state, const char *msg, enum rotation_step step)
+{
+	push(out, ROTATION_ACT_PERSIST, msg)->state = state;
+	push(out, ROTATION_ACT_BOUNDARY, NULL)->step = rot->step;
+	next(rot, out, step);
+}
+
+/* Remember why the run is in recovery, for when recovery gives up. */
+static void
+keep_failure(struct rotation *rot, enum rotation_class class, const char *msg)
+{
+	rot->fail_class = class;
+	snprintf(rot->fail_msg, sizeof(rot->fail_msg), "%s: %s",
+	    rotation_step_name(rot->step), msg);
+}
+
+/* ---- retries ---- */
+
+/*
+ * A step failed with CLASS, and the target is known to be as it was: drop
+ * the pending secret, and decide by class whether and when to try again
+ * from the start (see the comment at the top).
+ */
+static void
+failed_step(struct rotation *rot, enum rotation_class class, const char *why,
+    bool stopping, struct rotation_actions *out)
+{
+	char msg[ROTATION_RECORD_MAX + 1];
+	struct rotation_action *a;
+	bool retry = false, backoff = false;
+
+	/* WHY may be rot->fail_msg, which is cleared below. */
+	snprintf(msg, sizeof(msg), "%s", why);
+	push(out, ROTATION_ACT_DISCARD, NULL);
+	rot->resume = ROTATION_START;
+	rot->fail_msg[0] = '\0';
+	switch (class) {
+	case ROTATION_TRANSIENT:
+		retry = backoff = rot->attempt < rot->flags.attempts;
+		break;
+	case ROTATION_AUTH:
+		if (!rot->reconciled && !rot->verify_only)
+			retry = rot->reconciled = true;
+		break;
+	case ROTATION_POLICY:
+		if (!rot->regenerated && !rot->verify_only)
+			retry = rot->regenerated = true;
+		break;
+	default:
+		break;
+	}
+	if (!retry || stopping) {
+		finish(out, ROTATION_FAILED, class, msg);
+		return;
+	}
+	a = push(out, ROTATION_ACT_RETRY, msg);
+	a->class = rot->retry_class = class;
+	a->attempt = ++rot->attempt;
+	a->backoff = backoff;
+}
+
+/*
+ * Recovery cannot finish now: the target did not answer (OOS false), or
+ * neither candidate logs in and nothing could set one (out of sync).
+ * Both candidates stay in the store; recovery starts again after a
+ * backoff, and when the attempts are spent the run ends out_of_sync.
+ */
+static void
+recovery_later(struct rotation *rot, bool oos, const char *msg, bool stopping,
+    struct rotation_actions *out)
+{
+	enum rotation_class class = oos ? ROTATION_AUTH : ROTATION_TRANSIENT;
+	struct rotation_action *a;
+
+	if (oos)
+		log_event(out, ROTATION_EV_OUT_OF_SYNC, 0, msg);
+	if (rot->attempt >= rot->flags.attempts || stopping) {
+		finish(out, ROTATION_OUT_OF_SYNC, class, msg);
+		return;
+	}
+	a = push(out, ROTATION_ACT_RETRY, msg);
+	a->class = rot->retry_class = class;
+	a->attempt = ++rot->attempt;
+	a->backoff = true;
+	a->recovery = true;
+	a->oos = oos;
+	rot->resume = ROTATION_PROBE_PENDING;
+}
+
+/* ---- entry points ---- */
+
+void
+rotation_init(struct rotation *rot, const struct rotation_caps *caps,
+    const struct rotation_flags *flags, bool verify_only)
+{
+	memset(rot, 0, sizeof(*rot));
+	rot->caps = *caps;
+	rot->flags = *flags;
+	rot->verify_only = verify_only;
+	rot->attempt = 1;
+	rot->step = ROTATION_START;
+	rot->resume = ROTATION_START;
+	rot->store = ROTATION_STORE_NONE;
+}
+
+void
+rotation_recover(struct rotation *rot, int attempt, bool verified,
+    enum rotation_class class, const char *why)
+{
+	rot->attempt = attempt;
+	rot->resume = verified ? ROTATION_COMMIT : ROTATION_PROBE_PENDING;
+	rot->fail_class = class;
+	snprintf(rot->fail_msg, sizeof(rot->fail_msg), "%s", why);
+}
+
+void
+rotation_start(struct rotation *rot, struct rotation_actions *out)
+{
+	out->n = 0;
+	next(rot, out,
+	    rot->resume != ROTATION_START ? rot->resume
+		: rot->verify_only        ? ROTATION_APPLY
+					  : ROTATION_PREPARE);
+}
+
+/* The candidate reconcile sets and logs in with. */
+static enum rotation_cand
+reconcile_cand(const struct rotation *rot)
+{
+	return rot->rolled_back ? ROTATION_CAND_CURRENT : ROTATION_CAND_PENDING;
+}
+
+void
+rotation_enter(
+    struct rotation *rot, bool stopping, struct rotation_actions *out)
+{
+	out->n = 0;
+	switch (rot->step) {
+	case ROTATION_START:
+	case ROTATION_PREPARE:
+		rot->step = ROTATION_PREPARE;
+		/* A verify run has no pending secret to adopt. */
+		store(rot, out,
+		    rot->verify_only ? ROTATION_STORE_PREPARE
+				     : ROTATION_STORE_ADOPT);
+		return;
+	case ROTATION_APPLY:
+		if (rot->verify_only) {
+			push(out, ROTATION_ACT_RECORD,
+			    "verify: logging in with the current secret")
+			    ->state = ROTATION_PREPARED;
+			worker(rot, out, ROTATION_OP_VERIFY,
+			    ROTATION_CAND_CURRENT);
+			return;
+		}
+		worker(rot, out, ROTATION_OP_APPLY, ROTATION_CAND_PENDING);
+		return;
+	case ROTATION_VERIFY:
+	case ROTATION_PROBE_PENDING:
+		worker(rot, out, ROTATION_OP_VERIFY, ROTATION_CAND_PENDING);
+		return;
+	case ROTATION_PROBE_CURRENT:
+		store(rot, out, ROTATION_STORE_HAS_CURRENT);
+		return;
+	case ROTATION_RECONCILE:
+		if (!rot->caps.has_admin &&
+		    !rot->caps.reconcile_without_admin) {
+			/* Without an admin credential nothing can set a
+			 * secret that neither candidate logs in with. */
+			recovery_later(rot, true,
+			    "no admin credential to reconcile with", stopping,
+			    out);
+			return;
+		}
+		worker(rot, out, ROTATION_OP_APPLY, reconcile_cand(rot));
+		return;
+	case ROTATION_RECONCILE_VERIFY:
+		worker(rot, out, ROTATION_OP_VERIFY, reconcile_cand(rot));
+		return;
+	case ROTATION_COMMIT:
+		store(rot, out, ROTATION_STORE_COMMIT);
+		return;
+	case ROTATION_SCRIPTS:
+		rot->store = ROTATION_STORE_NONE;
+		push(out, ROTATION_ACT_SCRIPT, NULL)->script = rot->script;
+		return;
+	case ROTATION_UNDO:
+		if (rot->caps.noop) { /* no target: the store alone */
+			store(rot, out, ROTATION_STORE_UNDO_COMMIT);
+			return;
+		}
+		worker(rot, out, ROTATION_OP_APPLY, ROTATION_CAND_PREVIOUS);
+		return;
+	case ROTATION_UNDO_VERIFY:
+		worker(rot, out, ROTATION_OP_VERIFY, ROTATION_CAND_PREVIOUS);
+		return;
+	case ROTATION_UNDO_KEEP:
+		worker(rot, out, ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
+		return;
+	}
+}
+
+/* ---- outcomes of store operations ---- */
+
+static void
+prepared(struct rotation *rot, bool ok, const char *msg,
+    struct rotation_actions *out)
+{
+	if (!ok) {
+		finish(out, ROTATION_FAILED, ROTATION_FATAL, msg);
+		return;
+	}
+	push(out, ROTATION_ACT_BOUNDARY, NULL)->step = ROTATION_PREPARE;
+	/* A noop user has no target: only its scripts run. */
+	next(rot, out, rot->caps.noop ? ROTATION_COMMIT : ROTATION_APPLY);
+}
+
+static void
+committed(struct rotation *rot, bool ok, const char *msg,
+    struct rotation_actions *out)
+{
+	if (!ok) {
+		/* The target has the new secret and the store could not
+		 * say so: keep both; recovery commits. */
+		finish(out, ROTATION_OUT_OF_SYNC, ROTATION_FATAL, msg);
+		return;
+	}
+	if (rot->flags.scripts > 0) {
+		advance(rot, out, ROTATION_COMMITTED,
+		    "committed; running post-rotation scripts",
+		    ROTATION_SCRIPTS);
+		return;
+	}
+	push(out, ROTATION_ACT_BOUNDARY, NULL)->step = ROTATION_COMMIT;
+	finish(out, ROTATION_COMMITTED, ROTATION_OK, "committed");
+}
+
+/*
+ * The target has the old secret again and it logs in, and the store now
+ * agrees: with rerun_on_post_rotation_fail the scripts run again, and
+ * now see the old secret as the new one.
+ */
+static void
+undo_committed(struct rotation *rot, bool ok, struct rotation_actions *out)
+{
+	if (!ok) {
+		/* The target has the old one, the store the new one as
+		 * current and the old as previous: both are kept. */
+		finish(out, ROTATION_OUT_OF_SYNC, ROTATION_FATAL,
+		    "rolled back on the target, but the store could not "
+		    "follow; the previous secret is the one that works");
+		return;
+	}
+	log_event(out, ROTATION_EV_UNDONE, 0, NULL);
+	rot->undone = true;
+	if (rot->flags.rerun_on_post_rotation_fail) {
+		rot->script = 0;
+		rot->scripts_failed = 0;
+		next(rot, out, ROTATION_SCRIPTS);
+		return;
+	}
+	finish(out, ROTATION_FAILED, ROTATION_FATAL, rot->fail_msg);
+}
+
+static void
+store_result(struct rotation *rot, enum rotation_store op, bool ok,
+    const char *msg, bool stopping, struct rotation_actions *out)
+{
+	switch (op) {
+	case ROTATION_STORE_ADOPT:
+		if (!ok) {
+			store(rot, out, ROTATION_STORE_PREPARE);
+			return;
+		}
+		/* An earlier run left a pending secret the target may
+		 * hold: settle that first, through recovery. */
+		log_event(out, ROTATION_EV_ADOPTED, 0, NULL);
+		keep_failure(rot, ROTATION_TRANSIENT,
+		    "a pending secret from an earlier run");
+		next(rot, out, ROTATION_PROBE_PENDING);
+		return;
+	case ROTATION_STORE_PREPARE:
+		prepared(rot, ok, msg, out);
+		return;
+	case ROTATION_STORE_COMMIT:
+		committed(rot, ok, msg, out);
+		return;
+	case ROTATION_STORE_HAS_CURRENT:
+		rot->has_current = ok;
+		if (!ok) {
+			/* A first rotation, and the target refused the new
+			 * secret: it never took it, and there is no old
+			 * one to lose. */
+			failed_step(
+			    rot, rot->fail_class, rot->fail_msg, stopping, out);
+			return;
+		}
+		worker(rot, out, ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
+		return;
+	case ROTATION_STORE_UNDO_COMMIT:
+		undo_committed(rot, ok, out);
+		return;
+	case ROTATION_STORE_NONE:
+		break;
+	}
+}
+
+/* ---- outcomes of workers ---- */
+
+static void
+script_done(struct rotation *rot, bool ok, const char *msg,
+    struct rotation_actions *out)
+{
+	char text[ROTATION_RECORD_MAX + 1];
+	int n;
+
+	if (!ok)
+		rot->scripts_failed++;
+	log_event(out, ok ? ROTATION_EV_SCRIPT_OK : ROTATION_EV_SCRIPT_FAILED,
+	    rot->script, ok ? NULL : msg);
+	if (++rot->script < rot->flags.scripts) {
+		next(rot, out, ROTATION_SCRIPTS);
+		return;
+	}
+	if (rot->undone) {
+		/* The scripts ran again after the rollback, with the old
+		 * secret as the new one (rerun_on_post_rotation_fail). */
+		finish(out, ROTATION_FAILED, ROTATION_FATAL, rot->fail_msg);
+		return;
+	}
+	n = rot->scripts_failed;
+	if (n > 0 && rot->flags.rollback_on_post_rotation_fail) {
+		snprintf(rot->fail_msg, sizeof(rot->fail_msg),
+		    "%d post-rotation script%s failed; rolled back to the "
+		    "previous secret",
+		    n, n == 1 ? "" : "s");
+		next(rot, out, ROTATION_UNDO);
+		return;
+	}
+	if (n == 0) {
+		finish(out, ROTATION_COMMITTED, ROTATION_OK,
+		    "committed; post-rotation scripts succeeded");
+		return;
+	}
+	snprintf(text, sizeof(text),
+	    "committed; %d post-rotation script%s failed (rotactl run shows "
+	    "the output)",
+	    n, n == 1 ? "" : "s");
+	finish(out, ROTATION_COMMITTED, ROTATION_FATAL, text);
+}
+
+/* apply: a verify run's only step, or a rotation's first on the target. */
+static void
+applied(struct rotation *rot, enum rotation_class class, const char *msg,
+    bool stopping, struct rotation_actions *out)
+{
+	bool ok = class == ROTATION_OK;
+
+	if (rot->verify_only) {
+		if (ok)
+			finish(out, ROTATION_COMMITTED, ROTATION_OK,
+			    "verify: the current secret logs in");
+		else
+			failed_step(rot, class, msg, stopping, out);
+		return;
+	}
+	if (ok) {
+		advance(rot, out, ROTATION_APPLIED, "applied", ROTATION_VERIFY);
+		return;
+	}
+	if (class != ROTATION_TRANSIENT) {
+		/* The target refused: it still has the old one. */
+		failed_step(rot, class, msg, stopping, out);
+		return;
+	}
+	keep_failure(rot, class, msg);
+	next(rot, out, ROTATION_PROBE_PENDING);
+}
+
+/* Recovery's probes: does the pending secret log in, or the current? */
+static void
+probed(struct rotation *rot, enum rotation_class class, const char *msg,
+    bool stopping, struct rotation_actions *out)
+{
+	bool pending = rot->step == ROTATION_PROBE_PENDING;
+
+	if (class == ROTATION_TRANSIENT) {
+		/* No answer is not a refusal: ask again later. */
+		recovery_later(rot, false, msg, stopping, out);
+		return;
+	}
+	if (class != ROTATION_OK) {
+		if (pending) {
+			next(rot, out, ROTATION_PROBE_CURRENT);
+			return;
+		}
+		rot->rolled_back =
+		    rot->flags.rollback_on_password_fail && rot->has_current;
+		next(rot, out, ROTATION_RECONCILE);
+		return;
+	}
+	if (pending) {
+		log_event(out, ROTATION_EV_PENDING_WORKS, 0, NULL);
+		advance(rot, out, ROTATION_VERIFIED,
+		    "recovered: the new secret logs in", ROTATION_COMMIT);
+		return;
+	}
+	log_event(out, ROTATION_EV_CURRENT_WORKS, 0, NULL);
+	failed_step(rot, rot->fail_class, rot->fail_msg, stopping, out);
+}
+
+static void
+reconciled(struct rotation *rot, enum rotation_class class, const char *msg,
+    bool stopping, struct rotation_actions *out)
+{
+	if (class != ROTATION_OK) {
+		recovery_later(rot, true, msg, stopping, out);
+		return;
+	}
+	if (rot->step == ROTATION_RECONCILE) {
+		next(rot, out, ROTATION_RECONCILE_VERIFY);
+		return;
+	}
+	if (rot->rolled_back) {
+		log_event(out, ROTATION_EV_ROLLED_BACK, 0, NULL);
+		failed_step(rot, rot->fail_class, rot->fail_msg, stopping, out);
+		return;
+	}
+	advance(rot, out, ROTATION_VERIFIED,
+	    "reconciled: the new secret was set again and logs in",
+	    ROTATION_COMMIT);
+}
+
+/* Setting the old secret back after a failed post-rotation script. */
+static void
+undo_result(struct rotation *rot, enum rotation_class class, const char *msg,
+    struct rotation_actions *out)
+{
+	bool ok = class == ROTATION_OK;
+
+	switch (rot->step) {
+	case ROTATION_UNDO:
+		next(rot, out, ok ? ROTATION_UNDO_VERIFY : ROTATION_UNDO_KEEP);
+		/* After next(): the failure is kept as undo_keep's, as the
+		 * daemon always named it. */
+		if (!ok)
+			keep_failure(rot, class, msg);
+		return;
+	case ROTATION_UNDO_VERIFY:
+		if (!ok) {
+			keep_failure(rot, class, msg);
+			next(rot, out, ROTATION_UNDO_KEEP);
+			return;
+		}
+		store(rot, out, ROTATION_STORE_UNDO_COMMIT);
+		return;
+	default:
+		if (ok) {
+			finish(out, ROTATION_COMMITTED, ROTATION_FATAL,
+			    "a post-rotation script failed and the rollback "
+			    "did not take: the new secret is kept, and works");
+			return;
+		}
+		/* Neither the old secret (after an undo that failed) nor
+		 * the new one logs in: say so, keep both. */
+		finish(out, ROTATION_OUT_OF_SYNC, ROTATION_AUTH, rot->fail_msg);
+		return;
+	}
+}
+
+void
+rotation_result(struct rotation *rot, enum rotation_class class,
+    const char *msg, bool stopping, struct rotation_actions *out)
+{
+	enum rotation_store op = rot->store;
+	bool ok = class == ROTATION_OK;
+
+	out->n = 0;
+	if (op != ROTATION_STORE_NONE) {
+		rot->store = ROTATION_STORE_NONE;
+		store_result(rot, op, ok, msg, stopping, out);
+		return;
+	}
+	switch (rot->step) {
+	case ROTATION_APPLY:
+		applied(rot, class, msg, stopping, out);
+		return;
+	case ROTATION_VERIFY:
+		if (ok) {
+			advance(rot, out, ROTATION_VERIFIED, "verified",
+			    ROTATION_COMMIT);
+			return;
+		}
+		keep_failure(rot, class, msg);
+		next(rot, out, ROTATION_PROBE_PENDING);
+		return;
+	case ROTATION_PROBE_PENDING:
+	case ROTATION_PROBE_CURRENT:
+		probed(rot, class, msg, stopping, out);
+		return;
+	case ROTATION_RECONCILE:
+	case ROTATION_RECONCILE_VERIFY:
+		reconciled(rot, class, msg, stopping, out);
+		return;
+	case ROTATION_SCRIPTS:
+		script_done(rot, ok, msg, out);
+		return;
+	case ROTATION_UNDO:
+	case ROTATION_UNDO_VERIFY:
+	case ROTATION_UNDO_KEEP:
+		undo_result(rot, class, msg, out);
+		return;
+	default:
+		log_event(out, ROTATION_EV_UNEXPECTED, 0, NULL);
+		return;
+	}
+}
+
+void
+rotation_stop(const struct rotation *rot, struct rotation_actions *out)
+{
+	out->n = 0;
+	if (rot->resume == ROTATION_PROBE_PENDING)
+		finish(out, ROTATION_OUT_OF_SYNC, rot->retry_class,
+		    "stopped while waiting to recover; recovery resumes at "
+		    "the next start");
+	else
+		finish(out, ROTATION_FAILED, rot->retry_class,
+		    "stopped while waiting to retry");
+}

@@ -1,0 +1,1315 @@
+/*
+ * run.c: the runs: queue and limits, and the executor of the rotation
+ * engine's decisions.
+ *
+ * A fire or a trigger makes a run (run_new); runs wait in one FIFO until a
+ * worker slot is free overall (max_workers) and on the resource
+ * (max_concurrent).  A running run asks rotation.c what to do next and
+ * carries the answer out here: store transactions (prepare, commit,
+ * discard, undo), a fresh sandboxed worker per step (spawn.c) with the
+ * request built from the job and the store, post-rotation scripts with
+ * Keeper's input, timers for the backoff, log lines, and the waiters of
+ * `rotactl rotate --wait`.  The test builds' fault hooks (ROTAD_FAULT)
+ * live here too, around the points the engine marks as boundaries.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <uv.h>
+
+#include "backoff.h"
+#include "catalog.h"
+#include "config.h"
+#include "control.h"
+#include "daemon-internal.h"
+#include "jobs.h"
+#include "log.h"
+#include "policy.h"
+#include "protocol.h"
+#include "rotation.h"
+#include "secret.h"
+#include "script_input.h"
+#include "spawn.h"
+#include "store.h"
+#include "wire.h"
+#include "xalloc.h"
+
+static void run_step(struct run *r);
+
+/* ---- runs ---- */
+
+static void run_do(struct run *r, struct rotation_actions *acts);
+static void run_settings(const struct job_user *u, struct rotation_caps *caps,
+    struct rotation_flags *flags);
+
+/* The engine's classes and states are the store's, by name. */
+static enum rotation_class
+class_of(enum store_error_class c)
+{
+	switch (c) {
+	case STORE_ERROR_NONE:
+		return ROTATION_OK;
+	case STORE_ERROR_TRANSIENT:
+		return ROTATION_TRANSIENT;
+	case STORE_ERROR_AUTH:
+		return ROTATION_AUTH;
+	case STORE_ERROR_POLICY:
+		return ROTATION_POLICY;
+	case STORE_ERROR_FATAL:
+		break;
+	}
+	return ROTATION_FATAL;
+}
+
+static enum store_error_class
+store_class(enum rotation_class c)
+{
+	switch (c) {
+	case ROTATION_OK:
+		return STORE_ERROR_NONE;
+	case ROTATION_TRANSIENT:
+		return STORE_ERROR_TRANSIENT;
+	case ROTATION_AUTH:
+		return STORE_ERROR_AUTH;
+	case ROTATION_POLICY:
+		return STORE_ERROR_POLICY;
+	case ROTATION_FATAL:
+		break;
+	}
+	return STORE_ERROR_FATAL;
+}
+
+static enum store_run_state
+store_state(enum rotation_state s)
+{
+	switch (s) {
+	case ROTATION_PREPARED:
+		return STORE_RUN_PREPARED;
+	case ROTATION_APPLIED:
+		return STORE_RUN_APPLIED;
+	case ROTATION_VERIFIED:
+		return STORE_RUN_VERIFIED;
+	case ROTATION_COMMITTED:
+		return STORE_RUN_COMMITTED;
+	case ROTATION_FAILED:
+		return STORE_RUN_FAILED;
+	case ROTATION_OUT_OF_SYNC:
+		break;
+	}
+	return STORE_RUN_OUT_OF_SYNC;
+}
+
+const char *
+run_kind_name(enum run_kind k)
+{
+	return k == RUN_VERIFY ? "verify" : "rotate";
+}
+
+/* A verify run that succeeded is stored committed (finished) and shown
+ * as verified. */
+const char *
+run_state_shown(const char *kind, enum store_run_state state)
+{
+	if (strcmp(kind, "verify") == 0 && state == STORE_RUN_COMMITTED)
+		return "verified";
+	return store_run_state_name(state);
+}
+
+const char *
+run_phase_name(const struct run *r)
+{
+	switch (r->phase) {
+	case PHASE_QUEUED:
+		return "queued";
+	case PHASE_RETRY_WAIT:
+		return "retry_wait";
+	case PHASE_RUNNING:
+		/* A worker has it; nothing is stored yet. */
+		if (r->rec.state == STORE_RUN_NONE)
+			return "started";
+		return store_run_state_name(r->rec.state);
+	case PHASE_DONE:
+		break;
+	}
+	return run_state_shown(run_kind_name(r->kind), r->rec.state);
+}
+
+json_t *
+run_json(const struct store_run *rec, const char *kind, const char *state)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s}", "id",
+	    rec->id, "user", rec->user, "kind", kind, "state", state,
+	    "attempts", rec->attempts, "error_class",
+	    store_error_class_name(rec->error_class), "created",
+	    json_time(rec->created), "updated", json_time(rec->updated),
+	    "message", rec->message);
+}
+
+static void
+notify(struct run *r)
+{
+	struct waiter *w;
+
+	LIST_FOREACH(w, &r->waiters, link)
+	control_progress(w->conn,
+	    json_pack("{s:s, s:s, s:i, s:s}", "run", r->rec.id, "state",
+		run_phase_name(r), "attempt", r->rec.attempts, "message",
+		r->rec.message));
+}
+
+static void
+run_update(struct run *r)
+{
+	r->rec.updated = now_s();
+	if (r->created && store_run_update(r->d->store, &r->rec) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "run %s: %s", r->rec.id,
+		    store_last_error(r->d->store));
+	notify(r);
+}
+
+void
+run_closed(uv_handle_t *h)
+{
+	struct run *r = h->data;
+
+	free(r);
+}
+
+/* Forget the oldest finished runs beyond RUNS_KEPT. */
+static void
+trim_finished(struct daemon *d)
+{
+	struct run *r;
+
+	while (d->nfinished > RUNS_KEPT) {
+		r = TAILQ_FIRST(&d->finished);
+		TAILQ_REMOVE(&d->finished, r, done);
+		d->nfinished--;
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+	}
+}
+
+static void
+run_finish(struct run *r, enum store_run_state state,
+    enum store_error_class class, const char *msg)
+{
+	struct daemon *d = r->d;
+	struct ustate *us = r->us;
+	struct waiter *w;
+
+	if (r->phase == PHASE_RUNNING) {
+		d->nrunning--;
+		r->rs->running--;
+	}
+	r->phase = PHASE_DONE;
+	r->rec.state = state;
+	r->rec.error_class = class;
+	snprintf(r->rec.message, sizeof(r->rec.message), "%s", msg);
+	run_update(r);
+
+	us->run = NULL;
+	if (r->kind == RUN_ROTATE || state != STORE_RUN_COMMITTED) {
+		us->last_outcome = state;
+		snprintf(us->last_run, sizeof(us->last_run), "%s", r->rec.id);
+	}
+	if (state == STORE_RUN_COMMITTED) {
+		if (r->kind == RUN_ROTATE) {
+			us->last_success = r->rec.updated;
+			d->runs_committed++;
+		} else {
+			d->runs_verified++;
+		}
+		log_msg(LOG_INFO, MSG_RUN_DONE, "run %s %s %s: %s", r->rec.id,
+		    run_kind_name(r->kind), us->name, msg);
+	} else {
+		d->runs_failed++;
+		log_msg(LOG_WARNING, MSG_RUN_FAILED,
+		    "run %s %s %s failed "
+		    "(%s) after %d attempt%s: %s",
+		    r->rec.id, run_kind_name(r->kind), us->name,
+		    store_error_class_name(class), r->rec.attempts,
+		    r->rec.attempts == 1 ? "" : "s", msg);
+	}
+	if (r->created && us->user != NULL)
+		persist_schedule(d, us);
+
+	while ((w = LIST_FIRST(&r->waiters)) != NULL) {
+		LIST_REMOVE(w, link);
+		control_reply(w->conn,
+		    json_pack("{s:o}", "run",
+			run_json(&r->rec, run_kind_name(r->kind),
+			    run_state_shown(run_kind_name(r->kind), state))));
+		free(w);
+	}
+	gen_put(r->gen);
+	r->gen = NULL;
+	TAILQ_INSERT_TAIL(&d->finished, r, done);
+	d->nfinished++;
+	trim_finished(d);
+	run_dispatch_queue(d);
+	daemon_maybe_finish_stop(d);
+}
+
+/*
+ * Make a run for US.  A user with a run already gets that run back
+ * (coalesced).  FIRE is the scheduled instant, 0 for a trigger.
+ */
+struct run *
+run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
+    bool *ret_coalesced)
+{
+	struct run *r;
+
+	if (us->run != NULL) {
+		*ret_coalesced = true;
+		d->coalesced++;
+		log_msg(LOG_INFO, MSG_COALESCED, "%s %s joins run %s",
+		    fire != 0 ? "fire of" : "trigger for", us->name,
+		    us->run->rec.id);
+		return us->run;
+	}
+	*ret_coalesced = false;
+	r = run_alloc(d, us, kind, fire);
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
+	run_dispatch_queue(d);
+	return r;
+}
+
+/* A new run for US, not yet queued: the user's one run from now on. */
+struct run *
+run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
+{
+	struct rotation_caps caps;
+	struct rotation_flags flags;
+	struct run *r;
+
+	r = xcalloc(1, sizeof(*r));
+	r->d = d;
+	r->kind = kind;
+	r->us = us;
+	r->gen = d->gen;
+	d->gen->refs++;
+	r->user = us->user;
+	r->rs = resource_get(
+	    d, us->user->resource_name != NULL ? us->user->resource_name : "");
+	r->fire = fire;
+	LIST_INIT(&r->waiters);
+	uv_timer_init(d->loop, &r->timer);
+	r->timer.data = r;
+	if (store_run_id_new(r->rec.id) < 0) {
+		/* OpenSSL's CSPRNG failed: no secret can be generated
+		 * either.  Stop, as for memory; the store keeps the rest. */
+		log_msg(LOG_CRIT, MSG_INTERNAL, "the random generator failed");
+		_exit(EX_SOFTWARE);
+	}
+	snprintf(r->rec.user, sizeof(r->rec.user), "%s", us->name);
+	r->rec.state = STORE_RUN_NONE;
+	r->rec.attempts = 1;
+	r->rec.created = r->rec.updated = now_s();
+	snprintf(r->rec.message, sizeof(r->rec.message), "queued");
+	r->phase = PHASE_QUEUED;
+	run_settings(r->user, &caps, &flags);
+	rotation_init(&r->rot, &caps, &flags, kind == RUN_VERIFY);
+	us->run = r;
+	return r;
+}
+
+static void
+step_timer(uv_timer_t *t)
+{
+	run_step(t->data);
+}
+
+/* Go on to the step the engine is at, after the test provider's delay
+ * if it has one. */
+static void
+next_step(struct run *r)
+{
+	const struct job_resource *res = r->user->resource;
+	int64_t delay = res != NULL ? jobs_param_int(res, "test_delay", 0) : 0;
+	uint64_t ms = (uint64_t)delay * 1000;
+
+	uv_timer_start(&r->timer, step_timer, ms, 0);
+}
+
+static void
+start_run(struct daemon *d, struct run *r)
+{
+	struct rotation_actions acts;
+
+	TAILQ_REMOVE(&d->queue, r, queue);
+	d->nqueued--;
+	d->nrunning++;
+	r->rs->running++;
+	r->phase = PHASE_RUNNING;
+	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
+	    run_kind_name(r->kind), r->us->name, r->rec.attempts);
+	if (r->resume != STEP_START) {
+		/* Found unfinished by recover_one(): the engine resumes it
+		 * with the attempts it had. */
+		rotation_recover(&r->rot, r->rec.attempts,
+		    r->resume == STEP_COMMIT, class_of(r->fail_class),
+		    r->fail_msg);
+		r->resume = STEP_START;
+	}
+	rotation_start(&r->rot, &acts);
+	run_do(r, &acts);
+}
+
+void
+run_dispatch_queue(struct daemon *d)
+{
+	struct run *r, *tmp;
+	int max = d->gen->set->daemon.max_workers;
+
+	if (d->stopping)
+		return;
+	TAILQ_FOREACH_SAFE(r, &d->queue, queue, tmp)
+	{
+		if (d->nrunning >= max)
+			break;
+		/* A noop user has no resource to spare: max_workers only. */
+		if (r->user->resource != NULL &&
+		    r->rs->running >= r->user->resource->max_concurrent)
+			continue;
+		start_run(d, r);
+	}
+}
+
+/*
+ * A run waiting to retry when the daemon stops ends now.  One waiting to
+ * recover still has a pending secret the target may hold: it ends
+ * out_of_sync, so that the next start (or the next run) recovers it.
+ */
+void
+run_stop_waiting(struct run *r)
+{
+	struct rotation_actions acts;
+
+	rotation_stop(&r->rot, &acts);
+	run_do(r, &acts);
+}
+
+static void
+retry_timer(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	struct daemon *d = r->d;
+
+	if (d->stopping) {
+		run_stop_waiting(r);
+		return;
+	}
+	r->phase = PHASE_QUEUED;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "queued for "
+	    "attempt %d",
+	    r->rec.attempts);
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
+	run_dispatch_queue(d);
+}
+
+/* The pending secret will not be used: the target did not take it. */
+static void
+discard_pending(struct run *r)
+{
+	if (r->version == 0)
+		return;
+	if (store_secret_discard_pending(
+		r->d->store, r->us->name, r->version, now_s()) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "run %s: discarding pending: %s",
+		    r->rec.id, store_last_error(r->d->store));
+	r->version = 0;
+}
+
+/*
+ * The engine says to try again (see rotation.c): attempt A->attempt,
+ * after a delay drawn here (the engine has no randomness), from the start
+ * or, for A->recovery, from recovery.
+ */
+static void
+retry_later(struct run *r, const struct rotation_action *a)
+{
+	struct daemon *d = r->d;
+	const struct job_retry *rp = &r->user->settings.retry;
+	int64_t delay = 0;
+
+	if (a->backoff)
+		delay = backoff_delay(rp->initial, rp->max, a->attempt - 1,
+		    backoff_rand_crypto, NULL);
+	d->retries++;
+	d->nrunning--;
+	r->rs->running--;
+	if (a->oos)
+		r->rec.state = STORE_RUN_OUT_OF_SYNC;
+	r->rec.error_class = store_class(a->class);
+	r->rec.attempts = a->attempt;
+	r->phase = PHASE_RETRY_WAIT;
+	if (a->recovery) {
+		snprintf(r->rec.message, sizeof(r->rec.message),
+		    "%s (%.200s); recovery again in %" PRId64 "s",
+		    a->oos ? "out of sync" : "recovery: no answer", a->msg,
+		    delay);
+	} else {
+		/* A new attempt: the test provider's script starts over. */
+		r->scripted_fail = false;
+		snprintf(r->rec.message, sizeof(r->rec.message),
+		    "%.200s; attempt %d in "
+		    "%" PRId64 "s",
+		    a->msg, r->rec.attempts, delay);
+		log_msg(LOG_NOTICE, MSG_RUN_RETRY, "run %s %s: %s (%s)",
+		    r->rec.id, r->us->name, r->rec.message,
+		    store_error_class_name(r->rec.error_class));
+	}
+	run_update(r);
+	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
+	run_dispatch_queue(d);
+}
+
+/* Prepare: a new secret per policy, stored pending with the run row and
+ * the fire it serves, in one transaction, before the target is touched. */
+static int
+prepare(struct run *r, char *msg, size_t size)
+{
+	struct daemon *d = r->d;
+	struct ustate *us = r->us;
+	struct secret *value = NULL;
+	char pw[POLICY_LENGTH_MAX + 1];
+	int rc;
+
+	rc = policy_generate(r->user->settings.complexity, pw, sizeof(pw));
+	if (rc == 0)
+		rc = secret_new(pw, strlen(pw), &value);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (rc < 0) {
+		snprintf(
+		    msg, size, "generating the new secret: %s", strerror(-rc));
+		return rc;
+	}
+	r->rec.state = STORE_RUN_PREPARED;
+	r->rec.updated = now_s();
+	snprintf(r->rec.message, sizeof(r->rec.message), "prepared");
+	rc = store_begin(d->store);
+	if (rc == 0 && !r->created)
+		rc = store_run_create(d->store, &r->rec);
+	else if (rc == 0)
+		rc = store_run_update(d->store, &r->rec);
+	if (rc == 0)
+		rc = store_secret_put_pending(
+		    d->store, us->name, value, r->rec.id, now_s(), &r->version);
+	if (rc == 0 && r->fire != 0) {
+		struct store_schedule s = { 0 };
+
+		us->last_fire = r->fire;
+		s.next_fire = next_fire(us);
+		s.last_fire = us->last_fire;
+		s.last_outcome = us->last_outcome;
+		snprintf(s.last_run_id, sizeof(s.last_run_id), "%s", r->rec.id);
+		rc = store_schedule_put(d->store, us->name, &s);
+		r->fire = 0;
+	}
+	if (rc == 0)
+		rc = store_commit(d->store);
+	else
+		store_rollback(d->store);
+	secret_free(value);
+	if (rc < 0) {
+		snprintf(msg, size, "store: %s", store_last_error(d->store));
+		r->version = 0;
+		return rc;
+	}
+	r->created = true;
+	notify(r);
+	return 0;
+}
+
+/*
+ * ---- steps ----
+ *
+ * The protocol's decisions are the engine's (rotation.c has the table of
+ * states and transitions); what follows carries them out: workers, store
+ * transactions, timers, log lines, waiters.  Each engine call fills a
+ * short list of actions, run_do() performs them in order, and an outcome
+ * goes back to the engine: at once for a store operation or a worker that
+ * could not start, from step_done() for a worker's answer.
+ */
+
+#if ROTAD_TEST_HOOKS
+/*
+ * Fault injection, test builds only: ROTAD_FAULT=WHAT:STEP, read once at
+ * start.  WHAT is `daemon` (SIGKILL the daemon right after STEP is
+ * persisted), `daemon-mid` (SIGKILL it when STEP's worker has answered,
+ * before the answer is read), `worker-early` or `worker-late` (SIGKILL
+ * the STEP's worker
+ * as it starts, or once it has answered and before the answer is read),
+ * `hang`, `fail` or `auth` (the worker is told to hang, to fail
+ * transient, or to fail as a refused login).
+ * Worker faults fire once, so that recovery can then proceed.
+ */
+static struct {
+	char what[16];
+	char step[24];
+} fault;
+
+void
+run_fault_init(void)
+{
+	const char *s = getenv("ROTAD_FAULT");
+
+	if (s == NULL || sscanf(s, "%15[^:]:%23s", fault.what, fault.step) != 2)
+		fault.what[0] = '\0';
+}
+
+static bool
+fault_is(const char *what, const char *step)
+{
+	if (strcmp(fault.what, what) != 0 || strcmp(fault.step, step) != 0)
+		return false;
+	if (strcmp(what, "daemon") != 0)
+		fault.what[0] = '\0'; /* once */
+	return true;
+}
+#else
+void
+run_fault_init(void)
+{
+}
+
+static bool
+fault_is(const char *what, const char *step)
+{
+	(void)what;
+	(void)step;
+	return false;
+}
+#endif
+
+/* The name of the step R is at, for logs and fault hooks. */
+static const char *
+step_name(const struct run *r)
+{
+	return rotation_step_name(r->rot.step);
+}
+
+/* A step is persisted: the crash test may kill the daemon here. */
+static void
+boundary(struct run *r, enum rotation_step done)
+{
+	if (fault_is("daemon", rotation_step_name(done))) {
+		log_msg(LOG_NOTICE, MSG_INTERNAL,
+		    "fault injection: killing the daemon after %s",
+		    rotation_step_name(done));
+		raise(SIGKILL);
+	}
+	(void)r;
+}
+
+static enum store_slot
+cand_slot(enum rotation_cand cand)
+{
+	return cand == ROTATION_CAND_PENDING ? STORE_PENDING
+	    : cand == ROTATION_CAND_CURRENT  ? STORE_CURRENT
+					     : STORE_PREVIOUS;
+}
+
+static const char *
+slot_name(enum store_slot slot)
+{
+	return slot == STORE_PENDING ? "pending"
+	    : slot == STORE_CURRENT  ? "current"
+				     : "previous";
+}
+
+/* How an operation the engine asked for went, when it is known at once. */
+struct outcome {
+	enum rotation_class class;
+	const char *msg;
+	char buf[ROTATION_MESSAGE_MAX + 1];
+};
+
+/* The operation failed (RC, -errno) with CLASS, the reason in O->buf. */
+static int
+failed(struct outcome *o, enum rotation_class class, int rc)
+{
+	o->class = class;
+	o->msg = o->buf;
+	return rc;
+}
+
+/*
+ * The encoded request for the worker of R's current step: the target from
+ * the job, the secrets from the store (decrypted here, wiped as soon as
+ * they are encoded).  Returns 0, or -errno with a reason in MSG.
+ */
+static int
+step_request(struct run *r, enum wire_op op, enum rotation_cand cand,
+    struct secret **ret, char *msg, size_t size)
+{
+	struct daemon *d = r->d;
+	const struct job_user *u = r->user;
+	const struct job_resource *res = u->resource;
+	struct wire_request q;
+	struct ustate *admin;
+	char action[64];
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	q.op = op;
+	q.provider = (char *)res->provider->name; /* only read, encoding */
+	q.host = res->host;
+	q.port = res->port;
+	q.database = (char *)jobs_param_value(res, "database");
+	q.login = u->login;
+	q.dn = u->dn;
+	q.tls_ca_file = res->tls_ca_file;
+	q.tls_verify = res->tls_verify;
+	q.timeout = (int)u->settings.timeout;
+	rc = store_secret_get(
+	    d->store, u->name, cand_slot(cand), &q.new_secret, NULL);
+	if (rc < 0) {
+		snprintf(msg, size, "no %s secret for %s",
+		    slot_name(cand_slot(cand)), u->name);
+		goto out;
+	}
+	if (op == WIRE_OP_APPLY) {
+		/* For a self-change; absent for a new account. */
+		(void)store_secret_get(
+		    d->store, u->name, STORE_CURRENT, &q.current, NULL);
+		if (res->admin_user != NULL) {
+			admin = user_find(d, res->admin_user);
+			if (admin == NULL || admin->user == NULL) {
+				rc = -ENOENT;
+				snprintf(msg, size,
+				    "admin user %s is not loaded",
+				    res->admin_user);
+				goto out;
+			}
+			q.admin_login = admin->user->login;
+			rc = store_secret_get(d->store, res->admin_user,
+			    STORE_CURRENT, &q.admin, NULL);
+			if (rc < 0) {
+				snprintf(msg, size,
+				    "no current secret for admin user %s",
+				    res->admin_user);
+				goto out;
+			}
+		}
+	}
+	if (res->provider == catalog_find("test") && op == WIRE_OP_APPLY &&
+	    r->rot.step == ROTATION_APPLY &&
+	    r->us->test_calls++ < jobs_param_int(res, "test_fail", 0)) {
+		snprintf(action, sizeof(action), "fail:%s",
+		    jobs_param_value(res, "test_error") != NULL
+			? jobs_param_value(res, "test_error")
+			: "transient");
+		q.test_action = action;
+		r->scripted_fail = true;
+	} else if (r->scripted_fail && r->rot.step == ROTATION_PROBE_PENDING) {
+		/* The test provider keeps no target: after a scripted
+		 * failure, the target is one that did not take the new
+		 * secret. */
+		q.test_action = "fail:auth";
+	}
+	if (fault_is("hang", step_name(r)))
+		q.test_action = "fault:hang";
+	else if (fault_is("fail", step_name(r)))
+		q.test_action = "fault:fail";
+	else if (fault_is("auth", step_name(r)))
+		q.test_action = "fault:auth";
+	rc = wire_request_encode(&q, ret);
+	if (rc < 0)
+		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
+out:
+	secret_free(q.new_secret);
+	secret_free(q.current);
+	secret_free(q.admin);
+	return rc;
+}
+
+static bool
+has_secret(struct daemon *d, const char *user, enum store_slot slot)
+{
+	struct secret *s = NULL;
+	int rc = store_secret_get(d->store, user, slot, &s, NULL);
+
+	secret_free(s);
+	return rc == 0;
+}
+
+/*
+ * If R's user has a pending secret (an earlier run that ended out of
+ * sync, or one recovery left), make it R's: its row is created now, and
+ * 0 is returned.  -ENOENT when there is none.
+ */
+static int
+adopt_pending(struct run *r)
+{
+	struct daemon *d = r->d;
+	struct secret *s = NULL;
+	int64_t v;
+
+	if (r->kind != RUN_ROTATE ||
+	    store_secret_get(d->store, r->us->name, STORE_PENDING, &s, &v) < 0)
+		return -ENOENT;
+	secret_free(s);
+	r->version = v;
+	r->rec.state = STORE_RUN_PREPARED;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "recovering a pending secret from an earlier run");
+	if (!r->created && store_run_create(d->store, &r->rec) == 0)
+		r->created = true;
+	return 0;
+}
+
+static void step_done(
+    int status, const struct wire_response *res, int exit_code, void *arg);
+static void script_output(struct run *r, const struct wire_response *res);
+static const struct job_script *script_at(const struct job_user *u, size_t i);
+static int spawn_script(struct run *r, const char *provider,
+    const struct job_script *sc, enum store_slot new_slot,
+    enum store_slot old_slot, struct outcome *o);
+
+#define WORKER_GRACE_MS 5000
+
+/*
+ * Spawn a worker for R's current step with REQUEST (owned, freed here in
+ * any case): PROVIDER and the command-line arguments in EXTRA (pairs,
+ * NULL-terminated, at most 4).  0: it runs, and step_done() has its
+ * answer.  A failure to start is a transient outcome, in O.
+ */
+static int
+spawn_worker(struct run *r, const char *provider, struct secret *request,
+    const char *const *extra, struct outcome *o)
+{
+	const struct job_daemon *jd = &r->gen->set->daemon;
+	const char *argv[12];
+	struct spawn_args a;
+	int n = 0, rc;
+
+	memset(&a, 0, sizeof(a));
+	argv[n++] = jd->worker_path != NULL ? jd->worker_path
+					    : ROTAD_LIBEXECDIR "/rotad-worker";
+	argv[n++] = "--provider";
+	argv[n++] = provider;
+	argv[n++] = "--user";
+	argv[n++] = jd->worker_user != NULL ? jd->worker_user : "rotad";
+	while (*extra != NULL && n < 11)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	a.argv = argv;
+	a.request = request;
+	a.deadline_ms = (uint64_t)r->user->settings.timeout * 1000;
+	a.grace_ms = WORKER_GRACE_MS;
+	if (fault_is("worker-early", step_name(r)))
+		a.fault = SPAWN_FAULT_KILL_EARLY;
+	else if (fault_is("worker-late", step_name(r)))
+		a.fault = SPAWN_FAULT_KILL_LATE;
+	rc = spawn_start(r->d->loop, &a, step_done, r, &r->sp);
+	if (rc < 0) {
+		r->sp = NULL;
+		r->cur_script = NULL;
+		snprintf(o->buf, STORE_MESSAGE_MAX + 1, "starting %s: %s",
+		    argv[0], uv_strerror(rc));
+		return failed(o, ROTATION_TRANSIENT, rc);
+	}
+	return 0;
+}
+
+/* Start a worker for R's current step: OP with the CAND secret.  0, or
+ * -errno with the outcome in O when it could not start. */
+static int
+start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
+    struct outcome *o)
+{
+	const struct job_resource *res = r->user->resource;
+	enum wire_op op =
+	    rop == ROTATION_OP_APPLY ? WIRE_OP_APPLY : WIRE_OP_VERIFY;
+	const char *extra[3] = { NULL };
+	struct secret *request = NULL;
+	int rc;
+
+	if (res->provider->caps & CATALOG_CAP_KEEPER_INPUT) {
+		/* The generic provider: the resource's own scripts set the
+		 * candidate, or log in with it; the other secret goes as
+		 * oldPassword. */
+		return spawn_script(r, "script-rotation",
+		    jobs_param_script(res,
+			op == WIRE_OP_APPLY ? "rotate_script"
+					    : "verify_script"),
+		    cand_slot(cand),
+		    cand == ROTATION_CAND_CURRENT ? STORE_PREVIOUS
+						  : STORE_CURRENT,
+		    o);
+	}
+	rc = step_request(r, op, cand, &request, o->buf, STORE_MESSAGE_MAX + 1);
+	if (rc < 0)
+		return failed(o, ROTATION_FATAL, rc);
+	if (res->tls_ca_file != NULL) {
+		extra[0] = "--ca-file";
+		extra[1] = res->tls_ca_file;
+	}
+	return spawn_worker(r, res->provider->name, request, extra, o);
+}
+
+/* The outcome of R's current operation, to the engine: CLASS NONE is
+ * success. */
+static void
+step_result(struct run *r, enum store_error_class class, const char *msg)
+{
+	struct rotation_actions acts;
+
+	rotation_result(&r->rot, class_of(class), msg, r->d->stopping, &acts);
+	run_do(r, &acts);
+}
+
+static void
+step_done(int status, const struct wire_response *res, int exit_code, void *arg)
+{
+	struct run *r = arg;
+	char msg[STORE_MESSAGE_MAX + 1];
+
+	r->sp = NULL;
+	if (fault_is("daemon-mid", step_name(r))) {
+		/* The worker has done its step; the daemon dies before it
+		 * learns how it went. */
+		raise(SIGKILL);
+	}
+	if (r->abandoned) {
+		/* The stop deadline passed while this worker ran. */
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+		return;
+	}
+	if (status < 0) {
+		snprintf(msg, sizeof(msg),
+		    "%s: the worker gave no answer (%s, exit %d)", step_name(r),
+		    status == -ETIMEDOUT ? "deadline passed"
+					 : strerror(-status),
+		    exit_code);
+		step_result(r, STORE_ERROR_TRANSIENT, msg);
+		return;
+	}
+	if (r->cur_script != NULL)
+		script_output(r, res);
+	r->cur_script = NULL;
+	step_result(r, (enum store_error_class)res->class,
+	    res->class == WIRE_CLASS_NONE ? "ok" : res->message);
+}
+
+/*
+ * ---- post-rotation scripts ----
+ *
+ * After the commit, the user's scripts, then its resource's, then its
+ * configuration's, one worker each (the script provider: its own sandbox
+ * profile, which may exec the script's interpreter and nothing else).
+ * Each gets Keeper's input line (providers/script_input.h) with the new
+ * and the old password; its output comes back scrubbed and is kept with
+ * the run.  A failing script does not undo the rotation: the new secret
+ * is committed and works; the run says which script failed.
+ */
+
+/* The Ith script of U's chain, or NULL past the end. */
+static const struct job_script *
+script_at(const struct job_user *u, size_t i)
+{
+	const struct job_scripts *chain[3];
+	size_t n = 0, k;
+
+	chain[n++] = &u->scripts;
+	if (u->resource != NULL)
+		chain[n++] = &u->resource->scripts;
+	if (u->configuration != NULL)
+		chain[n++] = &u->configuration->scripts;
+	for (k = 0; k < n; i -= chain[k]->n, k++)
+		if (i < chain[k]->n)
+			return &chain[k]->v[i];
+	return NULL;
+}
+/* Keeper's records: the user, its resource, its configuration. */
+static int
+script_request(struct run *r, const char *provider, const struct job_script *sc,
+    enum store_slot new_slot, enum store_slot old_slot, struct secret **ret,
+    char *msg, size_t size)
+{
+	struct daemon *d = r->d;
+	const struct job_user *u = r->user;
+	const struct job_resource *res = u->resource;
+	const struct job_configuration *conf = u->configuration;
+	static const char *const user_labels[] = { "login", "dn" };
+	static const char *const res_labels[] = { "host", "port", "database" };
+	const char *user_values[2], *res_values[3];
+	struct script_record rec[3];
+	struct script_input in;
+	struct wire_request q;
+	char port[16];
+	size_t nrec = 0;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	memset(&in, 0, sizeof(in));
+	rc = store_secret_get(d->store, u->name, new_slot, &q.new_secret, NULL);
+	if (rc < 0) {
+		snprintf(msg, size, "no %s secret for %s", slot_name(new_slot),
+		    u->name);
+		goto out;
+	}
+	(void)store_secret_get(d->store, u->name, old_slot, &q.current, NULL);
+	user_values[0] = u->login != NULL ? u->login : "";
+	user_values[1] = u->dn != NULL ? u->dn : "";
+	rec[nrec++] = (struct script_record){ u->name, u->name, user_labels,
+		user_values, 2 };
+	if (res != NULL) {
+		snprintf(port, sizeof(port), "%d", res->port);
+		res_values[0] = res->host != NULL ? res->host : "";
+		res_values[1] = port;
+		res_values[2] = jobs_param_value(res, "database") != NULL
+		    ? jobs_param_value(res, "database")
+		    : "";
+		rec[nrec++] = (struct script_record){ res->name, res->name,
+			res_labels, res_values, 3 };
+	}
+	if (conf != NULL)
+		rec[nrec++] = (struct script_record){ conf->name, conf->name,
+			NULL, NULL, 0 };
+	in.provider_uid = conf != NULL ? conf->name : "";
+	in.resource_uid = res != NULL ? res->name : "";
+	in.user_uid = u->name;
+	in.user = u->login != NULL ? u->login : "";
+	in.new_password = q.new_secret;
+	in.old_password = q.current;
+	in.records = rec;
+	in.nrecords = nrec;
+	rc = script_input_build(&in, &q.script_input);
+	if (rc < 0) {
+		snprintf(msg, size, "the script's input: %s", strerror(-rc));
+		goto out;
+	}
+	q.op = WIRE_OP_SCRIPT;
+	q.provider = (char *)provider;
+	q.login = u->login;
+	q.script_path = sc->path;
+	q.script_command = sc->command;
+	q.timeout = (int)u->settings.timeout;
+	rc = wire_request_encode(&q, ret);
+	if (rc < 0)
+		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
+out:
+	secret_free(q.new_secret);
+	secret_free(q.current);
+	secret_free(q.script_input);
+	return rc;
+}
+
+/*
+ * Run script SC in a worker of the script profile, its input built with
+ * NEW_SLOT's secret as newPassword and OLD_SLOT's as oldPassword.  0, or
+ * -errno with the outcome in O when it could not start.
+ */
+static int
+spawn_script(struct run *r, const char *provider, const struct job_script *sc,
+    enum store_slot new_slot, enum store_slot old_slot, struct outcome *o)
+{
+	const char *extra[5] = { NULL };
+	struct secret *request = NULL;
+	int rc;
+
+	rc = script_request(r, provider, sc, new_slot, old_slot, &request,
+	    o->buf, STORE_MESSAGE_MAX + 1);
+	if (rc < 0)
+		return failed(o, ROTATION_FATAL, rc);
+	/* The script's profile may execute its interpreter, or the script
+	 * itself, and nothing else. */
+	extra[0] = "--exec";
+	extra[1] = sc->command != NULL ? sc->command : sc->path;
+	if (sc->command != NULL) {
+		extra[2] = "--read";
+		extra[3] = sc->path;
+	}
+	r->cur_script = sc; /* its output is kept with the run */
+	return spawn_worker(r, provider, request, extra, o);
+}
+
+/* Post-rotation script I: the new secret is current now. */
+static int
+start_script(struct run *r, size_t i, struct outcome *o)
+{
+	return spawn_script(r, "script", script_at(r->user, i), STORE_CURRENT,
+	    STORE_PREVIOUS, o);
+}
+
+/* Keep what the script printed (scrubbed by the worker) with the run. */
+static void
+script_output(struct run *r, const struct wire_response *res)
+{
+	const struct job_script *sc = r->cur_script;
+	struct store_run_output o;
+
+	memset(&o, 0, sizeof(o));
+	o.seq = ++r->outputs;
+	snprintf(o.script, sizeof(o.script), "%s", sc->path);
+	o.ok = res->class == WIRE_CLASS_NONE;
+	snprintf(o.message, sizeof(o.message), "%.*s",
+	    (int)sizeof(o.message) - 1, o.ok ? "exit 0" : res->message);
+	o.output = res->output;
+	o.output_len = res->output_len > STORE_OUTPUT_MAX ? STORE_OUTPUT_MAX
+							  : res->output_len;
+	if (store_run_output_add(r->d->store, r->rec.id, &o) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "run %s: script output: %s",
+		    r->rec.id, store_last_error(r->d->store));
+}
+
+/*
+ * ---- carrying out the engine's actions ----
+ */
+
+/*
+ * What the engine needs to know of user U: its provider's capabilities
+ * and the user's settings.
+ */
+static void
+run_settings(const struct job_user *u, struct rotation_caps *caps,
+    struct rotation_flags *flags)
+{
+	const struct job_resource *res = u->resource;
+	size_t n = 0;
+
+	memset(caps, 0, sizeof(*caps));
+	caps->has_admin = res != NULL && res->admin_user != NULL;
+	/* The catalog says whether the provider can set a secret again
+	 * without an admin credential (the generic script provider's own
+	 * rotate script can). */
+	caps->reconcile_without_admin = res != NULL &&
+	    (res->provider->caps & CATALOG_CAP_RECONCILE_WITHOUT_ADMIN);
+	caps->noop = u->noop;
+	memset(flags, 0, sizeof(*flags));
+	flags->rollback_on_password_fail =
+	    u->settings.rollback_on_password_fail;
+	flags->rollback_on_post_rotation_fail =
+	    u->settings.rollback_on_post_rotation_fail;
+	flags->rerun_on_post_rotation_fail =
+	    u->settings.rerun_on_post_rotation_fail;
+	flags->attempts = u->settings.retry.attempts;
+	while (script_at(u, n) != NULL)
+		n++;
+	flags->scripts = n;
+}
+
+/*
+ * Rolling a committed rotation back, in the store: the old value becomes
+ * current again, as a new version, and the rolled-back one previous.
+ */
+static int
+undo_commit(struct run *r)
+{
+	struct daemon *d = r->d;
+	struct secret *old = NULL;
+	int rc;
+
+	rc =
+	    store_secret_get(d->store, r->us->name, STORE_PREVIOUS, &old, NULL);
+	if (rc == 0)
+		rc = store_secret_seed(
+		    d->store, r->us->name, old, now_s(), NULL);
+	secret_free(old);
+	return rc;
+}
+
+/* Carry out store operation OP for R; its outcome into O. */
+static void
+store_op(struct run *r, enum rotation_store op, struct outcome *o)
+{
+	struct daemon *d = r->d;
+	int rc;
+
+	o->class = ROTATION_OK;
+	o->msg = "ok";
+	o->buf[0] = '\0';
+	switch (op) {
+	case ROTATION_STORE_ADOPT:
+		if (adopt_pending(r) < 0)
+			failed(o, ROTATION_FATAL, -ENOENT); /* none */
+		return;
+	case ROTATION_STORE_PREPARE:
+		rc = prepare(r, o->buf, STORE_MESSAGE_MAX + 1);
+		if (rc < 0)
+			failed(o, ROTATION_FATAL, rc);
+		return;
+	case ROTATION_STORE_COMMIT:
+		if (store_secret_commit(
+			d->store, r->us->name, r->version, now_s()) < 0) {
+			o->class = ROTATION_FATAL;
+			o->msg = store_last_error(d->store);
+			return;
+		}
+		r->version = 0;
+		return;
+	case ROTATION_STORE_HAS_CURRENT:
+		if (!has_secret(d, r->us->name, STORE_CURRENT))
+			failed(o, ROTATION_FATAL, -ENOENT); /* none */
+		return;
+	case ROTATION_STORE_UNDO_COMMIT:
+		rc = undo_commit(r);
+		if (rc < 0)
+			failed(o, ROTATION_FATAL, rc);
+		return;
+	case ROTATION_STORE_NONE:
+		break;
+	}
+}
+
+/* Log the engine's event A, in the daemon's words and ids. */
+static void
+log_event(struct run *r, const struct rotation_action *a)
+{
+	const char *id = r->rec.id, *user = r->us->name;
+	const struct job_script *sc;
+
+	switch (a->event) {
+	case ROTATION_EV_ADOPTED:
+		log_msg(LOG_NOTICE, MSG_RECOVER, "run %s %s: %s", id, user,
+		    r->rec.message);
+		return;
+	case ROTATION_EV_PENDING_WORKS:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: the new secret logs in; committing", id, user);
+		return;
+	case ROTATION_EV_CURRENT_WORKS:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: the old secret still logs in; the new "
+		    "one is dropped",
+		    id, user);
+		return;
+	case ROTATION_EV_ROLLED_BACK:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: the old secret was restored on the "
+		    "target (rollback_on_password_fail)",
+		    id, user);
+		return;
+	case ROTATION_EV_OUT_OF_SYNC:
+		log_msg(LOG_ERR, MSG_OUT_OF_SYNC,
+		    "run %s %s: out of sync: neither the new nor the old "
+		    "secret logs in (%s); both are kept",
+		    id, user, a->msg);
+		return;
+	case ROTATION_EV_SCRIPT_OK:
+	case ROTATION_EV_SCRIPT_FAILED:
+		sc = script_at(r->user, a->script);
+		if (a->event == ROTATION_EV_SCRIPT_FAILED)
+			log_msg(LOG_WARNING, MSG_SCRIPT,
+			    "run %s %s: post-rotation script %s failed: %s", id,
+			    user, sc->path, a->msg);
+		else
+			log_msg(LOG_INFO, MSG_SCRIPT,
+			    "run %s %s: post-rotation script %s succeeded", id,
+			    user, sc->path);
+		return;
+	case ROTATION_EV_UNDONE:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: a post-rotation script failed; the previous "
+		    "secret is back on the target and current in the store",
+		    id, user);
+		return;
+	case ROTATION_EV_UNEXPECTED:
+		log_msg(LOG_ERR, MSG_INTERNAL, "run %s: result in step %s", id,
+		    step_name(r));
+		return;
+	}
+}
+
+/*
+ * Carry out action A for R.  True when the action was an operation whose
+ * outcome is known now, in O: a store operation, or a worker that could
+ * not start.  A worker that runs answers later, in step_done().
+ */
+static bool
+act(struct run *r, const struct rotation_action *a, struct outcome *o)
+{
+	switch (a->act) {
+	case ROTATION_ACT_LOG:
+		log_event(r, a);
+		return false;
+	case ROTATION_ACT_PERSIST:
+		r->rec.state = store_state(a->state);
+		snprintf(r->rec.message, sizeof(r->rec.message), "%s", a->msg);
+		run_update(r);
+		return false;
+	case ROTATION_ACT_RECORD:
+		if (!r->created) {
+			r->rec.state = store_state(a->state);
+			snprintf(r->rec.message, sizeof(r->rec.message), "%s",
+			    a->msg);
+			if (store_run_create(r->d->store, &r->rec) == 0)
+				r->created = true;
+		}
+		return false;
+	case ROTATION_ACT_BOUNDARY:
+		boundary(r, a->step);
+		return false;
+	case ROTATION_ACT_NEXT:
+		next_step(r);
+		return false;
+	case ROTATION_ACT_DISCARD:
+		discard_pending(r);
+		return false;
+	case ROTATION_ACT_WORKER:
+		return start_worker(r, a->op, a->cand, o) < 0;
+	case ROTATION_ACT_SCRIPT:
+		return start_script(r, a->script, o) < 0;
+	case ROTATION_ACT_STORE:
+		store_op(r, a->store, o);
+		return true;
+	case ROTATION_ACT_RETRY:
+		retry_later(r, a);
+		return false;
+	case ROTATION_ACT_FINISH:
+		run_finish(
+		    r, store_state(a->state), store_class(a->class), a->msg);
+		return false;
+	}
+	return false;
+}
+
+/*
+ * Carry out the engine's ACTS for R, in order, feeding each outcome known
+ * at once back to the engine, until what is left waits on a worker or a
+ * timer, or the run has finished.  An operation is always the engine's
+ * last action, so nothing of ACTS is needed once it has an outcome.
+ */
+static void
+run_do(struct run *r, struct rotation_actions *acts)
+{
+	struct outcome o;
+	size_t i;
+	bool now;
+
+	for (;;) {
+		now = false;
+		for (i = 0; i < acts->n && !now; i++)
+			now = act(r, &acts->v[i], &o);
+		if (!now)
+			return;
+		rotation_result(&r->rot, o.class, o.msg, r->d->stopping, acts);
+	}
+}
+
+/* R's step is due (its delay, if any, has passed): the engine says how. */
+static void
+run_step(struct run *r)
+{
+	struct rotation_actions acts;
+
+	rotation_enter(&r->rot, r->d->stopping, &acts);
+	run_do(r, &acts);
+}
+
