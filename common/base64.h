@@ -28,8 +28,7 @@ size_t base64_encoded_len(size_t n);
  * N bytes of DATA as base64 into OUT, which holds base64_encoded_len(N)
  * bytes; FLAGS as above.  No NUL is added.  Returns the length written.
  */
-size_t base64_encode_raw(
-    const void *data, size_t n, unsigned flags, void *out);
+size_t base64_encode_raw(const void *data, size_t n, unsigned flags, void *out);
 
 /*
  * N bytes of DATA as standard, padded base64 into OUT, NUL-terminated

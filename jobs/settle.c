@@ -118,8 +118,7 @@ index_objects(struct job_loader *l)
 		return;
 	if (l->same_cap < l->nobjs) {
 		cap = l->nobjs * 2;
-		l->same_next =
-		    xreallocarray(l->same_next, cap, sizeof(size_t));
+		l->same_next = xreallocarray(l->same_next, cap, sizeof(size_t));
 		l->same_cap = cap;
 	}
 	if (l->nslots < l->nobjs * 2) {

@@ -460,8 +460,7 @@ protocol_secret_decode(const char *b64, struct secret **ret)
 	int r;
 
 	*ret = NULL;
-	if (base64_decoded_len(b64, len, &n) < 0 || n == 0 ||
-	    n > SECRET_MAX)
+	if (base64_decoded_len(b64, len, &n) < 0 || n == 0 || n > SECRET_MAX)
 		return -EINVAL;
 	r = secret_new(NULL, n, &s);
 	if (r < 0)
@@ -485,8 +484,7 @@ protocol_secret_encode(const struct secret *s)
 	out = malloc(n + 1);
 	if (out == NULL)
 		return NULL;
-	if (base64_encode(secret_data(s), secret_len(s), out, n + 1) <
-	    0) {
+	if (base64_encode(secret_data(s), secret_len(s), out, n + 1) < 0) {
 		free(out);
 		return NULL;
 	}

@@ -41,7 +41,7 @@ iso(int64_t t, const struct tz *tz, char *buf, size_t size)
 }
 
 json_t *
-json_time(int64_t t)
+command_json_time(int64_t t)
 {
 	char buf[40];
 
@@ -72,7 +72,7 @@ req_user(struct daemon *d, struct control_conn *c, json_t *req)
 		    "required");
 		return NULL;
 	}
-	us = user_find(d, name);
+	us = users_find(d, name);
 	if (us == NULL || us->user == NULL) {
 		control_error(c, "not_found", "no user %s", name);
 		return NULL;
@@ -89,9 +89,9 @@ user_json(struct daemon *d, struct ustate *us, bool full)
 
 	o = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name",
 	    us->name, "resource", u->resource_name, "schedule",
-	    u->settings.schedule_text, "tz", tz_name(tz), "next_fire",
-	    json_time(next_fire(us)), "last_fire", json_time(us->last_fire),
-	    "last_outcome",
+	    u->settings.schedule_text, "tz", tz_name(tz), "fire_next",
+	    command_json_time(fire_next(us)), "last_fire",
+	    command_json_time(us->last_fire), "last_outcome",
 	    us->last_outcome == STORE_RUN_NONE
 		? json_null()
 		: json_string(store_run_state_name(us->last_outcome)),
@@ -117,7 +117,7 @@ user_json(struct daemon *d, struct ustate *us, bool full)
 								: "run_once",
 			"timeout", (json_int_t)u->settings.timeout));
 		json_object_set_new(
-		    o, "last_success", json_time(us->last_success));
+		    o, "last_success", command_json_time(us->last_success));
 		json_object_set_new(o, "last_run",
 		    us->last_run[0] != '\0' ? json_string(us->last_run)
 					    : json_null());
@@ -366,8 +366,8 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 		control_reply(c,
 		    json_pack("{s:o}", "run",
 			with_outputs(d,
-			    run_json(
-				&r->rec, run_kind_name(r->kind), run_phase_name(r)),
+			    run_json(&r->rec, run_kind_name(r->kind),
+				run_phase_name(r)),
 			    id)));
 		return;
 	}
@@ -515,8 +515,8 @@ collect_version(const struct store_secret_info *in, void *arg)
 	    json_pack("{s:I, s:s, s:o, s:o, s:s}", "version",
 		(json_int_t)in->version, "state",
 		store_secret_state_name(in->state), "created",
-		json_time(in->created), "changed", json_time(in->changed),
-		"run", in->run_id));
+		command_json_time(in->created), "changed",
+		command_json_time(in->changed), "run", in->run_id));
 	return 0;
 }
 

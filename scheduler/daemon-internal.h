@@ -14,9 +14,8 @@
  *   metrics.c  the Prometheus text
  *   command.c  the control commands
  *
- * Not a module interface: only these files include it.  Functions the run
- * code calls keep the names it knows them by (user_find, next_fire, ...);
- * they take their module's prefix when that code moves to run.c.
+ * Not a module interface: only these files include it.  A function shared
+ * between them carries the name of the file that defines it.
  */
 #ifndef ROTAD_DAEMON_INTERNAL_H
 #define ROTAD_DAEMON_INTERNAL_H
@@ -225,11 +224,11 @@ void daemon_recover_unfinished(struct daemon *d);
 /* ---- users.c ---- */
 
 /* The state of user NAME, or NULL if it was never loaded. */
-struct ustate *user_find(struct daemon *d, const char *name);
+struct ustate *users_find(struct daemon *d, const char *name);
 /* The state of user NAME, made if it has none yet. */
-struct ustate *user_get(struct daemon *d, const char *name);
+struct ustate *users_get(struct daemon *d, const char *name);
 /* The state of resource NAME, made if it has none yet. */
-struct rstate *resource_get(struct daemon *d, const char *name);
+struct rstate *users_resource(struct daemon *d, const char *name);
 /* Free both tables (at exit; no run may be left). */
 void users_free(struct daemon *d);
 
@@ -240,9 +239,9 @@ bool fire_schedulable(const struct job_user *u);
 /* Put US at its next fire after AFTER, or out of the heap if none. */
 void fire_reschedule(struct daemon *d, struct ustate *us, int64_t after);
 /* US's next fire instant, 0: none. */
-int64_t next_fire(const struct ustate *us);
+int64_t fire_next(const struct ustate *us);
 /* Store US's schedule state (a fire taken but not started stays due). */
-void persist_schedule(struct daemon *d, struct ustate *us);
+void fire_persist(struct daemon *d, struct ustate *us);
 /* Set the timerfd for the earliest fire. */
 void fire_arm(struct daemon *d);
 /* Take every fire now due, then re-arm. */
@@ -253,7 +252,7 @@ void fire_on_timerfd(uv_poll_t *p, int status, int events);
 /* ---- reload.c ---- */
 
 /* Drop a reference to generation G; the last frees its job set. */
-void gen_put(struct gen *g);
+void reload_gen_put(struct gen *g);
 /* Make SET (owned from now) the current generation; AT_START: the first,
  * read the stored schedule and recover unfinished runs. */
 void reload_adopt(struct daemon *d, struct job_set *set, bool at_start);
@@ -271,7 +270,7 @@ void metrics_write(uv_timer_t *t);
 /* ---- command.c ---- */
 
 /* T as ISO 8601 in UTC, or JSON null for 0. */
-json_t *json_time(int64_t t);
+json_t *command_json_time(int64_t t);
 /* The control module's callbacks (struct control_config). */
 void command_dispatch(
     void *arg, struct control_conn *c, const char *cmd, json_t *req);

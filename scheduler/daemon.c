@@ -142,7 +142,7 @@ stop_deadline(uv_timer_t *t)
 			    r->rec.id);
 			free(w);
 		}
-		gen_put(r->gen);
+		reload_gen_put(r->gen);
 		uv_timer_stop(&r->timer);
 		if (r->sp != NULL) {
 			/* step_done() closes it once the worker is gone;
@@ -189,7 +189,7 @@ begin_stop(struct daemon *d)
 			    r->rec.id);
 			free(w);
 		}
-		gen_put(r->gen);
+		reload_gen_put(r->gen);
 		uv_close((uv_handle_t *)&r->timer, run_closed);
 	}
 	/* Runs waiting to retry end now, failed; their next fire retries. */
@@ -266,7 +266,7 @@ static int
 recover_one(const struct store_run *rec, void *arg)
 {
 	struct daemon *d = arg;
-	struct ustate *us = user_find(d, rec->user);
+	struct ustate *us = users_find(d, rec->user);
 	struct secret *pending = NULL;
 	struct store_run fin = *rec;
 	struct current_of cur = { rec->id, false };
@@ -489,7 +489,7 @@ teardown(struct daemon *d, struct job_set *set)
 	users_free(d);
 	free(d->acl.v);
 	if (d->gen != NULL)
-		gen_put(d->gen);
+		reload_gen_put(d->gen);
 	else
 		jobs_free(set);
 	store_close(d->store);

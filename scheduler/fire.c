@@ -67,7 +67,7 @@ fire_reschedule(struct daemon *d, struct ustate *us, int64_t after)
 }
 
 int64_t
-next_fire(const struct ustate *us)
+fire_next(const struct ustate *us)
 {
 	return us->node.index == HEAP_NONE ? 0 : us->node.key;
 }
@@ -77,12 +77,12 @@ next_fire(const struct ustate *us)
  * stays recorded as the next fire (it is due), so that a restart runs it.
  */
 void
-persist_schedule(struct daemon *d, struct ustate *us)
+fire_persist(struct daemon *d, struct ustate *us)
 {
 	struct store_schedule s = { 0 };
 
 	s.next_fire = us->run != NULL && us->run->fire != 0 ? us->run->fire
-							    : next_fire(us);
+							    : fire_next(us);
 	s.last_fire = us->last_fire;
 	s.last_outcome = us->last_outcome;
 	snprintf(s.last_run_id, sizeof(s.last_run_id), "%s", us->last_run);
@@ -127,7 +127,7 @@ fire(struct daemon *d, struct ustate *us, int64_t at)
 		log_msg(
 		    LOG_INFO, MSG_FIRE, "%s: fire skipped: paused", us->name);
 		us->last_fire = at;
-		persist_schedule(d, us);
+		fire_persist(d, us);
 		return;
 	}
 	/* How late the daemon takes the fire: the scheduler's precision,
@@ -140,7 +140,7 @@ fire(struct daemon *d, struct ustate *us, int64_t at)
 	if (coalesced) {
 		/* The running one serves this fire. */
 		us->last_fire = at;
-		persist_schedule(d, us);
+		fire_persist(d, us);
 	}
 }
 

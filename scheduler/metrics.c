@@ -85,7 +85,7 @@ metrics_text(struct daemon *d)
 	user_gauge(f, d, "rotad_last_success_timestamp_seconds",
 	    "Last committed rotation per user.", last_success);
 	user_gauge(f, d, "rotad_next_fire_timestamp_seconds",
-	    "Next scheduled rotation per user.", next_fire);
+	    "Next scheduled rotation per user.", fire_next);
 	fclose(f);
 	return text;
 }

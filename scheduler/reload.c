@@ -24,7 +24,7 @@
 #include "xalloc.h"
 
 void
-gen_put(struct gen *g)
+reload_gen_put(struct gen *g)
 {
 	if (g == NULL || --g->refs > 0)
 		return;
@@ -112,7 +112,7 @@ adopt_stored(
 			    "it once now",
 			    u->name, s.next_fire);
 			run_new(d, us, RUN_ROTATE, s.next_fire, &c);
-			persist_schedule(d, us);
+			fire_persist(d, us);
 			return;
 		}
 		log_msg(LOG_NOTICE, MSG_MISFIRE,
@@ -122,8 +122,8 @@ adopt_stored(
 		    u->name, s.next_fire);
 		us->last_fire = s.next_fire;
 	}
-	if (s.next_fire != next_fire(us))
-		persist_schedule(d, us);
+	if (s.next_fire != fire_next(us))
+		fire_persist(d, us);
 }
 
 /*
@@ -150,24 +150,24 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 			d->users[i]->user = NULL;
 	if (at_start) {
 		for (i = 0; i < set->nusers; i++)
-			user_get(d, set->users[i]->name)->user = set->users[i];
+			users_get(d, set->users[i]->name)->user = set->users[i];
 		daemon_recover_unfinished(d);
 	}
 	store_begin(d->store);
 	for (i = 0; i < set->nusers; i++) {
 		struct job_user *u = set->users[i];
 
-		us = user_get(d, u->name);
+		us = users_get(d, u->name);
 		us->user = u;
 		if (at_start) {
 			adopt_stored(d, us, u, now);
 			continue;
 		}
 		/* Persist only what moved: 100k users reload fast. */
-		before = next_fire(us);
+		before = fire_next(us);
 		fire_reschedule(d, us, now);
-		if (next_fire(us) != before)
-			persist_schedule(d, us);
+		if (fire_next(us) != before)
+			fire_persist(d, us);
 	}
 	if (store_commit(d->store) < 0)
 		log_msg(LOG_ERR, MSG_STORE, "schedule state: %s",
@@ -177,7 +177,7 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 	for (i = 0; i < d->users_cap; i++)
 		if (d->users[i] != NULL && d->users[i]->user == NULL)
 			heap_remove(&d->heap, &d->users[i]->node);
-	gen_put(old);
+	reload_gen_put(old);
 	acl_build(d, &set->daemon);
 	if (d->control != NULL)
 		control_set_acl(d->control, &d->acl);

@@ -36,9 +36,9 @@
 #include "log.h"
 #include "policy.h"
 #include "protocol.h"
+#include "request.h"
 #include "rotation.h"
 #include "secret.h"
-#include "script_input.h"
 #include "spawn.h"
 #include "store.h"
 #include "wire.h"
@@ -151,8 +151,8 @@ run_json(const struct store_run *rec, const char *kind, const char *state)
 	    rec->id, "user", rec->user, "kind", kind, "state", state,
 	    "attempts", rec->attempts, "error_class",
 	    store_error_class_name(rec->error_class), "created",
-	    json_time(rec->created), "updated", json_time(rec->updated),
-	    "message", rec->message);
+	    command_json_time(rec->created), "updated",
+	    command_json_time(rec->updated), "message", rec->message);
 }
 
 static void
@@ -241,7 +241,7 @@ run_finish(struct run *r, enum store_run_state state,
 		    r->rec.attempts == 1 ? "" : "s", msg);
 	}
 	if (r->created && us->user != NULL)
-		persist_schedule(d, us);
+		fire_persist(d, us);
 
 	while ((w = LIST_FIRST(&r->waiters)) != NULL) {
 		LIST_REMOVE(w, link);
@@ -251,7 +251,7 @@ run_finish(struct run *r, enum store_run_state state,
 			    run_state_shown(run_kind_name(r->kind), state))));
 		free(w);
 	}
-	gen_put(r->gen);
+	reload_gen_put(r->gen);
 	r->gen = NULL;
 	TAILQ_INSERT_TAIL(&d->finished, r, done);
 	d->nfinished++;
@@ -301,7 +301,7 @@ run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 	r->gen = d->gen;
 	d->gen->refs++;
 	r->user = us->user;
-	r->rs = resource_get(
+	r->rs = users_resource(
 	    d, us->user->resource_name != NULL ? us->user->resource_name : "");
 	r->fire = fire;
 	LIST_INIT(&r->waiters);
@@ -513,7 +513,7 @@ prepare(struct run *r, char *msg, size_t size)
 		struct store_schedule s = { 0 };
 
 		us->last_fire = r->fire;
-		s.next_fire = next_fire(us);
+		s.next_fire = fire_next(us);
 		s.last_fire = us->last_fire;
 		s.last_outcome = us->last_outcome;
 		snprintf(s.last_run_id, sizeof(s.last_run_id), "%s", r->rec.id);
@@ -624,14 +624,6 @@ cand_slot(enum rotation_cand cand)
 					     : STORE_PREVIOUS;
 }
 
-static const char *
-slot_name(enum store_slot slot)
-{
-	return slot == STORE_PENDING ? "pending"
-	    : slot == STORE_CURRENT  ? "current"
-				     : "previous";
-}
-
 /* How an operation the engine asked for went, when it is known at once. */
 struct outcome {
 	enum rotation_class class;
@@ -649,93 +641,54 @@ failed(struct outcome *o, enum rotation_class class, int rc)
 }
 
 /*
- * The encoded request for the worker of R's current step: the target from
- * the job, the secrets from the store (decrypted here, wiped as soon as
- * they are encoded).  Returns 0, or -errno with a reason in MSG.
+ * The test builds' word to the worker of R's current step, in ACTION (64
+ * bytes), or NULL: the test provider's scripted failures (test_fail
+ * applies fail, then, as a target that did not take the new secret, its
+ * probe refuses), and ROTAD_FAULT's hang, fail and auth.
  */
+static const char *
+test_action(struct run *r, enum wire_op op, char *action, size_t size)
+{
+	const struct job_resource *res = r->user->resource;
+	const char *what = NULL, *err;
+
+	if (res->provider == catalog_find("test") && op == WIRE_OP_APPLY &&
+	    r->rot.step == ROTATION_APPLY &&
+	    r->us->test_calls++ < jobs_param_int(res, "test_fail", 0)) {
+		err = jobs_param_value(res, "test_error");
+		snprintf(
+		    action, size, "fail:%s", err != NULL ? err : "transient");
+		what = action;
+		r->scripted_fail = true;
+	} else if (r->scripted_fail && r->rot.step == ROTATION_PROBE_PENDING) {
+		what = "fail:auth";
+	}
+	if (fault_is("hang", step_name(r)))
+		what = "fault:hang";
+	else if (fault_is("fail", step_name(r)))
+		what = "fault:fail";
+	else if (fault_is("auth", step_name(r)))
+		what = "fault:auth";
+	return what;
+}
+
+/* The encoded request for the worker of R's current step (request.h).
+ * Returns 0, or -errno with a reason in MSG. */
 static int
 step_request(struct run *r, enum wire_op op, enum rotation_cand cand,
     struct secret **ret, char *msg, size_t size)
 {
-	struct daemon *d = r->d;
-	const struct job_user *u = r->user;
-	const struct job_resource *res = u->resource;
-	struct wire_request q;
-	struct ustate *admin;
+	const struct job_resource *res = r->user->resource;
+	struct ustate *admin = NULL;
 	char action[64];
-	int rc;
+	const char *ta;
 
-	memset(&q, 0, sizeof(q));
-	q.op = op;
-	q.provider = (char *)res->provider->name; /* only read, encoding */
-	q.host = res->host;
-	q.port = res->port;
-	q.database = (char *)jobs_param_value(res, "database");
-	q.login = u->login;
-	q.dn = u->dn;
-	q.tls_ca_file = res->tls_ca_file;
-	q.tls_verify = res->tls_verify;
-	q.timeout = (int)u->settings.timeout;
-	rc = store_secret_get(
-	    d->store, u->name, cand_slot(cand), &q.new_secret, NULL);
-	if (rc < 0) {
-		snprintf(msg, size, "no %s secret for %s",
-		    slot_name(cand_slot(cand)), u->name);
-		goto out;
-	}
-	if (op == WIRE_OP_APPLY) {
-		/* For a self-change; absent for a new account. */
-		(void)store_secret_get(
-		    d->store, u->name, STORE_CURRENT, &q.current, NULL);
-		if (res->admin_user != NULL) {
-			admin = user_find(d, res->admin_user);
-			if (admin == NULL || admin->user == NULL) {
-				rc = -ENOENT;
-				snprintf(msg, size,
-				    "admin user %s is not loaded",
-				    res->admin_user);
-				goto out;
-			}
-			q.admin_login = admin->user->login;
-			rc = store_secret_get(d->store, res->admin_user,
-			    STORE_CURRENT, &q.admin, NULL);
-			if (rc < 0) {
-				snprintf(msg, size,
-				    "no current secret for admin user %s",
-				    res->admin_user);
-				goto out;
-			}
-		}
-	}
-	if (res->provider == catalog_find("test") && op == WIRE_OP_APPLY &&
-	    r->rot.step == ROTATION_APPLY &&
-	    r->us->test_calls++ < jobs_param_int(res, "test_fail", 0)) {
-		snprintf(action, sizeof(action), "fail:%s",
-		    jobs_param_value(res, "test_error") != NULL
-			? jobs_param_value(res, "test_error")
-			: "transient");
-		q.test_action = action;
-		r->scripted_fail = true;
-	} else if (r->scripted_fail && r->rot.step == ROTATION_PROBE_PENDING) {
-		/* The test provider keeps no target: after a scripted
-		 * failure, the target is one that did not take the new
-		 * secret. */
-		q.test_action = "fail:auth";
-	}
-	if (fault_is("hang", step_name(r)))
-		q.test_action = "fault:hang";
-	else if (fault_is("fail", step_name(r)))
-		q.test_action = "fault:fail";
-	else if (fault_is("auth", step_name(r)))
-		q.test_action = "fault:auth";
-	rc = wire_request_encode(&q, ret);
-	if (rc < 0)
-		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
-out:
-	secret_free(q.new_secret);
-	secret_free(q.current);
-	secret_free(q.admin);
-	return rc;
+	if (res->admin_user != NULL)
+		admin = users_find(r->d, res->admin_user);
+	ta = test_action(r, op, action, sizeof(action));
+	return request_step(r->d->store, r->user,
+	    admin != NULL && admin->user != NULL ? admin->user->login : NULL,
+	    op, cand_slot(cand), ta, ret, msg, size);
 }
 
 static bool
@@ -913,7 +866,7 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
  * After the commit, the user's scripts, then its resource's, then its
  * configuration's, one worker each (the script provider: its own sandbox
  * profile, which may exec the script's interpreter and nothing else).
- * Each gets Keeper's input line (providers/script_input.h) with the new
+ * Each gets Keeper's input line (script_input.h) with the new
  * and the old password; its output comes back scrubbed and is kept with
  * the run.  A failing script does not undo the rotation: the new secret
  * is committed and works; the run says which script failed.
@@ -936,81 +889,6 @@ script_at(const struct job_user *u, size_t i)
 			return &chain[k]->v[i];
 	return NULL;
 }
-/* Keeper's records: the user, its resource, its configuration. */
-static int
-script_request(struct run *r, const char *provider, const struct job_script *sc,
-    enum store_slot new_slot, enum store_slot old_slot, struct secret **ret,
-    char *msg, size_t size)
-{
-	struct daemon *d = r->d;
-	const struct job_user *u = r->user;
-	const struct job_resource *res = u->resource;
-	const struct job_configuration *conf = u->configuration;
-	static const char *const user_labels[] = { "login", "dn" };
-	static const char *const res_labels[] = { "host", "port", "database" };
-	const char *user_values[2], *res_values[3];
-	struct script_record rec[3];
-	struct script_input in;
-	struct wire_request q;
-	char port[16];
-	size_t nrec = 0;
-	int rc;
-
-	memset(&q, 0, sizeof(q));
-	memset(&in, 0, sizeof(in));
-	rc = store_secret_get(d->store, u->name, new_slot, &q.new_secret, NULL);
-	if (rc < 0) {
-		snprintf(msg, size, "no %s secret for %s", slot_name(new_slot),
-		    u->name);
-		goto out;
-	}
-	(void)store_secret_get(d->store, u->name, old_slot, &q.current, NULL);
-	user_values[0] = u->login != NULL ? u->login : "";
-	user_values[1] = u->dn != NULL ? u->dn : "";
-	rec[nrec++] = (struct script_record){ u->name, u->name, user_labels,
-		user_values, 2 };
-	if (res != NULL) {
-		snprintf(port, sizeof(port), "%d", res->port);
-		res_values[0] = res->host != NULL ? res->host : "";
-		res_values[1] = port;
-		res_values[2] = jobs_param_value(res, "database") != NULL
-		    ? jobs_param_value(res, "database")
-		    : "";
-		rec[nrec++] = (struct script_record){ res->name, res->name,
-			res_labels, res_values, 3 };
-	}
-	if (conf != NULL)
-		rec[nrec++] = (struct script_record){ conf->name, conf->name,
-			NULL, NULL, 0 };
-	in.provider_uid = conf != NULL ? conf->name : "";
-	in.resource_uid = res != NULL ? res->name : "";
-	in.user_uid = u->name;
-	in.user = u->login != NULL ? u->login : "";
-	in.new_password = q.new_secret;
-	in.old_password = q.current;
-	in.records = rec;
-	in.nrecords = nrec;
-	rc = script_input_build(&in, &q.script_input);
-	if (rc < 0) {
-		snprintf(msg, size, "the script's input: %s", strerror(-rc));
-		goto out;
-	}
-	q.op = WIRE_OP_SCRIPT;
-	q.provider = (char *)provider;
-	q.login = u->login;
-	q.script_path = sc->path;
-	q.script_command = sc->command;
-	q.timeout = (int)u->settings.timeout;
-	rc = wire_request_encode(&q, ret);
-	if (rc < 0)
-		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
-out:
-	secret_free(q.new_secret);
-	secret_free(q.current);
-	secret_free(q.script_input);
-	return rc;
-}
-
 /*
  * Run script SC in a worker of the script profile, its input built with
  * NEW_SLOT's secret as newPassword and OLD_SLOT's as oldPassword.  0, or
@@ -1024,8 +902,8 @@ spawn_script(struct run *r, const char *provider, const struct job_script *sc,
 	struct secret *request = NULL;
 	int rc;
 
-	rc = script_request(r, provider, sc, new_slot, old_slot, &request,
-	    o->buf, STORE_MESSAGE_MAX + 1);
+	rc = request_script(r->d->store, r->user, provider, sc, new_slot,
+	    old_slot, &request, o->buf, STORE_MESSAGE_MAX + 1);
 	if (rc < 0)
 		return failed(o, ROTATION_FATAL, rc);
 	/* The script's profile may execute its interpreter, or the script
@@ -1312,4 +1190,3 @@ run_step(struct run *r)
 	rotation_enter(&r->rot, r->d->stopping, &acts);
 	run_do(r, &acts);
 }
-

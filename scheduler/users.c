@@ -53,7 +53,7 @@ table_grow(void ***table, size_t *cap, size_t n)
 }
 
 struct ustate *
-user_find(struct daemon *d, const char *name)
+users_find(struct daemon *d, const char *name)
 {
 	if (d->users_cap == 0)
 		return NULL;
@@ -61,9 +61,9 @@ user_find(struct daemon *d, const char *name)
 }
 
 struct ustate *
-user_get(struct daemon *d, const char *name)
+users_get(struct daemon *d, const char *name)
 {
-	struct ustate *us = user_find(d, name);
+	struct ustate *us = users_find(d, name);
 
 	if (us != NULL)
 		return us;
@@ -77,7 +77,7 @@ user_get(struct daemon *d, const char *name)
 }
 
 struct rstate *
-resource_get(struct daemon *d, const char *name)
+users_resource(struct daemon *d, const char *name)
 {
 	struct rstate *rs;
 	size_t i;

@@ -1,0 +1,171 @@
+/*
+ * request.c: what a worker is told (see request.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "jobs.h"
+#include "request.h"
+#include "script_input.h"
+#include "secret.h"
+#include "store.h"
+#include "wire.h"
+
+const char *
+request_slot_name(enum store_slot slot)
+{
+	return slot == STORE_PENDING ? "pending"
+	    : slot == STORE_CURRENT  ? "current"
+				     : "previous";
+}
+
+/* The admin's login and current secret into Q, for an apply. */
+static int
+add_admin(struct store *st, const struct job_resource *res,
+    const char *admin_login, struct wire_request *q, char *msg, size_t size)
+{
+	if (admin_login == NULL) {
+		snprintf(
+		    msg, size, "admin user %s is not loaded", res->admin_user);
+		return -ENOENT;
+	}
+	q->admin_login = (char *)admin_login; /* only read, encoding */
+	if (store_secret_get(
+		st, res->admin_user, STORE_CURRENT, &q->admin, NULL) < 0) {
+		snprintf(msg, size, "no current secret for admin user %s",
+		    res->admin_user);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int
+request_step(struct store *st, const struct job_user *u,
+    const char *admin_login, enum wire_op op, enum store_slot slot,
+    const char *test_action, struct secret **ret, char *msg, size_t size)
+{
+	const struct job_resource *res = u->resource;
+	struct wire_request q;
+	int rc;
+
+	/* The strings are the job set's: borrowed for the encoding only. */
+	memset(&q, 0, sizeof(q));
+	q.op = op;
+	q.provider = (char *)res->provider->name;
+	q.host = res->host;
+	q.port = res->port;
+	q.database = (char *)jobs_param_value(res, "database");
+	q.login = u->login;
+	q.dn = u->dn;
+	q.tls_ca_file = res->tls_ca_file;
+	q.tls_verify = res->tls_verify;
+	q.timeout = (int)u->settings.timeout;
+	q.test_action = (char *)test_action;
+	rc = store_secret_get(st, u->name, slot, &q.new_secret, NULL);
+	if (rc < 0) {
+		snprintf(msg, size, "no %s secret for %s",
+		    request_slot_name(slot), u->name);
+		goto out;
+	}
+	if (op == WIRE_OP_APPLY) {
+		/* For a self-change; absent for a new account. */
+		(void)store_secret_get(
+		    st, u->name, STORE_CURRENT, &q.current, NULL);
+		if (res->admin_user != NULL &&
+		    (rc = add_admin(st, res, admin_login, &q, msg, size)) < 0)
+			goto out;
+	}
+	rc = wire_request_encode(&q, ret);
+	if (rc < 0)
+		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
+out:
+	secret_free(q.new_secret);
+	secret_free(q.current);
+	secret_free(q.admin);
+	return rc;
+}
+
+/*
+ * Keeper's input for U: its records (the user, its resource, its
+ * configuration) and NEW and OLD as the passwords, into *ret.
+ */
+static int
+keeper_input(const struct job_user *u, const struct secret *new,
+    const struct secret *old, struct secret **ret)
+{
+	static const char *const user_labels[] = { "login", "dn" };
+	static const char *const res_labels[] = { "host", "port", "database" };
+	const struct job_resource *res = u->resource;
+	const struct job_configuration *conf = u->configuration;
+	const char *user_values[2], *res_values[3], *db;
+	struct script_record rec[3];
+	struct script_input in;
+	char port[16];
+	size_t nrec = 0;
+
+	memset(&in, 0, sizeof(in));
+	user_values[0] = u->login != NULL ? u->login : "";
+	user_values[1] = u->dn != NULL ? u->dn : "";
+	rec[nrec++] = (struct script_record){ u->name, u->name, user_labels,
+		user_values, 2 };
+	if (res != NULL) {
+		snprintf(port, sizeof(port), "%d", res->port);
+		db = jobs_param_value(res, "database");
+		res_values[0] = res->host != NULL ? res->host : "";
+		res_values[1] = port;
+		res_values[2] = db != NULL ? db : "";
+		rec[nrec++] = (struct script_record){ res->name, res->name,
+			res_labels, res_values, 3 };
+	}
+	if (conf != NULL)
+		rec[nrec++] = (struct script_record){ conf->name, conf->name,
+			NULL, NULL, 0 };
+	in.provider_uid = conf != NULL ? conf->name : "";
+	in.resource_uid = res != NULL ? res->name : "";
+	in.user_uid = u->name;
+	in.user = u->login != NULL ? u->login : "";
+	in.new_password = new;
+	in.old_password = old;
+	in.records = rec;
+	in.nrecords = nrec;
+	return script_input_build(&in, ret);
+}
+
+int
+request_script(struct store *st, const struct job_user *u, const char *provider,
+    const struct job_script *sc, enum store_slot new_slot,
+    enum store_slot old_slot, struct secret **ret, char *msg, size_t size)
+{
+	struct wire_request q;
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	rc = store_secret_get(st, u->name, new_slot, &q.new_secret, NULL);
+	if (rc < 0) {
+		snprintf(msg, size, "no %s secret for %s",
+		    request_slot_name(new_slot), u->name);
+		goto out;
+	}
+	(void)store_secret_get(st, u->name, old_slot, &q.current, NULL);
+	rc = keeper_input(u, q.new_secret, q.current, &q.script_input);
+	if (rc < 0) {
+		snprintf(msg, size, "the script's input: %s", strerror(-rc));
+		goto out;
+	}
+	q.op = WIRE_OP_SCRIPT;
+	q.provider = (char *)provider;
+	q.login = u->login;
+	q.script_path = sc->path;
+	q.script_command = sc->command;
+	q.timeout = (int)u->settings.timeout;
+	rc = wire_request_encode(&q, ret);
+	if (rc < 0)
+		snprintf(msg, size, "encoding the request: %s", strerror(-rc));
+out:
+	secret_free(q.new_secret);
+	secret_free(q.current);
+	secret_free(q.script_input);
+	return rc;
+}
