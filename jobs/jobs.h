@@ -282,4 +282,10 @@ struct job_user *jobs_find_user(const struct job_set *set, const char *name);
 
 const char *jobs_kind_name(enum job_kind kind);
 
+/*
+ * The keys every resource takes whatever its provider, NULL-terminated.
+ * A provider's own keys (catalog.h) come on top and never reuse these.
+ */
+extern const char *const jobs_resource_keys[];
+
 #endif

@@ -1,0 +1,392 @@
+/*
+ * catalog.c: the descriptors of the providers this build contains.
+ *
+ * Each provider is one const struct with designated initialisers, and the
+ * registry is a NULL-terminated list of them (smtpd's table.c): a build
+ * option adds or drops whole entries, never lines inside a function.
+ * Read providers/NAME.c beside its entry; the two must agree.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "catalog.h"
+
+/* ---- postgresql ---- */
+
+static const struct catalog_protocol postgresql_protocols[] = {
+	{ .name = "postgresql", .port = 5432 },
+	{ .name = NULL },
+};
+
+static const struct catalog_key postgresql_keys[] = {
+	{
+	    .name = "database",
+	    .type = CATALOG_STRING,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "the database to connect to (default postgres)",
+	},
+	{ .name = NULL },
+};
+
+static const struct catalog_provider postgresql = {
+	.name = "postgresql",
+	.summary = "a PostgreSQL role's password, set with ALTER ROLE as a "
+		   "SCRAM verifier",
+	.kinds = CATALOG_KIND_DATABASE,
+	.protocols = postgresql_protocols,
+	.keys = postgresql_keys,
+	/* With admin_user the admin sets the role's password; without, the
+	 * role changes its own with its current one. */
+	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE,
+	.verify = CATALOG_VERIFY_LOGIN,
+	/* TCP to a host, or the server's Unix socket when host is a path. */
+	.sandbox = { .needs = CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX },
+};
+
+/* ---- script: the generic provider ---- */
+
+static const struct catalog_protocol script_protocols[] = {
+	{ .name = "script", .port = 0 },
+	{ .name = NULL },
+};
+
+/* Both required: recovery must be able to ask the target which secret it
+ * holds, so a script rotation without a verify is not safe. */
+static const struct catalog_key script_keys[] = {
+	{
+	    .name = "rotate_script",
+	    .type = CATALOG_SCRIPT,
+	    .flags = CATALOG_KEY_REQUIRED,
+	    .doc = "sets the new secret on the target (Keeper's input on "
+		   "stdin; exit 0 done, 75 retry later, 77 refused)",
+	},
+	{
+	    .name = "verify_script",
+	    .type = CATALOG_SCRIPT,
+	    .flags = CATALOG_KEY_REQUIRED,
+	    .doc = "logs in to the target with a candidate secret (exit 0: "
+		   "it works)",
+	},
+	{ .name = NULL },
+};
+
+static const struct catalog_provider script = {
+	.name = "script",
+	.summary = "any target, through scripts of your own that set the new "
+		   "secret and log in with it",
+	.kinds = CATALOG_KIND_ANY,
+	.protocols = script_protocols,
+	.keys = script_keys,
+	/* The scripts know where the target is; the rotate script sets
+	 * whichever candidate recovery asks for, admin or not. */
+	.caps = CATALOG_CAP_NO_HOST | CATALOG_CAP_RECONCILE_WITHOUT_ADMIN |
+	    CATALOG_CAP_KEEPER_INPUT,
+	.verify = CATALOG_VERIFY_SCRIPT,
+	/* It must reach its target; it executes nothing but its
+	 * interpreter. */
+	.sandbox = { .needs = CATALOG_NEEDS_EXEC | CATALOG_NEEDS_NET |
+		CATALOG_NEEDS_UNIX },
+};
+
+/* ---- post-rotation: Keeper's post-rotation scripts ---- */
+
+static const struct catalog_protocol no_protocols[] = {
+	{ .name = NULL },
+};
+
+static const struct catalog_key no_keys[] = {
+	{ .name = NULL },
+};
+
+static const struct catalog_provider post_rotation = {
+	.name = "post-rotation",
+	.summary = "the post-rotation scripts of a user, its resource and its "
+		   "configuration, fed Keeper's input",
+	.kinds = 0,
+	.protocols = no_protocols,
+	.keys = no_keys,
+	.caps = CATALOG_CAP_KEEPER_INPUT,
+	.verify = CATALOG_VERIFY_NOTHING,
+	/* A script runs after the commit and reaches nothing itself. */
+	.sandbox = { .needs = CATALOG_NEEDS_EXEC },
+	.internal = true,
+};
+
+/* ---- test: the in-tree provider for tests ---- */
+
+#if ROTAD_TEST_HOOKS
+static const struct catalog_protocol test_protocols[] = {
+	{ .name = "test", .port = 0 },
+	{ .name = NULL },
+};
+
+static const char *const test_errors[] = { "transient", "auth", "policy",
+	"fatal", NULL };
+
+/* The daemon reads these and turns them into the request's test_action:
+ * the worker never sees them. */
+static const struct catalog_key test_keys[] = {
+	{
+	    .name = "test_fail",
+	    .type = CATALOG_INT,
+	    .min = 0,
+	    .max = 1000000,
+	    .doc = "fail the first N applies",
+	},
+	{
+	    .name = "test_error",
+	    .type = CATALOG_ENUM,
+	    .choices = test_errors,
+	    .doc = "the class of those failures (default transient)",
+	},
+	{
+	    .name = "test_delay",
+	    .type = CATALOG_DURATION,
+	    .min = 0,
+	    .max = INT64_MAX,
+	    .doc = "wait this long before each step",
+	},
+	{ .name = NULL },
+};
+
+static const struct catalog_provider test = {
+	.name = "test",
+	.summary = "changes nothing; fails, sleeps and probes the sandbox on "
+		   "request (test builds only)",
+	.kinds = CATALOG_KIND_ANY,
+	.protocols = test_protocols,
+	.keys = test_keys,
+	.caps = CATALOG_CAP_NO_HOST,
+	/* It stands in for a provider that logs in. */
+	.verify = CATALOG_VERIFY_LOGIN,
+	.sandbox = { .needs = 0 },
+};
+#endif
+
+/* ---- the registry ---- */
+
+static const struct catalog_provider *const providers[] = {
+	&postgresql,
+	&script,
+	&post_rotation,
+#if ROTAD_TEST_HOOKS
+	&test,
+#endif
+	NULL,
+};
+
+const struct catalog_provider *const *
+catalog_list(void)
+{
+	return providers;
+}
+
+const struct catalog_provider *
+catalog_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && providers[i] != NULL; i++)
+		if (strcmp(providers[i]->name, name) == 0)
+			return providers[i];
+	return NULL;
+}
+
+const struct catalog_provider *
+catalog_find_protocol(const char *protocol, int *ret_port)
+{
+	const struct catalog_protocol *pr;
+	size_t i;
+
+	for (i = 0; protocol != NULL && providers[i] != NULL; i++) {
+		if (providers[i]->internal)
+			continue;
+		for (pr = providers[i]->protocols; pr->name != NULL; pr++)
+			if (strcmp(pr->name, protocol) == 0) {
+				if (ret_port != NULL)
+					*ret_port = pr->port;
+				return providers[i];
+			}
+	}
+	return NULL;
+}
+
+const struct catalog_key *
+catalog_key_find(const struct catalog_provider *p, const char *name)
+{
+	const struct catalog_key *k;
+
+	for (k = p->keys; name != NULL && k->name != NULL; k++)
+		if (strcmp(k->name, name) == 0)
+			return k;
+	return NULL;
+}
+
+/* ---- values ---- */
+
+int
+catalog_parse_duration(const char *s, int64_t *ret)
+{
+	static const char units[] = "dhms";
+	static const int64_t secs[] = { 86400, 3600, 60, 1 };
+	int64_t total = 0, v;
+	int last = -1, u;
+	const char *p = s;
+
+	if (*s == '\0')
+		return -EINVAL;
+	while (*p != '\0') {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		for (v = 0; *p >= '0' && *p <= '9'; p++) {
+			v = v * 10 + (*p - '0');
+			if (v > 100000000)
+				return -EINVAL;
+		}
+		if (*p == '\0') {
+			if (last >= 0)
+				return -EINVAL; /* "1h30" */
+			total = v;
+			break;
+		}
+		u = (int)(strchr(units, *p) != NULL ? strchr(units, *p) - units
+						    : -1);
+		if (u < 0 || u <= last)
+			return -EINVAL;
+		last = u;
+		total += v * secs[u];
+		p++;
+	}
+	*ret = total;
+	return 0;
+}
+
+static int
+check_int(
+    const struct catalog_key *k, const char *value, char *why, size_t size)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(value, &end, 10);
+	if (*value == '\0' || errno != 0 || *end != '\0' || v < k->min ||
+	    v > k->max) {
+		snprintf(why, size,
+		    "expected a whole number %lld-%lld, found "
+		    "'%s'",
+		    (long long)k->min, (long long)k->max, value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+check_duration(
+    const struct catalog_key *k, const char *value, char *why, size_t size)
+{
+	int64_t v;
+
+	if (catalog_parse_duration(value, &v) < 0) {
+		snprintf(why, size,
+		    "expected a duration such as 30s, 15m, 1h30m or 2d, found "
+		    "'%s'",
+		    value);
+		return -EINVAL;
+	}
+	if (v < k->min) {
+		snprintf(why, size,
+		    "duration '%s' is too short: at least %llds", value,
+		    (long long)k->min);
+		return -EINVAL;
+	}
+	if (v > k->max) {
+		snprintf(why, size, "duration '%s' is too long: at most %llds",
+		    value, (long long)k->max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "expected a, b or c, found 'x'" */
+static int
+check_enum(
+    const struct catalog_key *k, const char *value, char *why, size_t size)
+{
+	size_t i, n, len;
+
+	for (i = 0; k->choices[i] != NULL; i++)
+		if (strcmp(k->choices[i], value) == 0)
+			return 0;
+	n = i;
+	len = (size_t)snprintf(why, size, "expected");
+	for (i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(why + len, size - len, "%s%s",
+		    i == 0           ? " "
+			: i == n - 1 ? " or "
+				     : ", ",
+		    k->choices[i]);
+	if (len < size)
+		snprintf(why + len, size - len, ", found '%s'", value);
+	return -EINVAL;
+}
+
+static bool
+has_control(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+int
+catalog_check_value(
+    const struct catalog_key *k, const char *value, char *why, size_t size)
+{
+	switch (k->type) {
+	case CATALOG_STRING:
+		if (*value == '\0' || has_control(value)) {
+			snprintf(why, size,
+			    "expected a non-empty string "
+			    "without control characters");
+			return -EINVAL;
+		}
+		return 0;
+	case CATALOG_INT:
+		return check_int(k, value, why, size);
+	case CATALOG_BOOL:
+		if (strcmp(value, "true") == 0 || strcmp(value, "false") == 0)
+			return 0;
+		snprintf(
+		    why, size, "expected true or false, found '%s'", value);
+		return -EINVAL;
+	case CATALOG_DURATION:
+		return check_duration(k, value, why, size);
+	case CATALOG_ENUM:
+		return check_enum(k, value, why, size);
+	case CATALOG_PATH:
+	case CATALOG_SCRIPT:
+		if (value[0] != '/' || has_control(value)) {
+			snprintf(
+			    why, size, "'%s' must be an absolute path", value);
+			return -EINVAL;
+		}
+		return 0;
+	case CATALOG_HTTPS_URL:
+		if (strncmp(value, "https://", 8) != 0 || value[8] == '\0' ||
+		    value[8] == '/' || has_control(value)) {
+			snprintf(why, size,
+			    "expected an https:// URL, found "
+			    "'%s'",
+			    value);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	snprintf(why, size, "unknown type");
+	return -EINVAL;
+}

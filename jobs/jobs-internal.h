@@ -1,0 +1,262 @@
+/*
+ * jobs-internal.h: what the files of jobs/ share and nobody else sees.
+ *
+ *   jobs.c    the model: allocation, the users' settings slabs,
+ *             inheritance, freeing, and the load entry points that run
+ *             the passes below in order
+ *   parse.c   pass 1: YAML walking, each file into its own objects
+ *   settle.c  pass 2: names, references and checks across files
+ *   print.c   the -nv printer and the error list
+ *
+ * Functions shared between the files carry the name of the file that
+ * defines them (jobs_, parse_, settle_, print_); the public ones are in
+ * jobs.h.  Allocation failure aborts (see jobs_load()), so the small
+ * allocation helpers below never return NULL.
+ */
+#ifndef ROTAD_JOBS_INTERNAL_H
+#define ROTAD_JOBS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "jobs.h"
+
+/* One configuration, resource or user as parsed, and its file. */
+struct object {
+	enum {
+		OBJ_CONFIGURATION,
+		OBJ_RESOURCE,
+		OBJ_USER
+	} type;
+	void *p;
+	size_t file;
+	bool dropped;
+	bool reported; /* its errors are out: not checked again */
+};
+
+struct own_slab;
+
+struct job_loader {
+	struct job_set *set;
+	int64_t now;
+	/* The file being parsed: index in set->files, or SIZE_MAX. */
+	size_t file;
+	yaml_document_t *doc; /* the document being parsed (parse.c) */
+	bool *file_bad;       /* per file: has an error */
+	struct object *objs;
+	size_t nobjs;
+	/* settle.c's find() index: open addressing on (type, name), each
+	 * slot the first object of that name + 1; same_next chains the
+	 * others in file order.  Objects are indexed lazily, up to
+	 * nindexed. */
+	size_t *slots, nslots, nindexed, *same_next, same_cap;
+	/* Exact shortest gaps computed so far, by schedule text (open
+	 * addressing; the text names the zone too). */
+	struct gap_memo {
+		const char *text;
+		int64_t gap;
+	} * gaps;
+	size_t ngaps, gaps_cap;
+	/* Users' own settings, needed only until collect: in mapped slabs
+	 * of their own, so that freeing them gives the memory back to the
+	 * system instead of leaving holes between what the set keeps. */
+	struct own_slab *own_slabs;
+};
+
+static inline void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL)
+		abort(); /* see jobs_load(): allocation failure is fatal */
+	return p;
+}
+
+static inline char *
+xstrdup(const char *s)
+{
+	char *p;
+
+	if (s == NULL)
+		return NULL;
+	p = strdup(s);
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+/* Grow array V of *N elements by one zeroed element, doubling capacity at
+ * powers of two. */
+static inline void *
+xgrow(void *v, size_t *n, size_t size)
+{
+	size_t cap = *n == 0 ? 0 : 1;
+
+	while (cap != 0 && cap < *n)
+		cap <<= 1;
+	if (*n == cap) {
+		size_t ncap = cap == 0 ? 4 : cap * 2;
+
+		v = realloc(v, ncap * size);
+		if (v == NULL)
+			abort();
+	}
+	memset((char *)v + *n * size, 0, size);
+	(*n)++;
+	return v;
+}
+
+#define PUSH(arr, n) ((arr) = xgrow((arr), &(n), sizeof(*(arr))), &(arr)[(n)-1])
+
+/* ---- jobs.c ---- */
+
+/* The boolean settings, by name: where each lives in job_settings. */
+struct job_bool_setting {
+	const char *name;
+	unsigned bit;
+	size_t value, origin;
+};
+
+extern const struct job_bool_setting jobs_bool_settings[];
+extern const size_t jobs_nbool_settings;
+extern const char *const jobs_kind_names[];  /* by enum job_kind */
+extern const char *const jobs_right_names[]; /* by JOB_RIGHT_* bit */
+
+/* A protocol rotad knows, its default port and the kind it serves. */
+struct job_protocol {
+	const char *name;
+	int port;
+	enum job_kind kind;
+};
+
+extern const struct job_protocol jobs_protocols[];
+extern const char *const jobs_protocol_names[];
+const struct job_protocol *jobs_protocol_find(const char *name);
+
+/*
+ * Record an error at FILE:LINE:COLUMN (FILE an index in set->files, or
+ * SIZE_MAX for one tied to no file), which marks the file bad.
+ */
+void jobs_error_at(struct job_loader *l, size_t file, int line, int column,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* A zeroed job_settings from the loader's slabs (see own_slabs). */
+struct job_settings *jobs_own_alloc(struct job_loader *l);
+
+void jobs_settings_free(struct job_settings *st);
+
+/*
+ * Fill in OUT field by field from the first of CHAIN (most specific
+ * first) that set it.  Pointers are borrowed, not copied: the user's
+ * resolved settings are a view of its chain.
+ */
+void jobs_inherit(
+    struct job_settings *out, struct job_settings *const *chain, size_t n);
+
+void jobs_format_duration(int64_t s, char *buf, size_t size);
+
+/* ---- node.c: typed values out of YAML nodes ---- */
+
+/* An error at node N of the file being parsed. */
+#define ERR(l, n, ...)                                                         \
+	jobs_error_at((l), (l)->file, (int)(n)->start_mark.line + 1,           \
+	    (int)(n)->start_mark.column + 1, __VA_ARGS__)
+
+/* Iterate over a mapping's pairs: for (MAP_EACH(l, map, pair, k, v)) ... */
+#define MAP_EACH(l, map, pair, k, v)                                           \
+	yaml_node_pair_t *pair = (map)->data.mapping.pairs.start;              \
+	pair < (map)->data.mapping.pairs.top &&                                \
+	    ((k) = node_get((l), pair->key), (v) = node_get((l), pair->value), \
+		1);                                                            \
+	pair++
+
+/* Where node N of the file being parsed was written. */
+struct job_origin node_origin(struct job_loader *l, const yaml_node_t *n,
+    enum job_level level, const char *owner);
+yaml_node_t *node_get(struct job_loader *l, int index);
+/* N's text, or NULL when it is not a scalar. */
+const char *node_scalar(const yaml_node_t *n);
+/* "a scalar", "a list", ... for messages. */
+const char *node_type_name(const yaml_node_t *n);
+
+/*
+ * The typed readers: each returns 0 with the value in *ret, or records an
+ * error at N and returns -EINVAL.  node_string() replaces (and frees) a
+ * string already in *ret.
+ */
+int node_want(struct job_loader *l, const yaml_node_t *n, yaml_node_type_t type,
+    const char *what);
+int node_string(struct job_loader *l, const yaml_node_t *n, char **ret);
+int node_bool(struct job_loader *l, const yaml_node_t *n, bool *ret);
+int node_int(
+    struct job_loader *l, const yaml_node_t *n, long min, long max, int *ret);
+int node_duration(
+    struct job_loader *l, const yaml_node_t *n, int64_t min, int64_t *ret);
+
+/* The closest of NAMES (NULL-terminated) to S, if it is close enough. */
+const char *node_did_you_mean(const char *s, const char *const *names);
+/* Complain about key K in WHAT, suggesting the closest of NAMES. */
+void node_unknown_key(struct job_loader *l, const yaml_node_t *k,
+    const char *what, const char *const *names);
+/* Complain about key K given twice in MAP (YAML forbids it, and libyaml
+ * keeps both); true if it was. */
+bool node_duplicate_key(struct job_loader *l, const yaml_node_t *map,
+    const yaml_node_pair_t *upto, const yaml_node_t *k);
+
+/* ---- setting.c: the settings and scripts every level shares ---- */
+
+/* The names of the rotation settings, NULL-terminated. */
+extern const char *const setting_names[];
+
+/*
+ * If key K names a rotation setting, parse V into ST, record where it came
+ * from (LEVEL, OWNER), and return 1; return 0 for keys that are not
+ * settings.
+ */
+int setting_parse(struct job_loader *l, yaml_node_t *k, yaml_node_t *v,
+    struct job_settings *st, enum job_level level, const char *owner);
+
+/* One script: an absolute path, or {path, command}. */
+int setting_parse_script(struct job_loader *l, yaml_node_t *e,
+    struct job_script *s, enum job_level level, const char *owner);
+
+/* A list of scripts, appended to SC. */
+int setting_parse_scripts(struct job_loader *l, yaml_node_t *n,
+    struct job_scripts *sc, enum job_level level, const char *owner);
+
+/* ---- parse.c ---- */
+
+/*
+ * Read a whole file, refusing anything odd; errors are recorded against
+ * the loader's current file.  0 with *ret (NUL-terminated) and *len, or
+ * -errno.
+ */
+int parse_read_file(
+    struct job_loader *l, const char *path, char **ret, size_t *len);
+
+/* Parse rotad.yaml's TEXT into set->daemon; DIR is its directory (for a
+ * relative conf_dir), or NULL. */
+void parse_daemon_text(
+    struct job_loader *l, const char *text, size_t len, const char *dir);
+
+/* Parse one job file's TEXT into the loader's objects. */
+void parse_job_text(struct job_loader *l, const char *text, size_t len);
+
+/* ---- settle.c ---- */
+
+/*
+ * Check the objects across files, dropping the files with errors, until
+ * no new file fails; each surviving user's settings are then resolved.
+ */
+void settle_run(struct job_loader *l);
+
+/* Free what settle_run() built to find objects by name. */
+void settle_done(struct job_loader *l);
+
+#endif

@@ -1,0 +1,528 @@
+/*
+ * settle.c: pass 2 of loading, checks across files.
+ *
+ * Drop every file with an error, then check names across files
+ * (duplicates), references (resource, configuration, admin_user), and each
+ * user's resolved settings; a problem marks the file that holds it, and
+ * the pass repeats until no new file fails, because dropping one file can
+ * break another's references (the message then names the file at fault).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs-internal.h"
+#include "schedule.h"
+
+/* How far ahead min_interval is checked: enough fires to see every daily,
+ * weekly and DST pattern, few enough to stay fast with 100k users. */
+#define INTERVAL_CHECK_FIRES 400
+
+/*
+ * The shortest gap between fires of S, or INT64_MAX: over the next fires
+ * from NOW and from half a year later, so that both of a year's
+ * daylight-saving changes (which can bring fires closer) are seen.
+ */
+static int64_t
+shortest_gap(const struct schedule *s, int64_t now)
+{
+	int64_t t, prev, gap = INT64_MAX;
+	int i, half;
+
+	for (half = 0; half < 2; half++) {
+		t = now + half * 182 * 86400;
+		if (schedule_next(s, t, &t) < 0)
+			continue;
+		for (i = 0; i < INTERVAL_CHECK_FIRES / 2; i++) {
+			prev = t;
+			if (schedule_next(s, prev, &t) < 0)
+				break;
+			if (t - prev < gap)
+				gap = t - prev;
+		}
+	}
+	return gap;
+}
+
+/* ---- finding objects by name ---- */
+
+static const char *
+object_name(const struct object *o)
+{
+	return o->type == OBJ_CONFIGURATION
+	    ? ((struct job_configuration *)o->p)->name
+	    : o->type == OBJ_RESOURCE ? ((struct job_resource *)o->p)->name
+				      : ((struct job_user *)o->p)->name;
+}
+
+static size_t
+name_hash(int type, const char *name)
+{
+	size_t h = 14695981039346656037ULL ^ (size_t)type;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of (TYPE, NAME): its first object + 1, or 0 when absent. */
+static size_t
+slot_find(const struct job_loader *l, int type, const char *name)
+{
+	size_t i, o;
+
+	if (l->nslots == 0)
+		return 0;
+	for (i = name_hash(type, name) & (l->nslots - 1);
+	     (o = l->slots[i]) != 0; i = (i + 1) & (l->nslots - 1))
+		if ((int)l->objs[o - 1].type == type &&
+		    strcmp(object_name(&l->objs[o - 1]), name) == 0)
+			return o;
+	return 0;
+}
+
+static void
+slot_put(struct job_loader *l, size_t o)
+{
+	const struct object *obj = &l->objs[o - 1];
+	size_t i, last;
+
+	for (i = name_hash((int)obj->type, object_name(obj)) & (l->nslots - 1);
+	     l->slots[i] != 0; i = (i + 1) & (l->nslots - 1)) {
+		const struct object *f = &l->objs[l->slots[i] - 1];
+
+		if (f->type == obj->type &&
+		    strcmp(object_name(f), object_name(obj)) == 0) {
+			/* Same name: chain it after the others. */
+			for (last = l->slots[i]; l->same_next[last - 1] != 0;
+			     last = l->same_next[last - 1])
+				;
+			l->same_next[last - 1] = o;
+			return;
+		}
+	}
+	l->slots[i] = o;
+}
+
+/* Index the objects parsed since the last find(). */
+static void
+index_objects(struct job_loader *l)
+{
+	size_t i, cap;
+
+	if (l->nindexed == l->nobjs)
+		return;
+	if (l->same_cap < l->nobjs) {
+		cap = l->nobjs * 2;
+		l->same_next = realloc(l->same_next, cap * sizeof(size_t));
+		if (l->same_next == NULL)
+			abort();
+		l->same_cap = cap;
+	}
+	if (l->nslots < l->nobjs * 2) {
+		for (cap = 64; cap < l->nobjs * 4; cap *= 2)
+			;
+		free(l->slots);
+		l->slots = xcalloc(cap, sizeof(size_t));
+		l->nslots = cap;
+		l->nindexed = 0; /* rehash everything */
+	}
+	for (i = l->nindexed; i < l->nobjs; i++) {
+		l->same_next[i] = 0;
+		slot_put(l, i + 1);
+	}
+	l->nindexed = l->nobjs;
+}
+
+/*
+ * The shortest gap between fires of S, written TEXT (see shortest_gap()),
+ * computed once per text: many users share a schedule.
+ */
+static int64_t
+exact_gap(struct job_loader *l, const struct schedule *s, const char *text)
+{
+	struct gap_memo *old = l->gaps;
+	size_t i, j, cap = l->gaps_cap;
+
+	if (l->ngaps * 2 >= l->gaps_cap) {
+		l->gaps_cap = cap == 0 ? 64 : cap * 2;
+		l->gaps = xcalloc(l->gaps_cap, sizeof(*l->gaps));
+		for (i = 0; i < cap; i++) {
+			if (old[i].text == NULL)
+				continue;
+			for (j = name_hash(0, old[i].text) & (l->gaps_cap - 1);
+			     l->gaps[j].text != NULL;
+			     j = (j + 1) & (l->gaps_cap - 1))
+				;
+			l->gaps[j] = old[i];
+		}
+		free(old);
+	}
+	for (j = name_hash(0, text) & (l->gaps_cap - 1);
+	     l->gaps[j].text != NULL; j = (j + 1) & (l->gaps_cap - 1))
+		if (strcmp(l->gaps[j].text, text) == 0)
+			return l->gaps[j].gap;
+	l->gaps[j].text = text;
+	l->gaps[j].gap = shortest_gap(s, l->now);
+	l->ngaps++;
+	return l->gaps[j].gap;
+}
+
+/*
+ * The object of TYPE called NAME: a live one if there is one, else one in
+ * a file that has been left out (so that a reference to it can say why it
+ * does not resolve, rather than that it does not exist).
+ */
+static struct object *
+find(struct job_loader *l, int type, const char *name)
+{
+	struct object *dropped = NULL;
+	size_t i;
+
+	index_objects(l);
+	for (i = slot_find(l, type, name); i != 0; i = l->same_next[i - 1]) {
+		struct object *o = &l->objs[i - 1];
+
+		if (!o->dropped)
+			return o;
+		if (dropped == NULL)
+			dropped = o;
+	}
+	return dropped;
+}
+
+/*
+ * Whether object O may refer to TARGET.  A live object may not refer to a
+ * left-out one: that is an error, which names the file at fault.  A
+ * left-out object is only being checked for its own mistakes.
+ */
+static bool
+reference_ok(struct job_loader *l, const struct object *o,
+    const struct object *target, const struct job_origin *at, const char *what,
+    const char *name)
+{
+	const char *kind = o->type == OBJ_USER ? "user" : "resource";
+	const char *self = o->type == OBJ_USER
+	    ? ((struct job_user *)o->p)->name
+	    : ((struct job_resource *)o->p)->name;
+
+	if (target == NULL) {
+		jobs_error_at(l, o->file, at->line, at->column,
+		    "%s %s: no %s "
+		    "named '%s'",
+		    kind, self, what, name);
+		return false;
+	}
+	if (target->dropped && !o->dropped) {
+		jobs_error_at(l, o->file, at->line, at->column,
+		    "%s %s: %s '%s' is "
+		    "in %s, which is left out for its errors",
+		    kind, self, what, name, l->set->files[target->file]);
+		return false;
+	}
+	return true;
+}
+
+static void error_origin(struct job_loader *l, const struct job_origin *o,
+    size_t file, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+error_origin(struct job_loader *l, const struct job_origin *o, size_t file,
+    const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	jobs_error_at(l, file, o->line, o->column, "%s", msg);
+	free(msg);
+}
+
+/* ---- the checks ---- */
+
+static void
+settle_configuration(struct job_loader *l, struct object *o)
+{
+	struct job_configuration *c = o->p, *c2;
+	struct object *other;
+
+	other = find(l, OBJ_CONFIGURATION, c->name);
+	if (other != NULL && other != o && !other->dropped) {
+		c2 = other->p;
+		error_origin(l, &c->origin, o->file,
+		    "configuration '%s' is already defined at %s:%d:%d",
+		    c->name, c2->origin.file, c2->origin.line,
+		    c2->origin.column);
+	}
+}
+
+/*
+ * Resource R's protocol when it gives none: its port in its
+ * configuration's port map, else in the built-in one.  NULL, with the
+ * error recorded, when neither knows the port.
+ */
+static const struct job_protocol *
+resource_mapped_protocol(
+    struct job_loader *l, struct object *o, struct job_resource *r)
+{
+	const struct job_configuration *c = r->configuration;
+	const struct job_protocol *p;
+	const char *name = NULL;
+	bool mapped = false;
+	size_t i;
+
+	if (c != NULL)
+		for (i = 0; i < c->nports; i++)
+			if (c->ports[i].port == r->port) {
+				name = c->ports[i].protocol;
+				mapped = true;
+			}
+	for (p = jobs_protocols; name == NULL && p->name != NULL; p++)
+		if (p->port == r->port && p->kind == r->kind)
+			name = p->name;
+	if (name == NULL) {
+		error_origin(l, &r->origin, o->file,
+		    "resource %s: cannot tell the protocol of port %d: set "
+		    "protocol:, or map the port in its configuration's "
+		    "port_map",
+		    r->name, r->port);
+		return NULL;
+	}
+	r->protocol = xstrdup(name);
+	r->protocol_origin =
+	    (struct job_origin){ .level = mapped ? JOB_LEVEL_CONFIGURATION
+						 : JOB_LEVEL_BUILTIN,
+		    .owner = mapped ? c->name : NULL };
+	return jobs_protocol_find(name);
+}
+
+/* Resource R's protocol, explicit or mapped; -EINVAL when it has none. */
+static int
+resource_protocol(struct job_loader *l, struct object *o,
+    struct job_resource *r, const struct job_protocol **ret)
+{
+	*ret = NULL;
+	if (r->protocol != NULL) {
+		*ret = jobs_protocol_find(r->protocol);
+		return 0;
+	}
+	if (r->port != 0) {
+		*ret = resource_mapped_protocol(l, o, r);
+		return *ret != NULL ? 0 : -EINVAL;
+	}
+	error_origin(l, &r->origin, o->file,
+	    "resource %s needs port or protocol", r->name);
+	return -EINVAL;
+}
+
+/* Resource R's references: its configuration and its admin user. */
+static int
+resource_references(
+    struct job_loader *l, struct object *o, struct job_resource *r)
+{
+	struct object *other;
+
+	r->configuration = NULL;
+	if (r->configuration_name != NULL) {
+		other = find(l, OBJ_CONFIGURATION, r->configuration_name);
+		if (!reference_ok(l, o, other, &r->origin, "configuration",
+			r->configuration_name))
+			return -EINVAL;
+		r->configuration = other->p;
+	}
+	if (r->admin_user != NULL &&
+	    !reference_ok(l, o, find(l, OBJ_USER, r->admin_user), &r->origin,
+		"user (admin_user)", r->admin_user))
+		return -EINVAL;
+	return 0;
+}
+
+static void
+settle_resource(struct job_loader *l, struct object *o)
+{
+	struct job_resource *r = o->p, *r2;
+	const struct job_protocol *p = NULL;
+	struct object *other;
+
+	other = find(l, OBJ_RESOURCE, r->name);
+	if (other != NULL && other != o && !other->dropped) {
+		r2 = other->p;
+		error_origin(l, &r->origin, o->file,
+		    "resource '%s' is already defined at %s:%d:%d", r->name,
+		    r2->origin.file, r2->origin.line, r2->origin.column);
+		return;
+	}
+	if (resource_references(l, o, r) < 0 ||
+	    resource_protocol(l, o, r, &p) < 0)
+		return;
+	if (p != NULL && strcmp(p->name, "script") != 0 &&
+	    strcmp(p->name, "test") != 0 && p->kind != r->kind) {
+		error_origin(l,
+		    r->protocol_origin.file != NULL ? &r->protocol_origin
+						    : &r->origin,
+		    o->file,
+		    "resource %s: protocol %s does not fit kind %s (it is for "
+		    "a %s)",
+		    r->name, p->name, jobs_kind_names[r->kind],
+		    jobs_kind_names[p->kind]);
+		return;
+	}
+	if (r->port == 0 && p != NULL)
+		r->port = p->port;
+	if (r->max_concurrent == 0)
+		r->max_concurrent = r->kind == JOB_MACHINE ? 8 : 2;
+	if ((r->test_fail != 0 || r->test_error != NULL ||
+		r->test_delay != 0) &&
+	    (p == NULL || strcmp(p->name, "test") != 0))
+		error_origin(l, &r->origin, o->file,
+		    "resource %s: test_fail, test_error and test_delay belong "
+		    "to protocol test",
+		    r->name);
+}
+
+/* User U's references, and its settings resolved along its chain. */
+static int
+user_resolve(struct job_loader *l, struct object *o, struct job_user *u)
+{
+	struct job_settings *chain[5];
+	struct object *other;
+	size_t n = 0;
+
+	u->resource = NULL;
+	u->configuration = NULL;
+	if (u->resource_name != NULL) {
+		other = find(l, OBJ_RESOURCE, u->resource_name);
+		if (!reference_ok(
+			l, o, other, &u->origin, "resource", u->resource_name))
+			return -EINVAL;
+		u->resource = other->p;
+	}
+	if (u->configuration_name != NULL) {
+		other = find(l, OBJ_CONFIGURATION, u->configuration_name);
+		if (!reference_ok(l, o, other, &u->origin, "configuration",
+			u->configuration_name))
+			return -EINVAL;
+		u->configuration = other->p;
+	} else if (u->resource != NULL) {
+		u->configuration = u->resource->configuration;
+	}
+	chain[n++] = u->own;
+	if (u->resource != NULL)
+		chain[n++] = &u->resource->settings;
+	if (u->configuration != NULL)
+		chain[n++] = &u->configuration->settings;
+	chain[n++] = &l->set->daemon.defaults;
+	jobs_inherit(&u->settings, chain, n);
+	return 0;
+}
+
+/* A managed user's schedule must not fire more often than min_interval. */
+static void
+user_interval(struct job_loader *l, struct object *o, struct job_user *u)
+{
+	int64_t gap = u->settings.schedule_gap,
+		min = l->set->daemon.min_interval;
+	char a[32], b[32];
+
+	if (gap < min)
+		gap = exact_gap(
+		    l, u->settings.schedule, u->settings.schedule_text);
+	if (gap >= min)
+		return;
+	jobs_format_duration(gap, a, sizeof(a));
+	jobs_format_duration(min, b, sizeof(b));
+	error_origin(l,
+	    u->settings.schedule_origin.file != NULL
+		? &u->settings.schedule_origin
+		: &u->origin,
+	    o->file,
+	    "user %s: schedule fires every %s at times, more often than "
+	    "min_interval %s (lower min_interval in rotad.yaml to allow it)",
+	    u->name, a, b);
+}
+
+static void
+settle_user(struct job_loader *l, struct object *o)
+{
+	struct job_user *u = o->p, *u2;
+	struct object *other;
+
+	other = find(l, OBJ_USER, u->name);
+	if (other != NULL && other != o && !other->dropped) {
+		u2 = other->p;
+		error_origin(l, &u->origin, o->file,
+		    "user '%s' is already defined at %s:%d:%d", u->name,
+		    u2->origin.file, u2->origin.line, u2->origin.column);
+		return;
+	}
+	if (user_resolve(l, o, u) < 0)
+		return;
+	if (u->settings.rotate & JOB_ROTATE_PRIVATE_KEY &&
+	    u->resource != NULL && u->resource->kind != JOB_MACHINE)
+		error_origin(l, &u->settings.rotate_origin, o->file,
+		    "user %s: private keys rotate on machines only, and "
+		    "resource %s is a %s",
+		    u->name, u->resource->name,
+		    jobs_kind_names[u->resource->kind]);
+	if (u->managed)
+		user_interval(l, o, u);
+}
+
+static size_t
+count_bad(const struct job_loader *l)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < l->set->nfiles; i++)
+		n += l->file_bad[i];
+	return n;
+}
+
+/* Repeat until no new file fails: dropping one may break another's
+ * references. */
+void
+settle_run(struct job_loader *l)
+{
+	struct object *o;
+	size_t i, before, n;
+
+	do {
+		for (i = 0; i < l->nobjs; i++)
+			if (l->file_bad[l->objs[i].file])
+				l->objs[i].dropped = true;
+		before = count_bad(l);
+		for (i = 0; i < l->nobjs; i++) {
+			o = &l->objs[i];
+			n = l->set->nerrors;
+			/* A dropped object is still checked once, so that
+			 * `rotad -n` reports all of a bad file's errors; an
+			 * object that has reported is not checked again. */
+			if (o->reported)
+				continue;
+			if (o->type == OBJ_CONFIGURATION)
+				settle_configuration(l, o);
+			else if (o->type == OBJ_RESOURCE)
+				settle_resource(l, o);
+			else
+				settle_user(l, o);
+			if (o->dropped || l->set->nerrors != n)
+				o->reported = true;
+		}
+	} while (count_bad(l) != before);
+}
+
+void
+settle_done(struct job_loader *l)
+{
+	free(l->slots);
+	free(l->same_next);
+	free(l->gaps);
+	l->slots = l->same_next = NULL;
+	l->gaps = NULL;
+	l->nslots = l->nindexed = l->same_cap = l->ngaps = l->gaps_cap = 0;
+}
