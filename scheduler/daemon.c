@@ -657,6 +657,7 @@ step_request(struct run *r, enum wire_op op, enum cand cand,
 	const struct job_user *u = r->user;
 	const struct job_resource *res = u->resource;
 	struct wire_request q;
+	struct wire_param params[1];
 	struct ustate *admin;
 	char action[64];
 	int rc;
@@ -666,7 +667,13 @@ step_request(struct run *r, enum wire_op op, enum cand cand,
 	q.provider = res->protocol;
 	q.host = res->host;
 	q.port = res->port;
-	q.database = res->database;
+	/* The provider's own settings travel as parameters. */
+	if (res->database != NULL) {
+		params[0].key = (char *)"database";
+		params[0].value = res->database;
+		q.params = params;
+		q.nparams = 1;
+	}
 	q.login = u->login;
 	q.dn = u->dn;
 	q.tls_ca_file = res->tls_ca_file;
