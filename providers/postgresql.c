@@ -484,9 +484,6 @@ out:
 
 const struct provider provider_postgresql = {
 	.name = "postgresql",
-	/* TCP to a host, or the server's Unix socket when host is a path. */
-	.needs = PROVIDER_NEEDS_NET | PROVIDER_NEEDS_UNIX,
-	.read_paths = NULL,
 	.apply = pg_apply,
 	.verify = pg_verify,
 };

@@ -844,7 +844,7 @@ start_worker(struct run *r, enum wire_op op, enum cand cand)
 		/* The generic provider: the resource's own scripts set the
 		 * candidate, or log in with it; the other secret goes as
 		 * oldPassword. */
-		spawn_script(r, "script-rotation",
+		spawn_script(r, "script",
 		    op == WIRE_OP_APPLY ? &res->rotate_script
 					: &res->verify_script,
 		    cand_slot(cand),
@@ -1228,8 +1228,8 @@ spawn_script(struct run *r, const char *provider, const struct job_script *sc,
 static void
 start_script(struct run *r)
 {
-	spawn_script(r, "script", script_at(r->user, r->script), STORE_CURRENT,
-	    STORE_PREVIOUS);
+	spawn_script(r, "post-rotation", script_at(r->user, r->script),
+	    STORE_CURRENT, STORE_PREVIOUS);
 }
 
 /* Keep what the script printed (scrubbed by the worker) with the run. */
