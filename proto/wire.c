@@ -11,7 +11,7 @@
  *   2     provider         string, 1..63 bytes                required
  *   3     host             string, <= 255 bytes
  *   4     port             int, 0..65535 (absent: 0)
- *   5     database         string, <= 255 bytes
+ *   5     (retired: was database, now a parameter; refused as unknown)
  *   6     login            string, <= 1023 bytes     required for apply/verify
  *   7     dn               string, <= 1023 bytes
  *   8     admin_login      string, <= 1023 bytes
@@ -25,6 +25,7 @@
  *   16    script_command   string, <= 4095 bytes
  *   17    script_input     secret                    required for script
  *   18    test_action      string, <= 255 bytes
+ *   19    params           entries, 1..WIRE_PARAMS_MAX of them (see below)
  *
  *   tag   response field   value
  *   0x81  class            int, 0..WIRE_CLASS__MAX-1          required
@@ -36,6 +37,18 @@
  * required string must not be empty either.  A secret is any bytes.  The
  * output is bytes too (a script may print anything); its reader escapes
  * it.  Fields may come in any order; the encoders write them in tag order.
+ *
+ * The params value is its entries back to back, each
+ *
+ *   key length   1 byte, 1..WIRE_PARAM_KEY_MAX
+ *   key          that many bytes of [a-z0-9_]
+ *   value length 4 bytes big-endian, 0..WIRE_PARAM_VALUE_MAX
+ *   value        that many bytes, no NUL
+ *
+ * with no key twice and nothing after the last entry.  The field is
+ * written only when there is a parameter, so an empty one is refused too:
+ * every request has one encoding.  A request without parameters encodes
+ * as it did before tag 19 existed.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -52,7 +65,7 @@ enum {
 	TAG_PROVIDER = 2,
 	TAG_HOST = 3,
 	TAG_PORT = 4,
-	TAG_DATABASE = 5,
+	/* 5 was database: retired, never to be reused. */
 	TAG_LOGIN = 6,
 	TAG_DN = 7,
 	TAG_ADMIN_LOGIN = 8,
@@ -66,6 +79,7 @@ enum {
 	TAG_SCRIPT_COMMAND = 16,
 	TAG_SCRIPT_INPUT = 17,
 	TAG_TEST_ACTION = 18,
+	TAG_PARAMS = 19,
 
 	TAG_CLASS = 0x81,
 	TAG_MESSAGE = 0x82,
@@ -78,6 +92,10 @@ enum {
 #define PREFIX 4
 #define PORT_MAX 65535
 #define TIMEOUT_MAX 86400
+/* A parameter entry's header: the key's 1-byte length; after the key, the
+ * value's 4-byte length. */
+#define PARAM_KEY_HDR 1
+#define PARAM_VALUE_HDR 4
 
 /* The largest response must fit, so its encoder needs no size check. */
 _Static_assert(PREFIX + 4 * FIELD_HDR + 4 + WIRE_MESSAGE_MAX + WIRE_FACTS_MAX +
@@ -106,8 +124,6 @@ static const struct ptr_field {
 } ptr_fields[] = {
 	{ TAG_PROVIDER, KIND_STR, offsetof(struct wire_request, provider), 63 },
 	{ TAG_HOST, KIND_STR, offsetof(struct wire_request, host), 255 },
-	{ TAG_DATABASE, KIND_STR, offsetof(struct wire_request, database),
-	    255 },
 	{ TAG_LOGIN, KIND_STR, offsetof(struct wire_request, login), 1023 },
 	{ TAG_DN, KIND_STR, offsetof(struct wire_request, dn), 1023 },
 	{ TAG_ADMIN_LOGIN, KIND_STR, offsetof(struct wire_request, admin_login),
@@ -274,6 +290,131 @@ get_secret(const uint8_t *val, size_t len, struct secret **ret)
 	return 0;
 }
 
+/* Whether KEY, LEN bytes, is a parameter's key: 1..WIRE_PARAM_KEY_MAX
+ * bytes of [a-z0-9_], as catalog keys are named. */
+static bool
+param_key_ok(const char *key, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > WIRE_PARAM_KEY_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((key[i] >= 'a' && key[i] <= 'z') ||
+			(key[i] >= '0' && key[i] <= '9') || key[i] == '_'))
+			return false;
+	return true;
+}
+
+/*
+ * The params field's value (the entries, without the field header) in
+ * *RET, 0 when REQ has none; -EINVAL when REQ's parameters break a rule the
+ * decoder would refuse them for: the encoder never writes what the other
+ * side cannot read.
+ */
+static int
+params_size(const struct wire_request *req, size_t *ret)
+{
+	const struct wire_param *pa;
+	size_t size = 0, i, j, klen, vlen;
+
+	*ret = 0;
+	if (req->nparams > WIRE_PARAMS_MAX ||
+	    (req->nparams > 0 && req->params == NULL))
+		return -EINVAL;
+	for (i = 0; i < req->nparams; i++) {
+		pa = &req->params[i];
+		if (pa->key == NULL || pa->value == NULL)
+			return -EINVAL;
+		klen = strnlen(pa->key, WIRE_PARAM_KEY_MAX + 1);
+		vlen = strnlen(pa->value, WIRE_PARAM_VALUE_MAX + 1);
+		if (!param_key_ok(pa->key, klen) || vlen > WIRE_PARAM_VALUE_MAX)
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (strcmp(req->params[j].key, pa->key) == 0)
+				return -EINVAL;
+		size += PARAM_KEY_HDR + klen + PARAM_VALUE_HDR + vlen;
+	}
+	*ret = size;
+	return 0;
+}
+
+/* The params field, SIZE bytes of entries (params_size()), at *P. */
+static void
+put_params(uint8_t **p, const struct wire_request *req, size_t size)
+{
+	const struct wire_param *pa;
+	size_t i, klen, vlen;
+	uint8_t *q;
+
+	(*p)[0] = TAG_PARAMS;
+	put_be32(*p + 1, (uint32_t)size);
+	q = *p + FIELD_HDR;
+	for (i = 0; i < req->nparams; i++) {
+		pa = &req->params[i];
+		klen = strlen(pa->key);
+		vlen = strlen(pa->value);
+		*q = (uint8_t)klen;
+		memcpy(q + PARAM_KEY_HDR, pa->key, klen);
+		q += PARAM_KEY_HDR + klen;
+		put_be32(q, (uint32_t)vlen);
+		if (vlen > 0)
+			memcpy(q + PARAM_VALUE_HDR, pa->value, vlen);
+		q += PARAM_VALUE_HDR + vlen;
+	}
+	*p = q;
+}
+
+/*
+ * The params field's value (VAL, LEN bytes) into REQ: at least one entry,
+ * at most WIRE_PARAMS_MAX, each whole, its key well formed and not seen
+ * before, its value within bounds and without NUL, and nothing left over.
+ * 0, -EBADMSG or -ENOMEM; on error what was taken stays in REQ for the
+ * caller to clear.
+ */
+static int
+get_params(struct wire_request *req, const uint8_t *val, size_t len)
+{
+	const uint8_t *key, *value;
+	struct wire_param *pa;
+	size_t klen, vlen, i;
+	int r;
+
+	if (len == 0)
+		return -EBADMSG; /* the encoder leaves the field out */
+	req->params = calloc(WIRE_PARAMS_MAX, sizeof(*req->params));
+	if (req->params == NULL)
+		return -ENOMEM;
+	while (len > 0) {
+		if (req->nparams == WIRE_PARAMS_MAX)
+			return -EBADMSG;
+		/* The key and the value's length must be there whole. */
+		klen = val[0];
+		if (len - PARAM_KEY_HDR < klen + PARAM_VALUE_HDR)
+			return -EBADMSG;
+		key = val + PARAM_KEY_HDR;
+		vlen = get_be32(key + klen);
+		value = key + klen + PARAM_VALUE_HDR;
+		if (vlen > len - PARAM_KEY_HDR - klen - PARAM_VALUE_HDR ||
+		    !param_key_ok((const char *)key, klen))
+			return -EBADMSG;
+		for (i = 0; i < req->nparams; i++)
+			if (strlen(req->params[i].key) == klen &&
+			    memcmp(req->params[i].key, key, klen) == 0)
+				return -EBADMSG;
+		pa = &req->params[req->nparams++];
+		r = get_str(key, klen, WIRE_PARAM_KEY_MAX, &pa->key);
+		if (r == 0)
+			r = get_str(
+			    value, vlen, WIRE_PARAM_VALUE_MAX, &pa->value);
+		if (r < 0)
+			return r;
+		val = value + vlen;
+		len -= PARAM_KEY_HDR + klen + PARAM_VALUE_HDR + vlen;
+	}
+	return 0;
+}
+
 static bool
 nonempty(const char *s)
 {
@@ -311,6 +452,11 @@ wire_request_clear(struct wire_request *req)
 		else
 			free(*str_member(req, &ptr_fields[i]));
 	}
+	for (i = 0; i < req->nparams; i++) {
+		free(req->params[i].key);
+		free(req->params[i].value);
+	}
+	free(req->params);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -335,14 +481,17 @@ wire_request_encode(const struct wire_request *req, struct secret **out)
 {
 	struct secret *msg = NULL;
 	uint8_t *p;
-	size_t size, i, len;
+	size_t size, i, len, psize;
 	int r;
 
 	*out = NULL;
 	if (!request_complete(req) || req->port < 0 || req->port > PORT_MAX ||
-	    req->timeout < 0 || req->timeout > TIMEOUT_MAX)
+	    req->timeout < 0 || req->timeout > TIMEOUT_MAX ||
+	    params_size(req, &psize) < 0)
 		return -EINVAL;
 	size = PREFIX + 3 * (FIELD_HDR + 4) + FIELD_HDR + 1;
+	if (psize > 0)
+		size += FIELD_HDR + psize;
 	for (i = 0; i < N_PTR_FIELDS; i++) {
 		const struct ptr_field *f = &ptr_fields[i];
 
@@ -377,7 +526,7 @@ wire_request_encode(const struct wire_request *req, struct secret **out)
 		const char *v;
 
 		/* In tag order: the ints and the bool sit among these. */
-		if (f->tag == TAG_DATABASE)
+		if (f->tag == TAG_LOGIN)
 			put_int(&p, TAG_PORT, (uint32_t)req->port);
 		if (f->tag == TAG_CURRENT) {
 			uint8_t b = req->tls_verify ? 1 : 0;
@@ -396,6 +545,8 @@ wire_request_encode(const struct wire_request *req, struct secret **out)
 				put_field(&p, f->tag, v, strlen(v));
 		}
 	}
+	if (psize > 0)
+		put_params(&p, req, psize);
 	*out = msg;
 	msg = NULL;
 	r = 0;
@@ -434,6 +585,8 @@ request_field(
 			return -EBADMSG;
 		req->tls_verify = val[0] == 1;
 		return 0;
+	case TAG_PARAMS:
+		return get_params(req, val, len);
 	}
 	f = find_ptr_field(tag);
 	if (f == NULL)
@@ -462,9 +615,8 @@ wire_request_decode(const void *buf, size_t len, struct wire_request *req)
 		r = take_field(&p, &len, &tag, &val, &vlen);
 		if (r < 0)
 			goto out;
-		/* Request tags are 1..18: anything wider is unknown. */
-		if (tag == 0 || tag > TAG_TEST_ACTION ||
-		    (seen & (1u << tag)) != 0) {
+		/* Request tags are 1..19: anything wider is unknown. */
+		if (tag == 0 || tag > TAG_PARAMS || (seen & (1u << tag)) != 0) {
 			r = -EBADMSG;
 			goto out;
 		}
@@ -673,6 +825,17 @@ wire_write_fd(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+const char *
+wire_param(const struct wire_request *req, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].key, key) == 0)
+			return req->params[i].value;
+	return NULL;
 }
 
 const char *

@@ -5,6 +5,9 @@
  * A message is a 4-byte big-endian length, then that many bytes of fields;
  * each field is a 1-byte tag, a 4-byte big-endian length and the value.
  * Integers are 4-byte big-endian.  Strings hold no NUL.  Secrets are bytes.
+ * What only one provider takes (postgresql's database, ...) travels as a
+ * generic key/value parameter, which the worker checks against the
+ * provider's catalog entry: the wire itself names no provider's settings.
  * The tag numbers and each string's bound are tabled in wire.c (a stable
  * contract: tests/lib/wire.py speaks it too).  A message over WIRE_MAX, a
  * field running past the end, a repeated or unknown tag, a string with a
@@ -35,6 +38,10 @@ struct secret;
 #define WIRE_MESSAGE_MAX 1024
 #define WIRE_FACTS_MAX 1024
 #define WIRE_OUTPUT_MAX (64 * 1024)
+/* Bounds of the parameters (NUL not counted): keys are [a-z0-9_]. */
+#define WIRE_PARAMS_MAX 32
+#define WIRE_PARAM_KEY_MAX 63
+#define WIRE_PARAM_VALUE_MAX 4095
 
 enum wire_op {
 	WIRE_OP_APPLY = 1, /* set new_secret on the target */
@@ -53,12 +60,18 @@ enum wire_class {
 	WIRE_CLASS__MAX,
 };
 
+/* One provider-specific setting: a catalog key of the provider flagged
+ * CATALOG_KEY_WORKER, and its value as the job file wrote it. */
+struct wire_param {
+	char *key;   /* 1..WIRE_PARAM_KEY_MAX bytes of [a-z0-9_] */
+	char *value; /* at most WIRE_PARAM_VALUE_MAX bytes */
+};
+
 struct wire_request {
 	enum wire_op op;
-	char *provider;    /* "postgresql", "test", "script", ... */
+	char *provider;    /* a catalog name: "postgresql", "script", ... */
 	char *host;        /* NULL for none */
 	int port;          /* 0: the provider's default */
-	char *database;    /* NULL for none */
 	char *login;       /* the account whose secret changes */
 	char *dn;          /* directories */
 	char *admin_login; /* NULL: the login changes its own secret */
@@ -74,6 +87,10 @@ struct wire_request {
 	struct secret *script_input; /* base64(JSON) line, Keeper's contract */
 	/* Test builds only (the test provider): what to do, e.g. "exec". */
 	char *test_action;
+	/* The provider's own settings, no key twice, in the order sent;
+	 * at most WIRE_PARAMS_MAX.  Decoded: owned by the request. */
+	struct wire_param *params;
+	size_t nparams;
 };
 
 struct wire_response {
@@ -84,7 +101,9 @@ struct wire_response {
 	size_t output_len;
 };
 
-/* Frees every member of REQ (secrets wiped) and zeroes it. */
+/* Frees every member of REQ (secrets wiped, each parameter and the array)
+ * and zeroes it: for a request whose members are all malloc'ed, as the
+ * decoder fills one. */
 void wire_request_clear(struct wire_request *req);
 void wire_response_clear(struct wire_response *res);
 
@@ -92,7 +111,8 @@ void wire_response_clear(struct wire_response *res);
  * REQ as one message, length prefix included, in *out (a struct secret,
  * since it carries secrets; the caller frees it).  Returns 0, -EINVAL (a
  * required field missing or empty, an int out of range, or a string
- * longer than its bound: see the table in wire.c), -EMSGSIZE (the whole
+ * longer than its bound, a parameter that breaks a rule of the table in
+ * wire.c), -EMSGSIZE (the whole
  * message over WIRE_MAX) or -ENOMEM.
  */
 int wire_request_encode(const struct wire_request *req, struct secret **out);
@@ -119,6 +139,9 @@ int wire_read_fd(int fd, struct secret **out);
 
 /* Write all of BUF to FD (blocking, EINTR retried).  0 or -errno. */
 int wire_write_fd(int fd, const void *buf, size_t len);
+
+/* The value of REQ's parameter KEY, or NULL when it was not sent. */
+const char *wire_param(const struct wire_request *req, const char *key);
 
 const char *wire_op_name(enum wire_op op);
 const char *wire_class_name(enum wire_class c);

@@ -244,6 +244,8 @@ static int
 pg_connect(const struct wire_request *req, const char *user,
     const struct secret *password, PGconn **ret, struct wire_response *res)
 {
+	/* A parameter (the catalog's key), checked by the worker. */
+	const char *database = wire_param(req, "database");
 	const char *keys[12], *values[12];
 	char port[16], timeout[16], text[WIRE_MESSAGE_MAX];
 	char line[WIRE_MESSAGE_MAX / 2];
@@ -267,8 +269,7 @@ pg_connect(const struct wire_request *req, const char *user,
 	keys[n] = "port";
 	values[n++] = port;
 	keys[n] = "dbname";
-	values[n++] =
-	    req->database != NULL ? req->database : PG_DEFAULT_DATABASE;
+	values[n++] = database != NULL ? database : PG_DEFAULT_DATABASE;
 	keys[n] = "user";
 	values[n++] = user;
 	keys[n] = "password";
@@ -483,9 +484,6 @@ out:
 
 const struct provider provider_postgresql = {
 	.name = "postgresql",
-	/* TCP to a host, or the server's Unix socket when host is a path. */
-	.needs = PROVIDER_NEEDS_NET | PROVIDER_NEEDS_UNIX,
-	.read_paths = NULL,
 	.apply = pg_apply,
 	.verify = pg_verify,
 };

@@ -1,5 +1,7 @@
 /*
- * provider.c: the table of providers rotad-worker knows.
+ * provider.c: the implementations rotad-worker has, by catalog name.  The
+ * catalog and this table list the same providers; a descriptor with no
+ * implementation here is answered fatal, as an unknown name is.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,7 +14,7 @@
 static const struct provider *const providers[] = {
 	&provider_postgresql,
 	&provider_script,
-	&provider_script_rotation,
+	&provider_post_rotation,
 #if ROTAD_TEST_HOOKS
 	&provider_test,
 #endif
@@ -20,12 +22,12 @@ static const struct provider *const providers[] = {
 };
 
 const struct provider *
-provider_find(const char *name)
+provider_find(const struct catalog_provider *desc)
 {
 	size_t i;
 
-	for (i = 0; name != NULL && providers[i] != NULL; i++)
-		if (strcmp(providers[i]->name, name) == 0)
+	for (i = 0; desc != NULL && providers[i] != NULL; i++)
+		if (strcmp(providers[i]->name, desc->name) == 0)
 			return providers[i];
 	return NULL;
 }

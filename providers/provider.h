@@ -3,25 +3,23 @@
  * only inside rotad-worker, after the sandbox is up, one operation per
  * process: they may block, and they never log (the result carries the
  * message, which the worker scrubs).
+ *
+ * What a provider is (its keys, its capabilities, what its sandbox must
+ * allow) is its descriptor in catalog/catalog.c; this is only how it
+ * works.  The worker finds the descriptor by the name on its command
+ * line, takes the sandbox profile from it, checks the request's
+ * parameters against its keys, and only then asks this registry for the
+ * implementation.  A provider reads its own settings with wire_param(),
+ * already checked.
  */
 #ifndef ROTAD_PROVIDER_H
 #define ROTAD_PROVIDER_H
 
+#include "catalog.h"
 #include "wire.h"
 
-/* What the sandbox must let a provider do (worker/sandbox.c). */
-enum {
-	PROVIDER_NEEDS_NET = 1 << 0,  /* TCP/UDP over IPv4/IPv6, and DNS */
-	PROVIDER_NEEDS_UNIX = 1 << 1, /* AF_UNIX sockets */
-	PROVIDER_NEEDS_EXEC = 1 << 2, /* execve of the configured interpreter */
-};
-
 struct provider {
-	const char *name;
-	unsigned needs;
-	/* Extra read-only paths for Landlock (NULL-terminated), besides
-	 * the request's tls_ca_file and the ones every worker gets. */
-	const char *const *read_paths;
+	const char *name; /* the catalog name of the provider it implements */
 	/*
 	 * Set req->new_secret for req->login on the target, with the admin
 	 * credential when req->admin_login is set, else as the login itself
@@ -34,9 +32,10 @@ struct provider {
 	    const struct wire_request *req, struct wire_response *res);
 };
 
-/* The provider called NAME, or NULL.  The test provider exists only in
- * builds configured with -Dtest_hooks=true. */
-const struct provider *provider_find(const char *name);
+/* The implementation of catalog provider DESC, or NULL when this worker
+ * has none (the test provider exists only in builds configured with
+ * -Dtest_hooks=true, in the catalog and here alike). */
+const struct provider *provider_find(const struct catalog_provider *desc);
 
 /* Fill RES with CLASS and a formatted message; returns -EIO for
  * `return provider_fail(...)`. */
@@ -45,7 +44,7 @@ int provider_fail(struct wire_response *res, enum wire_class class,
 
 extern const struct provider provider_postgresql;
 extern const struct provider provider_script;
-extern const struct provider provider_script_rotation;
+extern const struct provider provider_post_rotation;
 extern const struct provider provider_test;
 
 #endif

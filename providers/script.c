@@ -16,9 +16,10 @@
  * timeout: the daemon kills the worker at the step's deadline, and the
  * worker's SIGTERM handler takes the script down with it.
  *
- * This provider only runs scripts (WIRE_OP_SCRIPT).  A generic `script`
- * rotation provider, where a script performs the rotation itself and so
- * has an apply and a verify of its own, is a later addition.
+ * Two providers share this runner, and run only scripts (WIRE_OP_SCRIPT):
+ * post-rotation (Keeper's post-rotation scripts) and script (protocol:
+ * script, whose rotate and verify scripts do the rotation itself).  They
+ * differ in their sandbox profiles, which the catalog holds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -368,31 +369,29 @@ script_verify(const struct wire_request *req, struct wire_response *res)
 {
 	(void)req;
 	/* A post-rotation script has nothing to log in to; the generic
-	 * rotation provider below runs its verify script as a script. */
+	 * provider runs its verify script as a script step. */
 	return provider_fail(res, WIRE_CLASS_FATAL, "script has no verify");
 }
 
-const struct provider provider_script = {
-	.name = "script",
-	.needs = PROVIDER_NEEDS_EXEC,
-	.read_paths = NULL,
+/* Keeper's post-rotation scripts (catalog: post-rotation): run after the
+ * commit, fed the new credential; its profile reaches nothing. */
+const struct provider provider_post_rotation = {
+	.name = "post-rotation",
 	.apply = script_apply,
 	.verify = script_verify,
 };
 
 /*
- * protocol: script, the generic rotation provider: the resource's
- * rotate_script sets the new secret on a target rotad has no provider for,
- * and its verify_script logs in with a candidate; both through the same
- * runner (the daemon sends them as WIRE_OP_SCRIPT).  Unlike a
- * post-rotation script it must reach its target, so its profile adds the
- * network; it still executes nothing but its interpreter and writes
- * nothing.
+ * protocol: script, the generic rotation provider (catalog: script): the
+ * resource's rotate_script sets the new secret on a target rotad has no
+ * provider for, and its verify_script logs in with a candidate; both
+ * through the same runner (the daemon sends them as WIRE_OP_SCRIPT).
+ * Unlike a post-rotation script it must reach its target, so its catalog
+ * profile adds the network; it still executes nothing but its interpreter
+ * and writes nothing.
  */
-const struct provider provider_script_rotation = {
-	.name = "script-rotation",
-	.needs = PROVIDER_NEEDS_EXEC | PROVIDER_NEEDS_NET | PROVIDER_NEEDS_UNIX,
-	.read_paths = NULL,
+const struct provider provider_script = {
+	.name = "script",
 	.apply = script_apply,
 	.verify = script_verify,
 };

@@ -228,8 +228,6 @@ run(const struct wire_request *req, struct wire_response *res)
 
 const struct provider provider_test = {
 	.name = "test",
-	.needs = 0,
-	.read_paths = NULL,
 	.apply = run,
 	.verify = run,
 };

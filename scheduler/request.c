@@ -41,12 +41,40 @@ add_admin(struct store *st, const struct job_resource *res,
 	return 0;
 }
 
+/*
+ * The resource's settings that its provider's worker takes (the catalog's
+ * CATALOG_KEY_WORKER keys) into Q's parameters, V holding
+ * WIRE_PARAMS_MAX.  jobs/ checked each against the catalog, and the worker
+ * checks them again.  0, or -E2BIG when a descriptor declares more worker
+ * keys than the wire carries.
+ */
+static int
+worker_params(const struct job_resource *res, struct wire_param *v,
+    struct wire_request *q)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < res->nparams; i++) {
+		if (!(res->params[i].key->flags & CATALOG_KEY_WORKER))
+			continue;
+		if (n == WIRE_PARAMS_MAX)
+			return -E2BIG;
+		v[n].key = (char *)res->params[i].key->name;
+		v[n].value = res->params[i].value;
+		n++;
+	}
+	q->params = v;
+	q->nparams = n;
+	return 0;
+}
+
 int
 request_step(struct store *st, const struct job_user *u,
     const char *admin_login, enum wire_op op, enum store_slot slot,
     const char *test_action, struct secret **ret, char *msg, size_t size)
 {
 	const struct job_resource *res = u->resource;
+	struct wire_param params[WIRE_PARAMS_MAX];
 	struct wire_request q;
 	int rc;
 
@@ -56,13 +84,16 @@ request_step(struct store *st, const struct job_user *u,
 	q.provider = (char *)res->provider->name;
 	q.host = res->host;
 	q.port = res->port;
-	q.database = (char *)jobs_param_value(res, "database");
 	q.login = u->login;
 	q.dn = u->dn;
 	q.tls_ca_file = res->tls_ca_file;
 	q.tls_verify = res->tls_verify;
 	q.timeout = (int)u->settings.timeout;
 	q.test_action = (char *)test_action;
+	if ((rc = worker_params(res, params, &q)) < 0) {
+		snprintf(msg, size, "more settings than a request carries");
+		goto out;
+	}
 	rc = store_secret_get(st, u->name, slot, &q.new_secret, NULL);
 	if (rc < 0) {
 		snprintf(msg, size, "no %s secret for %s",

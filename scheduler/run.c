@@ -797,7 +797,7 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 		/* The generic provider: the resource's own scripts set the
 		 * candidate, or log in with it; the other secret goes as
 		 * oldPassword. */
-		return spawn_script(r, "script-rotation",
+		return spawn_script(r, res->provider->name,
 		    jobs_param_script(res,
 			op == WIRE_OP_APPLY ? "rotate_script"
 					    : "verify_script"),
@@ -922,8 +922,8 @@ spawn_script(struct run *r, const char *provider, const struct job_script *sc,
 static int
 start_script(struct run *r, size_t i, struct outcome *o)
 {
-	return spawn_script(r, "script", script_at(r->user, i), STORE_CURRENT,
-	    STORE_PREVIOUS, o);
+	return spawn_script(r, "post-rotation", script_at(r->user, i),
+	    STORE_CURRENT, STORE_PREVIOUS, o);
 }
 
 /* Keep what the script printed (scrubbed by the worker) with the run. */

@@ -40,7 +40,7 @@
 #include <seccomp.h>
 
 #include "config.h"
-#include "provider.h"
+#include "catalog.h"
 #include "sandbox.h"
 
 /* Landlock rights newer than Debian 12's <linux/landlock.h>. */
@@ -447,7 +447,7 @@ confine_files(const struct sandbox_profile *p, char *why, size_t size)
 	fs = attr.handled_access_fs = ll_fs_rights(abi);
 	if (abi >= 4) {
 		attr.handled_access_net = LL_NET_BIND_TCP;
-		if (!(p->needs & PROVIDER_NEEDS_NET))
+		if (!(p->needs & CATALOG_NEEDS_NET))
 			attr.handled_access_net |= LL_NET_CONNECT_TCP;
 	}
 	if (abi >= 6)
@@ -472,7 +472,7 @@ confine_files(const struct sandbox_profile *p, char *why, size_t size)
 	if ((r = ll_allow_list(rfd, p->read_paths, read, fs, true, why, size)) <
 	    0)
 		goto out;
-	if (p->needs & PROVIDER_NEEDS_EXEC) {
+	if (p->needs & CATALOG_NEEDS_EXEC) {
 		exec =
 		    LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE;
 		if ((r = ll_allow_list(
@@ -530,6 +530,24 @@ allow_names(scmp_filter_ctx ctx, const char *const *names)
 	return 0;
 }
 
+/*
+ * The provider's extra system calls must all exist.  Unlike the base
+ * lists, which name calls some architectures lack and skip those, these
+ * were asked for by one provider: a name that does not resolve is a
+ * mistake in its catalog entry, refused before anything changes.
+ */
+static int
+check_extra(const char *const *names, char *why, size_t size)
+{
+	for (; names != NULL && *names != NULL; names++)
+		if (seccomp_syscall_resolve_name(*names) == __NR_SCMP_ERROR)
+			return fail(why, size, -EINVAL,
+			    "unknown system call %s in the provider's "
+			    "profile",
+			    *names);
+	return 0;
+}
+
 /* Namespace flags clone() must not carry. */
 #define CLONE_NEW_ANY                                                          \
 	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |         \
@@ -564,7 +582,7 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 		 arg_eq(2, 0))) < 0)
 		goto out;
 	/* raise() and abort() signal only this very process. */
-	if (!(p->needs & PROVIDER_NEEDS_EXEC) &&
+	if (!(p->needs & CATALOG_NEEDS_EXEC) &&
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 		 arg_eq(0, (scmp_datum_t)getpid()))) < 0)
 		goto out;
@@ -580,21 +598,21 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 			 1, arg_eq(1, ioctls[i]))) < 0)
 			goto out;
 
-	if (p->needs & (PROVIDER_NEEDS_NET | PROVIDER_NEEDS_UNIX) &&
+	if (p->needs & (CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX) &&
 	    (r = allow_names(ctx, sys_socket)) < 0)
 		goto out;
-	if (p->needs & PROVIDER_NEEDS_NET &&
+	if (p->needs & CATALOG_NEEDS_NET &&
 	    ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		  arg_eq(0, AF_INET))) < 0 ||
 		(r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		     arg_eq(0, AF_INET6))) < 0))
 		goto out;
-	if (p->needs & PROVIDER_NEEDS_UNIX &&
+	if (p->needs & CATALOG_NEEDS_UNIX &&
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
 		 arg_eq(0, AF_UNIX))) < 0)
 		goto out;
 
-	if (p->needs & PROVIDER_NEEDS_EXEC) {
+	if (p->needs & CATALOG_NEEDS_EXEC) {
 		if ((r = allow_names(ctx, sys_exec)) < 0)
 			goto out;
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone),
@@ -613,6 +631,10 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 			 SCMP_SYS(arch_prctl), 1, arg_eq(0, ARCH_SET_FS))) < 0)
 			goto out;
 	}
+
+	/* Checked by sandbox_enter(): every name resolves. */
+	if (p->syscalls != NULL && (r = allow_names(ctx, p->syscalls)) < 0)
+		goto out;
 
 	what = "load";
 	r = seccomp_load(ctx);
@@ -633,6 +655,9 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 	gid_t gid = 0;
 	int r;
 
+	/* A profile that cannot be built is refused before step 1. */
+	if ((r = check_extra(p->syscalls, why, size)) < 0)
+		return r;
 	/* NSS needs its files: look the user up before anything closes. */
 	if (geteuid() == 0) {
 		errno = 0;

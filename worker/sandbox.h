@@ -16,14 +16,23 @@
  *   8. seccomp allow-list (libseccomp), per provider needs: no ptrace,
  *      mount, namespaces, module loading, ...; execve and fork only in
  *      the script profile (NEEDS_EXEC), where Landlock decides what may
- *      be executed, since seccomp cannot see paths.
+ *      be executed, since seccomp cannot see paths; and the extra system
+ *      calls the provider's catalog entry names.
+ *
+ * The profile's needs, read paths and extra system calls come from the
+ * provider's catalog entry (catalog.h, struct catalog_sandbox).
  */
 #ifndef ROTAD_SANDBOX_H
 #define ROTAD_SANDBOX_H
 
 struct sandbox_profile {
-	unsigned needs;                /* PROVIDER_NEEDS_* */
+	unsigned needs;                /* CATALOG_NEEDS_* */
 	const char *const *read_paths; /* NULL-terminated, may be NULL */
+	/* Allowed besides the base list, by libseccomp's name; NULL-
+	 * terminated, may be NULL.  A name libseccomp does not know on this
+	 * architecture is refused: a profile is never quietly smaller than
+	 * its provider needs, nor a typo quietly ignored. */
+	const char *const *syscalls;
 	const char *const *exec_paths; /* NEEDS_EXEC: what may be execve'd */
 	const char *tls_ca_file;       /* NULL for none */
 	const char *user;     /* service user when root; NULL: "rotad" */

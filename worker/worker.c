@@ -6,15 +6,19 @@
  *
  * The daemon starts one per step.  The command line carries no secret,
  * only what the sandbox must know before the request is read: the
- * provider (whose needs shape the profile), the service user, the CA file
- * and, for scripts, what may be executed and read.  The request arrives
- * on fd 0 and the one response leaves on fd 1 (proto/wire.h); fd 2 is a
- * log for diagnostics, which never hold a secret.
+ * provider (a catalog name: its catalog entry shapes the profile), the
+ * service user, the CA file and, for scripts, what may be executed and
+ * read.  The request arrives on fd 0 and the one response leaves on fd 1
+ * (proto/wire.h); fd 2 is a log for diagnostics, which never hold a
+ * secret.
  *
  * The order of main() is the point of the file: parse argv, find the
- * provider, lock down, and only then read and decode the request, check
- * that it is for this provider and CA file, run it, scrub what the
- * provider says of every secret of the request, answer, wipe, exit 0.
+ * provider's catalog entry and its implementation, lock down with the
+ * entry's profile, and only then read and decode the request, check that
+ * it is for this provider and CA file and that its parameters are the
+ * entry's worker keys with values their checks accept, run it, scrub
+ * what the provider says of every secret of the request, answer, wipe,
+ * exit 0.
  * A worker that cannot answer exits non-zero and the daemon classes the
  * step transient; one that can answer but must not run answers fatal.
  */
@@ -28,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "catalog.h"
 #include "config.h"
 #include "provider.h"
 #include "sandbox.h"
@@ -166,20 +171,21 @@ parse_args(int argc, char **argv, struct args *a, char *why, size_t size)
 	return 0;
 }
 
-/* The provider's read paths and the --read ones, in one list. */
+/* The catalog profile's read paths and the --read ones, in one list. */
 static const char **
-read_paths(const struct provider *p, const struct args *a)
+read_paths(const struct catalog_provider *desc, const struct args *a)
 {
+	const char *const *extra = desc->sandbox.read_paths;
 	const char **v;
 	size_t n = 0, i;
 
-	for (i = 0; p->read_paths != NULL && p->read_paths[i] != NULL; i++)
+	for (i = 0; extra != NULL && extra[i] != NULL; i++)
 		n++;
 	v = calloc(n + a->nread + 1, sizeof(*v));
 	if (v == NULL)
 		return NULL;
 	for (i = 0; i < n; i++)
-		v[i] = p->read_paths[i];
+		v[i] = extra[i];
 	for (i = 0; i < a->nread; i++)
 		v[n + i] = a->read[i];
 	return v;
@@ -231,11 +237,53 @@ injected_fault(const struct wire_request *req, struct wire_response *res)
 }
 #endif
 
-/* Run REQ on P into RES.  The result is always an answer: a provider
- * error is in RES, a refusal is fatal. */
+/*
+ * Whether REQ's parameters are what DESC takes from the daemon: each one a
+ * key of DESC flagged CATALOG_KEY_WORKER with a value catalog_check_value()
+ * accepts, and every required worker key there (the wire has already
+ * refused a key twice).  0, or -EINVAL with the reason in WHY.  Providers
+ * then read their parameters without checking them again.
+ */
+static int
+check_params(const struct catalog_provider *desc,
+    const struct wire_request *req, char *why, size_t size)
+{
+	const struct catalog_key *k;
+	char reason[256];
+	size_t i;
+
+	for (i = 0; i < req->nparams; i++) {
+		k = catalog_key_find(desc, req->params[i].key);
+		if (k == NULL || !(k->flags & CATALOG_KEY_WORKER)) {
+			snprintf(why, size,
+			    "parameter %s is not one provider %s takes",
+			    req->params[i].key, desc->name);
+			return -EINVAL;
+		}
+		if (catalog_check_value(
+			k, req->params[i].value, reason, sizeof(reason)) < 0) {
+			snprintf(
+			    why, size, "parameter %s: %s", k->name, reason);
+			return -EINVAL;
+		}
+	}
+	for (k = desc->keys; k->name != NULL; k++)
+		if ((k->flags & CATALOG_KEY_WORKER) &&
+		    (k->flags & CATALOG_KEY_REQUIRED) &&
+		    wire_param(req, k->name) == NULL) {
+			snprintf(why, size,
+			    "parameter %s is required by provider %s", k->name,
+			    desc->name);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* Run REQ on P (DESC's implementation) into RES.  The result is always an
+ * answer: a provider error is in RES, a refusal is fatal. */
 static void
-dispatch(const struct provider *p, const struct wire_request *req,
-    struct wire_response *res)
+dispatch(const struct catalog_provider *desc, const struct provider *p,
+    const struct wire_request *req, struct wire_response *res)
 {
 	int r;
 
@@ -249,11 +297,14 @@ dispatch(const struct provider *p, const struct wire_request *req,
 		r = p->verify != NULL ? p->verify(req, res) : -EOPNOTSUPP;
 		break;
 	case WIRE_OP_SCRIPT:
-		/* Only a worker started for scripts has the profile that
-		 * lets one run. */
-		if (p != &provider_script && p != &provider_script_rotation) {
+		/* Only a profile that may exec lets a script run: asking
+		 * any other provider to run one is a daemon's mistake. */
+		if (!(desc->sandbox.needs & CATALOG_NEEDS_EXEC) ||
+		    p->apply == NULL) {
 			provider_fail(res, WIRE_CLASS_FATAL,
-			    "a script step needs --provider script");
+			    "a script step needs a provider that runs scripts, "
+			    "not %s",
+			    desc->name);
 			return;
 		}
 		r = p->apply(req, res);
@@ -309,6 +360,7 @@ main(int argc, char **argv)
 {
 	struct args a = { 0 };
 	struct sandbox_profile prof;
+	const struct catalog_provider *desc;
 	const struct provider *p;
 	const char **reads = NULL;
 	struct secret *raw = NULL;
@@ -320,22 +372,26 @@ main(int argc, char **argv)
 	memset(&req, 0, sizeof(req));
 	memset(&res, 0, sizeof(res));
 
-	/* argv, then the provider: nothing is read before the sandbox. */
+	/* argv, then the provider: nothing is read before the sandbox.
+	 * Internal providers (post-rotation) are workers' names too. */
 	if (parse_args(argc, argv, &a, why, sizeof(why)) < 0) {
 		status = answer_fatal("%s", why);
 		goto out;
 	}
-	if ((p = provider_find(a.provider)) == NULL) {
+	if ((desc = catalog_find(a.provider)) == NULL ||
+	    (p = provider_find(desc)) == NULL) {
 		status = answer_fatal("unknown provider %s", a.provider);
 		goto out;
 	}
-	if ((reads = read_paths(p, &a)) == NULL) {
+	if ((reads = read_paths(desc, &a)) == NULL) {
 		status = answer_fatal("out of memory");
 		goto out;
 	}
 
+	/* The profile is the catalog's, never the request's. */
 	memset(&prof, 0, sizeof(prof));
-	prof.needs = p->needs;
+	prof.needs = desc->sandbox.needs;
+	prof.syscalls = desc->sandbox.syscalls;
 	prof.read_paths = reads;
 	prof.exec_paths = a.exec;
 	prof.tls_ca_file = a.ca_file;
@@ -371,7 +427,12 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	dispatch(p, &req, &res);
+	/* A refused parameter still goes through the scrubber below: the
+	 * reason quotes its value. */
+	if (check_params(desc, &req, why, sizeof(why)) < 0)
+		provider_fail(&res, WIRE_CLASS_FATAL, "%s", why);
+	else
+		dispatch(desc, p, &req, &res);
 	if (scrub_response(&req, &res) < 0) {
 		/* Unscrubbed text must not leave: answer without it. */
 		wire_response_clear(&res);

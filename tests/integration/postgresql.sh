@@ -41,7 +41,8 @@ newpw() { python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$1"; }
 # call.py WIRE_PY_DIR WORKER KEY=VALUE...: run the worker on one request.
 # Each KEY=VALUE is a field of the request for wire.py (port, timeout and
 # wait, call.py's own limit, are numbers; tls_verify is true or false),
-# except that a secret names its file in $T: admin=admin.pw.  Prints
+# except that a secret names its file in $T: admin=admin.pw, and
+# param.KEY=VALUE is one of the request's params.  Prints
 # {"status", "class", "message", "facts", "stderr", "leaked"} as JSON,
 # leaked listing the files among $SECRET_FILES whose password appears in
 # the response or on the worker's stderr.
@@ -61,6 +62,9 @@ for arg in sys.argv[3:]:
         v = int(v)
     elif k == "tls_verify":
         v = v == "true"
+    elif k.startswith("param."):
+        req.setdefault("params", {})[k[6:]] = v
+        continue
     req[k] = v
 limit = req.pop("wait", 30)
 argv = ["--provider", "postgresql", "--user", "nobody"]
@@ -96,7 +100,7 @@ expect() {
 	    "got:  $got" "$R"
 }
 
-echo "1..28"
+echo "1..32"
 
 # TLS: a CA, the server's certificate for 127.0.0.1, and a CA that did
 # not sign it.  The worker runs as nobody: the CA files are world-readable.
@@ -158,6 +162,19 @@ verdict "the server logged the ALTER ROLE with a verifier, not the password" \
 
 wcall op=verify login=target new_secret=new.pw
 expect "verify with the new password succeeds" none
+# database travels as a parameter, checked against the catalog's key.
+out=$(pg_sql "CREATE DATABASE rotad_param" 2>&1)
+wcall op=verify login=target new_secret=new.pw param.database=rotad_param
+expect "verify with the parameter database succeeds" none
+grep -q 'connection authorized: user=target database=rotad_param' "$PG_LOG"
+verdict "... and the server saw the login to that database" $? "$out" \
+    "$(grep 'connection authorized: user=target' "$PG_LOG" | tail -n 2)"
+wcall op=verify login=target new_secret=new.pw param.database=
+expect "an empty database parameter is refused by the worker: fatal" fatal \
+    "parameter database: expected a non-empty string"
+wcall op=verify login=target new_secret=new.pw param.sslmode=disable
+expect "a parameter postgresql does not take is refused: fatal" fatal \
+    "parameter sslmode is not one provider postgresql takes"
 # A role name that needs quoting (PQescapeIdentifier's job).
 wcall op=apply "login=O'Neil Ops" admin_login=admin admin=admin.pw \
     new_secret=odd.pw
@@ -242,5 +259,5 @@ wcall op=apply login=target admin_login=admin admin=admin.pw \
     new_secret=old.pw
 expect "apply against a stopped server: transient" transient
 
-[ "$n" -eq 28 ] || echo "# planned 28 tests, ran $n"
+[ "$n" -eq 32 ] || echo "# planned 32 tests, ran $n"
 [ "$failed" -eq 0 ]

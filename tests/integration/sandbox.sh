@@ -103,7 +103,7 @@ TEST='["--provider", "test", "--user", "nobody"]'
 NOBODY_UID=$(id -u nobody)
 NOBODY_GID=$(id -g nobody)
 
-echo "1..24"
+echo "1..28"
 
 # 1: the plain request works at all, or every refusal below means nothing.
 R=$(drive call "$TEST" '{}' 2>&1)
@@ -233,8 +233,8 @@ echo "input=${#line}"
 echo x 2>/dev/null >"${0%/*}/written" || echo "write refused"
 EOF
 chmod 755 "$T/post.sh"
-R=$(drive call "[\"--provider\", \"script\", \"--user\", \"nobody\", \"--exec\", \"$T/post.sh\"]" \
-    "{\"op\": \"script\", \"provider\": \"script\", \"script_path\": \"$T/post.sh\", \"script_input\": \"eyJ4IjogMX0=\"}" 2>&1)
+R=$(drive call "[\"--provider\", \"post-rotation\", \"--user\", \"nobody\", \"--exec\", \"$T/post.sh\"]" \
+    "{\"op\": \"script\", \"provider\": \"post-rotation\", \"script_path\": \"$T/post.sh\", \"script_input\": \"eyJ4IjogMX0=\"}" 2>&1)
 C=$(printf '%s' "$R" | j 'j["res"]["class"] == "none" and
     "input=12" in j["res"]["output"] and "exec refused" in j["res"]["output"]
     and "write refused" in j["res"]["output"]' 2>&1)
@@ -249,5 +249,39 @@ for kind in truncated garbage; do
 	    "$([ "$C" = True ] && echo 0 || echo 1)" "$R"
 done
 
-[ "$n" -eq 24 ] || echo "# planned 24, ran $n"
+# 25-27: the catalog decides what a request may carry: a parameter the
+# provider does not take (the test provider takes none from the daemon),
+# or a script step for a provider whose profile cannot exec, is answered
+# fatal and not run (fail:auth would answer auth).
+R=$(drive call "$TEST" '{"params": {"database": "app"},
+    "test_action": "fail:auth"}' 2>&1)
+C=$(printf '%s' "$R" | j 'j["status"] == 0 and j["res"]["class"] == "fatal"
+    and "parameter database is not one provider test takes" in
+    j["res"]["message"]' 2>&1)
+verdict "a parameter the provider does not take is refused, not run" \
+    "$([ "$C" = True ] && echo 0 || echo 1)" "$R"
+R=$(drive call '["--provider", "postgresql", "--user", "nobody"]' \
+    '{"provider": "postgresql", "params": {"test_fail": "3"},
+    "test_action": "fault:auth"}' 2>&1)
+C=$(printf '%s' "$R" | j 'j["status"] == 0 and j["res"]["class"] == "fatal"
+    and "parameter test_fail is not one provider postgresql takes" in
+    j["res"]["message"]' 2>&1)
+verdict "another provider's key is refused as a parameter" \
+    "$([ "$C" = True ] && echo 0 || echo 1)" "$R"
+R=$(drive call "$TEST" '{"op": "script", "script_path": "/bin/true",
+    "script_input": "eA==", "test_action": "fail:auth"}' 2>&1)
+C=$(printf '%s' "$R" | j 'j["status"] == 0 and j["res"]["class"] == "fatal"
+    and "script step" in j["res"]["message"]' 2>&1)
+verdict "a script step for a provider that cannot exec is refused" \
+    "$([ "$C" = True ] && echo 0 || echo 1)" "$R"
+
+# 28: the worker names are the catalog's: the old ones are gone.
+R=$(drive call '["--provider", "script-rotation", "--user", "nobody"]' \
+    '{"provider": "script-rotation"}' 2>&1)
+C=$(printf '%s' "$R" | j 'j["res"]["class"] == "fatal" and
+    "unknown provider" in j["res"]["message"]' 2>&1)
+verdict "a worker name not in the catalog (script-rotation) is unknown" \
+    "$([ "$C" = True ] && echo 0 || echo 1)" "$R"
+
+[ "$n" -eq 28 ] || echo "# planned 28, ran $n"
 exit $((failed > 0))

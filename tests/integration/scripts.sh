@@ -1,7 +1,7 @@
 #!/bin/bash
 # Integration test of post-rotation scripts: the real rotad-worker, started
-# as root as the daemon starts it (--provider script --user nobody --exec
-# the interpreter --read the script), sent requests through
+# as root as the daemon starts it (--provider post-rotation --user nobody
+# --exec the interpreter --read the script), sent requests through
 # tests/lib/wire.py, running Python scripts from a private directory.
 # Speaks TAP.
 #
@@ -191,7 +191,7 @@ def keeper_input(records=None):
     return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode())
 
 def request(script, command=PY):
-    req = {"op": "script", "provider": "script",
+    req = {"op": "script", "provider": "post-rotation",
            "script_path": T + "/" + script, "script_input": keeper_input(),
            "new_secret": NEW.encode(), "current": OLD.encode(),
            "admin": ADMIN.encode()}
@@ -200,8 +200,8 @@ def request(script, command=PY):
     return req
 
 def argv(script, command=PY):
-    return ["--provider", "script", "--user", "nobody", "--exec", command,
-            "--read", T + "/" + script]
+    return ["--provider", "post-rotation", "--user", "nobody",
+            "--exec", command, "--read", T + "/" + script]
 
 def call(script, command=PY, exec_path=PY, timeout=30):
     return wire.call_worker(worker, argv(script, exec_path),

@@ -17,7 +17,9 @@ Use from a test:
 
 Requests are dicts keyed by the members of struct wire_request; "op" is
 "apply", "verify" or "script" (or its number); secrets (current,
-new_secret, admin, script_input) are bytes (a str is taken as UTF-8).
+new_secret, admin, script_input) are bytes (a str is taken as UTF-8);
+"params", the provider's own settings (postgresql's database, ...), is a
+dict of str to str, in the order they go on the wire (empty: left out).
 Responses are dicts with "class" (its name), "message", "facts" (str) and
 "output" (bytes or None).  encode_fields() builds any message, however
 malformed, to test the worker's refusals.
@@ -45,18 +47,23 @@ WIRE_MAX = 1024 * 1024
 WIRE_MESSAGE_MAX = 1024
 WIRE_FACTS_MAX = 1024
 WIRE_OUTPUT_MAX = 64 * 1024
+WIRE_PARAMS_MAX = 32
+WIRE_PARAM_KEY_MAX = 63
+WIRE_PARAM_VALUE_MAX = 4095
+PARAM_KEY_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789_")
 
 OPS = {"apply": 1, "verify": 2, "script": 3}
 CLASSES = ["none", "transient", "auth", "policy", "fatal"]
 
 # name: (tag, kind, bound).  kind: "int" (bound = largest value, smallest
-# 0 except op), "bool", "str" (bound = longest length, bytes), "secret".
+# 0 except op), "bool", "str" (bound = longest length, bytes), "secret",
+# "params" (see encode_params()).  Tag 5 was database: retired, now a
+# parameter, and refused as an unknown tag.
 REQUEST_FIELDS = {
     "op": (1, "int", len(OPS)),
     "provider": (2, "str", 63),
     "host": (3, "str", 255),
     "port": (4, "int", 65535),
-    "database": (5, "str", 255),
     "login": (6, "str", 1023),
     "dn": (7, "str", 1023),
     "admin_login": (8, "str", 1023),
@@ -70,6 +77,7 @@ REQUEST_FIELDS = {
     "script_command": (16, "str", 4095),
     "script_input": (17, "secret", None),
     "test_action": (18, "str", 255),
+    "params": (19, "params", WIRE_PARAMS_MAX),
 }
 RESPONSE_FIELDS = {
     "class": (0x81, "int", len(CLASSES) - 1),
@@ -89,6 +97,74 @@ def encode_fields(fields):
     body = b"".join(struct.pack(">BI", tag, len(val)) + bytes(val)
                     for tag, val in fields)
     return struct.pack(">I", len(body)) + body
+
+
+def encode_param_entries(pairs):
+    """The params field's value for (key, value) PAIRS, unchecked.
+
+    Each entry is a 1-byte key length, the key, a 4-byte big-endian value
+    length and the value (str taken as UTF-8): what proto/wire.c's table
+    says.  For building malformed values too; encode_params() checks.
+    """
+    out = b""
+    for k, v in pairs:
+        k, v = _as_bytes(k), _as_bytes(v)
+        out += struct.pack(">B", len(k)) + k + struct.pack(">I", len(v)) + v
+    return out
+
+
+def _param_key_ok(k):
+    return 1 <= len(k) <= WIRE_PARAM_KEY_MAX and set(k) <= PARAM_KEY_CHARS
+
+
+def encode_params(params):
+    """PARAMS (a dict, or (key, value) pairs) as the params field's value.
+
+    Raises WireError where the C encoder returns -EINVAL: more than
+    WIRE_PARAMS_MAX, a key not 1..63 bytes of [a-z0-9_], a value over
+    WIRE_PARAM_VALUE_MAX bytes or holding a NUL, a key twice.
+    """
+    pairs = list(params.items()) if isinstance(params, dict) else \
+        list(params)
+    if len(pairs) > WIRE_PARAMS_MAX:
+        raise WireError("more than %d params" % WIRE_PARAMS_MAX)
+    seen = set()
+    for k, v in pairs:
+        kb, vb = _as_bytes(k), _as_bytes(v)
+        if not _param_key_ok(kb):
+            raise WireError("param key %r: 1..63 of [a-z0-9_]" % k)
+        if kb in seen:
+            raise WireError("param %r twice" % k)
+        seen.add(kb)
+        if len(vb) > WIRE_PARAM_VALUE_MAX or b"\0" in vb:
+            raise WireError("param %r: value too long or holds a NUL" % k)
+    return encode_param_entries(pairs)
+
+
+def decode_params(val):
+    """The params field's value as a dict, as wire.c's get_params()."""
+    out, i = {}, 0
+    if not val:
+        raise WireError("params: empty field")
+    while i < len(val):
+        if len(out) == WIRE_PARAMS_MAX:
+            raise WireError("params: more than %d" % WIRE_PARAMS_MAX)
+        klen = val[i]
+        if len(val) - i - 1 < klen + 4:
+            raise WireError("params: entry runs past the end")
+        k = bytes(val[i + 1:i + 1 + klen])
+        vlen = struct.unpack_from(">I", val, i + 1 + klen)[0]
+        j = i + 1 + klen + 4
+        if vlen > len(val) - j:
+            raise WireError("params: value runs past the end")
+        if not _param_key_ok(k):
+            raise WireError("params: bad key %r" % k)
+        ks = k.decode("ascii")
+        if ks in out:
+            raise WireError("params: %s twice" % ks)
+        out[ks] = _str(val[j:j + vlen], WIRE_PARAM_VALUE_MAX, "param " + ks)
+        i = j + vlen
+    return out
 
 
 def _split(body):
@@ -178,6 +254,9 @@ def encode_request(req):
             if len(b) > bound or b"\0" in b:
                 raise WireError("%s too long or holds a NUL" % name)
             fields.append((tag, b))
+        elif kind == "params":
+            if v:
+                fields.append((tag, encode_params(v)))
         else:
             fields.append((tag, v))
     msg = encode_fields(fields)
@@ -207,6 +286,8 @@ def decode_request(body):
             req[name] = val[0] == 1
         elif kind == "str":
             req[name] = _str(val, bound, name)
+        elif kind == "params":
+            req[name] = decode_params(val)
         else:
             req[name] = bytes(val)
     if not _complete(req):
@@ -332,6 +413,7 @@ C_RESPONSE_HEX = (
 
 
 def _json_request(text):
+    """A request from JSON; "params" is an object of strings."""
     req = json.loads(text)
     for k in SECRETS:
         if isinstance(req.get(k), dict):
@@ -354,14 +436,17 @@ def _selftest():
         return False
 
     full = {"op": "apply", "provider": "postgresql", "host": "db.internal",
-            "port": 5432, "database": "app", "login": "app", "dn": "cn=x",
+            "port": 5432, "login": "app", "dn": "cn=x",
             "admin_login": "postgres", "tls_ca_file": "/etc/ca.pem",
             "tls_verify": False, "timeout": 30, "current": b"old\0pw",
             "new_secret": b"new-pw", "admin": b"admin-pw",
             "script_path": "/bin/true", "script_command": "/bin/sh",
-            "script_input": b"eyJ9", "test_action": "exec"}
+            "script_input": b"eyJ9", "test_action": "exec",
+            "params": {"database": "app", "x_2": ""}}
     back = decode_request(split_message(encode_request(full)))
     check("request round trip, every field", back == full)
+    check("params keep their order",
+          list(back["params"]) == ["database", "x_2"])
     res = {"class": "policy", "message": "too short", "facts": "a=b",
            "output": b"x\0y"}
     check("response round trip",
@@ -387,6 +472,52 @@ def _selftest():
     check("NUL in string refused",
           refused(decode_request, body + bytes([3, 0, 0, 0, 1, 0])))
     check("response without class refused", refused(decode_response, b""))
+    check("retired tag 5 (database) refused",
+          refused(decode_request, body + bytes([5, 0, 0, 0, 1, 65])))
+    check("database is no field any more",
+          refused(encode_request, dict(full, database="app")))
+
+    # params (tag 19): the limits, from both sides.
+    most = {"k%d" % i: "v" for i in range(WIRE_PARAMS_MAX)}
+    edge = {"k" * 63: "v" * 4095, "a_0": ""}
+    for name, p in (("32 params", most), ("longest key and value", edge)):
+        b = split_message(encode_request(dict(full, params=p)))
+        check("params round trip: " + name,
+              decode_request(b)["params"] == p)
+    check("no params: no field",
+          encode_request(dict(full, params={})) ==
+          encode_request({k: v for k, v in full.items() if k != "params"}))
+    bad = {
+        "too many": [("k%d" % i, "v") for i in range(WIRE_PARAMS_MAX + 1)],
+        "bad key characters": [("Database", "x")],
+        "a dash in a key": [("data-base", "x")],
+        "empty key": [("", "x")],
+        "long key": [("k" * 64, "x")],
+        "long value": [("database", "v" * 4096)],
+        "NUL in value": [("database", "a\0b")],
+        "duplicate key": [("database", "a"), ("database", "b")],
+    }
+    for name, pairs in bad.items():
+        check("params refused by the encoder: " + name,
+              refused(encode_params, pairs))
+        check("params refused by the decoder: " + name,
+              refused(decode_request,
+                      body + encode_fields([(19, encode_param_entries(
+                          pairs))])[4:]))
+    good = encode_param_entries([("database", "app")])
+    check("a params field added to a valid request decodes",
+          decode_request(body + encode_fields([(19, good)])[4:])["params"]
+          == {"database": "app"})
+    for name, val in (("empty field", b""),
+                      ("entry cut in the key", good[:4]),
+                      ("entry cut in the length", good[:11]),
+                      ("entry cut in the value", good[:-1]),
+                      ("a byte after the last entry", good + b"\0")):
+        check("params refused by the decoder: " + name,
+              refused(decode_request, body + encode_fields([(19, val)])[4:]))
+    check("params field twice refused",
+          refused(decode_request,
+                  body + encode_fields([(19, good), (19, good)])[4:]))
 
     # call_worker() against a stand-in worker: this same module, run by
     # the interpreter, answering with what it was sent.

@@ -2,7 +2,8 @@
  * Unit tests of the worker wire codec: round trips of requests and
  * responses with every field, each kind of malformed message the
  * decoders must refuse (leaving nothing allocated: ASan's leak checker
- * watches the sanitizer build), truncation at every byte, random byte
+ * watches the sanitizer build), the parameters' limits from both sides,
+ * truncation at every byte, random byte
  * flips, the fd reader and writer under short reads, short writes and
  * EINTR, and a request encoded by tests/lib/wire.py, which must decode
  * here and encode back to the same bytes.
@@ -31,7 +32,7 @@ enum {
 	T_PROVIDER,
 	T_HOST,
 	T_PORT,
-	T_DATABASE,
+	T_RETIRED_DATABASE,
 	T_LOGIN,
 	T_DN,
 	T_ADMIN_LOGIN,
@@ -45,6 +46,7 @@ enum {
 	T_SCRIPT_COMMAND,
 	T_SCRIPT_INPUT,
 	T_TEST_ACTION,
+	T_PARAMS,
 	T_CLASS = 0x81,
 	T_MESSAGE,
 	T_FACTS,
@@ -90,6 +92,32 @@ add_int(struct msg *m, uint8_t tag, uint32_t v)
 		(uint8_t)(v >> 8), (uint8_t)v };
 
 	add(m, tag, be, 4);
+}
+
+/* One parameter entry at the end of M (a params field's value being built):
+ * KLEN bytes of KEY, then the 4-byte VLEN and VLEN bytes of VALUE. */
+static void
+add_entry(
+    struct msg *m, const char *key, size_t klen, const char *value, size_t vlen)
+{
+	assert_true(klen <= 255);
+	assert_true(m->len + 1 + klen + 4 + vlen <= sizeof(m->buf));
+	m->buf[m->len++] = (uint8_t)klen;
+	memcpy(m->buf + m->len, key, klen);
+	m->len += klen;
+	m->buf[m->len++] = (uint8_t)(vlen >> 24);
+	m->buf[m->len++] = (uint8_t)(vlen >> 16);
+	m->buf[m->len++] = (uint8_t)(vlen >> 8);
+	m->buf[m->len++] = (uint8_t)vlen;
+	if (vlen > 0)
+		memcpy(m->buf + m->len, value, vlen);
+	m->len += vlen;
+}
+
+static void
+add_entry_str(struct msg *m, const char *key, const char *value)
+{
+	add_entry(m, key, strlen(key), value, strlen(value));
 }
 
 /* A valid verify request's fields, to which a case adds a bad one. */
@@ -154,16 +182,35 @@ assert_secret(const struct secret *s, const void *data, size_t len)
 	assert_memory_equal(secret_data(s), data, len);
 }
 
-/* Every field set; the secrets hold NUL bytes. */
+/* N parameters, malloc'ed as the decoder makes them, from KV: key,
+ * value, key, value... */
+static void
+set_params(struct wire_request *req, const char *const *kv, size_t n)
+{
+	size_t i;
+
+	req->params = calloc(n > 0 ? n : 1, sizeof(*req->params));
+	assert_non_null(req->params);
+	for (i = 0; i < n; i++) {
+		req->params[i].key = strdup(kv[2 * i]);
+		req->params[i].value = strdup(kv[2 * i + 1]);
+		assert_non_null(req->params[i].key);
+		assert_non_null(req->params[i].value);
+	}
+	req->nparams = n;
+}
+
+/* Every field set; the secrets hold NUL bytes; a parameter is empty. */
 static void
 full_request(struct wire_request *req)
 {
+	static const char *const kv[] = { "database", "app", "x_2", "" };
+
 	memset(req, 0, sizeof(*req));
 	req->op = WIRE_OP_APPLY;
 	req->provider = strdup("postgresql");
 	req->host = strdup("db.internal");
 	req->port = 5432;
-	req->database = strdup("app");
 	req->login = strdup("app");
 	req->dn = strdup("cn=app,dc=example");
 	req->admin_login = strdup("postgres");
@@ -177,6 +224,7 @@ full_request(struct wire_request *req)
 	req->script_command = strdup("/bin/sh");
 	req->script_input = sec("eyJ1c2VyIjoiYXBwIn0=", 20);
 	req->test_action = strdup("exec");
+	set_params(req, kv, 2);
 }
 
 static void
@@ -186,7 +234,6 @@ assert_full_request(const struct wire_request *req)
 	assert_string_equal(req->provider, "postgresql");
 	assert_string_equal(req->host, "db.internal");
 	assert_int_equal(req->port, 5432);
-	assert_string_equal(req->database, "app");
 	assert_string_equal(req->login, "app");
 	assert_string_equal(req->dn, "cn=app,dc=example");
 	assert_string_equal(req->admin_login, "postgres");
@@ -200,6 +247,15 @@ assert_full_request(const struct wire_request *req)
 	assert_string_equal(req->script_command, "/bin/sh");
 	assert_secret(req->script_input, "eyJ1c2VyIjoiYXBwIn0=", 20);
 	assert_string_equal(req->test_action, "exec");
+	assert_int_equal(req->nparams, 2);
+	assert_string_equal(req->params[0].key, "database");
+	assert_string_equal(req->params[0].value, "app");
+	assert_string_equal(req->params[1].key, "x_2");
+	assert_string_equal(req->params[1].value, "");
+	assert_string_equal(wire_param(req, "database"), "app");
+	assert_string_equal(wire_param(req, "x_2"), "");
+	assert_null(wire_param(req, "x"));
+	assert_null(wire_param(req, "database_"));
 }
 
 static uint32_t
@@ -263,7 +319,9 @@ test_request_minimal(void **state)
 	assert_string_equal(back.login, "app");
 	assert_secret(back.new_secret, "candidate-1", 11);
 	assert_null(back.host);
-	assert_null(back.database);
+	assert_null(back.params);
+	assert_int_equal(back.nparams, 0);
+	assert_null(wire_param(&back, "database"));
 	assert_null(back.dn);
 	assert_null(back.admin_login);
 	assert_null(back.tls_ca_file);
@@ -400,7 +458,11 @@ test_request_refused(void **state)
 	add_str(&m, 0, "x");
 	req_bad(m.buf, m.len);
 	base_verify(&m);
-	add_str(&m, T_TEST_ACTION + 1, "x");
+	add_str(&m, T_PARAMS + 1, "x");
+	req_bad(m.buf, m.len);
+	/* 5 was database: retired, not to be read as anything. */
+	base_verify(&m);
+	add_str(&m, T_RETIRED_DATABASE, "app");
 	req_bad(m.buf, m.len);
 	base_verify(&m);
 	add_int(&m, T_CLASS, 0);
@@ -538,6 +600,311 @@ test_request_refused(void **state)
 	add_str(&m, T_SCRIPT_PATH, "/bin/post");
 	req_bad(m.buf, m.len); /* script without script_input */
 	req_bad("", 0);
+}
+
+/* Encode REQ, decode it back into *BACK. */
+static void
+round_trip(const struct wire_request *req, struct wire_request *back)
+{
+	struct secret *msg;
+
+	assert_int_equal(wire_request_encode(req, &msg), 0);
+	assert_int_equal(
+	    wire_request_decode((const uint8_t *)secret_data(msg) + 4,
+		secret_len(msg) - 4, back),
+	    0);
+	secret_free(msg);
+}
+
+static void
+test_params_round_trip(void **state)
+{
+	struct wire_request req, back;
+	char keys[WIRE_PARAMS_MAX][8], key[WIRE_PARAM_KEY_MAX + 1];
+	char value[WIRE_PARAM_VALUE_MAX + 1];
+	struct secret *with, *without;
+	size_t i;
+
+	(void)state;
+	/* Every field, two parameters: covered by the full request. */
+	full_request(&req);
+	round_trip(&req, &back);
+	assert_full_request(&back);
+	wire_request_clear(&back);
+
+	/* The most parameters, in the order given. */
+	wire_request_clear(&req);
+	full_request(&req);
+	for (i = 0; i < 2; i++) {
+		free(req.params[i].key);
+		free(req.params[i].value);
+	}
+	free(req.params);
+	req.params = calloc(WIRE_PARAMS_MAX, sizeof(*req.params));
+	assert_non_null(req.params);
+	for (i = 0; i < WIRE_PARAMS_MAX; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", WIRE_PARAMS_MAX - i);
+		req.params[i].key = keys[i];
+		req.params[i].value = keys[i];
+	}
+	req.nparams = WIRE_PARAMS_MAX;
+	round_trip(&req, &back);
+	assert_int_equal(back.nparams, WIRE_PARAMS_MAX);
+	for (i = 0; i < WIRE_PARAMS_MAX; i++) {
+		assert_string_equal(back.params[i].key, keys[i]);
+		assert_string_equal(wire_param(&back, keys[i]), keys[i]);
+	}
+	wire_request_clear(&back);
+
+	/* The longest key and value, every key character. */
+	memset(key, 'k', WIRE_PARAM_KEY_MAX);
+	key[WIRE_PARAM_KEY_MAX] = '\0';
+	memset(value, 'v', WIRE_PARAM_VALUE_MAX);
+	value[WIRE_PARAM_VALUE_MAX] = '\0';
+	req.params[0].key = key;
+	req.params[0].value = value;
+	req.params[1].key = (char *)"abcdefghijklmnopqrstuvwxyz_0123456789";
+	req.params[1].value = (char *)"any text: \x01\xff\n";
+	req.nparams = 2;
+	round_trip(&req, &back);
+	assert_int_equal(back.nparams, 2);
+	assert_string_equal(wire_param(&back, key), value);
+	assert_string_equal(
+	    wire_param(&back, "abcdefghijklmnopqrstuvwxyz_0123456789"),
+	    "any text: \x01\xff\n");
+	wire_request_clear(&back);
+
+	/* No parameters: no field at all, NULL params or not. */
+	req.nparams = 0;
+	assert_int_equal(wire_request_encode(&req, &with), 0);
+	free(req.params);
+	req.params = NULL;
+	assert_int_equal(wire_request_encode(&req, &without), 0);
+	assert_int_equal(secret_len(with), secret_len(without));
+	assert_memory_equal(
+	    secret_data(with), secret_data(without), secret_len(with));
+	secret_free(with);
+	secret_free(without);
+	round_trip(&req, &back);
+	assert_null(back.params);
+	assert_int_equal(back.nparams, 0);
+	wire_request_clear(&back);
+	wire_request_clear(&req);
+}
+
+/* M (a valid request) with a params field of the entries in E. */
+static void
+req_params_bad(const struct msg *e)
+{
+	struct msg m;
+
+	base_verify(&m);
+	add(&m, T_PARAMS, e->buf, e->len);
+	req_bad(m.buf, m.len);
+}
+
+static void
+req_params_ok(const struct msg *e)
+{
+	struct msg m;
+
+	base_verify(&m);
+	add(&m, T_PARAMS, e->buf, e->len);
+	req_ok(&m);
+}
+
+static void
+test_params_refused(void **state)
+{
+	static const char *const bad_keys[] = { "Database", "data-base",
+		"data base", "data.base", "caf\xc3\xa9", "a\x01" };
+	char big[WIRE_PARAM_VALUE_MAX + 2], name[8];
+	struct msg e, m;
+	size_t i;
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+
+	/* The control: one good entry decodes, as does an empty value. */
+	e.len = 0;
+	add_entry_str(&e, "database", "app");
+	req_params_ok(&e);
+	add_entry_str(&e, "empty", "");
+	req_params_ok(&e);
+
+	/* Too many: WIRE_PARAMS_MAX pass, one more does not. */
+	e.len = 0;
+	for (i = 0; i < WIRE_PARAMS_MAX; i++) {
+		snprintf(name, sizeof(name), "k%zu", i);
+		add_entry_str(&e, name, "v");
+	}
+	req_params_ok(&e);
+	add_entry_str(&e, "one_more", "v");
+	req_params_bad(&e);
+
+	/* Keys: characters other than [a-z0-9_], empty, too long. */
+	for (i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
+		e.len = 0;
+		add_entry_str(&e, bad_keys[i], "x");
+		req_params_bad(&e);
+	}
+	e.len = 0;
+	add_entry(&e, "a\0b", 3, "x", 1); /* a NUL in a key */
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry(&e, "", 0, "x", 1);
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry(&e, big, WIRE_PARAM_KEY_MAX, "x", 1);
+	req_params_ok(&e);
+	e.len = 0;
+	add_entry(&e, big, WIRE_PARAM_KEY_MAX + 1, "x", 1);
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry(&e, big, 255, "x", 1);
+	req_params_bad(&e);
+
+	/* Values: too long, a NUL anywhere. */
+	e.len = 0;
+	add_entry(&e, "database", 8, big, WIRE_PARAM_VALUE_MAX);
+	req_params_ok(&e);
+	e.len = 0;
+	add_entry(&e, "database", 8, big, WIRE_PARAM_VALUE_MAX + 1);
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry(&e, "database", 8, "a\0b", 3);
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry(&e, "database", 8, "\0", 1);
+	req_params_bad(&e);
+
+	/* A key twice, next to each other or not (the first copies freed). */
+	e.len = 0;
+	add_entry_str(&e, "database", "a");
+	add_entry_str(&e, "database", "b");
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry_str(&e, "database", "a");
+	add_entry_str(&e, "port_x", "b");
+	add_entry_str(&e, "database", "a");
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry_str(&e, "data", "a");
+	add_entry_str(&e, "database", "b"); /* a prefix is another key */
+	req_params_ok(&e);
+
+	/* Truncated entries: cut at every byte of the second one, and a
+	 * value length that runs past the field (but not the message). */
+	e.len = 0;
+	add_entry_str(&e, "database", "app");
+	add_entry_str(&e, "sslmode", "require");
+	for (i = 1; i < 1 + 7 + 4 + 7; i++) {
+		struct msg cut = e;
+
+		cut.len = e.len - i;
+		req_params_bad(&cut);
+	}
+	e.len = 0;
+	add_entry_str(&e, "database", "app");
+	e.buf[1 + 8 + 3] = 4; /* "app" claims 4 bytes */
+	base_verify(&m);
+	add(&m, T_PARAMS, e.buf, e.len);
+	add_str(&m, T_HOST, "x");
+	req_bad(m.buf, m.len);
+	e.buf[1 + 8 + 3] = 0xff;
+	e.buf[1 + 8] = 0xff; /* 0xff0000ff: no wrap-around */
+	req_params_bad(&e);
+
+	/* A byte left after the last entry, an empty field, two fields. */
+	e.len = 0;
+	add_entry_str(&e, "database", "app");
+	e.buf[e.len++] = 0;
+	req_params_bad(&e);
+	e.len = 0;
+	req_params_bad(&e);
+	e.len = 0;
+	add_entry_str(&e, "database", "app");
+	base_verify(&m);
+	add(&m, T_PARAMS, e.buf, e.len);
+	add(&m, T_PARAMS, e.buf, e.len);
+	req_bad(m.buf, m.len);
+}
+
+static void
+test_params_encode_refused(void **state)
+{
+	struct wire_request req;
+	struct secret *msg = (struct secret *)&msg;
+	struct wire_param p[WIRE_PARAMS_MAX + 1];
+	char key[WIRE_PARAM_KEY_MAX + 2], value[WIRE_PARAM_VALUE_MAX + 2];
+	char keys[WIRE_PARAMS_MAX + 1][8];
+	size_t i;
+
+	(void)state;
+	memset(&req, 0, sizeof(req));
+	req.op = WIRE_OP_VERIFY;
+	req.provider = (char *)"postgresql";
+	req.login = (char *)"app";
+	req.new_secret = sec("c", 1);
+	for (i = 0; i <= WIRE_PARAMS_MAX; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		p[i].key = keys[i];
+		p[i].value = (char *)"v";
+	}
+	req.params = p;
+
+	/* Too many, and a count without an array. */
+	req.nparams = WIRE_PARAMS_MAX;
+	assert_int_equal(wire_request_encode(&req, &msg), 0);
+	secret_free(msg);
+	req.nparams = WIRE_PARAMS_MAX + 1;
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	assert_null(msg);
+	req.nparams = 1;
+	req.params = NULL;
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	req.params = p;
+
+	/* A NULL key or value; bad keys. */
+	p[0].key = NULL;
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	p[0].key = keys[0];
+	p[0].value = NULL;
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	p[0].value = (char *)"v";
+	p[0].key = (char *)"";
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	p[0].key = (char *)"Database";
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	p[0].key = (char *)"data-base";
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0'; /* 64 bytes */
+	p[0].key = key;
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	key[WIRE_PARAM_KEY_MAX] = '\0';
+	assert_int_equal(wire_request_encode(&req, &msg), 0);
+	secret_free(msg);
+
+	/* A value one byte too long. */
+	memset(value, 'v', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	p[0].value = value;
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	value[WIRE_PARAM_VALUE_MAX] = '\0';
+	assert_int_equal(wire_request_encode(&req, &msg), 0);
+	secret_free(msg);
+
+	/* A key twice. */
+	p[0].key = keys[0];
+	p[0].value = (char *)"v";
+	p[2].key = keys[0];
+	req.nparams = 3;
+	assert_int_equal(wire_request_encode(&req, &msg), -EINVAL);
+	p[2].key = keys[2];
+	assert_int_equal(wire_request_encode(&req, &msg), 0);
+	secret_free(msg);
+	secret_free(req.new_secret);
 }
 
 static void
@@ -1099,25 +1466,27 @@ test_names(void **state)
  * builds:
  *   python3 tests/lib/wire.py encode-request '{"op":"apply",
  *     "provider":"postgresql","host":"db.internal","port":5432,
- *     "database":"app","login":"app","dn":"cn=app,dc=example",
+ *     "login":"app","dn":"cn=app,dc=example",
  *     "admin_login":"postgres","tls_ca_file":"/etc/ssl/ca.pem",
  *     "tls_verify":false,"timeout":30,"current":{"hex":"6f6c640070770a"},
  *     "new_secret":"new-Secret-1","admin":"admin-pw",
  *     "script_path":"/usr/local/bin/post","script_command":"/bin/sh",
- *     "script_input":"eyJ1c2VyIjoiYXBwIn0=","test_action":"exec"}'
+ *     "script_input":"eyJ1c2VyIjoiYXBwIn0=","test_action":"exec",
+ *     "params":{"database":"app","x_2":""}}'
  * The other direction is automated in Python: wire.py's C_RESPONSE_HEX
  * is what test_cross_python() below encodes, and `wire.py selftest`
  * (run by tests/integration/wire_py.sh) decodes it.
  */
 static const char py_request_hex[] =
-    "000000f7010000000400000001020000000a706f737467726573716c03000000"
-    "0b64622e696e7465726e616c0400000004000015380500000003617070060000"
-    "00036170700700000011636e3d6170702c64633d6578616d706c650800000008"
-    "706f737467726573090000000f2f6574632f73736c2f63612e70656d0a000000"
-    "01000b000000040000001e0c000000076f6c640070770a0d0000000c6e65772d"
-    "5365637265742d310e0000000861646d696e2d70770f000000132f7573722f6c"
-    "6f63616c2f62696e2f706f737410000000072f62696e2f736811000000146579"
-    "4a3163325679496a6f6959584277496e303d120000000465786563";
+    "0000010c010000000400000001020000000a706f737467726573716c03000000"
+    "0b64622e696e7465726e616c0400000004000015380600000003617070070000"
+    "0011636e3d6170702c64633d6578616d706c650800000008706f737467726573"
+    "090000000f2f6574632f73736c2f63612e70656d0a00000001000b0000000400"
+    "00001e0c000000076f6c640070770a0d0000000c6e65772d5365637265742d31"
+    "0e0000000861646d696e2d70770f000000132f7573722f6c6f63616c2f62696e"
+    "2f706f737410000000072f62696e2f7368110000001465794a3163325679496a"
+    "6f6959584277496e303d12000000046578656313000000180864617461626173"
+    "650000000361707003785f3200000000";
 
 static const char c_response_hex[] =
     "0000004a810000000400000002820000000d6c6f67696e2072656675736564"
@@ -1183,6 +1552,9 @@ main(void)
 		cmocka_unit_test(test_request_minimal),
 		cmocka_unit_test(test_request_encode_refused),
 		cmocka_unit_test(test_request_refused),
+		cmocka_unit_test(test_params_round_trip),
+		cmocka_unit_test(test_params_refused),
+		cmocka_unit_test(test_params_encode_refused),
 		cmocka_unit_test(test_request_over_max),
 		cmocka_unit_test(test_response_round_trip),
 		cmocka_unit_test(test_response_refused),
