@@ -125,7 +125,7 @@ EOF
 	exit 1
 }
 
-# WHAT:STEP, as scheduler/daemon.c's fault_init() reads them.
+# WHAT:STEP, as scheduler/run.c's run_fault_init() reads them.
 CASES="daemon:prepare daemon:apply daemon:verify daemon:commit
 daemon-mid:apply daemon-mid:verify
 worker-early:apply worker-late:apply worker-early:verify worker-late:verify
