@@ -89,7 +89,7 @@ user_json(struct daemon *d, struct ustate *us, bool full)
 
 	o = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name",
 	    us->name, "resource", u->resource_name, "schedule",
-	    u->settings.schedule_text, "tz", tz_name(tz), "fire_next",
+	    u->settings.schedule_text, "tz", tz_name(tz), "next_fire",
 	    command_json_time(fire_next(us)), "last_fire",
 	    command_json_time(us->last_fire), "last_outcome",
 	    us->last_outcome == STORE_RUN_NONE

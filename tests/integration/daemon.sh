@@ -101,7 +101,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..25"
+echo "1..26"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -110,6 +110,12 @@ st=$?
 out=$(ctl --json status 2>&1)
 [ $st -eq 0 ] && [ "$(echo "$out" | jget 'j["generation"], j["users"], j["state"]')" = "(1, 6, 'running')" ]
 verdict "rotad -f starts; status: generation 1, 6 users" $? "$out" "$(cat "$T/log")"
+
+# The user list as docs/control-protocol.md has it, and as rotactl prints it.
+out=$(ctl list 2>&1) && js=$(ctl --json list 2>&1) &&
+    [ "$(echo "$js" | jget 'sorted(j["users"][0].keys())')" = "['last_fire', 'last_outcome', 'name', 'next_fire', 'paused', 'resource', 'running', 'schedule', 'tz']" ] &&
+    echo "$out" | grep -q '^alice '
+verdict "list: every documented field, and rotactl prints it" $? "$out" "$js"
 
 out=$(ctl rotate --wait alice 2>&1)
 st=$?
