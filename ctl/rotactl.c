@@ -121,6 +121,10 @@ value_text(const json_t *v)
 	const unsigned char *p;
 	size_t n;
 
+	/* A field the daemon did not send (an older or newer daemon): shown
+	 * as absent, not a crash. */
+	if (v == NULL)
+		return strdup("-");
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		n = strlen(json_string_value(v));
