@@ -385,7 +385,7 @@ open_store(struct daemon *d, const struct job_set *set)
 		return -ENOKEY;
 	}
 	r = store_open(
-	    set->daemon.store_path, key, &d->store, err, sizeof(err));
+	    set->daemon.store_path, key, 0, &d->store, err, sizeof(err));
 	secret_free(key);
 	if (r < 0) {
 		log_msg(LOG_ERR, MSG_STORE, "store: %s", err);

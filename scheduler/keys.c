@@ -44,7 +44,8 @@ load_config(const char *config, struct job_set **ret)
 }
 
 static int
-open_store(const struct job_set *set, const char *key_path, struct store **ret)
+open_store(const struct job_set *set, const char *key_path, unsigned flags,
+    struct store **ret)
 {
 	struct secret *key = NULL;
 	char err[512];
@@ -55,7 +56,8 @@ open_store(const struct job_set *set, const char *key_path, struct store **ret)
 		fprintf(stderr, "rotad: %s\n", err);
 		return r;
 	}
-	r = store_open(set->daemon.store_path, key, ret, err, sizeof(err));
+	r = store_open(
+	    set->daemon.store_path, key, flags, ret, err, sizeof(err));
 	if (r < 0)
 		fprintf(stderr, "rotad: %s\n", err);
 	secret_free(key);
@@ -203,7 +205,7 @@ keys_init(const char *config)
 		fprintf(stderr, "rotad: %s\n", err);
 		goto out;
 	}
-	if (open_store(set, path, &st) < 0)
+	if (open_store(set, path, STORE_OPEN_CREATE, &st) < 0)
 		goto out;
 	printf("store %s ready\n", set->daemon.store_path);
 	r = keys_import(set, st, (int64_t)time(NULL));
@@ -241,7 +243,7 @@ keys_rekey(const char *config)
 		    path);
 		goto out;
 	}
-	if (open_store(set, path, &st) < 0)
+	if (open_store(set, path, 0, &st) < 0)
 		goto out;
 	snprintf(next, sizeof(next), "%s.new", path);
 	r = store_key_create(next, err, sizeof(err));

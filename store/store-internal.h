@@ -44,10 +44,10 @@ struct store_backend_ops {
 	/* The URL scheme ("postgresql"); NULL for the default, file paths. */
 	const char *scheme;
 
-	/* Open or create LOCATION, check its integrity, migrate its schema.
-	 * ERR must outlive the backend: later failures are described there
-	 * too. */
-	int (*open)(const char *location, char *err, size_t errlen,
+	/* Open LOCATION (CREATE: or create it), check its integrity,
+	 * migrate its schema.  ERR must outlive the backend: later failures
+	 * are described there too. */
+	int (*open)(const char *location, bool create, char *err, size_t errlen,
 	    struct store_backend **ret);
 	void (*close)(struct store_backend *b);
 

@@ -408,7 +408,7 @@ out:
 
 int
 store_open(const char *location, const struct secret *master_key,
-    struct store **ret, char *err, size_t errlen)
+    unsigned flags, struct store **ret, char *err, size_t errlen)
 {
 	struct store *st = NULL;
 	int r;
@@ -427,7 +427,8 @@ store_open(const char *location, const struct secret *master_key,
 	r = find_backend(location, &st->ops, st->err, sizeof(st->err));
 	if (r < 0)
 		goto out;
-	r = st->ops->open(location, st->err, sizeof(st->err), &st->be);
+	r = st->ops->open(location, (flags & STORE_OPEN_CREATE) != 0, st->err,
+	    sizeof(st->err), &st->be);
 	if (r < 0)
 		goto out;
 	r = load_dek(st, location, master_key);

@@ -75,12 +75,22 @@ int store_key_path(char *buf, size_t size, const char *explicit_path);
 
 /* ---- opening ---- */
 
+/* store_open()'s flags. */
+enum {
+	/* Create a missing store (rotad --init, tests).  Without it a
+	 * missing or empty store is an error: the daemon never makes a new
+	 * store in place of one it cannot find. */
+	STORE_OPEN_CREATE = 1 << 0,
+};
+
 /*
  * Open the store at LOCATION (a file path; NULL means STORE_DEFAULT_PATH)
- * with MASTER_KEY (32 bytes, still owned by the caller, not kept).  A
- * missing file is created, mode 0600, with the current schema and a new
- * DEK; an older schema is migrated in one transaction.  The file must not
- * be a symbolic link.  Every open runs an integrity check.
+ * with MASTER_KEY (32 bytes, still owned by the caller, not kept).  With
+ * STORE_OPEN_CREATE in FLAGS a missing file is created, mode 0600, with
+ * the current schema and a new DEK; without it, a missing or empty file
+ * is -ENOENT or -ENODATA.  An older schema is migrated in one transaction.
+ * The file must not be a symbolic link.  Every open runs an integrity
+ * check.
  *
  * Returns 0 and stores the store in *ret, or, with a message in ERR:
  *   -EKEYREJECTED  the master key does not open this store;
@@ -90,10 +100,11 @@ int store_key_path(char *buf, size_t size, const char *explicit_path);
  *                  report), or an I/O error;
  *   -EINVAL        LOCATION is a database of another program, or a bad key;
  *   -EPROTONOSUPPORT  a URL for a backend not built in;
- *   -EBUSY, -ENOMEM, -EACCES, -ENOENT, ...
+ *   -ENOENT, -ENODATA  missing or empty, without STORE_OPEN_CREATE;
+ *   -EBUSY, -ENOMEM, -EACCES, ...
  */
 int store_open(const char *location, const struct secret *master_key,
-    struct store **ret, char *err, size_t errlen);
+    unsigned flags, struct store **ret, char *err, size_t errlen);
 
 /* NULL-safe.  Wipes the DEK. */
 void store_close(struct store *st);

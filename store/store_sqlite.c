@@ -574,6 +574,36 @@ out:
 }
 
 /*
+ * Without STORE_OPEN_CREATE the store must be there and hold something: a
+ * missing or empty file is a store lost (a wrong path, a volume not
+ * mounted, a restore gone wrong), and making a new one would silently
+ * forget every secret.  Only `rotad --init` creates a store.
+ */
+static int
+must_exist(struct store_backend *b)
+{
+	struct stat sb;
+	int r;
+
+	if (lstat(b->path, &sb) < 0) {
+		r = -errno;
+		if (r == -ENOENT)
+			return store_fail(b->err, b->errlen, r,
+			    "%s does not exist; rotad --init creates a store "
+			    "(restore it from a backup if it held secrets)",
+			    b->path);
+		return store_fail(b->err, b->errlen, r, "cannot stat %s: %s",
+		    b->path, strerror(-r));
+	}
+	if (S_ISREG(sb.st_mode) && sb.st_size == 0)
+		return store_fail(b->err, b->errlen, -ENODATA,
+		    "%s is empty; restore it from a backup, or remove it and "
+		    "run rotad --init for a new store",
+		    b->path);
+	return 0;
+}
+
+/*
  * Create PATH, empty, mode 0600, unless it exists.  *ret_created tells
  * whether we did.  SQLite would create it 0644 & ~umask and give that
  * mode to the -wal and -shm files too; changing the process's umask
@@ -721,8 +751,8 @@ sqlite_close(struct store_backend *b)
 }
 
 static int
-sqlite_open(
-    const char *location, char *err, size_t errlen, struct store_backend **ret)
+sqlite_open(const char *location, bool create, char *err, size_t errlen,
+    struct store_backend **ret)
 {
 	struct store_backend *b = NULL;
 	bool created = false;
@@ -742,7 +772,7 @@ sqlite_open(
 		r = store_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = precreate(b, &created);
+	r = create ? precreate(b, &created) : must_exist(b);
 	if (r < 0)
 		goto out;
 	/* No SQLITE_OPEN_CREATE: precreate() made the file, and should it

@@ -27,7 +27,7 @@ users:
   app: {login: app, resource: h, password_file: $T/app.pw}
 EOF
 
-echo "1..8"
+echo "1..10"
 check "rotad --init succeeds" "$ROTAD" --init -c "$T/rotad.yaml"
 mode=$(stat -c %a "$T/master.key")
 size=$(stat -c %s "$T/master.key")
@@ -73,4 +73,25 @@ out=$("$ROTAD" --init -c "$T/old.yaml" 2>&1)
 if echo "$out" | grep -q "does not open this store"; then
 	ok "the old key no longer opens the store"
 else not_ok "the old key no longer opens the store" "$out"; fi
+# Only --init creates a store: the daemon refuses to start on a missing or
+# empty one rather than make a new, empty store in its place.
+cat >"$T/lost.yaml" <<EOF
+conf_dir: $T/none
+store: {path: $T/lost.db, key_file: $T/master.key}
+control: {socket: $T/lost.sock}
+EOF
+out=$(timeout 20 "$ROTAD" -c "$T/lost.yaml" 2>&1)
+st=$?
+if [ $st -ne 0 ] && [ $st -ne 124 ] && [ ! -e "$T/lost.db" ] &&
+    echo "$out" | grep -q 'does not exist; rotad --init creates'; then
+	ok "start refuses a missing store, and creates none"
+else not_ok "start refuses a missing store, and creates none" "st=$st $out"; fi
+: >"$T/lost.db"
+chmod 600 "$T/lost.db"
+out=$(timeout 20 "$ROTAD" -c "$T/lost.yaml" 2>&1)
+st=$?
+if [ $st -ne 0 ] && [ $st -ne 124 ] && [ ! -s "$T/lost.db" ] &&
+    echo "$out" | grep -q 'is empty'; then
+	ok "start refuses an empty store file, and leaves it empty"
+else not_ok "start refuses an empty store file, and leaves it empty" "st=$st $out"; fi
 exit $((failed > 0))

@@ -101,8 +101,9 @@ setup_open(void **state)
 
 	setup(state);
 	f = *state;
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
 	return 0;
 }
 
@@ -124,7 +125,45 @@ reopen(struct fixture *f)
 	store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), 0);
+	    store_open(f->db, f->key, 0, &f->st, f->err, sizeof(f->err)), 0);
+}
+
+/*
+ * Only STORE_OPEN_CREATE makes a store: without it a missing or empty
+ * file is refused with a message that says what to do, and nothing is
+ * created in its place.
+ */
+static void
+test_open_never_creates(void **state)
+{
+	struct fixture *f = *state;
+	struct stat sb;
+	int fd;
+
+	assert_int_equal(
+	    store_open(f->db, f->key, 0, &f->st, f->err, sizeof(f->err)),
+	    -ENOENT);
+	assert_null(f->st);
+	assert_non_null(strstr(f->err, "rotad --init"));
+	assert_int_equal(stat(f->db, &sb), -1);
+
+	fd = open(f->db, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(
+	    store_open(f->db, f->key, 0, &f->st, f->err, sizeof(f->err)),
+	    -ENODATA);
+	assert_non_null(strstr(f->err, "is empty"));
+	assert_int_equal(stat(f->db, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+
+	/* A real store opens without the flag. */
+	assert_int_equal(unlink(f->db), 0);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
+	reopen(f);
+	assert_non_null(f->st);
 }
 
 /* Run SQL on the store's file directly, as an attacker or a test would. */
@@ -223,8 +262,9 @@ test_open_creates(void **state)
 	struct stat sb;
 
 	umask(022);
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
 	assert_int_equal(stat(f->db, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	/* The WAL exists while the store is open, with the same mode. */
@@ -253,8 +293,9 @@ test_open_empty_file(void **state)
 	fd = open(f->db, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	assert_true(fd >= 0);
 	close(fd);
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
@@ -279,8 +320,9 @@ test_open_newer_schema(void **state)
 	store_close(f->st);
 	f->st = NULL;
 	sql(f, "UPDATE meta SET value = 99 WHERE key = 'schema_version'");
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), -EPROTO);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    -EPROTO);
 	assert_null(f->st);
 	assert_non_null(strstr(f->err, "schema version 99"));
 }
@@ -292,8 +334,9 @@ test_open_foreign_db(void **state)
 
 	sql(f, "CREATE TABLE accounts (id INTEGER PRIMARY KEY)");
 	chmod(f->db, 0600);
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), -EINVAL);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    -EINVAL);
 	assert_non_null(strstr(f->err, "not a rotad store"));
 	/* Left as it was. */
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM sqlite_schema"), 1);
@@ -310,8 +353,9 @@ test_open_not_a_database(void **state)
 	assert_int_equal(
 	    write(fd, "root:x:0:0:root:/root:/bin/bash\n", 32), 32);
 	close(fd);
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), -EIO);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    -EIO);
 	assert_non_null(strstr(f->err, f->db));
 }
 
@@ -345,8 +389,9 @@ test_open_corrupt(void **state)
 	    pwrite(fd, junk, sizeof(junk), (off_t)((page - 1) * size + 16)),
 	    (ssize_t)sizeof(junk));
 	close(fd);
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), -EIO);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    -EIO);
 	assert_non_null(strstr(f->err, "integrity check failed"));
 }
 
@@ -358,8 +403,8 @@ test_open_wrong_key(void **state)
 
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(
-	    store_open(f->db, other, &f->st, f->err, sizeof(f->err)),
+	assert_int_equal(store_open(f->db, other, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
 	    -EKEYREJECTED);
 	assert_null(f->st);
 	assert_non_null(
@@ -374,24 +419,29 @@ test_open_bad_arguments(void **state)
 	struct secret *short_key = make_secret("0123456789");
 	char link[160];
 
-	assert_int_equal(
-	    store_open(f->db, short_key, &f->st, f->err, sizeof(f->err)),
+	assert_int_equal(store_open(f->db, short_key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
 	    -EINVAL);
-	assert_int_equal(store_open(f->db, NULL, &f->st, NULL, 0), -EINVAL);
+	assert_int_equal(
+	    store_open(f->db, NULL, STORE_OPEN_CREATE, &f->st, NULL, 0),
+	    -EINVAL);
 	assert_int_equal(store_open("postgresql://db.example/rotad", f->key,
-			     &f->st, f->err, sizeof(f->err)),
+			     STORE_OPEN_CREATE, &f->st, f->err, sizeof(f->err)),
 	    -EPROTONOSUPPORT);
-	assert_int_equal(
-	    store_open("", f->key, &f->st, f->err, sizeof(f->err)), -EINVAL);
+	assert_int_equal(store_open("", f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    -EINVAL);
 	/* A store that is a symbolic link is refused. */
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
 	store_close(f->st);
 	f->st = NULL;
 	snprintf(link, sizeof(link), "%s/link.db", f->dir);
 	assert_int_equal(symlink(f->db, link), 0);
-	assert_int_equal(
-	    store_open(link, f->key, &f->st, f->err, sizeof(f->err)), -ELOOP);
+	assert_int_equal(store_open(link, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    -ELOOP);
 	secret_free(short_key);
 	store_close(NULL);
 }
@@ -758,8 +808,8 @@ test_rekey(void **state)
 
 	store_close(f->st);
 	f->st = NULL;
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)),
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
 	    -EKEYREJECTED);
 	secret_free(f->key);
 	f->key = newkey;
@@ -1171,8 +1221,9 @@ test_run_outputs_migration(void **state)
 	struct outputs c = { 0 };
 	struct store_run run;
 
-	assert_int_equal(
-	    store_open(f->db, f->key, &f->st, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
 	seed(f, "alice", "pw");
 	new_run(f, "alice", id);
 	store_close(f->st);
@@ -1560,15 +1611,17 @@ test_key_and_store(void **state)
 	assert_int_equal(store_key_create(f->keyfile, NULL, 0), 0);
 	assert_int_equal(
 	    store_key_load(f->keyfile, &key, f->err, sizeof(f->err)), 0);
-	assert_int_equal(
-	    store_open(f->db, key, &f->st, f->err, sizeof(f->err)), 0);
+	assert_int_equal(store_open(f->db, key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
 	seed(f, "alice", "pw");
 	store_close(f->st);
 	f->st = NULL;
 	secret_free(key);
 	key = NULL;
 	assert_int_equal(store_key_load(f->keyfile, &key, NULL, 0), 0);
-	assert_int_equal(store_open(f->db, key, &f->st, NULL, 0), 0);
+	assert_int_equal(
+	    store_open(f->db, key, STORE_OPEN_CREATE, &f->st, NULL, 0), 0);
 	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
 	secret_free(key);
 }
@@ -1591,6 +1644,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_open_never_creates, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_open_creates, setup, teardown),
 		cmocka_unit_test_setup_teardown(

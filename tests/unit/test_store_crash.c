@@ -161,7 +161,8 @@ child(const struct crash *c, unsigned seed, int ready, int64_t clock)
 
 	srand(seed);
 	if ((r = store_key_load(c->keyfile, &key, err, sizeof(err))) < 0 ||
-	    (r = store_open(c->db, key, &st, err, sizeof(err))) < 0) {
+	    (r = store_open(
+		 c->db, key, STORE_OPEN_CREATE, &st, err, sizeof(err))) < 0) {
 		fprintf(stderr, "child: %s\n", err);
 		_exit(11);
 	}
@@ -368,7 +369,8 @@ verify(const struct crash *c, const struct secret *key, int *ret_committed,
 	char err[512];
 	int i;
 
-	if (store_open(c->db, key, &st, err, sizeof(err)) != 0)
+	if (store_open(c->db, key, STORE_OPEN_CREATE, &st, err, sizeof(err)) !=
+	    0)
 		fail_msg("open after a kill: %s", err);
 	assert_int_equal(sql_int(c->db,
 			     "SELECT count(*) FROM pragma_integrity_check"
@@ -446,7 +448,9 @@ test_crash(void **state)
 	assert_int_equal(store_key_load(c->keyfile, &key, err, sizeof(err)), 0);
 
 	/* Every user starts with a current secret. */
-	assert_int_equal(store_open(c->db, key, &st, err, sizeof(err)), 0);
+	assert_int_equal(
+	    store_open(c->db, key, STORE_OPEN_CREATE, &st, err, sizeof(err)),
+	    0);
 	for (i = 0; i < NUSERS; i++) {
 		value_for(users[i], "", T0, value, sizeof(value));
 		v = secret_of(value);
