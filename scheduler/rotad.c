@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "config.h"
@@ -19,6 +21,29 @@
 #include "keys.h"
 
 #define DEFAULT_CONFIG "/etc/rotad/rotad.yaml"
+
+/*
+ * No core of this process, ever: it holds the master key, the store's data
+ * key schedule, and whatever secret a control request carried last (a
+ * struct secret is excluded from dumps, but OpenSSL's and jansson's
+ * copies are not).  RLIMIT_CORE 0 stops the kernel writing one, and
+ * non-dumpable also keeps other processes of the same uid from attaching
+ * with ptrace or reading its memory through /proc.  Before anything else
+ * runs, so that no mode (-n, --init, --rekey, the daemon) escapes it.
+ */
+static int
+no_core(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) < 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		fprintf(stderr, "rotad: cannot disable core dumps: %s\n",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 static void
 usage(FILE *f)
@@ -86,6 +111,9 @@ main(int argc, char **argv)
 	const char *config = DEFAULT_CONFIG;
 	bool check_mode = false, verbose = false, to_syslog = false;
 	int c, mode = 0;
+
+	if (no_core() < 0)
+		return 1;
 
 	while ((c = getopt_long(argc, argv, "c:fnsvh", opts, NULL)) != -1) {
 		switch (c) {

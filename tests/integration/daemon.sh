@@ -101,7 +101,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..26"
+echo "1..27"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -116,6 +116,11 @@ out=$(ctl list 2>&1) && js=$(ctl --json list 2>&1) &&
     [ "$(echo "$js" | jget 'sorted(j["users"][0].keys())')" = "['last_fire', 'last_outcome', 'name', 'next_fire', 'paused', 'resource', 'running', 'schedule', 'tz']" ] &&
     echo "$out" | grep -q '^alice '
 verdict "list: every documented field, and rotactl prints it" $? "$out" "$js"
+
+# The daemon holds the master key: the kernel writes no core of it.
+lim=$(grep '^Max core file size' "/proc/$PID/limits" 2>&1)
+echo "$lim" | grep -Eq 'size +0 +0 '
+verdict "the daemon runs with RLIMIT_CORE 0" $? "$lim"
 
 out=$(ctl rotate --wait alice 2>&1)
 st=$?
