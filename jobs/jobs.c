@@ -35,7 +35,6 @@
 #define DEFAULT_SOCKET "/run/rotad/rotad.sock"
 #define DEFAULT_MIN_INTERVAL 3600
 #define DEFAULT_MAX_WORKERS 16
-#define MAX_FILES 10000
 
 /* ---- the users' settings slabs ---- */
 
@@ -529,8 +528,9 @@ load_daemon(struct job_loader *l, const char *path, const char *dir)
 	free(text);
 }
 
-/* The names of the job files in DIR (*.yaml, no dot files), sorted; at
- * most MAX_FILES. */
+/* The names of the job files in DIR (*.yaml, no dot files), sorted.  No
+ * cap on their number: a file left out must be an error that names it,
+ * never a silent skip, and every file costs only what it holds. */
 static void
 list_job_files(struct job_loader *l, const char *dir, char ***ret, size_t *n)
 {
@@ -550,8 +550,6 @@ list_job_files(struct job_loader *l, const char *dir, char ***ret, size_t *n)
 		if (de->d_name[0] == '.' || len < 6 ||
 		    strcmp(de->d_name + len - 5, ".yaml") != 0)
 			continue;
-		if (*n == MAX_FILES)
-			break;
 		*PUSH(*ret, *n) = xstrdup(de->d_name);
 	}
 	closedir(dh);
