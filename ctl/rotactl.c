@@ -1138,6 +1138,11 @@ cmd_secret_get(const struct ctl *ctl)
 		ret = print_json(res);
 		goto out;
 	}
+	if (json_is_true(json_object_get(res, "out_of_sync")))
+		complain("warning: %s is out of sync: the target may hold its "
+			 "pending secret rather than this one (rotactl runs %s "
+			 "says why)",
+		    ctl->args[0], ctl->args[0]);
 	b64 = json_string_value(json_object_get(res, "value_b64"));
 	if (b64 == NULL || protocol_secret_decode(b64, &value) < 0) {
 		complain("rotad sent no valid value_b64");

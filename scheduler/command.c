@@ -467,6 +467,19 @@ cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 	control_reply(c, json_pack("{s:I}", "version", (json_int_t)version));
 }
 
+/*
+ * Whether US's target may not hold its current secret: its last run ended
+ * out of sync, or the run it has now is in recovery out of sync.  Its
+ * other candidate (the pending secret) is kept then, and `rotactl run`
+ * says why.
+ */
+static bool
+out_of_sync(const struct ustate *us)
+{
+	return us->last_outcome == STORE_RUN_OUT_OF_SYNC ||
+	    (us->run != NULL && us->run->rec.state == STORE_RUN_OUT_OF_SYNC);
+}
+
 static void
 cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
 {
@@ -502,8 +515,8 @@ cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
 		return;
 	}
 	control_reply(c,
-	    json_pack("{s:I, s:s}", "version", (json_int_t)version, "value_b64",
-		b64));
+	    json_pack("{s:I, s:s, s:b}", "version", (json_int_t)version,
+		"value_b64", b64, "out_of_sync", out_of_sync(us)));
 	OPENSSL_cleanse(b64, strlen(b64));
 	free(b64);
 }
