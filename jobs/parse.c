@@ -338,12 +338,20 @@ secret_in_file(struct job_loader *l, yaml_node_t *kk, const char *s,
 	    key ? "private_key" : "password");
 }
 
-/* An absolute path in *RET. */
+/* An absolute path in *RET, of a file only root (or rotad) may write. */
 static void
 get_path(struct job_loader *l, yaml_node_t *v, const char *what, char **ret)
 {
-	if (node_string(l, v, ret) == 0 && (*ret)[0] != '/')
+	struct job_origin o;
+
+	if (node_string(l, v, ret) < 0)
+		return;
+	if ((*ret)[0] != '/') {
 		ERR(l, v, "%s must be an absolute path", what);
+		return;
+	}
+	o = node_origin(l, v, JOB_LEVEL_USER, NULL);
+	jobs_trusted(l, &o, l->file, what, *ret);
 }
 
 /* One key K: V of user U. */
