@@ -496,6 +496,40 @@ compare_errors(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/*
+ * A warning for each resource that loaded with its TLS turned off: it
+ * loads (the operator said so), but the credentials then go to whoever
+ * answers, or cross the network in clear.
+ */
+static void
+warn_tls(struct job_set *set)
+{
+	struct job_resource *r;
+	struct job_error *w;
+	size_t i;
+
+	for (i = 0; i < set->nresources; i++) {
+		r = set->resources[i];
+		if (r->provider == NULL ||
+		    !(r->provider->caps & CATALOG_CAP_TLS) ||
+		    (r->tls_enabled && r->tls_verify))
+			continue;
+		w = PUSH(set->warnings, set->nwarnings);
+		w->file = xstrdup(r->tls_origin.file);
+		w->line = r->tls_origin.line;
+		w->column = r->tls_origin.column;
+		w->message = r->tls_enabled
+		    ? xasprintf("resource %s: tls verify: false: the server's "
+				"certificate is not checked, so the "
+				"credentials go to whoever answers at %s:%d",
+			  r->name, r->host != NULL ? r->host : "", r->port)
+		    : xasprintf("resource %s: tls enabled: false: no TLS, so "
+				"the credentials cross the network in clear "
+				"to whoever answers at %s:%d",
+			  r->name, r->host != NULL ? r->host : "", r->port);
+	}
+}
+
 static void
 finish(struct job_loader *l)
 {
@@ -504,6 +538,7 @@ finish(struct job_loader *l)
 	builtin_defaults(&l->set->daemon.defaults);
 	settle_run(l);
 	collect(l);
+	warn_tls(l->set);
 	for (i = 0; i < l->set->nerrors; i++)
 		l->set->errors[i].seq = i;
 	if (l->set->nerrors > 1)
@@ -708,6 +743,11 @@ jobs_free(struct job_set *set)
 		free(set->errors[i].message);
 	}
 	free(set->errors);
+	for (i = 0; i < set->nwarnings; i++) {
+		free(set->warnings[i].file);
+		free(set->warnings[i].message);
+	}
+	free(set->warnings);
 	for (i = 0; i < set->nfiles; i++)
 		free(set->files[i]);
 	free(set->files);
