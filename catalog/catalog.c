@@ -31,6 +31,13 @@ static const struct catalog_key postgresql_keys[] = {
 	{ .name = NULL },
 };
 
+/* Without a ca_file of the resource's, libpq verifies the server against
+ * the system's bundle (sslrootcert): the worker must read it. */
+static const char *const postgresql_read_paths[] = {
+	CATALOG_SYSTEM_CA_FILE,
+	NULL,
+};
+
 static const struct catalog_provider postgresql = {
 	.name = "postgresql",
 	.summary = "a PostgreSQL role's password, set with ALTER ROLE as a "
@@ -40,10 +47,12 @@ static const struct catalog_provider postgresql = {
 	.keys = postgresql_keys,
 	/* With admin_user the admin sets the role's password; without, the
 	 * role changes its own with its current one. */
-	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE,
+	.caps =
+	    CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE | CATALOG_CAP_TLS,
 	.verify = CATALOG_VERIFY_LOGIN,
 	/* TCP to a host, or the server's Unix socket when host is a path. */
-	.sandbox = { .needs = CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX },
+	.sandbox = { .needs = CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX,
+	    .read_paths = postgresql_read_paths },
 };
 
 /* ---- script: the generic provider ---- */

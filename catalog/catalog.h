@@ -77,7 +77,15 @@ enum {
 	CATALOG_CAP_RECONCILE_WITHOUT_ADMIN = 1 << 6,
 	/* Apply and verify are scripts fed Keeper's input. */
 	CATALOG_CAP_KEEPER_INPUT = 1 << 7,
+	/* It talks to its target over TLS and honours the resource's tls:
+	 * (verification against ca_file, else CATALOG_SYSTEM_CA_FILE). */
+	CATALOG_CAP_TLS = 1 << 8,
 };
+
+/* The system's CA bundle (Debian's ca-certificates), which a provider
+ * with CATALOG_CAP_TLS verifies its target against when the resource
+ * names no ca_file; its sandbox must let it read it (read_paths). */
+#define CATALOG_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 
 /* What a successful verify proves. */
 enum catalog_verify {

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include <yaml.h>
 
@@ -62,6 +63,10 @@ struct job_loader {
 	int64_t now;
 	/* The file being parsed: index in set->files, or SIZE_MAX. */
 	size_t file;
+	/* Check that the files named are trusted (trust.h), for this uid:
+	 * not for a buffer, which names no real files. */
+	bool trust;
+	uid_t self;
 	yaml_document_t *doc; /* the document being parsed (parse.c) */
 	bool *file_bad;       /* per file: has an error */
 	struct object *objs;
@@ -125,6 +130,14 @@ extern const char *const jobs_right_names[]; /* by JOB_RIGHT_* bit */
  */
 void jobs_error_at(struct job_loader *l, size_t file, int line, int column,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/*
+ * Whether PATH, named by key WHAT, is trusted (trust.h); when it is not,
+ * the error is recorded at ORIGIN in the file being parsed as
+ * "WHAT PATH: why" and false returned.  Always true for a buffer.
+ */
+bool jobs_trusted(struct job_loader *l, const struct job_origin *origin,
+    size_t file, const char *what, const char *path);
 
 /* A zeroed job_settings from the loader's slabs (see own_slabs). */
 struct job_settings *jobs_own_alloc(struct job_loader *l);

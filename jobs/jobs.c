@@ -25,10 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "catalog.h"
+#include "config.h"
 #include "jobs-internal.h"
 #include "schedule.h"
+#include "trust.h"
 #include "xalloc.h"
 
 #define DEFAULT_STORE "/var/lib/rotad/rotad.db"
@@ -97,6 +100,22 @@ jobs_error_at(struct job_loader *l, size_t file, int line, int column,
 	e->message = msg;
 	if (file != SIZE_MAX)
 		l->file_bad[file] = true;
+}
+
+bool
+jobs_trusted(struct job_loader *l, const struct job_origin *origin, size_t file,
+    const char *what, const char *path)
+{
+	char why[2 * 4096 + 256];
+
+	if (!l->trust || path == NULL ||
+	    trust_check_path(path, l->self, why, sizeof(why)) == 0)
+		return true;
+	jobs_error_at(l, file, origin != NULL ? origin->line : 0,
+	    origin != NULL ? origin->column : 0, "%s%s%s%s%s",
+	    what != NULL ? what : "", what != NULL ? " " : "",
+	    what != NULL ? path : "", what != NULL ? ": " : "", why);
+	return false;
 }
 
 /* ---- the model's tables ---- */
@@ -476,6 +495,40 @@ compare_errors(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/*
+ * A warning for each resource that loaded with its TLS turned off: it
+ * loads (the operator said so), but the credentials then go to whoever
+ * answers, or cross the network in clear.
+ */
+static void
+warn_tls(struct job_set *set)
+{
+	struct job_resource *r;
+	struct job_error *w;
+	size_t i;
+
+	for (i = 0; i < set->nresources; i++) {
+		r = set->resources[i];
+		if (r->provider == NULL ||
+		    !(r->provider->caps & CATALOG_CAP_TLS) ||
+		    (r->tls_enabled && r->tls_verify))
+			continue;
+		w = PUSH(set->warnings, set->nwarnings);
+		w->file = xstrdup(r->tls_origin.file);
+		w->line = r->tls_origin.line;
+		w->column = r->tls_origin.column;
+		w->message = r->tls_enabled
+		    ? xasprintf("resource %s: tls verify: false: the server's "
+				"certificate is not checked, so the "
+				"credentials go to whoever answers at %s:%d",
+			  r->name, r->host != NULL ? r->host : "", r->port)
+		    : xasprintf("resource %s: tls enabled: false: no TLS, so "
+				"the credentials cross the network in clear "
+				"to whoever answers at %s:%d",
+			  r->name, r->host != NULL ? r->host : "", r->port);
+	}
+}
+
 static void
 finish(struct job_loader *l)
 {
@@ -484,6 +537,7 @@ finish(struct job_loader *l)
 	builtin_defaults(&l->set->daemon.defaults);
 	settle_run(l);
 	collect(l);
+	warn_tls(l->set);
 	for (i = 0; i < l->set->nerrors; i++)
 		l->set->errors[i].seq = i;
 	if (l->set->nerrors > 1)
@@ -523,9 +577,28 @@ load_daemon(struct job_loader *l, const char *path, const char *dir)
 
 	l->file = intern_file(l->set, path);
 	mark_bad_grow(l);
+	/* Whoever may write it decides what runs as root: not read. */
+	if (!jobs_trusted(l, NULL, l->file, NULL, path))
+		return;
 	if (parse_read_file(l, path, &text, &len) == 0)
 		parse_daemon_text(l, text, len, dir);
 	free(text);
+}
+
+/*
+ * What rotad.yaml names that decides what runs: the job files' directory
+ * and the worker binary, each trusted or the whole configuration is
+ * refused (errors against rotad.yaml, file index 0).
+ */
+static void
+trust_daemon(struct job_loader *l)
+{
+	const struct job_daemon *d = &l->set->daemon;
+
+	jobs_trusted(l, NULL, 0, "conf_dir", d->conf_dir);
+	jobs_trusted(l, NULL, 0, "worker.path",
+	    d->worker_path != NULL ? d->worker_path
+				   : ROTAD_LIBEXECDIR "/rotad-worker");
 }
 
 /* The names of the job files in DIR (*.yaml, no dot files), sorted.  No
@@ -572,6 +645,10 @@ load_job_files(struct job_loader *l, char *const *names, size_t nnames)
 		free(fpath);
 		text = NULL;
 		len = 0;
+		/* A file others may write is left out unread, like one
+		 * with any other error. */
+		if (!jobs_trusted(l, NULL, l->file, NULL, set->files[l->file]))
+			continue;
 		if (parse_read_file(l, set->files[l->file], &text, &len) == 0)
 			parse_job_text(l, text, len);
 		free(text);
@@ -589,6 +666,8 @@ jobs_load(const char *path, int64_t now, struct job_set **ret)
 	int r = 0;
 
 	d->config_file = xstrdup(path);
+	l.trust = true;
+	l.self = geteuid();
 	/* Job files live beside rotad.yaml unless it says otherwise. */
 	dir = xstrdup(path);
 	slash = strrchr(dir, '/');
@@ -600,6 +679,12 @@ jobs_load(const char *path, int64_t now, struct job_set **ret)
 	}
 
 	load_daemon(&l, path, dir);
+	if (set->nerrors == 0) {
+		if (d->conf_dir == NULL)
+			d->conf_dir = dir == NULL ? xstrdup("conf.d")
+						  : xasprintf("%s/conf.d", dir);
+		trust_daemon(&l);
+	}
 	if (set->nerrors > 0) {
 		/* A broken rotad.yaml: nothing else is loaded. */
 		l.file = SIZE_MAX;
@@ -607,12 +692,6 @@ jobs_load(const char *path, int64_t now, struct job_set **ret)
 		free(l.file_bad);
 		r = -EINVAL;
 		goto out;
-	}
-	if (d->conf_dir == NULL) {
-		if (dir == NULL)
-			d->conf_dir = xstrdup("conf.d");
-		else
-			d->conf_dir = xasprintf("%s/conf.d", dir);
 	}
 	list_job_files(&l, d->conf_dir, &names, &nnames);
 	load_job_files(&l, names, nnames);
@@ -662,6 +741,11 @@ jobs_free(struct job_set *set)
 		free(set->errors[i].message);
 	}
 	free(set->errors);
+	for (i = 0; i < set->nwarnings; i++) {
+		free(set->warnings[i].file);
+		free(set->warnings[i].message);
+	}
+	free(set->warnings);
 	for (i = 0; i < set->nfiles; i++)
 		free(set->files[i]);
 	free(set->files);

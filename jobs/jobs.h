@@ -161,8 +161,13 @@ struct job_resource {
 	JOB_SETTING(char *, protocol);
 	const struct catalog_provider *provider; /* resolved */
 	int default_port; /* the protocol's, from the catalog; 0: none */
+	/* tls: (used by providers with CATALOG_CAP_TLS).  NULL: verify
+	 * against the system's bundle, CATALOG_SYSTEM_CA_FILE. */
 	char *tls_ca_file;
-	bool tls_verify;
+	bool tls_verify;  /* false: TLS, the server unchecked (warned) */
+	bool tls_enabled; /* false: no TLS at all (warned) */
+	/* Where verify: false or enabled: false was written. */
+	struct job_origin tls_origin;
 	char *admin_user;   /* name of the user holding the admin credential */
 	int max_concurrent; /* resolved: the kind's default if not given */
 	/* The provider's own keys, in the order written. */
@@ -247,6 +252,10 @@ struct job_set {
 	size_t nusers;
 	struct job_error *errors;
 	size_t nerrors;
+	/* What loads but is unsafe (a resource's TLS turned off), in the
+	 * same form; they fail nothing. */
+	struct job_error *warnings;
+	size_t nwarnings;
 	char **files; /* interned file names, for origins */
 	size_t nfiles;
 	size_t nfiles_loaded;  /* job files that loaded */
@@ -259,8 +268,10 @@ struct job_set {
  * Load rotad.yaml at PATH and every *.yaml in its conf_dir (sorted by
  * name).  NOW is the instant used to check schedules against
  * min_interval.  Returns 0 with a job set in *ret even when files had
- * errors (see ret->errors): -EINVAL only when rotad.yaml itself is broken
- * (the set then holds its errors and nothing else).  Allocation failure
+ * errors (see ret->errors): -EINVAL only when rotad.yaml itself is broken,
+ * or it, its conf_dir or the worker binary is not trusted (trust.h; the
+ * set then holds its errors and nothing else).  A job file that is not
+ * trusted is left out like a broken one.  Allocation failure
  * ends the process (common/xalloc.h).  The caller frees the set with
  * jobs_free().
  */
@@ -277,6 +288,9 @@ void jobs_free(struct job_set *set);
 
 /* Print each error as "file:line:column: message". */
 void jobs_print_errors(const struct job_set *set, FILE *f);
+
+/* Print each warning as "file:line:column: warning: message". */
+void jobs_print_warnings(const struct job_set *set, FILE *f);
 
 /*
  * Print the normalised, resolved model: stable and diffable, every

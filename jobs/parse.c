@@ -142,33 +142,65 @@ parse_configuration(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	}
 }
 
+/*
+ * tls: {ca_file, verify, enabled}.  Verification against ca_file (else
+ * the system's bundle) is the default; verify: false and enabled: false
+ * are opt-outs, which finish() warns about.  A CA file decides whom the
+ * credentials go to: it must be trusted like a script.
+ */
 static int
 parse_tls(struct job_loader *l, yaml_node_t *n, struct job_resource *r)
 {
-	static const char *const keys[] = { "ca_file", "verify", NULL };
-	yaml_node_t *k, *v;
+	static const char *const keys[] = { "ca_file", "verify", "enabled",
+		NULL };
+	yaml_node_t *k, *v, *ca = NULL, *verify = NULL, *enabled = NULL;
+	struct job_origin o;
 	const char *s;
 
-	if (node_want(l, n, YAML_MAPPING_NODE, "a mapping {ca_file, verify}") <
-	    0)
+	if (node_want(l, n, YAML_MAPPING_NODE,
+		"a mapping {ca_file, verify, enabled}") < 0)
 		return -EINVAL;
 	for (MAP_EACH(l, n, pair, k, v)) {
 		s = node_scalar(k);
+		if (node_duplicate_key(l, n, pair, k))
+			return -EINVAL;
 		if (s != NULL && strcmp(s, "ca_file") == 0) {
+			ca = v;
 			if (node_string(l, v, &r->tls_ca_file) < 0)
 				return -EINVAL;
 			if (r->tls_ca_file[0] != '/') {
 				ERR(l, v, "ca_file must be an absolute path");
 				return -EINVAL;
 			}
+			o = node_origin(l, v, JOB_LEVEL_RESOURCE, r->name);
+			if (!jobs_trusted(
+				l, &o, l->file, "ca_file", r->tls_ca_file))
+				return -EINVAL;
 		} else if (s != NULL && strcmp(s, "verify") == 0) {
+			verify = v;
 			if (node_bool(l, v, &r->tls_verify) < 0)
+				return -EINVAL;
+		} else if (s != NULL && strcmp(s, "enabled") == 0) {
+			enabled = v;
+			if (node_bool(l, v, &r->tls_enabled) < 0)
 				return -EINVAL;
 		} else {
 			node_unknown_key(l, k, "tls", keys);
 			return -EINVAL;
 		}
 	}
+	if (!r->tls_enabled && (ca != NULL || verify != NULL)) {
+		ERR(l, ca != NULL ? ca : verify,
+		    "tls: enabled: false means no TLS: drop ca_file and "
+		    "verify");
+		return -EINVAL;
+	}
+	if (!r->tls_enabled)
+		r->tls_origin =
+		    node_origin(l, enabled, JOB_LEVEL_RESOURCE, NULL);
+	else if (!r->tls_verify)
+		r->tls_origin =
+		    node_origin(l, verify, JOB_LEVEL_RESOURCE, NULL);
 	return 0;
 }
 
@@ -296,6 +328,7 @@ parse_resource(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	o->file = l->file;
 	r->origin = node_origin(l, k, JOB_LEVEL_RESOURCE, NULL);
 	r->tls_verify = true;
+	r->tls_enabled = true;
 	if (get_name(l, k, &r->name) < 0)
 		r->name = xstrdup("?");
 	if (node_want(
@@ -338,12 +371,20 @@ secret_in_file(struct job_loader *l, yaml_node_t *kk, const char *s,
 	    key ? "private_key" : "password");
 }
 
-/* An absolute path in *RET. */
+/* An absolute path in *RET, of a file only root (or rotad) may write. */
 static void
 get_path(struct job_loader *l, yaml_node_t *v, const char *what, char **ret)
 {
-	if (node_string(l, v, ret) == 0 && (*ret)[0] != '/')
+	struct job_origin o;
+
+	if (node_string(l, v, ret) < 0)
+		return;
+	if ((*ret)[0] != '/') {
 		ERR(l, v, "%s must be an absolute path", what);
+		return;
+	}
+	o = node_origin(l, v, JOB_LEVEL_USER, NULL);
+	jobs_trusted(l, &o, l->file, what, *ret);
 }
 
 /* One key K: V of user U. */

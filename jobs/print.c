@@ -26,6 +26,19 @@ jobs_print_errors(const struct job_set *set, FILE *f)
 	}
 }
 
+void
+jobs_print_warnings(const struct job_set *set, FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < set->nwarnings; i++) {
+		const struct job_error *w = &set->warnings[i];
+
+		fprintf(f, "%s:%d:%d: warning: %s\n", w->file, w->line,
+		    w->column, w->message);
+	}
+}
+
 static void
 print_origin(FILE *f, const struct job_origin *o)
 {
@@ -219,6 +232,28 @@ print_protocol(const struct job_resource *r, FILE *f)
 		fprintf(f, "  # port %d in the built-in port map\n", r->port);
 }
 
+/* What the provider really does, for those that use tls:. */
+static void
+print_tls(const struct job_resource *r, FILE *f)
+{
+	if (r->provider == NULL || !(r->provider->caps & CATALOG_CAP_TLS))
+		return;
+	if (!r->tls_enabled)
+		fprintf(f, "    tls: {enabled: false}  # no TLS: plaintext\n");
+	else if (!r->tls_verify)
+		fprintf(f,
+		    "    tls: {verify: false}  # TLS, the server's certificate "
+		    "not checked\n");
+	else if (r->tls_ca_file != NULL)
+		fprintf(f, "    tls: {verify: true, ca_file: %s}\n",
+		    r->tls_ca_file);
+	else
+		fprintf(f,
+		    "    tls: {verify: true, ca_file: %s}  # the system's CA "
+		    "bundle\n",
+		    CATALOG_SYSTEM_CA_FILE);
+}
+
 static void
 print_resource(const struct job_resource *r, FILE *f)
 {
@@ -231,9 +266,7 @@ print_resource(const struct job_resource *r, FILE *f)
 	print_protocol(r, f);
 	if (r->provider != NULL)
 		fprintf(f, "    provider: %s\n", r->provider->name);
-	fprintf(f, "    tls: {verify: %s%s%s}\n", yes(r->tls_verify),
-	    r->tls_ca_file != NULL ? ", ca_file: " : "",
-	    r->tls_ca_file != NULL ? r->tls_ca_file : "");
+	print_tls(r, f);
 	print_opt(f, "admin_user", r->admin_user);
 	print_params(r, f);
 	fprintf(f, "    max_concurrent: %d\n", r->max_concurrent);

@@ -431,6 +431,11 @@ setting_parse_script(struct job_loader *l, yaml_node_t *e, struct job_script *s,
 		ERR(l, e, "script path '%s' must be absolute", s->path);
 		return -EINVAL;
 	}
+	/* It runs with the new secret on its stdin: only root (or rotad)
+	 * may change what it is. */
+	if (!jobs_trusted(l, &s->origin, l->file, "script", s->path) ||
+	    !jobs_trusted(l, &s->origin, l->file, "command", s->command))
+		return -EINVAL;
 	return 0;
 }
 

@@ -390,6 +390,11 @@ take_param(struct job_loader *l, struct object *o, struct job_resource *r,
 		error_origin(l, &raw->origin, o->file, "%s: %s", k->name, why);
 		return -EINVAL;
 	}
+	if (k->type == CATALOG_SCRIPT &&
+	    (!jobs_trusted(l, &raw->origin, o->file, k->name, raw->value) ||
+		!jobs_trusted(
+		    l, &raw->origin, o->file, "command", raw->command)))
+		return -EINVAL;
 	p = PUSH(r->params, r->nparams);
 	p->key = k;
 	p->value = raw->value;

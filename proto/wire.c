@@ -26,6 +26,8 @@
  *   17    script_input     secret                    required for script
  *   18    test_action      string, <= 255 bytes
  *   19    params           entries, 1..WIRE_PARAMS_MAX of them (see below)
+ *   20    tls_disabled     bool: 1 byte, 1 (absent: false; written only when
+ *                          true, so a request with TLS encodes as before)
  *
  *   tag   response field   value
  *   0x81  class            int, 0..WIRE_CLASS__MAX-1          required
@@ -80,6 +82,7 @@ enum {
 	TAG_SCRIPT_INPUT = 17,
 	TAG_TEST_ACTION = 18,
 	TAG_PARAMS = 19,
+	TAG_TLS_DISABLED = 20,
 
 	TAG_CLASS = 0x81,
 	TAG_MESSAGE = 0x82,
@@ -492,6 +495,8 @@ wire_request_encode(const struct wire_request *req, struct secret **out)
 	size = PREFIX + 3 * (FIELD_HDR + 4) + FIELD_HDR + 1;
 	if (psize > 0)
 		size += FIELD_HDR + psize;
+	if (req->tls_disabled)
+		size += FIELD_HDR + 1;
 	for (i = 0; i < N_PTR_FIELDS; i++) {
 		const struct ptr_field *f = &ptr_fields[i];
 
@@ -547,6 +552,11 @@ wire_request_encode(const struct wire_request *req, struct secret **out)
 	}
 	if (psize > 0)
 		put_params(&p, req, psize);
+	if (req->tls_disabled) {
+		uint8_t b = 1;
+
+		put_field(&p, TAG_TLS_DISABLED, &b, 1);
+	}
 	*out = msg;
 	msg = NULL;
 	r = 0;
@@ -587,6 +597,12 @@ request_field(
 		return 0;
 	case TAG_PARAMS:
 		return get_params(req, val, len);
+	case TAG_TLS_DISABLED:
+		/* Only ever written as true: one encoding per request. */
+		if (len != 1 || val[0] != 1)
+			return -EBADMSG;
+		req->tls_disabled = true;
+		return 0;
 	}
 	f = find_ptr_field(tag);
 	if (f == NULL)
@@ -615,8 +631,9 @@ wire_request_decode(const void *buf, size_t len, struct wire_request *req)
 		r = take_field(&p, &len, &tag, &val, &vlen);
 		if (r < 0)
 			goto out;
-		/* Request tags are 1..19: anything wider is unknown. */
-		if (tag == 0 || tag > TAG_PARAMS || (seen & (1u << tag)) != 0) {
+		/* Request tags are 1..20: anything wider is unknown. */
+		if (tag == 0 || tag > TAG_TLS_DISABLED ||
+		    (seen & (1u << tag)) != 0) {
 			r = -EBADMSG;
 			goto out;
 		}

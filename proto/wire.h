@@ -14,7 +14,7 @@
  * NUL or over its bound, an integer of the wrong size or out of range, or
  * a required field missing (or, for a string, empty) is refused with
  * -EBADMSG: neither side trusts a field it has not checked.  An absent
- * optional field decodes as NULL, 0, or true for tls_verify.  Both
+ * optional field decodes as NULL, 0, false, or true for tls_verify.  Both
  * decoders are fuzzed (tests/fuzz/fuzz_wire.c).
  *
  * Secrets decode straight into struct secret (mlock'ed, wiped on free);
@@ -77,6 +77,7 @@ struct wire_request {
 	char *admin_login; /* NULL: the login changes its own secret */
 	char *tls_ca_file; /* NULL for the system's */
 	bool tls_verify;   /* default true */
+	bool tls_disabled; /* no TLS at all (tls: {enabled: false}) */
 	int timeout;       /* seconds the step may take (the daemon enforces) */
 	struct secret *current;    /* may be NULL */
 	struct secret *new_secret; /* the candidate to set or to log in with */

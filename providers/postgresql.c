@@ -29,6 +29,7 @@
 
 #include <libpq-fe.h>
 
+#include "catalog.h"
 #include "provider.h"
 #include "secret.h"
 
@@ -220,19 +221,45 @@ statement_fail(struct wire_response *res, PGconn *conn, const PGresult *pr,
 }
 
 /*
- * The sslmode for REQ.  With a CA file, verify-full against it when asked
- * to verify (the default), else require: TLS without checking whom we
- * talk to (the CA file is then not given to libpq, which would verify the
- * chain with it even under require).  Without one, prefer: libpq 15 has
- * no "system" root store (that is PostgreSQL 16), so there is nothing to
- * verify against.
+ * REQ's TLS as libpq parameters, appended to KEYS and VALUES from *N on
+ * (at most three).  The credential goes only to a server that proves who
+ * it is:
+ *
+ *   default          sslmode=verify-full against the resource's CA file,
+ *                    else the system's bundle (libpq 15 has no
+ *                    sslrootcert=system; that is PostgreSQL 16), and
+ *                    channel_binding=require, which also refuses a server
+ *                    that asks for the password in clear or as MD5
+ *                    (libpq 15 has no require_auth)
+ *   tls_verify off   sslmode=require (the CA file is then not given to
+ *                    libpq, which would verify the chain with it even
+ *                    under require), channel binding still required
+ *   tls_disabled     sslmode=disable: no TLS, hence no channel binding
+ *
+ * The last two are explicit opt-outs in the job file, warned about by
+ * `rotad -n` and the daemon.  Never prefer: it falls back to plaintext
+ * without a word.
  */
-static const char *
-ssl_mode(const struct wire_request *req)
+static void
+tls_params(const struct wire_request *req, const char **keys,
+    const char **values, size_t *n)
 {
-	if (req->tls_ca_file != NULL)
-		return req->tls_verify ? "verify-full" : "require";
-	return "prefer";
+	keys[*n] = "sslmode";
+	if (req->tls_disabled) {
+		values[(*n)++] = "disable";
+		return;
+	}
+	if (req->tls_verify) {
+		values[(*n)++] = "verify-full";
+		keys[*n] = "sslrootcert";
+		values[(*n)++] = req->tls_ca_file != NULL
+		    ? req->tls_ca_file
+		    : CATALOG_SYSTEM_CA_FILE;
+	} else {
+		values[(*n)++] = "require";
+	}
+	keys[*n] = "channel_binding";
+	values[(*n)++] = "require";
 }
 
 /*
@@ -246,7 +273,7 @@ pg_connect(const struct wire_request *req, const char *user,
 {
 	/* A parameter (the catalog's key), checked by the worker. */
 	const char *database = wire_param(req, "database");
-	const char *keys[12], *values[12];
+	const char *keys[16], *values[16];
 	char port[16], timeout[16], text[WIRE_MESSAGE_MAX];
 	char line[WIRE_MESSAGE_MAX / 2];
 	PGconn *conn;
@@ -274,12 +301,7 @@ pg_connect(const struct wire_request *req, const char *user,
 	values[n++] = user;
 	keys[n] = "password";
 	values[n++] = secret_data(password);
-	keys[n] = "sslmode";
-	values[n++] = ssl_mode(req);
-	if (req->tls_ca_file != NULL && req->tls_verify) {
-		keys[n] = "sslrootcert";
-		values[n++] = req->tls_ca_file;
-	}
+	tls_params(req, keys, values, &n);
 	/* GSSAPI encryption would have libkrb5 read its configuration and
 	 * credential caches, which the sandbox does not open to us. */
 	keys[n] = "gssencmode";

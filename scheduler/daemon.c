@@ -364,6 +364,11 @@ load_config(const char *config, struct job_set **ret)
 		    "%zu job file%s skipped for "
 		    "errors; the others are loaded",
 		    set->nfiles_skipped, set->nfiles_skipped == 1 ? "" : "s");
+	/* Loaded as asked, but unsafe: said at every start. */
+	for (i = 0; i < set->nwarnings; i++)
+		log_msg(LOG_WARNING, MSG_CONFIG, "%s:%d:%d: warning: %s",
+		    set->warnings[i].file, set->warnings[i].line,
+		    set->warnings[i].column, set->warnings[i].message);
 	*ret = set;
 	return 0;
 }

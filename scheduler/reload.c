@@ -225,6 +225,10 @@ reload_config(struct daemon *d, json_t **ret_errors)
 		log_msg(LOG_WARNING, MSG_RELOAD,
 		    "store and control.socket "
 		    "changes take effect at the next start");
+	for (i = 0; i < set->nwarnings; i++)
+		log_msg(LOG_WARNING, MSG_RELOAD, "%s:%d:%d: warning: %s",
+		    set->warnings[i].file, set->warnings[i].line,
+		    set->warnings[i].column, set->warnings[i].message);
 	r = keys_import(set, d->store, now_s());
 	if (r > 0)
 		log_msg(LOG_INFO, MSG_RELOAD, "imported %d secret%s", r,

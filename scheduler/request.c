@@ -88,6 +88,7 @@ request_step(struct store *st, const struct job_user *u,
 	q.dn = u->dn;
 	q.tls_ca_file = res->tls_ca_file;
 	q.tls_verify = res->tls_verify;
+	q.tls_disabled = !res->tls_enabled;
 	q.timeout = (int)u->settings.timeout;
 	q.test_action = (char *)test_action;
 	if ((rc = worker_params(res, params, &q)) < 0) {

@@ -71,6 +71,8 @@ check(const char *config, bool verbose)
 
 	r = jobs_load(config, (int64_t)time(NULL), &set);
 	jobs_print_errors(set, stderr);
+	/* Loaded, but unsafe: said, and not an error. */
+	jobs_print_warnings(set, stderr);
 	if (verbose && r == 0)
 		jobs_print(set, stdout);
 	if (set->nerrors == 0) {

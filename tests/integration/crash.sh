@@ -30,7 +30,7 @@ cleanup() {
 		wait "$PID" 2>/dev/null
 	fi
 	pg_stop
-	rm -rf "$T" "$P"
+	rm -rf "$T" "$P" "$P.tls"
 }
 trap cleanup EXIT
 export ROTAD_SOCKET=$T/rotad.sock
@@ -108,6 +108,7 @@ resources:
     host: 127.0.0.1
     port: $PGPORT_T
     protocol: postgresql
+    tls: {ca_file: $PG_CA_FILE}
     database: postgres
     admin_user: pg-admin
 users:

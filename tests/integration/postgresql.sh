@@ -60,7 +60,7 @@ for arg in sys.argv[3:]:
         v = pw(v)
     elif k in ("port", "timeout", "wait"):
         v = int(v)
-    elif k == "tls_verify":
+    elif k in ("tls_verify", "tls_disabled"):
         v = v == "true"
     elif k.startswith("param."):
         req.setdefault("params", {})[k[6:]] = v
@@ -68,6 +68,8 @@ for arg in sys.argv[3:]:
     req[k] = v
 limit = req.pop("wait", 30)
 argv = ["--provider", "postgresql", "--user", "nobody"]
+if not req.get("tls_ca_file"):
+    req.pop("tls_ca_file", None)
 if req.get("tls_ca_file"):
     argv += ["--ca-file", req["tls_ca_file"]]
 try:
@@ -82,10 +84,12 @@ print(json.dumps({"status": st, "class": res["class"],
                   "stderr": err[-500:], "leaked": leaked}))
 EOF
 # wcall KEY=VALUE...: call.py's answer in $R.  The request goes to the
-# test server with a 10 s timeout unless the arguments say otherwise.
+# test server with a 10 s timeout, verified against its CA, unless the
+# arguments say otherwise (tls_ca_file= for none: the system's bundle).
 wcall() {
 	R=$(python3 "$T/call.py" "$SRC/tests/lib" "$WORKER" \
-	    host=127.0.0.1 port="${PGPORT_T:-1}" timeout=10 "$@")
+	    host=127.0.0.1 port="${PGPORT_T:-1}" timeout=10 \
+	    tls_ca_file="${PG_CA_FILE:-}" "$@")
 }
 # expect NAME CLASS [TEXT]: the last call was answered (the worker exits 0
 # once it has answered, whatever the class) with CLASS and a message
@@ -100,30 +104,20 @@ expect() {
 	    "got:  $got" "$R"
 }
 
-echo "1..32"
+echo "1..35"
 
-# TLS: a CA, the server's certificate for 127.0.0.1, and a CA that did
-# not sign it.  The worker runs as nobody: the CA files are world-readable.
+# TLS: pg_start's CA signed the server's certificate for 127.0.0.1
+# ($PG_CA_FILE); another CA did not.  The worker runs as nobody: the CA
+# files are world-readable.
 mkdir "$T/tls" && chmod 711 "$T/tls"
-out=$(cd "$T/tls" && {
-	for ca in ca other; do
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-		    -nodes -keyout $ca.key -out $ca.pem -days 2 \
-		    -subj "/CN=rotad test $ca" || exit 1
-	done
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-	    -keyout server.key -out server.csr -subj /CN=127.0.0.1 &&
-	    printf 'subjectAltName=IP:127.0.0.1\n' >san.ext &&
-	    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
-		-CAcreateserial -out server.pem -days 2 -extfile san.ext &&
-	    chmod 644 ca.pem other.pem &&
-	    chown postgres server.key server.pem
-} 2>&1)
+out=$(cd "$T/tls" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+	    -nodes -keyout other.key -out other.pem -days 2 \
+	    -subj "/CN=rotad test other" 2>&1 && chmod 644 other.pem)
 st=$?
 if [ $st -eq 0 ]; then
 	pg_start "$T/pg" log_statement=all log_connections=on \
-	    shared_preload_libraries=passwordcheck ssl=on \
-	    ssl_cert_file="$T/tls/server.pem" ssl_key_file="$T/tls/server.key"
+	    shared_preload_libraries=passwordcheck
 	st=$?
 fi
 verdict "PostgreSQL starts (TLS, log_statement=all, passwordcheck)" $st \
@@ -216,7 +210,7 @@ verdict "selfie logs in with its new password only" $? "$out"
 
 # With a CA file: verify-full against it, or only TLS (require) when told
 # not to verify.
-wcall op=verify login=target new_secret=new.pw tls_ca_file="$T/tls/ca.pem"
+wcall op=verify login=target new_secret=new.pw tls_ca_file="$PG_CA_FILE"
 expect "verify over TLS checked against the server's CA succeeds" none
 grep -q 'connection authorized: user=target .*application_name=rotad SSL enabled' "$PG_LOG"
 verdict "... and the server saw TLS and application_name rotad" $? \
@@ -228,6 +222,16 @@ expect "verify with a CA that did not sign the server's certificate: fatal" \
 wcall op=verify login=target new_secret=new.pw \
     tls_ca_file="$T/tls/other.pem" tls_verify=false
 expect "... unless tls_verify is false (TLS unchecked)" none
+# No CA file: the system's bundle, which did not sign the test CA.
+wcall op=verify login=target new_secret=new.pw tls_ca_file=
+expect "verify with no CA file: checked against the system's bundle: fatal" \
+    fatal "certificate verify failed"
+wcall op=verify login=target new_secret=new.pw tls_ca_file= \
+    tls_verify=false tls_disabled=true
+expect "tls_disabled: plaintext, when the job file says so" none
+last=$(grep 'connection authorized: user=target' "$PG_LOG" | tail -n 1)
+case $last in *"SSL enabled"*) false ;; *) true ;; esac
+verdict "... and the server saw that login without TLS" $? "$last"
 
 # A port that accepts connections and never answers: the connect timeout
 # (the request's) ends the step, transient.
@@ -259,5 +263,5 @@ wcall op=apply login=target admin_login=admin admin=admin.pw \
     new_secret=old.pw
 expect "apply against a stopped server: transient" transient
 
-[ "$n" -eq 32 ] || echo "# planned 32 tests, ran $n"
+[ "$n" -eq 35 ] || echo "# planned 35 tests, ran $n"
 [ "$failed" -eq 0 ]

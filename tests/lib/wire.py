@@ -78,6 +78,7 @@ REQUEST_FIELDS = {
     "script_input": (17, "secret", None),
     "test_action": (18, "str", 255),
     "params": (19, "params", WIRE_PARAMS_MAX),
+    "tls_disabled": (20, "bool", 1),
 }
 RESPONSE_FIELDS = {
     "class": (0x81, "int", len(CLASSES) - 1),
@@ -241,6 +242,11 @@ def encode_request(req):
         v = req.get(name)
         if v is None:
             continue
+        if name == "tls_disabled":
+            # Written only when true, as wire.c does.
+            if v:
+                fields.append((tag, b"\1"))
+            continue
         if name == "op":
             fields.append((tag, struct.pack(">I", OPS[v])))
         elif kind == "int":
@@ -280,6 +286,10 @@ def decode_request(body):
             req[name] = {n: k for k, n in OPS.items()}[v]
         elif kind == "int":
             req[name] = _int(val, 0, bound, name)
+        elif name == "tls_disabled":
+            if len(val) != 1 or val[0] != 1:
+                raise WireError("tls_disabled: one byte, 1")
+            req[name] = True
         elif kind == "bool":
             if len(val) != 1 or val[0] > 1:
                 raise WireError("%s: a bool is one byte, 0 or 1" % name)
@@ -476,6 +486,14 @@ def _selftest():
           refused(decode_request, body + bytes([5, 0, 0, 0, 1, 65])))
     check("database is no field any more",
           refused(encode_request, dict(full, database="app")))
+    check("tls_disabled round trip",
+          decode_request(split_message(encode_request(
+              dict(full, tls_disabled=True))))["tls_disabled"] is True)
+    check("tls_disabled false: no field",
+          encode_request(dict(full, tls_disabled=False)) ==
+          encode_request(full))
+    check("tls_disabled written as 0 refused",
+          refused(decode_request, body + bytes([20, 0, 0, 0, 1, 0])))
 
     # params (tag 19): the limits, from both sides.
     most = {"k%d" % i: "v" for i in range(WIRE_PARAMS_MAX)}

@@ -183,6 +183,9 @@ test_descriptors_as_built(void **state)
 	assert_true(p->caps & CATALOG_CAP_ADMIN_RESET);
 	assert_true(p->caps & CATALOG_CAP_SELF_CHANGE);
 	assert_false(p->caps & CATALOG_CAP_NO_HOST);
+	assert_true(p->caps & CATALOG_CAP_TLS);
+	assert_string_equal(
+	    p->sandbox.read_paths[0], "/etc/ssl/certs/ca-certificates.crt");
 	assert_int_equal(p->verify, CATALOG_VERIFY_LOGIN);
 	assert_int_equal(
 	    p->sandbox.needs, CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX);

@@ -273,6 +273,7 @@ test_request_round_trip(void **state)
 	struct wire_request req, back;
 	struct secret *msg;
 	const uint8_t *p;
+	size_t len;
 
 	(void)state;
 	full_request(&req);
@@ -297,7 +298,35 @@ test_request_round_trip(void **state)
 	assert_true(back.tls_verify);
 	assert_int_equal(back.port, 65535);
 	assert_int_equal(back.timeout, 86400);
+	assert_false(back.tls_disabled);
 	wire_request_clear(&back);
+
+	/* tls_disabled (tag 20) is written only when true: one byte 1 more
+	 * than the same request with TLS. */
+	len = secret_len(msg);
+	secret_free(msg);
+	req.tls_disabled = true;
+	assert_int_equal(wire_request_encode(&req, &msg), 0);
+	assert_int_equal(secret_len(msg), len + 6);
+	p = secret_data(msg);
+	assert_int_equal(p[len], 20);
+	assert_int_equal(p[len + 5], 1);
+	assert_int_equal(
+	    wire_request_decode(p + 4, secret_len(msg) - 4, &back), 0);
+	assert_true(back.tls_disabled);
+	wire_request_clear(&back);
+	/* Written as 0 it would be a second encoding: refused. */
+	{
+		uint8_t *q = malloc(secret_len(msg));
+
+		assert_non_null(q);
+		memcpy(q, p, secret_len(msg));
+		q[len + 5] = 0;
+		assert_int_equal(
+		    wire_request_decode(q + 4, secret_len(msg) - 4, &back),
+		    -EBADMSG);
+		free(q);
+	}
 	secret_free(msg);
 	wire_request_clear(&req);
 	wire_request_clear(NULL);

@@ -5,14 +5,21 @@
 #   T=$(mktemp -d /tmp/rotad-x.XXXXXX)
 #   trap 'pg_stop; rm -rf "$T"' EXIT
 #   pg_start "$T/pg" log_statement=all || exit 1
+#   (job files: tls: {ca_file: $PG_CA_FILE})
 #   pg_sql "CREATE ROLE app LOGIN"
 #   pg_set_password app "$T/app.pw"
 #   pg_login app "$T/app.pw" && echo "app logs in"
 #
 # The server runs as the postgres OS user (it refuses root) on 127.0.0.1
 # and a free port, with its socket in its own directory, and asks every
-# client for a SCRAM password, the superuser too.  Needs root (runuser) and
-# the postgresql-15 package; no function prints a password.
+# client for a SCRAM password, the superuser too.  It speaks TLS (ssl=on)
+# with a certificate for IP 127.0.0.1 signed by a CA of its own, made with
+# the openssl CLI in DIR.tls beside the cluster (root's, so that rotad
+# trusts it; removed with DIR's parent, or by the caller): rotad verifies
+# a server by default, so job files name that CA with
+# tls: {ca_file: $PG_CA_FILE}, and wire.py requests with tls_ca_file.
+# Needs root (runuser) and the postgresql-15 package; no function prints
+# a password.
 #
 # A password file holds the password, optionally followed by newlines
 # (which are not part of it, as with "$(cat FILE)").  Passwords reach psql
@@ -22,10 +29,38 @@
 #
 # Exports: PG_DIR (the directory given to pg_start: socket, log, password
 # file), PG_DATA (the cluster), PG_LOG (the server's log), PGPORT_T (the
-# port), PG_SUPERPW_FILE (the superuser's password), PG_BIN.
+# port), PG_SUPERPW_FILE (the superuser's password), PG_TLS_DIR (DIR.tls:
+# the CA, its key, the server's certificate and key), PG_CA_FILE (the CA's
+# certificate, world-readable), PG_BIN.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PG_BIN
+
+# pg_make_tls DIR: a CA (ca.pem, ca.key) and a certificate for IP
+# 127.0.0.1 it signed (server.pem, server.key, the server's to read) in a
+# new directory DIR, root's, mode 755: the worker, as nobody, reads
+# ca.pem.  0, or 1 with openssl's complaint on stderr.
+pg_make_tls() {
+	local out
+	mkdir -m 755 "$1" || return 1
+	if ! out=$(cd "$1" && {
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+		    -nodes -keyout ca.key -out ca.pem -days 2 \
+		    -subj "/CN=rotad test CA" &&
+		    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+			-nodes -keyout server.key -out server.csr \
+			-subj /CN=127.0.0.1 &&
+		    printf 'subjectAltName=IP:127.0.0.1\n' >san.ext &&
+		    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key \
+			-CAcreateserial -out server.pem -days 2 \
+			-extfile san.ext &&
+		    chmod 600 ca.key server.key && chmod 644 ca.pem &&
+		    chown postgres server.key server.pem
+	} 2>&1); then
+		echo "pg_make_tls: $out" >&2
+		return 1
+	fi
+}
 
 # A TCP port that was free on 127.0.0.1 a moment ago.
 pg_free_port() {
@@ -64,7 +99,10 @@ pg_start() {
 	PG_DATA=$dir/data
 	PG_LOG=$dir/server.log
 	PG_SUPERPW_FILE=$dir/superuser.pw
-	export PG_DIR PG_DATA PG_LOG PG_SUPERPW_FILE
+	PG_TLS_DIR=$dir.tls
+	PG_CA_FILE=$PG_TLS_DIR/ca.pem
+	export PG_DIR PG_DATA PG_LOG PG_SUPERPW_FILE PG_TLS_DIR PG_CA_FILE
+	pg_make_tls "$PG_TLS_DIR" || return 1
 
 	# The superuser's password, random, in a file only postgres and
 	# root read; initdb reads it with --pwfile.
@@ -80,6 +118,8 @@ print(secrets.token_urlsafe(24))' >"$PG_SUPERPW_FILE") || return 1
 		tail -n 20 "$dir/initdb.log" >&2
 		return 1
 	fi
+	opts=" -c ssl=on -c ssl_cert_file=$PG_TLS_DIR/server.pem"
+	opts="$opts -c ssl_key_file=$PG_TLS_DIR/server.key"
 	for kv in "$@"; do
 		opts="$opts -c $kv"
 	done
@@ -125,7 +165,8 @@ pg_stop() {
 pg_psql() {
 	local user=$1 pwfile=$2
 	shift 2
-	PGPASSWORD=$(cat "$pwfile") PGPASSFILE=/dev/null PGSSLMODE=disable \
+	PGPASSWORD=$(cat "$pwfile") PGPASSFILE=/dev/null \
+	    PGSSLMODE=verify-full PGSSLROOTCERT=$PG_CA_FILE \
 	    PGGSSENCMODE=disable PGCONNECT_TIMEOUT=10 \
 	    "$PG_BIN/psql" -X -w -q -h 127.0.0.1 -p "$PGPORT_T" -U "$user" \
 	    -d postgres "$@"

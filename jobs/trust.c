@@ -1,0 +1,191 @@
+/*
+ * trust.c: sshd's StrictModes for rotad's files (trust.h says the rule).
+ *
+ * The walk is over the resolved path (realpath), as sshd's safe_path()
+ * does: a symlink is judged by its target and the directories above the
+ * target.  The link itself is judged too, by its owner and the
+ * directories above it, since whoever owns it or may write beside it can
+ * point it elsewhere.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trust.h"
+
+/* "nobody (uid 65534)", or "uid 1234" when it has no name. */
+static void
+owner_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
+		snprintf(buf, size, "%s (uid %u)", res->pw_name, (unsigned)uid);
+	else
+		snprintf(buf, size, "uid %u", (unsigned)uid);
+}
+
+/*
+ * Judge one object AT (resolved), whose status is SB, for SELF.  The
+ * message names AT first unless it is BARE (the file asked about itself).
+ * A link (LINK) is judged by its owner only.
+ */
+static int
+judge(const char *bare, const char *at, const struct stat *sb, uid_t self,
+    bool link, char *why, size_t size)
+{
+	const char *pre = strcmp(at, bare) == 0 ? "" : at;
+	const char *sep = *pre != '\0' ? ": " : "";
+	char who[128];
+
+	if (sb->st_uid != 0 && sb->st_uid != self) {
+		owner_name(sb->st_uid, who, sizeof(who));
+		snprintf(why, size,
+		    "%s%s%sowned by %s, not root or the daemon's user; fix: "
+		    "chown %sroot %s",
+		    pre, sep, link ? "symlink " : "", who, link ? "-h " : "",
+		    at);
+		return -EPERM;
+	}
+	if (link)
+		return 0;
+	/* Others may write in /tmp, but cannot replace what is not
+	 * theirs there. */
+	if (S_ISDIR(sb->st_mode) && (sb->st_mode & S_ISVTX) && sb->st_uid == 0)
+		return 0;
+	if (sb->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, size,
+		    "%s%smode %04o is writable by %s; fix: chmod go-w %s", pre,
+		    sep, (unsigned)(sb->st_mode & 07777),
+		    sb->st_mode & S_IWOTH ? "others" : "its group", at);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Cut the last component off the absolute path P, in place: "/a/b" is
+ * "/a", "/a" is "/".  False when P is already "/". */
+static bool
+parent(char *p)
+{
+	char *slash = strrchr(p, '/');
+
+	if (slash == NULL || strcmp(p, "/") == 0)
+		return false;
+	if (slash == p)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return true;
+}
+
+/* Judge REAL (a resolved path) and every directory above it; BARE as
+ * judge()'s. */
+static int
+chain(const char *bare, const char *real, uid_t self, char *why, size_t size)
+{
+	char p[PATH_MAX];
+	struct stat sb;
+	int r;
+
+	if (strlen(real) >= sizeof(p)) {
+		snprintf(why, size, "cannot check: path too long");
+		return -ENAMETOOLONG;
+	}
+	strcpy(p, real);
+	do {
+		if (stat(p, &sb) < 0) {
+			r = -errno;
+			snprintf(why, size, "cannot check %s: %s", p,
+			    strerror(errno));
+			return r;
+		}
+		if ((r = judge(bare, p, &sb, self, false, why, size)) < 0)
+			return r;
+	} while (parent(p));
+	return 0;
+}
+
+/* PATH made absolute against the working directory, in ABS. */
+static int
+absolute(const char *path, char *abs, size_t size, char *why, size_t wsize)
+{
+	char cwd[PATH_MAX];
+	int r;
+
+	if (path[0] == '/') {
+		if ((size_t)snprintf(abs, size, "%s", path) >= size)
+			goto long_;
+		return 0;
+	}
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		r = -errno;
+		snprintf(why, wsize, "cannot check: %s", strerror(errno));
+		return r;
+	}
+	if ((size_t)snprintf(abs, size, "%s/%s", cwd, path) < size)
+		return 0;
+long_:
+	snprintf(why, wsize, "cannot check: path too long");
+	return -ENAMETOOLONG;
+}
+
+int
+trust_check_path(const char *path, uid_t self, char *why, size_t size)
+{
+	char abs[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
+	struct stat sb;
+	int r;
+
+	if ((r = absolute(path, abs, sizeof(abs), why, size)) < 0)
+		return r;
+	if (lstat(abs, &sb) < 0) {
+		if (errno != ENOENT) {
+			r = -errno;
+			snprintf(
+			    why, size, "cannot check: %s", strerror(errno));
+			return r;
+		}
+		/* Missing: whoever may write where it would be could
+		 * create it. */
+		strcpy(dir, abs);
+		while (parent(dir))
+			if (realpath(dir, real) != NULL)
+				return chain("", real, self, why, size);
+		return 0;
+	}
+	if (S_ISLNK(sb.st_mode)) {
+		/* The link: its owner, and where it lives. */
+		strcpy(dir, abs);
+		parent(dir);
+		if (realpath(dir, real) == NULL) {
+			r = -errno;
+			snprintf(
+			    why, size, "cannot check: %s", strerror(errno));
+			return r;
+		}
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s",
+			strcmp(real, "/") == 0 ? "" : real,
+			strrchr(abs, '/') + 1) >= sizeof(dir)) {
+			snprintf(why, size, "cannot check: path too long");
+			return -ENAMETOOLONG;
+		}
+		if ((r = judge("", dir, &sb, self, true, why, size)) < 0 ||
+		    (r = chain("", real, self, why, size)) < 0)
+			return r;
+	}
+	if (realpath(abs, real) == NULL) {
+		r = -errno;
+		snprintf(why, size, "cannot resolve: %s", strerror(errno));
+		return r;
+	}
+	/* Named in the message unless it is the file asked about. */
+	return chain(strcmp(real, abs) == 0 ? real : "", real, self, why, size);
+}
