@@ -90,7 +90,11 @@ static const struct catalog_provider script = {
 	.protocols = script_protocols,
 	.keys = script_keys,
 	/* The scripts know where the target is; the rotate script sets
-	 * whichever candidate recovery asks for, admin or not. */
+	 * whichever candidate recovery asks for, admin or not.  What a
+	 * script asks of its target is not bounded by rotad: the step's
+	 * deadline ends the worker and its script, not work the script
+	 * started on the server (provider.h), so a rotate script must
+	 * bound that itself, within the user's timeout. */
 	.caps = CATALOG_CAP_NO_HOST | CATALOG_CAP_RECONCILE_WITHOUT_ADMIN |
 	    CATALOG_CAP_KEEPER_INPUT,
 	.verify = CATALOG_VERIFY_SCRIPT,

@@ -15,6 +15,13 @@
  * keeps in its own buffers (the statement in its output buffer) is freed
  * unwiped by PQfinish(), in a process that exits right after.
  *
+ * Server-side work ends before the step's deadline (provider.h): once
+ * logged in, the session's lock_timeout and statement_timeout are set to
+ * what is left of the deadline, less a second, so that an ALTER ROLE
+ * queued behind another session's lock is cancelled by the server before
+ * the daemon gives the step up.  Without that, the statement would
+ * outlive its worker and could commit a secret the daemon has dropped.
+ *
  * libpq gives no SQLSTATE for a failed connection, so those are classed
  * by the text of PQerrorMessage(); the worker runs with an empty
  * environment, hence in the C locale, so libpq's own texts are English,
@@ -26,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -36,6 +44,8 @@
 #define PG_DEFAULT_PORT 5432
 #define PG_DEFAULT_DATABASE "postgres"
 #define PG_DEFAULT_TIMEOUT 10
+#define PG_BOUND_MARGIN_MS 1000 /* the session's work ends this early */
+#define PG_BOUND_MIN_MS 1000    /* and is never given less than this */
 
 /*
  * A NUL-terminated copy of S in a new secret in *ret, for libpq, which
@@ -170,9 +180,12 @@ connect_class(const char *msg)
  * The class of a failed statement, from its SQLSTATE.  Password checks
  * (passwordcheck and its kin raise 22023, invalid_parameter_value) and
  * the 28 class are policy; a connection that broke, a server shutting
- * down, short of resources or a transaction that lost a race are
- * transient; a missing role (42704), missing privilege (42501) and
- * anything else are fatal: retrying will not help.
+ * down, short of resources, a transaction that lost a race, a lock that
+ * was not granted in time (55P03, lock_timeout), a statement cancelled
+ * (57014, statement_timeout) and "tuple concurrently updated" (XX000:
+ * two ALTER ROLEs of one role at once) are transient; a missing role
+ * (42704), missing privilege (42501) and anything else are fatal:
+ * retrying will not help.
  */
 static enum wire_class
 statement_class(PGconn *conn, const PGresult *pr)
@@ -188,7 +201,8 @@ statement_class(PGconn *conn, const PGresult *pr)
 		return WIRE_CLASS_POLICY;
 	if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0 ||
 	    strncmp(st, "57P", 3) == 0 || strcmp(st, "40001") == 0 ||
-	    strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0)
+	    strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0 ||
+	    strcmp(st, "57014") == 0 || strcmp(st, "XX000") == 0)
 		return WIRE_CLASS_TRANSIENT;
 	return WIRE_CLASS_FATAL;
 }
@@ -331,6 +345,47 @@ pg_connect(const struct wire_request *req, const char *user,
 	return 0;
 }
 
+/* Milliseconds on CLOCK_MONOTONIC. */
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Bound the server-side work of CONN, opened for REQ's step that began at
+ * STARTED (mono_ms()): lock_timeout and statement_timeout are what is
+ * left of the step's deadline less PG_BOUND_MARGIN_MS, never less than
+ * PG_BOUND_MIN_MS.  0, or RES filled and -EIO.
+ */
+static int
+bound_session(PGconn *conn, const struct wire_request *req, long long started,
+    struct wire_response *res)
+{
+	long long left, deadline;
+	char sql[128];
+	PGresult *pr;
+	int r = 0;
+
+	deadline =
+	    (long long)(req->timeout > 0 ? req->timeout : PG_DEFAULT_TIMEOUT) *
+	    1000;
+	left = deadline - (mono_ms() - started) - PG_BOUND_MARGIN_MS;
+	if (left < PG_BOUND_MIN_MS)
+		left = PG_BOUND_MIN_MS;
+	snprintf(sql, sizeof(sql),
+	    "SET lock_timeout = %lld; SET statement_timeout = %lld", left,
+	    left);
+	pr = PQexec(conn, sql);
+	if (PQresultStatus(pr) != PGRES_COMMAND_OK)
+		r = statement_fail(res, conn, pr, "SET statement_timeout");
+	PQclear(pr);
+	return r;
+}
+
 /*
  * Append "key=value\n" to RES's facts, the value made one printable
  * line; a fact that does not fit is left out.
@@ -384,6 +439,7 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 	size_t sql_len = 0;
 	PGconn *conn = NULL;
 	PGresult *pr = NULL;
+	long long started = mono_ms();
 	int r;
 
 	if (req->login == NULL)
@@ -417,6 +473,9 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 	}
 
 	r = pg_connect(req, user, login_pw, &conn, res);
+	if (r < 0)
+		goto out;
+	r = bound_session(conn, req, started, res);
 	if (r < 0)
 		goto out;
 
@@ -473,6 +532,7 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 	struct secret *pw = NULL;
 	PGconn *conn = NULL;
 	PGresult *pr = NULL;
+	long long started = mono_ms();
 	int r;
 
 	if (req->login == NULL)
@@ -485,6 +545,9 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 		return provider_fail(
 		    res, WIRE_CLASS_TRANSIENT, "out of memory");
 	r = pg_connect(req, req->login, pw, &conn, res);
+	if (r < 0)
+		goto out;
+	r = bound_session(conn, req, started, res);
 	if (r < 0)
 		goto out;
 	/* Logging in proves the secret; a query proves the session works. */

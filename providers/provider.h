@@ -11,6 +11,17 @@
  * parameters against its keys, and only then asks this registry for the
  * implementation.  A provider reads its own settings with wire_param(),
  * already checked.
+ *
+ * Server-side work ends before the step's deadline (req->timeout, from
+ * the worker's start).  The daemon ends a worker at the deadline, but a
+ * statement the worker sent lives on the server: an apply that landed
+ * after the daemon had given it up would set a secret the daemon may
+ * have dropped.  So a provider bounds what it asks of the target
+ * (postgresql: lock_timeout and statement_timeout, a second under what
+ * is left of the deadline), and the daemon counts on that bound: after
+ * the deadline has passed since an apply's worker started, nothing of
+ * that apply can land.  A provider that cannot bound it must say so in
+ * its catalog entry.
  */
 #ifndef ROTAD_PROVIDER_H
 #define ROTAD_PROVIDER_H

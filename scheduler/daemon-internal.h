@@ -52,6 +52,7 @@
 #define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
 
 struct spawn;
+struct workers;
 
 /* A configuration generation, shared by the runs that started under it. */
 struct gen {
@@ -80,6 +81,12 @@ struct ustate {
 	bool paused;
 	struct run *run; /* at most one */
 	int test_calls;  /* the test provider's calls so far */
+	/* Until this instant (uv_now(), ms) an apply this user's runs
+	 * started may still land on the target: the last apply worker's
+	 * start plus its step's deadline, which bounds the provider's
+	 * server-side work (rotation.h, struct rotation_env). */
+	uint64_t apply_until;
+	int recoveries; /* out-of-sync recoveries in a row, for the backoff */
 };
 
 /* What a run does: rotate the secret, or only log in with the current one. */
@@ -133,6 +140,7 @@ struct run {
 	enum store_error_class fail_class;
 	char fail_msg[STORE_MESSAGE_MAX + 1];
 	struct spawn *sp;   /* the step's worker, while one runs */
+	int pid;            /* its pid, for the record of live workers */
 	bool abandoned;     /* the stop deadline passed while sp ran */
 	bool scripted_fail; /* the test provider was told to fail */
 	int outputs;        /* script outputs kept so far */
@@ -168,6 +176,8 @@ struct daemon {
 	TAILQ_HEAD(, run) finished;
 	int nqueued, nrunning, nfinished;
 
+	struct workers *workers; /* the live workers' record, on disk */
+
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t stop_timer, watchdog, metrics_timer;
 	bool stopping;
@@ -195,6 +205,9 @@ struct run *run_alloc(
 void run_closed(uv_handle_t *h);
 /* The daemon stops while R waits to retry: end R as the engine says. */
 void run_stop_waiting(struct run *r);
+/* An apply of US's may land until DEADLINE_MS from now: one starts, or
+ * (at start) the previous life's may have started until now. */
+void run_apply_bound(struct daemon *d, struct ustate *us, uint64_t deadline_ms);
 /* Read ROTAD_FAULT (test builds; a no-op otherwise).  Once, at start. */
 void run_fault_init(void);
 

@@ -76,6 +76,7 @@
 #include "spawn.h"
 #include "store.h"
 #include "wire.h"
+#include "workers.h"
 
 /* ---- signals and stop ---- */
 
@@ -302,6 +303,10 @@ recover_one(const struct store_run *rec, void *arg)
 		    rec->id, rec->user, store_run_state_name(rec->state));
 		return 0;
 	}
+	/* Its apply may have been in flight when the daemon died: its
+	 * worker was ended at start (workers.h), but what it asked of the
+	 * server may land until its deadline, at most this much from now. */
+	run_apply_bound(d, us, (uint64_t)us->user->settings.timeout * 1000);
 	r = run_alloc(d, us, RUN_ROTATE, 0);
 	r->rec = *rec;
 	r->created = true;
@@ -492,6 +497,7 @@ teardown(struct daemon *d, struct job_set *set)
 		close(d->tfd);
 	heap_free(&d->heap);
 	users_free(d);
+	workers_free(d->workers);
 	free(d->acl.v);
 	if (d->gen != NULL)
 		reload_gen_put(d->gen);
@@ -524,6 +530,12 @@ daemon_main(const char *config, bool to_syslog)
 		goto out;
 	if (init_loop(&d) < 0)
 		goto out;
+	/* Recovery never runs beside a worker of the previous life. */
+	d.workers = workers_new(set->daemon.store_path);
+	if (workers_end_previous(d.workers) < 0) {
+		abandon_loop(&d);
+		goto out;
+	}
 	run_fault_init();
 	/* The first generation; unfinished runs recover first, then fires
 	 * missed while down queue up (or join the recovering run). */

@@ -26,20 +26,23 @@
  *     run)                                 else -> retry(*)
  *   verify            worker VERIFY pend.  ok -> persist VERIFIED, commit
  *                                          else -> probe_pending
- *   probe_pending     worker VERIFY pend.  ok -> persist VERIFIED, commit
+ *   probe_pending     worker VERIFY pend.  ok -> persist VERIFIED, commit [u]
  *                                          transient -> later(no answer)
  *                                          else -> probe_current
- *   probe_current     store HAS_CURRENT    none -> retry(*) (first one)
- *                     worker VERIFY cur.   ok -> retry(*) why recovery began
+ *   probe_current     store HAS_CURRENT    none -> retry(*) (first one) [u]
+ *                     worker VERIFY cur.   ok -> retry(*) why recovery
+ *                                            began [u]
  *                                          transient -> later(no answer)
  *                                          else -> reconcile
  *   reconcile         (no admin, and the provider cannot do without:
  *                     later(out of sync))
  *                     worker APPLY c       ok -> reconcile_verify
+ *                                          transient -> c uncertain,
+ *                                            later(out of sync)
  *                                          else -> later(out of sync)
- *   reconcile_verify  worker VERIFY c      ok, c = current -> retry(*)
+ *   reconcile_verify  worker VERIFY c      ok, c = current -> retry(*) [u]
  *                                          ok, c = pending -> persist
- *                                            VERIFIED, commit
+ *                                            VERIFIED, commit [u]
  *                                          else -> later(out of sync)
  *   commit            store COMMIT         ok -> scripts, or COMMITTED
  *                                          failed -> OUT_OF_SYNC, fatal
@@ -62,6 +65,25 @@
  * c is the current secret when rollback_on_password_fail and there is
  * one (the old secret is set back), else the pending one.
  *
+ * [u] An uncertain apply is never outrun.  A candidate is uncertain when
+ * an apply of it got no sure answer: an apply (or reconcile's apply) that
+ * was transient or got no answer (a deadline, a killed worker), a run
+ * found unfinished at start or out of sync (its apply may have been in
+ * flight when the daemon died), a pending secret adopted from an earlier
+ * run.  Such an apply may still land: a worker's statement queued on the
+ * server outlives the worker.  So a step marked [u] that would drop one
+ * candidate for the other (discard the pending secret for the current
+ * one, or commit the pending one over the current) first checks: if the
+ * candidate it drops is uncertain and the daemon does not say that the
+ * appliers are gone (every apply worker reaped AND the step's deadline,
+ * which bounds the provider's server-side work, passed since the last one
+ * started), it drops nothing and goes to later(may land): both stay,
+ * recovery probes them again after a backoff.  Once the appliers are gone
+ * the probes' answer is final and the step goes on as the table says.
+ *   uncertain, the other logs in, appliers maybe alive -> later(may land)
+ *   uncertain, the other logs in, appliers gone -> drop it, as the table
+ *   the candidate itself logs in -> keep it (commit the pending one)
+ *
  * retry(*) drops the pending secret (the target did not take it) and
  * decides by class: transient -> backoff until retry.attempts; auth ->
  * once more, at once ("reconcile once"); policy -> once more, at once,
@@ -70,7 +92,8 @@
  *
  * later() keeps both candidates and starts recovery again at
  * probe_pending after a backoff; when the attempts are spent the run
- * ends OUT_OF_SYNC, to be recovered at the next start or the next run.
+ * ends OUT_OF_SYNC, and the daemon recovers it again (rotation_recover())
+ * with a backoff bounded by retry.max until it resolves, and at start.
  *
  * A daemon that is stopping retries nothing: the run ends at once.
  */
@@ -209,6 +232,8 @@ failed_step(struct rotation *rot, enum rotation_class class, const char *why,
 	push(out, ROTATION_ACT_DISCARD, NULL);
 	rot->resume = ROTATION_START;
 	rot->fail_msg[0] = '\0';
+	/* Only reached once nothing can land any more ([u]). */
+	rot->uncertain_pending = rot->uncertain_current = false;
 	switch (class) {
 	case ROTATION_TRANSIENT:
 		retry = backoff = rot->attempt < rot->flags.attempts;
@@ -235,14 +260,16 @@ failed_step(struct rotation *rot, enum rotation_class class, const char *why,
 }
 
 /*
- * Recovery cannot finish now: the target did not answer (OOS false), or
- * neither candidate logs in and nothing could set one (out of sync).
- * Both candidates stay in the store; recovery starts again after a
- * backoff, and when the attempts are spent the run ends out_of_sync.
+ * Recovery cannot finish now: the target did not answer, or WAITING an
+ * apply that may still land keeps it from dropping a candidate ([u]), or
+ * (OOS) neither candidate logs in and nothing could set one.  Both
+ * candidates stay in the store; recovery starts again after a backoff,
+ * and when the attempts are spent the run ends out_of_sync (which the
+ * daemon recovers again, with a backoff, until it resolves).
  */
 static void
-recovery_later(struct rotation *rot, bool oos, const char *msg, bool stopping,
-    struct rotation_actions *out)
+recovery_later(struct rotation *rot, bool oos, bool waiting, const char *msg,
+    bool stopping, struct rotation_actions *out)
 {
 	enum rotation_class class = oos ? ROTATION_AUTH : ROTATION_TRANSIENT;
 	struct rotation_action *a;
@@ -259,7 +286,38 @@ recovery_later(struct rotation *rot, bool oos, const char *msg, bool stopping,
 	a->backoff = true;
 	a->recovery = true;
 	a->oos = oos;
+	a->waiting = waiting;
 	rot->resume = ROTATION_PROBE_PENDING;
+}
+
+/*
+ * Whether recovery may now drop a candidate, the pending one (PENDING)
+ * or the current one, for the other that logs in: the rule [u] of the
+ * table.  Not while an apply of it may still land: then the run waits
+ * (later), and false is returned.  Once the daemon says the appliers are
+ * gone, nothing is uncertain any more.
+ */
+static bool
+may_drop(struct rotation *rot, bool pending, const struct rotation_env *env,
+    struct rotation_actions *out)
+{
+	bool uncertain =
+	    pending ? rot->uncertain_pending : rot->uncertain_current;
+	const char *why = pending
+	    ? "the current secret logs in, but an apply of the new one may "
+	      "still land"
+	    : "the new secret logs in, but an apply of the current one may "
+	      "still land";
+
+	if (!uncertain)
+		return true;
+	if (env->appliers_gone) {
+		rot->uncertain_pending = rot->uncertain_current = false;
+		return true;
+	}
+	log_event(out, ROTATION_EV_MAY_LAND, 0, why);
+	recovery_later(rot, false, true, why, env->stopping, out);
+	return false;
 }
 
 /* ---- entry points ---- */
@@ -284,6 +342,8 @@ rotation_recover(struct rotation *rot, int attempt, bool verified,
 {
 	rot->attempt = attempt;
 	rot->resume = verified ? ROTATION_COMMIT : ROTATION_PROBE_PENDING;
+	/* Its apply may have been in flight when the daemon died. */
+	rot->uncertain_pending = !verified;
 	rot->fail_class = class;
 	snprintf(rot->fail_msg, sizeof(rot->fail_msg), "%s", why);
 }
@@ -306,8 +366,8 @@ reconcile_cand(const struct rotation *rot)
 }
 
 void
-rotation_enter(
-    struct rotation *rot, bool stopping, struct rotation_actions *out)
+rotation_enter(struct rotation *rot, const struct rotation_env *env,
+    struct rotation_actions *out)
 {
 	out->n = 0;
 	switch (rot->step) {
@@ -342,9 +402,9 @@ rotation_enter(
 		    !rot->caps.reconcile_without_admin) {
 			/* Without an admin credential nothing can set a
 			 * secret that neither candidate logs in with. */
-			recovery_later(rot, true,
-			    "no admin credential to reconcile with", stopping,
-			    out);
+			recovery_later(rot, true, false,
+			    "no admin credential to reconcile with",
+			    env->stopping, out);
 			return;
 		}
 		worker(rot, out, ROTATION_OP_APPLY, reconcile_cand(rot));
@@ -439,7 +499,8 @@ undo_committed(struct rotation *rot, bool ok, struct rotation_actions *out)
 
 static void
 store_result(struct rotation *rot, enum rotation_store op, bool ok,
-    const char *msg, bool stopping, struct rotation_actions *out)
+    const char *msg, const struct rotation_env *env,
+    struct rotation_actions *out)
 {
 	switch (op) {
 	case ROTATION_STORE_ADOPT:
@@ -450,6 +511,7 @@ store_result(struct rotation *rot, enum rotation_store op, bool ok,
 		/* An earlier run left a pending secret the target may
 		 * hold: settle that first, through recovery. */
 		log_event(out, ROTATION_EV_ADOPTED, 0, NULL);
+		rot->uncertain_pending = true;
 		keep_failure(rot, ROTATION_TRANSIENT,
 		    "a pending secret from an earlier run");
 		next(rot, out, ROTATION_PROBE_PENDING);
@@ -466,8 +528,9 @@ store_result(struct rotation *rot, enum rotation_store op, bool ok,
 			/* A first rotation, and the target refused the new
 			 * secret: it never took it, and there is no old
 			 * one to lose. */
-			failed_step(
-			    rot, rot->fail_class, rot->fail_msg, stopping, out);
+			if (may_drop(rot, true, env, out))
+				failed_step(rot, rot->fail_class, rot->fail_msg,
+				    env->stopping, out);
 			return;
 		}
 		worker(rot, out, ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
@@ -548,6 +611,8 @@ applied(struct rotation *rot, enum rotation_class class, const char *msg,
 		failed_step(rot, class, msg, stopping, out);
 		return;
 	}
+	/* No answer, or a transient one: the apply may still land. */
+	rot->uncertain_pending = true;
 	keep_failure(rot, class, msg);
 	next(rot, out, ROTATION_PROBE_PENDING);
 }
@@ -555,13 +620,13 @@ applied(struct rotation *rot, enum rotation_class class, const char *msg,
 /* Recovery's probes: does the pending secret log in, or the current? */
 static void
 probed(struct rotation *rot, enum rotation_class class, const char *msg,
-    bool stopping, struct rotation_actions *out)
+    const struct rotation_env *env, struct rotation_actions *out)
 {
 	bool pending = rot->step == ROTATION_PROBE_PENDING;
 
 	if (class == ROTATION_TRANSIENT) {
 		/* No answer is not a refusal: ask again later. */
-		recovery_later(rot, false, msg, stopping, out);
+		recovery_later(rot, false, false, msg, env->stopping, out);
 		return;
 	}
 	if (class != ROTATION_OK) {
@@ -575,30 +640,48 @@ probed(struct rotation *rot, enum rotation_class class, const char *msg,
 		return;
 	}
 	if (pending) {
+		if (!may_drop(rot, false, env, out))
+			return;
 		log_event(out, ROTATION_EV_PENDING_WORKS, 0, NULL);
 		advance(rot, out, ROTATION_VERIFIED,
 		    "recovered: the new secret logs in", ROTATION_COMMIT);
 		return;
 	}
+	if (!may_drop(rot, true, env, out))
+		return;
 	log_event(out, ROTATION_EV_CURRENT_WORKS, 0, NULL);
-	failed_step(rot, rot->fail_class, rot->fail_msg, stopping, out);
+	failed_step(rot, rot->fail_class, rot->fail_msg, env->stopping, out);
 }
 
 static void
 reconciled(struct rotation *rot, enum rotation_class class, const char *msg,
-    bool stopping, struct rotation_actions *out)
+    const struct rotation_env *env, struct rotation_actions *out)
 {
 	if (class != ROTATION_OK) {
-		recovery_later(rot, true, msg, stopping, out);
+		/* Setting c got no sure answer: it may still land. */
+		if (rot->step == ROTATION_RECONCILE &&
+		    class == ROTATION_TRANSIENT) {
+			if (rot->rolled_back)
+				rot->uncertain_current = true;
+			else
+				rot->uncertain_pending = true;
+		}
+		recovery_later(rot, true, false, msg, env->stopping, out);
 		return;
 	}
 	if (rot->step == ROTATION_RECONCILE) {
 		next(rot, out, ROTATION_RECONCILE_VERIFY);
 		return;
 	}
-	if (rot->rolled_back) {
+	/* The old secret is back on the target, whether or not the new one
+	 * may be dropped yet. */
+	if (rot->rolled_back)
 		log_event(out, ROTATION_EV_ROLLED_BACK, 0, NULL);
-		failed_step(rot, rot->fail_class, rot->fail_msg, stopping, out);
+	if (!may_drop(rot, rot->rolled_back, env, out))
+		return;
+	if (rot->rolled_back) {
+		failed_step(
+		    rot, rot->fail_class, rot->fail_msg, env->stopping, out);
 		return;
 	}
 	advance(rot, out, ROTATION_VERIFIED,
@@ -645,7 +728,8 @@ undo_result(struct rotation *rot, enum rotation_class class, const char *msg,
 
 void
 rotation_result(struct rotation *rot, enum rotation_class class,
-    const char *msg, bool stopping, struct rotation_actions *out)
+    const char *msg, const struct rotation_env *env,
+    struct rotation_actions *out)
 {
 	enum rotation_store op = rot->store;
 	bool ok = class == ROTATION_OK;
@@ -653,12 +737,12 @@ rotation_result(struct rotation *rot, enum rotation_class class,
 	out->n = 0;
 	if (op != ROTATION_STORE_NONE) {
 		rot->store = ROTATION_STORE_NONE;
-		store_result(rot, op, ok, msg, stopping, out);
+		store_result(rot, op, ok, msg, env, out);
 		return;
 	}
 	switch (rot->step) {
 	case ROTATION_APPLY:
-		applied(rot, class, msg, stopping, out);
+		applied(rot, class, msg, env->stopping, out);
 		return;
 	case ROTATION_VERIFY:
 		if (ok) {
@@ -671,11 +755,11 @@ rotation_result(struct rotation *rot, enum rotation_class class,
 		return;
 	case ROTATION_PROBE_PENDING:
 	case ROTATION_PROBE_CURRENT:
-		probed(rot, class, msg, stopping, out);
+		probed(rot, class, msg, env, out);
 		return;
 	case ROTATION_RECONCILE:
 	case ROTATION_RECONCILE_VERIFY:
-		reconciled(rot, class, msg, stopping, out);
+		reconciled(rot, class, msg, env, out);
 		return;
 	case ROTATION_SCRIPTS:
 		script_done(rot, ok, msg, out);

@@ -99,6 +99,7 @@ enum rotation_event {
 	ROTATION_EV_SCRIPT_OK,     /* script `script` succeeded */
 	ROTATION_EV_SCRIPT_FAILED, /* script `script` failed with msg */
 	ROTATION_EV_UNDONE,        /* the previous secret is back */
+	ROTATION_EV_MAY_LAND,      /* recovery waits: an apply may land */
 	ROTATION_EV_UNEXPECTED,    /* a result in a step that has none */
 };
 
@@ -125,7 +126,9 @@ enum rotation_act {
 	 * Wait, then start attempt ATTEMPT (already counted): after
 	 * backoff_delay(..., ATTEMPT - 1, ...) when BACKOFF, else at once.
 	 * RECOVERY: the attempt starts again with recovery, OOS telling
-	 * whether neither secret logged in.  CLASS and MSG say why.
+	 * whether neither secret logged in, WAITING whether one did but an
+	 * apply that may still land keeps recovery from concluding.  CLASS
+	 * and MSG say why.
 	 */
 	ROTATION_ACT_RETRY,
 	/* The run ends in STATE with CLASS and MSG. */
@@ -143,7 +146,7 @@ struct rotation_action {
 	enum rotation_event event;
 	size_t script;
 	int attempt;
-	bool backoff, recovery, oos;
+	bool backoff, recovery, oos, waiting;
 	char msg[ROTATION_MESSAGE_MAX + 1];
 };
 
@@ -175,6 +178,23 @@ struct rotation_flags {
 	size_t scripts; /* post-rotation scripts in the user's chain */
 };
 
+/*
+ * What the daemon tells the engine with each call: facts of the process
+ * world the engine cannot see.
+ */
+struct rotation_env {
+	bool stopping; /* the daemon is stopping: nothing is retried */
+	/*
+	 * No apply this user's runs started (in this life of the daemon or
+	 * the last) can still land on the target: every apply worker has
+	 * been reaped (or, from a previous life, ended at start), and the
+	 * provider's bound on its server-side work, the step's deadline, has
+	 * passed since the last one started.  Until then a candidate whose
+	 * apply is uncertain is never dropped (see rotation.c).
+	 */
+	bool appliers_gone;
+};
+
 /* A run's protocol state; plain data, owned by the run. */
 struct rotation {
 	struct rotation_caps caps;
@@ -189,6 +209,9 @@ struct rotation {
 	bool has_current;                /* the user has a current secret */
 	bool rolled_back;                /* recovery sets the old secret back */
 	bool undone;                     /* rolled back after a failed script */
+	/* An apply of that candidate got no sure answer (transient, no
+	 * answer, a worker or a daemon killed): it may still land. */
+	bool uncertain_pending, uncertain_current;
 	size_t script; /* the next post-rotation script, from 0 */
 	int scripts_failed;
 	enum rotation_class fail_class; /* why recovery began */
@@ -201,9 +224,10 @@ void rotation_init(struct rotation *rot, const struct rotation_caps *caps,
     const struct rotation_flags *flags, bool verify_only);
 
 /*
- * ROT is a run found unfinished at start, at attempt ATTEMPT: the next
- * attempt commits at once when it was VERIFIED, else recovers its pending
- * secret; CLASS and WHY say why recovery began, for when it gives up.
+ * ROT is a run found unfinished at start (or out of sync, recovered
+ * again), at attempt ATTEMPT: the next attempt commits at once when it was
+ * VERIFIED, else recovers its pending secret, whose apply is uncertain;
+ * CLASS and WHY say why recovery began, for when it gives up.
  */
 void rotation_recover(struct rotation *rot, int attempt, bool verified,
     enum rotation_class class, const char *why);
@@ -211,19 +235,18 @@ void rotation_recover(struct rotation *rot, int attempt, bool verified,
 /* An attempt starts: go on to its first step. */
 void rotation_start(struct rotation *rot, struct rotation_actions *out);
 
-/*
- * The current step's delay has passed: carry it out.  STOPPING: the
- * daemon is stopping, so nothing is retried.
- */
-void rotation_enter(
-    struct rotation *rot, bool stopping, struct rotation_actions *out);
+/* The current step's delay has passed: carry it out, in ENV. */
+void rotation_enter(struct rotation *rot, const struct rotation_env *env,
+    struct rotation_actions *out);
 
 /*
  * The outcome of the operation last asked for (worker, script or store):
- * CLASS, with MSG (not kept; may be ROT's own fail_msg) when it failed.
+ * CLASS, with MSG (not kept; may be ROT's own fail_msg) when it failed;
+ * ENV as it is now.
  */
 void rotation_result(struct rotation *rot, enum rotation_class class,
-    const char *msg, bool stopping, struct rotation_actions *out);
+    const char *msg, const struct rotation_env *env,
+    struct rotation_actions *out);
 
 /* The daemon stops while ROT waits to retry: how the run ends. */
 void rotation_stop(const struct rotation *rot, struct rotation_actions *out);

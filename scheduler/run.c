@@ -42,9 +42,19 @@
 #include "spawn.h"
 #include "store.h"
 #include "wire.h"
+#include "workers.h"
 #include "xalloc.h"
 
 static void run_step(struct run *r);
+static void recover_again(struct run *done);
+static void retry_timer(uv_timer_t *t);
+
+/*
+ * Slack on the bound of an apply's server-side work: the provider keeps
+ * its statements a second under the deadline already, and the loop's
+ * clock is read at the turn, not at the spawn.
+ */
+#define APPLY_SLACK_MS 1000
 
 /* ---- runs ---- */
 
@@ -253,11 +263,64 @@ run_finish(struct run *r, enum store_run_state state,
 	}
 	reload_gen_put(r->gen);
 	r->gen = NULL;
-	TAILQ_INSERT_TAIL(&d->finished, r, done);
-	d->nfinished++;
+	if (state != STORE_RUN_OUT_OF_SYNC)
+		us->recoveries = 0;
+	if (state == STORE_RUN_OUT_OF_SYNC && !d->stopping &&
+	    r->kind == RUN_ROTATE && r->created && r->version != 0 &&
+	    us->user != NULL && us->user->resource != NULL) {
+		/* Its row lives on in the run that recovers it again: this
+		 * one is not kept, `rotactl run` shows that one. */
+		recover_again(r);
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+	} else {
+		TAILQ_INSERT_TAIL(&d->finished, r, done);
+		d->nfinished++;
+	}
 	trim_finished(d);
 	run_dispatch_queue(d);
 	daemon_maybe_finish_stop(d);
+}
+
+/*
+ * Run DONE ended out of sync with its pending secret kept: recovery must
+ * settle it without waiting for the next fire (or the next start).  A new
+ * run for the user takes DONE's row and pending secret, and recovers them
+ * after a backoff that grows with each out-of-sync end in a row, bounded
+ * by retry.max; it is the user's run meanwhile (a trigger joins it, a
+ * stop ends it out of sync again, for the next start).
+ */
+static void
+recover_again(struct run *done)
+{
+	struct daemon *d = done->d;
+	struct ustate *us = done->us;
+	const struct job_retry *rp = &us->user->settings.retry;
+	struct run *r;
+	int64_t delay;
+
+	delay = backoff_delay(
+	    rp->initial, rp->max, ++us->recoveries, backoff_rand_crypto, NULL);
+	if (delay < 1)
+		delay = 1; /* never a loop without a pause */
+	r = run_alloc(d, us, RUN_ROTATE, 0);
+	r->rec = done->rec;
+	r->created = true;
+	r->version = done->version;
+	/* Why recovery began, for when it gives up: the first reason. */
+	if (done->rot.fail_msg[0] != '\0')
+		rotation_recover(&r->rot, r->rec.attempts, false,
+		    done->rot.fail_class, done->rot.fail_msg);
+	else
+		rotation_recover(&r->rot, r->rec.attempts, false,
+		    class_of(done->rec.error_class), done->rec.message);
+	r->phase = PHASE_RETRY_WAIT;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "out of sync (%.200s); recovery again in %" PRId64 "s",
+	    done->rec.message, delay);
+	log_msg(LOG_NOTICE, MSG_RECOVER, "run %s %s: %s", r->rec.id, us->name,
+	    r->rec.message);
+	run_update(r);
+	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
 }
 
 /*
@@ -460,8 +523,10 @@ retry_later(struct run *r, const struct rotation_action *a)
 	if (a->recovery) {
 		snprintf(r->rec.message, sizeof(r->rec.message),
 		    "%s (%.200s); recovery again in %" PRId64 "s",
-		    a->oos ? "out of sync" : "recovery: no answer", a->msg,
-		    delay);
+		    a->oos           ? "out of sync"
+			: a->waiting ? "recovery: waiting"
+				     : "recovery: no answer",
+		    a->msg, delay);
 	} else {
 		/* A new attempt: the test provider's script starts over. */
 		r->scripted_fail = false;
@@ -747,18 +812,24 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
     const char *const *extra, struct outcome *o)
 {
 	const struct job_daemon *jd = &r->gen->set->daemon;
-	const char *argv[12];
+	const char *argv[14];
+	char parent[24];
 	struct spawn_args a;
 	int n = 0, rc;
 
 	memset(&a, 0, sizeof(a));
+	/* The worker dies with us (PR_SET_PDEATHSIG), and leaves at once
+	 * if we died before it could ask for that: it checks this pid. */
+	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
 	argv[n++] = jd->worker_path != NULL ? jd->worker_path
 					    : ROTAD_LIBEXECDIR "/rotad-worker";
 	argv[n++] = "--provider";
 	argv[n++] = provider;
 	argv[n++] = "--user";
 	argv[n++] = jd->worker_user != NULL ? jd->worker_user : "rotad";
-	while (*extra != NULL && n < 11)
+	argv[n++] = "--parent";
+	argv[n++] = parent;
+	while (*extra != NULL && n < 13)
 		argv[n++] = *extra++;
 	argv[n] = NULL;
 	a.argv = argv;
@@ -777,7 +848,33 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
 		    argv[0], uv_strerror(rc));
 		return failed(o, ROTATION_TRANSIENT, rc);
 	}
+	/* On disk before anything else can happen: a next life of the
+	 * daemon ends it if this one dies (workers.h). */
+	r->pid = spawn_pid(r->sp);
+	workers_add(r->d->workers, r->pid);
 	return 0;
+}
+
+void
+run_apply_bound(struct daemon *d, struct ustate *us, uint64_t deadline_ms)
+{
+	uint64_t until;
+
+	uv_update_time(d->loop);
+	until = uv_now(d->loop) + deadline_ms + APPLY_SLACK_MS;
+	if (until > us->apply_until)
+		us->apply_until = until;
+}
+
+/* What the engine is told with each call for R (rotation.h). */
+static void
+env_of(const struct run *r, struct rotation_env *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->stopping = r->d->stopping;
+	uv_update_time(r->d->loop);
+	env->appliers_gone =
+	    r->sp == NULL && uv_now(r->d->loop) >= r->us->apply_until;
 }
 
 /* Start a worker for R's current step: OP with the CAND secret.  0, or
@@ -793,6 +890,11 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 	struct secret *request = NULL;
 	int rc;
 
+	/* From now until its deadline has passed, this apply may land,
+	 * whatever becomes of the worker. */
+	if (rop == ROTATION_OP_APPLY)
+		run_apply_bound(
+		    r->d, r->us, (uint64_t)r->user->settings.timeout * 1000);
 	if (res->provider->caps & CATALOG_CAP_KEEPER_INPUT) {
 		/* The generic provider: the resource's own scripts set the
 		 * candidate, or log in with it; the other secret goes as
@@ -822,8 +924,10 @@ static void
 step_result(struct run *r, enum store_error_class class, const char *msg)
 {
 	struct rotation_actions acts;
+	struct rotation_env env;
 
-	rotation_result(&r->rot, class_of(class), msg, r->d->stopping, &acts);
+	env_of(r, &env);
+	rotation_result(&r->rot, class_of(class), msg, &env, &acts);
 	run_do(r, &acts);
 }
 
@@ -834,6 +938,8 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 	char msg[STORE_MESSAGE_MAX + 1];
 
 	r->sp = NULL;
+	workers_remove(r->d->workers, r->pid);
+	r->pid = 0;
 	if (fault_is("daemon-mid", step_name(r))) {
 		/* The worker has done its step; the daemon dies before it
 		 * learns how it went. */
@@ -1098,6 +1204,11 @@ log_event(struct run *r, const struct rotation_action *a)
 		    "secret is back on the target and current in the store",
 		    id, user);
 		return;
+	case ROTATION_EV_MAY_LAND:
+		log_msg(LOG_NOTICE, MSG_RECOVER,
+		    "run %s %s: %s; both are kept and probed again later", id,
+		    user, a->msg);
+		return;
 	case ROTATION_EV_UNEXPECTED:
 		log_msg(LOG_ERR, MSG_INTERNAL, "run %s: result in step %s", id,
 		    step_name(r));
@@ -1167,6 +1278,7 @@ act(struct run *r, const struct rotation_action *a, struct outcome *o)
 static void
 run_do(struct run *r, struct rotation_actions *acts)
 {
+	struct rotation_env env;
 	struct outcome o;
 	size_t i;
 	bool now;
@@ -1177,7 +1289,8 @@ run_do(struct run *r, struct rotation_actions *acts)
 			now = act(r, &acts->v[i], &o);
 		if (!now)
 			return;
-		rotation_result(&r->rot, o.class, o.msg, r->d->stopping, acts);
+		env_of(r, &env);
+		rotation_result(&r->rot, o.class, o.msg, &env, acts);
 	}
 }
 
@@ -1186,7 +1299,9 @@ static void
 run_step(struct run *r)
 {
 	struct rotation_actions acts;
+	struct rotation_env env;
 
-	rotation_enter(&r->rot, r->d->stopping, &acts);
+	env_of(r, &env);
+	rotation_enter(&r->rot, &env, &acts);
 	run_do(r, &acts);
 }

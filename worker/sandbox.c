@@ -653,7 +653,7 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 	struct passwd *pw = NULL;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int r;
+	int r, pdeath = 0;
 
 	/* A profile that cannot be built is refused before step 1. */
 	if ((r = check_extra(p->syscalls, why, size)) < 0)
@@ -675,8 +675,15 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 		return r;
 	if ((r = set_limits(p, why, size)) < 0) /* 3 */
 		return r;
+	/* The kernel clears the parent-death signal when the ids change:
+	 * the worker's (worker.c) must survive step 4. */
+	if (prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0) < 0)
+		pdeath = 0;
 	if (pw != NULL && (r = drop_ids(user, uid, gid, why, size)) < 0) /* 4 */
 		return r;
+	if (pdeath != 0 && prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0)
+		return fail(why, size, -errno,
+		    "cannot keep the parent-death signal: %s", strerror(errno));
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) /* 5 */
 		return fail(why, size, -errno, "cannot clear dumpable: %s",
 		    strerror(errno));

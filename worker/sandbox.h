@@ -2,12 +2,15 @@
  * sandbox: how rotad-worker locks itself down before it reads a request.
  * The order is fixed and visible in sandbox_enter():
  *
+ *   0. (worker.c, before this) PR_SET_PDEATHSIG SIGKILL: the worker dies
+ *      with the daemon; then a check that the daemon has not died yet;
  *   1. close every fd but 0 (the request), 1 (the response) and 2 (a log
  *      pipe or /dev/null);
  *   2. clear the environment;
  *   3. rlimits: CORE 0, NOFILE, AS, CPU;
  *   4. when started as root, drop to the service user (setgroups,
- *      setresgid, setresuid; checked);
+ *      setresgid, setresuid; checked), keeping the parent-death signal,
+ *      which the kernel clears when the ids change;
  *   5. PR_SET_DUMPABLE 0;
  *   6. PR_SET_NO_NEW_PRIVS 1;
  *   7. Landlock: read-only access to what the provider needs, no writes,

@@ -1,8 +1,8 @@
 /*
  * rotad-worker: one provider operation in a locked-down process.
  *
- *   rotad-worker --provider NAME [--user USER] [--ca-file PATH]
- *       [--exec PATH]... [--read PATH]...
+ *   rotad-worker --provider NAME [--user USER] [--parent PID]
+ *       [--ca-file PATH] [--exec PATH]... [--read PATH]...
  *
  * The daemon starts one per step.  The command line carries no secret,
  * only what the sandbox must know before the request is read: the
@@ -12,7 +12,10 @@
  * (proto/wire.h); fd 2 is a log for diagnostics, which never hold a
  * secret.
  *
- * The order of main() is the point of the file: parse argv, find the
+ * The order of main() is the point of the file: die with the daemon
+ * (PR_SET_PDEATHSIG, SIGKILL, before anything else; then, once argv says
+ * who the daemon is, leave at once if it has died already, since the
+ * signal only covers a death after the prctl), parse argv, find the
  * provider's catalog entry and its implementation, lock down with the
  * entry's profile, and only then read and decode the request, check that
  * it is for this provider and CA file and that its parameters are the
@@ -21,15 +24,22 @@
  * exit 0.
  * A worker that cannot answer exits non-zero and the daemon classes the
  * step transient; one that can answer but must not run answers fatal.
+ *
+ * Why die with the daemon: an orphan would go on with its step with no
+ * deadline, and its apply could land after the daemon's next life has
+ * recovered the run and dropped the secret it sets.  (The daemon's next
+ * life also ends any worker of the previous one it finds: workers.h.)
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -43,11 +53,13 @@
 /* Exit statuses when no answer was written. */
 #define EXIT_NO_REQUEST 2 /* the request could not be read or decoded */
 #define EXIT_NO_ANSWER 3  /* the response could not be written */
+#define EXIT_ORPHAN 4     /* the daemon that started us is gone */
 
 struct args {
 	const char *provider;
 	const char *user;
 	const char *ca_file;
+	long parent;       /* the daemon's pid, 0 when not given */
 	const char **exec; /* NULL-terminated */
 	const char **read;
 	size_t nexec, nread;
@@ -125,11 +137,13 @@ parse_args(int argc, char **argv, struct args *a, char *why, size_t size)
 	static const struct option opts[] = {
 		{ "provider", required_argument, NULL, 'p' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "parent", required_argument, NULL, 'P' },
 		{ "ca-file", required_argument, NULL, 'c' },
 		{ "exec", required_argument, NULL, 'x' },
 		{ "read", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
+	char *end;
 	int c;
 
 	a->exec = calloc((size_t)argc + 1, sizeof(*a->exec));
@@ -147,6 +161,16 @@ parse_args(int argc, char **argv, struct args *a, char *why, size_t size)
 		case 'u':
 			a->user = optarg;
 			break;
+		case 'P':
+			errno = 0;
+			a->parent = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    a->parent <= 0) {
+				snprintf(why, size, "--parent: not a pid: %s",
+				    optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'c':
 			a->ca_file = optarg;
 			break;
@@ -159,7 +183,7 @@ parse_args(int argc, char **argv, struct args *a, char *why, size_t size)
 		default:
 			snprintf(why, size,
 			    "usage: rotad-worker --provider NAME "
-			    "[--user USER] [--ca-file PATH] "
+			    "[--user USER] [--parent PID] [--ca-file PATH] "
 			    "[--exec PATH]... [--read PATH]...");
 			return -EINVAL;
 		}
@@ -369,6 +393,10 @@ main(int argc, char **argv)
 	char why[512];
 	int r, status;
 
+	/* Die with the daemon, first of all (see the top).  The sandbox
+	 * keeps the signal across its drop to the service user, which
+	 * would clear it (sandbox.h). */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	memset(&req, 0, sizeof(req));
 	memset(&res, 0, sizeof(res));
 
@@ -376,6 +404,13 @@ main(int argc, char **argv)
 	 * Internal providers (post-rotation) are workers' names too. */
 	if (parse_args(argc, argv, &a, why, sizeof(why)) < 0) {
 		status = answer_fatal("%s", why);
+		goto out;
+	}
+	/* The daemon died before the prctl: nobody would read our answer,
+	 * and nobody would bound our step. */
+	if (a.parent != 0 && getppid() != (pid_t)a.parent) {
+		logx("the daemon (pid %ld) is gone; exiting", a.parent);
+		status = EXIT_ORPHAN;
 		goto out;
 	}
 	if ((desc = catalog_find(a.provider)) == NULL ||
@@ -398,6 +433,12 @@ main(int argc, char **argv)
 	prof.user = a.user;
 	if ((r = sandbox_enter(&prof, why, sizeof(why))) < 0) {
 		status = answer_fatal("sandbox: %s", why);
+		goto out;
+	}
+	/* Again: the signal was off for a moment while the ids dropped. */
+	if (a.parent != 0 && getppid() != (pid_t)a.parent) {
+		logx("the daemon (pid %ld) is gone; exiting", a.parent);
+		status = EXIT_ORPHAN;
 		goto out;
 	}
 

@@ -12,6 +12,15 @@
 # (checked with psql), no pending secret may be left, and the run must
 # have ended committed or cleanly failed.  A table of cases and outcomes
 # is printed.  Zero credentials lost is the bar.  Speaks TAP.
+#
+# The lock-* rows do the same against a slow target: the superuser holds
+# a lock on the role (ALTER ROLE in an open transaction) for longer than
+# the step's deadline, so the worker's ALTER ROLE waits on it, and the
+# daemon dies after prepare (lock-daemon:prepare), while the worker waits
+# (lock-kill:apply), or once the worker has answered, unread
+# (lock-daemon-mid:apply); or the apply's deadline passes
+# (lock-timeout:apply).  A statement queued on the server outlives its
+# worker: these rows check that no secret it sets is ever dropped.
 set -u
 B=$(realpath "$1")
 ROTAD=$B/scheduler/rotad
@@ -23,12 +32,13 @@ HERE=$(dirname "$(realpath "$0")")
 T=$(mktemp -d /tmp/rotad-crash.XXXXXX)
 P=$(mktemp -d /tmp/rotad-crash-pg.XXXXXX)
 rmdir "$P"
-PID=
+PID= LOCK= CTL=
 cleanup() {
-	if [ -n "$PID" ]; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
+	for p in "$CTL" "$LOCK" "$PID"; do
+		[ -n "$p" ] || continue
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	pg_stop
 	rm -rf "$T" "$P" "$P.tls"
 }
@@ -64,14 +74,49 @@ stop() {
 	PID=
 }
 # Wait until the daemon has nothing running or queued and the store has
-# no unfinished run: recovery is over.
+# no unfinished run: recovery is over (an out_of_sync run is recovered
+# again).  Gives up after 3 minutes: a bound, not a timing check.
 settle() {
-	local i
-	for i in $(seq 1 300); do
+	local end=$((SECONDS + 180))
+	while [ "$SECONDS" -lt "$end" ]; do
 		if [ "$(ctl --json status 2>/dev/null | jget 'j["running"] + j["queued"]')" = 0 ] &&
 		    [ "$(sqlite3 "$T/rotad.db" "select count(*) from runs where state not in ('committed', 'failed')")" = 0 ]; then
 			return 0
 		fi
+		sleep 0.1
+	done
+	return 1
+}
+# lock_role SECONDS: the superuser locks app's row of pg_authid for
+# SECONDS, in the background ($LOCK); returns once the lock is held.
+lock_role() {
+	local i
+	pg_sql "BEGIN; ALTER ROLE app CONNECTION LIMIT 5; SELECT pg_sleep($1); ROLLBACK;" >/dev/null 2>&1 &
+	LOCK=$!
+	for i in $(seq 1 200); do
+		[ "$(pg_sql "select count(*) from pg_stat_activity where query like 'BEGIN; ALTER ROLE app %' and state = 'active'")" = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# wait_waiter: until a session of rotad's waits on a lock (bounded).
+wait_waiter() {
+	local i
+	for i in $(seq 1 300); do
+		[ "$(pg_sql "select count(*) from pg_stat_activity where application_name = 'rotad' and wait_event_type = 'Lock'")" -ge 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# unlocked: the lock's holder has ended, and so has every session of
+# rotad's (a statement queued behind the lock has committed or failed).
+unlocked() {
+	local i
+	[ -n "$LOCK" ] || return 0
+	wait "$LOCK" 2>/dev/null
+	LOCK=
+	for i in $(seq 1 600); do
+		[ "$(pg_sql "select count(*) from pg_stat_activity where application_name = 'rotad'")" = 0 ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -131,22 +176,43 @@ CASES="daemon:prepare daemon:apply daemon:verify daemon:commit
 daemon-mid:apply daemon-mid:verify
 worker-early:apply worker-late:apply worker-early:verify worker-late:verify
 hang:apply fail:verify
-daemon:apply+auth:probe_pending"
+daemon:apply+auth:probe_pending
+lock-daemon:prepare lock-kill:apply lock-daemon-mid:apply lock-timeout:apply"
 set -- $CASES
 echo "1..$(($# + 1))"
 
 table="case                            died     run state         attempts  current logs in  pending left"
 for c in $CASES; do
 	before=$(sqlite3 "$T/rotad.db" "select count(*) from runs where user_name = 'app'")
-	if [ "${c%%:*}" = hang ]; then
-		# A hung worker meets its deadline: make it short.
+	lock=
+	case $c in lock-*) lock=yes ;; esac
+	if [ "${c%%:*}" = hang ] || [ -n "$lock" ]; then
+		# A hung worker, or one waiting on a lock, meets its
+		# deadline: make it short.
 		sed -i 's/timeout: 20s/timeout: 3s/' "$T/conf.d/pg.yaml"
 	fi
 	# A+B: fault A, and after the daemon has died of it, fault B.
-	f1=${c%%+*} f2=
-	[ "$f1" != "$c" ] && f2=${c#*+}
+	f1=${c#lock-} f2=
+	f1=${f1%%+*}
+	[ "$f1" != "${c#lock-}" ] && f2=${c#*+}
+	case $f1 in kill:* | timeout:*) f1= ;; esac # the test's own doing
 	start "$f1" || { not_ok "$c: the daemon starts" "$(tail -20 "$T/log")"; continue; }
-	ctl --json rotate --wait app >"$T/rotate.out" 2>&1
+	if [ -n "$lock" ] && ! lock_role 15; then
+		not_ok "$c: the lock is taken"
+		stop
+		continue
+	fi
+	if [ "$c" = lock-kill:apply ]; then
+		# SIGKILL the daemon while its worker waits on the lock.
+		ctl --json rotate --wait app >"$T/rotate.out" 2>&1 &
+		CTL=$!
+		wait_waiter
+		kill -KILL "$PID"
+		wait "$CTL" 2>/dev/null
+		CTL=
+	else
+		ctl --json rotate --wait app >"$T/rotate.out" 2>&1
+	fi
 	died=no
 	sleep 0.2
 	if ! alive; then
@@ -155,6 +221,9 @@ for c in $CASES; do
 		PID=
 		start "$f2" || { not_ok "$c: the daemon restarts" "$(tail -20 "$T/log")"; continue; }
 	fi
+	# The lock's end lets what waited on it commit or fail: only then
+	# is the target's password final.
+	unlocked
 	settle
 	settled=$?
 	stop

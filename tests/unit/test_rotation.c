@@ -19,7 +19,8 @@ static struct rotation_caps caps;
 static struct rotation_flags flags;
 static struct rotation rot;
 static struct rotation_actions out;
-static bool stopping;
+/* The daemon's word: not stopping, and no apply can still land. */
+static struct rotation_env env;
 
 static const enum rotation_class refusals[] = {
 	ROTATION_AUTH,
@@ -48,7 +49,8 @@ reset(void **state)
 	caps.has_admin = true;
 	flags.rollback_on_password_fail = true;
 	flags.attempts = 3;
-	stopping = false;
+	env.stopping = false;
+	env.appliers_gone = true;
 	return 0;
 }
 
@@ -153,13 +155,13 @@ begin(bool verify_only)
 static void
 enter(void)
 {
-	rotation_enter(&rot, stopping, &out);
+	rotation_enter(&rot, &env, &out);
 }
 
 static void
 result(enum rotation_class class, const char *msg)
 {
-	rotation_result(&rot, class, msg, stopping, &out);
+	rotation_result(&rot, class, msg, &env, &out);
 }
 
 /* A new attempt after a retry: from prepare, with no pending left. */
@@ -644,6 +646,248 @@ test_reconcile_verify(void **state)
 	}
 }
 
+/* ---- an uncertain apply is never outrun ([u] in the table) ---- */
+
+/* The recovery later (may land) asks for, at I: both kept, probed again. */
+static void
+expect_wait(size_t i, int attempt)
+{
+	size_t k;
+
+	expect_log(i, ROTATION_EV_MAY_LAND);
+	expect_retry(i + 1, ROTATION_TRANSIENT, attempt, true, true, false);
+	assert_true(out.v[i + 1].waiting);
+	for (k = 0; k < out.n; k++)
+		assert_int_not_equal(out.v[k].act, ROTATION_ACT_DISCARD);
+}
+
+/* From a recovery retry to the current secret's probe, asked for. */
+static void
+again_to_probe_current(void)
+{
+	rotation_start(&rot, &out);
+	expect_next(0, ROTATION_PROBE_PENDING);
+	enter();
+	expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_PENDING);
+	result(ROTATION_AUTH, "refused");
+	enter();
+	expect_store(ROTATION_STORE_HAS_CURRENT);
+	result(ROTATION_OK, "ok");
+	expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
+}
+
+/* An apply that got no answer, the current secret logs in, and the
+ * apply's worker or its statement may still be alive: keep the new
+ * secret, probe later; once the appliers are gone, drop it. */
+static void
+test_uncertain_kept_while_applier_alive(void **state)
+{
+	(void)state;
+	flags.attempts = 5;
+	to_probe_current();
+	assert_true(rot.uncertain_pending);
+	env.appliers_gone = false;
+	result(ROTATION_OK, "ok");
+	expect_wait(0, 2);
+	assert_true(rot.uncertain_pending);
+
+	/* Still alive at the next probe: wait again. */
+	again_to_probe_current();
+	result(ROTATION_OK, "ok");
+	expect_wait(0, 3);
+
+	/* Gone: the answer is final, the new secret dropped. */
+	again_to_probe_current();
+	env.appliers_gone = true;
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_CURRENT_WORKS);
+	nth(1, ROTATION_ACT_DISCARD);
+	expect_retry(2, ROTATION_TRANSIENT, 4, true, false, false);
+	assert_false(rot.uncertain_pending);
+}
+
+/* The late apply lands while recovery waits: the new secret logs in at
+ * the next probe and is committed, appliers alive or not. */
+static void
+test_uncertain_lands(void **state)
+{
+	(void)state;
+	to_probe_current();
+	env.appliers_gone = false;
+	result(ROTATION_OK, "ok");
+	expect_wait(0, 2);
+	rotation_start(&rot, &out);
+	enter();
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_PENDING_WORKS);
+	expect_advance(1, ROTATION_VERIFIED,
+	    "recovered: the new secret logs in", ROTATION_PROBE_PENDING,
+	    ROTATION_COMMIT);
+
+	/* At the first probe too. */
+	reset(NULL);
+	to_probe_pending();
+	env.appliers_gone = false;
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_PENDING_WORKS);
+}
+
+/* An apply that answered (ok, then a verify failed) is sure: nothing can
+ * land later, the current one logging in settles it at once. */
+static void
+test_sure_apply_dropped_at_once(void **state)
+{
+	(void)state;
+	to_verify();
+	result(ROTATION_AUTH, "refused");
+	enter();
+	result(ROTATION_AUTH, "refused");
+	enter();
+	result(ROTATION_OK, "ok"); /* there is a current one */
+	env.appliers_gone = false;
+	assert_false(rot.uncertain_pending);
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_CURRENT_WORKS);
+	nth(1, ROTATION_ACT_DISCARD);
+}
+
+/* What makes the pending secret uncertain: an apply with no sure answer,
+ * a run found unfinished at start (unless verified), an adopted one. */
+static void
+test_uncertain_sources(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < NELEM(refusals); i++) {
+		reset(NULL);
+		to_apply();
+		result(refusals[i], "refused");
+		assert_false(rot.uncertain_pending);
+	}
+	reset(NULL);
+	to_apply();
+	result(ROTATION_TRANSIENT, "deadline passed");
+	assert_true(rot.uncertain_pending);
+
+	reset(NULL);
+	rotation_init(&rot, &caps, &flags, false);
+	rotation_recover(&rot, 1, false, ROTATION_TRANSIENT, "interrupted");
+	assert_true(rot.uncertain_pending);
+	env.appliers_gone = false;
+	again_to_probe_current();
+	result(ROTATION_OK, "ok");
+	expect_wait(0, 2);
+
+	reset(NULL);
+	rotation_init(&rot, &caps, &flags, false);
+	rotation_recover(&rot, 1, true, ROTATION_TRANSIENT, "interrupted");
+	assert_false(rot.uncertain_pending);
+
+	reset(NULL);
+	begin(false);
+	enter();
+	result(ROTATION_OK, "ok"); /* adopted */
+	assert_true(rot.uncertain_pending);
+}
+
+/* A first rotation (no current secret) keeps an uncertain one too. */
+static void
+test_uncertain_first_rotation(void **state)
+{
+	(void)state;
+	to_probe_pending();
+	env.appliers_gone = false;
+	result(ROTATION_AUTH, "refused");
+	enter();
+	result(ROTATION_FATAL, "none");
+	expect_wait(0, 2);
+
+	env.appliers_gone = true;
+	rotation_start(&rot, &out);
+	enter();
+	result(ROTATION_AUTH, "refused");
+	enter();
+	result(ROTATION_FATAL, "none");
+	nth(0, ROTATION_ACT_DISCARD);
+}
+
+/* Reconcile: setting the old one back does not drop a new one that may
+ * still land; a reconcile apply with no answer makes its candidate
+ * uncertain, and the new one logging in then waits for it. */
+static void
+test_uncertain_reconcile(void **state)
+{
+	(void)state;
+	flags.attempts = 5;
+	to_reconcile();
+	result(ROTATION_OK, "ok");
+	enter();
+	env.appliers_gone = false;
+	result(ROTATION_OK, "ok"); /* the old one is back and logs in */
+	expect_log(0, ROTATION_EV_ROLLED_BACK);
+	expect_wait(1, 2);
+
+	reset(NULL);
+	flags.attempts = 5;
+	to_reconcile();
+	expect_worker(ROTATION_OP_APPLY, ROTATION_CAND_CURRENT);
+	result(ROTATION_TRANSIENT, "deadline passed");
+	assert_true(rot.uncertain_current);
+	expect_log(0, ROTATION_EV_OUT_OF_SYNC);
+	expect_retry(1, ROTATION_AUTH, 2, true, true, true);
+	env.appliers_gone = false;
+	rotation_start(&rot, &out);
+	enter();
+	result(ROTATION_OK, "ok"); /* the new one logs in after all */
+	expect_wait(0, 3);
+	env.appliers_gone = true;
+	rotation_start(&rot, &out);
+	enter();
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_PENDING_WORKS);
+	assert_false(rot.uncertain_current);
+
+	/* Without rollback, the new one set again and verified: commit,
+	 * unless the old one's apply may land. */
+	reset(NULL);
+	flags.rollback_on_password_fail = false;
+	to_reconcile();
+	result(ROTATION_OK, "ok");
+	enter();
+	env.appliers_gone = false;
+	result(ROTATION_OK, "ok");
+	expect_advance(0, ROTATION_VERIFIED,
+	    "reconciled: the new secret was set again and logs in",
+	    ROTATION_RECONCILE_VERIFY, ROTATION_COMMIT);
+}
+
+/* Waiting spends attempts like any recovery: the run then ends out of
+ * sync (the daemon recovers it again), and a stopping daemon ends it at
+ * once; neither drops anything. */
+static void
+test_uncertain_out_of_attempts(void **state)
+{
+	(void)state;
+	flags.attempts = 1;
+	to_probe_current();
+	env.appliers_gone = false;
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_MAY_LAND);
+	expect_finish(1, ROTATION_OUT_OF_SYNC, ROTATION_TRANSIENT,
+	    "the current secret logs in, but an apply of the new one may "
+	    "still land");
+
+	reset(NULL);
+	to_probe_current();
+	env.appliers_gone = false;
+	env.stopping = true;
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_MAY_LAND);
+	nth(1, ROTATION_ACT_FINISH);
+	assert_int_equal(out.v[1].state, ROTATION_OUT_OF_SYNC);
+}
+
 /* ---- retries ---- */
 
 /* transient: backoff until retry.attempts, then failed. */
@@ -723,7 +967,7 @@ test_stopping(void **state)
 	for (i = 0; i < NELEM(refusals); i++) {
 		reset(NULL);
 		to_apply();
-		stopping = true;
+		env.stopping = true;
 		result(refusals[i], "refused");
 		nth(0, ROTATION_ACT_DISCARD);
 		expect_finish(1, ROTATION_FAILED, refusals[i], "refused");
@@ -731,13 +975,13 @@ test_stopping(void **state)
 	reset(NULL);
 	begin(true);
 	enter();
-	stopping = true;
+	env.stopping = true;
 	result(ROTATION_TRANSIENT, "timeout");
 	expect_finish(1, ROTATION_FAILED, ROTATION_TRANSIENT, "timeout");
 
 	reset(NULL);
 	to_probe_pending();
-	stopping = true;
+	env.stopping = true;
 	result(ROTATION_TRANSIENT, "no answer");
 	expect_finish(0, ROTATION_OUT_OF_SYNC, ROTATION_TRANSIENT, "no answer");
 
@@ -745,7 +989,7 @@ test_stopping(void **state)
 	caps.has_admin = false;
 	to_probe_current();
 	result(ROTATION_AUTH, "refused");
-	stopping = true;
+	env.stopping = true;
 	enter();
 	expect_log(0, ROTATION_EV_OUT_OF_SYNC);
 	expect_finish(1, ROTATION_OUT_OF_SYNC, ROTATION_AUTH,
@@ -1066,6 +1310,13 @@ main(void)
 		T(test_reconcile_fails),
 		T(test_reconcile_no_admin),
 		T(test_reconcile_verify),
+		T(test_uncertain_kept_while_applier_alive),
+		T(test_uncertain_lands),
+		T(test_sure_apply_dropped_at_once),
+		T(test_uncertain_sources),
+		T(test_uncertain_first_rotation),
+		T(test_uncertain_reconcile),
+		T(test_uncertain_out_of_attempts),
 		T(test_transient_exhausts_attempts),
 		T(test_recovery_exhausts_attempts),
 		T(test_stopping),

@@ -1,0 +1,43 @@
+/*
+ * workers: the daemon's live workers, on disk, so that the daemon's next
+ * life can end what this one left running.
+ *
+ * A worker dies with the daemon (PR_SET_PDEATHSIG, in worker.c), but a
+ * worker that outlived a daemon all the same (a kernel that cleared the
+ * signal, a parent that died in the instant before the worker asked for
+ * it) must not run beside the next life's recovery: its apply could land
+ * after recovery has decided that the target holds the other secret.  So
+ * each worker's pid and start time (field 22 of /proc/PID/stat, in clock
+ * ticks since boot: a reused pid has another) are kept in a file, the
+ * store's path with ".workers" appended, mode 0600, rewritten whole
+ * (a temporary file, fsync, rename) at each spawn and each exit.  At
+ * start, before recovery, every process it lists that still runs with
+ * the same start time and is a rotad-worker is SIGKILLed and waited for.
+ *
+ * Daemon bookkeeping: it allocates with xalloc and logs what it does.
+ */
+#ifndef ROTAD_WORKERS_H
+#define ROTAD_WORKERS_H
+
+struct workers;
+
+/* The record for the store at STORE_PATH; nothing is read yet. */
+struct workers *workers_new(const char *store_path);
+
+/* NULL-safe. */
+void workers_free(struct workers *w);
+
+/*
+ * End the workers of a previous life that the record lists and that
+ * still run (logged, each), wait until they are gone, and empty the
+ * record.  0, or -EBUSY when one would not die: then recovery must not
+ * start.
+ */
+int workers_end_previous(struct workers *w);
+
+/* PID is a worker of ours from now on, or has exited.  A record that
+ * cannot be written is logged; the daemon goes on. */
+void workers_add(struct workers *w, int pid);
+void workers_remove(struct workers *w, int pid);
+
+#endif
