@@ -36,7 +36,7 @@
 /* Answers have no protocol limit (metrics, long run lists); this one only
  * stops a broken daemon from eating the client's memory. */
 #define RESPONSE_MAX (64 * 1024 * 1024)
-#define COUNT_MAX 1000
+#define COUNT_MAX PROTOCOL_COUNT_MAX
 /* The most stdin may hold for `secret set`: what fits in one request line
  * as base64, leaving room for the rest of the request (call() checks the
  * exact length). */
