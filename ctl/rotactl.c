@@ -36,7 +36,7 @@
 /* Answers have no protocol limit (metrics, long run lists); this one only
  * stops a broken daemon from eating the client's memory. */
 #define RESPONSE_MAX (64 * 1024 * 1024)
-#define COUNT_MAX 1000
+#define COUNT_MAX PROTOCOL_COUNT_MAX
 /* The most stdin may hold for `secret set`: what fits in one request line
  * as base64, leaving room for the rest of the request (call() checks the
  * exact length). */
@@ -522,7 +522,7 @@ call(const struct ctl *ctl, const char *cmd, json_t *args, json_t *id,
 	json_t *resp = NULL, *err;
 	char *line = NULL;
 	size_t len = 0, n = 0;
-	int r, ret;
+	int r, ret, sent;
 
 	*ret_result = NULL;
 	r = protocol_encode_request(cmd, args, id, &line, &len);
@@ -539,14 +539,17 @@ call(const struct ctl *ctl, const char *cmd, json_t *args, json_t *id,
 	ret = conn_open(&cn, ctl->socket);
 	if (ret != 0)
 		goto out;
-	r = conn_send(&cn, line, len);
-	if (r < 0) {
-		complain("cannot send to %s: %s", ctl->socket, strerror(-r));
-		ret = CTL_EXIT_UNREACHABLE;
-		goto out;
-	}
+	/* A daemon that refuses the connection (busy) may close it before
+	 * the request is sent: its answer is still there to read. */
+	sent = conn_send(&cn, line, len);
 	for (;;) {
 		r = conn_read_line(&cn, &n);
+		if (r < 0 && sent < 0) {
+			complain("cannot send to %s: %s", ctl->socket,
+			    strerror(-sent));
+			ret = CTL_EXIT_UNREACHABLE;
+			goto out;
+		}
 		if (r == -EPIPE) {
 			complain(
 			    "rotad closed the connection before answering");

@@ -46,6 +46,26 @@ static const struct command_right {
 	{ NULL, 0 },
 };
 
+/*
+ * The commands' integer and boolean arguments.  They are checked here,
+ * where every request passes, so that no handler ever meets a number it
+ * did not plan for (runs' limit once reached the store as a negative int
+ * after a cast) and a client hears which argument and which range.
+ */
+static const struct arg_check {
+	const char *cmd, *arg;
+	bool is_bool;
+	json_int_t min, max;
+} arg_checks[] = {
+	{ "next", "count", false, 1, PROTOCOL_COUNT_MAX },
+	{ "runs", "limit", false, 1, PROTOCOL_COUNT_MAX },
+	{ "rotate", "wait", true, 0, 0 },
+	{ "verify", "wait", true, 0, 0 },
+	{ "pause", "all", true, 0, 0 },
+	{ "resume", "all", true, 0, 0 },
+	{ NULL, NULL, false, 0, 0 },
+};
+
 static const struct right_name {
 	const char *name;
 	unsigned right;
@@ -117,6 +137,40 @@ is_scalar(const json_t *v)
 	    json_is_null(v);
 }
 
+/* REQ's arguments of command CMD as arg_checks has them; 0 or fail(). */
+static int
+check_args(json_t *req, const char *cmd, const char **ret_code, char *msg,
+    size_t msglen)
+{
+	const struct arg_check *a;
+	json_int_t n;
+	json_t *v;
+
+	for (a = arg_checks; a->cmd != NULL; a++) {
+		if (strcmp(a->cmd, cmd) != 0 ||
+		    (v = json_object_get(req, a->arg)) == NULL)
+			continue;
+		if (a->is_bool && !json_is_boolean(v))
+			return fail(ret_code, PROTOCOL_E_BAD_REQUEST, msg,
+			    msglen, "\"%s\" must be true or false", a->arg);
+		if (a->is_bool)
+			continue;
+		if (!json_is_integer(v))
+			return fail(ret_code, PROTOCOL_E_BAD_REQUEST, msg,
+			    msglen,
+			    "\"%s\" must be an integer from %lld to %lld",
+			    a->arg, (long long)a->min, (long long)a->max);
+		n = json_integer_value(v);
+		if (n < a->min || n > a->max)
+			return fail(ret_code, PROTOCOL_E_BAD_REQUEST, msg,
+			    msglen,
+			    "\"%s\" must be from %lld to %lld, not %lld",
+			    a->arg, (long long)a->min, (long long)a->max,
+			    (long long)n);
+	}
+	return 0;
+}
+
 int
 protocol_decode(const char *line, size_t len, json_t **ret_req,
     const char **ret_code, char *msg, size_t msglen)
@@ -169,7 +223,7 @@ protocol_decode(const char *line, size_t len, json_t **ret_req,
 	if (!json_is_string(cmd))
 		return fail(ret_code, PROTOCOL_E_BAD_REQUEST, msg, msglen,
 		    "\"cmd\" must be a string");
-	return 0;
+	return check_args(req, json_string_value(cmd), ret_code, msg, msglen);
 }
 
 json_t *

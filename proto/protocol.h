@@ -31,6 +31,9 @@
 /* The longest request line, '\n' excluded (control.h's CONTROL_LINE_MAX). */
 #define PROTOCOL_LINE_MAX (64 * 1024)
 
+/* The largest "count" of next and "limit" of runs (both from 1). */
+#define PROTOCOL_COUNT_MAX 1000
+
 /* Room for protocol_format_time(): "2024-01-01T17:28:00+00:00". */
 #define PROTOCOL_TIME_MAX 32
 
@@ -60,8 +63,12 @@ enum {
 /*
  * Check one request line LINE of LEN bytes (its '\n' removed): at most
  * PROTOCOL_LINE_MAX bytes, no NUL byte, one JSON object (duplicate keys
- * refused), "v" present and the integer 1, "cmd" a string, and "id", when
- * present, a scalar (string, number, true, false or null).
+ * refused), "v" present and the integer 1, "cmd" a string, "id", when
+ * present, a scalar (string, number, true, false or null), and the known
+ * commands' integer and boolean arguments, when present, of their type
+ * and (integers) in their range: next's "count" and runs' "limit" from 1
+ * to PROTOCOL_COUNT_MAX; rotate's and verify's "wait", pause's and
+ * resume's "all" true or false.
  *
  * Returns 0 with the request in *ret_req, or -EINVAL with *ret_code one of
  * PROTOCOL_E_TOO_LARGE, PROTOCOL_E_BAD_REQUEST or PROTOCOL_E_VERSION and

@@ -194,12 +194,14 @@ cmd_next(struct daemon *d, struct control_conn *c, json_t *req)
 
 	if (us == NULL)
 		return;
+	/* protocol_decode() has checked the range; checked again here
+	 * because a wrong count would cost a long loop. */
 	if (count != NULL) {
 		if (!json_is_integer(count) || json_integer_value(count) < 1 ||
-		    json_integer_value(count) > 1000) {
+		    json_integer_value(count) > PROTOCOL_COUNT_MAX) {
 			control_error(c, "bad_request",
-			    "\"count\" must be "
-			    "1-1000");
+			    "\"count\" must be from 1 to %d",
+			    PROTOCOL_COUNT_MAX);
 			return;
 		}
 		n = (int)json_integer_value(count);
@@ -293,8 +295,18 @@ cmd_runs(struct daemon *d, struct control_conn *c, json_t *req)
 	json_t *lim = json_object_get(req, "limit"), *arr = json_array();
 	int limit = 20;
 
-	if (json_is_integer(lim) && json_integer_value(lim) > 0)
+	/* protocol_decode() has checked it; again here, before the cast. */
+	if (lim != NULL) {
+		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+		    json_integer_value(lim) > PROTOCOL_COUNT_MAX) {
+			json_decref(arr);
+			control_error(c, "bad_request",
+			    "\"limit\" must be from 1 to %d",
+			    PROTOCOL_COUNT_MAX);
+			return;
+		}
 		limit = (int)json_integer_value(lim);
+	}
 	if (store_run_list(d->store, user, limit, collect_run, arr) < 0) {
 		json_decref(arr);
 		control_error(c, "internal", "%s", store_last_error(d->store));

@@ -3,28 +3,52 @@
  *
  * A connection's life, one request at a time:
  *
- *   +-> reading --- a whole line ---> busy: reading stopped; decode, check
- *   |                                 the right, dispatch; progress lines
- *   |                                 may go out, then one final answer
+ *   +-> reading --- a whole line ---> busy: decode, check the right,
+ *   |                                 dispatch; progress lines may go
+ *   |                                 out, then one final answer
  *   |                                        |
- *   +---- the final answer is written <------+
+ *   +---- the final answer is queued <-------+
  *         (take the next line already buffered, or read again)
  *
- * Not reading while busy is what makes requests one at a time, and it is
- * the backpressure: a client that pipelines waits in the kernel, not in
- * our memory.
+ * Answers go out in order because libuv writes a stream's queue in order,
+ * so the next buffered request is taken as soon as the previous answer is
+ * queued, not when it is written: waiting for the write callback made one
+ * request per loop turn, and a loop turn is slow when the daemon is busy
+ * (a worker spawned, a flood of connections accepted), which is how 500
+ * pipelined triggers once took 40 s.  Fairness instead comes from a budget:
+ * at most BATCH requests of one connection per turn, then the connection
+ * waits its turn on the ready list, served round-robin by an idle handle.
+ *
+ * Backpressure: no reading while a request is in progress, while lines are
+ * buffered, or while more than WRITE_HIGH bytes of answers wait for the
+ * client to read them.  A client that pipelines waits in the kernel, not
+ * in our memory.
+ *
+ * Every connection has a timer (see arm_timer()): one that sends nothing
+ * for idle_ms while none of its requests is in progress, or whose request
+ * line is not complete line_ms after its first byte, is closed.  A request
+ * in progress (rotate --wait) is the daemon's wait, not the client's.
+ *
+ * Who may connect: each uid but root and the daemon's own has at most
+ * per_uid connections, and the last `reserve` of max_conns slots are kept
+ * for root, the daemon's uid and peers with the admin right, so that a
+ * flood by anyone who may connect cannot lock the administrator out.  A
+ * connection over a limit gets one busy line and is closed.
  *
  * A line longer than CONTROL_LINE_MAX loses the framing, so it is answered
  * with too_large and the connection closed once that answer is written.
  * At EOF the lines already received are still answered, then the
- * connection closes; a client may half-close after sending.
+ * connection closes once its answers are written; a client may half-close
+ * after sending.
  *
  * The daemon may answer from inside its dispatch callback or later.  It is
  * told through on_close only when a connection closes with its request
  * unanswered, and never from inside a control_*() call it made itself
  * (except control_stop()), so it can call control_progress() while it
  * walks its own list of waiters: a failure to send there only marks the
- * connection broken, and the final answer then closes it.
+ * connection broken, and the final answer then closes it.  Likewise an
+ * answer given later never takes the next request from inside the call:
+ * the connection goes on the ready list.
  *
  * Every byte that came in or went out may be a secret (secret_set,
  * secret_get), so the read buffer is wiped as lines are consumed and on
@@ -39,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -57,11 +82,16 @@ _Static_assert((int)CONTROL_RIGHT_READ == (int)PROTOCOL_RIGHT_READ &&
 	(int)CONTROL_RIGHT_ALL == (int)PROTOCOL_RIGHT_ALL,
     "rights differ");
 
-/* Connections beyond this get a busy answer and are closed: a peer in the
- * socket's group must not be able to take all of the daemon's fds. */
-#define CONN_MAX 64
 #define BUF_MIN 4096
-#define BACKLOG 64
+/* Room in the kernel for connects while the loop is busy; connections
+ * over the limits are still accepted, answered and closed. */
+#define BACKLOG 256
+/* Requests of one connection per loop turn: enough that a pipelining
+ * client is not slowed by the loop, few enough that it cannot keep the
+ * others waiting. */
+#define BATCH 8
+/* Answers waiting for the client beyond which no request is taken. */
+#define WRITE_HIGH (64 * 1024)
 
 struct control {
 	uv_loop_t *loop;
@@ -74,35 +104,49 @@ struct control {
 	control_close_fn *on_close;
 	control_denied_fn *on_denied;
 	void *daemon;
-	struct control_conn *conns;
-	size_t nconns;
-	size_t nhandles; /* open handles: the server and every connection */
-	uv_pipe_t sink;  /* accepts and drops what we have no memory for */
+	struct control_conn *conns; /* admitted connections not yet freed */
+	size_t nconns;   /* those that count: admitted and not closing */
+	size_t nhandles; /* open handles: the server, the idle handle,
+			    the sink and every connection */
+	uv_idle_t idle;  /* serves the ready list */
+	TAILQ_HEAD(, control_conn) ready; /* connections with lines to take */
+	size_t nready;
+	uv_pipe_t sink; /* accepts and drops what we have no memory for */
 	bool sink_busy;
 	bool accept_waiting; /* libuv holds an accepted fd for us */
 	bool stopping;
 	void (*stop_cb)(void *arg);
 	void *stop_arg;
+	unsigned max_conns, reserve, per_uid, idle_ms, line_ms;
 };
 
 struct control_conn {
 	struct control *c;
 	struct control_conn *prev, *next;
+	TAILQ_ENTRY(control_conn) rlink; /* on c->ready */
 	uv_pipe_t pipe;
+	uv_timer_t timer; /* idle and line deadlines */
+	int nopen;        /* of pipe and timer, not yet closed */
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
 	gid_t *groups; /* the uid's groups, from the user database */
 	int ngroups;
-	char *buf; /* received bytes not yet consumed */
-	size_t len, cap;
-	json_t *id;     /* the current request's "id" */
-	unsigned right; /* the right it needed, 0 if it never got that far */
+	char *buf; /* received bytes; those before off are consumed */
+	size_t off, len, cap;
+	size_t scanned;      /* bytes from off known to hold no '\n' */
+	uint64_t line_start; /* loop time of the first byte after off */
+	size_t nwrites;      /* writes not yet called back */
+	json_t *id;          /* the current request's "id" */
+	unsigned right;  /* the right it needed, 0 if it never got that far */
+	bool linked;     /* on c->conns: admitted */
+	bool counted;    /* in c->nconns: admitted and not closing */
+	bool ready;      /* on c->ready */
+	bool processing; /* inside process(): it takes the next line */
 	bool reading;
 	bool eof;
-	bool busy;     /* a request is taken, until its answer is written */
-	bool answered; /* its final answer is queued */
-	bool broken;   /* a send failed inside a daemon call */
+	bool busy;   /* a request is taken, until its final answer is queued */
+	bool broken; /* a send failed inside a daemon call */
 	bool close_after_write;
 	bool closing;
 };
@@ -112,10 +156,10 @@ struct write_req {
 	struct control_conn *conn;
 	char *buf;
 	size_t len;
-	bool final;
 };
 
-static void process_lines(struct control_conn *conn);
+static void process(struct control_conn *conn);
+static unsigned conn_rights(const struct control_conn *conn);
 
 static int __attribute__((format(printf, 4, 5)))
 errf(char *err, size_t errlen, int r, const char *fmt, ...)
@@ -154,19 +198,23 @@ server_close_cb(uv_handle_t *h)
 	handle_closed(h->data);
 }
 
+/* For the pipe and the timer: the connection goes with the last. */
 static void
 conn_close_cb(uv_handle_t *h)
 {
 	struct control_conn *conn = h->data;
 	struct control *c = conn->c;
 
-	if (conn->prev != NULL)
-		conn->prev->next = conn->next;
-	else
-		c->conns = conn->next;
-	if (conn->next != NULL)
-		conn->next->prev = conn->prev;
-	c->nconns--;
+	if (--conn->nopen > 0)
+		return;
+	if (conn->linked) {
+		if (conn->prev != NULL)
+			conn->prev->next = conn->next;
+		else
+			c->conns = conn->next;
+		if (conn->next != NULL)
+			conn->next->prev = conn->prev;
+	}
 	protocol_free_wiped(conn->buf, conn->cap);
 	free(conn->groups);
 	json_decref(conn->id);
@@ -174,11 +222,22 @@ conn_close_cb(uv_handle_t *h)
 	handle_closed(c);
 }
 
+static void
+unready(struct control_conn *conn)
+{
+	if (!conn->ready)
+		return;
+	TAILQ_REMOVE(&conn->c->ready, conn, rlink);
+	conn->ready = false;
+	conn->c->nready--;
+}
+
 /*
- * Close CONN; it is freed in the close callback.  A daemon still holding
+ * Close CONN; it is freed in the close callbacks.  A daemon still holding
  * the connection for an unanswered request is told now, so that it never
  * answers a freed one.  Writes in flight are cancelled by libuv, and their
- * callbacks run before the close callback.
+ * callbacks run before the close callback.  The connection stops counting
+ * against the limits at once: its fd is closed now.
  */
 static void
 conn_close(struct control_conn *conn)
@@ -188,12 +247,90 @@ conn_close(struct control_conn *conn)
 	if (conn->closing)
 		return;
 	conn->closing = true;
-	if (conn->busy && !conn->answered) {
-		conn->answered = true;
+	if (conn->counted) {
+		conn->counted = false;
+		c->nconns--;
+	}
+	unready(conn);
+	if (conn->busy) {
+		conn->busy = false;
 		if (c->on_close != NULL)
 			c->on_close(c->daemon, conn);
 	}
 	uv_close((uv_handle_t *)&conn->pipe, conn_close_cb);
+	uv_close((uv_handle_t *)&conn->timer, conn_close_cb);
+}
+
+/* ---- the ready list ---- */
+
+/*
+ * Serve each connection on the ready list once (a budget of BATCH
+ * requests), in the order they were put there; one that still has lines
+ * puts itself back at the end.
+ */
+static void
+idle_cb(uv_idle_t *h)
+{
+	struct control *c = h->data;
+	struct control_conn *conn;
+	size_t n = c->nready;
+
+	while (n-- > 0 && !c->stopping &&
+	    (conn = TAILQ_FIRST(&c->ready)) != NULL) {
+		unready(conn);
+		process(conn);
+	}
+	if (TAILQ_EMPTY(&c->ready))
+		uv_idle_stop(&c->idle);
+}
+
+/* Take CONN's next request on a later loop turn. */
+static void
+schedule(struct control_conn *conn)
+{
+	struct control *c = conn->c;
+
+	if (conn->ready || conn->closing || c->stopping)
+		return;
+	TAILQ_INSERT_TAIL(&c->ready, conn, rlink);
+	conn->ready = true;
+	c->nready++;
+	uv_idle_start(&c->idle, idle_cb);
+}
+
+/* ---- deadlines ---- */
+
+static void
+timer_cb(uv_timer_t *t)
+{
+	/* Idle, or too slow with its line: nothing to answer. */
+	conn_close(t->data);
+}
+
+/*
+ * Restart CONN's deadline after anything happened on it.  While a request
+ * is in progress there is none: the daemon, not the client, is working.
+ * While a line is incomplete it is line_ms from the line's first byte, so
+ * that a byte now and then does not keep it open; otherwise idle_ms from
+ * now (answers the client does not read count as its idleness).
+ */
+static void
+arm_timer(struct control_conn *conn)
+{
+	struct control *c = conn->c;
+	uint64_t now = uv_now(c->loop), due;
+
+	if (conn->closing)
+		return;
+	if (conn->busy) {
+		uv_timer_stop(&conn->timer);
+		return;
+	}
+	if (conn->len > conn->off && !conn->eof && !conn->close_after_write)
+		due = conn->line_start + c->line_ms;
+	else
+		due = now + c->idle_ms;
+	uv_timer_start(&conn->timer, timer_cb, due > now ? due - now : 0, 0);
 }
 
 /* ---- writing ---- */
@@ -203,28 +340,35 @@ write_cb(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
 	struct control_conn *conn = w->conn;
-	bool final = w->final;
 
 	protocol_free_wiped(w->buf, w->len);
 	free(w);
+	conn->nwrites--;
+	if (conn->closing)
+		return;
 	if (status < 0) {
 		conn_close(conn);
 		return;
 	}
-	if (!final || conn->closing)
+	if (conn->close_after_write) {
+		if (conn->nwrites == 0)
+			conn_close(conn);
+		else
+			arm_timer(conn);
 		return;
-	conn->busy = false;
-	json_decref(conn->id);
-	conn->id = NULL;
-	if (conn->close_after_write)
-		conn_close(conn);
+	}
+	/* Requests held back by WRITE_HIGH go on, but on the ready list:
+	 * taking them here would give the connection a new budget for
+	 * every answer written. */
+	if (conn->len > conn->off && !conn->busy)
+		schedule(conn);
 	else
-		process_lines(conn);
+		arm_timer(conn);
 }
 
 /* Queue LINE (taken over) on CONN.  0 or a negative errno. */
 static int
-send_line(struct control_conn *conn, char *line, size_t len, bool final)
+send_line(struct control_conn *conn, char *line, size_t len)
 {
 	struct write_req *w;
 	uv_buf_t b;
@@ -238,32 +382,36 @@ send_line(struct control_conn *conn, char *line, size_t len, bool final)
 	w->conn = conn;
 	w->buf = line;
 	w->len = len;
-	w->final = final;
 	b = uv_buf_init(line, (unsigned)len);
 	r = uv_write(&w->req, (uv_stream_t *)&conn->pipe, &b, 1, write_cb);
 	if (r < 0) {
 		protocol_free_wiped(line, len);
 		free(w);
+		return r;
 	}
-	return r;
+	conn->nwrites++;
+	return 0;
 }
 
 /* Whether a final answer may go out now; closes a broken connection. */
 static bool
 may_answer(struct control_conn *conn)
 {
-	if (!conn->busy || conn->answered || conn->closing)
+	if (conn == NULL || !conn->busy || conn->closing)
 		return false;
-	conn->answered = true;
 	if (conn->broken) {
+		conn->busy = false;
 		conn_close(conn);
 		return false;
 	}
 	return true;
 }
 
-/* Send the final answer encoded as R, LINE, LEN; on failure try a short
- * internal error, and failing that close. */
+/*
+ * Send the final answer encoded as R, LINE, LEN; on failure try a short
+ * internal error, and failing that close.  The request is over: the next
+ * one is taken by process() if we are inside it, else on a later turn.
+ */
 static void
 send_final(struct control_conn *conn, int r, char *line, size_t len)
 {
@@ -271,9 +419,14 @@ send_final(struct control_conn *conn, int r, char *line, size_t len)
 		r = protocol_encode_error(conn->id, PROTOCOL_E_INTERNAL,
 		    "cannot encode the answer", NULL, &line, &len);
 	if (r == 0)
-		r = send_line(conn, line, len, true);
+		r = send_line(conn, line, len);
+	conn->busy = false;
+	json_decref(conn->id);
+	conn->id = NULL;
 	if (r < 0)
 		conn_close(conn);
+	else if (!conn->processing && !conn->close_after_write)
+		schedule(conn);
 }
 
 void
@@ -283,7 +436,7 @@ control_reply(struct control_conn *conn, json_t *result)
 	size_t len = 0;
 	int r;
 
-	if (conn == NULL || !may_answer(conn)) {
+	if (!may_answer(conn)) {
 		json_decref(result);
 		return;
 	}
@@ -305,7 +458,7 @@ verror(struct control_conn *conn, json_t *extra, const char *code,
 	size_t len = 0;
 	int r;
 
-	if (conn == NULL || !may_answer(conn)) {
+	if (!may_answer(conn)) {
 		json_decref(extra);
 		return;
 	}
@@ -341,17 +494,30 @@ control_progress(struct control_conn *conn, json_t *obj)
 	char *line;
 	size_t len;
 
-	if (conn == NULL || !conn->busy || conn->answered || conn->closing ||
-	    conn->broken) {
+	if (conn == NULL || !conn->busy || conn->closing || conn->broken) {
 		json_decref(obj);
 		return;
 	}
 	if (protocol_encode_progress(conn->id, obj, &line, &len) < 0 ||
-	    send_line(conn, line, len, false) < 0)
+	    send_line(conn, line, len) < 0)
 		conn->broken = true;
 }
 
 /* ---- reading ---- */
+
+/* Move the unconsumed bytes to the front, wiping what they leave. */
+static void
+compact(struct control_conn *conn)
+{
+	size_t n = conn->len - conn->off;
+
+	if (conn->off == 0)
+		return;
+	memmove(conn->buf, conn->buf + conn->off, n);
+	OPENSSL_cleanse(conn->buf + n, conn->len - n);
+	conn->off = 0;
+	conn->len = n;
+}
 
 static void
 alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *ret)
@@ -361,6 +527,9 @@ alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *ret)
 	char *buf;
 
 	(void)suggested;
+	/* Once per read, not once per line: a pipelined burst is not moved
+	 * again for every request taken from its front. */
+	compact(conn);
 	if (conn->len == conn->cap) {
 		/* Grow by hand rather than realloc(), which would leave an
 		 * unwiped copy of what we have read behind. */
@@ -388,13 +557,15 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	(void)buf;
 	if (nread > 0) {
+		if (conn->len == conn->off)
+			conn->line_start = uv_now(conn->c->loop);
 		conn->len += (size_t)nread;
-		process_lines(conn);
+		process(conn);
 	} else if (nread == UV_EOF) {
 		/* libuv has stopped reading. */
 		conn->reading = false;
 		conn->eof = true;
-		process_lines(conn);
+		process(conn);
 	} else if (nread < 0) {
 		conn->reading = false;
 		conn_close(conn);
@@ -402,32 +573,33 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 static void
-start_reading(struct control_conn *conn)
+set_reading(struct control_conn *conn, bool on)
 {
-	if (conn->reading || conn->eof || conn->closing)
-		return;
-	if (uv_read_start((uv_stream_t *)&conn->pipe, alloc_cb, read_cb) < 0)
-		conn_close(conn);
-	else
-		conn->reading = true;
+	if (on && !conn->reading && !conn->eof && !conn->closing) {
+		if (uv_read_start(
+			(uv_stream_t *)&conn->pipe, alloc_cb, read_cb) < 0)
+			conn_close(conn);
+		else
+			conn->reading = true;
+	} else if (!on && conn->reading) {
+		uv_read_stop((uv_stream_t *)&conn->pipe);
+		conn->reading = false;
+	}
 }
 
-static void
-stop_reading(struct control_conn *conn)
-{
-	if (!conn->reading)
-		return;
-	uv_read_stop((uv_stream_t *)&conn->pipe);
-	conn->reading = false;
-}
-
-/* Drop the first N bytes of the buffer, wiping what they leave behind. */
+/* Drop the first N unconsumed bytes, wiping them. */
 static void
 consume(struct control_conn *conn, size_t n)
 {
-	memmove(conn->buf, conn->buf + n, conn->len - n);
-	OPENSSL_cleanse(conn->buf + conn->len - n, n);
-	conn->len -= n;
+	OPENSSL_cleanse(conn->buf + conn->off, n);
+	conn->off += n;
+	conn->scanned = 0;
+	if (conn->off == conn->len)
+		conn->off = conn->len = 0;
+	else
+		/* The rest arrived earlier, but it is a new line's start
+		 * for the deadline from now on. */
+		conn->line_start = uv_now(conn->c->loop);
 }
 
 static bool
@@ -443,6 +615,14 @@ in_groups(const struct control_conn *conn, gid_t gid)
 	return false;
 }
 
+/* root, and the daemon's own uid, which can read the store and its key
+ * anyway: refusing it would protect nothing. */
+static bool
+is_owner(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
 /* The peer's rights under the current ACL: a reload may change them
  * between two requests on one connection. */
 static unsigned
@@ -453,9 +633,7 @@ conn_rights(const struct control_conn *conn)
 	unsigned rights = 0;
 	size_t i;
 
-	/* root, and the daemon's own uid, which can read the store and its
-	 * key anyway: refusing it would protect nothing. */
-	if (conn->uid == 0 || conn->uid == geteuid())
+	if (is_owner(conn->uid))
 		return CONTROL_RIGHT_ALL;
 	for (i = 0; acl != NULL && i < acl->n; i++) {
 		e = &acl->v[i];
@@ -466,8 +644,8 @@ conn_rights(const struct control_conn *conn)
 }
 
 /*
- * Take the request in the first LEN bytes of the buffer (CONSUMED with its
- * '\n'): decode, check, dispatch.  Every path ends in an answer, now or
+ * Take the request in the LEN bytes at the buffer's offset (CONSUMED with
+ * its '\n'): decode, check, dispatch.  Every path ends in an answer, now or
  * (for a dispatched request) whenever the daemon gives it.
  */
 static void
@@ -481,10 +659,9 @@ handle_line(struct control_conn *conn, size_t len, size_t consumed)
 	int r;
 
 	conn->busy = true;
-	conn->answered = false;
 	conn->right = 0;
-	stop_reading(conn);
-	r = protocol_decode(conn->buf, len, &req, &code, msg, sizeof(msg));
+	r = protocol_decode(
+	    conn->buf + conn->off, len, &req, &code, msg, sizeof(msg));
 	conn->id = json_incref(protocol_request_id(req));
 	consume(conn, consumed);
 	if (r < 0) {
@@ -519,36 +696,88 @@ static void
 too_large(struct control_conn *conn)
 {
 	conn->busy = true;
-	conn->answered = false;
 	conn->close_after_write = true;
-	stop_reading(conn);
-	consume(conn, conn->len);
+	consume(conn, conn->len - conn->off);
 	control_error(conn, PROTOCOL_E_TOO_LARGE,
 	    "request line longer than %d bytes; closing the connection",
 	    CONTROL_LINE_MAX);
 }
 
-/* Take the next request if there is one and none is pending; else read. */
-static void
-process_lines(struct control_conn *conn)
+/*
+ * Take the next buffered request, if there is one.  Returns whether one
+ * was taken (or the connection dealt with); false when more bytes are
+ * needed.  The search for '\n' resumes where the last one stopped, so a
+ * line that arrives a byte at a time costs its length, not its square.
+ */
+static bool
+take_line(struct control_conn *conn)
 {
-	char *nl;
+	size_t n = conn->len - conn->off;
+	char *nl = NULL;
 
-	if (conn->closing || conn->busy)
-		return;
-	nl = conn->len > 0 ? memchr(conn->buf, '\n', conn->len) : NULL;
-	if (nl != NULL)
-		handle_line(conn, (size_t)(nl - conn->buf),
-		    (size_t)(nl - conn->buf) + 1);
-	else if (conn->len > CONTROL_LINE_MAX)
+	if (n > conn->scanned)
+		nl = memchr(conn->buf + conn->off + conn->scanned, '\n',
+		    n - conn->scanned);
+	if (nl != NULL) {
+		n = (size_t)(nl - (conn->buf + conn->off));
+		handle_line(conn, n, n + 1);
+		return true;
+	}
+	conn->scanned = n;
+	if (n > CONTROL_LINE_MAX) {
 		too_large(conn);
-	else if (conn->eof && conn->len > 0)
+		return true;
+	}
+	if (!conn->eof)
+		return false;
+	if (n > 0) {
 		/* A last line without its '\n'. */
-		handle_line(conn, conn->len, conn->len);
-	else if (conn->eof)
+		handle_line(conn, n, n);
+		return true;
+	}
+	/* Everything answered: close once it is written. */
+	if (conn->nwrites == 0)
 		conn_close(conn);
 	else
-		start_reading(conn);
+		conn->close_after_write = true;
+	return true;
+}
+
+/*
+ * Take CONN's buffered requests, one at a time, up to BATCH of them, then
+ * decide whether to read: only when nothing is in progress, no line is
+ * buffered and the client takes its answers.
+ */
+static void
+process(struct control_conn *conn)
+{
+	size_t backlog;
+	bool need_bytes = false;
+	int n;
+
+	if (conn->processing || conn->closing)
+		return;
+	conn->processing = true;
+	for (n = 0; !conn->closing && !conn->busy && !conn->close_after_write;
+	     n++) {
+		backlog = uv_stream_get_write_queue_size(
+		    (const uv_stream_t *)&conn->pipe);
+		if (backlog > WRITE_HIGH)
+			break; /* write_cb() comes back */
+		if (n == BATCH) {
+			schedule(conn);
+			break;
+		}
+		if (!take_line(conn)) {
+			need_bytes = true;
+			break;
+		}
+	}
+	conn->processing = false;
+	if (conn->closing)
+		return;
+	set_reading(conn, need_bytes);
+	arm_timer(conn);
 }
 
 /* ---- accepting ---- */
@@ -639,12 +868,81 @@ refuse(struct control *c)
 }
 
 static void
+link_conn(struct control_conn *conn)
+{
+	struct control *c = conn->c;
+
+	conn->next = c->conns;
+	if (c->conns != NULL)
+		c->conns->prev = conn;
+	c->conns = conn;
+	conn->linked = true;
+	conn->counted = true;
+	c->nconns++;
+}
+
+/*
+ * Whether CONN may have a slot; if not, MSG says why.  Root and the
+ * daemon's own uid have no per-uid cap and may take the reserve; a peer
+ * with the admin right may take the reserve within its cap.  The per-uid
+ * count comes first because it needs no lookup in the user database: a
+ * flood over its cap is refused cheaply.
+ */
+static bool
+admit(struct control_conn *conn, char *msg, size_t msglen)
+{
+	struct control *c = conn->c;
+	const struct control_conn *o;
+	size_t mine = 0, limit = c->max_conns;
+
+	if (!is_owner(conn->uid)) {
+		for (o = c->conns; o != NULL; o = o->next)
+			if (o->counted && o->uid == conn->uid)
+				mine++;
+		if (mine >= c->per_uid) {
+			snprintf(msg, msglen,
+			    "too many connections from uid %u (%u)",
+			    (unsigned)conn->uid, c->per_uid);
+			return false;
+		}
+	}
+	resolve_groups(conn);
+	if ((conn_rights(conn) & CONTROL_RIGHT_ADMIN) == 0)
+		limit -= c->reserve;
+	if (c->nconns >= limit) {
+		snprintf(
+		    msg, msglen, "too many connections (%u)", c->max_conns);
+		return false;
+	}
+	return true;
+}
+
+/* Tell CONN it has no slot, if the socket takes the line at once, and
+ * close it: a refused peer gets no memory of ours to hold. */
+static void
+refuse_busy(struct control_conn *conn, const char *msg)
+{
+	char *line = NULL;
+	size_t len = 0;
+	uv_buf_t b;
+
+	if (protocol_encode_error(
+		NULL, PROTOCOL_E_BUSY, msg, NULL, &line, &len) == 0) {
+		b = uv_buf_init(line, (unsigned)len);
+		(void)uv_try_write((uv_stream_t *)&conn->pipe, &b, 1);
+		free(line);
+	}
+	conn_close(conn);
+}
+
+static void
 accept_one(struct control *c)
 {
 	struct control_conn *conn;
 	struct ucred cred;
 	socklen_t credlen = sizeof(cred);
 	uv_os_fd_t fd;
+	char msg[128];
 
 	conn = calloc(1, sizeof(*conn));
 	if (conn == NULL) {
@@ -653,12 +951,10 @@ accept_one(struct control *c)
 	}
 	conn->c = c;
 	uv_pipe_init(c->loop, &conn->pipe, 0);
+	uv_timer_init(c->loop, &conn->timer);
 	conn->pipe.data = conn;
-	conn->next = c->conns;
-	if (c->conns != NULL)
-		c->conns->prev = conn;
-	c->conns = conn;
-	c->nconns++;
+	conn->timer.data = conn;
+	conn->nopen = 2;
 	c->nhandles++;
 	if (uv_accept((uv_stream_t *)&c->server, (uv_stream_t *)&conn->pipe) <
 		0 ||
@@ -670,15 +966,12 @@ accept_one(struct control *c)
 	conn->uid = cred.uid;
 	conn->gid = cred.gid;
 	conn->pid = cred.pid;
-	resolve_groups(conn);
-	if (c->nconns > CONN_MAX) {
-		conn->busy = true;
-		conn->close_after_write = true;
-		control_error(conn, PROTOCOL_E_BUSY,
-		    "too many connections (%d)", CONN_MAX);
+	if (!admit(conn, msg, sizeof(msg))) {
+		refuse_busy(conn, msg);
 		return;
 	}
-	process_lines(conn);
+	link_conn(conn);
+	process(conn);
 }
 
 static void
@@ -901,6 +1194,15 @@ control_start(uv_loop_t *loop, const struct control_config *cfg,
 	c->on_close = cfg->on_close;
 	c->on_denied = cfg->on_denied;
 	c->daemon = cfg->daemon;
+	c->max_conns =
+	    cfg->max_conns != 0 ? cfg->max_conns : CONTROL_DEFAULT_MAX_CONNS;
+	c->reserve = cfg->reserve != 0 ? cfg->reserve : CONTROL_DEFAULT_RESERVE;
+	if (c->reserve >= c->max_conns)
+		c->reserve = c->max_conns - 1;
+	c->per_uid = cfg->per_uid != 0 ? cfg->per_uid : CONTROL_DEFAULT_PER_UID;
+	c->idle_ms = cfg->idle_ms != 0 ? cfg->idle_ms : CONTROL_DEFAULT_IDLE_MS;
+	c->line_ms = cfg->line_ms != 0 ? cfg->line_ms : CONTROL_DEFAULT_LINE_MS;
+	TAILQ_INIT(&c->ready);
 
 	uv_pipe_init(loop, &c->server, 0);
 	c->server.data = c;
@@ -923,6 +1225,9 @@ control_start(uv_loop_t *loop, const struct control_config *cfg,
 		uv_close((uv_handle_t *)&c->server, server_close_cb);
 		return r;
 	}
+	uv_idle_init(loop, &c->idle);
+	c->idle.data = c;
+	c->nhandles++;
 	ignore_sigpipe();
 	*ret = c;
 	c = NULL;
@@ -952,6 +1257,7 @@ control_stop(struct control *c, void (*cb)(void *arg), void *arg)
 	c->stop_arg = arg;
 	unlink_ours(c);
 	uv_close((uv_handle_t *)&c->server, server_close_cb);
+	uv_close((uv_handle_t *)&c->idle, server_close_cb);
 	/* conn_close() only starts closing: the list stays intact until
 	 * the close callbacks run. */
 	for (conn = c->conns; conn != NULL; conn = next) {

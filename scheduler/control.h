@@ -74,7 +74,36 @@ struct control_config {
 	control_close_fn *on_close;
 	control_denied_fn *on_denied;
 	void *daemon;
+
+	/*
+	 * Limits, each 0 for its default (CONTROL_DEFAULT_*): the daemon
+	 * keeps the defaults, tests shorten them.
+	 */
+	unsigned max_conns; /* connections served at once */
+	unsigned reserve;   /* of those, kept for root, the daemon's uid and
+			       peers with the admin right */
+	unsigned per_uid;   /* connections of one uid (not root, not the
+			       daemon's uid) */
+	unsigned idle_ms;   /* a connection that sends nothing this long,
+			       while no request of it is in progress */
+	unsigned line_ms;   /* a request line not complete this long after
+			       its first byte */
 };
+
+/*
+ * The defaults.  A peer in the socket's group must not be able to take
+ * the daemon's fds, nor lock root out: whoever may connect gets at most
+ * CONTROL_DEFAULT_PER_UID connections, and the last CONTROL_DEFAULT_RESERVE
+ * of CONTROL_DEFAULT_MAX_CONNS are for administrators only.  Connections
+ * are cheap for the daemon (a few KiB each), so the total is about fds;
+ * the per-uid cap is about fairness between peers.  Idle and slow
+ * connections are closed so that holding a slot costs a client work.
+ */
+#define CONTROL_DEFAULT_MAX_CONNS 64
+#define CONTROL_DEFAULT_RESERVE 8
+#define CONTROL_DEFAULT_PER_UID 8
+#define CONTROL_DEFAULT_IDLE_MS (30 * 1000)
+#define CONTROL_DEFAULT_LINE_MS (10 * 1000)
 
 /*
  * Bind and listen on LOOP.  -EADDRINUSE when a live daemon answers on the

@@ -4,7 +4,8 @@
  * accepts, the right lookup and the response encoders run too, with the
  * request's id echoed as the daemon would.  The same bytes go through the
  * client's response decoder and the strict base64 decoder, whose round
- * trip must give the input back.
+ * trip must give the input back.  A request the decoder accepts never
+ * carries an integer argument out of its range.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,22 @@
 #include "protocol.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The decoder's promise on the arguments it bounds. */
+static void
+check_bounds(json_t *req, const char *cmd)
+{
+	json_t *v = NULL;
+
+	if (strcmp(cmd, "runs") == 0)
+		v = json_object_get(req, "limit");
+	else if (strcmp(cmd, "next") == 0)
+		v = json_object_get(req, "count");
+	if (v != NULL &&
+	    (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		json_integer_value(v) > PROTOCOL_COUNT_MAX))
+		abort();
+}
 
 static void
 check_b64(const char *text, size_t size)
@@ -30,8 +47,7 @@ check_b64(const char *text, size_t size)
 		abort();
 	if (base64_decode(text, size, out, n, &got) == 0) {
 		/* Strict: one spelling per value, so it must come back. */
-		if (got != n ||
-		    base64_encode(out, got, back, size + 1) < 0 ||
+		if (got != n || base64_encode(out, got, back, size + 1) < 0 ||
 		    memcmp(back, text, size) != 0)
 			abort();
 	}
@@ -57,6 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		right = protocol_command_right(cmd);
 		if (right != 0 && strcmp(protocol_right_name(right), "?") == 0)
 			abort();
+		check_bounds(req, cmd);
 		id = protocol_request_id(req);
 		if (protocol_encode_result(
 			id, json_pack("{s:s}", "cmd", cmd), &line, &len) == 0)

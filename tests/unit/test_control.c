@@ -59,6 +59,7 @@ struct fixture {
 	struct control *c;
 	struct control_acl acl;
 	struct control_acl_entry entries[4];
+	struct control_config limits; /* only its limits are used */
 
 	/* Written by the loop thread; read under the lock. */
 	pthread_mutex_t lock;
@@ -242,6 +243,11 @@ try_start(struct fixture *f, const char *group, char *err, size_t errlen)
 		.on_close = on_close,
 		.on_denied = on_denied,
 		.daemon = f,
+		.max_conns = f->limits.max_conns,
+		.reserve = f->limits.reserve,
+		.per_uid = f->limits.per_uid,
+		.idle_ms = f->limits.idle_ms,
+		.line_ms = f->limits.line_ms,
 	};
 	int r;
 
@@ -1030,6 +1036,362 @@ test_connection_limit(void **state)
 		close(fds[i]);
 }
 
+/*
+ * A peer that holds connections: a child, as nobody when we are root,
+ * opens up to MAX connections, each proven served by an answer to status
+ * (ok, or denied when its ACL gives it nothing),
+ * and stops at the first that is refused.  It reports how many it holds
+ * and whether the refusal was a busy line, then holds them until the
+ * parent calls release().
+ */
+struct holder {
+	pid_t pid;
+	int release; /* the parent's end: closing it lets the child go */
+	int held;
+	int busy; /* 1: the last one got a busy answer; 0: MAX reached */
+};
+
+static void
+hold_as_peer(const struct fixture *f, int max, struct holder *h)
+{
+	int up[2], down[2], fd, report[2] = { 0, 0 };
+	char buf[512], c;
+	pid_t pid;
+
+	assert_int_equal(pipe(up), 0);
+	assert_int_equal(pipe(down), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(up[0]);
+		close(down[1]);
+		if (getuid() == 0 &&
+		    (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 ||
+			setuid(NOBODY) < 0))
+			_exit(2);
+		while (report[0] < max) {
+			fd = try_connect(f->path);
+			if (fd < 0)
+				_exit(3);
+			/* A refused connection may be closed before the
+			 * request is sent: its busy line is there all the
+			 * same. */
+			(void)send_all(
+			    fd, "{\"v\":1,\"cmd\":\"status\"}\n", 23);
+			if (read_line(fd, buf, sizeof(buf)) < 0)
+				_exit(4);
+			if (strstr(buf, "\"busy\"") != NULL) {
+				report[1] = 1;
+				close(fd);
+				break;
+			}
+			/* Served, if only to be denied. */
+			if (strstr(buf, "\"v\":1") == NULL)
+				_exit(5);
+			report[0]++;
+		}
+		if (write(up[1], report, sizeof(report)) != sizeof(report))
+			_exit(6);
+		if (read(down[0], &c, 1) < 0)
+			_exit(7);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	h->pid = pid;
+	h->release = down[1];
+	if (read(up[0], report, sizeof(report)) != sizeof(report))
+		fail_msg("the holding child failed");
+	close(up[0]);
+	h->held = report[0];
+	h->busy = report[1];
+}
+
+static void
+release(struct holder *h)
+{
+	int status;
+
+	close(h->release);
+	assert_int_equal(waitpid(h->pid, &status, 0), h->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* As root: N more connections served, the next (if any) refused busy. */
+static int
+root_connections(const struct fixture *f, int *fds, int max)
+{
+	char buf[512];
+	int n;
+
+	for (n = 0; n < max; n++) {
+		fds[n] = client(f);
+		/* As in hold_as_peer(): a refused one may be closed first. */
+		(void)send_all(fds[n], "{\"v\":1,\"cmd\":\"status\"}\n", 23);
+		assert_true(read_line(fds[n], buf, sizeof(buf)) > 0);
+		if (strstr(buf, "\"busy\"") != NULL) {
+			close(fds[n]);
+			break;
+		}
+		assert_non_null(strstr(buf, "\"ok\":true"));
+	}
+	return n;
+}
+
+static void
+test_per_uid_cap(void **state)
+{
+	struct fixture *f = *state;
+	const char *group = peer_group(f);
+	struct holder h;
+	json_t *obj;
+	int fd;
+
+	if (getuid() != 0 || group == NULL)
+		skip(); /* needs a second uid */
+	f->acl.n = 0;   /* no rights at all: connecting is enough */
+	start(f, group);
+	/* 1000 tries: the uid gets its cap and then a busy line. */
+	hold_as_peer(f, 1000, &h);
+	assert_int_equal(h.held, CONTROL_DEFAULT_PER_UID);
+	assert_int_equal(h.busy, 1);
+	/* Root is not held by it. */
+	fd = client(f);
+	say(fd, "{\"v\":1,\"cmd\":\"status\"}\n");
+	expect_ok(fd, &obj);
+	json_decref(obj);
+	close(fd);
+	release(&h);
+}
+
+static void
+test_reserve(void **state)
+{
+	struct fixture *f = *state;
+	const char *group = peer_group(f);
+	int fds[CONTROL_DEFAULT_MAX_CONNS + 1], n, i;
+	struct holder h;
+
+	if (getuid() != 0 || group == NULL)
+		skip();
+	/* No per-uid cap to speak of: one uid floods the whole socket. */
+	f->limits.per_uid = 1000;
+	f->acl.n = 0;
+	start(f, group);
+	hold_as_peer(f, 1000, &h);
+	assert_int_equal(
+	    h.held, CONTROL_DEFAULT_MAX_CONNS - CONTROL_DEFAULT_RESERVE);
+	assert_int_equal(h.busy, 1);
+	/* The reserve is root's, and then the total is reached. */
+	n = root_connections(f, fds, CONTROL_DEFAULT_MAX_CONNS + 1);
+	assert_int_equal(n, CONTROL_DEFAULT_RESERVE);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	release(&h);
+}
+
+static void
+test_reserve_admin(void **state)
+{
+	struct fixture *f = *state;
+	const char *group = peer_group(f);
+	struct holder h;
+
+	if (getuid() != 0 || group == NULL)
+		skip();
+	/* A peer with the admin right may use the reserve. */
+	f->limits.per_uid = 1000;
+	f->entries[0] = (struct control_acl_entry){ .uid = NOBODY,
+		.rights = CONTROL_RIGHT_READ | CONTROL_RIGHT_ADMIN };
+	f->acl.n = 1;
+	start(f, group);
+	hold_as_peer(f, 1000, &h);
+	assert_int_equal(h.held, CONTROL_DEFAULT_MAX_CONNS);
+	assert_int_equal(h.busy, 1);
+	release(&h);
+}
+
+/* Whether FD is still open: nothing to read yet, no EOF. */
+static bool
+still_open(int fd)
+{
+	char c;
+	ssize_t r = recv(fd, &c, 1, MSG_DONTWAIT);
+
+	return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static void
+test_idle_timeout(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec ms300 = { .tv_nsec = 300 * 1000 * 1000 };
+	int silent, done, waiting;
+	json_t *obj;
+
+	f->limits.idle_ms = 100;
+	start(f, NULL);
+	silent = client(f);
+	done = client(f);
+	waiting = client(f);
+	say(done, "{\"v\":1,\"cmd\":\"status\"}\n");
+	expect_ok(done, &obj);
+	json_decref(obj);
+	/* A request in progress is the daemon's wait, not idleness. */
+	say(waiting, "{\"v\":1,\"cmd\":\"verify\",\"user\":\"a\"}\n");
+	wait_log(f, "verify;");
+
+	assert_true(at_eof(silent));
+	assert_true(at_eof(done));
+	nanosleep(&ms300, NULL);
+	assert_true(still_open(waiting));
+	stop(f);
+	assert_true(at_eof(waiting));
+	/* Only the waiting one had something to tell the daemon. */
+	assert_int_equal(f->closed, 1);
+	close(silent);
+	close(done);
+	close(waiting);
+}
+
+static void
+test_slow_line(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec ms20 = { .tv_nsec = 20 * 1000 * 1000 };
+	const char *req = "{\"v\":1,\"cmd\":\"status\"}\n";
+	bool closed = false;
+	json_t *obj;
+	size_t i;
+	int fd;
+
+	f->limits.line_ms = 200;
+	f->limits.idle_ms = 60 * 1000;
+	start(f, NULL);
+
+	/* A whole line sent a byte at a time, but in time, is served. */
+	fd = client(f);
+	for (i = 0; req[i] != '\0'; i++)
+		assert_true(send_all(fd, req + i, 1));
+	expect_ok(fd, &obj);
+	json_decref(obj);
+	close(fd);
+
+	/* A byte every 20 ms is activity, but the line never ends: cut
+	 * off, long before the 5 s this gives it. */
+	fd = client(f);
+	say(fd, "{");
+	for (i = 0; i < 250 && !closed; i++) {
+		nanosleep(&ms20, NULL);
+		closed = !send_all(fd, " ", 1) || !still_open(fd);
+	}
+	assert_true(closed);
+	close(fd);
+	stop(f);
+	assert_string_equal(f->log, "status;");
+}
+
+static void
+test_pipelined_in_order(void **state)
+{
+	struct fixture *f = *state;
+	enum {
+		N = 5000
+	};
+	char *buf, *p;
+	json_t *obj;
+	int fd, other, i;
+
+	start(f, NULL);
+	fd = client(f);
+	other = client(f);
+	buf = malloc((size_t)N * 64);
+	assert_non_null(buf);
+	p = buf;
+	for (i = 0; i < N; i++)
+		p += sprintf(p,
+		    i % 7 == 3 ? "{\"v\":1,\"cmd\":\"nope\",\"id\":%d}\n"
+			       : "{\"v\":1,\"cmd\":\"show\",\"id\":%d}\n",
+		    i);
+	assert_true(send_all(fd, buf, (size_t)(p - buf)));
+	free(buf);
+	/* Another connection is served meanwhile. */
+	say(other, "{\"v\":1,\"cmd\":\"status\",\"id\":\"other\"}\n");
+	expect_ok(other, &obj);
+	json_decref(obj);
+	close(other);
+	/* Every request answered, in order, errors included. */
+	for (i = 0; i < N; i++) {
+		obj = answer(fd);
+		assert_int_equal(
+		    json_integer_value(json_object_get(obj, "id")), i);
+		assert_true(json_is_boolean(json_object_get(obj, "ok")));
+		assert_int_equal(
+		    json_is_true(json_object_get(obj, "ok")), i % 7 != 3);
+		json_decref(obj);
+	}
+	close(fd);
+}
+
+static void
+test_number_bounds(void **state)
+{
+	static const struct {
+		const char *req, *arg;
+	} bad[] = {
+		{ "{\"v\":1,\"cmd\":\"runs\",\"limit\":2147483648}",
+		    "\"limit\"" },
+		{ "{\"v\":1,\"cmd\":\"runs\",\"limit\":0}", "\"limit\"" },
+		{ "{\"v\":1,\"cmd\":\"runs\",\"limit\":-1}", "\"limit\"" },
+		{ "{\"v\":1,\"cmd\":\"runs\",\"limit\":1001}", "\"limit\"" },
+		{ "{\"v\":1,\"cmd\":\"runs\",\"limit\":1.5}", "\"limit\"" },
+		{ "{\"v\":1,\"cmd\":\"runs\",\"limit\":\"5\"}", "\"limit\"" },
+		{ "{\"v\":1,\"cmd\":\"runs\",\"limit\":-9223372036854775808}",
+		    "\"limit\"" },
+		{ "{\"v\":1,\"cmd\":\"next\",\"user\":\"a\",\"count\":1001}",
+		    "\"count\"" },
+		{ "{\"v\":1,\"cmd\":\"next\",\"user\":\"a\",\"count\":0}",
+		    "\"count\"" },
+		{ "{\"v\":1,\"cmd\":\"rotate\",\"user\":\"a\",\"wait\":1}",
+		    "\"wait\"" },
+		{ "{\"v\":1,\"cmd\":\"pause\",\"all\":\"yes\"}", "\"all\"" },
+	};
+	struct fixture *f = *state;
+	const char *msg;
+	char line[256];
+	json_t *obj;
+	size_t i;
+	int fd;
+
+	start(f, NULL);
+	fd = client(f);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line), "%.*s,\"id\":%zu}\n",
+		    (int)strlen(bad[i].req) - 1, bad[i].req, i);
+		say(fd, line);
+		obj = expect_error(fd, "bad_request");
+		assert_int_equal(
+		    json_integer_value(json_object_get(obj, "id")), (int)i);
+		msg = json_string_value(
+		    json_object_get(json_object_get(obj, "error"), "message"));
+		/* The message names the argument, and a number its range. */
+		assert_non_null(strstr(msg, bad[i].arg));
+		if (strstr(bad[i].req, "wait") == NULL &&
+		    strstr(bad[i].req, "all") == NULL)
+			assert_non_null(strstr(msg, "1 to 1000"));
+		json_decref(obj);
+	}
+	/* The bounds themselves are fine: the daemon gets those. */
+	say(fd, "{\"v\":1,\"cmd\":\"runs\",\"limit\":1000}\n");
+	json_decref(expect_error(fd, "not_found"));
+	say(fd, "{\"v\":1,\"cmd\":\"runs\",\"limit\":1}\n");
+	json_decref(expect_error(fd, "not_found"));
+	close(fd);
+	stop(f);
+	assert_string_equal(f->log, "runs;runs;");
+}
+
 int
 main(void)
 {
@@ -1070,6 +1432,19 @@ main(void)
 		    test_client_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_connection_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_per_uid_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserve, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reserve_admin, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_slow_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_pipelined_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_number_bounds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
