@@ -34,6 +34,8 @@
  *   0x82  message          string, < WIRE_MESSAGE_MAX bytes (absent: "")
  *   0x83  facts            string, < WIRE_FACTS_MAX bytes (absent: "")
  *   0x84  output           bytes, < WIRE_OUTPUT_MAX (absent: NULL)
+ *   0x85  untouched        bool: 1 byte, 1 (absent: false; written only
+ *                          when true, so each response has one encoding)
  *
  * An int is 4 bytes big-endian, unsigned.  A string holds no NUL; a
  * required string must not be empty either.  A secret is any bytes.  The
@@ -88,6 +90,7 @@ enum {
 	TAG_MESSAGE = 0x82,
 	TAG_FACTS = 0x83,
 	TAG_OUTPUT = 0x84,
+	TAG_UNTOUCHED = 0x85,
 };
 
 /* A field's header: the tag byte and the 4-byte length. */
@@ -101,8 +104,8 @@ enum {
 #define PARAM_VALUE_HDR 4
 
 /* The largest response must fit, so its encoder needs no size check. */
-_Static_assert(PREFIX + 4 * FIELD_HDR + 4 + WIRE_MESSAGE_MAX + WIRE_FACTS_MAX +
-	    WIRE_OUTPUT_MAX <=
+_Static_assert(PREFIX + 5 * FIELD_HDR + 4 + WIRE_MESSAGE_MAX + WIRE_FACTS_MAX +
+	    WIRE_OUTPUT_MAX + 1 <=
 	WIRE_MAX,
     "the largest response fits in WIRE_MAX");
 /* A whole request lives in one struct secret. */
@@ -672,6 +675,8 @@ wire_response_encode(
 		size += FIELD_HDR + flen;
 	if (res->output != NULL)
 		size += FIELD_HDR + res->output_len;
+	if (res->untouched)
+		size += FIELD_HDR + 1;
 	buf = malloc(size);
 	if (buf == NULL)
 		return -ENOMEM;
@@ -685,6 +690,11 @@ wire_response_encode(
 		put_field(&p, TAG_FACTS, res->facts, flen);
 	if (res->output != NULL)
 		put_field(&p, TAG_OUTPUT, res->output, res->output_len);
+	if (res->untouched) {
+		uint8_t b = 1;
+
+		put_field(&p, TAG_UNTOUCHED, &b, 1);
+	}
 	*out = buf;
 	*len = size;
 	return 0;
@@ -725,6 +735,13 @@ response_field(
 		res->output[len] = '\0';
 		res->output_len = len;
 		return 0;
+	case TAG_UNTOUCHED:
+		/* Only "1": an absent field is false, so there is one
+		 * spelling of each response. */
+		if (len != 1 || val[0] != 1)
+			return -EBADMSG;
+		res->untouched = true;
+		return 0;
 	default:
 		return -EBADMSG;
 	}
@@ -751,8 +768,8 @@ wire_response_decode(const void *buf, size_t len, struct wire_response *res)
 		r = take_field(&p, &len, &tag, &val, &vlen);
 		if (r < 0)
 			goto out;
-		/* Response tags are 0x81..0x84, one bit each in SEEN. */
-		if (tag < TAG_CLASS || tag > TAG_OUTPUT ||
+		/* Response tags are 0x81..0x85, one bit each in SEEN. */
+		if (tag < TAG_CLASS || tag > TAG_UNTOUCHED ||
 		    (seen & 1u << (tag - TAG_CLASS)) != 0) {
 			r = -EBADMSG;
 			goto out;

@@ -100,6 +100,13 @@ struct wire_response {
 	char facts[WIRE_FACTS_MAX];     /* "key=value" lines, scrubbed */
 	char *output; /* a script's stdout+stderr, scrubbed, or NULL */
 	size_t output_len;
+	/*
+	 * A failed apply that the provider knows changed nothing on the
+	 * target: the server refused the statement, or it was never sent.
+	 * Without it a failed apply is uncertain (it may still land), and
+	 * recovery waits for its appliers before dropping the candidate.
+	 */
+	bool untouched;
 };
 
 /* Frees every member of REQ (secrets wiped, each parameter and the array)

@@ -156,8 +156,11 @@ connect_class(const char *msg)
 		"role \"",
 		NULL,
 	};
+	/* A server that will not do channel binding asked for the password
+	 * in clear or as MD5: it gets nothing, now or on a retry. */
 	static const char *const fatal[] = {
 		"certificate",
+		"channel binding",
 		"server does not support SSL",
 		"does not exist",
 		"invalid ",
@@ -442,6 +445,10 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 	long long started = mono_ms();
 	int r;
 
+	/* Until the ALTER ROLE is sent nothing can change on the target: a
+	 * failure before it says so (untouched), and recovery need not wait
+	 * for a statement that was never queued. */
+	res->untouched = true;
 	if (req->login == NULL)
 		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
 	/* An admin changes the login's password; without one, the login
@@ -504,14 +511,24 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 		goto out;
 	}
 	snprintf(sql, sql_len, "ALTER ROLE %s PASSWORD %s", ident, literal);
+	res->untouched = false;
 	pr = PQexec(conn, sql);
 	if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
 		r = statement_fail(res, conn, pr, "ALTER ROLE");
+		/* The server answered with an error, on a connection that
+		 * still works: the statement's transaction was rolled back,
+		 * and nothing of it can land later.  A lost connection or no
+		 * answer stays uncertain. */
+		res->untouched = pr != NULL &&
+		    PQresultErrorField(pr, PG_DIAG_SQLSTATE) != NULL &&
+		    PQstatus(conn) == CONNECTION_OK;
 		goto out;
 	}
 	server_facts(conn, res);
 	r = 0;
 out:
+	if (r == 0)
+		res->untouched = false; /* success is not a failure's flag */
 	PQclear(pr);
 	if (sql != NULL) {
 		explicit_bzero(sql, sql_len);

@@ -157,10 +157,15 @@ act_fail(struct wire_response *res, const char *name)
 {
 	size_t i;
 
+	/* The test provider keeps no target: a failure as told changed
+	 * nothing, and says so.  (ROTAD_FAULT's "fault:fail" does not: it
+	 * stands for a failure of unknown outcome.) */
 	for (i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
-		if (strcmp(name, classes[i].name) == 0)
+		if (strcmp(name, classes[i].name) == 0) {
+			res->untouched = true;
 			return provider_fail(res, classes[i].class,
 			    "test provider: failing as told (%s)", name);
+		}
 	return provider_fail(res, WIRE_CLASS_FATAL,
 	    "test provider: unknown class in fail:%s", name);
 }

@@ -21,7 +21,8 @@
  *                                          failed -> FAILED, fatal
  *   apply             worker APPLY pend.   ok -> persist APPLIED, verify
  *                                          transient -> probe_pending
- *                                          auth/policy/fatal -> retry(*)
+ *                                          untouched, auth, policy,
+ *                                            fatal -> retry(*)
  *   apply (verify     worker VERIFY cur.   ok -> COMMITTED ("verified")
  *     run)                                 else -> retry(*)
  *   verify            worker VERIFY pend.  ok -> persist VERIFIED, commit
@@ -64,6 +65,12 @@
  *
  * c is the current secret when rollback_on_password_fail and there is
  * one (the old secret is set back), else the pending one.
+ *
+ * untouched is a transient failure that the provider knows changed
+ * nothing on the target (the server refused the statement, or it was
+ * never sent; a worker that could not start): the apply is sure, so it
+ * is retried as a refusal is, without recovery.  Elsewhere it counts as
+ * transient.
  *
  * [u] An uncertain apply is never outrun.  A candidate is uncertain when
  * an apply of it got no sure answer: an apply (or reconcile's apply) that
@@ -589,8 +596,8 @@ script_done(struct rotation *rot, bool ok, const char *msg,
 
 /* apply: a verify run's only step, or a rotation's first on the target. */
 static void
-applied(struct rotation *rot, enum rotation_class class, const char *msg,
-    bool stopping, struct rotation_actions *out)
+applied(struct rotation *rot, enum rotation_class class, bool untouched,
+    const char *msg, bool stopping, struct rotation_actions *out)
 {
 	bool ok = class == ROTATION_OK;
 
@@ -606,8 +613,9 @@ applied(struct rotation *rot, enum rotation_class class, const char *msg,
 		advance(rot, out, ROTATION_APPLIED, "applied", ROTATION_VERIFY);
 		return;
 	}
-	if (class != ROTATION_TRANSIENT) {
-		/* The target refused: it still has the old one. */
+	if (class != ROTATION_TRANSIENT || untouched) {
+		/* The target refused, or the provider says it changed
+		 * nothing: it still has the old one. */
 		failed_step(rot, class, msg, stopping, out);
 		return;
 	}
@@ -654,13 +662,14 @@ probed(struct rotation *rot, enum rotation_class class, const char *msg,
 }
 
 static void
-reconciled(struct rotation *rot, enum rotation_class class, const char *msg,
-    const struct rotation_env *env, struct rotation_actions *out)
+reconciled(struct rotation *rot, enum rotation_class class, bool untouched,
+    const char *msg, const struct rotation_env *env,
+    struct rotation_actions *out)
 {
 	if (class != ROTATION_OK) {
 		/* Setting c got no sure answer: it may still land. */
 		if (rot->step == ROTATION_RECONCILE &&
-		    class == ROTATION_TRANSIENT) {
+		    class == ROTATION_TRANSIENT && !untouched) {
 			if (rot->rolled_back)
 				rot->uncertain_current = true;
 			else
@@ -732,9 +741,12 @@ rotation_result(struct rotation *rot, enum rotation_class class,
     struct rotation_actions *out)
 {
 	enum rotation_store op = rot->store;
+	bool untouched = class == ROTATION_UNTOUCHED;
 	bool ok = class == ROTATION_OK;
 
 	out->n = 0;
+	if (untouched)
+		class = ROTATION_TRANSIENT;
 	if (op != ROTATION_STORE_NONE) {
 		rot->store = ROTATION_STORE_NONE;
 		store_result(rot, op, ok, msg, env, out);
@@ -742,7 +754,7 @@ rotation_result(struct rotation *rot, enum rotation_class class,
 	}
 	switch (rot->step) {
 	case ROTATION_APPLY:
-		applied(rot, class, msg, env->stopping, out);
+		applied(rot, class, untouched, msg, env->stopping, out);
 		return;
 	case ROTATION_VERIFY:
 		if (ok) {
@@ -759,7 +771,7 @@ rotation_result(struct rotation *rot, enum rotation_class class,
 		return;
 	case ROTATION_RECONCILE:
 	case ROTATION_RECONCILE_VERIFY:
-		reconciled(rot, class, msg, env, out);
+		reconciled(rot, class, untouched, msg, env, out);
 		return;
 	case ROTATION_SCRIPTS:
 		script_done(rot, ok, msg, out);

@@ -50,6 +50,13 @@ enum rotation_class {
 	ROTATION_AUTH,      /* a credential was refused */
 	ROTATION_POLICY,    /* the target refused the new secret */
 	ROTATION_FATAL,     /* retrying will not help */
+	/*
+	 * Transient, and the provider knows the target was not changed
+	 * (the statement was refused by the server, or never sent): an
+	 * apply that failed so is sure, not uncertain.  Elsewhere it is
+	 * TRANSIENT.
+	 */
+	ROTATION_UNTOUCHED,
 };
 
 /* The persisted state of a run (the daemon maps it to the store's). */

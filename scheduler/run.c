@@ -88,6 +88,7 @@ store_class(enum rotation_class c)
 	case ROTATION_OK:
 		return STORE_ERROR_NONE;
 	case ROTATION_TRANSIENT:
+	case ROTATION_UNTOUCHED:
 		return STORE_ERROR_TRANSIENT;
 	case ROTATION_AUTH:
 		return STORE_ERROR_AUTH;
@@ -613,38 +614,56 @@ prepare(struct run *r, char *msg, size_t size)
 
 #if ROTAD_TEST_HOOKS
 /*
- * Fault injection, test builds only: ROTAD_FAULT=WHAT:STEP, read once at
- * start.  WHAT is `daemon` (SIGKILL the daemon right after STEP is
- * persisted), `daemon-mid` (SIGKILL it when STEP's worker has answered,
- * before the answer is read), `worker-early` or `worker-late` (SIGKILL
- * the STEP's worker
- * as it starts, or once it has answered and before the answer is read),
- * `hang`, `fail` or `auth` (the worker is told to hang, to fail
- * transient, or to fail as a refused login).
- * Worker faults fire once, so that recovery can then proceed.
+ * Fault injection, test builds only: ROTAD_FAULT=WHAT:STEP[,WHAT:STEP...]
+ * (at most FAULTS_MAX), read once at start.  WHAT is `daemon` (SIGKILL the
+ * daemon right after STEP is persisted), `daemon-mid` (SIGKILL it when
+ * STEP's worker has answered, before the answer is read), `worker-early`
+ * or `worker-late` (SIGKILL the STEP's worker as it starts, or once it has
+ * answered and before the answer is read), `hang`, `fail` or `auth` (the
+ * worker is told to hang, to fail transient with an outcome it does not
+ * know, or to fail as a refused login).  Worker faults fire once each, so
+ * that recovery can then proceed.
  */
+#define FAULTS_MAX 4
 static struct {
 	char what[16];
 	char step[24];
-} fault;
+} faults[FAULTS_MAX];
 
 void
 run_fault_init(void)
 {
 	const char *s = getenv("ROTAD_FAULT");
+	int i, used;
 
-	if (s == NULL || sscanf(s, "%15[^:]:%23s", fault.what, fault.step) != 2)
-		fault.what[0] = '\0';
+	memset(faults, 0, sizeof(faults));
+	for (i = 0; s != NULL && i < FAULTS_MAX; i++) {
+		if (sscanf(s, "%15[^:]:%23[^,]%n", faults[i].what,
+			faults[i].step, &used) != 2) {
+			faults[i].what[0] = '\0';
+			break;
+		}
+		s += used;
+		if (*s != ',')
+			break;
+		s++;
+	}
 }
 
 static bool
 fault_is(const char *what, const char *step)
 {
-	if (strcmp(fault.what, what) != 0 || strcmp(fault.step, step) != 0)
-		return false;
-	if (strcmp(what, "daemon") != 0)
-		fault.what[0] = '\0'; /* once */
-	return true;
+	size_t i;
+
+	for (i = 0; i < FAULTS_MAX; i++) {
+		if (strcmp(faults[i].what, what) != 0 ||
+		    strcmp(faults[i].step, step) != 0)
+			continue;
+		if (strcmp(what, "daemon") != 0)
+			faults[i].what[0] = '\0'; /* once */
+		return true;
+	}
+	return false;
 }
 #else
 void
@@ -846,7 +865,8 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
 		r->cur_script = NULL;
 		snprintf(o->buf, STORE_MESSAGE_MAX + 1, "starting %s: %s",
 		    argv[0], uv_strerror(rc));
-		return failed(o, ROTATION_TRANSIENT, rc);
+		/* No worker ran: nothing can have reached the target. */
+		return failed(o, ROTATION_UNTOUCHED, rc);
 	}
 	/* On disk before anything else can happen: a next life of the
 	 * daemon ends it if this one dies (workers.h). */
@@ -919,15 +939,19 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 }
 
 /* The outcome of R's current operation, to the engine: CLASS NONE is
- * success. */
+ * success; UNTOUCHED, the worker says the target was not changed. */
 static void
-step_result(struct run *r, enum store_error_class class, const char *msg)
+step_result(struct run *r, enum store_error_class class, bool untouched,
+    const char *msg)
 {
 	struct rotation_actions acts;
 	struct rotation_env env;
+	enum rotation_class c = class_of(class);
 
+	if (untouched && c == ROTATION_TRANSIENT)
+		c = ROTATION_UNTOUCHED;
 	env_of(r, &env);
-	rotation_result(&r->rot, class_of(class), msg, &env, &acts);
+	rotation_result(&r->rot, c, msg, &env, &acts);
 	run_do(r, &acts);
 }
 
@@ -956,13 +980,13 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 		    status == -ETIMEDOUT ? "deadline passed"
 					 : strerror(-status),
 		    exit_code);
-		step_result(r, STORE_ERROR_TRANSIENT, msg);
+		step_result(r, STORE_ERROR_TRANSIENT, false, msg);
 		return;
 	}
 	if (r->cur_script != NULL)
 		script_output(r, res);
 	r->cur_script = NULL;
-	step_result(r, (enum store_error_class)res->class,
+	step_result(r, (enum store_error_class)res->class, res->untouched,
 	    res->class == WIRE_CLASS_NONE ? "ok" : res->message);
 }
 

@@ -2,10 +2,9 @@
 # A user whose run is out of sync (neither the new nor the old secret
 # logged in, and nothing could set one) is flagged where its secret is
 # read: `secret_get` answers out_of_sync true and rotactl warns.  The run
-# is driven there with ROTAD_FAULT (test builds): the apply fails
-# transiently, the probe of the pending secret is refused (the test
-# provider's scripted failure), the probe of the current one is refused
-# once (the fault), and without an admin nothing can reconcile.
+# is driven there with ROTAD_FAULT (test builds): the apply fails with an
+# outcome it does not know, both probes are refused, and without an admin
+# nothing can reconcile.
 #   tests/integration/out_of_sync.sh BUILDDIR          Speaks TAP.
 set -u
 B=$(realpath "$1")
@@ -35,7 +34,7 @@ worker: {path: $B/rotad-worker, user: nobody}
 EOF
 cat >"$T/conf.d/oos.yaml" <<EOF
 resources:
-  box: {kind: machine, protocol: test, test_fail: 1, test_error: transient}
+  box: {kind: machine, protocol: test}
 users:
   olive:
     login: olive
@@ -46,7 +45,7 @@ EOF
 
 echo "1..3"
 "$ROTAD" --init -c "$T/rotad.yaml" >"$T/init.log" 2>&1
-ROTAD_FAULT=auth:probe_current "$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
+ROTAD_FAULT=fail:apply,auth:probe_pending,auth:probe_current "$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
 PID=$!
 for _ in $(seq 100); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 

@@ -81,6 +81,7 @@ text = (res["message"] + res["facts"] + err).encode()
 leaked = [f for f in os.environ["SECRET_FILES"].split() if pw(f) in text]
 print(json.dumps({"status": st, "class": res["class"],
                   "message": res["message"], "facts": res["facts"],
+                  "untouched": res["untouched"],
                   "stderr": err[-500:], "leaked": leaked}))
 EOF
 # wcall KEY=VALUE...: call.py's answer in $R.  The request goes to the
@@ -104,7 +105,7 @@ expect() {
 	    "got:  $got" "$R"
 }
 
-echo "1..35"
+echo "1..37"
 
 # TLS: pg_start's CA signed the server's certificate for 127.0.0.1
 # ($PG_CA_FILE); another CA did not.  The worker runs as nobody: the CA
@@ -189,6 +190,11 @@ wcall op=apply login=no_such_role admin_login=admin admin=admin.pw \
     new_secret=old.pw
 expect "apply for a role that does not exist: fatal" fatal \
     "does not exist (SQLSTATE 42704)"
+# The server refused the ALTER ROLE on a working connection: its
+# transaction is gone, so the worker says the target is untouched.
+u=$(printf '%s' "$R" | jget 'j["untouched"]')
+[ "$u" = True ]
+verdict "a statement the server refused: the answer says untouched" $? "$R"
 wcall op=apply login=postgres admin_login=admin admin=admin.pw \
     new_secret=old.pw
 expect "apply for a superuser by a CREATEROLE admin: fatal (42501)" fatal \
@@ -262,6 +268,9 @@ expect "verify against a stopped server: transient" transient \
 wcall op=apply login=target admin_login=admin admin=admin.pw \
     new_secret=old.pw
 expect "apply against a stopped server: transient" transient
+u=$(printf '%s' "$R" | jget 'j["untouched"]')
+[ "$u" = True ]
+verdict "an apply that never reached the server: untouched" $? "$R"
 
-[ "$n" -eq 35 ] || echo "# planned 35 tests, ran $n"
+[ "$n" -eq 37 ] || echo "# planned 37 tests, ran $n"
 [ "$failed" -eq 0 ]

@@ -57,7 +57,7 @@ cleanup() {
 	stop_pid "$LOCK"
 	stop_pid "$PID"
 	pg_stop
-	rm -rf "$T" "$P"
+	rm -rf "$T" "$P" "$P.tls"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
@@ -180,6 +180,7 @@ resources:
     host: 127.0.0.1
     port: $PGPORT_T
     protocol: postgresql
+    tls: {ca_file: $PG_CA_FILE}
     database: postgres
     admin_user: pg-admin
 users:

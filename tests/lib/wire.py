@@ -85,6 +85,7 @@ RESPONSE_FIELDS = {
     "message": (0x82, "str", WIRE_MESSAGE_MAX - 1),
     "facts": (0x83, "str", WIRE_FACTS_MAX - 1),
     "output": (0x84, "bytes", WIRE_OUTPUT_MAX - 1),
+    "untouched": (0x85, "bool", 1),
 }
 SECRETS = ("current", "new_secret", "admin", "script_input")
 
@@ -328,13 +329,16 @@ def encode_response(res):
         if len(b) > RESPONSE_FIELDS["output"][2]:
             raise WireError("output too long")
         fields.append((0x84, b))
+    if res.get("untouched"):
+        fields.append((0x85, b"\1"))
     return encode_fields(fields)
 
 
 def decode_response(body):
     """The fields (BODY: no prefix) as a dict, as wire_response_decode()."""
     by_tag = {t: (n, k, b) for n, (t, k, b) in RESPONSE_FIELDS.items()}
-    res = {"class": None, "message": "", "facts": "", "output": None}
+    res = {"class": None, "message": "", "facts": "", "output": None,
+           "untouched": False}
     seen = set()
     for tag, val in _split(body):
         if tag not in by_tag or tag in seen:
@@ -345,6 +349,10 @@ def decode_response(body):
             res[name] = CLASSES[_int(val, 0, bound, name)]
         elif kind == "str":
             res[name] = _str(val, bound, name)
+        elif kind == "bool":
+            if bytes(val) != b"\1":
+                raise WireError("untouched: one byte, 1")
+            res[name] = True
         else:
             if len(val) > bound:
                 raise WireError("output too long")
@@ -458,14 +466,25 @@ def _selftest():
     check("params keep their order",
           list(back["params"]) == ["database", "x_2"])
     res = {"class": "policy", "message": "too short", "facts": "a=b",
-           "output": b"x\0y"}
+           "output": b"x\0y", "untouched": False}
     check("response round trip",
           decode_response(split_message(encode_response(res))) == res)
     c = decode_response(split_message(bytes.fromhex(C_RESPONSE_HEX)))
     check("C-encoded response decodes",
           c == {"class": "auth", "message": "login refused",
                 "facts": "server=PostgreSQL 15\nuser=app",
-                "output": b"line1\n\0x"})
+                "output": b"line1\n\0x", "untouched": False})
+    res_u = {"class": "transient", "message": "lock timeout", "facts": "",
+             "output": None, "untouched": True}
+    check("untouched round trip",
+          decode_response(split_message(encode_response(res_u))) == res_u)
+    check("untouched false: no field",
+          encode_response(dict(res_u, untouched=False)) ==
+          encode_response({"class": "transient",
+                           "message": "lock timeout"}))
+    check("untouched written as 0 refused",
+          refused(decode_response, split_message(encode_response(
+              {"class": "transient"})) + bytes([0x85, 0, 0, 0, 1, 0])))
     check("facts parse", parse_facts(c["facts"])["user"] == "app")
     body = split_message(encode_request(
         {"op": "verify", "provider": "t", "login": "a", "new_secret": b""}))
@@ -553,7 +572,7 @@ def _selftest():
     check("call_worker: status, response, stderr",
           st == 3 and err == "bye\n" and
           r == {"class": "transient", "message": "pg", "facts": "login=app",
-                "output": b"cba"})
+                "output": b"cba", "untouched": False})
     st, r, err = call_worker(sys.executable, ["-c", "import sys; sys.exit(4)"],
                              b"\0\0\0\0", 30)
     check("call_worker: no response is None", st == 4 and r is None)

@@ -815,6 +815,51 @@ test_uncertain_first_rotation(void **state)
 /* Reconcile: setting the old one back does not drop a new one that may
  * still land; a reconcile apply with no answer makes its candidate
  * uncertain, and the new one logging in then waits for it. */
+/*
+ * An apply that failed transiently but that the provider says changed
+ * nothing (the server refused the statement, or it was never sent) is
+ * sure: the pending secret is dropped and the attempt retried with
+ * backoff at once, without recovery's probes or a wait for appliers; a
+ * reconcile so refused leaves nothing uncertain either.  UNTOUCHED is
+ * TRANSIENT everywhere else.
+ */
+static void
+test_untouched_apply(void **state)
+{
+	(void)state;
+	flags.attempts = 3;
+	to_apply();
+	env.appliers_gone = false;
+	result(ROTATION_UNTOUCHED, "lock timeout");
+	nth(0, ROTATION_ACT_DISCARD);
+	expect_retry(1, ROTATION_TRANSIENT, 2, true, false, false);
+	assert_false(rot.uncertain_pending);
+
+	/* The same apply without the provider's word: recovery first. */
+	reset(NULL);
+	to_apply();
+	result(ROTATION_TRANSIENT, "lock timeout");
+	expect_next(0, ROTATION_PROBE_PENDING);
+	assert_true(rot.uncertain_pending);
+
+	/* A reconcile (setting the old secret back) refused so: out of
+	 * sync, and the old secret is not made uncertain by it. */
+	reset(NULL);
+	flags.attempts = 5;
+	to_reconcile();
+	expect_worker(ROTATION_OP_APPLY, ROTATION_CAND_CURRENT);
+	result(ROTATION_UNTOUCHED, "lock timeout");
+	assert_false(rot.uncertain_current);
+	expect_log(0, ROTATION_EV_OUT_OF_SYNC);
+
+	/* A probe that got UNTOUCHED is no answer, as TRANSIENT. */
+	reset(NULL);
+	to_probe_pending();
+	result(ROTATION_UNTOUCHED, "no answer");
+	nth(0, ROTATION_ACT_RETRY);
+	assert_true(out.v[0].recovery);
+}
+
 static void
 test_uncertain_reconcile(void **state)
 {
@@ -1315,6 +1360,7 @@ main(void)
 		T(test_sure_apply_dropped_at_once),
 		T(test_uncertain_sources),
 		T(test_uncertain_first_rotation),
+		T(test_untouched_apply),
 		T(test_uncertain_reconcile),
 		T(test_uncertain_out_of_attempts),
 		T(test_transient_exhausts_attempts),

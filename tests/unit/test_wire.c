@@ -1057,6 +1057,46 @@ test_response_round_trip(void **state)
 	free(res.output);
 }
 
+/* untouched: written only when true, as one byte 1; anything else read
+ * back is refused, so a response has one spelling. */
+static void
+test_response_untouched(void **state)
+{
+	static const uint8_t zero[] = { 0x81, 0, 0, 0, 4, 0, 0, 0, 1, 0x85, 0,
+		0, 0, 1, 0 };
+	static const uint8_t two[] = { 0x81, 0, 0, 0, 4, 0, 0, 0, 1, 0x85, 0, 0,
+		0, 2, 1, 1 };
+	struct wire_response res, back;
+	uint8_t *msg;
+	size_t len, plain;
+
+	(void)state;
+	memset(&res, 0, sizeof(res));
+	res.class = WIRE_CLASS_TRANSIENT;
+	assert_int_equal(wire_response_encode(&res, &msg, &len), 0);
+	plain = len;
+	free(msg);
+	res.untouched = true;
+	assert_int_equal(wire_response_encode(&res, &msg, &len), 0);
+	assert_int_equal(len, plain + 5 + 1);
+	assert_int_equal(wire_response_decode(msg + 4, len - 4, &back), 0);
+	assert_true(back.untouched);
+	assert_int_equal(back.class, WIRE_CLASS_TRANSIENT);
+	wire_response_clear(&back);
+	assert_false(back.untouched);
+	/* Twice is a repeated tag. */
+	msg = realloc(msg, len + 6);
+	assert_non_null(msg);
+	memcpy(msg + len, "\x85\0\0\0\1\1", 6);
+	assert_int_equal(
+	    wire_response_decode(msg + 4, len + 2, &back), -EBADMSG);
+	free(msg);
+	assert_int_equal(
+	    wire_response_decode(zero, sizeof(zero), &back), -EBADMSG);
+	assert_int_equal(
+	    wire_response_decode(two, sizeof(two), &back), -EBADMSG);
+}
+
 static void
 test_response_refused(void **state)
 {
@@ -1586,6 +1626,7 @@ main(void)
 		cmocka_unit_test(test_params_encode_refused),
 		cmocka_unit_test(test_request_over_max),
 		cmocka_unit_test(test_response_round_trip),
+		cmocka_unit_test(test_response_untouched),
 		cmocka_unit_test(test_response_refused),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_flips),
