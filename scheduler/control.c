@@ -605,6 +605,35 @@ out:
 
 static void accept_one(struct control *c);
 
+/* Whether UID is the workers' (worker.user). */
+static bool
+is_worker(const struct control *c, uid_t uid)
+{
+	return c->acl != NULL && c->acl->refuse_worker &&
+	    uid == c->acl->worker_uid;
+}
+
+/*
+ * A worker runs what a target or a script makes of it: whatever the ACL
+ * says, its uid gets no command at all.  Refused before a byte is read,
+ * logged through on_denied, told why, then closed.
+ */
+static void
+refuse_worker(struct control_conn *conn)
+{
+	struct control *c = conn->c;
+
+	conn->busy = true;
+	conn->close_after_write = true;
+	if (c->on_denied != NULL)
+		c->on_denied(c->daemon, conn->uid, conn->pid,
+		    "the connection: it is the workers' uid (worker.user)");
+	control_error(conn, PROTOCOL_E_DENIED,
+	    "uid %u is the workers' (worker.user): no command is taken "
+	    "from it",
+	    (unsigned)conn->uid);
+}
+
 static void
 sink_close_cb(uv_handle_t *h)
 {
@@ -670,6 +699,10 @@ accept_one(struct control *c)
 	conn->uid = cred.uid;
 	conn->gid = cred.gid;
 	conn->pid = cred.pid;
+	if (is_worker(c, conn->uid)) {
+		refuse_worker(conn);
+		return;
+	}
 	resolve_groups(conn);
 	if (c->nconns > CONN_MAX) {
 		conn->busy = true;

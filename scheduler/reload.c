@@ -38,6 +38,7 @@ static void
 acl_build(struct daemon *d, const struct job_daemon *jd)
 {
 	struct control_acl_entry *v;
+	char why[512];
 	size_t i, n = 0;
 
 	v = xcalloc(jd->nacl + 1, sizeof(*v));
@@ -78,6 +79,11 @@ acl_build(struct daemon *d, const struct job_daemon *jd)
 	free(d->acl.v);
 	d->acl.v = v;
 	d->acl.n = n;
+	/* Checked before the generation was adopted; the control socket
+	 * refuses its uid outright. */
+	d->acl.refuse_worker =
+	    worker_user_check(jd->worker_user, WORKER_USER_NO_SELF,
+		&d->acl.worker_uid, why, sizeof(why)) == 0;
 }
 
 /*
