@@ -86,16 +86,41 @@ struct ll_ruleset_attr {
 #define SANDBOX_NOFILE 64
 #define SANDBOX_CPU_DEFAULT 60
 
-/* What every worker may read: the loader and libraries, configuration
- * (ld.so cache, resolv.conf, hosts, nsswitch, passwd for libpq's user
- * lookup, OpenSSL's configuration and certificates) and time zones. */
+/*
+ * What every worker may read: the loader and libraries (and the time
+ * zones, under /usr), and of /etc only the files glibc and the libraries
+ * linked in open for any provider, as strace shows them: never /etc
+ * whole, where rotad.yaml, conf.d and often the master key live.  Each is
+ * optional: a host without one loses nothing by its absence (a symbolic
+ * link, /etc/localtime say, is followed to its target).
+ */
 static const char *const base_read_paths[] = {
 	"/usr",
 	"/lib",
 	"/lib64",
-	"/etc",
-	"/usr/share/zoneinfo",
 	"/dev/urandom",
+	"/etc/ld.so.cache",   /* the loader: where libraries are */
+	"/etc/nsswitch.conf", /* NSS: where users and hosts come from */
+	"/etc/passwd",        /* libpq's and scripts' user lookups */
+	"/etc/group",         /* their group lookups */
+	"/etc/localtime",     /* the local time zone */
+	"/etc/gnutls/config", /* GnuTLS (under libpq's libldap) policy */
+	NULL,
+};
+
+/*
+ * What a worker that reaches the network (CATALOG_NEEDS_NET) reads
+ * besides: the resolver's configuration for getaddrinfo(), and OpenSSL's
+ * configuration and the system's certificates for TLS.
+ */
+static const char *const net_read_paths[] = {
+	"/etc/hosts",
+	"/etc/resolv.conf",
+	"/etc/host.conf",
+	"/etc/gai.conf",
+	"/etc/services",  /* a port given by name */
+	"/etc/protocols", /* getprotobyname() */
+	"/etc/ssl",       /* openssl.cnf, certs/ (links into /usr) */
 	NULL,
 };
 
@@ -583,6 +608,10 @@ confine_files(const struct sandbox_profile *p, char *why, size_t size)
 
 	if ((r = ll_allow_list(
 		 rfd, base_read_paths, read, fs, false, why, size)) < 0)
+		goto out;
+	if (p->needs & CATALOG_NEEDS_NET &&
+	    (r = ll_allow_list(
+		 rfd, net_read_paths, read, fs, false, why, size)) < 0)
 		goto out;
 	if ((r = ll_allow(rfd, "/dev/null",
 		 read | LANDLOCK_ACCESS_FS_WRITE_FILE, fs, true, why, size)) <
