@@ -217,6 +217,10 @@ struct job_acl {
 	unsigned rights;
 };
 
+/* The user workers run as unless worker.user says: one of their own,
+ * never root and never the daemon's (scheduler/worker_user.h checks). */
+#define JOB_WORKER_USER_DEFAULT "rotad-worker"
+
 /* Daemon settings from rotad.yaml. */
 struct job_daemon {
 	char *config_file;
@@ -231,7 +235,7 @@ struct job_daemon {
 	size_t nacl;
 	char *metrics_textfile; /* NULL: not written */
 	char *worker_path;      /* NULL: the installed rotad-worker */
-	char *worker_user;      /* NULL: "rotad" */
+	char *worker_user;      /* NULL: JOB_WORKER_USER_DEFAULT */
 	struct job_settings defaults;
 };
 

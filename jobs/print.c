@@ -198,7 +198,8 @@ print_daemon(const struct job_set *set, FILE *f)
 	if (d->worker_path != NULL || d->worker_user != NULL)
 		fprintf(f, "  worker: {path: %s, user: %s}\n",
 		    d->worker_path != NULL ? d->worker_path : "(installed)",
-		    d->worker_user != NULL ? d->worker_user : "rotad");
+		    d->worker_user != NULL ? d->worker_user
+					   : JOB_WORKER_USER_DEFAULT);
 	fprintf(f, "  files: %zu loaded, %zu skipped\n", set->nfiles_loaded,
 	    set->nfiles_skipped);
 }

@@ -834,6 +834,38 @@ out:
 
 static void accept_one(struct control *c);
 
+/* Whether UID is the workers' (worker.user). */
+static bool
+is_worker(const struct control *c, uid_t uid)
+{
+	return c->acl != NULL && c->acl->refuse_worker &&
+	    uid == c->acl->worker_uid;
+}
+
+/*
+ * A worker runs what a target or a script makes of it: whatever the ACL
+ * says, its uid gets no command at all.  Refused before a byte is read,
+ * logged through on_denied, told why, then closed.
+ */
+static void refuse_now(
+    struct control_conn *conn, const char *code, const char *msg);
+
+static void
+refuse_worker(struct control_conn *conn)
+{
+	struct control *c = conn->c;
+	char msg[128];
+
+	if (c->on_denied != NULL)
+		c->on_denied(c->daemon, conn->uid, conn->pid,
+		    "the connection: it is the workers' uid (worker.user)");
+	snprintf(msg, sizeof(msg),
+	    "uid %u is the workers' (worker.user): no command is taken "
+	    "from it",
+	    (unsigned)conn->uid);
+	refuse_now(conn, PROTOCOL_E_DENIED, msg);
+}
+
 static void
 sink_close_cb(uv_handle_t *h)
 {
@@ -917,22 +949,28 @@ admit(struct control_conn *conn, char *msg, size_t msglen)
 	return true;
 }
 
-/* Tell CONN it has no slot, if the socket takes the line at once, and
- * close it: a refused peer gets no memory of ours to hold. */
+/* Tell CONN why it is refused (CODE, MSG), if the socket takes the line
+ * at once, and close it: a refused peer gets no memory of ours to hold. */
 static void
-refuse_busy(struct control_conn *conn, const char *msg)
+refuse_now(struct control_conn *conn, const char *code, const char *msg)
 {
 	char *line = NULL;
 	size_t len = 0;
 	uv_buf_t b;
 
-	if (protocol_encode_error(
-		NULL, PROTOCOL_E_BUSY, msg, NULL, &line, &len) == 0) {
+	if (protocol_encode_error(NULL, code, msg, NULL, &line, &len) == 0) {
 		b = uv_buf_init(line, (unsigned)len);
 		(void)uv_try_write((uv_stream_t *)&conn->pipe, &b, 1);
 		free(line);
 	}
 	conn_close(conn);
+}
+
+/* CONN has no slot: refused, busy. */
+static void
+refuse_busy(struct control_conn *conn, const char *msg)
+{
+	refuse_now(conn, PROTOCOL_E_BUSY, msg);
 }
 
 static void
@@ -966,6 +1004,10 @@ accept_one(struct control *c)
 	conn->uid = cred.uid;
 	conn->gid = cred.gid;
 	conn->pid = cred.pid;
+	if (is_worker(c, conn->uid)) {
+		refuse_worker(conn);
+		return;
+	}
 	if (!admit(conn, msg, sizeof(msg))) {
 		refuse_busy(conn, msg);
 		return;

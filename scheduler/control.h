@@ -32,7 +32,8 @@ enum {
 };
 
 /* One ACL entry: a uid or a gid (the peer's primary or supplementary
- * groups) and the rights it grants.  root (uid 0) has every right. */
+ * groups) and the rights it grants.  root (uid 0) and the daemon's own
+ * uid have every right; the workers' uid none (struct control_acl). */
 struct control_acl_entry {
 	bool is_group;
 	uid_t uid;
@@ -43,6 +44,10 @@ struct control_acl_entry {
 struct control_acl {
 	struct control_acl_entry *v;
 	size_t n;
+	/* The workers' uid (worker.user), refused at connect whatever the
+	 * entries say: a subverted worker must not reach the daemon. */
+	bool refuse_worker;
+	uid_t worker_uid;
 };
 
 struct control;

@@ -77,6 +77,7 @@
 #include "store.h"
 #include "wire.h"
 #include "workers.h"
+#include "worker_user.h"
 
 /* ---- signals and stop ---- */
 
@@ -378,6 +379,29 @@ load_config(const char *config, struct job_set **ret)
 	return 0;
 }
 
+/*
+ * worker.user must be the workers' own user: never root, never ours
+ * (worker_user.h).  A non-root daemon without the capabilities to switch
+ * its workers to it starts, and says that every worker will refuse.
+ */
+static int
+check_worker_user(const struct job_set *set)
+{
+	char why[512];
+	int r;
+
+	r = worker_user_check(
+	    set->daemon.worker_user, geteuid(), NULL, why, sizeof(why));
+	if (r < 0) {
+		log_msg(LOG_ERR, MSG_CONFIG, "%s: %s; not starting",
+		    set->daemon.config_file, why);
+		return r;
+	}
+	if (worker_user_caps(why, sizeof(why)) < 0)
+		log_msg(LOG_WARNING, MSG_START, "%s", why);
+	return 0;
+}
+
 /* Open the store with the master key, and import SET's key files. */
 static int
 open_store(struct daemon *d, const struct job_set *set)
@@ -526,7 +550,8 @@ daemon_main(const char *config, bool to_syslog)
 	TAILQ_INIT(&d.queue);
 	TAILQ_INIT(&d.finished);
 
-	if (load_config(config, &set) < 0 || open_store(&d, set) < 0)
+	if (load_config(config, &set) < 0 || check_worker_user(set) < 0 ||
+	    open_store(&d, set) < 0)
 		goto out;
 	if (init_loop(&d) < 0)
 		goto out;

@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "daemon-internal.h"
 #include "keys.h"
 #include "log.h"
+#include "worker_user.h"
 #include "xalloc.h"
 
 void
@@ -36,6 +38,7 @@ static void
 acl_build(struct daemon *d, const struct job_daemon *jd)
 {
 	struct control_acl_entry *v;
+	char why[512];
 	size_t i, n = 0;
 
 	v = xcalloc(jd->nacl + 1, sizeof(*v));
@@ -76,6 +79,11 @@ acl_build(struct daemon *d, const struct job_daemon *jd)
 	free(d->acl.v);
 	d->acl.v = v;
 	d->acl.n = n;
+	/* Checked before the generation was adopted; the control socket
+	 * refuses its uid outright. */
+	d->acl.refuse_worker =
+	    worker_user_check(jd->worker_user, WORKER_USER_NO_SELF,
+		&d->acl.worker_uid, why, sizeof(why)) == 0;
 }
 
 /*
@@ -189,6 +197,7 @@ int
 reload_config(struct daemon *d, json_t **ret_errors)
 {
 	struct job_set *set = NULL;
+	char why[512];
 	size_t i;
 	int r;
 
@@ -215,6 +224,23 @@ reload_config(struct daemon *d, json_t **ret_errors)
 				    *ret_errors, json_string(line));
 			free(line);
 		}
+		jobs_free(set);
+		sd_notify(0, "READY=1");
+		return -EINVAL;
+	}
+	/* Workers must never become root or this daemon (worker_user.h). */
+	if (worker_user_check(set->daemon.worker_user, geteuid(), NULL, why,
+		sizeof(why)) < 0) {
+		char *line = xasprintf("%s: %s", set->daemon.config_file, why);
+
+		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
+		    "reload refused: %s; keeping generation %d", line,
+		    d->gen->number);
+		if (ret_errors != NULL) {
+			*ret_errors = json_array();
+			json_array_append_new(*ret_errors, json_string(line));
+		}
+		free(line);
 		jobs_free(set);
 		sd_notify(0, "READY=1");
 		return -EINVAL;

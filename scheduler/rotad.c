@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "jobs.h"
 #include "keys.h"
+#include "worker_user.h"
 
 #define DEFAULT_CONFIG "/etc/rotad/rotad.yaml"
 
@@ -62,28 +63,41 @@ usage(FILE *f)
 	    DEFAULT_CONFIG);
 }
 
-/* rotad -n: every error, then the verdict; -v prints the resolved model. */
+/*
+ * rotad -n: every error, then the verdict; -v prints the resolved model.
+ * worker.user is checked as far as it can be without knowing who will run
+ * the daemon: it exists and is not root.
+ */
 static int
 check(const char *config, bool verbose)
 {
 	struct job_set *set = NULL;
+	char why[512];
+	size_t nerrors;
 	int r, ret;
 
 	r = jobs_load(config, (int64_t)time(NULL), &set);
 	jobs_print_errors(set, stderr);
 	/* Loaded, but unsafe: said, and not an error. */
 	jobs_print_warnings(set, stderr);
+	nerrors = set->nerrors;
+	if (r == 0 &&
+	    worker_user_check(set->daemon.worker_user, WORKER_USER_NO_SELF,
+		NULL, why, sizeof(why)) < 0) {
+		fprintf(stderr, "%s: %s\n", set->daemon.config_file, why);
+		nerrors++;
+	}
 	if (verbose && r == 0)
 		jobs_print(set, stdout);
-	if (set->nerrors == 0) {
+	if (nerrors == 0) {
 		printf("configuration OK\n");
 		ret = 0;
 	} else {
 		fprintf(stderr,
 		    "rotad: %zu error%s; %zu job file%s would be "
 		    "skipped\n",
-		    set->nerrors, set->nerrors == 1 ? "" : "s",
-		    set->nfiles_skipped, set->nfiles_skipped == 1 ? "" : "s");
+		    nerrors, nerrors == 1 ? "" : "s", set->nfiles_skipped,
+		    set->nfiles_skipped == 1 ? "" : "s");
 		ret = 1;
 	}
 	jobs_free(set);

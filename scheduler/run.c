@@ -845,7 +845,8 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
 	argv[n++] = "--provider";
 	argv[n++] = provider;
 	argv[n++] = "--user";
-	argv[n++] = jd->worker_user != NULL ? jd->worker_user : "rotad";
+	argv[n++] =
+	    jd->worker_user != NULL ? jd->worker_user : JOB_WORKER_USER_DEFAULT;
 	argv[n++] = "--parent";
 	argv[n++] = parent;
 	while (*extra != NULL && n < 13)

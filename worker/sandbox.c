@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <asm/prctl.h>
+#include <linux/capability.h>
 #include <linux/landlock.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -85,16 +86,41 @@ struct ll_ruleset_attr {
 #define SANDBOX_NOFILE 64
 #define SANDBOX_CPU_DEFAULT 60
 
-/* What every worker may read: the loader and libraries, configuration
- * (ld.so cache, resolv.conf, hosts, nsswitch, passwd for libpq's user
- * lookup, OpenSSL's configuration and certificates) and time zones. */
+/*
+ * What every worker may read: the loader and libraries (and the time
+ * zones, under /usr), and of /etc only the files glibc and the libraries
+ * linked in open for any provider, as strace shows them: never /etc
+ * whole, where rotad.yaml, conf.d and often the master key live.  Each is
+ * optional: a host without one loses nothing by its absence (a symbolic
+ * link, /etc/localtime say, is followed to its target).
+ */
 static const char *const base_read_paths[] = {
 	"/usr",
 	"/lib",
 	"/lib64",
-	"/etc",
-	"/usr/share/zoneinfo",
 	"/dev/urandom",
+	"/etc/ld.so.cache",   /* the loader: where libraries are */
+	"/etc/nsswitch.conf", /* NSS: where users and hosts come from */
+	"/etc/passwd",        /* libpq's and scripts' user lookups */
+	"/etc/group",         /* their group lookups */
+	"/etc/localtime",     /* the local time zone */
+	"/etc/gnutls/config", /* GnuTLS (under libpq's libldap) policy */
+	NULL,
+};
+
+/*
+ * What a worker that reaches the network (CATALOG_NEEDS_NET) reads
+ * besides: the resolver's configuration for getaddrinfo(), and OpenSSL's
+ * configuration and the system's certificates for TLS.
+ */
+static const char *const net_read_paths[] = {
+	"/etc/hosts",
+	"/etc/resolv.conf",
+	"/etc/host.conf",
+	"/etc/gai.conf",
+	"/etc/services",  /* a port given by name */
+	"/etc/protocols", /* getprotobyname() */
+	"/etc/ssl",       /* openssl.cnf, certs/ (links into /usr) */
 	NULL,
 };
 
@@ -279,18 +305,139 @@ err:
 	    strerror(errno));
 }
 
-/* Step 4, once the user has been looked up (while files could still be
- * opened).  Every id is set, then checked, then we make sure root cannot
- * be had back. */
+/* The process's capability sets, through the raw system call (no
+ * libcap): 0, or a negative errno. */
+static int
+caps_get(struct __user_cap_data_struct data[2])
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0
+	};
+
+	memset(data, 0, 2 * sizeof(*data));
+	if (syscall(SYS_capget, &h, data) < 0)
+		return -errno;
+	return 0;
+}
+
+static bool
+cap_effective(const struct __user_cap_data_struct data[2], int cap)
+{
+	return (data[cap / 32].effective & (1U << (cap % 32))) != 0;
+}
+
+/*
+ * Whether this process may switch its ids to any user: root, or a
+ * non-root daemon's worker holding CAP_SETUID and CAP_SETGID (a systemd
+ * unit's AmbientCapabilities=, passed on through the exec).
+ */
+static bool
+can_switch_ids(void)
+{
+	struct __user_cap_data_struct data[2];
+
+	if (geteuid() == 0)
+		return true;
+	return caps_get(data) == 0 && cap_effective(data, CAP_SETUID) &&
+	    cap_effective(data, CAP_SETGID);
+}
+
+/*
+ * Empty the bounding set, so that nothing exec'd later can gain a
+ * capability back.  It takes CAP_SETPCAP, which root has and a non-root
+ * daemon's worker does not: there the bounding set stays the unit's
+ * (CapabilityBoundingSet=), inert once every other set is empty and
+ * no_new_privs is set (step 6).  Called before the uid switch, while
+ * root still holds CAP_SETPCAP.
+ */
+static int
+drop_bounding_set(char *why, size_t size)
+{
+	struct __user_cap_data_struct data[2];
+	int cap;
+
+	if (caps_get(data) < 0 || !cap_effective(data, CAP_SETPCAP))
+		return 0;
+	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+			return fail(why, size, -errno,
+			    "cannot drop capability %d from the bounding set: "
+			    "%s",
+			    cap, strerror(errno));
+	return 0;
+}
+
+/*
+ * After the switch: no capability left in any set.  Leaving uid 0 empties
+ * the permitted and effective sets by itself; a switch between two
+ * non-root uids keeps them (and the ambient set), so they are cleared
+ * here, and checked.
+ */
+static int
+drop_caps(const char *name, char *why, size_t size)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0
+	};
+	struct __user_cap_data_struct data[2];
+
+	/* EINVAL: a kernel without ambient capabilities has none to clear. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return fail(why, size, -errno,
+		    "cannot clear the ambient capabilities: %s",
+		    strerror(errno));
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &h, data) < 0)
+		return fail(why, size, -errno, "cannot drop capabilities: %s",
+		    strerror(errno));
+	if (caps_get(data) < 0 || data[0].effective != 0 ||
+	    data[1].effective != 0 || data[0].permitted != 0 ||
+	    data[1].permitted != 0 || data[0].inheritable != 0 ||
+	    data[1].inheritable != 0)
+		return fail(why, size, -EPERM,
+		    "capabilities left after dropping to %s", name);
+	return 0;
+}
+
+/*
+ * Step 4, once the user has been looked up (while files could still be
+ * opened): become NAME (UID, GID), whoever started us.  With the right to
+ * switch (root, or CAP_SETUID and CAP_SETGID) every id is set, then
+ * checked; then every capability goes, and we make sure root cannot be
+ * had back.  Without it, a worker that is not NAME already refuses to
+ * run: it would otherwise run as the daemon's own uid, which owns the key,
+ * the store and the control socket.
+ */
 static int
 drop_ids(const char *name, uid_t uid, gid_t gid, char *why, size_t size)
 {
 	uid_t ru, eu, su;
 	gid_t rg, eg, sg;
+	int r;
 
 	if (uid == 0 || gid == 0)
 		return fail(why, size, -EPERM,
-		    "service user %s is root; refusing to run as root", name);
+		    "worker user %s is root; refusing to run as root", name);
+	if (getresuid(&ru, &eu, &su) < 0)
+		return fail(
+		    why, size, -errno, "getresuid: %s", strerror(errno));
+	if (!can_switch_ids()) {
+		if (ru != uid || eu != uid || su != uid)
+			return fail(why, size, -EPERM,
+			    "cannot switch to worker user %s (uid %u): "
+			    "running as uid %u without CAP_SETUID and "
+			    "CAP_SETGID (a non-root rotad needs them as "
+			    "ambient capabilities: "
+			    "AmbientCapabilities=CAP_SETUID CAP_SETGID "
+			    "CAP_KILL); refusing to run as uid %u",
+			    name, (unsigned)uid, (unsigned)eu, (unsigned)eu);
+		/* Already the worker user (started by hand): nothing to
+		 * switch, and no capability to drop but ambient ones. */
+		return drop_caps(name, why, size);
+	}
+	if ((r = drop_bounding_set(why, size)) < 0)
+		return r;
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
 	    setresuid(uid, uid, uid) < 0)
 		return fail(why, size, -errno, "cannot drop to user %s: %s",
@@ -300,6 +447,8 @@ drop_ids(const char *name, uid_t uid, gid_t gid, char *why, size_t size)
 	    sg != gid || getgroups(0, NULL) != 0)
 		return fail(
 		    why, size, -EPERM, "ids did not change to user %s", name);
+	if ((r = drop_caps(name, why, size)) < 0)
+		return r;
 	if (setuid(0) == 0 || setgid(0) == 0)
 		return fail(why, size, -EPERM,
 		    "could regain root after dropping to %s", name);
@@ -459,6 +608,10 @@ confine_files(const struct sandbox_profile *p, char *why, size_t size)
 
 	if ((r = ll_allow_list(
 		 rfd, base_read_paths, read, fs, false, why, size)) < 0)
+		goto out;
+	if (p->needs & CATALOG_NEEDS_NET &&
+	    (r = ll_allow_list(
+		 rfd, net_read_paths, read, fs, false, why, size)) < 0)
 		goto out;
 	if ((r = ll_allow(rfd, "/dev/null",
 		 read | LANDLOCK_ACCESS_FS_WRITE_FILE, fs, true, why, size)) <
@@ -649,25 +802,27 @@ out:
 int
 sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 {
-	const char *user = p->user != NULL ? p->user : "rotad";
-	struct passwd *pw = NULL;
-	uid_t uid = 0;
-	gid_t gid = 0;
+	const char *user = p->user != NULL ? p->user : SANDBOX_USER_DEFAULT;
+	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
+	pid_t parent = getppid();
 	int r, pdeath = 0;
 
 	/* A profile that cannot be built is refused before step 1. */
 	if ((r = check_extra(p->syscalls, why, size)) < 0)
 		return r;
-	/* NSS needs its files: look the user up before anything closes. */
-	if (geteuid() == 0) {
-		errno = 0;
-		pw = getpwnam(user);
-		if (pw == NULL)
-			return fail(why, size, errno != 0 ? -errno : -ESRCH,
-			    "unknown service user %s", user);
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	}
+	/* NSS needs its files: look the user up before anything closes.
+	 * Whoever started us, we end up as this user or not at all. */
+	errno = 0;
+	pw = getpwnam(user);
+	if (pw == NULL)
+		return fail(why, size, errno != 0 ? -errno : -ESRCH,
+		    "unknown service user %s", user);
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	/* A change of ids clears the parent-death signal: keep it. */
+	(void)prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
 
 	if ((r = close_fds(why, size)) < 0) /* 1 */
 		return r;
@@ -675,15 +830,13 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 		return r;
 	if ((r = set_limits(p, why, size)) < 0) /* 3 */
 		return r;
-	/* The kernel clears the parent-death signal when the ids change:
-	 * the worker's (worker.c) must survive step 4. */
-	if (prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0) < 0)
-		pdeath = 0;
-	if (pw != NULL && (r = drop_ids(user, uid, gid, why, size)) < 0) /* 4 */
+	if ((r = drop_ids(user, uid, gid, why, size)) < 0) /* 4 */
 		return r;
-	if (pdeath != 0 && prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0)
-		return fail(why, size, -errno,
-		    "cannot keep the parent-death signal: %s", strerror(errno));
+	if (pdeath != 0 &&
+	    (prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0 ||
+		getppid() != parent))
+		return fail(why, size, -ESRCH,
+		    "the daemon went away while the worker started");
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) /* 5 */
 		return fail(why, size, -errno, "cannot clear dumpable: %s",
 		    strerror(errno));

@@ -8,9 +8,14 @@
  *      pipe or /dev/null);
  *   2. clear the environment;
  *   3. rlimits: CORE 0, NOFILE, AS, CPU;
- *   4. when started as root, drop to the service user (setgroups,
- *      setresgid, setresuid; checked), keeping the parent-death signal,
- *      which the kernel clears when the ids change;
+ *   4. become the worker user (setgroups, setresgid, setresuid;
+ *      checked), when started as root or with CAP_SETUID and
+ *      CAP_SETGID (a non-root daemon's ambient capabilities); then
+ *      drop every capability (the bounding set too, where CAP_SETPCAP
+ *      allows).  Without the right to switch, a worker that is not
+ *      already that user refuses to run.  The parent-death signal, which
+ *      the kernel clears when the ids change, is set again, and the
+ *      parent checked to be still the one that started it;
  *   5. PR_SET_DUMPABLE 0;
  *   6. PR_SET_NO_NEW_PRIVS 1;
  *   7. Landlock: read-only access to what the provider needs, no writes,
@@ -28,6 +33,9 @@
 #ifndef ROTAD_SANDBOX_H
 #define ROTAD_SANDBOX_H
 
+/* worker.user's default, as the daemon's (jobs.h JOB_WORKER_USER_DEFAULT). */
+#define SANDBOX_USER_DEFAULT "rotad-worker"
+
 struct sandbox_profile {
 	unsigned needs;                /* CATALOG_NEEDS_* */
 	const char *const *read_paths; /* NULL-terminated, may be NULL */
@@ -38,7 +46,9 @@ struct sandbox_profile {
 	const char *const *syscalls;
 	const char *const *exec_paths; /* NEEDS_EXEC: what may be execve'd */
 	const char *tls_ca_file;       /* NULL for none */
-	const char *user;     /* service user when root; NULL: "rotad" */
+	/* The worker user: never root, never the daemon's; NULL:
+	 * SANDBOX_USER_DEFAULT. */
+	const char *user;
 	unsigned cpu_seconds; /* RLIMIT_CPU; 0: 60 */
 };
 

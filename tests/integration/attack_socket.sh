@@ -32,11 +32,16 @@ ctl() { "$ROTACTL" "$@"; }
 mkdir -p "$T/conf.d" "$T/out"
 chmod 755 "$T" # nobody must reach the socket
 chmod 777 "$T/out" # and write what it saw
+# Workers run as a user of their own: not nobody, the flood below (the
+# workers' uid is refused at connect, before any limit is counted).
+WU=rotad-test-worker
+getent passwd "$WU" >/dev/null ||
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$WU"
 cat >"$T/rotad.yaml" <<EOY
 store: {path: $T/rotad.db, key_file: $T/master.key}
 control: {socket: $T/rotad.sock, group: nogroup}
 max_workers: 4
-worker: {path: $B/rotad-worker, user: nobody}
+worker: {path: $B/rotad-worker, user: $WU}
 EOY
 {
 	echo "resources:"

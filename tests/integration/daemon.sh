@@ -61,6 +61,12 @@ runs_of() { sqlite3 "$T/rotad.db" "select count(*) from runs where user_name = '
 
 mkdir -p "$T/conf.d"
 chmod 755 "$T" # the `nobody` client must reach the socket
+# Workers run as a user of their own: not nobody, the client without
+# rights below (the workers' uid is refused at connect, before any right
+# is looked at).
+WU=rotad-test-worker
+getent passwd "$WU" >/dev/null ||
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$WU"
 printf 'initial-secret-of-alice\n' >"$T/alice.pw"
 chmod 600 "$T/alice.pw"
 cat >"$T/rotad.yaml" <<EOF
@@ -68,7 +74,7 @@ store: {path: $T/rotad.db, key_file: $T/master.key}
 control: {socket: $T/rotad.sock, group: nogroup}
 metrics: {textfile: $T/rotad.prom}
 max_workers: 4
-worker: {path: $B/rotad-worker, user: nobody}
+worker: {path: $B/rotad-worker, user: $WU}
 EOF
 cat >"$T/conf.d/test.yaml" <<EOF
 resources:

@@ -79,6 +79,7 @@ cat >"$T/lost.yaml" <<EOF
 conf_dir: $T/none
 store: {path: $T/lost.db, key_file: $T/master.key}
 control: {socket: $T/lost.sock}
+worker: {user: nobody}
 EOF
 out=$(timeout 20 "$ROTAD" -c "$T/lost.yaml" 2>&1)
 st=$?

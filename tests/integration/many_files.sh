@@ -12,6 +12,7 @@ trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/conf.d"
 cat >"$T/rotad.yaml" <<EOF
 store: {path: $T/rotad.db, key_file: $T/master.key}
+worker: {user: nobody}
 EOF
 # 10,050 valid files, each a resource and a user; then one broken file that
 # sorts last.

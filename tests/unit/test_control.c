@@ -1392,6 +1392,41 @@ test_number_bounds(void **state)
 	assert_string_equal(f->log, "runs;runs;");
 }
 
+/*
+ * The workers' uid is refused at connect, whatever the ACL gives it and
+ * before any command: told why, closed, logged once.  Our own uid stands
+ * in for it, with every right in the ACL, which must not matter.
+ */
+static void
+test_worker_uid_refused(void **state)
+{
+	struct fixture *f = *state;
+	json_t *obj, *err;
+	int fd;
+
+	f->entries[0] = (struct control_acl_entry){ .uid = getuid(),
+		.rights = CONTROL_RIGHT_ALL };
+	f->acl.n = 1;
+	f->acl.refuse_worker = true;
+	f->acl.worker_uid = getuid();
+	start(f, NULL);
+	fd = client(f);
+	say(fd, "{\"v\":1,\"cmd\":\"secret_get\",\"user\":\"a\"}\n");
+	obj = expect_error(fd, "denied");
+	err = json_object_get(obj, "error");
+	assert_non_null(strstr(
+	    json_string_value(json_object_get(err, "message")), "worker"));
+	json_decref(obj);
+	assert_true(at_eof(fd));
+	close(fd);
+	stop(f);
+	assert_int_equal(f->denied, 1);
+	assert_int_equal(f->denied_uid, getuid());
+	assert_non_null(strstr(f->denied_cmd, "the connection"));
+	/* No command reached the daemon. */
+	assert_string_equal(f->log, "");
+}
+
 int
 main(void)
 {
@@ -1445,6 +1480,8 @@ main(void)
 		    test_pipelined_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_number_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_worker_uid_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
