@@ -55,6 +55,60 @@ static const struct catalog_provider postgresql = {
 	    .read_paths = postgresql_read_paths },
 };
 
+/* ---- mysql: MySQL and MariaDB ---- */
+
+static const struct catalog_protocol mysql_protocols[] = {
+	{ .name = "mysql", .port = 3306 },
+	{ .name = "mariadb", .port = 3306 },
+	{ .name = NULL },
+};
+
+static const struct catalog_key mysql_keys[] = {
+	{
+	    .name = "user_host",
+	    .type = CATALOG_STRING,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "the host part of the account, 'login'@'user_host' "
+		   "(default %)",
+	},
+	{
+	    .name = "database",
+	    .type = CATALOG_STRING,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "the database to connect to (default none)",
+	},
+	{ .name = NULL },
+};
+
+/* The system's CA bundle (ca-certificates.crt), which TLS is verified
+ * against when the resource names no CA file (a named one is allowed by
+ * the worker's --ca-file).  Nothing else in /etc: libmariadb reads no
+ * option file (my.cnf) unless told to, and providers/mysql.c never tells
+ * it; it loads no OpenSSL configuration; its look-up of the "mysql"
+ * service in /etc/services may fail, since the port is always given. */
+static const char *const mysql_read_paths[] = {
+	"/etc/ssl/certs",
+	NULL,
+};
+
+static const struct catalog_provider mysql = {
+	.name = "mysql",
+	.summary = "a MySQL or MariaDB account's password, set with ALTER "
+		   "USER as its native hash where it can",
+	.kinds = CATALOG_KIND_DATABASE,
+	.protocols = mysql_protocols,
+	.keys = mysql_keys,
+	/* With admin_user the admin sets the account's password; without,
+	 * the login changes its own. */
+	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE,
+	.verify = CATALOG_VERIFY_LOGIN,
+	/* TCP to a host, or the server's Unix socket when host is a path;
+	 * the client plugins (caching_sha2_password, client_ed25519) are
+	 * loaded from libmariadb's plugin folder, under /usr. */
+	.sandbox = { .needs = CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX,
+	    .read_paths = mysql_read_paths },
+};
+
 /* ---- script: the generic provider ---- */
 
 static const struct catalog_protocol script_protocols[] = {
@@ -183,6 +237,7 @@ static const struct catalog_provider test = {
 
 static const struct catalog_provider *const providers[] = {
 	&postgresql,
+	&mysql,
 	&script,
 	&post_rotation,
 #if ROTAD_TEST_HOOKS

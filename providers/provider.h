@@ -54,8 +54,48 @@ int provider_fail(struct wire_response *res, enum wire_class class,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 extern const struct provider provider_postgresql;
+extern const struct provider provider_mysql;
 extern const struct provider provider_script;
 extern const struct provider provider_post_rotation;
 extern const struct provider provider_test;
+
+/*
+ * mysql.c's pure parts, for tests/unit/test_mysql.c.
+ *
+ * mysql_classify(): the class of a client or server error number
+ * (mysql_errno()), its SQLSTATE (may be NULL) the fallback for numbers it
+ * does not table: a refused login is auth, a password the server's policy
+ * refuses is policy, a connection that failed or broke, a lock wait, a
+ * deadlock or a statement timeout is transient, anything else fatal.
+ *
+ * mysql_auth_parse(): the authentication of an account from the text of
+ * SHOW CREATE USER (MariaDB's "IDENTIFIED BY PASSWORD '*...'", "IDENTIFIED
+ * VIA a USING '...' OR b", MySQL's "IDENTIFIED WITH 'p' AS '...'"; none:
+ * native with no password).  0, or -EINVAL for text it cannot read.
+ *
+ * mysql_native_hash(): '*' and the upper-case hex of SHA1(SHA1(PW)), what
+ * mysql_native_password stores, NUL-terminated in OUT (SIZE >= 42).  0,
+ * -ENOBUFS or -EIO.
+ */
+#define MYSQL_AUTH_MAX 4
+
+enum mysql_auth_kind {
+	MYSQL_AUTH_UNKNOWN,      /* not readable: no privilege */
+	MYSQL_AUTH_NATIVE,       /* mysql_native_password alone */
+	MYSQL_AUTH_NATIVE_CHAIN, /* native OR plugins that hold no string */
+	MYSQL_AUTH_PASSWORD,     /* one plugin that takes a password as text */
+	MYSQL_AUTH_OTHER,        /* anything else: no password to set */
+};
+
+struct mysql_auth {
+	enum mysql_auth_kind kind;
+	char plugins[MYSQL_AUTH_MAX][64]; /* in order; "" is native */
+	bool has_string[MYSQL_AUTH_MAX];  /* a USING / AS string follows */
+	size_t nplugins;
+};
+
+enum wire_class mysql_classify(unsigned err, const char *sqlstate);
+int mysql_auth_parse(const char *text, struct mysql_auth *ret);
+int mysql_native_hash(const void *pw, size_t len, char *out, size_t size);
 
 #endif

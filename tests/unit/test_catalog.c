@@ -27,8 +27,9 @@ test_find_by_name(void **state)
 	p = catalog_find("post-rotation");
 	assert_non_null(p);
 	assert_true(p->internal);
+	assert_non_null(catalog_find("mysql"));
 	assert_null(catalog_find("ssh"));
-	assert_null(catalog_find("mysql"));
+	assert_null(catalog_find("mariadb")); /* a protocol, not a name */
 	assert_null(catalog_find(""));
 	assert_null(catalog_find(NULL));
 #if ROTAD_TEST_HOOKS
@@ -51,6 +52,15 @@ test_find_by_protocol(void **state)
 	    catalog_find_protocol("script", &port), catalog_find("script"));
 	assert_int_equal(port, 0);
 	assert_non_null(catalog_find_protocol("postgresql", NULL));
+	/* Two protocols, one provider, one port. */
+	port = -1;
+	assert_ptr_equal(
+	    catalog_find_protocol("mysql", &port), catalog_find("mysql"));
+	assert_int_equal(port, 3306);
+	port = -1;
+	assert_ptr_equal(
+	    catalog_find_protocol("mariadb", &port), catalog_find("mysql"));
+	assert_int_equal(port, 3306);
 	/* Not built, or not selectable. */
 	port = 7;
 	assert_null(catalog_find_protocol("ssh", &port));
@@ -170,7 +180,7 @@ test_descriptors_well_formed(void **state)
 		for (q = list + n + 1; *q != NULL; q++)
 			assert_string_not_equal(list[n]->name, (*q)->name);
 	}
-	assert_int_equal(n, ROTAD_TEST_HOOKS ? 4 : 3);
+	assert_int_equal(n, ROTAD_TEST_HOOKS ? 5 : 4);
 }
 
 static void
@@ -189,6 +199,19 @@ test_descriptors_as_built(void **state)
 	assert_int_equal(p->verify, CATALOG_VERIFY_LOGIN);
 	assert_int_equal(
 	    p->sandbox.needs, CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX);
+
+	p = catalog_find("mysql");
+	assert_int_equal(p->kinds, CATALOG_KIND_DATABASE);
+	assert_int_equal(
+	    p->caps, CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE);
+	assert_int_equal(p->verify, CATALOG_VERIFY_LOGIN);
+	assert_int_equal(
+	    p->sandbox.needs, CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX);
+	assert_string_equal(p->sandbox.read_paths[0], "/etc/ssl/certs");
+	assert_true(
+	    catalog_key_find(p, "user_host")->flags & CATALOG_KEY_WORKER);
+	assert_true(
+	    catalog_key_find(p, "database")->flags & CATALOG_KEY_WORKER);
 
 	p = catalog_find("script");
 	assert_int_equal(p->kinds, CATALOG_KIND_ANY);

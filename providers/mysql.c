@@ -1,0 +1,1055 @@
+/*
+ * mysql: a MySQL or MariaDB account's password, changed with ALTER USER
+ * or SET PASSWORD through libmariadb.
+ *
+ * What crosses the wire.  Where the account authenticates with
+ * mysql_native_password, the password never reaches the server: the
+ * hash the server stores ('*' and the upper-case hex of
+ * SHA1(SHA1(password))) is computed here with OpenSSL and sent instead,
+ * so neither the general log, the slow log, the binary log nor
+ * performance_schema can record the plaintext.  Other password plugins
+ * (MariaDB's ed25519 and parsec, MySQL's caching_sha2_password and
+ * sha256_password) salt or derive on the server, so their new password
+ * is sent as text, over TLS that was verified (or a Unix socket);
+ * docs/providers/mysql.md tables each case.  The account's plugin is
+ * read with SHOW CREATE USER (for another account that needs SELECT on
+ * mysql.*; a login may always see its own); without it, MariaDB gets the
+ * native hash (what its ALTER USER ... IDENTIFIED BY 'x' would store
+ * anyway), MySQL the password (its ALTER USER keeps the plugin).  One
+ * exception: a MariaDB server with a password validation plugin under
+ * strict_password_validation refuses any hash, since it cannot check
+ * one; the password is then sent, so that the server's policy applies.
+ *
+ * TLS is required for TCP, verified against the resource's CA file or
+ * the system bundle unless tls_verify is false; libmariadb refuses to
+ * send the login packet when the handshake or the verification fails.
+ * Only the plugins that need no cleartext exchange may be used to log in
+ * (MARIADB_OPT_RESTRICTED_AUTH): a server cannot ask for the password in
+ * the clear (mysql_clear_password, dialog).  No option file is read
+ * (libmariadb reads my.cnf only when told to with MYSQL_READ_DEFAULT_*,
+ * which this never sets), and LOAD DATA LOCAL is off, so a hostile server
+ * cannot ask for a file.
+ *
+ * The step's deadline bounds the server's work too: the connect, read
+ * and write timeouts come from the request's timeout, and the session's
+ * lock_wait_timeout (and max_statement_time on MariaDB) is set below it,
+ * so an ALTER USER stuck behind a lock is ended by the server, as an
+ * error this classes transient, not left running after the worker dies.
+ *
+ * Errors are classed by number (mysql_classify()), never by text: the
+ * server may speak another language.  Every C string copy of a secret,
+ * and each statement (which holds the password or its hash, and the hash
+ * is enough to log in with mysql_native_password), lives in a struct
+ * secret; what libmariadb keeps in its own buffers (the statement in its
+ * net buffer) is freed unwiped by mysql_close(), in a process that exits
+ * right after.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mysql.h>
+#include <openssl/evp.h>
+
+#include "provider.h"
+#include "secret.h"
+
+#define MY_DEFAULT_PORT 3306
+#define MY_DEFAULT_TIMEOUT 30
+#define MY_DEFAULT_USER_HOST "%"
+/* The system's CA bundle (Debian's ca-certificates), which the catalog
+ * entry lets the sandbox read. */
+#define MY_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+/* The client plugins a server may ask for: none sends the password in
+ * the clear (over TLS, caching_sha2 and sha256 do: the channel is then
+ * verified). */
+#define MY_AUTH_PLUGINS                                                        \
+	"mysql_native_password,client_ed25519,caching_sha2_password,"          \
+	"sha256_password"
+#define MY_NATIVE "mysql_native_password"
+/* '*' and 40 hex digits. */
+#define MY_NATIVE_HASH_LEN 41
+
+/* ---- error classes ---- */
+
+/*
+ * The class of a client or server error number, with its SQLSTATE as the
+ * fallback for numbers not tabled.  See provider.h.
+ */
+enum wire_class
+mysql_classify(unsigned err, const char *sqlstate)
+{
+	static const struct {
+		unsigned err;
+		enum wire_class class;
+	} table[] = {
+		/* The login was refused. */
+		{ 1045, WIRE_CLASS_AUTH }, /* access denied */
+		{ 1698, WIRE_CLASS_AUTH }, /* access denied, no password */
+		{ 1130, WIRE_CLASS_AUTH }, /* host not allowed to connect */
+		{ 3118, WIRE_CLASS_AUTH }, /* MySQL: account locked */
+		{ 4151, WIRE_CLASS_AUTH }, /* MariaDB: account locked */
+		{ 3891, WIRE_CLASS_AUTH }, /* MySQL: wrong REPLACE password */
+		/* The server refused the password itself. */
+		{ 1819, WIRE_CLASS_POLICY }, /* does not satisfy the policy */
+		{ 1820, WIRE_CLASS_POLICY }, /* must change password first */
+		{ 1862, WIRE_CLASS_POLICY }, /* expired: must change it */
+		{ 3638, WIRE_CLASS_POLICY }, /* MySQL: in password history */
+		/* No server, or it went away, or it is busy. */
+		{ 2002, WIRE_CLASS_TRANSIENT }, /* cannot connect (socket) */
+		{ 2003, WIRE_CLASS_TRANSIENT }, /* cannot connect (TCP) */
+		{ 2005, WIRE_CLASS_TRANSIENT }, /* unknown host (DNS) */
+		{ 2006, WIRE_CLASS_TRANSIENT }, /* server has gone away */
+		{ 2013, WIRE_CLASS_TRANSIENT }, /* lost connection */
+		{ 2055, WIRE_CLASS_TRANSIENT }, /* lost connection, extended */
+		{ 5013, WIRE_CLASS_TRANSIENT }, /* read error */
+		{ 5014, WIRE_CLASS_TRANSIENT }, /* write error */
+		{ 1040, WIRE_CLASS_TRANSIENT }, /* too many connections */
+		{ 1203, WIRE_CLASS_TRANSIENT }, /* too many for this user */
+		{ 1053, WIRE_CLASS_TRANSIENT }, /* server shutting down */
+		{ 1927, WIRE_CLASS_TRANSIENT }, /* MariaDB: connection killed */
+		{ 1317, WIRE_CLASS_TRANSIENT }, /* query interrupted */
+		{ 1205, WIRE_CLASS_TRANSIENT }, /* lock wait timeout */
+		{ 1213, WIRE_CLASS_TRANSIENT }, /* deadlock */
+		{ 1969, WIRE_CLASS_TRANSIENT }, /* MariaDB: statement timeout */
+		{ 3024, WIRE_CLASS_TRANSIENT }, /* MySQL: statement timeout */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+		if (table[i].err == err)
+			return table[i].class;
+	/* Numbers not tabled: the SQLSTATE's class says what it can.
+	 * 08 is a connection exception, 28 an invalid authorisation, 40 a
+	 * rolled back transaction; HY000 says nothing. */
+	if (sqlstate != NULL && strlen(sqlstate) == 5) {
+		if (strncmp(sqlstate, "08", 2) == 0 ||
+		    strncmp(sqlstate, "40", 2) == 0)
+			return WIRE_CLASS_TRANSIENT;
+		if (strncmp(sqlstate, "28", 2) == 0)
+			return WIRE_CLASS_AUTH;
+	}
+	return WIRE_CLASS_FATAL;
+}
+
+/* ---- SHOW CREATE USER: the account's plugins ---- */
+
+/*
+ * Skip a quoted name or string at S (quote ` ' or ", the quote doubled
+ * inside, and for ' also backslash escapes); the character after it, or
+ * NULL when S is not one or it does not end.
+ */
+static const char *
+skip_quoted(const char *s)
+{
+	char q = *s;
+
+	if (q != '`' && q != '\'' && q != '"')
+		return NULL;
+	for (s++; *s != '\0'; s++) {
+		if (q == '\'' && *s == '\\' && s[1] != '\0') {
+			s++;
+			continue;
+		}
+		if (*s == q) {
+			if (s[1] == q) {
+				s++;
+				continue;
+			}
+			return s + 1;
+		}
+	}
+	return NULL;
+}
+
+static bool
+plugin_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Whether NAME is a plugin rotad can set a password for as text. */
+static bool
+password_plugin(const char *name)
+{
+	static const char *const names[] = { "ed25519", "parsec",
+		"caching_sha2_password", "sha256_password", NULL };
+	size_t i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * One plugin of an IDENTIFIED clause at *P into A: its name (bare, or
+ * quoted as MySQL writes it) and whether a USING or AS string follows,
+ * which is skipped.  0 with *P past it, or -EINVAL.
+ */
+static int
+parse_rule(const char **p, struct mysql_auth *a)
+{
+	const char *s = *p, *end;
+	size_t len;
+	bool quoted = *s == '\'';
+
+	if (a->nplugins == MYSQL_AUTH_MAX)
+		return -EINVAL;
+	if (quoted)
+		s++;
+	for (end = s; plugin_char(*end); end++)
+		;
+	len = (size_t)(end - s);
+	if (len == 0 || len >= sizeof(a->plugins[0]) ||
+	    (quoted && *end != '\''))
+		return -EINVAL;
+	memcpy(a->plugins[a->nplugins], s, len);
+	a->plugins[a->nplugins][len] = '\0';
+	s = end + (quoted ? 1 : 0);
+	a->has_string[a->nplugins] = false;
+	if (strncmp(s, " USING ", 7) == 0 || strncmp(s, " AS ", 4) == 0) {
+		s += s[1] == 'U' ? 7 : 4;
+		if (strncmp(s, "0x", 2) == 0) {
+			/* MySQL's print_identified_with_as_hex. */
+			for (s += 2; (*s >= '0' && *s <= '9') ||
+			     (*s >= 'A' && *s <= 'F') ||
+			     (*s >= 'a' && *s <= 'f');
+			     s++)
+				;
+		} else if ((s = skip_quoted(s)) == NULL)
+			return -EINVAL;
+		a->has_string[a->nplugins] = true;
+	}
+	a->nplugins++;
+	*p = s;
+	return 0;
+}
+
+/* See provider.h. */
+int
+mysql_auth_parse(const char *text, struct mysql_auth *ret)
+{
+	struct mysql_auth a;
+	const char *p = text;
+	size_t i;
+	bool native = false, others_plain = true;
+
+	memset(&a, 0, sizeof(a));
+	if (strncmp(p, "CREATE USER ", 12) != 0)
+		return -EINVAL;
+	p += 12;
+	/* The account name, 'user'@'host' quoted in one of three ways:
+	 * skipped by its syntax, so a name that reads "IDENTIFIED" is not
+	 * taken for the clause. */
+	if ((p = skip_quoted(p)) == NULL || *p++ != '@' ||
+	    (p = skip_quoted(p)) == NULL)
+		return -EINVAL;
+	if (strncmp(p, " IDENTIFIED BY PASSWORD ", 24) == 0) {
+		/* MariaDB: the native hash, the one plugin. */
+		snprintf(a.plugins[0], sizeof(a.plugins[0]), "%s", MY_NATIVE);
+		a.has_string[0] = true;
+		a.nplugins = 1;
+	} else if (strncmp(p, " IDENTIFIED VIA ", 16) == 0 ||
+	    strncmp(p, " IDENTIFIED WITH ", 17) == 0) {
+		p += p[12] == 'V' ? 16 : 17;
+		for (;;) {
+			if (parse_rule(&p, &a) < 0)
+				return -EINVAL;
+			if (strncmp(p, " OR ", 4) != 0)
+				break;
+			p += 4;
+		}
+	} else if (*p == '\0' || *p == ' ') {
+		/* MariaDB writes no IDENTIFIED for an account with no
+		 * password, which is native with an empty hash. */
+		snprintf(a.plugins[0], sizeof(a.plugins[0]), "%s", MY_NATIVE);
+		a.nplugins = 1;
+	} else
+		return -EINVAL;
+
+	for (i = 0; i < a.nplugins; i++) {
+		if (strcmp(a.plugins[i], MY_NATIVE) == 0 ||
+		    a.plugins[i][0] == '\0')
+			native = true;
+		else if (a.has_string[i])
+			others_plain = false;
+	}
+	if (native && a.nplugins == 1)
+		a.kind = MYSQL_AUTH_NATIVE;
+	else if (native && others_plain)
+		a.kind = MYSQL_AUTH_NATIVE_CHAIN;
+	else if (a.nplugins == 1 && password_plugin(a.plugins[0]))
+		a.kind = MYSQL_AUTH_PASSWORD;
+	else
+		a.kind = MYSQL_AUTH_OTHER;
+	*ret = a;
+	return 0;
+}
+
+/* ---- the native hash ---- */
+
+/* See provider.h. */
+int
+mysql_native_hash(const void *pw, size_t len, char *out, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char one[EVP_MAX_MD_SIZE], two[EVP_MAX_MD_SIZE];
+	unsigned int n1 = 0, n2 = 0, i;
+	int r = 0;
+
+	if (size < MY_NATIVE_HASH_LEN + 1)
+		return -ENOBUFS;
+	if (EVP_Digest(pw, len, one, &n1, EVP_sha1(), NULL) != 1 ||
+	    EVP_Digest(one, n1, two, &n2, EVP_sha1(), NULL) != 1 || n2 != 20) {
+		r = -EIO;
+		goto out;
+	}
+	out[0] = '*';
+	for (i = 0; i < n2; i++) {
+		out[1 + 2 * i] = hex[two[i] >> 4];
+		out[2 + 2 * i] = hex[two[i] & 15];
+	}
+	out[MY_NATIVE_HASH_LEN] = '\0';
+out:
+	/* SHA1(password) is what the native handshake proves: wipe it. */
+	explicit_bzero(one, sizeof(one));
+	explicit_bzero(two, sizeof(two));
+	return r;
+}
+
+/* ---- helpers ---- */
+
+/*
+ * A NUL-terminated copy of S in a new secret in *ret, for libmariadb,
+ * which takes C strings.  A secret that is missing, empty or that holds
+ * a NUL (libmariadb would cut it short) is refused with -EINVAL.  0,
+ * -EINVAL or -ENOMEM.
+ */
+static int
+secret_cstring(const struct secret *s, struct secret **ret)
+{
+	struct secret *c = NULL;
+	size_t len;
+	int r;
+
+	*ret = NULL;
+	if (s == NULL || secret_len(s) == 0)
+		return -EINVAL;
+	len = secret_len(s);
+	if (memchr(secret_data(s), '\0', len) != NULL)
+		return -EINVAL;
+	r = secret_new(NULL, len + 1, &c);
+	if (r < 0)
+		return r;
+	memcpy(secret_buf(c), secret_data(s), len);
+	((char *)secret_buf(c))[len] = '\0';
+	*ret = c;
+	return 0;
+}
+
+/*
+ * TEXT made fit for one line of a message: control characters become
+ * spaces, runs of spaces collapse, the ends are trimmed.  At most SIZE
+ * bytes to OUT.
+ */
+static void
+one_line(const char *text, char *out, size_t size)
+{
+	size_t n = 0;
+	bool space = true;
+
+	if (size == 0)
+		return;
+	for (; text != NULL && *text != '\0' && n + 1 < size; text++) {
+		unsigned char c = (unsigned char)*text;
+
+		if (c < 0x20 || c == 0x7f || c == ' ') {
+			if (!space)
+				out[n++] = ' ';
+			space = true;
+			continue;
+		}
+		out[n++] = (char)c;
+		space = false;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+}
+
+/* Append "key=value\n" to RES's facts; one that does not fit is left
+ * out. */
+static void
+add_fact(struct wire_response *res, const char *key, const char *value)
+{
+	char line[256];
+	size_t used = strlen(res->facts);
+	int w;
+
+	if (value == NULL)
+		return;
+	one_line(value, line, sizeof(line));
+	w = snprintf(
+	    res->facts + used, sizeof(res->facts) - used, "%s=%s\n", key, line);
+	if (w < 0 || (size_t)w >= sizeof(res->facts) - used)
+		res->facts[used] = '\0';
+}
+
+/* A connection and what it was told about its server. */
+struct my_conn {
+	MYSQL *m;
+	bool mariadb;
+	unsigned long version; /* 10.11.6 is 101106 */
+	bool tls;              /* TCP with TLS, not a Unix socket */
+	/* MariaDB refuses a hash it cannot check when a password
+	 * validation plugin is active and strict_password_validation is
+	 * on: the password must then be sent for the policy to apply. */
+	bool validates;
+};
+
+/*
+ * Fail RES with the class of C's last error, its number and SQLSTATE,
+ * and the server's message, unless it could quote the statement
+ * (1064, a syntax error, quotes it "near '...'"; the worker scrubs the
+ * password but the hash, which logs in as well, must go too): then only
+ * the number.
+ */
+static int
+my_fail(struct wire_response *res, MYSQL *m, const char *what)
+{
+	char line[WIRE_MESSAGE_MAX / 2];
+	unsigned err = mysql_errno(m);
+	const char *st = mysql_sqlstate(m);
+
+	if (err == 1064)
+		snprintf(line, sizeof(line), "the server could not parse it");
+	else
+		one_line(mysql_error(m), line, sizeof(line));
+	return provider_fail(res, mysql_classify(err, st),
+	    "%s failed: %s (error %u, SQLSTATE %s)", what, line, err,
+	    st != NULL ? st : "-----");
+}
+
+/*
+ * Fail RES for WHAT, which C's server refused.  MariaDB refuses a
+ * password its validation plugins reject with 1396 (the operation
+ * failed) and says why only in a warning (1819): a warning of the
+ * policy class makes the failure policy.
+ */
+static int
+statement_fail(struct my_conn *c, const char *what, struct wire_response *res)
+{
+	char line[WIRE_MESSAGE_MAX / 2];
+	MYSQL_RES *rs;
+	MYSQL_ROW row;
+	unsigned err = mysql_errno(c->m), code;
+
+	if (err != 1396 || mysql_real_query(c->m, "SHOW WARNINGS", 13) != 0)
+		return my_fail(res, c->m, what);
+	if ((rs = mysql_store_result(c->m)) == NULL)
+		return provider_fail(
+		    res, WIRE_CLASS_FATAL, "%s failed (error 1396)", what);
+	/* Level, Code, Message */
+	while ((row = mysql_fetch_row(rs)) != NULL) {
+		if (row[1] == NULL || row[2] == NULL)
+			continue;
+		code = (unsigned)strtoul(row[1], NULL, 10);
+		if (mysql_classify(code, NULL) != WIRE_CLASS_POLICY)
+			continue;
+		one_line(row[2], line, sizeof(line));
+		mysql_free_result(rs);
+		return provider_fail(res, WIRE_CLASS_POLICY,
+		    "%s failed: %s (error 1396, warning %u)", what, line, code);
+	}
+	mysql_free_result(rs);
+	return provider_fail(res, WIRE_CLASS_FATAL,
+	    "%s failed: the server refused the operation for the account "
+	    "(error 1396: does it exist?)",
+	    what);
+}
+
+/* The seconds the whole step may take, and a share of them (>= 1). */
+static unsigned
+share(const struct wire_request *req, unsigned div)
+{
+	unsigned t =
+	    req->timeout > 0 ? (unsigned)req->timeout : MY_DEFAULT_TIMEOUT;
+
+	return t / div > 0 ? t / div : 1;
+}
+
+/* Run SQL (LEN bytes, no result wanted).  0, or RES failed for WHAT. */
+static int
+my_exec(struct my_conn *c, const char *sql, size_t len, const char *what,
+    struct wire_response *res)
+{
+	MYSQL_RES *rs;
+
+	if (mysql_real_query(c->m, sql, (unsigned long)len) != 0)
+		return my_fail(res, c->m, what);
+	/* A statement with no result set gives NULL here: drain any. */
+	rs = mysql_store_result(c->m);
+	mysql_free_result(rs);
+	if (mysql_errno(c->m) != 0)
+		return my_fail(res, c->m, what);
+	return 0;
+}
+
+/*
+ * Bound what the server may spend on our statements below the step's
+ * deadline: the daemon ends the worker then, and the server must not
+ * keep an ALTER USER waiting on a lock after it.
+ */
+static int
+session_limits(struct my_conn *c, const struct wire_request *req,
+    struct wire_response *res)
+{
+	char sql[128];
+	unsigned lim = share(req, 3);
+
+	if (c->mariadb)
+		snprintf(sql, sizeof(sql),
+		    "SET SESSION max_statement_time = %u, "
+		    "lock_wait_timeout = %u",
+		    lim, lim);
+	else
+		snprintf(sql, sizeof(sql), "SET SESSION lock_wait_timeout = %u",
+		    lim);
+	return my_exec(c, sql, strlen(sql), "bounding the session", res);
+}
+
+/*
+ * Connect to REQ's server as USER with PASSWORD (from secret_cstring()).
+ * 0 with C filled (its flavour and version read), or RES filled and -EIO
+ * (nothing left open).
+ */
+static int
+my_connect(const struct wire_request *req, const char *user,
+    const struct secret *password, struct my_conn *c, struct wire_response *res)
+{
+	const char *database = wire_param(req, "database");
+	const char *host = req->host != NULL ? req->host : "localhost";
+	const char *info, *ca;
+	unsigned connect_timeout = share(req, 3), rw_timeout = share(req, 2);
+	unsigned port = req->port > 0 ? (unsigned)req->port : MY_DEFAULT_PORT;
+	my_bool yes = 1, no = 0;
+	bool socket = host[0] == '/';
+	unsigned err;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if ((c->m = mysql_init(NULL)) == NULL)
+		return provider_fail(
+		    res, WIRE_CLASS_TRANSIENT, "out of memory");
+	r = mysql_optionsv(c->m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+	r |= mysql_optionsv(c->m, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
+	r |= mysql_optionsv(c->m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+	r |= mysql_optionsv(c->m, MYSQL_OPT_LOCAL_INFILE, &no);
+	r |= mysql_optionsv(c->m, MARIADB_OPT_RESTRICTED_AUTH, MY_AUTH_PLUGINS);
+	if (!socket) {
+		/* TLS or nothing: libmariadb sends the login packet only
+		 * once the handshake (and its verification) succeeded. */
+		r |= mysql_optionsv(c->m, MYSQL_OPT_SSL_ENFORCE, &yes);
+		if (req->tls_verify) {
+			ca = req->tls_ca_file != NULL ? req->tls_ca_file
+						      : MY_SYSTEM_CA;
+			r |= mysql_optionsv(c->m, MYSQL_OPT_SSL_CA, ca);
+			r |= mysql_optionsv(
+			    c->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &yes);
+		} else
+			r |= mysql_optionsv(
+			    c->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &no);
+	}
+	if (r != 0) {
+		mysql_close(c->m);
+		c->m = NULL;
+		return provider_fail(res, WIRE_CLASS_FATAL,
+		    "libmariadb refused a connection option");
+	}
+	if (mysql_real_connect(c->m, socket ? "localhost" : host, user,
+		secret_data(password), database, socket ? 0 : port,
+		socket ? host : NULL, 0) == NULL) {
+		char line[WIRE_MESSAGE_MAX / 2];
+		const char *st = mysql_sqlstate(c->m);
+
+		err = mysql_errno(c->m);
+		one_line(mysql_error(c->m), line, sizeof(line));
+		r = provider_fail(res, mysql_classify(err, st),
+		    "cannot log in to %s as %s: %s (error %u)", host, user,
+		    line, err);
+		mysql_close(c->m);
+		c->m = NULL;
+		return r;
+	}
+	info = mysql_get_server_info(c->m);
+	c->mariadb = info != NULL && strstr(info, "MariaDB") != NULL;
+	c->version = mysql_get_server_version(c->m);
+	c->tls = !socket;
+	add_fact(res, "server", c->mariadb ? "mariadb" : "mysql");
+	add_fact(res, "server_version", info);
+	return 0;
+}
+
+static void
+my_close(struct my_conn *c)
+{
+	if (c->m != NULL)
+		mysql_close(c->m);
+	c->m = NULL;
+}
+
+/* ---- statements ---- */
+
+/*
+ * A statement under construction, in a struct secret: it holds the
+ * password or its hash.
+ */
+struct sql {
+	struct secret *s;
+	size_t len, cap;
+	bool overflow;
+};
+
+static int
+sql_new(struct sql *q, size_t cap)
+{
+	memset(q, 0, sizeof(*q));
+	q->cap = cap;
+	return secret_new(NULL, cap, &q->s);
+}
+
+static void
+sql_add(struct sql *q, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (q->len + n + 1 > q->cap) {
+		q->overflow = true;
+		return;
+	}
+	memcpy((char *)secret_buf(q->s) + q->len, text, n + 1);
+	q->len += n;
+}
+
+/* DATA (LEN bytes) as a string literal in single quotes, escaped by the
+ * library for the connection's character set and SQL mode. */
+static void
+sql_quote(struct sql *q, MYSQL *m, const char *data, size_t len)
+{
+	char *out;
+	unsigned long n;
+
+	if (q->len + 2 * len + 3 > q->cap) {
+		q->overflow = true;
+		return;
+	}
+	out = (char *)secret_buf(q->s) + q->len;
+	*out++ = '\'';
+	n = mysql_real_escape_string(m, out, data, (unsigned long)len);
+	if (n == (unsigned long)-1) {
+		q->overflow = true;
+		return;
+	}
+	out[n] = '\'';
+	out[n + 1] = '\0';
+	q->len += n + 2;
+}
+
+static void
+sql_free(struct sql *q)
+{
+	secret_free(q->s);
+	q->s = NULL;
+}
+
+/* 'login'@'host' */
+static void
+sql_account(struct sql *q, MYSQL *m, const char *login, const char *host)
+{
+	sql_quote(q, m, login, strlen(login));
+	sql_add(q, "@");
+	sql_quote(q, m, host, strlen(host));
+}
+
+/*
+ * The account's plugins into A, from SHOW CREATE USER ACCOUNT (already
+ * quoted SQL).  A refusal for lack of privilege leaves A unknown and is
+ * no error; an account that does not exist is (1396, fatal).  0, or RES
+ * failed and -EIO.
+ */
+static int
+read_auth(struct my_conn *c, const char *account, struct mysql_auth *a,
+    struct wire_response *res)
+{
+	char sql[4200];
+	MYSQL_RES *rs = NULL;
+	MYSQL_ROW row;
+	unsigned err;
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	a->kind = MYSQL_AUTH_UNKNOWN;
+	n = snprintf(sql, sizeof(sql), "SHOW CREATE USER %s", account);
+	if (n < 0 || (size_t)n >= sizeof(sql))
+		return provider_fail(
+		    res, WIRE_CLASS_FATAL, "the account name is too long");
+	if (mysql_real_query(c->m, sql, (unsigned long)n) != 0) {
+		err = mysql_errno(c->m);
+		/* 1044 (no access to the mysql database), 1142 (table),
+		 * 1227 (privilege): the admin may not read accounts. */
+		if (err == 1044 || err == 1142 || err == 1227)
+			return 0;
+		return my_fail(res, c->m, "SHOW CREATE USER");
+	}
+	rs = mysql_store_result(c->m);
+	if (rs == NULL)
+		return my_fail(res, c->m, "SHOW CREATE USER");
+	row = mysql_fetch_row(rs);
+	if (row == NULL || row[0] == NULL || mysql_auth_parse(row[0], a) < 0) {
+		memset(a, 0, sizeof(*a));
+		a->kind = MYSQL_AUTH_UNKNOWN;
+	}
+	mysql_free_result(rs);
+	return 0;
+}
+
+/*
+ * Whether C's server would check the password itself (MariaDB: an active
+ * password validation plugin under strict_password_validation), into
+ * C->validates.  A server that cannot say is taken not to.
+ */
+static void
+read_validation(struct my_conn *c)
+{
+	/* A subquery: MariaDB 10.11 reads the variable as 0 beside an
+	 * aggregate of the same SELECT. */
+	static const char sql[] =
+	    "SELECT @@strict_password_validation, (SELECT COUNT(*) "
+	    "FROM information_schema.PLUGINS "
+	    "WHERE PLUGIN_TYPE = 'PASSWORD VALIDATION' "
+	    "AND PLUGIN_STATUS = 'ACTIVE')";
+	MYSQL_RES *rs;
+	MYSQL_ROW row;
+
+	c->validates = false;
+	if (!c->mariadb || c->version < 100102 ||
+	    mysql_real_query(c->m, sql, sizeof(sql) - 1) != 0)
+		return;
+	if ((rs = mysql_store_result(c->m)) == NULL)
+		return;
+	row = mysql_fetch_row(rs);
+	c->validates = row != NULL && row[0] != NULL && row[1] != NULL &&
+	    strcmp(row[0], "1") == 0 && strcmp(row[1], "0") != 0;
+	mysql_free_result(rs);
+}
+
+/* The plugins of A as one fact: "ed25519", "unix_socket OR ...". */
+static void
+auth_fact(struct wire_response *res, const struct mysql_auth *a)
+{
+	char text[256] = "";
+	size_t i, n = 0;
+
+	if (a->kind == MYSQL_AUTH_UNKNOWN) {
+		add_fact(res, "auth_plugin", "unknown");
+		return;
+	}
+	for (i = 0; i < a->nplugins && n < sizeof(text); i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%s",
+		    i > 0 ? " OR " : "",
+		    a->plugins[i][0] != '\0' ? a->plugins[i] : MY_NATIVE);
+	add_fact(res, "auth_plugin", text);
+}
+
+/*
+ * The statement an admin sends to set LOGIN@HOST's password to PW (HASH
+ * its native hash), by the server's flavour and the account's plugins,
+ * into Q; *ret_hashed says whether only the hash is in it.  0, or RES
+ * failed (an account whose plugins take no password).
+ */
+static int
+admin_statement(struct my_conn *c, const struct mysql_auth *a,
+    const char *login, const char *host, const struct secret *pw,
+    const char *hash, struct sql *q, bool *ret_hashed,
+    struct wire_response *res)
+{
+	size_t i;
+
+	*ret_hashed = false;
+	sql_add(q, "ALTER USER ");
+	sql_account(q, c->m, login, host);
+	switch (a->kind) {
+	case MYSQL_AUTH_UNKNOWN:
+		if (!c->mariadb)
+			goto plaintext;
+		/* MariaDB stores the native hash for IDENTIFIED BY 'x'
+		 * whatever the plugin was: send it ourselves. */
+		/* fallthrough */
+	case MYSQL_AUTH_NATIVE:
+		if (c->validates)
+			goto plaintext;
+		if (!c->mariadb)
+			sql_add(q, " IDENTIFIED WITH " MY_NATIVE " AS ");
+		else if (c->version >= 100400)
+			sql_add(q, " IDENTIFIED VIA " MY_NATIVE " USING ");
+		else
+			sql_add(q, " IDENTIFIED BY PASSWORD ");
+		sql_quote(q, c->m, hash, strlen(hash));
+		*ret_hashed = true;
+		return 0;
+	case MYSQL_AUTH_NATIVE_CHAIN:
+		/* MariaDB's "unix_socket OR mysql_native_password": keep
+		 * the chain, with the new hash in its native link. */
+		sql_add(q, " IDENTIFIED VIA ");
+		for (i = 0; i < a->nplugins; i++) {
+			if (i > 0)
+				sql_add(q, " OR ");
+			if (a->plugins[i][0] != '\0' &&
+			    strcmp(a->plugins[i], MY_NATIVE) != 0)
+				sql_add(q, a->plugins[i]);
+			else if (c->validates) {
+				sql_add(q, MY_NATIVE " USING PASSWORD(");
+				sql_quote(q, c->m, secret_data(pw),
+				    secret_len(pw) - 1);
+				sql_add(q, ")");
+			} else {
+				sql_add(q, MY_NATIVE " USING ");
+				sql_quote(q, c->m, hash, strlen(hash));
+			}
+		}
+		*ret_hashed = !c->validates;
+		return 0;
+	case MYSQL_AUTH_PASSWORD:
+		if (c->mariadb) {
+			/* ed25519, parsec: the server derives the key. */
+			sql_add(q, " IDENTIFIED VIA ");
+			sql_add(q, a->plugins[0]);
+			sql_add(q, " USING PASSWORD(");
+			sql_quote(q, c->m, secret_data(pw), secret_len(pw) - 1);
+			sql_add(q, ")");
+			return 0;
+		}
+		goto plaintext;
+	case MYSQL_AUTH_OTHER:
+		break;
+	}
+	return provider_fail(res, WIRE_CLASS_FATAL,
+	    "%s@%s authenticates with %s%s, for which rotad cannot set a "
+	    "password",
+	    login, host, a->plugins[0], a->nplugins > 1 ? " and others" : "");
+plaintext:
+	/* MySQL keeps the account's plugin on ALTER USER ... IDENTIFIED
+	 * BY, and rewrites the password out of its logs; MariaDB stores
+	 * the native hash, after its validation plugins checked it. */
+	sql_add(q, " IDENTIFIED BY ");
+	sql_quote(q, c->m, secret_data(pw), secret_len(pw) - 1);
+	return 0;
+}
+
+/*
+ * The statement LOGIN sends to change its own password from CUR to PW
+ * (HASH its native hash), into Q.  As admin_statement().
+ */
+static int
+self_statement(struct my_conn *c, const struct mysql_auth *a,
+    const struct secret *cur, const struct secret *pw, const char *hash,
+    struct sql *q, bool *ret_hashed, struct wire_response *res)
+{
+	*ret_hashed = false;
+	if (a->kind == MYSQL_AUTH_OTHER)
+		return provider_fail(res, WIRE_CLASS_FATAL,
+		    "the login authenticates with %s%s, for which rotad "
+		    "cannot set a password",
+		    a->plugins[0], a->nplugins > 1 ? " and others" : "");
+	if (c->mariadb) {
+		/* SET PASSWORD needs no privilege for one's own account.
+		 * PASSWORD() updates every password plugin of a chain. */
+		if (a->kind == MYSQL_AUTH_NATIVE && !c->validates) {
+			sql_add(q, "SET PASSWORD = ");
+			sql_quote(q, c->m, hash, strlen(hash));
+			*ret_hashed = true;
+		} else {
+			sql_add(q, "SET PASSWORD = PASSWORD(");
+			sql_quote(q, c->m, secret_data(pw), secret_len(pw) - 1);
+			sql_add(q, ")");
+		}
+		return 0;
+	}
+	/* MySQL 5.7 and 8: the one form a plain account may use; from
+	 * 8.0.13 with the current password, which the server may demand
+	 * (password_require_current) and otherwise checks. */
+	sql_add(q, "ALTER USER USER() IDENTIFIED BY ");
+	sql_quote(q, c->m, secret_data(pw), secret_len(pw) - 1);
+	if (c->version >= 80013) {
+		sql_add(q, " REPLACE ");
+		sql_quote(q, c->m, secret_data(cur), secret_len(cur) - 1);
+	}
+	return 0;
+}
+
+/* ---- the provider ---- */
+
+static int
+my_apply(const struct wire_request *req, struct wire_response *res)
+{
+	struct secret *login_pw = NULL, *new_pw = NULL, *hash_s = NULL;
+	const struct secret *cred;
+	const char *user, *user_host = wire_param(req, "user_host");
+	struct my_conn c = { 0 };
+	struct mysql_auth a;
+	struct sql account = { 0 }, q = { 0 };
+	char *hash;
+	bool hashed = false;
+	int r;
+
+	if (req->login == NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
+	if (user_host == NULL)
+		user_host = MY_DEFAULT_USER_HOST;
+	user = req->admin_login != NULL ? req->admin_login : req->login;
+	cred = req->admin_login != NULL ? req->admin : req->current;
+	if (cred == NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL, "%s",
+		    req->admin_login != NULL
+			? "no admin credential given"
+			: "no current secret given for a self-change");
+	r = secret_cstring(req->new_secret, &new_pw);
+	if (r == -EINVAL)
+		return provider_fail(res, WIRE_CLASS_POLICY,
+		    "the new secret is empty or holds a NUL byte, which "
+		    "MySQL cannot take");
+	if (r < 0)
+		return provider_fail(
+		    res, WIRE_CLASS_TRANSIENT, "out of memory");
+	r = secret_cstring(cred, &login_pw);
+	if (r == -EINVAL) {
+		r = provider_fail(res, WIRE_CLASS_AUTH,
+		    "the credential for %s is empty or holds a NUL byte", user);
+		goto out;
+	}
+	if (r < 0 ||
+	    (r = secret_new(NULL, MY_NATIVE_HASH_LEN + 1, &hash_s)) < 0) {
+		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
+		goto out;
+	}
+	hash = secret_buf(hash_s);
+	if (mysql_native_hash(secret_data(new_pw), secret_len(new_pw) - 1, hash,
+		MY_NATIVE_HASH_LEN + 1) < 0) {
+		r = provider_fail(res, WIRE_CLASS_FATAL,
+		    "cannot compute the native password hash (SHA-1)");
+		goto out;
+	}
+
+	r = my_connect(req, user, login_pw, &c, res);
+	if (r < 0)
+		goto out;
+	if ((r = session_limits(&c, req, res)) < 0)
+		goto out;
+
+	/* Statements at most: the account twice, the password and the
+	 * current one escaped (2n + 2 each), and the fixed text. */
+	if ((r = sql_new(&q,
+		 1024 + 4 * (strlen(req->login) + strlen(user_host)) +
+		     2 * (secret_len(new_pw) + secret_len(login_pw)))) < 0 ||
+	    (r = sql_new(&account,
+		 64 + 2 * (strlen(req->login) + strlen(user_host)))) < 0) {
+		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
+		goto out;
+	}
+	if (req->admin_login != NULL) {
+		sql_account(&account, c.m, req->login, user_host);
+		if (account.overflow) {
+			r = provider_fail(res, WIRE_CLASS_FATAL,
+			    "cannot quote the account name");
+			goto out;
+		}
+		r = read_auth(&c, secret_data(account.s), &a, res);
+	} else
+		r = read_auth(&c, "CURRENT_USER()", &a, res);
+	if (r < 0)
+		goto out;
+	read_validation(&c);
+	auth_fact(res, &a);
+	if (req->admin_login != NULL)
+		r = admin_statement(&c, &a, req->login, user_host, new_pw, hash,
+		    &q, &hashed, res);
+	else
+		r = self_statement(
+		    &c, &a, login_pw, new_pw, hash, &q, &hashed, res);
+	if (r < 0)
+		goto out;
+	if (q.overflow) {
+		r = provider_fail(
+		    res, WIRE_CLASS_FATAL, "cannot quote the statement");
+		goto out;
+	}
+	if (mysql_real_query(c.m, secret_data(q.s), (unsigned long)q.len) !=
+	    0) {
+		r = statement_fail(&c,
+		    req->admin_login != NULL ? "ALTER USER"
+					     : "changing the password",
+		    res);
+		goto out;
+	}
+	add_fact(res, "password_sent",
+	    hashed      ? "native_hash"
+		: c.tls ? "text_over_tls"
+			: "text_over_unix_socket");
+	r = 0;
+out:
+	my_close(&c);
+	sql_free(&q);
+	sql_free(&account);
+	secret_free(hash_s);
+	secret_free(login_pw);
+	secret_free(new_pw);
+	return r;
+}
+
+static int
+my_verify(const struct wire_request *req, struct wire_response *res)
+{
+	struct secret *pw = NULL;
+	struct my_conn c = { 0 };
+	MYSQL_RES *rs = NULL;
+	MYSQL_ROW row;
+	int r;
+
+	if (req->login == NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
+	r = secret_cstring(req->new_secret, &pw);
+	if (r == -EINVAL)
+		return provider_fail(res, WIRE_CLASS_AUTH,
+		    "the secret is empty or holds a NUL byte");
+	if (r < 0)
+		return provider_fail(
+		    res, WIRE_CLASS_TRANSIENT, "out of memory");
+	r = my_connect(req, req->login, pw, &c, res);
+	if (r < 0)
+		goto out;
+	/* Logging in proves the secret; a query proves the session works
+	 * (an expired password logs in but may run nothing). */
+	if (mysql_real_query(c.m, "SELECT 1", 8) != 0 ||
+	    (rs = mysql_store_result(c.m)) == NULL ||
+	    (row = mysql_fetch_row(rs)) == NULL || row[0] == NULL ||
+	    strcmp(row[0], "1") != 0) {
+		r = my_fail(res, c.m, "SELECT 1");
+		goto out;
+	}
+	r = 0;
+out:
+	mysql_free_result(rs);
+	my_close(&c);
+	secret_free(pw);
+	return r;
+}
+
+const struct provider provider_mysql = {
+	.name = "mysql",
+	.apply = my_apply,
+	.verify = my_verify,
+};

@@ -1,0 +1,407 @@
+#!/bin/bash
+# Integration test of the mysql provider against a private MariaDB 10.11
+# (lib/mariadb.sh) with TLS and the general log: first the real
+# rotad-worker, sandboxed as nobody, fed requests built by
+# tests/lib/wire.py; then end to end, rotad and `rotactl rotate --wait`,
+# checked with the real mariadb client and the store.  Speaks TAP.
+#
+#   tests/integration/mysql.sh BUILDDIR    (built with -Dtests=true)
+#
+# Passwords are random, kept in files (mode 600), and reach the worker
+# only in its request on stdin, the client only in MYSQL_PWD; no
+# diagnostic prints one.  The server logs every statement, so the test
+# can check that no password reached it while the hash was enough.
+set -u
+B=$(realpath "$1")
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+WORKER=$B/rotad-worker
+ROTAD=$B/scheduler/rotad
+ROTACTL=$B/ctl/rotactl
+. "$SRC/tests/integration/lib/mariadb.sh"
+
+if [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/mariadbd ] ||
+    ! command -v mariadb >/dev/null; then
+	echo "1..0 # SKIP needs root, mariadb-server and mariadb-client"
+	exit 0
+fi
+
+T=$(mktemp -d /tmp/rotad-my.XXXXXX)
+HOLE= PID=
+cleanup() {
+	if [ -n "$PID" ]; then
+		kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	my_stop
+	if [ -n "$HOLE" ]; then
+		kill "$HOLE" 2>/dev/null
+		wait "$HOLE" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+# mysql must reach $T/my; everything else in $T is the test's alone.
+chmod 711 "$T"
+umask 077
+
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
+newpw() { python3 -c 'import secrets; print(secrets.token_urlsafe(18) + "-7a")' >"$1"; }
+
+# call.py: as in postgresql.sh, for provider mysql.  Prints {"status",
+# "class", "message", "facts", "stderr", "leaked"} as JSON, leaked the
+# files among $SECRET_FILES whose password is in the response or on the
+# worker's stderr.
+cat >"$T/call.py" <<'EOF'
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import wire
+def pw(name):
+    with open(os.path.join(os.environ["T"], name), "rb") as f:
+        return f.read().rstrip(b"\n")
+req = {"provider": "mysql"}
+for arg in sys.argv[3:]:
+    k, _, v = arg.partition("=")
+    if v == "" and not k.startswith("param."):
+        req.pop(k, None)
+        continue
+    if k in ("current", "new_secret", "admin"):
+        v = pw(v)
+    elif k in ("port", "timeout", "wait"):
+        v = int(v)
+    elif k == "tls_verify":
+        v = v == "true"
+    elif k.startswith("param."):
+        req.setdefault("params", {})[k[6:]] = v
+        continue
+    req[k] = v
+limit = req.pop("wait", 30)
+argv = ["--provider", "mysql", "--user", "nobody"]
+if req.get("tls_ca_file"):
+    argv += ["--ca-file", req["tls_ca_file"]]
+try:
+    st, res, err = wire.call_worker(sys.argv[2], argv, req, limit)
+except (wire.WireError, TimeoutError) as e:
+    st, res, err = -1, None, str(e)
+res = res or {"class": None, "message": "no response", "facts": ""}
+text = (res["message"] + res["facts"] + err).encode()
+leaked = [f for f in os.environ["SECRET_FILES"].split() if pw(f) in text]
+print(json.dumps({"status": st, "class": res["class"],
+                  "message": res["message"], "facts": res["facts"],
+                  "stderr": err[-500:], "leaked": leaked}))
+EOF
+# wcall KEY=VALUE...: call.py's answer in $R; to the test server over TLS
+# checked against its CA, 10 s, unless the arguments say otherwise.
+wcall() {
+	R=$(python3 "$T/call.py" "$SRC/tests/lib" "$WORKER" \
+	    host=127.0.0.1 port="${MY_PORT:-1}" timeout=10 \
+	    tls_ca_file="${MY_CA:-/nonexistent}" "$@")
+}
+# expect NAME CLASS [TEXT]: the last call was answered with CLASS and a
+# message holding TEXT, leaking nothing.
+expect() {
+	local got want="$2 True 0 True"
+	got=$(printf '%s' "$R" | jget '"%s %s %s %s" % (j["class"],
+	    j["status"] == 0, len(j["leaked"]), sys.argv[2] in j["message"])' \
+	    "${3:-}")
+	[ "$got" = "$want" ]
+	verdict "$1" $? "want: $want (class, answered, leaks, text)" \
+	    "got:  $got" "$R"
+}
+# fact KEY: the value of KEY in the last answer's facts.
+fact() {
+	printf '%s' "$R" | jget 'j["facts"]' | sed -n "s/^$1=//p"
+}
+# logged FILE: whether the password in FILE is anywhere in the general log.
+logged() { grep -qF -f <(tr -d '\n' <"$1"; echo) "$MY_GENERAL_LOG"; }
+
+echo "1..42"
+
+# Not in $(...): my_start exports what it sets.
+my_start "$T/my" 2>"$T/start.err"
+st=$?
+verdict "MariaDB starts (TLS, general log)" $st "$(cat "$T/start.err")"
+if [ $st -ne 0 ]; then
+	echo "Bail out! no server"
+	exit 1
+fi
+
+export T SECRET_FILES="adm.pw adm2.pw old.pw new.pw self_old.pw self_new.pw
+wrong.pw hosty.pw hosty_new.pw ed.pw ed_new.pw chain.pw chain_new.pw
+e2e_adm.pw e2e_app.pw e2e_self.pw weak_e2e.pw strong.pw"
+for f in $SECRET_FILES; do newpw "$T/$f"; done
+printf 'Ab1-x\n' >"$T/weak.pw" # too short for the policy below
+SECRET_FILES="$SECRET_FILES weak.pw"
+
+# adm may only CREATE USER (it cannot read accounts: the plugin is then
+# unknown); adm2 may read mysql.* too.
+out=$({ my_sql "CREATE USER 'adm'@'%'; GRANT CREATE USER ON *.* TO 'adm'@'%';
+	CREATE USER 'adm2'@'%'; GRANT CREATE USER ON *.* TO 'adm2'@'%';
+	GRANT SELECT ON mysql.* TO 'adm2'@'%';
+	CREATE USER 'app'@'%'; CREATE USER 'selfie'@'%';
+	CREATE USER 'hosty'@'127.0.0.1'; CREATE USER 'tlsprobe'@'%';
+	INSTALL SONAME 'auth_ed25519';
+	CREATE USER 'edgy'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('x');
+	CREATE USER 'chain'@'%' IDENTIFIED VIA unix_socket OR
+	    mysql_native_password USING 'invalid'" &&
+	my_set_password adm % "$T/adm.pw" &&
+	my_set_password adm2 % "$T/adm2.pw" &&
+	my_set_password app % "$T/old.pw" &&
+	my_set_password selfie % "$T/self_old.pw" &&
+	my_set_password hosty 127.0.0.1 "$T/hosty.pw" &&
+	my_set_password tlsprobe % "$T/wrong.pw" &&
+	my_login app "$T/old.pw"; } 2>&1)
+verdict "accounts adm (CREATE USER), adm2 (and SELECT ON mysql.*), app, selfie, 'hosty'@'127.0.0.1', edgy (ed25519), chain exist" \
+    $? "$out"
+# edgy's and chain's first passwords, set by adm2 through the worker.
+wcall op=apply login=edgy admin_login=adm2 admin=adm2.pw new_secret=ed.pw
+wcall op=apply login=chain admin_login=adm2 admin=adm2.pw \
+    new_secret=chain.pw
+
+# ---- admin reset, hash only ----
+wcall op=apply login=app admin_login=adm admin=adm.pw new_secret=new.pw
+expect "admin reset (adm: CREATE USER only) succeeds" none
+f="$(fact server) $(fact auth_plugin) $(fact password_sent)"
+[ "$f" = "mariadb unknown native_hash" ]
+verdict "... on MariaDB, plugin unreadable, only the native hash sent" $? \
+    "$f"
+out=$(my_login app "$T/new.pw" 2>&1)
+verdict "app logs in with the new password (mariadb client, TLS)" $? "$out"
+my_login app "$T/old.pw" 2>/dev/null
+verdict "the old password is refused" $((!$?))
+h=$(my_hash "$T/new.pw")
+grep -qF "ALTER USER 'app'@'%' IDENTIFIED VIA mysql_native_password USING '$h'" \
+    "$MY_GENERAL_LOG" && ! logged "$T/new.pw"
+verdict "the general log holds the ALTER USER with the hash, not the password" \
+    $? "$(grep -c 'ALTER USER' "$MY_GENERAL_LOG") ALTER USER lines"
+grep -q 'SET SESSION max_statement_time = 3, lock_wait_timeout = 3' \
+    "$MY_GENERAL_LOG"
+verdict "the session is bounded below the step's 10 s (max_statement_time, lock_wait_timeout)" \
+    $?
+
+wcall op=verify login=app new_secret=new.pw
+expect "verify with the new password succeeds" none
+wcall op=verify login=app new_secret=old.pw
+expect "verify with the old password: auth (1045)" auth "(error 1045)"
+wcall op=apply login=app admin_login=adm admin=wrong.pw new_secret=old.pw
+expect "apply with a wrong admin password: auth" auth "Access denied"
+wcall op=apply login=nobody_here admin_login=adm admin=adm.pw \
+    new_secret=old.pw
+expect "apply for an account that does not exist: fatal (1396)" fatal \
+    "error 1396"
+wcall op=verify login=app new_secret=new.pw param.sslmode=off
+expect "a parameter mysql does not take is refused: fatal" fatal \
+    "parameter sslmode is not one provider mysql takes"
+
+# ---- self-change ----
+wcall op=apply login=selfie current=wrong.pw new_secret=self_new.pw
+expect "self-change with a wrong current password: auth" auth
+wcall op=apply login=selfie current=self_old.pw new_secret=self_new.pw
+expect "self-change (no admin) succeeds" none
+[ "$(fact auth_plugin) $(fact password_sent)" = "mysql_native_password native_hash" ] &&
+    grep -qF "SET PASSWORD = '$(my_hash "$T/self_new.pw")'" "$MY_GENERAL_LOG"
+verdict "... with SET PASSWORD = '*hash' (its own plugin read)" $? "$R"
+out=$(my_login selfie "$T/self_new.pw" 2>&1) &&
+    ! my_login selfie "$T/self_old.pw" 2>/dev/null
+verdict "selfie logs in with its new password only" $? "$out"
+
+# ---- the account's host part ----
+wcall op=apply login=hosty admin_login=adm admin=adm.pw \
+    new_secret=hosty_new.pw
+expect "without user_host the account is 'hosty'@'%', which does not exist: fatal" \
+    fatal "error 1396"
+wcall op=apply login=hosty admin_login=adm admin=adm.pw \
+    new_secret=hosty_new.pw param.user_host=127.0.0.1
+expect "with user_host 127.0.0.1: 'hosty'@'127.0.0.1' is reset" none
+out=$(my_login hosty "$T/hosty_new.pw" 2>&1)
+verdict "... and hosty logs in with it" $? "$out"
+
+# ---- plugins other than mysql_native_password (adm2 reads them) ----
+wcall op=apply login=edgy admin_login=adm2 admin=adm2.pw \
+    new_secret=ed_new.pw
+expect "admin reset of an ed25519 account succeeds" none
+sc=$(my_sql "SHOW CREATE USER 'edgy'@'%'")
+[ "$(fact auth_plugin) $(fact password_sent)" = "ed25519 text_over_tls" ] &&
+    echo "$sc" | grep -q 'IDENTIFIED VIA ed25519 USING' &&
+    my_login edgy "$T/ed_new.pw" 2>/dev/null
+verdict "... stays ed25519 (the password sent over verified TLS) and logs in" \
+    $? "$(fact auth_plugin) $(fact password_sent)"
+wcall op=apply login=chain admin_login=adm2 admin=adm2.pw \
+    new_secret=chain_new.pw
+expect "admin reset of a unix_socket OR mysql_native_password account" none
+sc=$(my_sql "SHOW CREATE USER 'chain'@'%'")
+[ "$(fact password_sent)" = native_hash ] &&
+    echo "$sc" | grep -qF "IDENTIFIED VIA unix_socket OR mysql_native_password USING '$(my_hash "$T/chain_new.pw")'" &&
+    my_login chain "$T/chain_new.pw" 2>/dev/null
+verdict "... keeps the chain, the new hash in its native link, and logs in" \
+    $? "$(fact auth_plugin) $(fact password_sent)"
+
+# ---- TLS ----
+n_before=$(grep -c tlsprobe "$MY_GENERAL_LOG")
+wcall op=verify login=tlsprobe new_secret=wrong.pw tls_ca_file="$MY_OTHER_CA"
+expect "TLS checked against a CA that did not sign the server: fatal (2026)" \
+    fatal "(error 2026)"
+[ "$(grep -c tlsprobe "$MY_GENERAL_LOG")" = "$n_before" ]
+verdict "... refused before the login was sent (the server never saw it)" $?
+wcall op=verify login=app new_secret=new.pw tls_ca_file="$MY_OTHER_CA" \
+    tls_verify=false
+expect "... unless tls_verify is false (TLS, unchecked)" none
+wcall op=verify login=app new_secret=new.pw tls_ca_file=
+expect "without a CA file, checked against the system bundle: fatal" fatal \
+    "(error 2026)"
+
+# ---- end to end: rotad, rotactl, the store ----
+export ROTAD_SOCKET=$T/rotad.sock
+ctl() { "$ROTACTL" "$@"; }
+jlast() { tail -n 1 | jget "$1"; }
+my_sql "CREATE USER 'e2e_adm'@'%'; GRANT CREATE USER ON *.* TO 'e2e_adm'@'%';
+    CREATE USER 'e2e_app'@'%'; CREATE USER 'e2e_self'@'%';
+    CREATE USER 'weak_e2e'@'%'" >/dev/null
+for u in e2e_adm e2e_app e2e_self weak_e2e; do
+	my_set_password $u % "$T/$u.pw" >/dev/null
+done
+mkdir "$T/conf.d"
+cat >"$T/rotad.yaml" <<EOF
+store: {path: $T/rotad.db, key_file: $T/master.key}
+control: {socket: $T/rotad.sock}
+worker: {path: $WORKER, user: nobody}
+conf_dir: $T/conf.d
+EOF
+cat >"$T/conf.d/my.yaml" <<EOF
+resources:
+  maria:
+    kind: database
+    host: 127.0.0.1
+    port: $MY_PORT
+    protocol: mysql
+    tls: {ca_file: $MY_CA}
+    admin_user: maria-admin
+  maria-self:
+    kind: database
+    host: 127.0.0.1
+    port: $MY_PORT
+    protocol: mariadb
+    tls: {ca_file: $MY_CA}
+users:
+  maria-admin: {login: e2e_adm, resource: maria, managed: false, password_file: $T/e2e_adm.pw}
+  app: {login: e2e_app, resource: maria, password_file: $T/e2e_app.pw, timeout: 20s}
+  self: {login: e2e_self, resource: maria-self, password_file: $T/e2e_self.pw, timeout: 20s}
+  weak:
+    login: weak_e2e
+    resource: maria
+    password_file: $T/weak_e2e.pw
+    complexity: "12,2,2,2,2"
+    retry: {attempts: 1}
+EOF
+out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
+st=$?
+if [ $st -eq 0 ]; then
+	"$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
+	PID=$!
+	for i in $(seq 1 100); do
+		ctl status >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	ctl status >/dev/null 2>&1
+	st=$?
+fi
+verdict "rotad --init and rotad -f with a mysql and a mariadb resource" $st \
+    "$out" "$(tail -n 5 "$T/log" 2>/dev/null)"
+
+# e2e ROTATED_USER LOGIN OLD_PW_FILE: rotate --wait, then the store's
+# current secret (to a file, never printed) must log in and the old one
+# must not; the history is current + previous; the run committed.
+e2e() {
+	local user=$1 login=$2 old=$3 out id hist run ok=0
+	out=$(ctl --json rotate --wait "$user" 2>&1) || ok=1
+	id=$(printf '%s\n' "$out" | jlast 'j["run"]["id"]' 2>/dev/null)
+	ctl secret get "$user" >"$T/cur.pw" 2>/dev/null || ok=1
+	hist=$(ctl --json secret history "$user" 2>&1)
+	run=$(ctl --json run "$id" 2>&1)
+	my_login "$login" "$T/cur.pw" 2>/dev/null || ok=1
+	! my_login "$login" "$old" 2>/dev/null || ok=1
+	cmp -s "$T/cur.pw" "$old" && ok=1
+	[ "$(printf '%s' "$hist" | jget '[v["state"] for v in j["versions"]]')" = "['current', 'previous']" ] || ok=1
+	[ "$(printf '%s' "$run" | jget 'j["run"]["state"]')" = committed ] || ok=1
+	cat "$T/cur.pw" >"$T/$user.rotated"
+	rm -f "$T/cur.pw"
+	verdict "rotactl rotate --wait $user: committed; the store's current logs in, the old one does not; history current+previous" \
+	    $ok "$(printf '%s\n' "$out" | tail -n 1)" "$hist"
+}
+e2e app e2e_app "$T/e2e_app.pw"
+e2e self e2e_self "$T/e2e_self.pw"
+ctl runs app >"$T/runs.txt" 2>&1 &&
+    [ "$(ctl --json runs app | jget '[r["state"] for r in j["runs"]]')" = "['committed']" ]
+verdict "the run history of app holds the one committed run" $? \
+    "$(cat "$T/runs.txt")"
+
+# ed25519 takes no hash from a client: its password went as text, and
+# MariaDB's general log has it (docs/providers/mysql.md says so).  No
+# other password may be there, nor in the daemon's log.
+leaks=
+for f in $SECRET_FILES app.rotated self.rotated; do
+	case $f in ed.pw | ed_new.pw) continue ;; esac
+	logged "$T/$f" && leaks="$leaks $f"
+	grep -qF -f <(tr -d '\n' <"$T/$f"; echo) "$T/log" && leaks="$leaks $f(log)"
+done
+[ -z "$leaks" ]
+verdict "no password in the server's general log nor the daemon's log but ed25519's (before a validation plugin)" \
+    $? "in:$leaks"
+
+# ---- the server's password policy (simple_password_check) ----
+out=$(my_sql "INSTALL SONAME 'simple_password_check';
+    SET GLOBAL simple_password_check_minimal_length = 20" 2>&1)
+verdict "simple_password_check installed, minimal length 20" $? "$out"
+wcall op=apply login=app admin_login=adm admin=adm.pw new_secret=weak.pw
+expect "a password the policy refuses: policy (1396 with warning 1819)" policy \
+    "(error 1396, warning 1819)"
+wcall op=apply login=app admin_login=adm admin=adm.pw new_secret=strong.pw
+expect "a strong one is accepted" none
+[ "$(fact password_sent)" = text_over_tls ] &&
+    my_login app "$T/strong.pw" 2>/dev/null
+verdict "... sent over TLS, so that the server's policy can check it (a hash it cannot)" \
+    $? "$R"
+out=$(ctl --json rotate --wait weak 2>&1)
+run=$(printf '%s\n' "$out" | jlast 'j["run"]["state"], j["run"]["error_class"]')
+hist=$(ctl --json secret history weak |
+    jget '[v["state"] for v in j["versions"] if v["state"] != "discarded"]')
+[ "$run" = "('failed', 'policy')" ] && [ "$hist" = "['current']" ] &&
+    my_login weak_e2e "$T/weak_e2e.pw" 2>/dev/null
+verdict "rotate with complexity 12 under a minimum of 20: failed, policy (regenerated once); the old password stays" \
+    $? "$run $hist" "$(printf '%s\n' "$out" | tail -n 1 | cut -c1-300)"
+kill -TERM "$PID" 2>/dev/null
+wait "$PID" 2>/dev/null
+PID=
+
+# ---- no answer, no server ----
+HOLE_PORT=$(my_free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+time.sleep(120)' "$HOLE_PORT" &
+HOLE=$!
+sleep 0.3
+start=$(date +%s)
+wcall op=verify login=app new_secret=strong.pw port="$HOLE_PORT" timeout=3 \
+    wait=20
+expect "a server that never answers: transient" transient
+el=$(($(date +%s) - start))
+[ "$el" -le 3 ]
+verdict "... within the request's timeout (took ${el}s)" $?
+kill "$HOLE" 2>/dev/null
+wait "$HOLE" 2>/dev/null
+HOLE=
+
+my_stop
+wcall op=verify login=app new_secret=strong.pw
+expect "verify against a stopped server: transient (2002/2003)" transient \
+    "(error 200"
+
+out=$("$B/tests/unit/test_mysql" 2>&1)
+verdict "unit test of the classifier, the SHOW CREATE USER parser and the hash" \
+    $? "$out"
+
+[ "$n" -eq 42 ] || echo "# planned 42 tests, ran $n"
+[ "$failed" -eq 0 ]
