@@ -100,7 +100,8 @@ static const struct catalog_provider mysql = {
 	.keys = mysql_keys,
 	/* With admin_user the admin sets the account's password; without,
 	 * the login changes its own. */
-	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE,
+	.caps =
+	    CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE | CATALOG_CAP_TLS,
 	.verify = CATALOG_VERIFY_LOGIN,
 	/* TCP to a host, or the server's Unix socket when host is a path;
 	 * the client plugins (caching_sha2_password, client_ed25519) are

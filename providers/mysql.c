@@ -550,9 +550,11 @@ my_connect(const struct wire_request *req, const char *user,
 	r |= mysql_optionsv(c->m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
 	r |= mysql_optionsv(c->m, MYSQL_OPT_LOCAL_INFILE, &no);
 	r |= mysql_optionsv(c->m, MARIADB_OPT_RESTRICTED_AUTH, MY_AUTH_PLUGINS);
-	if (!socket) {
+	if (!socket && !req->tls_disabled) {
 		/* TLS or nothing: libmariadb sends the login packet only
-		 * once the handshake (and its verification) succeeded. */
+		 * once the handshake (and its verification) succeeded.
+		 * Without TLS only when the job file says tls: {enabled:
+		 * false}, which rotad -n and the daemon warn about. */
 		r |= mysql_optionsv(c->m, MYSQL_OPT_SSL_ENFORCE, &yes);
 		if (req->tls_verify) {
 			ca = req->tls_ca_file != NULL ? req->tls_ca_file
@@ -588,7 +590,7 @@ my_connect(const struct wire_request *req, const char *user,
 	info = mysql_get_server_info(c->m);
 	c->mariadb = info != NULL && strstr(info, "MariaDB") != NULL;
 	c->version = mysql_get_server_version(c->m);
-	c->tls = !socket;
+	c->tls = !socket && !req->tls_disabled;
 	add_fact(res, "server", c->mariadb ? "mariadb" : "mysql");
 	add_fact(res, "server_version", info);
 	return 0;
@@ -906,6 +908,8 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 	bool hashed = false;
 	int r;
 
+	/* Until the statement is sent nothing can change on the target. */
+	res->untouched = true;
 	if (req->login == NULL)
 		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
 	if (user_host == NULL)
@@ -987,12 +991,19 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		    res, WIRE_CLASS_FATAL, "cannot quote the statement");
 		goto out;
 	}
+	res->untouched = false;
 	if (mysql_real_query(c.m, secret_data(q.s), (unsigned long)q.len) !=
 	    0) {
+		unsigned err = mysql_errno(c.m);
+
 		r = statement_fail(&c,
 		    req->admin_login != NULL ? "ALTER USER"
 					     : "changing the password",
 		    res);
+		/* A server error (below 2000) on a working connection
+		 * refused the statement; the client errors (2000 and up:
+		 * a connection lost, a read timeout) leave it unknown. */
+		res->untouched = err != 0 && err < 2000;
 		goto out;
 	}
 	add_fact(res, "password_sent",
@@ -1001,6 +1012,8 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 			: "text_over_unix_socket");
 	r = 0;
 out:
+	if (r == 0)
+		res->untouched = false;
 	my_close(&c);
 	sql_free(&q);
 	sql_free(&account);

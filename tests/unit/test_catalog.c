@@ -202,8 +202,9 @@ test_descriptors_as_built(void **state)
 
 	p = catalog_find("mysql");
 	assert_int_equal(p->kinds, CATALOG_KIND_DATABASE);
-	assert_int_equal(
-	    p->caps, CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE);
+	assert_int_equal(p->caps,
+	    CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE |
+		CATALOG_CAP_TLS);
 	assert_int_equal(p->verify, CATALOG_VERIFY_LOGIN);
 	assert_int_equal(
 	    p->sandbox.needs, CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX);

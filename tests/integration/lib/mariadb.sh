@@ -79,16 +79,18 @@ my_start() {
 	MY_GENERAL_LOG=$dir/general.log
 	MY_ERROR_LOG=$dir/error.log
 	MY_ROOTPW_FILE=$dir/root.pw
-	MY_CA=$dir/tls/ca.pem
-	MY_OTHER_CA=$dir/tls/other.pem
+	MY_CA=$dir.tls/ca.pem
+	MY_OTHER_CA=$dir.tls/other.pem
 	export MY_DIR MY_SOCKET MY_GENERAL_LOG MY_ERROR_LOG MY_ROOTPW_FILE \
 	    MY_CA MY_OTHER_CA
-	# The CAs must be readable by the worker (nobody): the directory
-	# opens to all, only for the tls subdirectory.
+	# The certificates live beside the data directory, root's and
+	# world-readable: rotad trusts a CA file only when root (or its own
+	# user) owns it and every directory above it, and the worker, a user
+	# of its own, must read it.  mysqld reads its key there too.
 	chmod 711 "$dir"
-	if ! my_tls "$dir/tls"; then
+	if ! my_tls "$dir.tls"; then
 		echo "my_start: cannot make the certificates:" >&2
-		cat "$dir/tls/openssl.log" >&2
+		cat "$dir.tls/openssl.log" >&2
 		return 1
 	fi
 	if ! mariadb-install-db --no-defaults --user=mysql \
@@ -107,8 +109,8 @@ my_start() {
 		    --pid-file="$dir/mysqld.pid" --log-error="$MY_ERROR_LOG" \
 		    --skip-log-bin --skip-name-resolve \
 		    --general-log --general-log-file="$MY_GENERAL_LOG" \
-		    --ssl-ca="$dir/tls/ca.pem" --ssl-cert="$dir/tls/server.pem" \
-		    --ssl-key="$dir/tls/server.key" "$@" \
+		    --ssl-ca="$dir.tls/ca.pem" --ssl-cert="$dir.tls/server.pem" \
+		    --ssl-key="$dir.tls/server.key" "$@" \
 		    </dev/null >/dev/null 2>&1 &
 		for i in $(seq 1 100); do
 			if mariadb-admin --no-defaults --socket="$MY_SOCKET" \
