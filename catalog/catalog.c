@@ -110,6 +110,63 @@ static const struct catalog_provider mysql = {
 	    .read_paths = mysql_read_paths },
 };
 
+/* ---- ssh: Linux accounts over SSH ---- */
+
+static const struct catalog_protocol ssh_protocols[] = {
+	{ .name = "ssh", .port = 22 },
+	{ .name = NULL },
+};
+
+/* Trust on first use (tofu) is planned: it needs the store to keep the
+ * key seen first.  Until then the one policy is strict. */
+static const char *const ssh_host_key_policies[] = { "strict", NULL };
+
+/* The worker checks that exactly one of known_hosts and host_key is
+ * given: the server's host key is always checked, before any credential
+ * is sent. */
+static const struct catalog_key ssh_keys[] = {
+	{
+	    .name = "known_hosts",
+	    .type = CATALOG_PATH,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "an OpenSSH known_hosts file holding the server's host "
+		   "key (readable by worker.user)",
+	},
+	{
+	    .name = "host_key",
+	    .type = CATALOG_STRING,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "the server's host key fingerprint, SHA256:... as "
+		   "ssh-keygen -l prints it",
+	},
+	{
+	    .name = "host_key_policy",
+	    .type = CATALOG_ENUM,
+	    .flags = CATALOG_KEY_WORKER,
+	    .choices = ssh_host_key_policies,
+	    .doc = "strict: the key must be in known_hosts or be host_key",
+	},
+	{ .name = NULL },
+};
+
+static const struct catalog_provider ssh = {
+	.name = "ssh",
+	.summary = "a Linux account's password over SSH: chpasswd through "
+		   "sudo by an admin, or passwd by the account itself",
+	.kinds = CATALOG_KIND_MACHINE,
+	.protocols = ssh_protocols,
+	.keys = ssh_keys,
+	/* With admin_user the admin runs sudo -n chpasswd; without, the
+	 * account runs passwd with its current password.  The command runs
+	 * under timeout(1), within the step's deadline. */
+	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE,
+	.verify = CATALOG_VERIFY_LOGIN,
+	/* TCP to the server; the known_hosts file reaches the sandbox as a
+	 * --read path of the daemon's (run.c: every CATALOG_PATH worker
+	 * key). */
+	.sandbox = { .needs = CATALOG_NEEDS_NET },
+};
+
 /* ---- script: the generic provider ---- */
 
 static const struct catalog_protocol script_protocols[] = {
@@ -239,6 +296,7 @@ static const struct catalog_provider test = {
 static const struct catalog_provider *const providers[] = {
 	&postgresql,
 	&mysql,
+	&ssh,
 	&script,
 	&post_rotation,
 #if ROTAD_TEST_HOOKS

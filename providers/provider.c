@@ -14,6 +14,7 @@
 static const struct provider *const providers[] = {
 	&provider_postgresql,
 	&provider_mysql,
+	&provider_ssh,
 	&provider_script,
 	&provider_post_rotation,
 #if ROTAD_TEST_HOOKS

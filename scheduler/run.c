@@ -907,8 +907,9 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 	const struct job_resource *res = r->user->resource;
 	enum wire_op op =
 	    rop == ROTATION_OP_APPLY ? WIRE_OP_APPLY : WIRE_OP_VERIFY;
-	const char *extra[3] = { NULL };
+	const char *extra[7] = { NULL };
 	struct secret *request = NULL;
+	size_t i, n = 0;
 	int rc;
 
 	/* From now until its deadline has passed, this apply may land,
@@ -933,9 +934,18 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 	if (rc < 0)
 		return failed(o, ROTATION_FATAL, rc);
 	if (res->tls_ca_file != NULL) {
-		extra[0] = "--ca-file";
-		extra[1] = res->tls_ca_file;
+		extra[n++] = "--ca-file";
+		extra[n++] = res->tls_ca_file;
 	}
+	/* A file the provider reads (ssh's known_hosts) must be open to
+	 * its sandbox: each path its worker is sent, at most two. */
+	for (i = 0; i < res->nparams && n + 2 < sizeof(extra) / sizeof(*extra);
+	     i++)
+		if (res->params[i].key->type == CATALOG_PATH &&
+		    (res->params[i].key->flags & CATALOG_KEY_WORKER)) {
+			extra[n++] = "--read";
+			extra[n++] = res->params[i].value;
+		}
 	return spawn_worker(r, res->provider->name, request, extra, o);
 }
 

@@ -28,8 +28,13 @@ test_find_by_name(void **state)
 	assert_non_null(p);
 	assert_true(p->internal);
 	assert_non_null(catalog_find("mysql"));
-	assert_null(catalog_find("ssh"));
 	assert_null(catalog_find("mariadb")); /* a protocol, not a name */
+	p = catalog_find("ssh");
+	assert_non_null(p);
+	assert_true(p->caps & CATALOG_CAP_ADMIN_RESET);
+	assert_true(p->caps & CATALOG_CAP_SELF_CHANGE);
+	assert_false(p->caps & CATALOG_CAP_KEY_MATERIAL);
+	assert_null(catalog_find("rdp"));
 	assert_null(catalog_find(""));
 	assert_null(catalog_find(NULL));
 #if ROTAD_TEST_HOOKS
@@ -51,6 +56,9 @@ test_find_by_protocol(void **state)
 	assert_ptr_equal(
 	    catalog_find_protocol("script", &port), catalog_find("script"));
 	assert_int_equal(port, 0);
+	assert_ptr_equal(
+	    catalog_find_protocol("ssh", &port), catalog_find("ssh"));
+	assert_int_equal(port, 22);
 	assert_non_null(catalog_find_protocol("postgresql", NULL));
 	/* Two protocols, one provider, one port. */
 	port = -1;
@@ -63,7 +71,7 @@ test_find_by_protocol(void **state)
 	assert_int_equal(port, 3306);
 	/* Not built, or not selectable. */
 	port = 7;
-	assert_null(catalog_find_protocol("ssh", &port));
+	assert_null(catalog_find_protocol("rdp", &port));
 	assert_int_equal(port, 7);
 	assert_null(catalog_find_protocol("post-rotation", NULL));
 	assert_null(catalog_find_protocol("postgres", NULL));
@@ -180,7 +188,7 @@ test_descriptors_well_formed(void **state)
 		for (q = list + n + 1; *q != NULL; q++)
 			assert_string_not_equal(list[n]->name, (*q)->name);
 	}
-	assert_int_equal(n, ROTAD_TEST_HOOKS ? 5 : 4);
+	assert_int_equal(n, ROTAD_TEST_HOOKS ? 6 : 5);
 }
 
 static void
