@@ -13,6 +13,7 @@
 
 static const struct provider *const providers[] = {
 	&provider_postgresql,
+	&provider_ldap,
 	&provider_script,
 	&provider_post_rotation,
 #if ROTAD_TEST_HOOKS

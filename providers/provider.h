@@ -54,6 +54,7 @@ int provider_fail(struct wire_response *res, enum wire_class class,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 extern const struct provider provider_postgresql;
+extern const struct provider provider_ldap;
 extern const struct provider provider_script;
 extern const struct provider provider_post_rotation;
 extern const struct provider provider_test;
