@@ -110,6 +110,79 @@ static const struct catalog_provider mysql = {
 	    .read_paths = mysql_read_paths },
 };
 
+/* ---- ldap: OpenLDAP and Active Directory ---- */
+
+static const struct catalog_protocol ldap_protocols[] = {
+	{ .name = "ldap", .port = 389 },
+	{ .name = "ldaps", .port = 636 },
+	{ .name = NULL },
+};
+
+static const char *const ldap_directory_types[] = { "openldap",
+	"active_directory", NULL };
+
+static const struct catalog_key ldap_keys[] = {
+	{
+	    .name = "directory_type",
+	    .type = CATALOG_ENUM,
+	    .flags = CATALOG_KEY_REQUIRED | CATALOG_KEY_WORKER,
+	    .choices = ldap_directory_types,
+	    .doc = "openldap (Password Modify, RFC 3062) or active_directory "
+		   "(unicodePwd)",
+	},
+	{
+	    .name = "base_dn",
+	    .type = CATALOG_STRING,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "active_directory: where to find a user with no dn, by "
+		   "sAMAccountName or userPrincipalName",
+	},
+	{
+	    .name = "start_tls",
+	    .type = CATALOG_BOOL,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "true: StartTLS on ldap://; false: LDAPS (default: LDAPS "
+		   "on ports 636 and 3269, StartTLS on any other)",
+	},
+	{ .name = NULL },
+};
+
+/* Without a ca_file of the resource's, libldap verifies the server
+ * against the system's bundle: the worker must read it. */
+static const char *const ldap_read_paths[] = {
+	CATALOG_SYSTEM_CA_FILE,
+	NULL,
+};
+
+/* alarm(): the worker's watchdog shuts its socket down at the step's
+ * bound, since libldap does not bound a TLS handshake (providers/ldap.c). */
+static const char *const ldap_syscalls[] = {
+	"alarm",
+	NULL,
+};
+
+static const struct catalog_provider ldap = {
+	.name = "ldap",
+	.summary = "a directory account's password: OpenLDAP by Password "
+		   "Modify, Active Directory by unicodePwd, over LDAPS or "
+		   "StartTLS",
+	.kinds = CATALOG_KIND_DIRECTORY,
+	.protocols = ldap_protocols,
+	.keys = ldap_keys,
+	/* With admin_user the admin (its login is its bind DN, or an AD
+	 * UPN) resets the password; without, the account changes its own.
+	 * LDAP has no server-side time limit on a modify: the worker
+	 * bounds each operation a second under the step's deadline and
+	 * abandons it then, but a server that answers nothing in time
+	 * leaves the apply uncertain (providers/ldap.c). */
+	.caps =
+	    CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE | CATALOG_CAP_TLS,
+	.verify = CATALOG_VERIFY_LOGIN,
+	.sandbox = { .needs = CATALOG_NEEDS_NET,
+	    .read_paths = ldap_read_paths,
+	    .syscalls = ldap_syscalls },
+};
+
 /* ---- ssh: Linux accounts over SSH ---- */
 
 static const struct catalog_protocol ssh_protocols[] = {
@@ -296,6 +369,7 @@ static const struct catalog_provider test = {
 static const struct catalog_provider *const providers[] = {
 	&postgresql,
 	&mysql,
+	&ldap,
 	&ssh,
 	&script,
 	&post_rotation,

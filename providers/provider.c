@@ -15,6 +15,7 @@ static const struct provider *const providers[] = {
 	&provider_postgresql,
 	&provider_mysql,
 	&provider_ssh,
+	&provider_ldap,
 	&provider_script,
 	&provider_post_rotation,
 #if ROTAD_TEST_HOOKS

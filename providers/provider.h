@@ -56,6 +56,7 @@ int provider_fail(struct wire_response *res, enum wire_class class,
 extern const struct provider provider_postgresql;
 extern const struct provider provider_mysql;
 extern const struct provider provider_ssh;
+extern const struct provider provider_ldap;
 extern const struct provider provider_script;
 extern const struct provider provider_post_rotation;
 extern const struct provider provider_test;

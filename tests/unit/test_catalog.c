@@ -188,7 +188,7 @@ test_descriptors_well_formed(void **state)
 		for (q = list + n + 1; *q != NULL; q++)
 			assert_string_not_equal(list[n]->name, (*q)->name);
 	}
-	assert_int_equal(n, ROTAD_TEST_HOOKS ? 6 : 5);
+	assert_int_equal(n, ROTAD_TEST_HOOKS ? 7 : 6);
 }
 
 static void
@@ -221,6 +221,15 @@ test_descriptors_as_built(void **state)
 	    catalog_key_find(p, "user_host")->flags & CATALOG_KEY_WORKER);
 	assert_true(
 	    catalog_key_find(p, "database")->flags & CATALOG_KEY_WORKER);
+	p = catalog_find("ldap");
+	assert_int_equal(p->kinds, CATALOG_KIND_DIRECTORY);
+	assert_true(p->caps & CATALOG_CAP_ADMIN_RESET);
+	assert_true(p->caps & CATALOG_CAP_SELF_CHANGE);
+	assert_true(p->caps & CATALOG_CAP_TLS);
+	assert_ptr_equal(catalog_find_protocol("ldaps", NULL), p);
+	assert_true(catalog_key_find(p, "directory_type")->flags &
+	    CATALOG_KEY_REQUIRED);
+	assert_int_equal(p->sandbox.needs, CATALOG_NEEDS_NET);
 
 	p = catalog_find("script");
 	assert_int_equal(p->kinds, CATALOG_KIND_ANY);

@@ -1,0 +1,383 @@
+#!/bin/bash
+# Integration test of the ldap provider, directory_type openldap: the
+# real rotad-worker, sandboxed as nobody, against a private slapd
+# (lib/slapd.sh: StartTLS on ldap://, and ldaps://, its certificate
+# signed by a CA made here), fed requests built by tests/lib/wire.py;
+# then end to end through the daemon (rotactl rotate --wait).  Each
+# password is checked with the real client (ldapwhoami): the new one
+# binds, the old one gets 49.  Speaks TAP.
+#
+#   tests/integration/ldap.sh BUILDDIR
+#
+# Passwords are random, kept in files (mode 600), and reach the worker
+# only in its request on stdin; no diagnostic prints one.
+set -u
+B=$(realpath "$1")
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+WORKER=$B/rotad-worker
+ROTAD=$B/scheduler/rotad
+ROTACTL=$B/ctl/rotactl
+. "$SRC/tests/integration/lib/slapd.sh"
+
+if [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/slapd ] ||
+    ! command -v ldapwhoami >/dev/null; then
+	echo "1..0 # SKIP needs root, slapd and ldap-utils"
+	exit 0
+fi
+
+T=$(mktemp -d /tmp/rotad-ldap.XXXXXX)
+HOLE= DPID=
+cleanup() {
+	if [ -n "$DPID" ]; then
+		kill -TERM "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+	fi
+	slapd_stop
+	if [ -n "$HOLE" ]; then
+		kill "$HOLE" 2>/dev/null
+		wait "$HOLE" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+# The worker (nobody) reads the CA files under $T/ldap/tls.
+chmod 711 "$T"
+umask 077
+
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
+newpw() { python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$1"; }
+
+# call.py WIRE_PY_DIR WORKER KEY=VALUE...: run the worker on one request
+# (as tests/integration/postgresql.sh's call.py): a secret names its file
+# in $T, param.KEY=VALUE is a parameter, param.KEY= leaves KEY out.
+# Prints {"status", "class", "message", "facts", "untouched", "stderr",
+# "leaked"}, leaked listing the files among $SECRET_FILES whose password
+# appears in the response or on the worker's stderr.
+cat >"$T/call.py" <<'EOF'
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import wire
+def pw(name):
+    with open(os.path.join(os.environ["T"], name), "rb") as f:
+        return f.read().rstrip(b"\n")
+req = {"provider": "ldap", "params": {}}
+for arg in sys.argv[3:]:
+    k, _, v = arg.partition("=")
+    if k in ("current", "new_secret", "admin"):
+        v = pw(v)
+    elif k in ("port", "timeout", "wait"):
+        v = int(v)
+    elif k in ("tls_verify", "tls_disabled"):
+        v = v == "true"
+    elif k.startswith("param."):
+        if v:
+            req["params"][k[6:]] = v
+        else:
+            req["params"].pop(k[6:], None)
+        continue
+    req[k] = v
+limit = req.pop("wait", 30)
+argv = ["--provider", "ldap", "--user", "nobody"]
+if not req.get("tls_ca_file"):
+    req.pop("tls_ca_file", None)
+if req.get("tls_ca_file"):
+    argv += ["--ca-file", req["tls_ca_file"]]
+try:
+    st, res, err = wire.call_worker(sys.argv[2], argv, req, limit)
+except (wire.WireError, TimeoutError) as e:
+    st, res, err = -1, None, str(e)
+res = res or {"class": None, "message": "no response", "facts": "",
+              "untouched": None}
+text = (res["message"] + res["facts"] + err).encode()
+leaked = [f for f in os.environ["SECRET_FILES"].split() if pw(f) in text]
+print(json.dumps({"status": st, "class": res["class"],
+                  "message": res["message"], "facts": res["facts"],
+                  "untouched": res["untouched"],
+                  "stderr": err[-500:], "leaked": leaked}))
+EOF
+# wcall KEY=VALUE...: call.py's answer in $R.  Defaults: the test server's
+# StartTLS port, its CA, a 10 s timeout, directory_type openldap.
+wcall() {
+	R=$(python3 "$T/call.py" "$SRC/tests/lib" "$WORKER" \
+	    host=127.0.0.1 port="${SLAPD_PORT:-1}" timeout=10 \
+	    tls_ca_file="${SLAPD_CA_FILE:-}" param.directory_type=openldap \
+	    "$@")
+}
+# expect NAME CLASS [TEXT]: the last call was answered with CLASS and a
+# message holding TEXT, leaking nothing.
+expect() {
+	local got want="$2 True 0 True"
+	got=$(printf '%s' "$R" | jget '"%s %s %s %s" % (j["class"],
+	    j["status"] == 0, len(j["leaked"]), sys.argv[2] in j["message"])' \
+	    "${3:-}")
+	[ "$got" = "$want" ]
+	verdict "$1" $? "want: $want (class, answered, leaks, text)" \
+	    "got:  $got" "$R"
+	# VERBOSE=1: each answer's message (checked above to hold no
+	# password of the test's).
+	[ -z "${VERBOSE:-}" ] ||
+	    printf '%s' "$R" | jget '"# " + j["message"]'
+}
+# fact KEY: the last answer's fact KEY.
+fact() {
+	printf '%s' "$R" | jget 'dict(l.split("=", 1) for l in
+	    j["facts"].splitlines()).get(sys.argv[2], "")' "$1"
+}
+untouched() { printf '%s' "$R" | jget 'j["untouched"]'; }
+# binds URI DN PWFILE: ldapwhoami's status (0, or 49 refused).
+binds() {
+	slapd_bind "$@" 2>/dev/null
+	echo $?
+}
+
+TARGET=uid=target,$SLAPD_PEOPLE
+SELFIE=uid=selfie,$SLAPD_PEOPLE
+
+echo "1..47"
+
+# In this shell, not $(...): slapd_start exports what it made and SLAPD_PID.
+slapd_start "$T/ldap" 2>"$T/start.err"
+st=$?
+verdict "slapd starts (StartTLS on ldap://, ldaps://, ppolicy)" $st \
+    "$(cat "$T/start.err")"
+[ $st -eq 0 ] || exit 1
+
+export T SECRET_FILES="old.pw new.pw self_old.pw self_new.pw wrong.pw d_old.pw d_self.pw"
+for f in $SECRET_FILES; do newpw "$T/$f"; done
+cp "$SLAPD_ADMIN_PW_FILE" "$T/admin.pw"
+SECRET_FILES="$SECRET_FILES admin.pw"
+printf 'short1\n' >"$T/weak.pw" # ppolicy: 12 characters at least
+
+out=$({ slapd_add_person target "$T/old.pw" &&
+	slapd_add_person selfie "$T/self_old.pw" &&
+	slapd_add_person dtarget "$T/d_old.pw" &&
+	slapd_add_person dself "$T/d_self.pw"; } 2>&1) &&
+    [ "$(binds "$SLAPD_URI_STARTTLS" "$TARGET" "$T/old.pw")" = 0 ]
+verdict "users target, selfie, dtarget and dself exist and bind" $? "$out"
+
+# ---- admin reset: Password Modify bound as the admin DN ----
+wcall op=apply login=target dn="$TARGET" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=new.pw
+expect "admin reset over StartTLS (Password Modify) succeeds" none
+[ "$(fact method) $(fact transport)" = "password_modify starttls" ]
+verdict "... by Password Modify, over StartTLS" $? "$R"
+[ "$(binds "$SLAPD_URI_STARTTLS" "$TARGET" "$T/new.pw")" = 0 ]
+verdict "ldapwhoami: the new password binds" $?
+st=$(binds "$SLAPD_URI_LDAPS" "$TARGET" "$T/old.pw")
+[ "$st" = 49 ]
+verdict "ldapwhoami: the old password gets 49" $? "status $st"
+grep -q "conn=.* op=.* PASSMOD id=\"$TARGET\" new" "$SLAPD_LOG"
+verdict "slapd logged a PASSMOD for the target" $? \
+    "$(grep PASSMOD "$SLAPD_LOG" | tail -n 2)"
+
+# ---- verify ----
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw
+expect "verify with the new password (StartTLS) succeeds" none
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
+    port="$SLAPD_TLS_PORT" param.start_tls=false
+expect "verify over LDAPS (start_tls: false) succeeds" none
+[ "$(fact transport)" = ldaps ]
+verdict "... over LDAPS" $? "$R"
+wcall op=verify login=target dn="$TARGET" new_secret=old.pw
+expect "verify with the old password: auth" auth "Invalid credentials"
+wcall op=verify login=target new_secret=new.pw
+expect "verify of an OpenLDAP user without a dn: fatal" fatal "needs one"
+
+# ---- refusals ----
+wcall op=apply login=target dn="$TARGET" admin_login="$SLAPD_ADMIN_DN" \
+    admin=wrong.pw new_secret=old.pw
+expect "apply with a wrong admin password: auth" auth "Invalid credentials"
+[ "$(untouched)" = True ]
+verdict "... untouched" $? "$R"
+wcall op=apply login=target dn="$TARGET" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=weak.pw
+expect "a password ppolicy refuses (too short): policy" policy \
+    "Constraint violation"
+[ "$(untouched)" = True ]
+verdict "... untouched (the server refused it)" $? "$R"
+wcall op=apply login=target dn="$TARGET" admin_login="$SELFIE" \
+    admin=self_old.pw new_secret=old.pw
+expect "apply by a DN without write access: fatal" fatal \
+    "Insufficient access"
+[ "$(binds "$SLAPD_URI_STARTTLS" "$TARGET" "$T/new.pw")" = 0 ]
+verdict "the refused applies left the target's password alone" $?
+wcall op=apply login=target dn="uid=nobody_here,$SLAPD_PEOPLE" \
+    admin_login="$SLAPD_ADMIN_DN" admin=admin.pw new_secret=old.pw
+expect "apply for a DN that does not exist: fatal" fatal
+wcall op=apply login=target dn="$TARGET" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=old.pw param.directory_type=
+expect "no directory_type: refused by the worker, fatal" fatal \
+    "directory_type"
+wcall op=apply login=target dn="$TARGET" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=old.pw param.directory_type=novell
+expect "directory_type novell: refused by the worker, fatal" fatal \
+    "expected openldap or active_directory"
+
+# ---- self-change: Password Modify bound as the user, old password given ----
+wcall op=apply login=selfie dn="$SELFIE" current=wrong.pw \
+    new_secret=self_new.pw
+expect "self-change with a wrong current password: auth" auth
+wcall op=apply login=selfie dn="$SELFIE" current=self_old.pw \
+    new_secret=self_new.pw port="$SLAPD_TLS_PORT" param.start_tls=false
+expect "self-change over LDAPS succeeds" none
+[ "$(binds "$SLAPD_URI_LDAPS" "$SELFIE" "$T/self_new.pw")" = 0 ] &&
+    [ "$(binds "$SLAPD_URI_LDAPS" "$SELFIE" "$T/self_old.pw")" = 49 ]
+verdict "ldapwhoami: selfie binds with the new password only (old: 49)" $?
+
+# ---- TLS ----
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
+    tls_ca_file="$SLAPD_OTHER_CA_FILE"
+expect "StartTLS, a CA that did not sign the server: fatal" fatal \
+    "the TLS handshake failed"
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
+    tls_ca_file="$SLAPD_OTHER_CA_FILE" port="$SLAPD_TLS_PORT" \
+    param.start_tls=false
+expect "LDAPS, a CA that did not sign the server: fatal" fatal \
+    "TLS (LDAPS) with 127.0.0.1 port $SLAPD_TLS_PORT failed"
+# The certificate names IP 127.0.0.1 only: localhost is another name.
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw host=localhost
+expect "a certificate for another host name: fatal" fatal \
+    "valid for localhost"
+wcall op=apply login=target dn="$TARGET" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=old.pw tls_ca_file="$SLAPD_OTHER_CA_FILE"
+expect "apply with a CA that did not sign the server: fatal, nothing sent" \
+    fatal
+[ "$(untouched)" = True ] &&
+    ! grep -q "BIND dn=\"$SLAPD_ADMIN_DN\" method=128\$" <(tail -n 20 "$SLAPD_LOG")
+verdict "... untouched" $? "$R"
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
+    tls_ca_file="$SLAPD_OTHER_CA_FILE" tls_verify=false
+expect "... unless tls_verify is false (TLS unchecked)" none
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw tls_ca_file=
+expect "no CA file: the system's bundle, which did not sign it: fatal" fatal
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw tls_ca_file= \
+    tls_disabled=true
+expect "tls_disabled: plain ldap://, when the job file says so" none
+[ "$(fact transport)" = ldap ]
+verdict "... without TLS" $? "$R"
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw tls_ca_file= \
+    tls_disabled=true param.start_tls=true
+expect "tls_disabled with start_tls: true: fatal" fatal "start_tls"
+
+# ---- end to end: the daemon rotates dtarget (admin) and dself (self) ----
+mkdir -p "$T/conf.d" "$T/d"
+cat >"$T/rotad.yaml" <<EOF
+store: {path: $T/d/rotad.db, key_file: $T/d/master.key}
+control: {socket: $T/d/rotad.sock}
+worker: {path: $WORKER, user: nobody}
+EOF
+cat >"$T/conf.d/ldap.yaml" <<EOF
+resources:
+  slapd:
+    kind: directory
+    host: 127.0.0.1
+    port: $SLAPD_PORT
+    protocol: ldap
+    directory_type: openldap
+    tls: {ca_file: $SLAPD_CA_FILE}
+    admin_user: ldap-admin
+  slapd-self:
+    kind: directory
+    host: 127.0.0.1
+    port: $SLAPD_TLS_PORT
+    protocol: ldaps
+    start_tls: false
+    directory_type: openldap
+    tls: {ca_file: $SLAPD_CA_FILE}
+users:
+  ldap-admin:
+    login: $SLAPD_ADMIN_DN
+    resource: slapd
+    managed: false
+    password_file: $T/admin.pw
+  dtarget:
+    login: dtarget
+    dn: uid=dtarget,$SLAPD_PEOPLE
+    resource: slapd
+    password_file: $T/d_old.pw
+  dself:
+    login: dself
+    dn: uid=dself,$SLAPD_PEOPLE
+    resource: slapd-self
+    password_file: $T/d_self.pw
+EOF
+export ROTAD_SOCKET=$T/d/rotad.sock
+out=$("$ROTAD" -n -c "$T/rotad.yaml" 2>&1) &&
+    "$ROTAD" --init -c "$T/rotad.yaml" >"$T/init.log" 2>&1
+verdict "rotad -n accepts the ldap resources; --init" $? "$out" \
+    "$(cat "$T/init.log")"
+"$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/d/log" &
+DPID=$!
+for _ in $(seq 100); do "$ROTACTL" status >/dev/null 2>&1 && break; sleep 0.1; done
+out=$("$ROTACTL" rotate --wait dtarget 2>&1)
+echo "$out" | grep -q 'state: committed'
+verdict "rotactl rotate --wait dtarget (admin reset) commits" $? "$out" \
+    "$(tail -n 5 "$T/d/log")"
+"$ROTACTL" secret get dtarget >"$T/d_new.pw" 2>/dev/null
+[ "$(binds "$SLAPD_URI_STARTTLS" "uid=dtarget,$SLAPD_PEOPLE" "$T/d_new.pw")" = 0 ] &&
+    [ "$(binds "$SLAPD_URI_STARTTLS" "uid=dtarget,$SLAPD_PEOPLE" "$T/d_old.pw")" = 49 ]
+verdict "ldapwhoami: dtarget binds with the stored secret, not the old (49)" $?
+out=$("$ROTACTL" rotate --wait dself 2>&1)
+echo "$out" | grep -q 'state: committed'
+verdict "rotactl rotate --wait dself (self-change over LDAPS) commits" $? \
+    "$out" "$(tail -n 5 "$T/d/log")"
+"$ROTACTL" secret get dself >"$T/d_self_new.pw" 2>/dev/null
+[ "$(binds "$SLAPD_URI_LDAPS" "uid=dself,$SLAPD_PEOPLE" "$T/d_self_new.pw")" = 0 ] &&
+    [ "$(binds "$SLAPD_URI_LDAPS" "uid=dself,$SLAPD_PEOPLE" "$T/d_self.pw")" = 49 ]
+verdict "ldapwhoami: dself binds with the stored secret, not the old (49)" $?
+leak=0
+for f in d_old.pw d_new.pw d_self.pw d_self_new.pw admin.pw; do
+	if grep -qF -f <(tr -d '\n' <"$T/$f"; echo) "$T/d/log"; then
+		leak=1
+	fi
+done
+[ $leak -eq 0 ]
+verdict "no password in the daemon's log" $?
+kill -TERM "$DPID" 2>/dev/null
+wait "$DPID" 2>/dev/null
+DPID=
+
+# ---- a server that never answers, then none at all ----
+HOLE_PORT=$(slapd_free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+time.sleep(120)' "$HOLE_PORT" &
+HOLE=$!
+sleep 0.3
+start=$(date +%s)
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
+    port="$HOLE_PORT" timeout=3 wait=20
+expect "a server that never answers: transient" transient
+el=$(($(date +%s) - start))
+[ "$el" -le 5 ]
+verdict "... within the request's timeout (took ${el}s)" $?
+start=$(date +%s)
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
+    port="$HOLE_PORT" param.start_tls=false timeout=3 wait=20
+expect "LDAPS to a server that never answers: transient" transient \
+    "no answer within the step's deadline"
+el=$(($(date +%s) - start))
+[ "$el" -le 5 ]
+verdict "... within the request's timeout (took ${el}s)" $?
+kill "$HOLE" 2>/dev/null
+wait "$HOLE" 2>/dev/null
+HOLE=
+
+slapd_stop
+wcall op=apply login=target dn="$TARGET" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=old.pw
+expect "apply against a stopped server: transient" transient \
+    "Connection refused"
+[ "$(untouched)" = True ]
+verdict "... untouched (nothing was sent)" $? "$R"
+wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
+    port="$SLAPD_TLS_PORT" param.start_tls=false
+expect "LDAPS to a stopped server: transient" transient \
+    "Connection refused"
+
+[ "$n" -eq 47 ] || echo "# planned 47 tests, ran $n"
+[ "$failed" -eq 0 ]
