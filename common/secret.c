@@ -141,3 +141,25 @@ secret_is_locked(const struct secret *s)
 {
 	return s->locked;
 }
+
+int
+secret_cstring(const struct secret *s, struct secret **ret)
+{
+	struct secret *c = NULL;
+	size_t len;
+	int r;
+
+	*ret = NULL;
+	if (s == NULL || secret_len(s) == 0)
+		return -EINVAL;
+	len = secret_len(s);
+	if (memchr(secret_data(s), '\0', len) != NULL)
+		return -EINVAL;
+	r = secret_new(NULL, len + 1, &c);
+	if (r < 0)
+		return r;
+	memcpy(secret_buf(c), secret_data(s), len);
+	((char *)secret_buf(c))[len] = '\0';
+	*ret = c;
+	return 0;
+}

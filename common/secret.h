@@ -45,6 +45,14 @@ void *secret_buf(struct secret *s);
  */
 bool secret_equal(const struct secret *a, const struct secret *b);
 
+/*
+ * A copy of S with a NUL after its bytes, for the C APIs that take a
+ * password as a string (libpq, libmariadb, libldap): *ret, which the
+ * caller frees.  -EINVAL when S is NULL, empty, or holds a NUL byte (the
+ * library would read a shorter password than the one stored), -ENOMEM.
+ */
+int secret_cstring(const struct secret *s, struct secret **ret);
+
 /* Whether the bytes are locked in RAM (false when RLIMIT_MEMLOCK said no). */
 bool secret_is_locked(const struct secret *s);
 

@@ -346,47 +346,6 @@ bad:
 
 /* ---- messages ---- */
 
-/* TEXT made one printable line in OUT (SIZE bytes): control characters
- * become spaces, runs of spaces collapse, the ends are trimmed. */
-static void
-one_line(const char *text, char *out, size_t size)
-{
-	size_t n = 0;
-	bool space = true;
-
-	if (size == 0)
-		return;
-	for (; text != NULL && *text != '\0' && n + 1 < size; text++) {
-		unsigned char c = (unsigned char)*text;
-
-		if (c < 0x20 || c == 0x7f || c == ' ') {
-			if (!space)
-				out[n++] = ' ';
-			space = true;
-			continue;
-		}
-		out[n++] = (char)c;
-		space = false;
-	}
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-}
-
-/* Append "key=value\n" to RES's facts; one that does not fit is left
- * out. */
-static void
-add_fact(struct wire_response *res, const char *key, const char *value)
-{
-	size_t used = strlen(res->facts);
-	int w;
-
-	w = snprintf(res->facts + used, sizeof(res->facts) - used, "%s=%s\n",
-	    key, value);
-	if (w < 0 || (size_t)w >= sizeof(res->facts) - used)
-		res->facts[used] = '\0';
-}
-
 /*
  * Fail RES for result RC of WHAT on LD (may be NULL), classed by
  * result_class() unless CLASS is not WIRE_CLASS_NONE.  The message names
@@ -404,7 +363,7 @@ dir_fail(struct wire_response *res, LDAP *ld, enum dir_type type, int rc,
 
 	if (ld != NULL)
 		(void)ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
-	one_line(diag, line, sizeof(line));
+	provider_one_line(diag, line, sizeof(line));
 	if (class == WIRE_CLASS_NONE)
 		class = result_class(rc, diag, type);
 	if (type == DIR_AD && rc == LDAP_INVALID_CREDENTIALS) {
@@ -421,32 +380,6 @@ dir_fail(struct wire_response *res, LDAP *ld, enum dir_type type, int rc,
 }
 
 /* ---- secrets ---- */
-
-/* A copy of S in a new secret, NUL-terminated for libldap's C strings.
- * Refuses (-EINVAL) a missing or empty secret (an empty simple bind is
- * unauthenticated: it succeeds) and one that holds a NUL.  0, -EINVAL or
- * -ENOMEM. */
-static int
-secret_cstring(const struct secret *s, struct secret **ret)
-{
-	struct secret *c = NULL;
-	size_t len;
-	int r;
-
-	*ret = NULL;
-	if (s == NULL || secret_len(s) == 0)
-		return -EINVAL;
-	len = secret_len(s);
-	if (memchr(secret_data(s), '\0', len) != NULL)
-		return -EINVAL;
-	r = secret_new(NULL, len + 1, &c);
-	if (r < 0)
-		return r;
-	memcpy(secret_buf(c), secret_data(s), len);
-	((char *)secret_buf(c))[len] = '\0';
-	*ret = c;
-	return 0;
-}
 
 /* A berval over the first LEN bytes of S (borrowed, not copied). */
 static struct berval
@@ -996,7 +929,7 @@ write_password(struct dir *d, const char *dn, const struct secret *old,
 		res->untouched = false;
 		rc = ldap_modify_ext_s(d->ld, dn, mods, NULL, NULL);
 	}
-	add_fact(res, "method", method);
+	provider_fact(res, "method", method);
 	if (rc != LDAP_SUCCESS) {
 		/* A negative code is the client's: no answer, so the
 		 * operation may still land.  A server's code refused it. */
@@ -1086,9 +1019,9 @@ dir_apply(const struct wire_request *req, struct wire_response *res)
 	r = write_password(&d, dn, old_pw, new_pw, admin, res);
 	if (r < 0)
 		goto out;
-	add_fact(res, "directory_type",
+	provider_fact(res, "directory_type",
 	    d.type == DIR_AD ? "active_directory" : "openldap");
-	add_fact(res, "transport", transport_names[d.transport]);
+	provider_fact(res, "transport", transport_names[d.transport]);
 	r = 0;
 out:
 	if (r == 0)
@@ -1130,9 +1063,9 @@ dir_verify(const struct wire_request *req, struct wire_response *res)
 	/* The bind is the proof: a wrong password gets 49. */
 	if ((r = dir_bind(&d, name, pw, res)) < 0)
 		goto out;
-	add_fact(res, "directory_type",
+	provider_fact(res, "directory_type",
 	    d.type == DIR_AD ? "active_directory" : "openldap");
-	add_fact(res, "transport", transport_names[d.transport]);
+	provider_fact(res, "transport", transport_names[d.transport]);
 	r = 0;
 out:
 	dir_close(&d);

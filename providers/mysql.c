@@ -323,82 +323,6 @@ out:
 
 /* ---- helpers ---- */
 
-/*
- * A NUL-terminated copy of S in a new secret in *ret, for libmariadb,
- * which takes C strings.  A secret that is missing, empty or that holds
- * a NUL (libmariadb would cut it short) is refused with -EINVAL.  0,
- * -EINVAL or -ENOMEM.
- */
-static int
-secret_cstring(const struct secret *s, struct secret **ret)
-{
-	struct secret *c = NULL;
-	size_t len;
-	int r;
-
-	*ret = NULL;
-	if (s == NULL || secret_len(s) == 0)
-		return -EINVAL;
-	len = secret_len(s);
-	if (memchr(secret_data(s), '\0', len) != NULL)
-		return -EINVAL;
-	r = secret_new(NULL, len + 1, &c);
-	if (r < 0)
-		return r;
-	memcpy(secret_buf(c), secret_data(s), len);
-	((char *)secret_buf(c))[len] = '\0';
-	*ret = c;
-	return 0;
-}
-
-/*
- * TEXT made fit for one line of a message: control characters become
- * spaces, runs of spaces collapse, the ends are trimmed.  At most SIZE
- * bytes to OUT.
- */
-static void
-one_line(const char *text, char *out, size_t size)
-{
-	size_t n = 0;
-	bool space = true;
-
-	if (size == 0)
-		return;
-	for (; text != NULL && *text != '\0' && n + 1 < size; text++) {
-		unsigned char c = (unsigned char)*text;
-
-		if (c < 0x20 || c == 0x7f || c == ' ') {
-			if (!space)
-				out[n++] = ' ';
-			space = true;
-			continue;
-		}
-		out[n++] = (char)c;
-		space = false;
-	}
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-}
-
-/* Append "key=value\n" to RES's facts; one that does not fit is left
- * out. */
-static void
-add_fact(struct wire_response *res, const char *key, const char *value)
-{
-	char line[256];
-	size_t used = strlen(res->facts);
-	int w;
-
-	if (value == NULL)
-		return;
-	one_line(value, line, sizeof(line));
-	w = snprintf(
-	    res->facts + used, sizeof(res->facts) - used, "%s=%s\n", key, line);
-	if (w < 0 || (size_t)w >= sizeof(res->facts) - used)
-		res->facts[used] = '\0';
-}
-
 /* A connection and what it was told about its server. */
 struct my_conn {
 	MYSQL *m;
@@ -428,7 +352,7 @@ my_fail(struct wire_response *res, MYSQL *m, const char *what)
 	if (err == 1064)
 		snprintf(line, sizeof(line), "the server could not parse it");
 	else
-		one_line(mysql_error(m), line, sizeof(line));
+		provider_one_line(mysql_error(m), line, sizeof(line));
 	return provider_fail(res, mysql_classify(err, st),
 	    "%s failed: %s (error %u, SQLSTATE %s)", what, line, err,
 	    st != NULL ? st : "-----");
@@ -460,7 +384,7 @@ statement_fail(struct my_conn *c, const char *what, struct wire_response *res)
 		code = (unsigned)strtoul(row[1], NULL, 10);
 		if (mysql_classify(code, NULL) != WIRE_CLASS_POLICY)
 			continue;
-		one_line(row[2], line, sizeof(line));
+		provider_one_line(row[2], line, sizeof(line));
 		mysql_free_result(rs);
 		return provider_fail(res, WIRE_CLASS_POLICY,
 		    "%s failed: %s (error 1396, warning %u)", what, line, code);
@@ -579,7 +503,7 @@ my_connect(const struct wire_request *req, const char *user,
 		const char *st = mysql_sqlstate(c->m);
 
 		err = mysql_errno(c->m);
-		one_line(mysql_error(c->m), line, sizeof(line));
+		provider_one_line(mysql_error(c->m), line, sizeof(line));
 		r = provider_fail(res, mysql_classify(err, st),
 		    "cannot log in to %s as %s: %s (error %u)", host, user,
 		    line, err);
@@ -591,8 +515,8 @@ my_connect(const struct wire_request *req, const char *user,
 	c->mariadb = info != NULL && strstr(info, "MariaDB") != NULL;
 	c->version = mysql_get_server_version(c->m);
 	c->tls = !socket && !req->tls_disabled;
-	add_fact(res, "server", c->mariadb ? "mariadb" : "mysql");
-	add_fact(res, "server_version", info);
+	provider_fact(res, "server", c->mariadb ? "mariadb" : "mysql");
+	provider_fact(res, "server_version", info);
 	return 0;
 }
 
@@ -757,14 +681,14 @@ auth_fact(struct wire_response *res, const struct mysql_auth *a)
 	size_t i, n = 0;
 
 	if (a->kind == MYSQL_AUTH_UNKNOWN) {
-		add_fact(res, "auth_plugin", "unknown");
+		provider_fact(res, "auth_plugin", "unknown");
 		return;
 	}
 	for (i = 0; i < a->nplugins && n < sizeof(text); i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%s",
 		    i > 0 ? " OR " : "",
 		    a->plugins[i][0] != '\0' ? a->plugins[i] : MY_NATIVE);
-	add_fact(res, "auth_plugin", text);
+	provider_fact(res, "auth_plugin", text);
 }
 
 /*
@@ -1006,7 +930,7 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		res->untouched = err != 0 && err < 2000;
 		goto out;
 	}
-	add_fact(res, "password_sent",
+	provider_fact(res, "password_sent",
 	    hashed      ? "native_hash"
 		: c.tls ? "text_over_tls"
 			: "text_over_unix_socket");

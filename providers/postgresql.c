@@ -48,64 +48,6 @@
 #define PG_BOUND_MIN_MS 1000    /* and is never given less than this */
 
 /*
- * A NUL-terminated copy of S in a new secret in *ret, for libpq, which
- * takes C strings.  A secret that is missing, empty (libpq would then look
- * for a password file) or that holds a NUL (libpq would cut it short) is
- * refused with -EINVAL.  0, -EINVAL or -ENOMEM.
- */
-static int
-secret_cstring(const struct secret *s, struct secret **ret)
-{
-	struct secret *c = NULL;
-	size_t len;
-	int r;
-
-	*ret = NULL;
-	if (s == NULL || secret_len(s) == 0)
-		return -EINVAL;
-	len = secret_len(s);
-	if (memchr(secret_data(s), '\0', len) != NULL)
-		return -EINVAL;
-	r = secret_new(NULL, len + 1, &c);
-	if (r < 0)
-		return r;
-	memcpy(secret_buf(c), secret_data(s), len);
-	((char *)secret_buf(c))[len] = '\0';
-	*ret = c;
-	return 0;
-}
-
-/*
- * TEXT (from libpq or the server) made fit for one line of a message:
- * newlines and other control characters become spaces, runs of spaces
- * collapse, and the ends are trimmed.  Writes at most SIZE bytes to OUT.
- */
-static void
-one_line(const char *text, char *out, size_t size)
-{
-	size_t n = 0;
-	bool space = true;
-
-	if (size == 0)
-		return;
-	for (; text != NULL && *text != '\0' && n + 1 < size; text++) {
-		unsigned char c = (unsigned char)*text;
-
-		if (c < 0x20 || c == 0x7f || c == ' ') {
-			if (!space)
-				out[n++] = ' ';
-			space = true;
-			continue;
-		}
-		out[n++] = (char)c;
-		space = false;
-	}
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-}
-
-/*
  * libpq's MSG with each line that repeats the one before left out, in OUT
  * (SIZE bytes).  Under sslmode=prefer libpq retries a refused TLS login
  * without TLS, and reports both refusals, word for word.
@@ -231,7 +173,7 @@ statement_fail(struct wire_response *res, PGconn *conn, const PGresult *pr,
 		primary = PQstatus(conn) == CONNECTION_OK
 		    ? "no error message"
 		    : "the connection was lost";
-	one_line(primary, line, sizeof(line));
+	provider_one_line(primary, line, sizeof(line));
 	return provider_fail(res, statement_class(conn, pr),
 	    "%s failed: %s%s%s%s", what, line, st != NULL ? " (SQLSTATE " : "",
 	    st != NULL ? st : "", st != NULL ? ")" : "");
@@ -338,7 +280,7 @@ pg_connect(const struct wire_request *req, const char *user,
 		const char *msg = PQerrorMessage(conn);
 
 		drop_repeats(msg, text, sizeof(text));
-		one_line(text, line, sizeof(line));
+		provider_one_line(text, line, sizeof(line));
 		r = provider_fail(res, connect_class(msg),
 		    "cannot log in to PostgreSQL as %s: %s", user, line);
 		PQfinish(conn);
@@ -389,36 +331,16 @@ bound_session(PGconn *conn, const struct wire_request *req, long long started,
 	return r;
 }
 
-/*
- * Append "key=value\n" to RES's facts, the value made one printable
- * line; a fact that does not fit is left out.
- */
-static void
-add_fact(struct wire_response *res, const char *key, const char *value)
-{
-	char line[256];
-	size_t used = strlen(res->facts);
-	int w;
-
-	if (value == NULL)
-		return;
-	one_line(value, line, sizeof(line));
-	w = snprintf(
-	    res->facts + used, sizeof(res->facts) - used, "%s=%s\n", key, line);
-	if (w < 0 || (size_t)w >= sizeof(res->facts) - used)
-		res->facts[used] = '\0';
-}
-
 static void
 server_facts(PGconn *conn, struct wire_response *res)
 {
 	PGresult *pr;
 
-	add_fact(
+	provider_fact(
 	    res, "server_version", PQparameterStatus(conn, "server_version"));
 	pr = PQexec(conn, "SHOW password_encryption");
 	if (PQresultStatus(pr) == PGRES_TUPLES_OK && PQntuples(pr) == 1)
-		add_fact(res, "password_encryption", PQgetvalue(pr, 0, 0));
+		provider_fact(res, "password_encryption", PQgetvalue(pr, 0, 0));
 	PQclear(pr);
 }
 
@@ -491,7 +413,7 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 	if (verifier == NULL) {
 		char line[WIRE_MESSAGE_MAX / 2];
 
-		one_line(PQerrorMessage(conn), line, sizeof(line));
+		provider_one_line(PQerrorMessage(conn), line, sizeof(line));
 		r = provider_fail(res, WIRE_CLASS_FATAL,
 		    "cannot compute the SCRAM verifier: %s", line);
 		goto out;
@@ -574,7 +496,7 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 		r = statement_fail(res, conn, pr, "SELECT 1");
 		goto out;
 	}
-	add_fact(
+	provider_fact(
 	    res, "server_version", PQparameterStatus(conn, "server_version"));
 	r = 0;
 out:

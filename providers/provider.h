@@ -43,10 +43,17 @@ struct provider {
 	    const struct wire_request *req, struct wire_response *res);
 };
 
-/* The implementation of catalog provider DESC, or NULL when this worker
- * has none (the test provider exists only in builds configured with
- * -Dtest_hooks=true, in the catalog and here alike). */
-const struct provider *provider_find(const struct catalog_provider *desc);
+/*
+ * TEXT (from a library or the server) made fit for one line of a message:
+ * control characters become spaces, runs of spaces collapse, the ends
+ * are trimmed.  At most SIZE bytes to OUT.  TEXT may be NULL.
+ */
+void provider_one_line(const char *text, char *out, size_t size);
+
+/* Append "KEY=VALUE\n" to RES's facts, VALUE made one line; a NULL VALUE,
+ * or one that does not fit, is left out. */
+void provider_fact(
+    struct wire_response *res, const char *key, const char *value);
 
 /* Fill RES with CLASS and a formatted message; returns -EIO for
  * `return provider_fail(...)`. */

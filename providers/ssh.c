@@ -96,35 +96,6 @@ left_ms(const struct ssh *c)
 	return left < SSH_MIN_MS ? SSH_MIN_MS : (long)left;
 }
 
-/*
- * TEXT made fit for one line of a message: control characters become
- * spaces, runs of spaces collapse, the ends are trimmed.
- */
-static void
-one_line(const char *text, char *out, size_t size)
-{
-	size_t n = 0;
-	bool space = true;
-
-	if (size == 0)
-		return;
-	for (; text != NULL && *text != '\0' && n + 1 < size; text++) {
-		unsigned char c = (unsigned char)*text;
-
-		if (c < 0x20 || c == 0x7f || c == ' ') {
-			if (!space)
-				out[n++] = ' ';
-			space = true;
-			continue;
-		}
-		out[n++] = (char)c;
-		space = false;
-	}
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-}
-
 /* Whether HAY holds NEEDLE, ignoring case. */
 static bool
 has(const char *hay, const char *needle)
@@ -151,7 +122,7 @@ session_fail(struct ssh *c, int rc, const char *what)
 {
 	char line[WIRE_MESSAGE_MAX / 2];
 
-	one_line(last_error(c), line, sizeof(line));
+	provider_one_line(last_error(c), line, sizeof(line));
 	return provider_fail(c->res,
 	    rc == LIBSSH2_ERROR_KEX_FAILURE ? WIRE_CLASS_FATAL
 					    : WIRE_CLASS_TRANSIENT,
@@ -510,7 +481,7 @@ authenticate(struct ssh *c, const char *user, const struct secret *cred)
 		    c->s, user, ulen, kbd_answer);
 		kbd_secret = NULL;
 	} else {
-		one_line(list, line, sizeof(line));
+		provider_one_line(list, line, sizeof(line));
 		return provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "%s:%d offers %s no password login (only %s): the server "
 		    "must allow PasswordAuthentication or "
@@ -672,7 +643,7 @@ last_line(const char *text, char *out, size_t size)
 	while (n > 0 && isspace((unsigned char)tmp[n - 1]))
 		tmp[--n] = '\0';
 	p = strrchr(tmp, '\n');
-	one_line(p != NULL ? p + 1 : tmp, out, size);
+	provider_one_line(p != NULL ? p + 1 : tmp, out, size);
 }
 
 /* A login shell that refuses commands (nologin, /bin/false): exit 1 and

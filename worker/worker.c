@@ -45,6 +45,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "provider.h"
+#include "registry.h"
 #include "sandbox.h"
 #include "scrub.h"
 #include "secret.h"
@@ -414,7 +415,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if ((desc = catalog_find(a.provider)) == NULL ||
-	    (p = provider_find(desc)) == NULL) {
+	    (p = registry_find(desc)) == NULL) {
 		status = answer_fatal("unknown provider %s", a.provider);
 		goto out;
 	}

@@ -3,7 +3,7 @@
  * result (OpenLDAP's and AD's), AD's diagnostic codes, unicodePwd's
  * quoting (UTF-16LE in double quotes) and the choice of transport.  The
  * provider's functions are file-local: this file includes ldap.c, and
- * stands in for provider.c's provider_fail().  tests/integration/ldap.sh
+ * links provider.c (no other provider).  tests/integration/ldap.sh
  * and ad.sh run the operations against real servers.
  */
 #include <setjmp.h>
@@ -14,19 +14,6 @@
 #include <cmocka.h>
 
 #include "../../providers/ldap.c"
-
-int
-provider_fail(
-    struct wire_response *res, enum wire_class class, const char *fmt, ...)
-{
-	va_list ap;
-
-	res->class = class;
-	va_start(ap, fmt);
-	vsnprintf(res->message, sizeof(res->message), fmt, ap);
-	va_end(ap);
-	return -EIO;
-}
 
 /* Samba 4.17's texts, as ldap-utils print them. */
 #define AD_TOO_SHORT                                                           \

@@ -16,21 +16,6 @@
 
 #include "provider.h"
 
-/* mysql.c fails through provider.c's provider_fail(), whose table would
- * drag every provider in: the same few lines here. */
-int
-provider_fail(
-    struct wire_response *res, enum wire_class class, const char *fmt, ...)
-{
-	va_list ap;
-
-	res->class = class;
-	va_start(ap, fmt);
-	vsnprintf(res->message, sizeof(res->message), fmt, ap);
-	va_end(ap);
-	return -EIO;
-}
-
 static void
 test_classify_numbers(void **state)
 {
