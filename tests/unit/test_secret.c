@@ -162,6 +162,31 @@ test_memlock_limit(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A copy with a NUL after it, for C APIs; a NUL inside or nothing at all
+ * is refused rather than cut short. */
+static void
+test_cstring(void **state)
+{
+	struct secret *s = NULL, *c = (struct secret *)1;
+
+	(void)state;
+	assert_int_equal(secret_cstring(NULL, &c), -EINVAL);
+	assert_null(c);
+	assert_int_equal(secret_new("pw", 2, &s), 0);
+	assert_int_equal(secret_cstring(s, &c), 0);
+	assert_int_equal(secret_len(c), 3);
+	assert_memory_equal(secret_data(c), "pw", 3);
+	secret_free(c);
+	secret_free(s);
+	assert_int_equal(secret_new("p\0w", 3, &s), 0);
+	assert_int_equal(secret_cstring(s, &c), -EINVAL);
+	assert_null(c);
+	secret_free(s);
+	assert_int_equal(secret_new(NULL, 0, &s), 0);
+	assert_int_equal(secret_cstring(s, &c), -EINVAL);
+	secret_free(s);
+}
+
 int
 main(void)
 {
@@ -171,6 +196,7 @@ main(void)
 		cmocka_unit_test(test_equal),
 		cmocka_unit_test(test_dontdump_and_lock),
 		cmocka_unit_test(test_memlock_limit),
+		cmocka_unit_test(test_cstring),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
