@@ -201,14 +201,14 @@ static const struct catalog_key ssh_keys[] = {
 	{
 	    .name = "known_hosts",
 	    .type = CATALOG_PATH,
-	    .flags = CATALOG_KEY_WORKER,
+	    .flags = CATALOG_KEY_WORKER | CATALOG_KEY_ONE_OF,
 	    .doc = "an OpenSSH known_hosts file holding the server's host "
 		   "key (readable by worker.user)",
 	},
 	{
 	    .name = "host_key",
 	    .type = CATALOG_STRING,
-	    .flags = CATALOG_KEY_WORKER,
+	    .flags = CATALOG_KEY_WORKER | CATALOG_KEY_ONE_OF,
 	    .doc = "the server's host key fingerprint, SHA256:... as "
 		   "ssh-keygen -l prints it",
 	},

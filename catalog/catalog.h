@@ -47,6 +47,10 @@ enum {
 	CATALOG_KEY_REQUIRED = 1 << 0,
 	/* Sent to the worker as a parameter of the request. */
 	CATALOG_KEY_WORKER = 1 << 1,
+	/* One of a set: a resource gives exactly one of the provider's
+	 * keys so flagged (ssh: known_hosts or host_key).  Never with
+	 * REQUIRED. */
+	CATALOG_KEY_ONE_OF = 1 << 2,
 };
 
 /* A configuration key a provider takes on its resources. */

@@ -411,6 +411,37 @@ take_param(struct job_loader *l, struct object *o, struct job_resource *r,
  * and keep them as resource R's params; then its required keys.  Done
  * once: the raw keys are gone afterwards.
  */
+/*
+ * The provider's CATALOG_KEY_ONE_OF keys: exactly one given.  0, or
+ * -EINVAL with the error reported, naming the set ("known_hosts or
+ * host_key").
+ */
+static int
+one_of(struct job_loader *l, struct object *o, struct job_resource *r)
+{
+	const struct catalog_key *k;
+	char names[256];
+	size_t len = 0, nset = 0, ngiven = 0, i = 0;
+
+	for (k = r->provider->keys; k->name != NULL; k++)
+		if (k->flags & CATALOG_KEY_ONE_OF) {
+			nset++;
+			ngiven += jobs_param(r, k->name) != NULL;
+		}
+	if (nset == 0 || ngiven == 1)
+		return 0;
+	for (k = r->provider->keys; k->name != NULL; k++)
+		if (k->flags & CATALOG_KEY_ONE_OF && len < sizeof(names))
+			len += (size_t)snprintf(names + len,
+			    sizeof(names) - len, "%s%s",
+			    i++ == 0 ? "" : (i == nset ? " or " : ", "),
+			    k->name);
+	error_origin(l, &r->origin, o->file,
+	    "resource %s: protocol %s needs exactly one of %s (%zu given)",
+	    r->name, r->protocol, names, ngiven);
+	return -EINVAL;
+}
+
 static int
 resource_params(struct job_loader *l, struct object *o, struct job_resource *r)
 {
@@ -447,7 +478,7 @@ resource_params(struct job_loader *l, struct object *o, struct job_resource *r)
 						: ", ");
 		}
 	if (len == 0)
-		return 0;
+		return one_of(l, o, r);
 	error_origin(l, &r->origin, o->file,
 	    "resource %s: protocol %s needs %s", r->name, r->protocol, missing);
 	return -EINVAL;

@@ -120,9 +120,13 @@ check_key(const struct catalog_provider *p, const struct catalog_key *k)
 
 	assert_non_null(k->doc);
 	assert_false(in(k->name, jobs_resource_keys));
-	assert_int_equal(
-	    k->flags & ~(unsigned)(CATALOG_KEY_REQUIRED | CATALOG_KEY_WORKER),
+	assert_int_equal(k->flags &
+		~(unsigned)(CATALOG_KEY_REQUIRED | CATALOG_KEY_WORKER |
+		    CATALOG_KEY_ONE_OF),
 	    0);
+	/* One of a set is never required on its own. */
+	assert_false((k->flags & CATALOG_KEY_ONE_OF) &&
+	    (k->flags & CATALOG_KEY_REQUIRED));
 	for (k2 = k + 1; k2->name != NULL; k2++)
 		assert_string_not_equal(k->name, k2->name);
 	if (k->type == CATALOG_ENUM) {
