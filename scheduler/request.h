@@ -23,8 +23,8 @@ struct secret;
  * For user U's provider: OP (apply or verify) with the secret in SLOT as
  * the one to set or log in with.  An apply also carries the current secret
  * (for a self-change) and, when the resource names one, the admin user's
- * login (ADMIN_LOGIN, the loaded user's; NULL when that user is not
- * loaded) and its current secret.  The provider's worker keys go as
+ * identity (ADMIN_LOGIN: its DN when it has one, else its login; NULL
+ * when that user is not loaded) and its current secret.  The provider's worker keys go as
  * parameters.  TEST_ACTION is the test builds' fault hook, or NULL.
  * Returns 0 with the encoded request in *ret, or -errno with the reason
  * in MSG.

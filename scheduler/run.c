@@ -756,6 +756,18 @@ test_action(struct run *r, enum wire_op op, char *action, size_t size)
 	return what;
 }
 
+/*
+ * Who the admin logs in as: its DN when it has one (a directory's admin
+ * binds by DN), else its login; NULL when the admin user is not loaded.
+ */
+static const char *
+admin_identity(const struct ustate *admin)
+{
+	if (admin == NULL || admin->user == NULL)
+		return NULL;
+	return admin->user->dn != NULL ? admin->user->dn : admin->user->login;
+}
+
 /* The encoded request for the worker of R's current step (request.h).
  * Returns 0, or -errno with a reason in MSG. */
 static int
@@ -770,9 +782,8 @@ step_request(struct run *r, enum wire_op op, enum rotation_cand cand,
 	if (res->admin_user != NULL)
 		admin = users_find(r->d, res->admin_user);
 	ta = test_action(r, op, action, sizeof(action));
-	return request_step(r->d->store, r->user,
-	    admin != NULL && admin->user != NULL ? admin->user->login : NULL,
-	    op, cand_slot(cand), ta, ret, msg, size);
+	return request_step(r->d->store, r->user, admin_identity(admin), op,
+	    cand_slot(cand), ta, ret, msg, size);
 }
 
 static bool

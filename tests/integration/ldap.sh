@@ -287,7 +287,9 @@ resources:
     tls: {ca_file: $SLAPD_CA_FILE}
 users:
   ldap-admin:
-    login: $SLAPD_ADMIN_DN
+    # A login that is no DN: the admin binds with its dn.
+    login: rotad-admin
+    dn: $SLAPD_ADMIN_DN
     resource: slapd
     managed: false
     password_file: $T/admin.pw
