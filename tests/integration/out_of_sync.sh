@@ -17,7 +17,7 @@ stop_all() {
 		kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
 	fi
-	[ -n "${KEEP:-}" ] && cp "$T/log" /tmp/notes/oos.log; rm -rf "$T"
+	rm -rf "$T"
 }
 trap stop_all EXIT
 export ROTAD_SOCKET=$T/rotad.sock
