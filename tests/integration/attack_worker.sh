@@ -64,6 +64,14 @@ cleanup() {
 trap cleanup EXIT
 # Like systemd's RuntimeDirectory=, StateDirectory= and /etc: 0755.
 chmod 755 "$T" "$E" "$V" "$R"
+# The programs as a package installs them, where the service user can
+# reach them whatever the build directory's parents allow (a clone under
+# a private temporary directory, say).
+mkdir "$T/bin"
+cp "$B/scheduler/rotad" "$B/ctl/rotactl" "$B/rotad-worker" "$T/bin/"
+chmod 755 "$T/bin" "$T/bin/rotad" "$T/bin/rotactl" "$T/bin/rotad-worker"
+ROTAD=$T/bin/rotad
+ROTACTL=$T/bin/rotactl
 export ROTAD_SOCKET=$R/rotad.sock
 ctl() { "$ROTACTL" "$@"; }
 jlast() { tail -n 1 | jget "$1"; }
@@ -98,7 +106,7 @@ setup() {
 	cat >"$E/rotad.yaml" <<EOF
 store: {path: $V/rotad.db, key_file: $E/master.key}
 control: {socket: $R/rotad.sock}
-worker: {path: $B/rotad-worker, user: $wuser}
+worker: {path: $T/bin/rotad-worker, user: $wuser}
 EOF
 	# The victim: its secret is what the attacker is after.
 	python3 -c 'import secrets; print("victim-" + secrets.token_hex(16))' >"$T/victim.secret"
