@@ -40,58 +40,11 @@ newpw() {
 	    >"$1"
 }
 
-# call.py WIRE_PY_DIR WORKER KEY=VALUE...: run the worker on one request
-# (as tests/integration/postgresql.sh's call.py): a secret names its file
-# in $T, param.KEY=VALUE is a parameter, param.KEY= leaves KEY out.
-# Prints {"status", "class", "message", "facts", "untouched", "stderr",
-# "leaked"}, leaked listing the files among $SECRET_FILES whose password
-# appears in the response or on the worker's stderr.
-cat >"$T/call.py" <<'EOF'
-import json, os, sys
-sys.path.insert(0, sys.argv[1])
-import wire
-def pw(name):
-    with open(os.path.join(os.environ["T"], name), "rb") as f:
-        return f.read().rstrip(b"\n")
-req = {"provider": "ldap", "params": {}}
-for arg in sys.argv[3:]:
-    k, _, v = arg.partition("=")
-    if k in ("current", "new_secret", "admin"):
-        v = pw(v)
-    elif k in ("port", "timeout", "wait"):
-        v = int(v)
-    elif k in ("tls_verify", "tls_disabled"):
-        v = v == "true"
-    elif k.startswith("param."):
-        if v:
-            req["params"][k[6:]] = v
-        else:
-            req["params"].pop(k[6:], None)
-        continue
-    req[k] = v
-limit = req.pop("wait", 30)
-argv = ["--provider", "ldap", "--user", "nobody"]
-if not req.get("tls_ca_file"):
-    req.pop("tls_ca_file", None)
-if req.get("tls_ca_file"):
-    argv += ["--ca-file", req["tls_ca_file"]]
-try:
-    st, res, err = wire.call_worker(sys.argv[2], argv, req, limit)
-except (wire.WireError, TimeoutError) as e:
-    st, res, err = -1, None, str(e)
-res = res or {"class": None, "message": "no response", "facts": "",
-              "untouched": None}
-text = (res["message"] + res["facts"] + err).encode()
-leaked = [f for f in os.environ["SECRET_FILES"].split() if pw(f) in text]
-print(json.dumps({"status": st, "class": res["class"],
-                  "message": res["message"], "facts": res["facts"],
-                  "untouched": res["untouched"],
-                  "stderr": err[-500:], "leaked": leaked}))
-EOF
-# wcall KEY=VALUE...: call.py's answer in $R.  Defaults: the DC over
+# wcall KEY=VALUE...: call_worker.py's answer in $R.  Defaults: the DC over
 # LDAPS (636), its CA, a 15 s timeout, directory_type active_directory.
 wcall() {
-	R=$(python3 "$T/call.py" "$SRC/tests/lib" "$WORKER" \
+	R=$(python3 "$SRC/tests/lib/call_worker.py" ldap "$SRC/tests/lib" \
+	    "$WORKER" \
 	    host="$AD_HOST" port=636 timeout=15 \
 	    tls_ca_file="${AD_CA_FILE:-}" \
 	    param.directory_type=active_directory "$@")

@@ -48,52 +48,11 @@ umask 077
 . "$(dirname "$(realpath "$0")")/lib/tap.sh"
 newpw() { python3 -c 'import secrets; print(secrets.token_urlsafe(18) + "-7a")' >"$1"; }
 
-# call.py: as in postgresql.sh, for provider mysql.  Prints {"status",
-# "class", "message", "facts", "stderr", "leaked"} as JSON, leaked the
-# files among $SECRET_FILES whose password is in the response or on the
-# worker's stderr.
-cat >"$T/call.py" <<'EOF'
-import json, os, sys
-sys.path.insert(0, sys.argv[1])
-import wire
-def pw(name):
-    with open(os.path.join(os.environ["T"], name), "rb") as f:
-        return f.read().rstrip(b"\n")
-req = {"provider": "mysql"}
-for arg in sys.argv[3:]:
-    k, _, v = arg.partition("=")
-    if v == "" and not k.startswith("param."):
-        req.pop(k, None)
-        continue
-    if k in ("current", "new_secret", "admin"):
-        v = pw(v)
-    elif k in ("port", "timeout", "wait"):
-        v = int(v)
-    elif k == "tls_verify":
-        v = v == "true"
-    elif k.startswith("param."):
-        req.setdefault("params", {})[k[6:]] = v
-        continue
-    req[k] = v
-limit = req.pop("wait", 30)
-argv = ["--provider", "mysql", "--user", "nobody"]
-if req.get("tls_ca_file"):
-    argv += ["--ca-file", req["tls_ca_file"]]
-try:
-    st, res, err = wire.call_worker(sys.argv[2], argv, req, limit)
-except (wire.WireError, TimeoutError) as e:
-    st, res, err = -1, None, str(e)
-res = res or {"class": None, "message": "no response", "facts": ""}
-text = (res["message"] + res["facts"] + err).encode()
-leaked = [f for f in os.environ["SECRET_FILES"].split() if pw(f) in text]
-print(json.dumps({"status": st, "class": res["class"],
-                  "message": res["message"], "facts": res["facts"],
-                  "stderr": err[-500:], "leaked": leaked}))
-EOF
-# wcall KEY=VALUE...: call.py's answer in $R; to the test server over TLS
+# wcall KEY=VALUE...: call_worker.py's answer in $R; to the test server over TLS
 # checked against its CA, 10 s, unless the arguments say otherwise.
 wcall() {
-	R=$(python3 "$T/call.py" "$SRC/tests/lib" "$WORKER" \
+	R=$(python3 "$SRC/tests/lib/call_worker.py" mysql "$SRC/tests/lib" \
+	    "$WORKER" \
 	    host=127.0.0.1 port="${MY_PORT:-1}" timeout=10 \
 	    tls_ca_file="${MY_CA:-/nonexistent}" "$@")
 }

@@ -38,57 +38,12 @@ umask 077
 . "$(dirname "$(realpath "$0")")/lib/tap.sh"
 newpw() { python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$1"; }
 
-# call.py WIRE_PY_DIR WORKER KEY=VALUE...: run the worker on one request.
-# Each KEY=VALUE is a field of the request for wire.py (port, timeout and
-# wait, call.py's own limit, are numbers; tls_verify is true or false),
-# except that a secret names its file in $T: admin=admin.pw, and
-# param.KEY=VALUE is one of the request's params.  Prints
-# {"status", "class", "message", "facts", "stderr", "leaked"} as JSON,
-# leaked listing the files among $SECRET_FILES whose password appears in
-# the response or on the worker's stderr.
-cat >"$T/call.py" <<'EOF'
-import json, os, sys
-sys.path.insert(0, sys.argv[1])
-import wire
-def pw(name):
-    with open(os.path.join(os.environ["T"], name), "rb") as f:
-        return f.read().rstrip(b"\n")
-req = {"provider": "postgresql"}
-for arg in sys.argv[3:]:
-    k, _, v = arg.partition("=")
-    if k in ("current", "new_secret", "admin"):
-        v = pw(v)
-    elif k in ("port", "timeout", "wait"):
-        v = int(v)
-    elif k in ("tls_verify", "tls_disabled"):
-        v = v == "true"
-    elif k.startswith("param."):
-        req.setdefault("params", {})[k[6:]] = v
-        continue
-    req[k] = v
-limit = req.pop("wait", 30)
-argv = ["--provider", "postgresql", "--user", "nobody"]
-if not req.get("tls_ca_file"):
-    req.pop("tls_ca_file", None)
-if req.get("tls_ca_file"):
-    argv += ["--ca-file", req["tls_ca_file"]]
-try:
-    st, res, err = wire.call_worker(sys.argv[2], argv, req, limit)
-except (wire.WireError, TimeoutError) as e:
-    st, res, err = -1, None, str(e)
-res = res or {"class": None, "message": "no response", "facts": ""}
-text = (res["message"] + res["facts"] + err).encode()
-leaked = [f for f in os.environ["SECRET_FILES"].split() if pw(f) in text]
-print(json.dumps({"status": st, "class": res["class"],
-                  "message": res["message"], "facts": res["facts"],
-                  "untouched": res["untouched"],
-                  "stderr": err[-500:], "leaked": leaked}))
-EOF
-# wcall KEY=VALUE...: call.py's answer in $R.  The request goes to the
+# wcall KEY=VALUE...: call_worker.py's answer in $R.  The request goes to the
 # test server with a 10 s timeout, verified against its CA, unless the
 # arguments say otherwise (tls_ca_file= for none: the system's bundle).
 wcall() {
-	R=$(python3 "$T/call.py" "$SRC/tests/lib" "$WORKER" \
+	R=$(python3 "$SRC/tests/lib/call_worker.py" postgresql "$SRC/tests/lib" \
+	    "$WORKER" \
 	    host=127.0.0.1 port="${PGPORT_T:-1}" timeout=10 \
 	    tls_ca_file="${PG_CA_FILE:-}" "$@")
 }
