@@ -3,9 +3,11 @@
 # real rotad-worker, sandboxed as nobody, against a private slapd
 # (lib/slapd.sh: StartTLS on ldap://, and ldaps://, its certificate
 # signed by a CA made here), fed requests built by tests/lib/wire.py;
-# then end to end through the daemon (rotactl rotate --wait).  Each
-# password is checked with the real client (ldapwhoami): the new one
-# binds, the old one gets 49.  Speaks TAP.
+# then end to end through the daemon (rotactl rotate --wait); last, a
+# second slapd without Password Modify (refused and not in its rootDSE),
+# where the provider replaces userPassword instead.  Each password is
+# checked with the real client (ldapwhoami): the new one binds, the old
+# one gets 49.  Speaks TAP.
 #
 #   tests/integration/ldap.sh BUILDDIR
 #
@@ -87,7 +89,7 @@ binds() {
 TARGET=uid=target,$SLAPD_PEOPLE
 SELFIE=uid=selfie,$SLAPD_PEOPLE
 
-echo "1..47"
+echo "1..60"
 
 # In this shell, not $(...): slapd_start exports what it made and SLAPD_PID.
 slapd_start "$T/ldap" 2>"$T/start.err"
@@ -334,5 +336,87 @@ wcall op=verify login=target dn="$TARGET" new_secret=new.pw \
 expect "LDAPS to a stopped server: transient" transient \
     "Connection refused"
 
-[ "$n" -eq 47 ] || echo "# planned 47 tests, ran $n"
+# ---- a server without Password Modify: a replace of userPassword ----
+# A second slapd (lib/slapd.sh no_passmod) refuses the extended operation
+# (restrict) and leaves it out of its rootDSE's supportedExtension, as a
+# server that does not implement it would; ppolicy_hash_cleartext hashes
+# what is written to userPassword.
+export SECRET_FILES="$SECRET_FILES fb_old.pw fb_new.pw fbs_old.pw fbs_new.pw"
+for f in fb_old.pw fb_new.pw fbs_old.pw fbs_new.pw; do newpw "$T/$f"; done
+slapd_start "$T/ldap-nopm" no_passmod 2>"$T/start2.err"
+st=$?
+verdict "a second slapd, without Password Modify, starts" $st \
+    "$(cat "$T/start2.err")"
+[ $st -eq 0 ] || exit 1
+FB=uid=fb,$SLAPD_PEOPLE
+FBS=uid=fbself,$SLAPD_PEOPLE
+cp "$SLAPD_ADMIN_PW_FILE" "$T/admin.pw"
+# ldap-utils bound as the admin or the rootdn: rootdse, ldappasswd.
+asadmin() {
+	local tool=$1
+	shift
+	LDAPTLS_CACERT=$SLAPD_CA_FILE LDAPTLS_REQCERT=demand "$tool" -x -ZZ \
+	    -H "$SLAPD_URI_STARTTLS" -D "$SLAPD_ADMIN_DN" \
+	    -y <(tr -d '\n' <"$T/admin.pw") -o nettimeout=5 "$@"
+}
+ext=$(asadmin ldapsearch -LLL -b '' -s base supportedExtension 2>&1)
+printf '%s\n' "$ext" | grep -qx 'supportedExtension: 1.3.6.1.4.1.1466.20037' &&
+    ! printf '%s\n' "$ext" | grep -q "$SLAPD_PASSMOD_OID"
+verdict "its rootDSE lists extended operations (StartTLS), not Password Modify" \
+    $? "$ext"
+out=$({ slapd_add_person fb "$T/fb_old.pw" &&
+	slapd_add_person fbself "$T/fbs_old.pw"; } 2>&1) &&
+    [ "$(binds "$SLAPD_URI_STARTTLS" "$FB" "$T/fb_old.pw")" = 0 ]
+verdict "users fb and fbself exist and bind" $? "$out"
+out=$(asadmin ldappasswd -T <(tr -d '\n' <"$T/fb_new.pw") "$FB" 2>&1)
+st=$?
+printf '%s\n' "$out" | grep -q 'unwilling to perform (53)' &&
+    [ "$(binds "$SLAPD_URI_STARTTLS" "$FB" "$T/fb_old.pw")" = 0 ]
+verdict "ldappasswd (Password Modify) is refused: 53, nothing changed" $? \
+    "status $st: $out"
+
+# stored DN: DN's userPassword as stored, read as the rootdn.
+stored() {
+	LDAPTLS_CACERT=$SLAPD_CA_FILE LDAPTLS_REQCERT=demand ldapsearch -LLL \
+	    -x -ZZ -H "$SLAPD_URI_STARTTLS" -D "$SLAPD_ROOT_DN" \
+	    -y <(tr -d '\n' <"$SLAPD_ROOT_PW_FILE") -o ldif_wrap=no -b "$1" \
+	    -s base userPassword | sed -n 's/^userPassword:: //p' | base64 -d
+}
+before=$(stored "$FB")
+ext_before=$(grep -c "EXT oid=$SLAPD_PASSMOD_OID" "$SLAPD_LOG")
+wcall op=apply login=fb dn="$FB" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=fb_new.pw
+expect "admin reset on a server without Password Modify succeeds" none
+[ "$(fact method)" = userPassword_replace ]
+verdict "... by a replace of userPassword" $? "$R"
+[ "$(binds "$SLAPD_URI_STARTTLS" "$FB" "$T/fb_new.pw")" = 0 ] &&
+    [ "$(binds "$SLAPD_URI_LDAPS" "$FB" "$T/fb_old.pw")" = 49 ]
+verdict "ldapwhoami: fb binds with the new password only (old: 49)" $?
+grep -q "MOD dn=\"$FB\"" "$SLAPD_LOG" &&
+    grep -A1 "MOD dn=\"$FB\"" "$SLAPD_LOG" | grep -q 'MOD attr=userPassword' &&
+    [ "$(grep -c "EXT oid=$SLAPD_PASSMOD_OID" "$SLAPD_LOG")" = "$ext_before" ]
+verdict "slapd logged a MOD of fb's userPassword, and no Password Modify was tried" \
+    $? "$(grep -E 'MOD |EXT ' "$SLAPD_LOG" | tail -n 6)"
+after=$(stored "$FB")
+[ "${after:0:6}" = "{SSHA}" ] && [ "$after" != "$before" ] &&
+    [ "$after" != "$(tr -d '\n' <"$T/fb_new.pw")" ]
+verdict "the server stored a new value, hashed ({SSHA}, ppolicy_hash_cleartext)" \
+    $? "stored value starts: ${after:0:6}"
+wcall op=apply login=fb dn="$FB" admin_login="$SLAPD_ADMIN_DN" \
+    admin=admin.pw new_secret=weak.pw
+expect "a password ppolicy refuses, written to userPassword: policy" policy \
+    "Constraint violation"
+[ "$(untouched)" = True ] &&
+    [ "$(binds "$SLAPD_URI_STARTTLS" "$FB" "$T/fb_new.pw")" = 0 ]
+verdict "... untouched, fb keeps its password" $? "$R"
+wcall op=apply login=fbself dn="$FBS" current=fbs_old.pw \
+    new_secret=fbs_new.pw
+expect "self-change on a server without Password Modify succeeds" none
+[ "$(fact method)" = userPassword_replace ] &&
+    [ "$(binds "$SLAPD_URI_STARTTLS" "$FBS" "$T/fbs_new.pw")" = 0 ] &&
+    [ "$(binds "$SLAPD_URI_STARTTLS" "$FBS" "$T/fbs_old.pw")" = 49 ]
+verdict "... a replace of userPassword bound as fbself; new binds, old gets 49" \
+    $? "$R"
+
+[ "$n" -eq 60 ] || echo "# planned 60 tests, ran $n"
 [ "$failed" -eq 0 ]

@@ -8,7 +8,7 @@
 #   tests/integration/mysql.sh BUILDDIR    (built with -Dtests=true)
 #
 # Passwords are random, kept in files (mode 600), and reach the worker
-# only in its request on stdin, the client only in MYSQL_PWD; no
+# only in its request on stdin, the client only in an option file; no
 # diagnostic prints one.  The server logs every statement, so the test
 # can check that no password reached it while the hash was enough.
 set -u

@@ -18,8 +18,10 @@
 # and the mariadb-server, mariadb-client and openssl packages; no
 # function prints a password.
 #
-# Passwords reach the mariadb client only through MYSQL_PWD in the
-# environment of that one child, never its argv; my_set_password sends
+# Passwords reach the mariadb client only through an option file of its
+# own (mode 600, --defaults-file, removed after), never its argv nor its
+# environment (MYSQL_PWD is visible in /proc/PID/environ to the same
+# user, and inherited); my_set_password sends
 # the server the native hash computed here, so the plaintext is not in
 # the general log either.
 #
@@ -151,13 +153,32 @@ my_stop() {
 	return 0
 }
 
+# my_with_password PASSWORD_FILE mariadb ARGS...: run mariadb (or
+# mariadb-admin) with the password from the file in a private option file
+# read first (--defaults-file: no other option file is read), removed
+# after.  The value is quoted for the option file's parser.
+my_with_password() {
+	local pwfile=$1 cnf pw st
+	shift
+	cnf=$(mktemp "${TMPDIR:-/tmp}/rotad-my.XXXXXX") || return 1
+	pw=$(tr -d '\n' <"$pwfile")
+	pw=${pw//\\/\\\\}
+	pw=${pw//\"/\\\"}
+	printf '[client]\npassword="%s"\n' "$pw" >"$cnf"
+	pw=
+	"$1" --defaults-file="$cnf" "${@:2}"
+	st=$?
+	rm -f "$cnf"
+	return $st
+}
+
 # my_client USER PASSWORD_FILE [mariadb arguments...]: the mariadb client
 # over TCP with TLS verified against MY_CA, as USER, the password from the
-# file (in MYSQL_PWD, never argv); no option files.
+# file (my_with_password); no other option file.
 my_client() {
 	local user=$1 pwfile=$2
 	shift 2
-	MYSQL_PWD=$(cat "$pwfile") mariadb --no-defaults --protocol=tcp \
+	my_with_password "$pwfile" mariadb --protocol=tcp \
 	    -h 127.0.0.1 -P "$MY_PORT" --ssl --ssl-ca="$MY_CA" \
 	    --ssl-verify-server-cert --connect-timeout=10 -u "$user" "$@"
 }
@@ -170,8 +191,8 @@ my_sql() {
 
 # my_root [mariadb arguments...]: the client as root over the socket.
 my_root() {
-	MYSQL_PWD=$(cat "$MY_ROOTPW_FILE") mariadb --no-defaults \
-	    --socket="$MY_SOCKET" -u root "$@"
+	my_with_password "$MY_ROOTPW_FILE" mariadb --socket="$MY_SOCKET" \
+	    -u root "$@"
 }
 
 # my_login USER PASSWORD_FILE: 0 iff USER logs in over TLS with that

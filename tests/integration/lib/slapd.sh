@@ -28,14 +28,16 @@
 # (ou=people,SUFFIX), SLAPD_ADMIN_DN, SLAPD_ADMIN_PW_FILE, SLAPD_ROOT_DN,
 # SLAPD_ROOT_PW_FILE, SLAPD_HOST, SLAPD_PORT (ldap://), SLAPD_TLS_PORT
 # (ldaps://), SLAPD_URI_STARTTLS, SLAPD_URI_LDAPS, SLAPD_CA_FILE,
-# SLAPD_OTHER_CA_FILE.
+# SLAPD_OTHER_CA_FILE, SLAPD_PASSMOD_OID (Password Modify's OID).
 
 SLAPD_SUFFIX=dc=example,dc=com
 SLAPD_PEOPLE=ou=people,$SLAPD_SUFFIX
 SLAPD_ADMIN_DN=cn=rotad-admin,$SLAPD_SUFFIX
 SLAPD_ROOT_DN=cn=root,$SLAPD_SUFFIX
 SLAPD_HOST=127.0.0.1
-export SLAPD_SUFFIX SLAPD_PEOPLE SLAPD_ADMIN_DN SLAPD_ROOT_DN SLAPD_HOST
+SLAPD_PASSMOD_OID=1.3.6.1.4.1.4203.1.11.1
+export SLAPD_SUFFIX SLAPD_PEOPLE SLAPD_ADMIN_DN SLAPD_ROOT_DN SLAPD_HOST \
+    SLAPD_PASSMOD_OID
 SLAPD_PID=
 
 # A TCP port that was free on 127.0.0.1 a moment ago.
@@ -86,11 +88,19 @@ slapd_hash() {
 	return $st
 }
 
-# slapd_start DIR: a new server with its data, configuration and TLS
-# under DIR.  0 once it answers on both ports, else 1 with the reason on
-# stderr.
+# slapd_start DIR [no_passmod]: a new server with its data,
+# configuration and TLS under DIR.  0 once it answers on both ports, else
+# 1 with the reason on stderr.
+#
+# no_passmod: a server without the Password Modify extended operation
+# (RFC 3062), as far as a client can tell.  slapd builds it in and cannot
+# unload it, so it is taken away twice: `restrict extended=OID` makes slapd
+# refuse it (unwillingToPerform), and an ACL on the rootDSE hides that one
+# value of supportedExtension, so the server no longer lists it.  A client
+# must then write userPassword, which ppolicy_hash_cleartext (set on every
+# server here) hashes before storing it.
 slapd_start() {
-	local dir=$1 hash roothash i
+	local dir=$1 hash roothash i global=
 	mkdir -p "$dir" || return 1
 	dir=$(realpath "$dir")
 	SLAPD_DIR=$dir
@@ -110,6 +120,13 @@ slapd_start() {
 	done) || return 1
 	roothash=$(slapd_hash "$SLAPD_ROOT_PW_FILE") || return 1
 	hash=$(slapd_hash "$SLAPD_ADMIN_PW_FILE") || return 1
+	if [ "${2:-}" = no_passmod ]; then
+		global="restrict extended=$SLAPD_PASSMOD_OID
+access to dn.base=\"\" attrs=supportedExtension val/objectIdentifierMatch=\"$SLAPD_PASSMOD_OID\"
+	by * none
+access to dn.base=\"\"
+	by * read"
+	fi
 
 	# The admin writes userPassword (the rootdn would bypass ppolicy);
 	# each user may change its own; binds may compare it.
@@ -120,6 +137,7 @@ include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
 pidfile $dir/slapd.pid
 argsfile $dir/slapd.args
+$global
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
@@ -134,6 +152,7 @@ rootpw $roothash
 directory $dir/data
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,$SLAPD_SUFFIX"
+ppolicy_hash_cleartext
 access to attrs=userPassword
 	by dn.exact="$SLAPD_ADMIN_DN" write
 	by self write
