@@ -32,6 +32,8 @@ CHECK=$ROOT/tests/packaging/unit_check.py
 
 pkg_preflight dpkg-buildpackage lintian systemd-analyze strace setpriv \
     unshare runuser python3
+[ -f /usr/share/bash-completion/bash_completion ] ||
+    { echo "1..0 # SKIP needs bash-completion (scripts/install-deps --packaging)"; exit 0; }
 
 installed() { # the package's dpkg status word, or nothing
 	dpkg-query -W -f='${db:Status-Status}' rotad 2>/dev/null
@@ -122,10 +124,26 @@ verdict "rotad.yaml's commented settings, uncommented, pass rotad -n" $? \
 out=$(rotad --version 2>&1) && rotactl cron '0 0 3 ? * SUN' -n 1 >/dev/null 2>&1
 verdict "rotad --version and rotactl cron run" $? "$out"
 
-out=$(bash -c '. /usr/share/bash-completion/completions/rotactl &&
-    . /usr/share/bash-completion/completions/rotad &&
-    complete -p rotactl rotad' 2>&1)
-verdict "the bash completions load and register" $? "$out"
+# What the installed completion offers for WORDS (the last one being
+# completed), as bash-completion would ask it.
+completes() {
+	bash -c '. /usr/share/bash-completion/bash_completion || exit 1
+	COMP_WORDS=("$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	COMP_LINE="$*"
+	COMP_POINT=${#COMP_LINE}
+	_completion_loader "$1"
+	f=$(complete -p "$1" | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+	"$f" "$1" "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
+	echo "${COMPREPLY[*]}"' completes "$@" 2>&1
+}
+a=$(completes rotactl se) b=$(completes rotactl secret '') \
+    c=$(completes rotactl rotate --w) d=$(completes rotad --in)
+[ "$a" = secret ] && [ "$b" = "set get history" ] && [ "$c" = --wait ] &&
+    [ "$d" = --init ]
+verdict "bash completion: rotactl's commands and options, rotad's options" $? \
+    "rotactl se -> $a" "rotactl secret -> $b" "rotactl rotate --w -> $c" \
+    "rotad --in -> $d"
 
 # ---- the unit --------------------------------------------------------------
 
@@ -228,6 +246,10 @@ notified RELOADING=1 && notified READY=1 2 &&
     rotactl list 2>/dev/null | grep -q '^deb-test '
 verdict "SIGHUP (the unit's ExecReload): RELOADING=1, READY=1, the new job file loaded" $? \
     "$(cat "$T/notify.log")" "$(tail -5 "$T/daemon.log")"
+
+out=$(completes rotactl show deb)
+[ "$out" = deb-test ]
+verdict "bash completion: rotactl show completes the daemon's users" $? "-> $out"
 
 notified WATCHDOG=1 2
 verdict "WATCHDOG=1 at half of WATCHDOG_USEC (the unit's WatchdogSec)" $? \
