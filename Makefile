@@ -26,10 +26,16 @@ install: $(BUILDDIR)/build.ninja
 	ninja -C $(BUILDDIR)
 	meson install -C $(BUILDDIR) --no-rebuild --destdir "$(DESTDIR)"
 
+deb:
+	scripts/deb
+
+rpm:
+	scripts/rpm
+
 format:
 	git ls-files -z '*.c' '*.h' | xargs -0 clang-format -i
 
 clean:
 	rm -rf build
 
-.PHONY: all check demo bench fuzz install format clean
+.PHONY: all check demo bench fuzz install deb rpm format clean

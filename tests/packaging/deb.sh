@@ -1,0 +1,339 @@
+#!/bin/bash
+# tests/packaging/deb.sh [DEB]: the Debian package, installed into this
+# system and checked as an operator would find it.  TAP.
+#
+# Builds the .deb (scripts/deb, without its unit tests: they are a tier of
+# their own) unless DEB names one, checks it with lintian, installs it
+# with dpkg -i, and checks the users, directories, modes, master key and
+# store it made, `rotad -n`, what rotad-worker cannot read, the unit
+# (systemd-analyze verify, and security, whose exposure it prints), the
+# daemon run as the unit runs it, conffiles over a reinstall, remove and
+# purge.
+#
+# It needs root, and this system is changed while it runs: the package is
+# purged at the end, whatever happens, and the users it made removed if
+# they were not there before.  A second run waits for the first.
+# ROTAD_TEST_LOGS=DIR keeps its logs (the build's, the daemon's, strace's).
+#
+# systemd is not PID 1 on the test hosts, so the unit itself cannot be
+# started there; that case is then reported as skipped.  What is checked
+# instead: the installed daemon started as the unit starts it (user rotad,
+# the unit's ambient capabilities, the master key in a credentials
+# directory, NOTIFY_SOCKET and WATCHDOG_USEC, /proc mounted as
+# ProtectProc=invisible mounts it), under strace, and what it did (each
+# system call, socket family and write) against the unit's filters.
+set -u
+given=${1:+$(realpath "$1")}
+cd "$(dirname "$0")/../.."
+. tests/integration/lib/tap.sh
+. tests/packaging/lib.sh
+ROOT=$PWD
+CHECK=$ROOT/tests/packaging/unit_check.py
+
+pkg_preflight dpkg-buildpackage lintian systemd-analyze strace setpriv \
+    unshare runuser python3
+[ -f /usr/share/bash-completion/bash_completion ] ||
+    { echo "1..0 # SKIP needs bash-completion (scripts/install-deps --packaging)"; exit 0; }
+
+installed() { # the package's dpkg status word, or nothing
+	dpkg-query -W -f='${db:Status-Status}' rotad 2>/dev/null
+}
+if [ -n "$(installed)" ] && [ "$(installed)" != not-installed ]; then
+	not_ok "rotad is not installed yet" \
+	    "dpkg says rotad is $(installed): this test installs it fresh" \
+	    "and purges it; purge it first (dpkg --purge rotad)"
+	echo "1..$n"
+	exit 1
+fi
+pkg_users_remember
+
+T=$(mktemp -d /tmp/rotad-deb-test.XXXXXX)
+chmod 755 "$T"
+JOB=/etc/rotad/conf.d/zz-deb-test.yaml
+SPID= NPID=
+cleanup() {
+	# The daemon first (strace's child; its workers die with it), then
+	# strace, which would leave it running.
+	if [ -n "$SPID" ]; then
+		# shellcheck disable=SC2046
+		kill -KILL $(pgrep -P "$SPID") 2>/dev/null
+		kill -KILL "$SPID" 2>/dev/null
+	fi
+	[ -n "$NPID" ] && kill "$NPID" 2>/dev/null
+	wait 2>/dev/null
+	rm -f "$JOB"
+	if [ -n "${ROTAD_TEST_LOGS:-}" ]; then
+		mkdir -p "$ROTAD_TEST_LOGS" && cp "$T"/*.log "$ROTAD_TEST_LOGS"/
+	fi
+	if [ -n "$(installed)" ] && [ "$(installed)" != not-installed ]; then
+		dpkg --purge rotad >/dev/null 2>&1
+	fi
+	pkg_users_restore
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+# ---- build ----------------------------------------------------------------
+
+# Its unit tests are a tier of their own.
+export DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}"
+pkg_build "make deb builds the package (scripts/deb, lintian --fail-on error)" \
+    scripts/deb 'rotad_*.deb' "$given"
+DEB=$PKG
+
+lintian --tag-display-limit 0 "$DEB" >"$T/lintian.log" 2>&1
+! grep -q '^E: ' "$T/lintian.log"
+verdict "lintian: no error" $? "$(cat "$T/lintian.log")"
+grep '^W: ' "$T/lintian.log" | sed 's/^/# lintian (explained in packaging\/README.md): /'
+
+# ---- install ---------------------------------------------------------------
+
+dpkg -i "$DEB" >"$T/install.log" 2>&1 && [ "$(installed)" = installed ]
+verdict "dpkg -i installs it" $? "$(cat "$T/install.log")"
+grep -E 'created master key|store .* ready' "$T/install.log" >/dev/null
+verdict "the first install made the master key and the store (rotad --init)" $? \
+    "$(cat "$T/install.log")"
+
+pkg_check_layout
+dpkg-query -W -f='${Conffiles}\n' rotad | grep -q ' /etc/rotad/rotad.yaml '
+verdict "rotad.yaml is a conffile" $? "$(dpkg-query -W -f='${Conffiles}\n' rotad)"
+
+files_ok=0
+for f in /usr/sbin/rotad /usr/bin/rotactl /usr/libexec/rotad-worker \
+    /lib/systemd/system/rotad.service /usr/lib/sysusers.d/rotad.conf \
+    /usr/lib/tmpfiles.d/rotad.conf \
+    /usr/share/bash-completion/completions/rotactl \
+    /usr/share/bash-completion/completions/rotad \
+    /usr/share/man/man8/rotad.8.gz /usr/share/man/man1/rotactl.1.gz \
+    /usr/share/man/man5/rotad.yaml.5.gz \
+    /usr/share/doc/rotad/examples/conf.d/00-configuration.yaml; do
+	[ -e "$f" ] || { files_ok=1; echo "# missing: $f"; }
+done
+[ "$files_ok" -eq 0 ]
+verdict "programs, unit, sysusers.d, tmpfiles.d, man pages, completions and examples installed" $?
+
+# The default rotad.yaml documents each key by its default, commented
+# out; uncommented, it must still load (the comments must stay true).
+mkdir -p "$T/etc/conf.d"
+sed -E 's/^#([^ #]|  )/\1/' /etc/rotad/rotad.yaml >"$T/etc/rotad.yaml"
+out=$(rotad -n -c "$T/etc/rotad.yaml" 2>&1)
+verdict "rotad.yaml's commented settings, uncommented, pass rotad -n" $? \
+    "$out" "$(grep -v '^#' "$T/etc/rotad.yaml" | grep -v '^$')"
+
+out=$(rotad --version 2>&1) && rotactl cron '0 0 3 ? * SUN' -n 1 >/dev/null 2>&1
+verdict "rotad --version and rotactl cron run" $? "$out"
+
+# What the installed completion offers for WORDS (the last one being
+# completed), as bash-completion would ask it.
+completes() {
+	bash -c '. /usr/share/bash-completion/bash_completion || exit 1
+	COMP_WORDS=("$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	COMP_LINE="$*"
+	COMP_POINT=${#COMP_LINE}
+	_completion_loader "$1"
+	f=$(complete -p "$1" | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+	"$f" "$1" "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]}"
+	echo "${COMPREPLY[*]}"' completes "$@" 2>&1
+}
+a=$(completes rotactl se) b=$(completes rotactl secret '') \
+    c=$(completes rotactl rotate --w) d=$(completes rotad --in)
+[ "$a" = secret ] && [ "$b" = "set get history" ] && [ "$c" = --wait ] &&
+    [ "$d" = --init ]
+verdict "bash completion: rotactl's commands and options, rotad's options" $? \
+    "rotactl se -> $a" "rotactl secret -> $b" "rotactl rotate --w -> $c" \
+    "rotad --in -> $d"
+
+# ---- the unit --------------------------------------------------------------
+
+UNIT=/lib/systemd/system/rotad.service
+out=$(systemd-analyze verify "$UNIT" 2>&1)
+[ $? -eq 0 ] && [ -z "$out" ]
+verdict "systemd-analyze verify $UNIT" $? "$out"
+
+systemd-analyze security --offline=true "$UNIT" >"$T/security.log" 2>&1
+exposure=$(sed -n 's/.*Overall exposure level for rotad.service: \([0-9.]*\).*/\1/p' \
+    "$T/security.log")
+[ -n "$exposure" ] && python3 -c "import sys; sys.exit(not float('$exposure') <= 2.0)"
+verdict "systemd-analyze security --offline=true: exposure ${exposure:-?} (2.0 or better)" $? \
+    "$(grep '✗' "$T/security.log")"
+echo "# systemd-analyze security rotad.service: exposure ${exposure:-unknown}"
+
+# The unit for real, where systemd runs (the package's postinst started it).
+pid1=$(ps -p 1 -o comm=)
+if [ "$pid1" = systemd ]; then
+	systemctl is-active --quiet rotad && rotactl status >/dev/null 2>&1 &&
+	    systemctl reload rotad && systemctl is-active --quiet rotad
+	verdict "systemctl: the unit runs, answers rotactl, reloads" $? \
+	    "$(systemctl status rotad 2>&1 | tail -20)"
+	systemctl stop rotad
+else
+	ok "systemctl start rotad # SKIP systemd is not PID 1 here ($pid1): the unit cannot be started"
+fi
+
+# The daemon as the unit runs it: user rotad with the unit's ambient
+# capabilities and bounding set, the key as a credential (as systemd hands
+# it over where the credentials directory has no ACLs: rotad's, 0400),
+# NOTIFY_SOCKET and WATCHDOG_USEC, a /proc that hides other users'
+# processes (ProtectProc=invisible), cwd /, an empty environment but
+# those; under strace, to hold what it did against the unit's filters.
+mkdir -p "$T/creds" "$T/scripts"
+install -o rotad -g rotad -m 0400 "$KEY" "$T/creds/master.key"
+chown rotad:rotad "$T/creds"
+chmod 0500 "$T/creds"
+python3 - "$T/notify.sock" "$T/notify.log" <<'EOF' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n")
+EOF
+NPID=$!
+for _ in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+
+# A script-provider user: /bin/sh runs each script, reading Keeper's input
+# line (the worker may exec its interpreter and nothing else).
+printf 'read -r line\necho rotated\n' >"$T/scripts/rotate.sh"
+printf 'read -r line\necho verified\n' >"$T/scripts/verify.sh"
+chmod 755 "$T/scripts"
+chmod 644 "$T/scripts/rotate.sh" "$T/scripts/verify.sh"
+cat >"$T/job.yaml" <<EOF
+resources:
+  deb-test-svc:
+    kind: api
+    protocol: script
+    rotate_script: {path: $T/scripts/rotate.sh, command: /bin/sh}
+    verify_script: {path: $T/scripts/verify.sh, command: /bin/sh}
+users:
+  deb-test:
+    login: deb-test
+    resource: deb-test-svc
+EOF
+
+notified() { # WHAT [COUNT]: wait until the notify log holds WHAT COUNT times
+	local i
+	for i in $(seq 100); do
+		[ "$(grep -c "$1" "$T/notify.log" 2>/dev/null)" -ge "${2:-1}" ] &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+(cd / && exec unshare -m --propagation private sh -c '
+	mount -t proc -o hidepid=invisible proc /proc || exit 125
+	exec strace -f -qq -o "$1" setpriv --reuid=rotad --regid=rotad \
+	    --init-groups --inh-caps=-all,+setuid,+setgid,+kill \
+	    --ambient-caps=+setuid,+setgid,+kill \
+	    --bounding-set=-all,+setuid,+setgid,+kill \
+	    env -i CREDENTIALS_DIRECTORY="$2" NOTIFY_SOCKET="$3" \
+	    WATCHDOG_USEC=2000000 /usr/sbin/rotad' sh "$T/strace.log" \
+    "$T/creds" "$T/notify.sock") 2>"$T/daemon.log" &
+SPID=$!
+notified READY=1 && out=$(rotactl --json status 2>&1)
+verdict "started as the unit starts it (user rotad, key credential, hidden /proc), it says READY=1 and answers rotactl" $? \
+    "$(cat "$T/daemon.log")" "$(cat "$T/notify.log" 2>/dev/null)"
+DPID=$(printf '%s\n' "$out" | jget 'j["pid"]' 2>/dev/null)
+[ -n "$DPID" ] && [ "$(stat -c %U "/proc/$DPID")" = rotad ]
+verdict "the daemon runs as rotad" $? "pid ${DPID:-?}: $(ps -o user=,pid=,args= -p "${DPID:-1}")"
+
+install -m 0644 "$T/job.yaml" "$JOB"
+kill -HUP "${DPID:-0}" 2>/dev/null
+notified RELOADING=1 && notified READY=1 2 &&
+    rotactl list 2>/dev/null | grep -q '^deb-test '
+verdict "SIGHUP (the unit's ExecReload): RELOADING=1, READY=1, the new job file loaded" $? \
+    "$(cat "$T/notify.log")" "$(tail -5 "$T/daemon.log")"
+
+out=$(completes rotactl show deb)
+[ "$out" = deb-test ]
+verdict "bash completion: rotactl show completes the daemon's users" $? "-> $out"
+
+notified WATCHDOG=1 2
+verdict "WATCHDOG=1 at half of WATCHDOG_USEC (the unit's WatchdogSec)" $? \
+    "$(cat "$T/notify.log")"
+
+printf 'first-secret-of-deb-test\n' | rotactl secret set deb-test >/dev/null 2>&1 &&
+    out=$(rotactl --json rotate deb-test --wait 2>&1) &&
+    [ "$(printf '%s\n' "$out" | tail -n 1 | jget 'j["run"]["state"]')" = committed ]
+verdict "a script-provider user rotates to committed" $? \
+    "$out" "$(tail -10 "$T/daemon.log")"
+
+kill -TERM "${DPID:-0}" 2>/dev/null
+wait "$SPID"
+st=$?
+SPID=
+notified STOPPING=1
+[ $? -eq 0 ] && [ "$st" -eq 0 ]
+verdict "SIGTERM: STOPPING=1, exit 0" $? "exit $st" "$(tail -5 "$T/daemon.log")"
+rm -f "$JOB"
+
+# Each worker switched to rotad-worker with the capabilities the daemon
+# passed on, then dropped them all (worker/sandbox.c, step 4).
+wuid=$(id -u rotad-worker)
+nwork=$(grep -cE "^[0-9]+ +setresuid\($wuid, $wuid, $wuid\) += 0" "$T/strace.log")
+ndrop=$(grep -cE '^[0-9]+ +capset\(.*\{effective=0, permitted=0, inheritable=0\}\) += 0' \
+    "$T/strace.log")
+[ "$nwork" -ge 2 ] && [ "$ndrop" -ge "$nwork" ]
+verdict "its workers became rotad-worker ($nwork setresuid) and dropped every capability" $? \
+    "$(grep -E 'setresuid|capset' "$T/strace.log" | tail -8)"
+
+out=$(python3 "$CHECK" syscalls "$UNIT" "$T/strace.log" 2>&1)
+verdict "every system call of the daemon, its workers and their scripts is allowed by SystemCallFilter=" $? "$out"
+echo "$out" | tail -n 1 | sed 's/^/# /'
+out=$(python3 "$CHECK" families "$UNIT" "$T/strace.log" 2>&1)
+verdict "every socket() family is in RestrictAddressFamilies=" $? "$out"
+echo "$out" | tail -n 1 | sed 's/^/# /'
+out=$(python3 "$CHECK" writes "$UNIT" "$T/strace.log" 2>&1)
+verdict "every write is below a path ProtectSystem=strict leaves writable" $? "$out"
+echo "$out" | tail -n 1 | sed 's/^/# /'
+
+# What the trace cannot show: the calls of providers not run here.  Each
+# system call a worker's seccomp allow-list names (worker/sandbox.c, the
+# catalog's extras) and those of its lock-down before the filter.
+names=$( (sed -n '/^static const char \*const sys_[a-z]*\[\] = {/,/^};/p' \
+    worker/sandbox.c; sed -n '/_syscalls\[\] = {/,/^};/p' catalog/catalog.c) |
+    grep -o '"[a-z0-9_]*"' | tr -d '"'
+    grep -o 'SCMP_SYS([a-z0-9_]*)' worker/sandbox.c | sed 's/^SCMP_SYS(\(.*\))$/\1/')
+# shellcheck disable=SC2086
+out=$(python3 "$CHECK" allows "$UNIT" $names close_range prlimit64 setgroups \
+    setresgid setresuid capget capset prctl landlock_create_ruleset \
+    landlock_add_rule landlock_restrict_self seccomp 2>&1)
+[ $? -eq 0 ] && [ "$(echo "$names" | wc -w)" -gt 50 ]
+verdict "every system call a worker's seccomp allow-list names is allowed by SystemCallFilter=" $? "$out"
+echo "$out" | tail -n 1 | sed 's/^/# /'
+
+# ---- upgrade, remove, purge ------------------------------------------------
+
+echo "# edited by deb.sh" >>/etc/rotad/rotad.yaml
+keysum=$(sha256sum <"$KEY")
+storesum=$(sha256sum <"$STORE")
+dpkg -i "$DEB" >"$T/reinstall.log" 2>&1 &&
+    tail -n 1 /etc/rotad/rotad.yaml | grep -q '^# edited by deb.sh$' &&
+    [ ! -e /etc/rotad/rotad.yaml.dpkg-new ] &&
+    [ "$(sha256sum <"$KEY")" = "$keysum" ] &&
+    [ "$(sha256sum <"$STORE")" = "$storesum" ] &&
+    [ "$(perms /etc/rotad)" = "root:rotad 750" ] && rotad -n >/dev/null 2>&1
+verdict "reinstalled over an edited rotad.yaml: the edit, the key and the store are kept" $? \
+    "$(cat "$T/reinstall.log")" "$(tail -n 3 /etc/rotad/rotad.yaml)"
+
+dpkg -r rotad >"$T/remove.log" 2>&1 && [ ! -e /usr/sbin/rotad ] &&
+    [ -f /etc/rotad/rotad.yaml ] && [ -f "$KEY" ] && [ -f "$STORE" ] &&
+    [ "$(installed)" = config-files ]
+verdict "dpkg -r removes the programs and keeps the configuration, the key and the store" $? \
+    "$(cat "$T/remove.log")"
+
+dpkg --purge rotad >"$T/purge.log" 2>&1 && [ ! -e /etc/rotad ] &&
+    [ ! -e /var/lib/rotad ] && [ ! -e /run/rotad ] &&
+    ! dpkg-statoverride --list /etc/rotad >/dev/null 2>&1 &&
+    [ "$(installed)" != config-files ] &&
+    [ -z "$(dpkg -L rotad 2>/dev/null)" ]
+verdict "dpkg --purge removes /etc/rotad, /var/lib/rotad, /run/rotad and the statoverride" $? \
+    "$(cat "$T/purge.log")" "$(ls -d /etc/rotad /var/lib/rotad /run/rotad 2>&1)"
+getent passwd rotad rotad-worker >/dev/null
+verdict "the users stay after purge (as Debian's packages leave theirs)" $?
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
