@@ -1,0 +1,1 @@
+1024 SHA256:SFiRp78PvUVKax7mILWrR1ANnRJY9dno+SrQeBkYrMA dsa@fixture (DSA)

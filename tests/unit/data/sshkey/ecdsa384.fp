@@ -1,0 +1,1 @@
+384 SHA256:bN/yDM2dxVrC5DgSCAJQQjlIlNOXlnq17u1rTl3QPiU ecdsa384@fixture (ECDSA)

@@ -1,0 +1,1 @@
+521 SHA256:1vQdTE3loiDUlv7Dakkl5szygVyV8gcpYhCYwZER2vY ecdsa521@fixture (ECDSA)

@@ -1,0 +1,1 @@
+256 SHA256:cq5EnflFQ7lcf2WZBrvoLoY/38PK6DwdQStKx0ozMz8 ed25519@fixture (ED25519)

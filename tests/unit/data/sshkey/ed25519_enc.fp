@@ -1,0 +1,1 @@
+256 SHA256:/+sm6Ohij0a+K20LIOqNs9uK9faCQO8Q39jVwUfY6Xk enc@fixture (ED25519)

@@ -1,0 +1,1 @@
+3072 SHA256:xIUlgxgTD9y71q33aE9SpBVvQ4qWtjP/z7+5TCI3xGY rsa3072@fixture (RSA)
