@@ -39,6 +39,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include "base64.h"
 #include "secret.h"
@@ -94,6 +95,20 @@ static bool
 is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* TEXT's bytes after its leading white space, their count into *LEN. */
+static const char *
+trim_start(const struct secret *text, size_t *len)
+{
+	const char *p = secret_data(text);
+
+	*len = secret_len(text);
+	while (*len > 0 && is_space(*p)) {
+		p++;
+		(*len)--;
+	}
+	return p;
 }
 
 static bool
@@ -772,13 +787,20 @@ parse_blob(const struct span *blob, struct pubkey *pub)
 	return k->curve != NULL ? ec_check(k, &pub->q, NULL) : 0;
 }
 
+/* An RSA key's fields as OpenSSH has them, spans into what was read. */
+struct rsa_fields {
+	struct span n, e, d, iqmp, p, q;
+};
+
 /*
  * An unencrypted private section: equal check ints, the type and public
  * fields of PUB again, a private key that is PUB's, a comment, then
- * padding 1, 2, 3... to a whole number of blocks.
+ * padding 1, 2, 3... to a whole number of blocks.  An RSA key's fields
+ * into *RSA when it is not NULL.
  */
 static int
-parse_private(const struct span *priv, const struct pubkey *pub)
+parse_private(
+    const struct span *priv, const struct pubkey *pub, struct rsa_fields *rsa)
 {
 	struct rbuf r = { priv->p, priv->len };
 	struct span name, d, iqmp, p, q, sk, comment;
@@ -798,6 +820,14 @@ parse_private(const struct span *priv, const struct pubkey *pub)
 		    get_mpint(&r, &p) < 0 || get_mpint(&r, &q) < 0)
 			return -EINVAL;
 		rv = rsa_check(pub, &d, &iqmp, &p, &q);
+		if (rsa != NULL) {
+			rsa->n = pub->n;
+			rsa->e = pub->e;
+			rsa->d = d;
+			rsa->iqmp = iqmp;
+			rsa->p = p;
+			rsa->q = q;
+		}
 	} else if (k->curve != NULL) {
 		if (get_mpint(&r, &d) < 0)
 			return -EINVAL;
@@ -820,10 +850,11 @@ parse_private(const struct span *priv, const struct pubkey *pub)
 /*
  * The binary openssh-key-v1 structure BIN (LEN bytes).  An encrypted
  * key's private section is not read: the public blob in the clear says
- * what it is.
+ * what it is.  An unencrypted RSA key's fields into *RSA, when not NULL.
  */
 static int
-parse_container(const uint8_t *bin, size_t len, struct sshkey_info *info)
+parse_container(const uint8_t *bin, size_t len, struct sshkey_info *info,
+    struct rsa_fields *rsa)
 {
 	struct rbuf r = { bin, len };
 	struct span cipher, kdf, kdfopts, blob, priv;
@@ -852,7 +883,7 @@ parse_container(const uint8_t *bin, size_t len, struct sshkey_info *info)
 		return -EINVAL;
 	if ((rv = parse_blob(&blob, &pub)) < 0)
 		return rv;
-	if (!encrypted && (rv = parse_private(&priv, &pub)) < 0)
+	if (!encrypted && (rv = parse_private(&priv, &pub, rsa)) < 0)
 		return rv;
 	if ((info->blob = malloc(blob.len)) == NULL)
 		return -ENOMEM;
@@ -919,7 +950,7 @@ inspect_openssh(const char *text, size_t len, struct sshkey_info *info)
 
 	if ((r = unarmor(text, len, &bin)) < 0)
 		return r;
-	r = parse_container(secret_data(bin), secret_len(bin), info);
+	r = parse_container(secret_data(bin), secret_len(bin), info, NULL);
 	secret_free(bin);
 	return r;
 }
@@ -989,11 +1020,12 @@ describe(const EVP_PKEY *pkey, struct sshkey_info *info)
  * Whether it is encrypted is read from its armor: PKCS#8's label, or the
  * traditional formats' Proc-Type header; so a key that does not decode is
  * -EKEYREJECTED when encrypted (OpenSSL cannot tell a wrong passphrase
- * from a damaged key), -EINVAL when not.
+ * from a damaged key), -EINVAL when not.  The key into *RET, whether it
+ * was encrypted into *RET_ENCRYPTED.
  */
 static int
-inspect_pem(const char *text, size_t len, const struct secret *pass,
-    struct sshkey_info *info)
+read_pem(const char *text, size_t len, const struct secret *pass,
+    EVP_PKEY **ret, bool *ret_encrypted)
 {
 	static const char *const labels[] = {
 		"RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY",
@@ -1002,10 +1034,9 @@ inspect_pem(const char *text, size_t len, const struct secret *pass,
 	const char *label = text + strlen("-----BEGIN "), *e, *c;
 	size_t left = len - strlen("-----BEGIN "), i, n;
 	char end[64];
-	EVP_PKEY *pkey = NULL;
-	BIO *bio = NULL;
+	EVP_PKEY *pkey;
+	BIO *bio;
 	bool encrypted;
-	int r;
 
 	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
 		n = strlen(labels[i]);
@@ -1029,20 +1060,31 @@ inspect_pem(const char *text, size_t len, const struct secret *pass,
 		return -ENOMEM;
 	pkey = PEM_read_bio_PrivateKey_ex(
 	    bio, NULL, pass_cb, (void *)pass, NULL, NULL);
+	BIO_free(bio);
 	if (pkey == NULL) {
 		if (ERR_GET_REASON(ERR_peek_last_error()) ==
 		    ERR_R_MALLOC_FAILURE)
-			r = -ENOMEM;
-		else
-			r = encrypted ? -EKEYREJECTED : -EINVAL;
-		goto out;
+			return -ENOMEM;
+		return encrypted ? -EKEYREJECTED : -EINVAL;
 	}
-	if ((r = describe(pkey, info)) < 0)
-		goto out;
-	info->encrypted = encrypted;
-out:
+	*ret = pkey;
+	*ret_encrypted = encrypted;
+	return 0;
+}
+
+static int
+inspect_pem(const char *text, size_t len, const struct secret *pass,
+    struct sshkey_info *info)
+{
+	EVP_PKEY *pkey = NULL;
+	bool encrypted;
+	int r;
+
+	if ((r = read_pem(text, len, pass, &pkey, &encrypted)) < 0)
+		return r;
+	if ((r = describe(pkey, info)) == 0)
+		info->encrypted = encrypted;
 	EVP_PKEY_free(pkey);
-	BIO_free(bio);
 	return r;
 }
 
@@ -1057,12 +1099,7 @@ sshkey_inspect(const struct secret *text, const struct secret *passphrase,
 	memset(info, 0, sizeof(*info));
 	if (text == NULL)
 		return -EINVAL;
-	p = secret_data(text);
-	len = secret_len(text);
-	while (len > 0 && is_space(*p)) {
-		p++;
-		len--;
-	}
+	p = trim_start(text, &len);
 	if (starts(p, len, MARK_BEGIN))
 		r = inspect_openssh(p, len, info);
 	else if (starts(p, len, "-----BEGIN "))
@@ -1148,4 +1185,250 @@ sshkey_fingerprint(const uint8_t *blob, size_t len, char *buf, size_t size)
 	n = base64_encode_raw(md, mdlen, BASE64_NOPAD, buf + 7);
 	buf[7 + n] = '\0';
 	return 0;
+}
+
+int
+sshkey_blob_retype(const uint8_t *blob, size_t len, const char *name,
+    uint8_t **ret, size_t *ret_len)
+{
+	struct rbuf r = { blob, len };
+	struct span old;
+	size_t nlen;
+	uint8_t *out;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (blob == NULL || name == NULL || get_string(&r, &old) < 0 ||
+	    old.len == 0)
+		return -EINVAL;
+	nlen = strlen(name);
+	if (nlen == 0 || nlen > UINT32_MAX || r.left > SIZE_MAX - 4 - nlen)
+		return -EINVAL;
+	if ((out = malloc(4 + nlen + r.left)) == NULL)
+		return -ENOMEM;
+	out[0] = (uint8_t)(nlen >> 24);
+	out[1] = (uint8_t)(nlen >> 16);
+	out[2] = (uint8_t)(nlen >> 8);
+	out[3] = (uint8_t)nlen;
+	memcpy(out + 4, name, nlen);
+	if (r.left > 0)
+		memcpy(out + 4 + nlen, r.p, r.left);
+	*ret = out;
+	*ret_len = 4 + nlen + r.left;
+	return 0;
+}
+
+/*
+ * Signing.  An OpenSSH-format RSA key becomes an EVP_PKEY from its fields
+ * with the CRT exponents OpenSSH does not store (d mod p-1, d mod q-1),
+ * so that OpenSSL signs by CRT and not, slowly, with d; every private
+ * BIGNUM is in the secure heap and cleared when freed.
+ */
+
+/* A private BIGNUM from the span S, constant time in what it is used for. */
+static BIGNUM *
+secure_bn(const struct span *s)
+{
+	BIGNUM *bn = BN_secure_new();
+
+	if (bn == NULL)
+		return NULL;
+	if (BN_bin2bn(s->p, (int)s->len, bn) == NULL) {
+		BN_clear_free(bn);
+		return NULL;
+	}
+	BN_set_flags(bn, BN_FLG_CONSTTIME);
+	return bn;
+}
+
+/*
+ * The RSA key of fields F (parse_private has checked n = p q) as an
+ * EVP_PKEY into *RET.  -EINVAL when iqmp is not q^-1 mod p: OpenSSL would
+ * notice the CRT result is wrong and sign with d instead, so the key would
+ * work, but it is not what OpenSSH writes.
+ */
+static int
+rsa_from_fields(const struct rsa_fields *f, EVP_PKEY **ret)
+{
+	BIGNUM *n = NULL, *e = NULL, *d = NULL, *p = NULL, *q = NULL;
+	BIGNUM *iqmp = NULL, *dmp1 = NULL, *dmq1 = NULL, *t = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL;
+	BN_CTX *bnctx = NULL;
+	int r = -ENOMEM;
+
+	if ((bnctx = BN_CTX_secure_new()) == NULL ||
+	    (n = BN_bin2bn(f->n.p, (int)f->n.len, NULL)) == NULL ||
+	    (e = BN_bin2bn(f->e.p, (int)f->e.len, NULL)) == NULL ||
+	    (d = secure_bn(&f->d)) == NULL || (p = secure_bn(&f->p)) == NULL ||
+	    (q = secure_bn(&f->q)) == NULL ||
+	    (iqmp = secure_bn(&f->iqmp)) == NULL ||
+	    (dmp1 = BN_secure_new()) == NULL ||
+	    (dmq1 = BN_secure_new()) == NULL || (t = BN_secure_new()) == NULL)
+		goto out;
+	BN_set_flags(t, BN_FLG_CONSTTIME);
+	r = -EIO;
+	if (!BN_mod_mul(t, iqmp, q, p, bnctx))
+		goto out;
+	if (!BN_is_one(t)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (!BN_sub(t, p, BN_value_one()) || !BN_mod(dmp1, d, t, bnctx) ||
+	    !BN_sub(t, q, BN_value_one()) || !BN_mod(dmq1, d, t, bnctx))
+		goto out;
+	r = -ENOMEM;
+	if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_D, d) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR1, p) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_FACTOR2, q) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT1, dmp1) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_EXPONENT2, dmq1) ||
+	    !OSSL_PARAM_BLD_push_BN(
+		bld, OSSL_PKEY_PARAM_RSA_COEFFICIENT1, iqmp) ||
+	    (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+	    (ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) == NULL)
+		goto out;
+	r = -EIO;
+	if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
+	    EVP_PKEY_fromdata(ctx, ret, EVP_PKEY_KEYPAIR, params) <= 0)
+		goto out;
+	r = 0;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params); /* clears the secure part, with d, p, q... */
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(n);
+	BN_free(e);
+	BN_clear_free(d);
+	BN_clear_free(p);
+	BN_clear_free(q);
+	BN_clear_free(iqmp);
+	BN_clear_free(dmp1);
+	BN_clear_free(dmq1);
+	BN_clear_free(t);
+	BN_CTX_free(bnctx);
+	return r;
+}
+
+/* The RSA key in OpenSSH-format TEXT (LEN, MARK_BEGIN at its start). */
+static int
+load_openssh_rsa(const char *text, size_t len, EVP_PKEY **ret)
+{
+	struct sshkey_info info = { 0 };
+	struct rsa_fields f;
+	struct secret *bin = NULL;
+	int r;
+
+	memset(&f, 0, sizeof(f));
+	if ((r = unarmor(text, len, &bin)) < 0)
+		return r;
+	r = parse_container(secret_data(bin), secret_len(bin), &info, &f);
+	if (r == 0 && (info.type != SSHKEY_RSA || info.encrypted))
+		r = -ENOTSUP; /* bcrypt_pbkdf is not in OpenSSL */
+	if (r == 0)
+		r = rsa_from_fields(&f, ret);
+	sshkey_info_clear(&info);
+	secret_free(bin); /* f's spans pointed into it */
+	return r;
+}
+
+/*
+ * PKEY's RSASSA-PKCS1-v1_5 signature of DATA over MD into a malloc'd
+ * buffer of the modulus' size, then verified: a key whose d is not its e's
+ * inverse signs wrong (-EINVAL), which its holder would only learn from a
+ * server's refusal.  A PEM key is whatever its numbers are (a damaged one
+ * can decrypt to any), so OpenSSL failing to sign with a key it read is
+ * -EINVAL too, unless it ran out of memory.
+ */
+static int
+rsa_sign(EVP_PKEY *pkey, const char *md, const uint8_t *data, size_t len,
+    uint8_t **ret, size_t *ret_len)
+{
+	static const uint8_t empty[1];
+	EVP_MD_CTX *sctx = NULL, *vctx = NULL;
+	EVP_PKEY_CTX *pctx;
+	int size = EVP_PKEY_get_size(pkey), r = -ENOMEM;
+	uint8_t *sig = NULL;
+	size_t siglen;
+
+	if (size <= 0)
+		return -EIO;
+	if (data == NULL)
+		data = empty;
+	if ((sig = malloc((size_t)size)) == NULL ||
+	    (sctx = EVP_MD_CTX_new()) == NULL ||
+	    (vctx = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	r = -EIO;
+	siglen = (size_t)size;
+	if (EVP_DigestSignInit_ex(sctx, &pctx, md, NULL, NULL, pkey, NULL) !=
+		1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+		goto out;
+	if (EVP_DigestSign(sctx, sig, &siglen, data, len) != 1 ||
+	    siglen != (size_t)size) {
+		r = ERR_GET_REASON(ERR_peek_last_error()) ==
+			ERR_R_MALLOC_FAILURE
+		    ? -ENOMEM
+		    : -EINVAL;
+		goto out;
+	}
+	if (EVP_DigestVerifyInit_ex(vctx, &pctx, md, NULL, NULL, pkey, NULL) !=
+		1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+		goto out;
+	if (EVP_DigestVerify(vctx, sig, siglen, data, len) != 1) {
+		r = -EINVAL;
+		goto out;
+	}
+	*ret = sig;
+	*ret_len = siglen;
+	sig = NULL;
+	r = 0;
+out:
+	EVP_MD_CTX_free(sctx);
+	EVP_MD_CTX_free(vctx);
+	free(sig);
+	return r;
+}
+
+int
+sshkey_sign_rsa(const struct secret *text, const struct secret *passphrase,
+    int hash_bits, const uint8_t *data, size_t len, uint8_t **ret_sig,
+    size_t *ret_len)
+{
+	EVP_PKEY *pkey = NULL;
+	const char *p;
+	bool encrypted;
+	size_t tlen;
+	int r, bits;
+
+	*ret_sig = NULL;
+	*ret_len = 0;
+	if (text == NULL || (hash_bits != 256 && hash_bits != 512) ||
+	    (data == NULL && len > 0))
+		return -EINVAL;
+	p = trim_start(text, &tlen);
+	if (starts(p, tlen, MARK_BEGIN))
+		r = load_openssh_rsa(p, tlen, &pkey);
+	else if (starts(p, tlen, "-----BEGIN ")) {
+		r = read_pem(p, tlen, passphrase, &pkey, &encrypted);
+		if (r == 0 && !EVP_PKEY_is_a(pkey, "RSA"))
+			r = -ENOTSUP;
+		if (r == 0 &&
+		    ((bits = EVP_PKEY_get_bits(pkey)) <= 0 ||
+			bits > SSHKEY_RSA_BITS_MAX))
+			r = -ENOTSUP;
+	} else
+		r = -EINVAL;
+	if (r == 0)
+		r = rsa_sign(pkey, hash_bits == 256 ? "SHA256" : "SHA512", data,
+		    len, ret_sig, ret_len);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return r;
 }

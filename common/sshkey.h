@@ -4,8 +4,10 @@
  * The daemon makes new key pairs (sshkey_generate(), OpenSSH's own
  * private-key format, which every OpenSSH since 6.5 and libssh2 read) and
  * asks what type the current key is; the ssh provider's worker derives the
- * public key line of a private key and fingerprints.  Private key text and
- * passphrases are always a struct secret; nothing here prints or logs.
+ * public key line of a private key and fingerprints, and signs RSA logins
+ * with rsa-sha2-256 itself (sshkey_sign_rsa()), which libssh2 1.10 cannot.
+ * Private key text and passphrases are always a struct secret; nothing here
+ * prints or logs.
  *
  * sshkey_inspect() reads untrusted text (a key an operator stored may be
  * anything): the OpenSSH format is parsed here, strictly, every length
@@ -119,5 +121,36 @@ int sshkey_blob_type(const uint8_t *blob, size_t len, enum sshkey_type *ret);
  * BUF (SSHKEY_FINGERPRINT_SIZE bytes are enough).  0, -ENOSPC, or -EIO.
  */
 int sshkey_fingerprint(const uint8_t *blob, size_t len, char *buf, size_t size);
+
+/*
+ * A copy of the SSH public key blob BLOB (LEN bytes) with its leading type
+ * string replaced by NAME, e.g. "ssh-rsa" by "rsa-sha2-256" for the key
+ * libssh2 is to offer in a publickey request; malloc'd into *ret,
+ * *ret_len.  Only the type string is read; the rest is copied as it is.
+ * 0, -EINVAL (no type string, an empty one, an empty NAME), -ENOMEM.
+ */
+int sshkey_blob_retype(const uint8_t *blob, size_t len, const char *name,
+    uint8_t **ret, size_t *ret_len);
+
+/*
+ * Sign DATA (LEN bytes) with the RSA private key TEXT (OpenSSH format
+ * unencrypted, or PEM/PKCS#8 with PASSPHRASE when encrypted) as an SSH
+ * "rsa-sha2-256" (HASH_BITS 256) or "rsa-sha2-512" (512) signature
+ * (RFC 8332): RSASSA-PKCS1-v1_5 over SHA-256/512, the raw signature (as
+ * many bytes as the modulus) malloc'd in *ret_sig, its length in
+ * *ret_len.  It is not the SSH signature blob: that is string
+ * "rsa-sha2-256" (or -512), then string of these bytes.  The signature is
+ * verified before it is returned, so a key whose private part is not its
+ * public key's is -EINVAL, not a signature a server refuses.
+ *
+ * 0; -ENOTSUP not an RSA key (or one over SSHKEY_RSA_BITS_MAX), or an
+ * encrypted OpenSSH-format key (its KDF, bcrypt_pbkdf, is not in
+ * OpenSSL); -EINVAL not a key we read (as sshkey_inspect()), or HASH_BITS
+ * other than 256 and 512; -EKEYREJECTED encrypted PEM without the right
+ * passphrase; -ENOMEM; -EIO.
+ */
+int sshkey_sign_rsa(const struct secret *text, const struct secret *passphrase,
+    int hash_bits, const uint8_t *data, size_t len, uint8_t **ret_sig,
+    size_t *ret_len);
 
 #endif

@@ -15,6 +15,12 @@
  * An encrypted PKCS#8 key names its own PBKDF2 iteration count, so an
  * input could ask for hours of hashing: those are read without the
  * passphrase only, which stops before the KDF.
+ *
+ * Every blob that reads is retyped and back, the same bytes again; an RSA
+ * key of up to 4096 bits that reads is also given to sshkey_sign_rsa()
+ * with a short fixed text: a signature of the modulus' size, or -EINVAL
+ * for a private part that is not the public key's (signing verifies),
+ * nothing else.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -32,6 +38,51 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char passphrase[] = "fixture passphrase 1";
+
+/* INFO's blob as rsa-sha2-256 and back is itself. */
+static void
+retype(const struct sshkey_info *info)
+{
+	uint8_t *a = NULL, *b = NULL;
+	size_t alen, blen;
+
+	if (sshkey_blob_retype(
+		info->blob, info->bloblen, "rsa-sha2-256", &a, &alen) != 0 ||
+	    sshkey_blob_retype(
+		a, alen, sshkey_type_name(info->type), &b, &blen) != 0 ||
+	    blen != info->bloblen || memcmp(b, info->blob, blen) != 0)
+		abort();
+	free(a);
+	free(b);
+}
+
+/* The RSA key TEXT (described by INFO) signs, or its private part is
+ * not its public key's. */
+static void
+sign(const struct secret *text, const struct secret *pass,
+    const struct sshkey_info *info)
+{
+	static const uint8_t data[] = "fuzz";
+	uint8_t *sig = NULL;
+	size_t len = 0;
+	int r;
+
+	const char *p = secret_data(text), *end = p + secret_len(text);
+
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	r = sshkey_sign_rsa(text, pass, 256, data, sizeof(data), &sig, &len);
+	if (info->encrypted && (size_t)(end - p) > 18 &&
+	    memcmp(p, "-----BEGIN OPENSSH", 18) == 0) {
+		if (r != -ENOTSUP) /* no bcrypt_pbkdf */
+			abort();
+	} else if (r != 0 && r != -EINVAL && r != -ENOMEM)
+		abort(); /* PEM that read with PASS signs with it */
+	if (r == 0 ? sig == NULL || len != ((size_t)info->bits + 7) / 8
+		   : sig != NULL || len != 0)
+		abort();
+	free(sig);
+}
 
 static int
 inspect(const struct secret *text, const struct secret *pass,
@@ -55,6 +106,9 @@ inspect(const struct secret *text, const struct secret *pass,
 	    sshkey_public_line(info, "c", line, sizeof(line)) < 0 ||
 	    sshkey_fingerprint(info->blob, info->bloblen, fp, sizeof(fp)) < 0)
 		abort();
+	retype(info);
+	if (info->type == SSHKEY_RSA && info->bits <= 4096)
+		sign(text, pass, info);
 	return 0;
 }
 

@@ -5,7 +5,11 @@
 # -l prints the same fingerprint, and -Y sign makes a signature that
 # -Y verify accepts, so the private half is right too.  Keys that ssh-keygen
 # makes, in OpenSSH, PEM and PKCS#8 formats and with a passphrase, read
-# in sshkey-gen -i as ssh-keygen's .pub and fingerprint say.  Nothing here
+# in sshkey-gen -i as ssh-keygen's .pub and fingerprint say.  RSA keys,
+# ours and OpenSSH's, in OpenSSH format and PEM, sign as rsa-sha2-256 and
+# -512 (sshkey-gen -s) what openssl dgst -verify accepts with the public key
+# ssh-keygen -e exports, byte for byte what openssl dgst -sign makes of the
+# same key.  Nothing here
 # runs a daemon or touches anything outside its temporary directory.
 # Speaks TAP.
 #
@@ -35,7 +39,7 @@ keygen_args() {
 	esac
 }
 
-echo "1..$((5 * 4 + 5 * 2 + 4 + 3 + 1))"
+echo "1..$((5 * 4 + 5 * 2 + 4 + 3 + 1 + 3 * 2 + 1 + 2 + 2))"
 echo "a file to sign" >"$T/data"
 
 # Ours, read by OpenSSH.
@@ -135,5 +139,53 @@ verdict "an encrypted PKCS#8 key is refused with a wrong passphrase" $? "$out"
 out=$(ssh-keygen -l -f "$T/default" 2>&1)
 [ "$(printf '%s\n' "$out" | awk '{ print $1, $NF }')" = "4096 (RSA)" ]
 verdict "sshkey-gen's default RSA key is 4096 bits to ssh-keygen" $? "$out"
+
+# RSA signatures (sshkey_sign_rsa), checked by OpenSSL against the public
+# key as OpenSSH exports it.
+for k in "$T/ours-ssh-rsa" "$T/theirs-ssh-rsa" "$T/theirs-ssh-rsa.pem"; do
+	pub=${k%.pem}.pub
+	ssh-keygen -e -m PKCS8 -f "$pub" >"$T/pub.pem" 2>&1
+	for h in 256 512; do
+		rm -f "$T/sig"
+		out=$("$GEN" -s $h "$k" "$T/data" "$T/sig" 2>&1 &&
+		    openssl dgst -sha$h -verify "$T/pub.pem" -signature "$T/sig" \
+			"$T/data" 2>&1)
+		verdict "rsa-sha2-$h signature with $(basename "$k") verifies" $? "$out"
+	done
+done
+k=$T/theirs-ssh-rsa
+out=
+for h in 256 512; do
+	"$GEN" -s $h "$k" "$T/data" "$T/sig.ours" >/dev/null 2>&1 &&
+	    openssl dgst -sha$h -sign "$k.pem" -out "$T/sig.openssl" "$T/data" 2>&1 &&
+	    cmp "$T/sig.ours" "$T/sig.openssl" >/dev/null 2>&1 || out="$out sha$h"
+done
+[ -z "$out" ]
+verdict "our signatures with an OpenSSH-format key are openssl dgst -sign's with its PEM" $? \
+    "differ:$out"
+
+k=$T/rsa-enc-pem
+ssh-keygen -q -t rsa -b 2048 -m PEM -N 'interop pass phrase' -C enc -f "$k" >/dev/null 2>&1
+ssh-keygen -e -m PKCS8 -f "$k.pub" >"$T/pub.pem" 2>&1
+rm -f "$T/sig"
+out=$("$GEN" -s 512 "$k" "$T/data" "$T/sig" "$T/pass" 2>&1 &&
+    openssl dgst -sha512 -verify "$T/pub.pem" -signature "$T/sig" "$T/data" 2>&1)
+grep -q 'Proc-Type: 4,ENCRYPTED' "$k"
+verdict "an encrypted PEM RSA key signs with its passphrase" $? "$out"
+out=$("$GEN" -s 256 "$k" "$T/data" "$T/sig" "$T/wrong" 2>&1)
+rc=$?
+[ "$rc" -ne 0 ] && printf '%s\n' "$out" | grep -q 'Key was rejected'
+verdict "an encrypted PEM RSA key does not sign with a wrong passphrase" $? "$out"
+
+k=$T/rsa-enc
+ssh-keygen -q -t rsa -b 2048 -N 'interop pass phrase' -C enc -f "$k" >/dev/null 2>&1
+out=$("$GEN" -s 256 "$k" "$T/data" "$T/sig" "$T/pass" 2>&1)
+rc=$?
+[ "$rc" -ne 0 ] && printf '%s\n' "$out" | grep -q 'not supported'
+verdict "an encrypted OpenSSH RSA key is not supported for signing" $? "$out"
+out=$("$GEN" -s 256 "$T/ours-ecdsa-sha2-nistp256" "$T/data" "$T/sig" 2>&1)
+rc=$?
+[ "$rc" -ne 0 ] && printf '%s\n' "$out" | grep -q 'not supported'
+verdict "an ECDSA key is not supported for RSA signing" $? "$out"
 
 [ "$failed" -eq 0 ]

@@ -10,6 +10,10 @@
  *   sshkey-gen -i KEYFILE [PASSFILE]
  *	prints the public line of the private key in KEYFILE (its
  *	passphrase in PASSFILE), then its fingerprint.
+ *   sshkey-gen -s HASHBITS KEYFILE DATAFILE SIGFILE [PASSFILE]
+ *	signs DATAFILE with the RSA key in KEYFILE as rsa-sha2-HASHBITS
+ *	(256, 512): the raw PKCS#1 v1.5 signature into SIGFILE, as
+ *	`openssl dgst -sign` would write it.
  *
  * Exits 0, or 1 with a message on stderr.
  */
@@ -163,9 +167,41 @@ generate(const char *type, const char *out, int bits)
 	return r;
 }
 
+static int
+sign(const char *bits, const char *keyfile, const char *datafile,
+    const char *sigfile, const char *passfile)
+{
+	struct secret *text = NULL, *pass = NULL, *data = NULL;
+	uint8_t *sig = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = read_secret(keyfile, &text)) < 0)
+		return fail(keyfile, r);
+	if ((r = read_secret(datafile, &data)) < 0 ||
+	    (passfile != NULL && (r = read_secret(passfile, &pass)) < 0)) {
+		secret_free(text);
+		secret_free(data);
+		return fail(data == NULL ? datafile : passfile, r);
+	}
+	r = sshkey_sign_rsa(text, pass, atoi(bits), secret_data(data),
+	    secret_len(data), &sig, &len);
+	secret_free(text);
+	secret_free(pass);
+	secret_free(data);
+	if (r < 0)
+		return fail("sign", r);
+	r = write_file(sigfile, sig, len, 0644);
+	free(sig);
+	return r < 0 ? fail(sigfile, r) : 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc >= 6 && argc <= 7 && strcmp(argv[1], "-s") == 0)
+		return sign(argv[2], argv[3], argv[4], argv[5],
+		    argc == 7 ? argv[6] : NULL);
 	if (argc >= 3 && argc <= 4 && strcmp(argv[1], "-i") == 0)
 		return inspect(argv[2], argc == 4 ? argv[3] : NULL);
 	if (argc >= 3 && argc <= 4 && argv[1][0] != '-')
@@ -173,6 +209,8 @@ main(int argc, char **argv)
 		    argv[1], argv[2], argc == 4 ? atoi(argv[3]) : 0);
 	fprintf(stderr,
 	    "usage: sshkey-gen TYPE OUTFILE [BITS]\n"
-	    "       sshkey-gen -i KEYFILE [PASSFILE]\n");
+	    "       sshkey-gen -i KEYFILE [PASSFILE]\n"
+	    "       sshkey-gen -s HASHBITS KEYFILE DATAFILE SIGFILE "
+	    "[PASSFILE]\n");
 	return 1;
 }

@@ -15,6 +15,10 @@
 
 #include <cmocka.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "base64.h"
 #include "secret.h"
@@ -1154,6 +1158,358 @@ test_unsupported_container(void **state)
 	assert_int_equal(inspect_bin(bin, sizeof(bin) - 1), -ENOTSUP);
 }
 
+/* The SSH string at *P (which must fit in END), P moved past it. */
+static const uint8_t *
+get_str(const uint8_t **p, const uint8_t *end, size_t *len)
+{
+	const uint8_t *s;
+
+	assert_true(end - *p >= 4);
+	*len = (size_t)(*p)[0] << 24 | (size_t)(*p)[1] << 16 |
+	    (size_t)(*p)[2] << 8 | (*p)[3];
+	assert_true((size_t)(end - *p) - 4 >= *len);
+	s = *p + 4;
+	*p = s + *len;
+	return s;
+}
+
+/* The public key of the ssh-rsa BLOB, built by OpenSSL from e and n
+ * alone, not through common/sshkey.c. */
+static EVP_PKEY *
+rsa_public(const uint8_t *blob, size_t len)
+{
+	const uint8_t *p = blob, *end = blob + len, *name, *eb, *nb;
+	size_t nlen, elen, nblen;
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY *pkey = NULL;
+	BIGNUM *n, *e;
+
+	name = get_str(&p, end, &nlen);
+	assert_int_equal(nlen, 7);
+	assert_memory_equal(name, "ssh-rsa", 7);
+	eb = get_str(&p, end, &elen);
+	nb = get_str(&p, end, &nblen);
+	assert_true(p == end);
+	e = BN_bin2bn(eb, (int)elen, NULL);
+	n = BN_bin2bn(nb, (int)nblen, NULL);
+	assert_non_null(bld);
+	assert_non_null(ctx);
+	assert_non_null(e);
+	assert_non_null(n);
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n));
+	assert_true(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e));
+	params = OSSL_PARAM_BLD_to_param(bld);
+	assert_non_null(params);
+	assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+	assert_int_equal(
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params), 1);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(e);
+	BN_free(n);
+	return pkey;
+}
+
+/* Whether SIG is PKEY's RSASSA-PKCS1-v1_5 signature of DATA over SHA-BITS. */
+static bool
+rsa_verifies(EVP_PKEY *pkey, int bits, const uint8_t *data, size_t len,
+    const uint8_t *sig, size_t siglen)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx;
+	int r;
+
+	assert_non_null(ctx);
+	assert_int_equal(
+	    EVP_DigestVerifyInit_ex(ctx, &pctx,
+		bits == 256 ? "SHA256" : "SHA512", NULL, NULL, pkey, NULL),
+	    1);
+	assert_int_equal(
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING), 1);
+	r = EVP_DigestVerify(ctx, sig, siglen, data, len);
+	EVP_MD_CTX_free(ctx);
+	return r == 1;
+}
+
+/* What a client signs for publickey authentication, more or less
+ * (RFC 4252 section 7): a session id, then the request. */
+static const uint8_t sign_data[] =
+    "\0\0\0\40session id: thirty-two bytes..."
+    "\62\0\0\0\4user\0\0\0\16ssh-connection\0\0\0\11publickey\1"
+    "\0\0\0\14rsa-sha2-256";
+
+/*
+ * TEXT (the key of public BLOB, BITS of modulus) signs, with SHA-256 and
+ * SHA-512, signatures of the modulus' size that OpenSSL verifies with the
+ * public key alone, and that nothing else verifies.  PKCS#1 v1.5 is
+ * deterministic: the same signature twice.
+ */
+static void
+check_signs(const struct secret *text, const struct secret *pass,
+    const uint8_t *blob, size_t bloblen, int bits)
+{
+	static const int hashes[] = { 256, 512 };
+	EVP_PKEY *pub = rsa_public(blob, bloblen);
+	uint8_t *sig, *again, data[sizeof(sign_data)];
+	size_t i, len, len2;
+
+	memcpy(data, sign_data, sizeof(data));
+	for (i = 0; i < 2; i++) {
+		sig = NULL;
+		len = 0;
+		assert_int_equal(sshkey_sign_rsa(text, pass, hashes[i], data,
+				     sizeof(data), &sig, &len),
+		    0);
+		assert_non_null(sig);
+		assert_int_equal(len, ((size_t)bits + 7) / 8);
+		assert_true(
+		    rsa_verifies(pub, hashes[i], data, sizeof(data), sig, len));
+		/* not over the other hash, not of other data */
+		assert_false(rsa_verifies(
+		    pub, 768 - hashes[i], data, sizeof(data), sig, len));
+		data[5] ^= 1;
+		assert_false(
+		    rsa_verifies(pub, hashes[i], data, sizeof(data), sig, len));
+		data[5] ^= 1;
+		assert_int_equal(sshkey_sign_rsa(text, pass, hashes[i], data,
+				     sizeof(data), &again, &len2),
+		    0);
+		assert_int_equal(len2, len);
+		assert_memory_equal(again, sig, len);
+		free(again);
+		free(sig);
+	}
+	/* Nothing to sign is still a signature. */
+	assert_int_equal(
+	    sshkey_sign_rsa(text, pass, 256, NULL, 0, &sig, &len), 0);
+	assert_true(rsa_verifies(pub, 256, (const uint8_t *)"", 0, sig, len));
+	free(sig);
+	EVP_PKEY_free(pub);
+}
+
+/* RSA keys sign: ours, and ssh-keygen's in OpenSSH format, PKCS#1 PEM,
+ * PKCS#8, encrypted PEM with its passphrase; each verified against the
+ * public key ssh-keygen wrote in its .pub. */
+static void
+test_sign_rsa(void **state)
+{
+	static const struct {
+		const char *name;
+		int bits;
+		bool enc;
+	} keys[] = {
+		{ "rsa3072", 3072, false },
+		{ "rsa_pem", 2048, false },
+		{ "rsa_pkcs8", 2048, false },
+		{ "rsa_pem_enc", 2048, true },
+	};
+	struct secret *text, *pass = load("passphrase");
+	struct sshkey_info info;
+	char line[2048];
+	uint8_t *blob;
+	size_t i, bloblen;
+
+	(void)state;
+	assert_int_equal(sshkey_generate(SSHKEY_RSA, 2048, NULL, &text), 0);
+	assert_int_equal(sshkey_inspect(text, NULL, &info), 0);
+	check_signs(text, NULL, info.blob, info.bloblen, 2048);
+	check_signs(text, pass, info.blob, info.bloblen, 2048);
+	sshkey_info_clear(&info);
+	secret_free(text);
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		text = load(keys[i].name);
+		pub_fields(keys[i].name, line, sizeof(line));
+		blob = line_blob(line, &bloblen);
+		check_signs(text, keys[i].enc ? pass : NULL, blob, bloblen,
+		    keys[i].bits);
+		free(blob);
+		secret_free(text);
+	}
+	secret_free(pass);
+}
+
+/* ERR from signing with TEXT (PASS), and that nothing was returned. */
+static void
+assert_sign_fails(
+    const struct secret *text, const struct secret *pass, int bits, int err)
+{
+	uint8_t *sig = (uint8_t *)"x";
+	size_t len = 1;
+
+	assert_int_equal(sshkey_sign_rsa(text, pass, bits, sign_data,
+			     sizeof(sign_data), &sig, &len),
+	    err);
+	assert_null(sig);
+	assert_int_equal(len, 0);
+}
+
+/* Other types, an encrypted OpenSSH key, a wrong passphrase, garbage. */
+static void
+test_sign_rsa_refused(void **state)
+{
+	static const char *const others[] = { "ecdsa256", "ecdsa521", "ed25519",
+		"ed25519_enc", "ec_pem", "ed25519_pkcs8", "ecdsa_pkcs8_enc",
+		"dsa", "secp256k1_pem", "rsa_huge_pem" };
+	struct secret *text, *pass = load("passphrase"), *wrong;
+	uint8_t out[2048], *blob;
+	char line[2048];
+	size_t i, len, bloblen;
+
+	(void)state;
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		text = load(others[i]);
+		assert_sign_fails(text, pass, 256, -ENOTSUP);
+		secret_free(text);
+	}
+
+	/* ssh-keygen -N: the rsa3072 fixture's blob in an encrypted
+	 * container, whatever the passphrase. */
+	pub_fields("rsa3072", line, sizeof(line));
+	blob = line_blob(line, &bloblen);
+	len = encrypted_container(out, "aes256-ctr", blob, bloblen, 0);
+	text = armor(out, len);
+	assert_sign_fails(text, NULL, 256, -ENOTSUP);
+	assert_sign_fails(text, pass, 512, -ENOTSUP);
+	secret_free(text);
+	free(blob);
+
+	text = load("rsa_pem_enc");
+	wrong = text_secret("fixture passphrase 2", 20);
+	assert_sign_fails(text, NULL, 256, -EKEYREJECTED);
+	assert_sign_fails(text, wrong, 256, -EKEYREJECTED);
+	secret_free(wrong);
+	secret_free(text);
+
+	text = load("rsa3072");
+	assert_sign_fails(text, NULL, 1, -EINVAL);
+	assert_sign_fails(text, NULL, 384, -EINVAL);
+	assert_sign_fails(text, NULL, 0, -EINVAL);
+	secret_free(text);
+
+	text = text_secret("not a key\n", 10);
+	assert_sign_fails(text, NULL, 256, -EINVAL);
+	secret_free(text);
+	text = text_secret(BEGIN END, strlen(BEGIN END));
+	assert_sign_fails(text, NULL, 256, -EINVAL);
+	secret_free(text);
+	assert_sign_fails(NULL, NULL, 256, -EINVAL);
+	secret_free(pass);
+}
+
+/* Past the string at BIN + *OFF: *OFF moved to its end, returned. */
+static size_t
+skip_str(const uint8_t *bin, size_t *off)
+{
+	size_t n = (size_t)bin[*off] << 24 | (size_t)bin[*off + 1] << 16 |
+	    (size_t)bin[*off + 2] << 8 | bin[*off + 3];
+
+	*off += 4 + n;
+	return *off;
+}
+
+/*
+ * A key whose private fields are not its public key's: d changed (n is
+ * still p q, so it reads) signs wrong, which the check after signing
+ * catches; iqmp changed would sign right through OpenSSL's fallback to d,
+ * but is refused as not what OpenSSH writes.
+ */
+static void
+test_sign_rsa_tampered(void **state)
+{
+	struct secret *orig = load("rsa3072"), *text;
+	size_t len, off, bloblen, d_end, iqmp_end, siglen;
+	uint8_t *bin, *sig;
+
+	(void)state;
+	bin = unarmor(orig, &len);
+	bloblen = (size_t)bin[41] << 8 | bin[42];
+	off = 43 + bloblen + 4 + 8; /* the private section's fields */
+	assert_memory_equal(bin + off, "\0\0\0\7ssh-rsa", 11);
+	off += 11;
+	skip_str(bin, &off);            /* n */
+	skip_str(bin, &off);            /* e */
+	d_end = skip_str(bin, &off);    /* d */
+	iqmp_end = skip_str(bin, &off); /* iqmp */
+
+	text = armor(bin, len); /* untouched, it signs */
+	assert_int_equal(sshkey_sign_rsa(text, NULL, 256, sign_data,
+			     sizeof(sign_data), &sig, &siglen),
+	    0);
+	free(sig);
+	secret_free(text);
+
+	bin[d_end - 1] ^= 2;
+	text = armor(bin, len);
+	assert_sign_fails(text, NULL, 256, -EINVAL);
+	secret_free(text);
+	bin[d_end - 1] ^= 2;
+
+	bin[iqmp_end - 1] ^= 2;
+	text = armor(bin, len);
+	assert_sign_fails(text, NULL, 512, -EINVAL);
+	secret_free(text);
+
+	memset(bin, 0, len);
+	free(bin);
+	secret_free(orig);
+}
+
+/* ssh-rsa to rsa-sha2-256 and back; malformed blobs refused. */
+static void
+test_blob_retype(void **state)
+{
+	static const uint8_t bare[] = "\0\0\0\7ssh-rsa";
+	static const uint8_t *const bad[] = { (const uint8_t *)"\0\0\0",
+		(const uint8_t *)"\0\0\0\10ssh-rsa",
+		(const uint8_t *)"\0\0\0\0" };
+	static const size_t badlen[] = { 3, 11, 4 };
+	uint8_t *blob, *rt, *back;
+	size_t bloblen, rtlen, backlen, i;
+	enum sshkey_type t;
+	char line[2048];
+
+	(void)state;
+	pub_fields("rsa3072", line, sizeof(line));
+	blob = line_blob(line, &bloblen);
+	assert_int_equal(
+	    sshkey_blob_retype(blob, bloblen, "rsa-sha2-256", &rt, &rtlen), 0);
+	assert_int_equal(rtlen, bloblen + 5);
+	assert_memory_equal(rt, "\0\0\0\14rsa-sha2-256", 16);
+	assert_memory_equal(rt + 16, blob + 11, bloblen - 11);
+	assert_int_equal(sshkey_blob_type(rt, rtlen, &t), -ENOTSUP);
+	assert_int_equal(
+	    sshkey_blob_retype(rt, rtlen, "ssh-rsa", &back, &backlen), 0);
+	assert_int_equal(backlen, bloblen);
+	assert_memory_equal(back, blob, bloblen);
+	free(back);
+	free(rt);
+
+	assert_int_equal(
+	    sshkey_blob_retype(bare, 11, "rsa-sha2-512", &rt, &rtlen), 0);
+	assert_int_equal(rtlen, 16);
+	assert_memory_equal(rt, "\0\0\0\14rsa-sha2-512", 16);
+	free(rt);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rt = (uint8_t *)"x";
+		assert_int_equal(sshkey_blob_retype(bad[i], badlen[i],
+				     "rsa-sha2-256", &rt, &rtlen),
+		    -EINVAL);
+		assert_null(rt);
+	}
+	assert_int_equal(
+	    sshkey_blob_retype(blob, bloblen, "", &rt, &rtlen), -EINVAL);
+	assert_int_equal(
+	    sshkey_blob_retype(blob, bloblen, NULL, &rt, &rtlen), -EINVAL);
+	assert_int_equal(
+	    sshkey_blob_retype(NULL, 0, "rsa-sha2-256", &rt, &rtlen), -EINVAL);
+	free(blob);
+}
+
 int
 main(void)
 {
@@ -1175,6 +1531,10 @@ main(void)
 		cmocka_unit_test(test_encrypted_container),
 		cmocka_unit_test(test_rsa_crt),
 		cmocka_unit_test(test_rsa_limit),
+		cmocka_unit_test(test_blob_retype),
+		cmocka_unit_test(test_sign_rsa),
+		cmocka_unit_test(test_sign_rsa_refused),
+		cmocka_unit_test(test_sign_rsa_tampered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
