@@ -190,9 +190,10 @@ static const struct catalog_protocol ssh_protocols[] = {
 	{ .name = NULL },
 };
 
-/* Trust on first use (tofu) is planned: it needs the store to keep the
- * key seen first.  Until then the one policy is strict. */
-static const char *const ssh_host_key_policies[] = { "strict", NULL };
+/* strict: the key is given (known_hosts or host_key); tofu: the key
+ * seen at the first connection is recorded in the store (the daemon) and
+ * required from then on. */
+static const char *const ssh_host_key_policies[] = { "strict", "tofu", NULL };
 
 /* The worker checks that exactly one of known_hosts and host_key is
  * given: the server's host key is always checked, before any credential
@@ -217,27 +218,49 @@ static const struct catalog_key ssh_keys[] = {
 	    .type = CATALOG_ENUM,
 	    .flags = CATALOG_KEY_WORKER,
 	    .choices = ssh_host_key_policies,
-	    .doc = "strict: the key must be in known_hosts or be host_key",
+	    .doc = "strict: the key must be in known_hosts or be host_key; "
+		   "tofu: neither, the first key seen is recorded in the "
+		   "store and required afterwards",
+	},
+	{
+	    .name = "authorized_keys_backups",
+	    .type = CATALOG_INT,
+	    .flags = CATALOG_KEY_WORKER,
+	    .min = 0,
+	    .max = 100,
+	    .doc = "backups of authorized_keys kept in .ssh/ by key "
+		   "rotation (default 5; 0: none)",
+	},
+	{
+	    .name = "key_tag_prefix",
+	    .type = CATALOG_STRING,
+	    .flags = CATALOG_KEY_WORKER,
+	    .doc = "the comment that marks rotad's line in authorized_keys "
+		   "is this and the login (default rotad-)",
 	},
 	{ .name = NULL },
 };
 
 static const struct catalog_provider ssh = {
 	.name = "ssh",
-	.summary = "a Linux account's password over SSH: chpasswd through "
-		   "sudo by an admin, or passwd by the account itself",
+	.summary = "a Linux account's password and SSH key over SSH: "
+		   "chpasswd through sudo by an admin, or passwd by the "
+		   "account itself; the key in its authorized_keys",
 	.kinds = CATALOG_KIND_MACHINE,
 	.protocols = ssh_protocols,
 	.keys = ssh_keys,
 	/* With admin_user the admin runs sudo -n chpasswd; without, the
 	 * account runs passwd with its current password.  The command runs
 	 * under timeout(1), within the step's deadline. */
-	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE,
+	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE |
+	    CATALOG_CAP_KEY_MATERIAL,
 	.verify = CATALOG_VERIFY_LOGIN,
 	/* TCP to the server; the known_hosts file reaches the sandbox as a
 	 * --read path of the daemon's (run.c: every CATALOG_PATH worker
 	 * key). */
 	.sandbox = { .needs = CATALOG_NEEDS_NET },
+	.one_of_waiver_key = "host_key_policy",
+	.one_of_waiver_value = "tofu",
 };
 
 /* ---- script: the generic provider ---- */

@@ -134,7 +134,17 @@ struct catalog_provider {
 	/* Run by the daemon for its own purposes (post-rotation scripts),
 	 * not selectable with protocol:. */
 	bool internal;
+	/* When the resource sets this key to this value, its
+	 * CATALOG_KEY_ONE_OF set is given none (ssh: host_key_policy: tofu
+	 * learns the key instead of being told it).  NULL: no waiver. */
+	const char *one_of_waiver_key;
+	const char *one_of_waiver_value;
 };
+
+/* The store's name of the host key a resource learnt on first use (ssh's
+ * host_key_policy: tofu): this prefix and the resource's name, a name no
+ * user can have. */
+#define CATALOG_TOFU_PREFIX "@host_key/"
 
 /* The provider called NAME (internal ones included), or NULL. */
 const struct catalog_provider *catalog_find(const char *name);

@@ -233,7 +233,8 @@ builtin_defaults(struct job_settings *st)
 		st->private_key_type_origin = o;
 	}
 	if (!(st->set & JOB_SET_PRIVATE_KEY_ROTATE)) {
-		st->private_key_rotate = false;
+		/* rotate: decides; false is Keeper's "leave the key". */
+		st->private_key_rotate = true;
 		st->private_key_rotate_origin = o;
 	}
 	if (!(st->set & JOB_SET_ROLLBACK_PASSWORD)) {

@@ -214,22 +214,44 @@ parse_complexity(struct job_loader *l, yaml_node_t *n, struct policy *p)
 	return 0;
 }
 
+/* One word of rotate: into *RET's bits; BOTH says whether "both" is one. */
 static int
-parse_rotate(struct job_loader *l, yaml_node_t *n, unsigned *ret)
+rotate_word(struct job_loader *l, yaml_node_t *n, bool both, unsigned *ret)
 {
 	const char *s = node_scalar(n);
 
 	if (s != NULL && strcmp(s, "password") == 0)
-		*ret = JOB_ROTATE_PASSWORD;
+		*ret |= JOB_ROTATE_PASSWORD;
 	else if (s != NULL && strcmp(s, "private_key") == 0)
-		*ret = JOB_ROTATE_PRIVATE_KEY;
-	else if (s != NULL && strcmp(s, "both") == 0)
-		*ret = JOB_ROTATE_PASSWORD | JOB_ROTATE_PRIVATE_KEY;
+		*ret |= JOB_ROTATE_PRIVATE_KEY;
+	else if (both && s != NULL && strcmp(s, "both") == 0)
+		*ret |= JOB_ROTATE_PASSWORD | JOB_ROTATE_PRIVATE_KEY;
 	else {
 		ERR(l, n,
-		    "rotate: expected password, private_key or both, "
-		    "found '%s'",
+		    "rotate: expected password, private_key%s, found '%s'",
+		    both ? ", both or a list of the first two" : "",
 		    s != NULL ? s : node_type_name(n));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* rotate: password, private_key, both, or a list: [password,
+ * private_key]. */
+static int
+parse_rotate(struct job_loader *l, yaml_node_t *n, unsigned *ret)
+{
+	yaml_node_item_t *it;
+
+	*ret = 0;
+	if (n->type != YAML_SEQUENCE_NODE)
+		return rotate_word(l, n, true, ret);
+	for (it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++)
+		if (rotate_word(l, node_get(l, *it), false, ret) < 0)
+			return -EINVAL;
+	if (*ret == 0) {
+		ERR(l, n, "rotate: the list is empty");
 		return -EINVAL;
 	}
 	return 0;

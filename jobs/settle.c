@@ -420,6 +420,7 @@ static int
 one_of(struct job_loader *l, struct object *o, struct job_resource *r)
 {
 	const struct catalog_key *k;
+	const char *wk = r->provider->one_of_waiver_key, *wv;
 	char names[256];
 	size_t len = 0, nset = 0, ngiven = 0, i = 0;
 
@@ -428,6 +429,16 @@ one_of(struct job_loader *l, struct object *o, struct job_resource *r)
 			nset++;
 			ngiven += jobs_param(r, k->name) != NULL;
 		}
+	wv = wk != NULL ? jobs_param_value(r, wk) : NULL;
+	if (wv != NULL && strcmp(wv, r->provider->one_of_waiver_value) == 0) {
+		if (ngiven == 0)
+			return 0;
+		error_origin(l, &r->origin, o->file,
+		    "resource %s: %s: %s takes none of the keys it learns "
+		    "(%zu given)",
+		    r->name, wk, wv, ngiven);
+		return -EINVAL;
+	}
 	if (nset == 0 || ngiven == 1)
 		return 0;
 	for (k = r->provider->keys; k->name != NULL; k++)
@@ -664,6 +675,14 @@ settle_user(struct job_loader *l, struct object *o)
 		    "resource %s is a %s",
 		    u->name, u->resource->name,
 		    jobs_kind_names[u->resource->kind]);
+	else if (u->settings.rotate & JOB_ROTATE_PRIVATE_KEY &&
+	    u->settings.private_key_rotate && u->resource != NULL &&
+	    u->resource->provider != NULL &&
+	    !(u->resource->provider->caps & CATALOG_CAP_KEY_MATERIAL))
+		error_origin(l, &u->settings.rotate_origin, o->file,
+		    "user %s: provider %s rotates passwords only, not SSH "
+		    "keys (rotate: private_key needs protocol: ssh)",
+		    u->name, u->resource->provider->name);
 	if (u->managed)
 		user_interval(l, o, u);
 }

@@ -28,6 +28,11 @@
  *   19    params           entries, 1..WIRE_PARAMS_MAX of them (see below)
  *   20    tls_disabled     bool: 1 byte, 1 (absent: false; written only when
  *                          true, so a request with TLS encodes as before)
+ *   21    private_key      bool: 1 byte, 1 (absent: false; written only when
+ *                          true): the secrets are SSH private keys, the
+ *                          user's key rotates (not its password)
+ *   22    passphrase       secret: the passphrase of the current key, when
+ *                          the key an operator seeded has one
  *
  *   tag   response field   value
  *   0x81  class            int, 0..WIRE_CLASS__MAX-1          required
@@ -85,6 +90,8 @@ enum {
 	TAG_TEST_ACTION = 18,
 	TAG_PARAMS = 19,
 	TAG_TLS_DISABLED = 20,
+	TAG_PRIVATE_KEY = 21,
+	TAG_PASSPHRASE = 22,
 
 	TAG_CLASS = 0x81,
 	TAG_MESSAGE = 0x82,
@@ -463,6 +470,7 @@ wire_request_clear(struct wire_request *req)
 		free(req->params[i].value);
 	}
 	free(req->params);
+	secret_free(req->passphrase);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -500,6 +508,13 @@ wire_request_encode(const struct wire_request *req, struct secret **out)
 		size += FIELD_HDR + psize;
 	if (req->tls_disabled)
 		size += FIELD_HDR + 1;
+	if (req->private_key)
+		size += FIELD_HDR + 1;
+	if (req->passphrase != NULL) {
+		if (secret_len(req->passphrase) > WIRE_MAX)
+			return -EMSGSIZE;
+		size += FIELD_HDR + secret_len(req->passphrase);
+	}
 	for (i = 0; i < N_PTR_FIELDS; i++) {
 		const struct ptr_field *f = &ptr_fields[i];
 
@@ -560,6 +575,14 @@ wire_request_encode(const struct wire_request *req, struct secret **out)
 
 		put_field(&p, TAG_TLS_DISABLED, &b, 1);
 	}
+	if (req->private_key) {
+		uint8_t b = 1;
+
+		put_field(&p, TAG_PRIVATE_KEY, &b, 1);
+	}
+	if (req->passphrase != NULL)
+		put_field(&p, TAG_PASSPHRASE, secret_data(req->passphrase),
+		    secret_len(req->passphrase));
 	*out = msg;
 	msg = NULL;
 	r = 0;
@@ -606,6 +629,13 @@ request_field(
 			return -EBADMSG;
 		req->tls_disabled = true;
 		return 0;
+	case TAG_PRIVATE_KEY:
+		if (len != 1 || val[0] != 1)
+			return -EBADMSG;
+		req->private_key = true;
+		return 0;
+	case TAG_PASSPHRASE:
+		return get_secret(val, len, &req->passphrase);
 	}
 	f = find_ptr_field(tag);
 	if (f == NULL)
@@ -634,8 +664,8 @@ wire_request_decode(const void *buf, size_t len, struct wire_request *req)
 		r = take_field(&p, &len, &tag, &val, &vlen);
 		if (r < 0)
 			goto out;
-		/* Request tags are 1..20: anything wider is unknown. */
-		if (tag == 0 || tag > TAG_TLS_DISABLED ||
+		/* Request tags are 1..22: anything wider is unknown. */
+		if (tag == 0 || tag > TAG_PASSPHRASE ||
 		    (seen & (1u << tag)) != 0) {
 			r = -EBADMSG;
 			goto out;

@@ -78,7 +78,11 @@ struct wire_request {
 	char *tls_ca_file; /* NULL for the system's */
 	bool tls_verify;   /* default true */
 	bool tls_disabled; /* no TLS at all (tls: {enabled: false}) */
-	int timeout;       /* seconds the step may take (the daemon enforces) */
+	/* The secrets are OpenSSH private keys: the user's SSH key rotates
+	 * (ssh's rotate: private_key), not its password. */
+	bool private_key;
+	struct secret *passphrase; /* the current key's, may be NULL */
+	int timeout; /* seconds the step may take (the daemon enforces) */
 	struct secret *current;    /* may be NULL */
 	struct secret *new_secret; /* the candidate to set or to log in with */
 	struct secret *admin;      /* the admin credential, may be NULL */

@@ -55,31 +55,21 @@
 #include "catalog.h"
 #include "provider.h"
 #include "secret.h"
+#include "ssh-internal.h"
+#include "sshkey.h"
 
 #define SSH_DEFAULT_PORT 22
 #define SSH_DEFAULT_TIMEOUT 10
-#define SSH_MARGIN_MS 1000 /* the session's work ends this early */
-#define SSH_MIN_MS 1000    /* and is never given less than this */
-#define SSH_OUT_MAX 4096   /* what is kept of a command's output */
-#define SSH_PTY_ROUNDS 16  /* prompts passwd may ask before we give up */
+#define SSH_PTY_ROUNDS 16 /* prompts passwd may ask before we give up */
 #define SSH_CHPASSWD "/usr/sbin/chpasswd"
-
-struct ssh {
-	const struct wire_request *req;
-	struct wire_response *res;
-	long long deadline; /* mono_ms() */
-	int port;
-	int fd;
-	LIBSSH2_SESSION *s;
-};
 
 /* The secret keyboard-interactive prompts are answered with (libssh2's
  * callback has no argument of ours but the session's abstract, which
  * this sets too; one session per process, so a static is as good). */
 static const struct secret *kbd_secret;
 
-static long long
-mono_ms(void)
+long long
+ssh_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -88,24 +78,24 @@ mono_ms(void)
 }
 
 /* Milliseconds the next blocking call may take. */
-static long
-left_ms(const struct ssh *c)
+long
+ssh_left_ms(const struct ssh *c)
 {
-	long long left = c->deadline - mono_ms() - SSH_MARGIN_MS;
+	long long left = c->deadline - ssh_mono_ms() - SSH_MARGIN_MS;
 
 	return left < SSH_MIN_MS ? SSH_MIN_MS : (long)left;
 }
 
 /* Whether HAY holds NEEDLE, ignoring case. */
-static bool
-has(const char *hay, const char *needle)
+bool
+ssh_has(const char *hay, const char *needle)
 {
 	return strcasestr(hay, needle) != NULL;
 }
 
 /* libssh2's last error text for C's session. */
-static const char *
-last_error(const struct ssh *c)
+const char *
+ssh_last_error(const struct ssh *c)
 {
 	char *msg = NULL;
 
@@ -117,12 +107,12 @@ last_error(const struct ssh *c)
 
 /* The class of a libssh2 error RC outside authentication: the connection
  * is gone, or timed out, and may come back. */
-static int
-session_fail(struct ssh *c, int rc, const char *what)
+int
+ssh_session_fail(struct ssh *c, int rc, const char *what)
 {
 	char line[WIRE_MESSAGE_MAX / 2];
 
-	provider_one_line(last_error(c), line, sizeof(line));
+	provider_one_line(ssh_last_error(c), line, sizeof(line));
 	return provider_fail(c->res,
 	    rc == LIBSSH2_ERROR_KEX_FAILURE ? WIRE_CLASS_FATAL
 					    : WIRE_CLASS_TRANSIENT,
@@ -167,7 +157,7 @@ tcp_connect(struct ssh *c)
 		}
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
-		r = poll(&pfd, 1, (int)left_ms(c));
+		r = poll(&pfd, 1, (int)ssh_left_ms(c));
 		if (r == 0) {
 			err = ETIMEDOUT;
 			goto next;
@@ -268,6 +258,8 @@ check_host_key(struct ssh *c)
 {
 	const char *file = wire_param(c->req, "known_hosts");
 	const char *pin = wire_param(c->req, "host_key");
+	const char *policy = wire_param(c->req, "host_key_policy");
+	bool tofu = policy != NULL && strcmp(policy, "tofu") == 0;
 	LIBSSH2_KNOWNHOSTS *kh = NULL;
 	struct libssh2_knownhost *found = NULL;
 	const char *key;
@@ -275,22 +267,33 @@ check_host_key(struct ssh *c)
 	size_t len;
 	int type, r;
 
-	if ((file == NULL) == (pin == NULL))
+	/* tofu: the daemon sends the key it recorded as host_key, or
+	 * nothing before the first connection. */
+	if (tofu ? file != NULL : (file == NULL) == (pin == NULL))
 		return provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "the resource must give exactly one of known_hosts and "
-		    "host_key: the server's host key is always checked");
+		    "host_key, or host_key_policy: tofu alone: the server's "
+		    "host key is always checked");
 	key = libssh2_session_hostkey(c->s, &len, &type);
 	if (key == NULL || fingerprint(c->s, got, sizeof(got)) < 0)
 		return provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "%s:%d sent no host key rotad can check", c->req->host,
 		    c->port);
+	if (tofu && pin == NULL) {
+		/* The first connection: the daemon records this key. */
+		provider_fact(c->res, "host_key", got);
+		return 0;
+	}
 	if (pin != NULL) {
 		if (same_fingerprint(pin, got))
 			return 0;
 		return provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "host key mismatch: %s:%d presents the %s key %s, not "
-		    "host_key %s; nothing was sent",
-		    c->req->host, c->port, hostkey_name(type), got, pin);
+		    "%s %s; nothing was sent",
+		    c->req->host, c->port, hostkey_name(type), got,
+		    tofu ? "the key recorded at the first connection (tofu)"
+			 : "host_key",
+		    pin);
 	}
 	kh = libssh2_knownhost_init(c->s);
 	if (kh == NULL)
@@ -302,7 +305,7 @@ check_host_key(struct ssh *c)
 		r = provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "cannot read known_hosts %s (it must be readable by the "
 		    "worker's user): %s",
-		    file, last_error(c));
+		    file, ssh_last_error(c));
 		goto out;
 	}
 	r = libssh2_knownhost_checkp(kh, c->req->host, c->port, key, len,
@@ -328,7 +331,7 @@ check_host_key(struct ssh *c)
 	default:
 		r = provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "cannot check the host key of %s:%d against %s: %s",
-		    c->req->host, c->port, file, last_error(c));
+		    c->req->host, c->port, file, ssh_last_error(c));
 		break;
 	}
 out:
@@ -336,7 +339,7 @@ out:
 	return r;
 }
 
-static void
+void
 ssh_close(struct ssh *c)
 {
 	if (c->s != NULL) {
@@ -355,7 +358,7 @@ ssh_close(struct ssh *c)
  * Connect to REQ's server and check its host key: 0 with C ready to
  * authenticate, or RES filled and -EIO (C closed).
  */
-static int
+int
 ssh_open(struct ssh *c, const struct wire_request *req,
     struct wire_response *res, long long started)
 {
@@ -382,10 +385,10 @@ ssh_open(struct ssh *c, const struct wire_request *req,
 		goto fail;
 	}
 	libssh2_session_set_blocking(c->s, 1);
-	libssh2_session_set_timeout(c->s, left_ms(c));
+	libssh2_session_set_timeout(c->s, ssh_left_ms(c));
 	r = libssh2_session_handshake(c->s, c->fd);
 	if (r < 0) {
-		r = session_fail(c, r, "SSH handshake failed");
+		r = ssh_session_fail(c, r, "SSH handshake failed");
 		goto fail;
 	}
 	if ((r = check_host_key(c)) < 0)
@@ -398,8 +401,8 @@ fail:
 
 /* Whether secret S is a private key (PEM or OpenSSH format) rather than a
  * password. */
-static bool
-is_private_key(const struct secret *s)
+bool
+ssh_is_private_key(const struct secret *s)
 {
 	static const char begin[] = "-----BEGIN ";
 	const char *d = secret_data(s);
@@ -443,14 +446,79 @@ kbd_answer(const char *name, int name_len, const char *instruction,
 	}
 }
 
+/* rsa_login() could not sign with the key: libssh2 tries. */
+#define RSA_LOGIN_UNSUPPORTED 1
+
+/* What rsa_sign() signs with: the key and its passphrase. */
+struct rsa_signer {
+	const struct secret *key;
+	const struct secret *passphrase;
+	int rc;
+};
+
+/* libssh2's sign callback: an rsa-sha2-256 signature (RFC 8332) of DATA
+ * in *SIG, malloc'd (libssh2 frees it with its allocator, free()). */
+static int
+rsa_sign(LIBSSH2_SESSION *session, unsigned char **sig, size_t *sig_len,
+    const unsigned char *data, size_t data_len, void **abstract)
+{
+	struct rsa_signer *rs = *abstract;
+	uint8_t *out = NULL;
+	size_t n = 0;
+
+	(void)session;
+	rs->rc = sshkey_sign_rsa(
+	    rs->key, rs->passphrase, 256, data, data_len, &out, &n);
+	if (rs->rc < 0)
+		return -1;
+	*sig = out;
+	*sig_len = n;
+	return 0;
+}
+
+/*
+ * Log in with RSA key CRED as rsa-sha2-256 (RFC 8332): libssh2 1.10 signs
+ * RSA logins only with SHA-1 ("ssh-rsa"), which OpenSSH 8.8 and later
+ * refuse.  libssh2 names the algorithm after the public blob's type
+ * string, so it is given the blob with "rsa-sha2-256" there (a server
+ * reads that name as an RSA key: RFC 8332 section 3 sends the key as
+ * ssh-rsa, but OpenSSH takes either) and this process signs.  Returns
+ * libssh2's code, or LIBSSH2_ERROR_FILE when the key cannot be used.
+ */
+static int
+rsa_login(struct ssh *c, const char *user, const struct sshkey_info *info,
+    const struct secret *cred, const struct secret *passphrase)
+{
+	struct rsa_signer rs = { cred, passphrase, 0 };
+	void *abstract = &rs;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (sshkey_blob_retype(
+		info->blob, info->bloblen, "rsa-sha2-256", &blob, &len) < 0)
+		return LIBSSH2_ERROR_FILE;
+	rc = libssh2_userauth_publickey(
+	    c->s, user, blob, len, rsa_sign, &abstract);
+	free(blob);
+	if (rs.rc == -ENOTSUP)
+		return RSA_LOGIN_UNSUPPORTED;
+	if (rs.rc < 0)
+		return LIBSSH2_ERROR_FILE;
+	return rc;
+}
+
 /*
  * Log in as USER with CRED: a private key (PEM/OpenSSH) by public key,
  * else a password by "password" or, when the server offers only that,
  * "keyboard-interactive".  0, or RES filled and -EIO.
  */
-static int
-authenticate(struct ssh *c, const char *user, const struct secret *cred)
+int
+ssh_authenticate(struct ssh *c, const char *user, const struct secret *cred,
+    const struct secret *passphrase)
 {
+	struct secret *pass = NULL;
+	struct sshkey_info info;
 	char line[WIRE_MESSAGE_MAX / 2];
 	const char *list;
 	unsigned ulen = (unsigned)strlen(user);
@@ -459,17 +527,36 @@ authenticate(struct ssh *c, const char *user, const struct secret *cred)
 	if (cred == NULL || secret_len(cred) == 0)
 		return provider_fail(c->res, WIRE_CLASS_AUTH,
 		    "no credential to log in as %s", user);
-	libssh2_session_set_timeout(c->s, left_ms(c));
-	if (is_private_key(cred)) {
+	libssh2_session_set_timeout(c->s, ssh_left_ms(c));
+	memset(&info, 0, sizeof(info));
+	if (ssh_is_private_key(cred) &&
+	    sshkey_inspect(cred, passphrase, &info) == 0 &&
+	    info.type == SSHKEY_RSA) {
+		rc = rsa_login(c, user, &info, cred, passphrase);
+		sshkey_info_clear(&info);
+		/* An encrypted OpenSSH-format key: its KDF is libssh2's
+		 * alone, so libssh2 signs (SHA-1, which the server may
+		 * refuse). */
+		if (rc != RSA_LOGIN_UNSUPPORTED)
+			goto done;
+	}
+	sshkey_info_clear(&info);
+	if (ssh_is_private_key(cred)) {
+		/* libssh2 takes the passphrase as a C string. */
+		if (passphrase != NULL && secret_cstring(passphrase, &pass) < 0)
+			return provider_fail(
+			    c->res, WIRE_CLASS_TRANSIENT, "out of memory");
 		rc = libssh2_userauth_publickey_frommemory(c->s, user, ulen,
-		    NULL, 0, secret_data(cred), secret_len(cred), NULL);
+		    NULL, 0, secret_data(cred), secret_len(cred),
+		    pass != NULL ? secret_data(pass) : NULL);
+		secret_free(pass);
 		goto done;
 	}
 	list = libssh2_userauth_list(c->s, user, ulen);
 	if (list == NULL) {
 		if (libssh2_userauth_authenticated(c->s))
 			return 0;
-		return session_fail(c, libssh2_session_last_errno(c->s),
+		return ssh_session_fail(c, libssh2_session_last_errno(c->s),
 		    "asking which logins the server allows");
 	}
 	if (strstr(list, "password") != NULL) {
@@ -504,8 +591,8 @@ done:
 	    rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED)
 		return provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "the private key of %s cannot be used: %s", user,
-		    last_error(c));
-	return session_fail(c, rc, "logging in");
+		    ssh_last_error(c));
+	return ssh_session_fail(c, rc, "logging in");
 }
 
 /* Append LEN bytes of BUF to OUT (SSH_OUT_MAX, NUL-terminated), keeping
@@ -529,51 +616,73 @@ keep(char *out, size_t *n, const char *buf, size_t len)
 	out[*n] = '\0';
 }
 
+/* A command on C's session, its input written (ssh-internal.h). */
+int
+ssh_exec(struct ssh *c, const char *cmd, const void *in, size_t len,
+    LIBSSH2_CHANNEL **ret_ch, bool *ret_sent)
+{
+	LIBSSH2_CHANNEL *ch;
+	size_t off = 0;
+	ssize_t w;
+	int rc;
+
+	*ret_ch = NULL;
+	libssh2_session_set_timeout(c->s, ssh_left_ms(c));
+	ch = libssh2_channel_open_session(c->s);
+	if (ch == NULL)
+		return ssh_session_fail(
+		    c, libssh2_session_last_errno(c->s), "opening a channel");
+	*ret_sent = true;
+	rc = libssh2_channel_exec(ch, cmd);
+	if (rc < 0) {
+		rc = ssh_session_fail(c, rc, "starting the command");
+		goto fail;
+	}
+	while (in != NULL && off < len) {
+		w = libssh2_channel_write(
+		    ch, (const char *)in + off, len - off);
+		/* The command may have exited without reading (a shell that
+		 * refuses it): its answer says why. */
+		if (w == LIBSSH2_ERROR_CHANNEL_CLOSED ||
+		    w == LIBSSH2_ERROR_CHANNEL_EOF_SENT)
+			break;
+		if (w < 0) {
+			rc = ssh_session_fail(
+			    c, (int)w, "writing to the command");
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	(void)libssh2_channel_send_eof(ch);
+	*ret_ch = ch;
+	return 0;
+fail:
+	libssh2_channel_free(ch);
+	return rc;
+}
+
 /*
  * Run CMD on C's session with INPUT on its stdin (then EOF), its stdout
  * and stderr into OUT (SSH_OUT_MAX, merged), its exit status into *ret.
  * *ret_sent is set once the command has been started.  0, or -EIO with
  * RES filled (transient: the connection failed or timed out).
  */
-static int
-run_command(struct ssh *c, const char *cmd, const struct secret *input,
+int
+ssh_run_command(struct ssh *c, const char *cmd, const struct secret *input,
     char *out, int *ret, bool *ret_sent)
 {
 	LIBSSH2_CHANNEL *ch;
 	char buf[1024];
-	size_t n = 0, off = 0;
+	size_t n = 0;
 	ssize_t w;
-	int rc = 0, stream;
+	int rc, stream;
 
 	out[0] = '\0';
 	*ret = -1;
-	libssh2_session_set_timeout(c->s, left_ms(c));
-	ch = libssh2_channel_open_session(c->s);
-	if (ch == NULL)
-		return session_fail(
-		    c, libssh2_session_last_errno(c->s), "opening a channel");
-	*ret_sent = true;
-	rc = libssh2_channel_exec(ch, cmd);
-	if (rc < 0) {
-		rc = session_fail(c, rc, "starting the command");
-		goto out;
-	}
-	while (input != NULL && off < secret_len(input)) {
-		w = libssh2_channel_write(ch,
-		    (const char *)secret_data(input) + off,
-		    secret_len(input) - off);
-		if (w < 0) {
-			/* The command may have exited without reading (a
-			 * shell that refuses it): its answer says why. */
-			if (w == LIBSSH2_ERROR_CHANNEL_CLOSED ||
-			    w == LIBSSH2_ERROR_CHANNEL_EOF_SENT)
-				break;
-			rc = session_fail(c, (int)w, "writing to the command");
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	(void)libssh2_channel_send_eof(ch);
+	rc = ssh_exec(c, cmd, input != NULL ? secret_data(input) : NULL,
+	    input != NULL ? secret_len(input) : 0, &ch, ret_sent);
+	if (rc < 0)
+		return rc;
 	for (stream = 0; stream <= 1; stream++) {
 		for (;;) {
 			w = libssh2_channel_read_ex(
@@ -581,7 +690,7 @@ run_command(struct ssh *c, const char *cmd, const struct secret *input,
 			if (w == 0)
 				break;
 			if (w < 0) {
-				rc = session_fail(
+				rc = ssh_session_fail(
 				    c, (int)w, "reading the command's output");
 				goto out;
 			}
@@ -625,14 +734,14 @@ policy_refusal(const char *text)
 	size_t i;
 
 	for (i = 0; words[i] != NULL; i++)
-		if (has(text, words[i]))
+		if (ssh_has(text, words[i]))
 			return true;
 	return false;
 }
 
 /* The last non-empty line of TEXT, one line, in OUT. */
-static void
-last_line(const char *text, char *out, size_t size)
+void
+ssh_last_line(const char *text, char *out, size_t size)
 {
 	char tmp[SSH_OUT_MAX];
 	size_t n;
@@ -648,15 +757,15 @@ last_line(const char *text, char *out, size_t size)
 
 /* A login shell that refuses commands (nologin, /bin/false): exit 1 and
  * nologin's text, or nothing at all. */
-static bool
-shell_refuses(int status, const char *out)
+bool
+ssh_shell_refuses(int status, const char *out)
 {
 	const char *p;
 
 	if (status != 1)
 		return false;
-	if (has(out, "currently not available") ||
-	    has(out, "not allowed to log in") || has(out, "nologin"))
+	if (ssh_has(out, "currently not available") ||
+	    ssh_has(out, "not allowed to log in") || ssh_has(out, "nologin"))
 		return true;
 	for (p = out; *p != '\0'; p++)
 		if (!isspace((unsigned char)*p))
@@ -678,23 +787,25 @@ chpasswd_result(struct ssh *c, const char *admin, const char *login, int status,
 
 	if (status == 0)
 		return 0;
-	last_line(out, line, sizeof(line));
+	ssh_last_line(out, line, sizeof(line));
 	res->untouched = true;
-	if (shell_refuses(status, out))
+	if (ssh_shell_refuses(status, out))
 		return provider_fail(res, WIRE_CLASS_FATAL,
 		    "the login shell of admin %s on %s refuses commands "
 		    "(nologin or /bin/false: \"%s\"): the admin needs a real "
 		    "shell such as /bin/sh to run chpasswd",
 		    admin, c->req->host, line);
-	if (has(out, "sudo: a password is required") ||
-	    has(out, "not in the sudoers") || has(out, "not allowed to") ||
-	    has(out, "may not run sudo") || has(out, "a terminal is required"))
+	if (ssh_has(out, "sudo: a password is required") ||
+	    ssh_has(out, "not in the sudoers") ||
+	    ssh_has(out, "not allowed to") ||
+	    ssh_has(out, "may not run sudo") ||
+	    ssh_has(out, "a terminal is required"))
 		return provider_fail(res, WIRE_CLASS_FATAL,
 		    "sudo on %s will not run chpasswd for %s without a "
 		    "password (\"%s\"): add the sudoers line \"%s "
 		    "ALL=(root) NOPASSWD: " SSH_CHPASSWD "\"",
 		    c->req->host, admin, line, admin);
-	if (status == 127 || has(out, "command not found"))
+	if (status == 127 || ssh_has(out, "command not found"))
 		return provider_fail(res, WIRE_CLASS_FATAL,
 		    "%s has no sudo or " SSH_CHPASSWD " (\"%s\")", c->req->host,
 		    line);
@@ -738,12 +849,12 @@ admin_reset(struct ssh *c)
 	((char *)secret_buf(line))[llen + 1 + plen] = '\n';
 	/* The command must be over before the session's last call gives
 	 * up: what is left, less the margin, in whole seconds. */
-	secs = (left_ms(c) - SSH_MARGIN_MS) / 1000;
+	secs = (ssh_left_ms(c) - SSH_MARGIN_MS) / 1000;
 	if (secs < 1)
 		secs = 1;
 	snprintf(cmd, sizeof(cmd), "timeout %ld %s" SSH_CHPASSWD, secs,
 	    strcmp(req->admin_login, "root") == 0 ? "" : "sudo -n ");
-	r = run_command(c, cmd, line, out, &status, &sent);
+	r = ssh_run_command(c, cmd, line, out, &status, &sent);
 	secret_free(line);
 	if (r < 0) {
 		c->res->untouched = !sent;
@@ -786,14 +897,15 @@ prompt_of(const char *text)
 	while (start > text && start[-1] != '\n' && start[-1] != '\r')
 		start--;
 	snprintf(line, sizeof(line), "%.*s", (int)(text + n - start), start);
-	if (!has(line, "password"))
+	if (!ssh_has(line, "password"))
 		return PROMPT_NONE;
-	if (has(line, "retype") || has(line, "re-enter") ||
-	    has(line, "again") || has(line, "repeat") || has(line, "confirm"))
+	if (ssh_has(line, "retype") || ssh_has(line, "re-enter") ||
+	    ssh_has(line, "again") || ssh_has(line, "repeat") ||
+	    ssh_has(line, "confirm"))
 		return PROMPT_RETYPE;
-	if (has(line, "current") || has(line, "old"))
+	if (ssh_has(line, "current") || ssh_has(line, "old"))
 		return PROMPT_CURRENT;
-	if (has(line, "new"))
+	if (ssh_has(line, "new"))
 		return PROMPT_NEW;
 	return PROMPT_CURRENT;
 }
@@ -854,20 +966,20 @@ self_change(struct ssh *c)
 		return provider_fail(c->res, WIRE_CLASS_POLICY,
 		    "a password with control characters cannot be typed to "
 		    "passwd");
-	libssh2_session_set_timeout(c->s, left_ms(c));
+	libssh2_session_set_timeout(c->s, ssh_left_ms(c));
 	ch = libssh2_channel_open_session(c->s);
 	if (ch == NULL)
-		return session_fail(
+		return ssh_session_fail(
 		    c, libssh2_session_last_errno(c->s), "opening a channel");
 	r = libssh2_channel_request_pty(ch, "dumb");
 	if (r < 0) {
-		r = session_fail(c, r, "asking for a terminal");
+		r = ssh_session_fail(c, r, "asking for a terminal");
 		goto out;
 	}
 	c->res->untouched = false;
 	r = libssh2_channel_exec(ch, "env LC_ALL=C LANG=C passwd");
 	if (r < 0) {
-		r = session_fail(c, r, "starting passwd");
+		r = ssh_session_fail(c, r, "starting passwd");
 		goto out;
 	}
 	for (;;) {
@@ -875,8 +987,8 @@ self_change(struct ssh *c)
 		if (w == 0)
 			break; /* passwd is done */
 		if (w < 0) {
-			last_line(out + since, line, sizeof(line));
-			r = session_fail(c, (int)w,
+			ssh_last_line(out + since, line, sizeof(line));
+			r = ssh_session_fail(c, (int)w,
 			    w == LIBSSH2_ERROR_TIMEOUT
 				? "passwd asked nothing rotad understands"
 				: "reading from passwd");
@@ -905,7 +1017,7 @@ self_change(struct ssh *c)
 		r = type_line(
 		    ch, p == PROMPT_CURRENT ? req->current : req->new_secret);
 		if (r < 0) {
-			r = session_fail(c, r, "answering passwd");
+			r = ssh_session_fail(c, r, "answering passwd");
 			c->res->untouched = !gave_retype;
 			goto out;
 		}
@@ -923,8 +1035,8 @@ self_change(struct ssh *c)
 	}
 	/* passwd said no, or asked again: it changed nothing. */
 	c->res->untouched = true;
-	last_line(out, line, sizeof(line));
-	if (shell_refuses(w == 0 ? status : 1, out))
+	ssh_last_line(out, line, sizeof(line));
+	if (ssh_shell_refuses(w == 0 ? status : 1, out))
 		r = provider_fail(c->res, WIRE_CLASS_FATAL,
 		    "the login shell of %s on %s refuses commands (\"%s\"): a "
 		    "self-change needs a real shell, or use an admin",
@@ -933,8 +1045,8 @@ self_change(struct ssh *c)
 		r = provider_fail(c->res, WIRE_CLASS_POLICY,
 		    "passwd on %s refused the new password of %s: %s",
 		    req->host, req->login, line);
-	else if (has(out, "Authentication failure") ||
-	    has(out, "authentication token manipulation") ||
+	else if (ssh_has(out, "Authentication failure") ||
+	    ssh_has(out, "authentication token manipulation") ||
 	    (w != 0 && gave_current))
 		r = provider_fail(c->res, WIRE_CLASS_AUTH,
 		    "passwd on %s refused the current password of %s: %s",
@@ -976,11 +1088,13 @@ static int
 ssh_apply(const struct wire_request *req, struct wire_response *res)
 {
 	struct ssh c;
-	long long started = mono_ms();
+	long long started = ssh_mono_ms();
 	const char *user;
 	const struct secret *cred;
 	int r;
 
+	if (req->private_key)
+		return ssh_key_apply(req, res);
 	/* Until a command runs on the target nothing can change there. */
 	res->untouched = true;
 	if ((r = check_request(req, res)) < 0)
@@ -994,7 +1108,7 @@ ssh_apply(const struct wire_request *req, struct wire_response *res)
 			: "no current password given for a self-change");
 	if ((r = ssh_open(&c, req, res, started)) < 0)
 		return r;
-	if ((r = authenticate(&c, user, cred)) < 0)
+	if ((r = ssh_authenticate(&c, user, cred, NULL)) < 0)
 		goto out;
 	r = req->admin_login != NULL ? admin_reset(&c) : self_change(&c);
 out:
@@ -1008,14 +1122,16 @@ static int
 ssh_verify(const struct wire_request *req, struct wire_response *res)
 {
 	struct ssh c;
-	long long started = mono_ms();
+	long long started = ssh_mono_ms();
 	int r;
 
+	if (req->private_key)
+		return ssh_key_verify(req, res);
 	if (req->login == NULL)
 		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
 	if ((r = ssh_open(&c, req, res, started)) < 0)
 		return r;
-	r = authenticate(&c, req->login, req->new_secret);
+	r = ssh_authenticate(&c, req->login, req->new_secret, NULL);
 	ssh_close(&c);
 	return r;
 }

@@ -80,6 +80,55 @@ req_user(struct daemon *d, struct control_conn *c, json_t *req)
 	return us;
 }
 
+/*
+ * The secret named in REQ into NAME (STORE_USER_MAX + 1 bytes): a loaded
+ * user's (its password, or its key when it rotates one), or a user's SSH
+ * key or key passphrase (USER/private_key, USER/private_key_passphrase)
+ * even when the user does not rotate its key: an admin's key, a key or a
+ * passphrase seeded before rotation is turned on.  Its state, if it has
+ * one, in *RET_US (else NULL).  False after answering not_found /
+ * bad_request.
+ */
+static bool
+req_secret(struct daemon *d, struct control_conn *c, json_t *req, char *name,
+    struct ustate **ret_us)
+{
+	static const char *const suffixes[] = { CRED_KEY_SUFFIX,
+		CRED_PASSPHRASE_SUFFIX };
+	const char *arg = str_arg(req, "user"), *slash;
+	struct ustate *us;
+	size_t i;
+
+	*ret_us = NULL;
+	if (arg == NULL) {
+		control_error(
+		    c, "bad_request", "\"user\" (a string) is required");
+		return false;
+	}
+	us = users_find(d, arg);
+	if (us != NULL && us->user != NULL) {
+		snprintf(name, STORE_USER_MAX + 1, "%s", us->name);
+		*ret_us = us;
+		return true;
+	}
+	slash = strchr(arg, '/');
+	for (i = 0; slash != NULL && i < 2; i++) {
+		char base[STORE_USER_MAX + 1];
+
+		if (strcmp(slash, suffixes[i]) != 0 ||
+		    (size_t)(slash - arg) >= sizeof(base))
+			continue;
+		snprintf(base, sizeof(base), "%.*s", (int)(slash - arg), arg);
+		us = users_find(d, base);
+		if (us == NULL || us->user == NULL)
+			break;
+		snprintf(name, STORE_USER_MAX + 1, "%s", arg);
+		return true;
+	}
+	control_error(c, "not_found", "no user %s", arg);
+	return false;
+}
+
 static json_t *
 user_json(struct daemon *d, struct ustate *us, bool full)
 {
@@ -218,14 +267,42 @@ cmd_next(struct daemon *d, struct control_conn *c, json_t *req)
 		tz_name(schedule_display_tz(s)), "next", arr));
 }
 
+/*
+ * The credentials a trigger of US covers, into V (two): US itself when it
+ * names a key (USER/private_key); for a user's name, each credential it
+ * rotates, its password alone when it rotates none.
+ */
+static size_t
+trigger_creds(struct daemon *d, struct ustate *us, struct ustate **v)
+{
+	char name[STORE_USER_MAX + 1];
+	size_t n = 0;
+
+	v[0] = us;
+	if (us->cred == CRED_PRIVATE_KEY)
+		return 1;
+	if (fire_rotates(us->user, CRED_PASSWORD))
+		v[n++] = us;
+	snprintf(name, sizeof(name), "%s%s", us->name, CRED_KEY_SUFFIX);
+	if (fire_rotates(us->user, CRED_PRIVATE_KEY) &&
+	    (v[n] = users_find(d, name)) != NULL && v[n]->user != NULL)
+		n++;
+	if (n == 0)
+		v[n++] = us;
+	return n;
+}
+
 static void
 cmd_trigger(
     struct daemon *d, struct control_conn *c, json_t *req, enum run_kind kind)
 {
-	struct ustate *us = req_user(d, c, req);
+	struct ustate *us = req_user(d, c, req), *creds[2];
+	struct wait_group *g = NULL;
+	json_t *ids;
 	struct waiter *w;
-	struct run *r;
-	bool coalesced;
+	struct run *r[2];
+	bool coalesced[2], wait;
+	size_t i, n;
 
 	if (us == NULL)
 		return;
@@ -240,19 +317,35 @@ cmd_trigger(
 		    us->name);
 		return;
 	}
-	r = run_new(d, us, kind, 0, &coalesced);
-	if (!json_is_true(json_object_get(req, "wait"))) {
+	n = trigger_creds(d, us, creds);
+	ids = json_array();
+	for (i = 0; i < n; i++) {
+		r[i] = run_new(d, creds[i], kind, 0, &coalesced[i]);
+		json_array_append_new(ids, json_string(r[i]->rec.id));
+	}
+	wait = json_is_true(json_object_get(req, "wait"));
+	if (!wait) {
 		control_reply(c,
-		    json_pack("{s:s, s:b}", "run", r->rec.id, "coalesced",
-			coalesced));
+		    json_pack("{s:s, s:b, s:o}", "run", r[0]->rec.id,
+			"coalesced", coalesced[0], "runs", ids));
 		return;
 	}
-	w = xcalloc(1, sizeof(*w));
-	w->conn = c;
-	LIST_INSERT_HEAD(&r->waiters, w, link);
-	control_progress(c,
-	    json_pack("{s:s, s:s, s:b}", "run", r->rec.id, "state",
-		run_phase_name(r), "coalesced", coalesced));
+	json_decref(ids);
+	if (n > 1) {
+		g = xcalloc(1, sizeof(*g));
+		g->left = (int)n;
+		g->runs = json_array();
+	}
+	for (i = 0; i < n; i++) {
+		w = xcalloc(1, sizeof(*w));
+		w->conn = c;
+		w->group = g;
+		LIST_INSERT_HEAD(&r[i]->waiters, w, link);
+		control_progress(c,
+		    json_pack("{s:s, s:s, s:s, s:b}", "run", r[i]->rec.id,
+			"user", creds[i]->name, "state", run_phase_name(r[i]),
+			"coalesced", coalesced[i]));
+	}
 }
 
 static struct run *
@@ -446,13 +539,14 @@ cmd_reload(struct daemon *d, struct control_conn *c, json_t *req)
 static void
 cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 {
-	struct ustate *us = req_user(d, c, req);
 	const char *b64 = str_arg(req, "value_b64");
+	char name[STORE_USER_MAX + 1];
 	struct secret *value = NULL;
+	struct ustate *us;
 	int64_t version;
 	int r;
 
-	if (us == NULL)
+	if (!req_secret(d, c, req, name, &us))
 		return;
 	if (b64 == NULL) {
 		control_error(c, "bad_request", "\"value_b64\" is required");
@@ -465,7 +559,7 @@ cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 		    "non-empty base64");
 		return;
 	}
-	r = store_secret_seed(d->store, us->name, value, now_s(), &version);
+	r = store_secret_seed(d->store, name, value, now_s(), &version);
 	secret_free(value);
 	if (r < 0) {
 		control_error(c, r == -EBUSY ? "busy" : "internal", "%s",
@@ -475,7 +569,7 @@ cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 	log_msg(LOG_NOTICE, MSG_SECRET_SET,
 	    "secret of %s set to version "
 	    "%" PRId64 " by uid %u",
-	    us->name, version, (unsigned)control_conn_uid(c));
+	    name, version, (unsigned)control_conn_uid(c));
 	control_reply(c, json_pack("{s:I}", "version", (json_int_t)version));
 }
 
@@ -488,6 +582,8 @@ cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 static bool
 out_of_sync(const struct ustate *us)
 {
+	if (us == NULL)
+		return false;
 	return us->last_outcome == STORE_RUN_OUT_OF_SYNC ||
 	    (us->run != NULL && us->run->rec.state == STORE_RUN_OUT_OF_SYNC);
 }
@@ -495,19 +591,19 @@ out_of_sync(const struct ustate *us)
 static void
 cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
 {
-	struct ustate *us = req_user(d, c, req);
+	char name[STORE_USER_MAX + 1];
 	struct secret *value = NULL;
+	struct ustate *us;
 	int64_t version;
 	char *b64;
 	int r;
 
-	if (us == NULL)
+	if (!req_secret(d, c, req, name, &us))
 		return;
-	r = store_secret_get(
-	    d->store, us->name, STORE_CURRENT, &value, &version);
+	r = store_secret_get(d->store, name, STORE_CURRENT, &value, &version);
 	if (r == -ENOENT) {
 		control_error(
-		    c, "not_found", "user %s has no secret yet", us->name);
+		    c, "not_found", "user %s has no secret yet", name);
 		return;
 	}
 	if (r < 0) {
@@ -518,7 +614,7 @@ cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
 	log_msg(LOG_NOTICE, MSG_SECRET_READ,
 	    "secret of %s (version "
 	    "%" PRId64 ") read by uid %u pid %d",
-	    us->name, version, (unsigned)control_conn_uid(c),
+	    name, version, (unsigned)control_conn_uid(c),
 	    (int)control_conn_pid(c));
 	b64 = protocol_secret_encode(value);
 	secret_free(value);
@@ -548,14 +644,14 @@ collect_version(const struct store_secret_info *in, void *arg)
 static void
 cmd_secret_history(struct daemon *d, struct control_conn *c, json_t *req)
 {
-	struct ustate *us = req_user(d, c, req);
+	char name[STORE_USER_MAX + 1];
+	struct ustate *us;
 	json_t *arr;
 
-	if (us == NULL)
+	if (!req_secret(d, c, req, name, &us))
 		return;
 	arr = json_array();
-	if (store_secret_history(d->store, us->name, collect_version, arr) <
-	    0) {
+	if (store_secret_history(d->store, name, collect_version, arr) < 0) {
 		json_decref(arr);
 		control_error(c, "internal", "%s", store_last_error(d->store));
 		return;
@@ -665,7 +761,7 @@ command_on_close(void *arg, struct control_conn *c)
 		{
 			if (w->conn == c) {
 				LIST_REMOVE(w, link);
-				free(w);
+				run_waiter_drop(w);
 			}
 		}
 	}

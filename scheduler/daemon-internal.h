@@ -69,9 +69,27 @@ struct rstate {
 	int running;
 };
 
-/* Runtime state of a user; survives reloads, matched by name. */
+/*
+ * What a user's runs change.  A user that rotates both its password and
+ * its SSH key has two credentials, each its own secret in the store (its
+ * own versions, pending and history), its own runs and its own rollback
+ * flag: the password under the user's name, the key under NAME/private_key
+ * (a name no user can have: user names hold no '/').
+ */
+enum cred {
+	CRED_PASSWORD,
+	CRED_PRIVATE_KEY,
+};
+#define CRED_KEY_SUFFIX "/private_key"
+/* The current key's passphrase, when the key an operator seeded has one:
+ * a secret of the user, never rotated (new keys have none). */
+#define CRED_PASSPHRASE_SUFFIX "/private_key_passphrase"
+
+/* Runtime state of one credential of a user; survives reloads, matched by
+ * name. */
 struct ustate {
-	char *name;
+	char *name; /* the store's: NAME or NAME/private_key */
+	enum cred cred;
 	struct job_user *user; /* in the current generation; NULL: removed */
 	struct heap_node node; /* next fire, when scheduled */
 	int64_t last_fire;
@@ -111,9 +129,19 @@ enum step {
 	STEP_PROBE_PENDING,
 };
 
+/* The runs one `rotate --wait` waits for together (a user's password and
+ * its key): one answer, once the last has ended. */
+struct wait_group {
+	int left;      /* waiters still attached */
+	bool answered; /* an error went already (the daemon stopped) */
+	json_t *runs;  /* the ended runs, as run_json() */
+	json_t *worst; /* the first of them that did not succeed, or NULL */
+};
+
 /* A control connection waiting for a run to end (`rotate --wait`). */
 struct waiter {
 	struct control_conn *conn;
+	struct wait_group *group; /* NULL: the one run */
 	LIST_ENTRY(waiter) link;
 };
 
@@ -142,6 +170,7 @@ struct run {
 	struct spawn *sp;   /* the step's worker, while one runs */
 	int pid;            /* its pid, for the record of live workers */
 	bool abandoned;     /* the stop deadline passed while sp ran */
+	bool generating;    /* its new key is being made (keygen.h) */
 	bool scripted_fail; /* the test provider was told to fail */
 	int outputs;        /* script outputs kept so far */
 	const struct job_script *cur_script; /* the one a worker runs */
@@ -215,6 +244,15 @@ void run_fault_init(void);
  * scheduled instant, 0 for a trigger. */
 struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
     int64_t fire, bool *ret_coalesced);
+/* W's run has ended as RUN (run_json(), taken): answer W's connection,
+ * or W's group once its last run has ended.  Frees W. */
+void run_waiter_done(struct waiter *w, json_t *run);
+/* W's run will not end while W waits (the daemon stops): answer the error
+ * MSG (once per group).  Frees W. */
+void run_waiter_error(struct waiter *w, const char *msg);
+/* W's connection is gone: no answer.  Frees W. */
+void run_waiter_drop(struct waiter *w);
+
 /* Start the queued runs that have a worker slot. */
 void run_dispatch_queue(struct daemon *d);
 const char *run_kind_name(enum run_kind k);
@@ -240,6 +278,10 @@ void daemon_recover_unfinished(struct daemon *d);
 struct ustate *users_find(struct daemon *d, const char *name);
 /* The state of user NAME, made if it has none yet. */
 struct ustate *users_get(struct daemon *d, const char *name);
+/* The state of U's credential C, made if it has none yet (its name is
+ * U's, or U's with CRED_KEY_SUFFIX). */
+struct ustate *users_cred(
+    struct daemon *d, const struct job_user *u, enum cred c);
 /* The state of resource NAME, made if it has none yet. */
 struct rstate *users_resource(struct daemon *d, const char *name);
 /* Free both tables (at exit; no run may be left). */
@@ -247,8 +289,12 @@ void users_free(struct daemon *d);
 
 /* ---- fire.c ---- */
 
-/* Whether U has fires at all: a managed user. */
-bool fire_schedulable(const struct job_user *u);
+/* Whether US has fires at all: a managed user that rotates this
+ * credential. */
+bool fire_schedulable(const struct ustate *us);
+/* Whether U rotates credential C (its rotate: setting and, for the key,
+ * private_key_rotate). */
+bool fire_rotates(const struct job_user *u, enum cred c);
 /* Put US at its next fire after AFTER, or out of the heap if none. */
 void fire_reschedule(struct daemon *d, struct ustate *us, int64_t after);
 /* US's next fire instant, 0: none. */

@@ -137,20 +137,22 @@ stop_deadline(uv_timer_t *t)
 			continue;
 		d->users[i]->run = NULL;
 		while ((w = LIST_FIRST(&r->waiters)) != NULL) {
+			char msg[96];
+
 			LIST_REMOVE(w, link);
-			control_error(w->conn, "unavailable",
-			    "rotad stopped "
-			    "during run %s",
-			    r->rec.id);
-			free(w);
+			snprintf(msg, sizeof(msg),
+			    "rotad stopped during run %s", r->rec.id);
+			run_waiter_error(w, msg);
 		}
 		reload_gen_put(r->gen);
 		uv_timer_stop(&r->timer);
-		if (r->sp != NULL) {
-			/* step_done() closes it once the worker is gone;
-			 * the run stays as persisted, for recovery. */
+		if (r->sp != NULL || r->generating) {
+			/* step_done() (key_made()) closes it once the worker
+			 * (the key) is done; the run stays as persisted, for
+			 * recovery. */
 			r->abandoned = true;
-			spawn_cancel(r->sp);
+			if (r->sp != NULL)
+				spawn_cancel(r->sp);
 			continue;
 		}
 		uv_close((uv_handle_t *)&r->timer, run_closed);
@@ -184,12 +186,12 @@ begin_stop(struct daemon *d)
 		d->nqueued--;
 		r->us->run = NULL;
 		while ((w = LIST_FIRST(&r->waiters)) != NULL) {
+			char msg[96];
+
 			LIST_REMOVE(w, link);
-			control_error(w->conn, "unavailable",
-			    "rotad stopped "
-			    "before run %s started",
-			    r->rec.id);
-			free(w);
+			snprintf(msg, sizeof(msg),
+			    "rotad stopped before run %s started", r->rec.id);
+			run_waiter_error(w, msg);
 		}
 		reload_gen_put(r->gen);
 		uv_close((uv_handle_t *)&r->timer, run_closed);

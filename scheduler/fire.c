@@ -31,9 +31,19 @@ node_user(struct heap_node *n)
 }
 
 bool
-fire_schedulable(const struct job_user *u)
+fire_rotates(const struct job_user *u, enum cred c)
 {
-	return u != NULL && u->managed;
+	if (c == CRED_PRIVATE_KEY)
+		return (u->settings.rotate & JOB_ROTATE_PRIVATE_KEY) &&
+		    u->settings.private_key_rotate;
+	return (u->settings.rotate & JOB_ROTATE_PASSWORD) != 0;
+}
+
+bool
+fire_schedulable(const struct ustate *us)
+{
+	return us->user != NULL && us->user->managed &&
+	    fire_rotates(us->user, us->cred);
 }
 
 /* ---- the schedule ---- */
@@ -52,7 +62,7 @@ fire_reschedule(struct daemon *d, struct ustate *us, int64_t after)
 		taken = us->run->fire;
 	if (taken > after && taken - after <= CLOCK_BACK_MAX)
 		after = taken;
-	if (!fire_schedulable(us->user) ||
+	if (!fire_schedulable(us) ||
 	    schedule_next(us->user->settings.schedule, after, &next) < 0) {
 		heap_remove(&d->heap, &us->node);
 		return;

@@ -97,7 +97,7 @@ adopt_stored(
 {
 	struct store_schedule s;
 
-	if (store_schedule_get(d->store, u->name, &s) == 0) {
+	if (store_schedule_get(d->store, us->name, &s) == 0) {
 		us->last_fire = s.last_fire;
 		us->last_outcome = s.last_outcome;
 		snprintf(
@@ -106,7 +106,7 @@ adopt_stored(
 		s.next_fire = 0;
 	}
 	fire_reschedule(d, us, now);
-	if (!fire_schedulable(u))
+	if (!fire_schedulable(us))
 		return;
 	/* A fire missed while the daemon was down. */
 	if (s.next_fire != 0 && s.next_fire <= now) {
@@ -118,7 +118,7 @@ adopt_stored(
 			    "%s: fire "
 			    "due at %" PRId64 " was missed; running "
 			    "it once now",
-			    u->name, s.next_fire);
+			    us->name, s.next_fire);
 			run_new(d, us, RUN_ROTATE, s.next_fire, &c);
 			fire_persist(d, us);
 			return;
@@ -127,7 +127,7 @@ adopt_stored(
 		    "%s: fire due at "
 		    "%" PRId64 " was missed; skipped (misfire: "
 		    "skip)",
-		    u->name, s.next_fire);
+		    us->name, s.next_fire);
 		us->last_fire = s.next_fire;
 	}
 	if (s.next_fire != fire_next(us))
@@ -157,15 +157,25 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 		if (d->users[i] != NULL)
 			d->users[i]->user = NULL;
 	if (at_start) {
-		for (i = 0; i < set->nusers; i++)
-			users_get(d, set->users[i]->name)->user = set->users[i];
+		for (i = 0; i < set->nusers; i++) {
+			struct job_user *u = set->users[i];
+
+			users_cred(d, u, CRED_PASSWORD)->user = u;
+			if (fire_rotates(u, CRED_PRIVATE_KEY))
+				users_cred(d, u, CRED_PRIVATE_KEY)->user = u;
+		}
 		daemon_recover_unfinished(d);
 	}
 	store_begin(d->store);
-	for (i = 0; i < set->nusers; i++) {
-		struct job_user *u = set->users[i];
+	for (i = 0; i < set->nusers * 2; i++) {
+		struct job_user *u = set->users[i / 2];
+		enum cred c = i % 2 == 0 ? CRED_PASSWORD : CRED_PRIVATE_KEY;
 
-		us = users_get(d, u->name);
+		/* The password's state always (an admin's secret, a user
+		 * that rotates only its key), the key's when it rotates. */
+		if (c == CRED_PRIVATE_KEY && !fire_rotates(u, c))
+			continue;
+		us = users_cred(d, u, c);
 		us->user = u;
 		if (at_start) {
 			adopt_stored(d, us, u, now);

@@ -33,6 +33,7 @@
 #include "control.h"
 #include "daemon-internal.h"
 #include "jobs.h"
+#include "keygen.h"
 #include "log.h"
 #include "policy.h"
 #include "protocol.h"
@@ -59,7 +60,7 @@ static void retry_timer(uv_timer_t *t);
 /* ---- runs ---- */
 
 static void run_do(struct run *r, struct rotation_actions *acts);
-static void run_settings(const struct job_user *u, struct rotation_caps *caps,
+static void run_settings(const struct ustate *us, struct rotation_caps *caps,
     struct rotation_flags *flags);
 
 /* The engine's classes and states are the store's, by name. */
@@ -210,6 +211,64 @@ trim_finished(struct daemon *d)
 	}
 }
 
+/* The last waiter of group G is gone: free it. */
+static void
+group_put(struct wait_group *g)
+{
+	if (--g->left > 0)
+		return;
+	json_decref(g->runs);
+	free(g);
+}
+
+void
+run_waiter_done(struct waiter *w, json_t *run)
+{
+	struct wait_group *g = w->group;
+	const char *state;
+
+	if (g == NULL) {
+		control_reply(w->conn, json_pack("{s:o}", "run", run));
+		free(w);
+		return;
+	}
+	json_array_append_new(g->runs, run);
+	state = json_string_value(json_object_get(run, "state"));
+	if (g->worst == NULL && state != NULL &&
+	    strcmp(state, "committed") != 0 && strcmp(state, "verified") != 0)
+		g->worst = run;
+	/* The answer shows the run that decides how the command went: the
+	 * first that did not succeed, else the last; and all of them. */
+	if (g->left == 1 && !g->answered)
+		control_reply(w->conn,
+		    json_pack("{s:O, s:O}", "run",
+			g->worst != NULL ? g->worst : run, "runs", g->runs));
+	free(w);
+	group_put(g);
+}
+
+void
+run_waiter_error(struct waiter *w, const char *msg)
+{
+	struct wait_group *g = w->group;
+
+	if (g == NULL || !g->answered)
+		control_error(w->conn, "unavailable", "%s", msg);
+	if (g != NULL) {
+		g->answered = true;
+		group_put(g);
+	}
+	free(w);
+}
+
+void
+run_waiter_drop(struct waiter *w)
+{
+	if (w->group != NULL)
+		group_put(w->group);
+	free(w);
+}
+
 static void
 run_finish(struct run *r, enum store_run_state state,
     enum store_error_class class, const char *msg)
@@ -256,11 +315,9 @@ run_finish(struct run *r, enum store_run_state state,
 
 	while ((w = LIST_FIRST(&r->waiters)) != NULL) {
 		LIST_REMOVE(w, link);
-		control_reply(w->conn,
-		    json_pack("{s:o}", "run",
-			run_json(&r->rec, run_kind_name(r->kind),
-			    run_state_shown(run_kind_name(r->kind), state))));
-		free(w);
+		run_waiter_done(w,
+		    run_json(&r->rec, run_kind_name(r->kind),
+			run_state_shown(run_kind_name(r->kind), state)));
 	}
 	reload_gen_put(r->gen);
 	r->gen = NULL;
@@ -383,7 +440,7 @@ run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 	r->rec.created = r->rec.updated = now_s();
 	snprintf(r->rec.message, sizeof(r->rec.message), "queued");
 	r->phase = PHASE_QUEUED;
-	run_settings(r->user, &caps, &flags);
+	run_settings(us, &caps, &flags);
 	rotation_init(&r->rot, &caps, &flags, kind == RUN_VERIFY);
 	us->run = r;
 	return r;
@@ -544,26 +601,16 @@ retry_later(struct run *r, const struct rotation_action *a)
 	run_dispatch_queue(d);
 }
 
-/* Prepare: a new secret per policy, stored pending with the run row and
- * the fire it serves, in one transaction, before the target is touched. */
+/* Prepare: the new secret VALUE stored pending with the run row and the
+ * fire it serves, in one transaction, before the target is touched.
+ * VALUE is freed. */
 static int
-prepare(struct run *r, char *msg, size_t size)
+prepare_store(struct run *r, struct secret *value, char *msg, size_t size)
 {
 	struct daemon *d = r->d;
 	struct ustate *us = r->us;
-	struct secret *value = NULL;
-	char pw[POLICY_LENGTH_MAX + 1];
 	int rc;
 
-	rc = policy_generate(r->user->settings.complexity, pw, sizeof(pw));
-	if (rc == 0)
-		rc = secret_new(pw, strlen(pw), &value);
-	OPENSSL_cleanse(pw, sizeof(pw));
-	if (rc < 0) {
-		snprintf(
-		    msg, size, "generating the new secret: %s", strerror(-rc));
-		return rc;
-	}
 	r->rec.state = STORE_RUN_PREPARED;
 	r->rec.updated = now_s();
 	snprintf(r->rec.message, sizeof(r->rec.message), "prepared");
@@ -599,6 +646,26 @@ prepare(struct run *r, char *msg, size_t size)
 	r->created = true;
 	notify(r);
 	return 0;
+}
+
+/* A new password per the user's complexity policy, stored pending. */
+static int
+prepare(struct run *r, char *msg, size_t size)
+{
+	struct secret *value = NULL;
+	char pw[POLICY_LENGTH_MAX + 1];
+	int rc;
+
+	rc = policy_generate(r->user->settings.complexity, pw, sizeof(pw));
+	if (rc == 0)
+		rc = secret_new(pw, strlen(pw), &value);
+	OPENSSL_cleanse(pw, sizeof(pw));
+	if (rc < 0) {
+		snprintf(
+		    msg, size, "generating the new secret: %s", strerror(-rc));
+		return rc;
+	}
+	return prepare_store(r, value, msg, size);
 }
 
 /*
@@ -775,6 +842,8 @@ step_request(struct run *r, enum wire_op op, enum rotation_cand cand,
     struct secret **ret, char *msg, size_t size)
 {
 	const struct job_resource *res = r->user->resource;
+	const struct request_subject who = { r->user, r->us->name,
+		r->us->cred == CRED_PRIVATE_KEY };
 	struct ustate *admin = NULL;
 	char action[64];
 	const char *ta;
@@ -782,7 +851,7 @@ step_request(struct run *r, enum wire_op op, enum rotation_cand cand,
 	if (res->admin_user != NULL)
 		admin = users_find(r->d, res->admin_user);
 	ta = test_action(r, op, action, sizeof(action));
-	return request_step(r->d->store, r->user, admin_identity(admin), op,
+	return request_step(r->d->store, &who, admin_identity(admin), op,
 	    cand_slot(cand), ta, ret, msg, size);
 }
 
@@ -977,6 +1046,29 @@ step_result(struct run *r, enum store_error_class class, bool untouched,
 	run_do(r, &acts);
 }
 
+/* A host key R's worker saw first (host_key_policy: tofu) is recorded. */
+static void
+tofu_learnt(struct run *r, const struct wire_response *res)
+{
+	char fp[64];
+	int rc;
+
+	rc = request_tofu_learnt(
+	    r->d->store, r->user->resource, res->facts, fp, sizeof(fp));
+	if (rc > 0)
+		log_msg(LOG_NOTICE, MSG_RUN_START,
+		    "run %s %s: resource %s: host key %s recorded "
+		    "(host_key_policy: tofu); it is required from now on",
+		    r->rec.id, r->us->name, r->user->resource->name, fp);
+	else if (rc < 0)
+		log_msg(LOG_ERR, MSG_STORE,
+		    "run %s %s: resource %s: the host key seen first was not "
+		    "recorded: %s",
+		    r->rec.id, r->us->name, r->user->resource->name,
+		    rc == -EINVAL ? "malformed"
+				  : store_last_error(r->d->store));
+}
+
 static void
 step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 {
@@ -1007,6 +1099,8 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 	}
 	if (r->cur_script != NULL)
 		script_output(r, res);
+	else
+		tofu_learnt(r, res);
 	r->cur_script = NULL;
 	step_result(r, (enum store_error_class)res->class, res->untouched,
 	    res->class == WIRE_CLASS_NONE ? "ok" : res->message);
@@ -1050,12 +1144,14 @@ static int
 spawn_script(struct run *r, const char *provider, const struct job_script *sc,
     enum store_slot new_slot, enum store_slot old_slot, struct outcome *o)
 {
+	const struct request_subject who = { r->user, r->us->name,
+		r->us->cred == CRED_PRIVATE_KEY };
 	const char *extra[5] = { NULL };
 	struct secret *request = NULL;
 	int rc;
 
-	rc = request_script(r->d->store, r->user, provider, sc, new_slot,
-	    old_slot, &request, o->buf, STORE_MESSAGE_MAX + 1);
+	rc = request_script(r->d->store, &who, provider, sc, new_slot, old_slot,
+	    &request, o->buf, STORE_MESSAGE_MAX + 1);
 	if (rc < 0)
 		return failed(o, ROTATION_FATAL, rc);
 	/* The script's profile may execute its interpreter, or the script
@@ -1108,9 +1204,10 @@ script_output(struct run *r, const struct wire_response *res)
  * and the user's settings.
  */
 static void
-run_settings(const struct job_user *u, struct rotation_caps *caps,
+run_settings(const struct ustate *us, struct rotation_caps *caps,
     struct rotation_flags *flags)
 {
+	const struct job_user *u = us->user;
 	const struct job_resource *res = u->resource;
 	size_t n = 0;
 
@@ -1123,8 +1220,10 @@ run_settings(const struct job_user *u, struct rotation_caps *caps,
 	    (res->provider->caps & CATALOG_CAP_RECONCILE_WITHOUT_ADMIN);
 	caps->noop = u->noop;
 	memset(flags, 0, sizeof(*flags));
-	flags->rollback_on_password_fail =
-	    u->settings.rollback_on_password_fail;
+	/* The engine's one rollback flag is the credential's own. */
+	flags->rollback_on_password_fail = us->cred == CRED_PRIVATE_KEY
+	    ? u->settings.rollback_on_private_key_fail
+	    : u->settings.rollback_on_password_fail;
 	flags->rollback_on_post_rotation_fail =
 	    u->settings.rollback_on_post_rotation_fail;
 	flags->rerun_on_post_rotation_fail =
@@ -1196,6 +1295,82 @@ store_op(struct run *r, enum rotation_store op, struct outcome *o)
 	case ROTATION_STORE_NONE:
 		break;
 	}
+}
+
+/* The new key of R is made (keygen.h): store it pending, and tell the
+ * engine how its prepare went. */
+static void
+key_made(void *arg, struct secret *key, enum sshkey_type type, int bits,
+    const char *why, int rc)
+{
+	struct run *r = arg;
+	char msg[STORE_MESSAGE_MAX + 1];
+
+	r->generating = false;
+	if (r->abandoned) {
+		/* The stop deadline passed meanwhile: nothing was stored. */
+		secret_free(key);
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+		return;
+	}
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "generating the new key: %s",
+		    strerror(-rc));
+		step_result(r, STORE_ERROR_FATAL, false, msg);
+		return;
+	}
+	log_msg(LOG_INFO, MSG_RUN_START,
+	    "run %s %s: a new %s key of %d bits (%s)", r->rec.id, r->us->name,
+	    sshkey_type_name(type),
+	    bits != 0                       ? bits
+		: type == SSHKEY_ED25519    ? 256
+		: type == SSHKEY_ECDSA_P256 ? 256
+		: type == SSHKEY_ECDSA_P384 ? 384
+					    : 521,
+	    why);
+	if (prepare_store(r, key, msg, sizeof(msg)) < 0) {
+		step_result(r, STORE_ERROR_FATAL, false, msg);
+		return;
+	}
+	step_result(r, STORE_ERROR_NONE, false, "ok");
+}
+
+/*
+ * Prepare for an SSH key: a key pair like the current one, made with its
+ * choice on the thread pool (keygen.h); key_made() goes on.  0, or -errno
+ * with the outcome in O when the work could not start.
+ */
+static int
+prepare_key(struct run *r, struct outcome *o)
+{
+	const struct job_settings *st = &r->user->settings;
+	struct keygen_args a;
+	char comment[STORE_USER_MAX + 8], pname[STORE_USER_MAX + 1];
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	if (sshkey_type_from_name(st->private_key_type, &a.fallback) < 0)
+		a.fallback = SSHKEY_ED25519; /* jobs/ checked it */
+	a.forced = st->private_key_type_origin.level != JOB_LEVEL_BUILTIN
+	    ? a.fallback
+	    : SSHKEY_UNKNOWN;
+	(void)store_secret_get(
+	    r->d->store, r->us->name, STORE_CURRENT, &a.current, NULL);
+	if (snprintf(pname, sizeof(pname), "%s%s", r->user->name,
+		CRED_PASSPHRASE_SUFFIX) < (int)sizeof(pname))
+		(void)store_secret_get(
+		    r->d->store, pname, STORE_CURRENT, &a.passphrase, NULL);
+	snprintf(comment, sizeof(comment), "rotad-%s",
+	    r->user->login != NULL ? r->user->login : r->user->name);
+	a.comment = comment;
+	rc = keygen_start(r->d->loop, &a, key_made, r);
+	if (rc < 0) {
+		snprintf(o->buf, sizeof(o->buf), "generating the new key: %s",
+		    uv_strerror(rc));
+		return failed(o, ROTATION_FATAL, rc);
+	}
+	r->generating = true;
+	return 0;
 }
 
 /* Log the engine's event A, in the daemon's words and ids. */
@@ -1302,6 +1477,9 @@ act(struct run *r, const struct rotation_action *a, struct outcome *o)
 	case ROTATION_ACT_SCRIPT:
 		return start_script(r, a->script, o) < 0;
 	case ROTATION_ACT_STORE:
+		if (a->store == ROTATION_STORE_PREPARE &&
+		    r->us->cred == CRED_PRIVATE_KEY)
+			return prepare_key(r, o) < 0;
 		store_op(r, a->store, o);
 		return true;
 	case ROTATION_ACT_RETRY:

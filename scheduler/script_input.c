@@ -208,8 +208,12 @@ put_object(
 	    (r = put_member(o, ",\"resourceRecordUid\":", in->resource_uid)) <
 		0 ||
 	    (r = put_member(o, ",\"userRecordUid\":", in->user_uid)) < 0 ||
-	    (r = put_secret(o, ",\"newPassword\":", in->new_password)) < 0 ||
-	    (r = put_secret(o, ",\"oldPassword\":", in->old_password)) < 0 ||
+	    (r = put_secret(o,
+		 in->private_key ? ",\"newPrivateKey\":" : ",\"newPassword\":",
+		 in->new_password)) < 0 ||
+	    (r = put_secret(o,
+		 in->private_key ? ",\"oldPrivateKey\":" : ",\"oldPassword\":",
+		 in->old_password)) < 0 ||
 	    (r = put_member(o, ",\"user\":", in->user)) < 0)
 		return r;
 	/* Base64 needs no escaping. */

@@ -13,6 +13,7 @@
 #ifndef ROTAD_SCRIPT_INPUT_H
 #define ROTAD_SCRIPT_INPUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct secret;
@@ -33,6 +34,9 @@ struct script_input {
 	const char *user;         /* the login */
 	const struct secret *new_password;
 	const struct secret *old_password; /* NULL: "" */
+	/* The two are SSH private keys: written as newPrivateKey and
+	 * oldPrivateKey (Keeper names only the passwords). */
+	bool private_key;
 	const struct script_record *records;
 	size_t nrecords;
 };

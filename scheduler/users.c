@@ -6,6 +6,7 @@
  * outlives the generations that name it: a reload finds it here by name
  * and carries its schedule, pause and run over.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,6 +74,21 @@ users_get(struct daemon *d, const char *name)
 	heap_node_init(&us->node);
 	d->users[slot_of((void **)d->users, d->users_cap, name)] = us;
 	d->nusers++;
+	return us;
+}
+
+struct ustate *
+users_cred(struct daemon *d, const struct job_user *u, enum cred c)
+{
+	char name[STORE_USER_MAX + 1];
+	struct ustate *us;
+
+	if (c == CRED_PASSWORD)
+		return users_get(d, u->name);
+	/* jobs/ bounds names to 128 bytes: the suffix fits. */
+	snprintf(name, sizeof(name), "%s%s", u->name, CRED_KEY_SUFFIX);
+	us = users_get(d, name);
+	us->cred = CRED_PRIVATE_KEY;
 	return us;
 }
 

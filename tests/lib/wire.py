@@ -79,6 +79,8 @@ REQUEST_FIELDS = {
     "test_action": (18, "str", 255),
     "params": (19, "params", WIRE_PARAMS_MAX),
     "tls_disabled": (20, "bool", 1),
+    "private_key": (21, "bool", 1),
+    "passphrase": (22, "secret", None),
 }
 RESPONSE_FIELDS = {
     "class": (0x81, "int", len(CLASSES) - 1),
@@ -87,7 +89,7 @@ RESPONSE_FIELDS = {
     "output": (0x84, "bytes", WIRE_OUTPUT_MAX - 1),
     "untouched": (0x85, "bool", 1),
 }
-SECRETS = ("current", "new_secret", "admin", "script_input")
+SECRETS = ("current", "new_secret", "admin", "script_input", "passphrase")
 
 
 class WireError(ValueError):
@@ -243,7 +245,7 @@ def encode_request(req):
         v = req.get(name)
         if v is None:
             continue
-        if name == "tls_disabled":
+        if name in ("tls_disabled", "private_key"):
             # Written only when true, as wire.c does.
             if v:
                 fields.append((tag, b"\1"))
@@ -287,9 +289,9 @@ def decode_request(body):
             req[name] = {n: k for k, n in OPS.items()}[v]
         elif kind == "int":
             req[name] = _int(val, 0, bound, name)
-        elif name == "tls_disabled":
+        elif name in ("tls_disabled", "private_key"):
             if len(val) != 1 or val[0] != 1:
-                raise WireError("tls_disabled: one byte, 1")
+                raise WireError("%s: one byte, 1" % name)
             req[name] = True
         elif kind == "bool":
             if len(val) != 1 or val[0] > 1:

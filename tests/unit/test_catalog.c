@@ -33,7 +33,9 @@ test_find_by_name(void **state)
 	assert_non_null(p);
 	assert_true(p->caps & CATALOG_CAP_ADMIN_RESET);
 	assert_true(p->caps & CATALOG_CAP_SELF_CHANGE);
-	assert_false(p->caps & CATALOG_CAP_KEY_MATERIAL);
+	assert_true(p->caps & CATALOG_CAP_KEY_MATERIAL);
+	assert_string_equal(p->one_of_waiver_key, "host_key_policy");
+	assert_false(catalog_find("postgresql")->caps & CATALOG_CAP_KEY_MATERIAL);
 	assert_null(catalog_find("rdp"));
 	assert_null(catalog_find(""));
 	assert_null(catalog_find(NULL));

@@ -107,6 +107,38 @@ str_of(json_t *obj, const char *key)
 	return json_string_value(v);
 }
 
+/* A key rotation's input names the secrets as keys, not passwords. */
+static void
+test_private_key(void **state)
+{
+	struct secret *nk = NULL, *ok = NULL;
+	struct script_input in = { 0 };
+	json_t *o;
+	char *json;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(secret_new("-----BEGIN NEW\n", 15, &nk), 0);
+	assert_int_equal(secret_new("-----BEGIN OLD\n", 15, &ok), 0);
+	in.provider_uid = "";
+	in.resource_uid = "box";
+	in.user_uid = "deploy/private_key";
+	in.user = "deploy";
+	in.new_password = nk;
+	in.old_password = ok;
+	in.private_key = true;
+	json = build_json(&in, &len);
+	o = parse(json, len);
+	assert_string_equal(str_of(o, "newPrivateKey"), "-----BEGIN NEW\n");
+	assert_string_equal(str_of(o, "oldPrivateKey"), "-----BEGIN OLD\n");
+	assert_null(json_object_get(o, "newPassword"));
+	assert_null(json_object_get(o, "oldPassword"));
+	json_decref(o);
+	free(json);
+	secret_free(nk);
+	secret_free(ok);
+}
+
 static void
 test_every_key(void **state)
 {
@@ -368,6 +400,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_key),
+		cmocka_unit_test(test_private_key),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_escaping),
 		cmocka_unit_test(test_not_utf8),

@@ -327,6 +327,25 @@ test_request_round_trip(void **state)
 		    -EBADMSG);
 		free(q);
 	}
+	/* private_key (tag 21, written only when true) and the current
+	 * key's passphrase (tag 22) come after it. */
+	len = secret_len(msg);
+	secret_free(msg);
+	req.private_key = true;
+	assert_int_equal(secret_new("pass phrase", 11, &req.passphrase), 0);
+	assert_int_equal(wire_request_encode(&req, &msg), 0);
+	assert_int_equal(secret_len(msg), len + 6 + 5 + 11);
+	p = secret_data(msg);
+	assert_int_equal(p[len], 21);
+	assert_int_equal(p[len + 5], 1);
+	assert_int_equal(p[len + 6], 22);
+	assert_int_equal(
+	    wire_request_decode(p + 4, secret_len(msg) - 4, &back), 0);
+	assert_true(back.private_key);
+	assert_non_null(back.passphrase);
+	assert_int_equal(secret_len(back.passphrase), 11);
+	assert_memory_equal(secret_data(back.passphrase), "pass phrase", 11);
+	wire_request_clear(&back);
 	secret_free(msg);
 	wire_request_clear(&req);
 	wire_request_clear(NULL);
