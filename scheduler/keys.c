@@ -311,9 +311,10 @@ keys_lock_store(const char *store_path, char *why, size_t size)
 		pid[strcspn(pid, "\n")] = '\0';
 		if (r == -EBUSY)
 			snprintf(why, size,
-			    "%s is in use: a rotad%s%s holds its lock %s",
-			    store_path, pid[0] != '\0' ? " with pid " : "", pid,
-			    path);
+			    "%s is in use: another rotad is running (%s%s "
+			    "holds %s)",
+			    store_path, pid[0] != '\0' ? "pid " : "a process",
+			    pid, path);
 		else
 			snprintf(why, size, "cannot lock %s: %s", path,
 			    strerror(-r));
