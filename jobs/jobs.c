@@ -20,10 +20,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -602,12 +604,77 @@ trust_daemon(struct job_loader *l)
 				   : ROTAD_LIBEXECDIR "/rotad-worker");
 }
 
+/* A warning, tied to FILE (a path, not an interned index) at LINE:COLUMN
+ * (0: the file as a whole). */
+static void
+warning_at(struct job_set *set, const char *file, int line, int column,
+    const char *fmt, ...)
+{
+	struct job_error *w = PUSH(set->warnings, set->nwarnings);
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&w->message, fmt, ap) < 0)
+		xalloc_fail();
+	va_end(ap);
+	w->file = xstrdup(file);
+	w->line = line;
+	w->column = column;
+}
+
+/* Whether NAME ends in SUFFIX, in any case. */
+static bool
+ends_with(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), k = strlen(suffix);
+
+	return n >= k && strcasecmp(name + n - k, suffix) == 0;
+}
+
+/*
+ * NAME in conf_dir is not a job file but looks like one was meant: a.yml,
+ * A.YAML, or a job file's backup (a.yaml~, a.yaml.bak, a.yaml.dpkg-old).
+ * Left unread it would be a job the operator believes in and rotad never
+ * runs, so it is said, once per load.
+ */
+static void
+warn_stray(struct job_loader *l, const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	size_t len = strlen(name);
+
+	if (ends_with(name, ".yml") || ends_with(name, ".yaml"))
+		warning_at(l->set, path, 0, 0,
+		    "not read: job files in conf_dir end in .yaml, in lower "
+		    "case (rename it: mv %s %s/%.*s.yaml)",
+		    path, dir, (int)(len - (ends_with(name, ".yml") ? 4 : 5)),
+		    name);
+	else
+		warning_at(l->set, path, 0, 0,
+		    "not read: job files in conf_dir end in .yaml (a copy "
+		    "or a backup? move it out of conf_dir)");
+	free(path);
+}
+
+/* Whether NAME looks like a job file that was meant to be read. */
+static bool
+looks_like_job_file(const char *name)
+{
+	return strcasestr(name, ".yml") != NULL ||
+	    strcasestr(name, ".yaml") != NULL;
+}
+
 /* The names of the job files in DIR (*.yaml, no dot files), sorted.  No
  * cap on their number: a file left out must be an error that names it,
- * never a silent skip, and every file costs only what it holds. */
+ * never a silent skip, and every file costs only what it holds.  A name
+ * that looks like a job file but does not end in .yaml is a warning; a
+ * missing DIR is one too (no job is read: rotad runs, rotating nothing). */
 static void
 list_job_files(struct job_loader *l, const char *dir, char ***ret, size_t *n)
 {
+	const struct job_daemon *d = &l->set->daemon;
+	char **stray = NULL;
+	size_t nstray = 0, i;
 	struct dirent *de;
 	DIR *dh;
 
@@ -616,19 +683,34 @@ list_job_files(struct job_loader *l, const char *dir, char ***ret, size_t *n)
 		if (errno != ENOENT)
 			jobs_error_at(
 			    l, SIZE_MAX, 0, 0, "%s: %s", dir, strerror(errno));
+		else
+			warning_at(l->set, d->config_file,
+			    d->conf_dir_origin.line, d->conf_dir_origin.column,
+			    "conf_dir %s does not exist: no job file is read "
+			    "(create it: mkdir -m 0755 %s, or fix conf_dir)",
+			    dir, dir);
 		return;
 	}
 	while ((de = readdir(dh)) != NULL) {
 		size_t len = strlen(de->d_name);
 
-		if (de->d_name[0] == '.' || len < 6 ||
-		    strcmp(de->d_name + len - 5, ".yaml") != 0)
-			continue;
-		*PUSH(*ret, *n) = xstrdup(de->d_name);
+		if (de->d_name[0] == '.')
+			continue; /* editors' and tools' own files */
+		if (len >= 6 && strcmp(de->d_name + len - 5, ".yaml") == 0)
+			*PUSH(*ret, *n) = xstrdup(de->d_name);
+		else if (looks_like_job_file(de->d_name))
+			*PUSH(stray, nstray) = xstrdup(de->d_name);
 	}
 	closedir(dh);
 	if (*n > 1)
 		qsort(*ret, *n, sizeof(**ret), compare_names);
+	if (nstray > 1)
+		qsort(stray, nstray, sizeof(*stray), compare_names);
+	for (i = 0; i < nstray; i++) {
+		warn_stray(l, dir, stray[i]);
+		free(stray[i]);
+	}
+	free(stray);
 }
 
 /* Parse each of the NNAMES job files in conf_dir. */

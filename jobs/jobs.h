@@ -237,6 +237,11 @@ struct job_daemon {
 	char *worker_path;      /* NULL: the installed rotad-worker */
 	char *worker_user;      /* NULL: JOB_WORKER_USER_DEFAULT */
 	struct job_settings defaults;
+	/* Where the settings `rotad -n` checks against the host were
+	 * written (file NULL: not written, the default applies), so that
+	 * its messages point at the key to fix. */
+	struct job_origin conf_dir_origin, store_path_origin, key_file_origin,
+	    worker_path_origin, worker_user_origin;
 };
 
 struct job_error {

@@ -705,6 +705,7 @@ parse_conf_dir(struct job_loader *l, yaml_node_t *v, const char *dir)
 
 	if (node_string(l, v, &c) < 0)
 		return;
+	d->conf_dir_origin = node_origin(l, v, JOB_LEVEL_DAEMON, NULL);
 	free(d->conf_dir);
 	if (c[0] == '/' || dir == NULL) {
 		d->conf_dir = c;
@@ -721,7 +722,8 @@ parse_conf_dir(struct job_loader *l, yaml_node_t *v, const char *dir)
  */
 static void
 parse_strings(struct job_loader *l, yaml_node_t *v, const char *what,
-    const char *shape, const char *const *keys, char **const *rets)
+    const char *shape, const char *const *keys, char **const *rets,
+    struct job_origin *const *origins)
 {
 	yaml_node_t *k, *vv;
 	const char *t;
@@ -734,9 +736,11 @@ parse_strings(struct job_loader *l, yaml_node_t *v, const char *what,
 		for (i = 0; keys[i] != NULL; i++)
 			if (t != NULL && strcmp(t, keys[i]) == 0)
 				break;
-		if (keys[i] != NULL)
-			node_string(l, vv, rets[i]);
-		else
+		if (keys[i] != NULL && node_string(l, vv, rets[i]) == 0 &&
+		    origins != NULL)
+			*origins[i] =
+			    node_origin(l, vv, JOB_LEVEL_DAEMON, NULL);
+		else if (keys[i] == NULL)
 			node_unknown_key(l, k, what, keys);
 	}
 }
@@ -789,6 +793,10 @@ parse_daemon(struct job_loader *l, yaml_node_t *root, const char *dir)
 	char **const store_rets[] = { &d->store_path, &d->key_file };
 	char **const metrics_rets[] = { &d->metrics_textfile };
 	char **const worker_rets[] = { &d->worker_path, &d->worker_user };
+	struct job_origin *const store_at[] = { &d->store_path_origin,
+		&d->key_file_origin };
+	struct job_origin *const worker_at[] = { &d->worker_path_origin,
+		&d->worker_user_origin };
 	yaml_node_t *k, *v;
 	const char *s;
 
@@ -809,7 +817,7 @@ parse_daemon(struct job_loader *l, yaml_node_t *root, const char *dir)
 		else if (strcmp(s, "store") == 0)
 			parse_strings(l, v, "store",
 			    "a mapping {path, key_file}", store_keys,
-			    store_rets);
+			    store_rets, store_at);
 		else if (strcmp(s, "min_interval") == 0)
 			node_duration(l, v, 1, &d->min_interval);
 		else if (strcmp(s, "max_workers") == 0)
@@ -818,10 +826,10 @@ parse_daemon(struct job_loader *l, yaml_node_t *root, const char *dir)
 			parse_control(l, v);
 		else if (strcmp(s, "metrics") == 0)
 			parse_strings(l, v, "metrics", "a mapping {textfile}",
-			    metrics_keys, metrics_rets);
+			    metrics_keys, metrics_rets, NULL);
 		else if (strcmp(s, "worker") == 0)
 			parse_strings(l, v, "worker", "a mapping {path, user}",
-			    worker_keys, worker_rets);
+			    worker_keys, worker_rets, worker_at);
 		else if (strcmp(s, "defaults") == 0)
 			parse_defaults(l, v);
 		else

@@ -34,8 +34,11 @@ jobs_print_warnings(const struct job_set *set, FILE *f)
 	for (i = 0; i < set->nwarnings; i++) {
 		const struct job_error *w = &set->warnings[i];
 
-		fprintf(f, "%s:%d:%d: warning: %s\n", w->file, w->line,
-		    w->column, w->message);
+		if (w->line == 0)
+			fprintf(f, "%s: warning: %s\n", w->file, w->message);
+		else
+			fprintf(f, "%s:%d:%d: warning: %s\n", w->file, w->line,
+			    w->column, w->message);
 	}
 }
 

@@ -687,6 +687,103 @@ settle_user(struct job_loader *l, struct object *o)
 		user_interval(l, o, u);
 }
 
+/* ---- one account, one user ---- */
+
+/*
+ * Two users that manage one account undo each other: each rotation sets a
+ * password the other's stored one no longer matches, and the next
+ * rotation of the other fails (or, with an admin credential, silently
+ * takes the account back).  An account is a login, or a directory's dn,
+ * on a server: the same resource, or two resources naming the same host,
+ * port and protocol.  The second user in load order is refused, naming
+ * the first.
+ */
+
+struct account_slot {
+	char *key; /* NULL: empty */
+	struct object *o;
+};
+
+/* U's account KIND ("login" or "dn") as a key; NULL when it has none. */
+static char *
+account_key(const struct job_user *u, bool dn)
+{
+	const struct job_resource *r = u->resource;
+	const char *who = dn ? u->dn : u->login;
+	char *key, *p;
+
+	if (r == NULL || who == NULL || u->noop)
+		return NULL;
+	if (r->host != NULL)
+		key = xasprintf("%c%s:%d/%s/%s", dn ? 'd' : 'l', r->host,
+		    r->port, r->protocol != NULL ? r->protocol : "", who);
+	else
+		key = xasprintf("%c%s//%s", dn ? 'd' : 'l', r->name, who);
+	/* A dn is compared without case, as directories do. */
+	if (dn)
+		for (p = key; *p != '\0'; p++)
+			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a'
+							   : *p);
+	return key;
+}
+
+static void
+account_conflicts(struct job_loader *l)
+{
+	struct account_slot *slots;
+	struct job_user *u, *first;
+	size_t i, n = 0, nslots = 16, h;
+	char *key;
+	int dn;
+
+	for (i = 0; i < l->nobjs; i++)
+		n += l->objs[i].type == OBJ_USER;
+	while (nslots < 4 * n + 16)
+		nslots <<= 1;
+	slots = xcalloc(nslots, sizeof(*slots));
+	for (i = 0; i < l->nobjs; i++) {
+		struct object *o = &l->objs[i];
+
+		if (o->type != OBJ_USER || o->dropped || o->reported)
+			continue;
+		u = o->p;
+		for (dn = 0; dn < 2; dn++) {
+			if ((key = account_key(u, dn)) == NULL)
+				continue;
+			h = name_hash(0, key) & (nslots - 1);
+			while (slots[h].key != NULL &&
+			    strcmp(slots[h].key, key) != 0)
+				h = (h + 1) & (nslots - 1);
+			if (slots[h].key == NULL) {
+				slots[h].key = key;
+				slots[h].o = o;
+				continue;
+			}
+			free(key);
+			first = slots[h].o->p;
+			error_origin(l, &u->origin, o->file,
+			    "user %s manages the same account as user %s at "
+			    "%s:%d:%d (%s %s on resource %s%s%s): two users "
+			    "rotating one account undo each other; keep one",
+			    u->name, first->name, first->origin.file,
+			    first->origin.line, first->origin.column,
+			    dn ? "dn" : "login", dn ? u->dn : u->login,
+			    u->resource->name,
+			    u->resource != first->resource
+				? ", the same server as "
+				: "",
+			    u->resource != first->resource
+				? first->resource->name
+				: "");
+			o->reported = true;
+			break;
+		}
+	}
+	for (i = 0; i < nslots; i++)
+		free(slots[i].key);
+	free(slots);
+}
+
 static size_t
 count_bad(const struct job_loader *l)
 {
@@ -727,6 +824,7 @@ settle_run(struct job_loader *l)
 			if (o->dropped || l->set->nerrors != n)
 				o->reported = true;
 		}
+		account_conflicts(l);
 	} while (count_bad(l) != before);
 }
 

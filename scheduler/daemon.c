@@ -427,6 +427,11 @@ open_store(struct daemon *d, const struct job_set *set)
 		log_msg(LOG_ERR, MSG_STORE, "store: %s", err);
 		return r;
 	}
+	/* Held for life, never closed: `rotad --rekey` refuses while it is. */
+	if (keys_lock_store(set->daemon.store_path, err, sizeof(err)) < 0) {
+		log_msg(LOG_ERR, MSG_STORE, "store: %s", err);
+		return -EBUSY;
+	}
 	r = keys_import(set, d->store, now_s());
 	if (r > 0)
 		log_msg(LOG_INFO, MSG_START, "imported %d secret%s", r,

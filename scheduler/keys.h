@@ -5,6 +5,10 @@
 #ifndef ROTAD_KEYS_H
 #define ROTAD_KEYS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 struct job_set;
 struct store;
 
@@ -24,5 +28,30 @@ int keys_rekey(const char *config);
  * skipped.
  */
 int keys_import(const struct job_set *set, struct store *st, int64_t now);
+
+struct job_user;
+
+/*
+ * For each credential of SET the daemon will use that ST holds no current
+ * secret for, call FN with its store slot ("USER" or "USER/private_key")
+ * and its user: a managed user's password and (when it rotates it) key,
+ * and an admin_user's password.  With FILES, a credential whose file
+ * (password_file, private_key_file) rotad will import counts as seeded.
+ * Returns how many, or a negative errno (store_last_error() says why).
+ */
+typedef void keys_unseeded_fn(
+    const char *slot, const struct job_user *u, void *arg);
+int keys_unseeded(const struct job_set *set, struct store *st, bool files,
+    keys_unseeded_fn *fn, void *arg);
+
+/*
+ * Take the store's lock, <STORE_PATH>.lock, with flock(), for as long as
+ * the returned descriptor stays open (close-on-exec, so workers never
+ * hold it): the daemon for its whole life, `rotad --rekey` while it
+ * works, so that neither runs beside the other.  The holder's pid is
+ * written into the file for the message.  Returns the descriptor, -EBUSY
+ * when another process holds the lock, or another -errno; WHY says it.
+ */
+int keys_lock_store(const char *store_path, char *why, size_t size);
 
 #endif

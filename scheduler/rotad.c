@@ -2,7 +2,9 @@
  * rotad: the credential-rotation daemon.
  *
  *   rotad [-c FILE] [-s]        run, in the foreground (-s: log to syslog)
- *   rotad -n [-v] [-c FILE]     check the configuration (-v: print it)
+ *   rotad -n [-v] [--config-only] [-c FILE]
+ *                               check the configuration (-v: print it) and
+ *                               this host (unless --config-only)
  *   rotad --init [-c FILE]      create the master key and the store
  *   rotad --rekey [-c FILE]     re-wrap the store's data key under a new key
  */
@@ -15,11 +17,18 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <sqlite3.h>
+#include <uv.h>
+#include <yaml.h>
+
+#include "catalog.h"
 #include "config.h"
 #include "daemon.h"
 #include "jobs.h"
 #include "keys.h"
-#include "worker_user.h"
+#include "preflight.h"
 
 #define DEFAULT_CONFIG "/etc/rotad/rotad.yaml"
 
@@ -52,28 +61,33 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: rotad [-c FILE] [-s]      run (-s: log to syslog, not "
 	    "stderr)\n"
-	    "       rotad -n [-v] [-c FILE]   check the configuration\n"
+	    "       rotad -n [-v] [--config-only] [-c FILE]\n"
+	    "                                 check the configuration and this "
+	    "host\n"
 	    "       rotad --init [-c FILE]    create the master key and store\n"
 	    "       rotad --rekey [-c FILE]   re-wrap the store under a new "
 	    "master key\n"
 	    "       rotad --version\n"
 	    "\n"
-	    "  -c FILE  daemon settings (default %s);\n"
-	    "           job files are read from its conf.d\n",
+	    "  -c FILE        daemon settings (default %s);\n"
+	    "                 job files are read from its conf.d\n"
+	    "  --config-only  with -n: the files alone, not this host's "
+	    "worker,\n"
+	    "                 worker user, key, store and secrets\n",
 	    DEFAULT_CONFIG);
 }
 
 /*
  * rotad -n: every error, then the verdict; -v prints the resolved model.
- * worker.user is checked as far as it can be without knowing who will run
- * the daemon: it exists and is not root.
+ * Unless CONFIG_ONLY, what would stop the daemon or fail the first fire
+ * on this host is checked too (preflight.h): the files may be sound and
+ * the worker, its user, the key or the store not.
  */
 static int
-check(const char *config, bool verbose)
+check(const char *config, bool verbose, bool config_only)
 {
 	struct job_set *set = NULL;
-	char why[512];
-	size_t nerrors;
+	size_t nerrors, nwarnings;
 	int r, ret;
 
 	r = jobs_load(config, (int64_t)time(NULL), &set);
@@ -81,27 +95,55 @@ check(const char *config, bool verbose)
 	/* Loaded, but unsafe: said, and not an error. */
 	jobs_print_warnings(set, stderr);
 	nerrors = set->nerrors;
-	if (r == 0 &&
-	    worker_user_check(set->daemon.worker_user, WORKER_USER_NO_SELF,
-		NULL, why, sizeof(why)) < 0) {
-		fprintf(stderr, "%s: %s\n", set->daemon.config_file, why);
-		nerrors++;
-	}
-	if (verbose && r == 0)
-		jobs_print(set, stdout);
-	if (nerrors == 0) {
-		printf("configuration OK\n");
-		ret = 0;
-	} else {
+	nwarnings = set->nwarnings;
+	if (r == 0 && !config_only)
+		preflight_check(set, stderr, &nerrors, &nwarnings);
+	/* The errors' count closes the errors, before the model; "OK"
+	 * closes the model. */
+	if (nerrors > 0)
 		fprintf(stderr,
 		    "rotad: %zu error%s; %zu job file%s would be "
 		    "skipped\n",
 		    nerrors, nerrors == 1 ? "" : "s", set->nfiles_skipped,
 		    set->nfiles_skipped == 1 ? "" : "s");
-		ret = 1;
-	}
+	if (verbose && r == 0)
+		jobs_print(set, stdout);
+	if (nerrors == 0)
+		printf("configuration OK\n");
+	ret = nerrors == 0 ? 0 : 1;
 	jobs_free(set);
 	return ret;
+}
+
+/*
+ * rotad --version: what a bug report needs.  The providers are the
+ * catalog's (what `protocol:` may name); the libraries are those linked
+ * into rotad, at their run-time versions.  The providers' own client
+ * libraries are the worker's: `rotad-worker --version`.
+ */
+static void
+version(FILE *f)
+{
+	const struct catalog_provider *const *p;
+	const struct catalog_protocol *pr;
+
+	fprintf(f, "rotad %s\n", ROTAD_VERSION);
+	fprintf(f, "providers:\n");
+	for (p = catalog_list(); *p != NULL; p++) {
+		if ((*p)->internal)
+			continue;
+		fprintf(f, "  %-12s protocol", (*p)->name);
+		for (pr = (*p)->protocols; pr->name != NULL; pr++)
+			fprintf(f, "%s %s", pr == (*p)->protocols ? "" : ",",
+			    pr->name);
+		fprintf(f, "\n");
+	}
+	fprintf(f, "libraries:\n");
+	fprintf(f, "  libuv        %s\n", uv_version_string());
+	fprintf(f, "  OpenSSL      %s\n", OpenSSL_version(OPENSSL_VERSION));
+	fprintf(f, "  SQLite       %s\n", sqlite3_libversion());
+	fprintf(f, "  libyaml      %s\n", yaml_get_version_string());
+	fprintf(f, "  jansson      %s\n", jansson_version_str());
 }
 
 int
@@ -110,7 +152,8 @@ main(int argc, char **argv)
 	enum {
 		OPT_INIT = 256,
 		OPT_REKEY,
-		OPT_VERSION
+		OPT_VERSION,
+		OPT_CONFIG_ONLY
 	};
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -121,11 +164,13 @@ main(int argc, char **argv)
 		{ "init", no_argument, NULL, OPT_INIT },
 		{ "rekey", no_argument, NULL, OPT_REKEY },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "config-only", no_argument, NULL, OPT_CONFIG_ONLY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = DEFAULT_CONFIG;
 	bool check_mode = false, verbose = false, to_syslog = false;
+	bool config_only = false;
 	int c, mode = 0;
 
 	if (no_core() < 0)
@@ -154,8 +199,11 @@ main(int argc, char **argv)
 			mode = c;
 			break;
 		case OPT_VERSION:
-			printf("rotad %s\n", ROTAD_VERSION);
+			version(stdout);
 			return 0;
+		case OPT_CONFIG_ONLY:
+			config_only = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -169,7 +217,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (check_mode)
-		return check(config, verbose);
+		return check(config, verbose, config_only);
 	if (mode == OPT_INIT)
 		return keys_init(config);
 	if (mode == OPT_REKEY)
