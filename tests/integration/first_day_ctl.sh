@@ -12,17 +12,14 @@ B=$(realpath "$1")
 ROTAD=$B/scheduler/rotad
 ROTACTL=$B/ctl/rotactl
 T=$(mktemp -d /tmp/rotad-firstday.XXXXXX)
-PID=
 stop_all() {
-	if [ -n "$PID" ]; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
+	rotad_kill
 	rm -rf "$T"
 }
 trap stop_all EXIT
 export ROTAD_SOCKET=$T/rotad.sock
 . "$(dirname "$(realpath "$0")")/lib/tap.sh"
+. "$(dirname "$(realpath "$0")")/lib/rotad.sh"
 ctl() { "$ROTACTL" "$@"; }
 # as_nobody CMD...: run CMD as nobody, its pid in $LASTPID (setpriv
 # execs, so the pid the daemon sees is the one started here).  Not in
@@ -32,22 +29,7 @@ as_nobody() {
 	LASTPID=$!
 	wait "$LASTPID"
 }
-start() { # rotad -f in the background; wait for its socket
-	"$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
-	PID=$!
-	for _ in $(seq 1 100); do
-		ctl status >/dev/null 2>&1 && return 0
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	return 1
-}
-stop() { # SIGTERM, as systemd stops it; the exit status in $ST
-	kill -TERM "$PID"
-	wait "$PID"
-	ST=$?
-	PID=
-}
+start() { rotad_run "$T/rotad.yaml" "$T/log"; }
 nruns() { ctl --json runs "$1" 2>/dev/null | jget 'len(j["runs"])'; }
 # at EPOCH: a cron spec (UTC) that fires once a day, at EPOCH's time.
 at() { date -u -d "@$1" +'%-S %-M %-H * * ?'; }
@@ -177,9 +159,9 @@ ctl reload >/dev/null 2>&1
 as_nobody "$ROTACTL" pause pm >/dev/null 2>&1
 PAUSEPID=$LASTPID
 ctl pause pf >/dev/null 2>&1
-stop
-[ "$ST" = 0 ]
-verdict "paused pm and pf; rotad stops on SIGTERM" $? "exit $ST" "$(tail -5 "$T/log")"
+rotad_term
+[ "$DSTATUS" = 0 ]
+verdict "paused pm and pf; rotad stops on SIGTERM" $? "exit $DSTATUS" "$(tail -5 "$T/log")"
 
 while [ "$(date +%s)" -le "$d1" ]; do sleep 0.2; done
 start
@@ -209,7 +191,7 @@ a=$(nruns pf) b=$(nruns uf)
 verdict "a fire due while running: skipped for the paused user, run for the other" $? "pf=$a uf=$b" "$(grep ROTAD-0010 "$T/log")"
 
 ctl resume pf >/dev/null 2>&1
-stop
+rotad_term
 start
 pf=$(ctl --json show pf 2>&1) pm=$(ctl --json show pm 2>&1)
 [ "$(echo "$pf" | jget 'j["user"]["paused"]')" = False ] &&
@@ -244,5 +226,5 @@ n1=$(grep -c 'ROTAD-0024' "$T/log")
 [ $st -eq 4 ] && [ "$n0" = "$n1" ] && grep -q "uid $(id -u daemon) .*denied rotate" "$T/log"
 verdict "a refused rotate leaves a denial (ROTAD-0020), no audit line" $? "st=$st before=$n0 after=$n1" "$out"
 
-stop
+rotad_term
 exit $((failed > 0))
