@@ -72,7 +72,7 @@ users:
   lost: {login: lost, resource: nowhere}
 EOF
 
-echo "1..17"
+echo "1..18"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 start
 verdict "rotad starts with a broken job file beside a good one" $? "$out" "$(cat "$T/log")"
@@ -227,4 +227,14 @@ n1=$(grep -c 'ROTAD-0024' "$T/log")
 verdict "a refused rotate leaves a denial (ROTAD-0020), no audit line" $? "st=$st before=$n0 after=$n1" "$out"
 
 rotad_term
+
+# Every message id the daemon can log has its row in the operator's
+# troubleshooting table.
+SRC=$(realpath "$(dirname "$(realpath "$0")")/../..")
+missing=
+for id in $(grep -o 'ROTAD-[0-9]\{4\}' "$SRC/scheduler/log.h"); do
+	grep -q "^| \`$id\` |" "$SRC/docs/operations.md" || missing="$missing $id"
+done
+[ -z "$missing" ] && [ "$(grep -c 'ROTAD-[0-9]\{4\}' "$SRC/scheduler/log.h")" -gt 20 ]
+verdict "docs/operations.md explains every ROTAD-NNNN of scheduler/log.h" $? "missing:$missing"
 exit $((failed > 0))
