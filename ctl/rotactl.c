@@ -609,11 +609,12 @@ user_args(const struct ctl *ctl)
 static int
 cmd_status(const struct ctl *ctl)
 {
-	static const char *const order[] = { "state", "version", "pid",
-		"uptime", "config", "generation", "users", "paused", "queued",
-		"running", "max_workers", NULL };
-	json_t *res, *up;
+	static const char *const order[] = { "health", "state", "version",
+		"pid", "uptime", "config", "generation", "users", "paused",
+		"queued", "running", "max_workers", NULL };
+	json_t *res, *up, *skipped, *e;
 	char buf[64];
+	size_t i;
 	int ret;
 
 	ret = call(ctl, "status", NULL, NULL, NULL, &res);
@@ -621,15 +622,30 @@ cmd_status(const struct ctl *ctl)
 		return ret;
 	if (ctl->json) {
 		ret = print_json(res);
-	} else {
-		up = json_object_get(res, "uptime");
-		if (json_is_integer(up)) {
-			format_duration(
-			    json_integer_value(up), buf, sizeof(buf));
-			json_object_set_new(res, "uptime", json_string(buf));
-		}
-		print_fields(res, order);
+		json_decref(res);
+		return ret;
 	}
+	up = json_object_get(res, "uptime");
+	if (json_is_integer(up)) {
+		format_duration(json_integer_value(up), buf, sizeof(buf));
+		json_object_set_new(res, "uptime", json_string(buf));
+	}
+	/* The files left out, one a line after the fields, each with its
+	 * first error, and what to do about them. */
+	skipped = json_incref(json_object_get(res, "skipped"));
+	json_object_del(res, "skipped");
+	print_fields(res, order);
+	if (json_array_size(skipped) > 0)
+		printf("\nskipped job files (rotad -n lists every error; fix "
+		       "them, then rotactl reload):\n");
+	json_array_foreach(skipped, i, e)
+	{
+		fputs("  ", stdout);
+		put_text(stdout,
+		    json_string_value(json_object_get(e, "error")) ?: "?", "");
+		putchar('\n');
+	}
+	json_decref(skipped);
 	json_decref(res);
 	return ret;
 }
@@ -654,9 +670,9 @@ static int
 cmd_list(const struct ctl *ctl)
 {
 	static const char *const heads[] = { "USER", "RESOURCE", "SCHEDULE",
-		"TZ", "NEXT", "LAST", "OUTCOME", "STATE" };
+		"TZ", "NEXT", "LAST", "OUTCOME", "SECRET", "STATE" };
 	static const char *const keys[] = { "name", "resource", "schedule",
-		"tz", "next_fire", "last_fire", "last_outcome", "" };
+		"tz", "next_fire", "last_fire", "last_outcome", "secret", "" };
 	json_t *res, *users;
 	int ret;
 
@@ -668,29 +684,56 @@ cmd_list(const struct ctl *ctl)
 		ret = print_json(res);
 	else if (json_array_size(users) == 0)
 		printf("(no users)\n");
-	else if (print_rows(users, heads, keys, 8, list_cell) < 0)
+	else if (print_rows(users, heads, keys, 9, list_cell) < 0)
 		ret = CTL_EXIT_FAILED;
 	json_decref(res);
 	return ret;
 }
 
+/* After `show`'s fields: what the operator may need to do next. */
+static void
+show_notes(const json_t *u)
+{
+	const char *name = json_string_value(json_object_get(u, "name"));
+	const char *key =
+	    json_string_value(json_object_get(u, "key_credential"));
+
+	if (name == NULL)
+		return;
+	if (json_is_false(json_object_get(u, "secret"))) {
+		fputs("\nno secret yet: set one with rotactl secret set ",
+		    stdout);
+		put_text(stdout, name, "");
+		putchar('\n');
+	}
+	if (key != NULL) {
+		fputs("\nits SSH key is a credential of its own, with its own "
+		      "secret and runs: rotactl show ",
+		    stdout);
+		put_text(stdout, key, "");
+		putchar('\n');
+	}
+}
+
 static int
 cmd_show(const struct ctl *ctl)
 {
-	static const char *const order[] = { "name", "login", "resource",
-		"configuration", "managed", "schedule", "tz", "next_fire",
-		"last_fire", "last_outcome", "last_run", "last_success",
-		"paused", "running", NULL };
+	static const char *const order[] = { "name", "credential", "secret",
+		"login", "resource", "configuration", "managed", "schedule",
+		"tz", "next_fire", "last_fire", "last_outcome", "last_run",
+		"last_success", "paused", "running", "key_credential", NULL };
 	json_t *res;
 	int ret;
 
 	ret = call(ctl, "show", user_args(ctl), NULL, NULL, &res);
 	if (ret != 0)
 		return ret;
-	if (ctl->json)
+	if (ctl->json) {
 		ret = print_json(res);
-	else
+	} else {
 		print_fields(json_object_get(res, "user"), order);
+		show_notes(json_object_get(res, "user"));
+	}
 	json_decref(res);
 	return ret;
 }

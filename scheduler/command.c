@@ -27,6 +27,10 @@
 #include "tz.h"
 #include "xalloc.h"
 
+/* The caller of C, as audit lines name it: what the kernel said. */
+#define CALLER_FMT "uid %u pid %d"
+#define CALLER(c) (unsigned)control_conn_uid(c), (int)control_conn_pid(c)
+
 static void
 iso(int64_t t, const struct tz *tz, char *buf, size_t size)
 {
@@ -74,10 +78,40 @@ req_user(struct daemon *d, struct control_conn *c, json_t *req)
 	}
 	us = users_find(d, name);
 	if (us == NULL || us->user == NULL) {
-		control_error(c, "not_found", "no user %s", name);
+		control_error(c, "not_found",
+		    "no user %s (rotactl list shows the users)", name);
 		return NULL;
 	}
 	return us;
+}
+
+/*
+ * The state of the SSH key credential (USER/private_key) of US, a user's
+ * password, when the user rotates its key; else NULL.  The key is a
+ * credential of its own: its own secret, runs and schedule.
+ */
+static struct ustate *
+key_cred(struct daemon *d, const struct ustate *us)
+{
+	char name[STORE_USER_MAX + 1];
+	struct ustate *k;
+
+	if (us->cred == CRED_PRIVATE_KEY ||
+	    !fire_rotates(us->user, CRED_PRIVATE_KEY))
+		return NULL;
+	snprintf(name, sizeof(name), "%s%s", us->name, CRED_KEY_SUFFIX);
+	k = users_find(d, name);
+	return k != NULL && k->user != NULL ? k : NULL;
+}
+
+/* Whether the store has a current secret for credential NAME: true,
+ * false, or null when the store cannot say. */
+static json_t *
+has_secret(struct daemon *d, const char *name)
+{
+	int r = store_secret_version(d->store, name, STORE_CURRENT, NULL);
+
+	return r == 0 ? json_true() : r == -ENOENT ? json_false() : json_null();
 }
 
 /*
@@ -125,7 +159,8 @@ req_secret(struct daemon *d, struct control_conn *c, json_t *req, char *name,
 		snprintf(name, STORE_USER_MAX + 1, "%s", arg);
 		return true;
 	}
-	control_error(c, "not_found", "no user %s", arg);
+	control_error(
+	    c, "not_found", "no user %s (rotactl list shows the users)", arg);
 	return false;
 }
 
@@ -134,6 +169,7 @@ user_json(struct daemon *d, struct ustate *us, bool full)
 {
 	const struct job_user *u = us->user;
 	const struct tz *tz = schedule_display_tz(u->settings.schedule);
+	struct ustate *key;
 	json_t *o;
 
 	o = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name",
@@ -145,6 +181,15 @@ user_json(struct daemon *d, struct ustate *us, bool full)
 		? json_null()
 		: json_string(store_run_state_name(us->last_outcome)),
 	    "paused", us->paused, "running", us->run != NULL);
+	/* Whether rotad has a secret to rotate from or to verify: a user
+	 * without one needs `rotactl secret set` first. */
+	json_object_set_new(o, "credential",
+	    json_string(
+		us->cred == CRED_PRIVATE_KEY ? "private_key" : "password"));
+	json_object_set_new(o, "secret", has_secret(d, us->name));
+	if ((key = key_cred(d, us)) != NULL)
+		json_object_set_new(
+		    o, "key_credential", json_string(key->name));
 	if (full) {
 		char cx[POLICY_FORMAT_SIZE];
 
@@ -196,9 +241,34 @@ sorted_users(struct daemon *d, size_t *ret_n)
 	return v;
 }
 
+/*
+ * The job files the current generation left out, each with its first
+ * error.  Only a start leaves any out (a reload with an error is refused
+ * whole), and a reload that passes loads them all.
+ */
+static json_t *
+skipped_json(const struct job_set *set)
+{
+	const struct job_error *e;
+	json_t *arr = json_array();
+	size_t i = 0;
+
+	char *line;
+
+	while ((e = reload_next_skipped(set, &i)) != NULL) {
+		line = xasprintf(
+		    "%s:%d:%d: %s", e->file, e->line, e->column, e->message);
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:s}", "file", e->file, "error", line));
+		free(line);
+	}
+	return arr;
+}
+
 static void
 cmd_status(struct daemon *d, struct control_conn *c, json_t *req)
 {
+	json_t *skipped = skipped_json(d->gen->set);
 	size_t i, paused = 0;
 
 	for (i = 0; i < d->users_cap; i++)
@@ -206,11 +276,15 @@ cmd_status(struct daemon *d, struct control_conn *c, json_t *req)
 		    d->users[i]->paused)
 			paused++;
 	control_reply(c,
-	    json_pack("{s:s, s:i, s:I, s:i, s:s, s:i, s:i, "
+	    json_pack("{s:s, s:o, s:s, s:i, s:I, s:i, s:s, s:i, s:i, "
 		      "s:i, s:i, s:i, s:s}",
-		"version", ROTAD_VERSION, "pid", (int)getpid(), "uptime",
-		(json_int_t)(now_s() - d->started), "generation",
-		d->gen->number, "config", d->config, "users",
+		"health",
+		d->gen->set->nfiles_skipped > 0 || json_array_size(skipped) > 0
+		    ? "degraded"
+		    : "ok",
+		"skipped", skipped, "version", ROTAD_VERSION, "pid",
+		(int)getpid(), "uptime", (json_int_t)(now_s() - d->started),
+		"generation", d->gen->number, "config", d->config, "users",
 		(int)d->gen->set->nusers, "paused", (int)paused, "queued",
 		d->nqueued, "running", d->nrunning, "max_workers",
 		d->gen->set->daemon.max_workers, "state",
@@ -275,7 +349,6 @@ cmd_next(struct daemon *d, struct control_conn *c, json_t *req)
 static size_t
 trigger_creds(struct daemon *d, struct ustate *us, struct ustate **v)
 {
-	char name[STORE_USER_MAX + 1];
 	size_t n = 0;
 
 	v[0] = us;
@@ -283,9 +356,7 @@ trigger_creds(struct daemon *d, struct ustate *us, struct ustate **v)
 		return 1;
 	if (fire_rotates(us->user, CRED_PASSWORD))
 		v[n++] = us;
-	snprintf(name, sizeof(name), "%s%s", us->name, CRED_KEY_SUFFIX);
-	if (fire_rotates(us->user, CRED_PRIVATE_KEY) &&
-	    (v[n] = users_find(d, name)) != NULL && v[n]->user != NULL)
+	if ((v[n] = key_cred(d, us)) != NULL)
 		n++;
 	if (n == 0)
 		v[n++] = us;
@@ -322,6 +393,11 @@ cmd_trigger(
 	for (i = 0; i < n; i++) {
 		r[i] = run_new(d, creds[i], kind, 0, &coalesced[i]);
 		json_array_append_new(ids, json_string(r[i]->rec.id));
+		/* Audited, one line per credential: who asked for which. */
+		log_msg(LOG_NOTICE, MSG_TRIGGER,
+		    "%s of %s requested by " CALLER_FMT ": run %s%s",
+		    run_kind_name(kind), creds[i]->name, CALLER(c),
+		    r[i]->rec.id, coalesced[i] ? " (coalesced)" : "");
 	}
 	wait = json_is_true(json_object_get(req, "wait"));
 	if (!wait) {
@@ -488,34 +564,82 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 		    id)));
 }
 
+/*
+ * Pause (or resume) the N credentials in V, in memory and in the store,
+ * in one transaction: a pause outlives the daemon.  0; or -errno, and
+ * nothing changed.
+ */
+static int
+set_paused(struct daemon *d, struct ustate **v, size_t n, bool pause)
+{
+	bool *was = xcalloc(n + 1, sizeof(*was));
+	size_t i, j;
+	int r;
+
+	r = store_begin(d->store);
+	for (i = 0; r == 0 && i < n; i++) {
+		was[i] = v[i]->paused;
+		v[i]->paused = pause;
+		r = fire_persist(d, v[i]);
+	}
+	if (r == 0)
+		r = store_commit(d->store);
+	else
+		store_rollback(d->store);
+	if (r < 0)
+		for (j = 0; j < i; j++)
+			v[j]->paused = was[j];
+	free(was);
+	return r;
+}
+
+/* pause and resume.  USER covers the user's SSH key as well (its own
+ * credential, USER/private_key): a paused user has no fire at all. */
 static void
 cmd_pause(struct daemon *d, struct control_conn *c, json_t *req, bool pause)
 {
-	json_t *names = json_array();
-	struct ustate **v;
+	bool all = json_is_true(json_object_get(req, "all"));
+	struct ustate **v, *one[2];
+	json_t *names;
 	size_t i, n;
+	char list[512];
+	int len = 0;
 
-	if (json_is_true(json_object_get(req, "all"))) {
+	if (all) {
 		v = sorted_users(d, &n);
-		for (i = 0; i < n; i++) {
-			v[i]->paused = pause;
-			json_array_append_new(names, json_string(v[i]->name));
-		}
-		free(v);
 	} else {
-		struct ustate *us = req_user(d, c, req);
-
-		if (us == NULL) {
-			json_decref(names);
+		if ((one[0] = req_user(d, c, req)) == NULL)
 			return;
-		}
-		us->paused = pause;
-		json_array_append_new(names, json_string(us->name));
+		one[1] = key_cred(d, one[0]);
+		n = one[1] != NULL ? 2 : 1;
+		v = one;
 	}
-	log_msg(LOG_NOTICE, MSG_PAUSE, "%s %zu user%s",
-	    pause ? "paused" : "resumed", json_array_size(names),
-	    json_array_size(names) == 1 ? "" : "s");
+	if (set_paused(d, v, n, pause) < 0) {
+		control_error(
+		    c, "internal", "the store: %s", store_last_error(d->store));
+		goto out;
+	}
+	names = json_array();
+	list[0] = '\0';
+	for (i = 0; i < n; i++) {
+		json_array_append_new(names, json_string(v[i]->name));
+		if (!all && len >= 0 && (size_t)len < sizeof(list))
+			len += snprintf(list + len, sizeof(list) - (size_t)len,
+			    "%s%s", i > 0 ? ", " : "", v[i]->name);
+	}
+	/* Audited.  --all names no one: there may be 100k of them. */
+	if (all)
+		log_msg(LOG_NOTICE, MSG_PAUSE,
+		    "%s all %zu credential%s by " CALLER_FMT,
+		    pause ? "paused" : "resumed", n, n == 1 ? "" : "s",
+		    CALLER(c));
+	else
+		log_msg(LOG_NOTICE, MSG_PAUSE, "%s %s by " CALLER_FMT,
+		    pause ? "paused" : "resumed", list, CALLER(c));
 	control_reply(c, json_pack("{s:o}", "users", names));
+out:
+	if (v != one)
+		free(v);
 }
 
 static void
@@ -523,13 +647,17 @@ cmd_reload(struct daemon *d, struct control_conn *c, json_t *req)
 {
 	json_t *errors = NULL;
 
+	/* Audited; the outcome follows as ROTAD-0003 or ROTAD-0004. */
+	log_msg(LOG_NOTICE, MSG_RELOAD_BY, "reload requested by " CALLER_FMT,
+	    CALLER(c));
 	if (reload_config(d, &errors) < 0) {
 		size_t n = json_array_size(errors);
 
 		control_error_extra(c, json_pack("{s:o}", "errors", errors),
 		    "invalid",
 		    "the configuration has %zu error%s; "
-		    "generation %d stays",
+		    "generation %d stays (fix them, check with rotad -n, "
+		    "then rotactl reload)",
 		    n, n == 1 ? "" : "s", d->gen->number);
 		return;
 	}
@@ -567,9 +695,8 @@ cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 		return;
 	}
 	log_msg(LOG_NOTICE, MSG_SECRET_SET,
-	    "secret of %s set to version "
-	    "%" PRId64 " by uid %u",
-	    name, version, (unsigned)control_conn_uid(c));
+	    "secret of %s set to version %" PRId64 " by " CALLER_FMT, name,
+	    version, CALLER(c));
 	control_reply(c, json_pack("{s:I}", "version", (json_int_t)version));
 }
 
@@ -602,8 +729,10 @@ cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
 		return;
 	r = store_secret_get(d->store, name, STORE_CURRENT, &value, &version);
 	if (r == -ENOENT) {
-		control_error(
-		    c, "not_found", "user %s has no secret yet", name);
+		control_error(c, "not_found",
+		    "user %s has no secret yet (set one with rotactl secret "
+		    "set %s)",
+		    name, name);
 		return;
 	}
 	if (r < 0) {
@@ -612,10 +741,8 @@ cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
 	}
 	/* Audited: who read which version. */
 	log_msg(LOG_NOTICE, MSG_SECRET_READ,
-	    "secret of %s (version "
-	    "%" PRId64 ") read by uid %u pid %d",
-	    name, version, (unsigned)control_conn_uid(c),
-	    (int)control_conn_pid(c));
+	    "secret of %s (version %" PRId64 ") read by " CALLER_FMT, name,
+	    version, CALLER(c));
 	b64 = protocol_secret_encode(value);
 	secret_free(value);
 	if (b64 == NULL) {

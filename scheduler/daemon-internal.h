@@ -299,8 +299,9 @@ bool fire_rotates(const struct job_user *u, enum cred c);
 void fire_reschedule(struct daemon *d, struct ustate *us, int64_t after);
 /* US's next fire instant, 0: none. */
 int64_t fire_next(const struct ustate *us);
-/* Store US's schedule state (a fire taken but not started stays due). */
-void fire_persist(struct daemon *d, struct ustate *us);
+/* Store US's schedule state (a fire taken but not started stays due;
+ * a pause is kept).  0, or -errno after logging it. */
+int fire_persist(struct daemon *d, struct ustate *us);
 /* Set the timerfd for the earliest fire. */
 void fire_arm(struct daemon *d);
 /* Take every fire now due, then re-arm. */
@@ -318,6 +319,11 @@ void reload_adopt(struct daemon *d, struct job_set *set, bool at_start);
 /* Load the configuration again and adopt it if it has no error: 0, or
  * -EINVAL with the errors in *RET_ERRORS (if not NULL) as a JSON array. */
 int reload_config(struct daemon *d, json_t **ret_errors);
+/* The job files SET left out for errors, one at a time: the first error
+ * of the next such file after *I (start at 0), or NULL when there is none
+ * left.  While any is left out, the daemon is degraded. */
+const struct job_error *reload_next_skipped(
+    const struct job_set *set, size_t *i);
 
 /* ---- metrics.c ---- */
 

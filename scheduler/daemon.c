@@ -346,6 +346,7 @@ daemon_recover_unfinished(struct daemon *d)
 static int
 load_config(const char *config, struct job_set **ret)
 {
+	const struct job_error *e;
 	struct job_set *set = NULL;
 	size_t i;
 	int r;
@@ -361,16 +362,23 @@ load_config(const char *config, struct job_set **ret)
 		return r;
 	}
 	for (i = 0; i < set->nerrors; i++) {
-		const struct job_error *e = &set->errors[i];
-
+		e = &set->errors[i];
 		log_msg(LOG_ERR, MSG_CONFIG, "%s:%d:%d: %s",
 		    e->file != NULL ? e->file : "", e->line, e->column,
 		    e->message);
 	}
+	/* One line per file left out, with what to do: the daemon runs
+	 * degraded (rotactl status) until a reload loads every file. */
+	i = 0;
+	while ((e = reload_next_skipped(set, &i)) != NULL)
+		log_msg(LOG_WARNING, MSG_FILE_SKIPPED,
+		    "job file %s skipped, its users not loaded: %d:%d: %s; "
+		    "fix it (rotad -n lists every error), then rotactl reload",
+		    e->file, e->line, e->column, e->message);
 	if (set->nfiles_skipped > 0)
-		log_msg(LOG_WARNING, MSG_CONFIG,
+		log_msg(LOG_WARNING, MSG_FILE_SKIPPED,
 		    "%zu job file%s skipped for "
-		    "errors; the others are loaded",
+		    "errors; the others are loaded; degraded",
 		    set->nfiles_skipped, set->nfiles_skipped == 1 ? "" : "s");
 	/* Loaded as asked, but unsafe: said at every start. */
 	for (i = 0; i < set->nwarnings; i++)
@@ -512,8 +520,11 @@ start_serving(struct daemon *d)
 	    "users, %zu job files, socket %s",
 	    ROTAD_VERSION, d->gen->number, d->gen->set->nusers,
 	    d->gen->set->nfiles_loaded, d->gen->set->daemon.socket_path);
-	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
-	    d->gen->number, d->gen->set->nusers);
+	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users%s",
+	    d->gen->number, d->gen->set->nusers,
+	    d->gen->set->nfiles_skipped > 0
+		? "; degraded: job files skipped (rotactl status)"
+		: "");
 	return 0;
 }
 

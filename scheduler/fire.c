@@ -84,21 +84,26 @@ fire_next(const struct ustate *us)
 
 /*
  * Persist US's schedule state.  A fire taken but whose run has not started
- * stays recorded as the next fire (it is due), so that a restart runs it.
+ * stays recorded as the next fire (it is due), so that a restart runs it;
+ * a pause is kept with it, so that a restart does not undo it.
  */
-void
+int
 fire_persist(struct daemon *d, struct ustate *us)
 {
 	struct store_schedule s = { 0 };
+	int r;
 
 	s.next_fire = us->run != NULL && us->run->fire != 0 ? us->run->fire
 							    : fire_next(us);
 	s.last_fire = us->last_fire;
 	s.last_outcome = us->last_outcome;
 	snprintf(s.last_run_id, sizeof(s.last_run_id), "%s", us->last_run);
-	if (store_schedule_put(d->store, us->name, &s) < 0)
+	s.paused = us->paused;
+	r = store_schedule_put(d->store, us->name, &s);
+	if (r < 0)
 		log_msg(LOG_ERR, MSG_STORE, "schedule state of %s: %s",
 		    us->name, store_last_error(d->store));
+	return r;
 }
 
 void

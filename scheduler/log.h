@@ -14,12 +14,18 @@
 #include <stdbool.h>
 #include <syslog.h>
 
-/* Stable message ids: never renumber, never reuse. */
+/*
+ * Stable message ids: never renumber, never reuse.  docs/operations.md
+ * ("Troubleshooting") explains each; add a new one there too.  The audit
+ * lines (0021-0025) name the caller's uid and pid as the kernel gave them
+ * (SO_PEERCRED) and the users concerned.
+ */
 #define MSG_START "ROTAD-0001"
 #define MSG_STOP "ROTAD-0002"
 #define MSG_RELOAD "ROTAD-0003"
 #define MSG_RELOAD_FAILED "ROTAD-0004"
 #define MSG_CONFIG "ROTAD-0005"
+#define MSG_FILE_SKIPPED "ROTAD-0006" /* a job file left out: degraded */
 #define MSG_FIRE "ROTAD-0010"
 #define MSG_MISFIRE "ROTAD-0011"
 #define MSG_RUN_START "ROTAD-0012"
@@ -31,7 +37,9 @@
 #define MSG_DENIED "ROTAD-0020"
 #define MSG_SECRET_READ "ROTAD-0021"
 #define MSG_SECRET_SET "ROTAD-0022"
-#define MSG_PAUSE "ROTAD-0023"
+#define MSG_PAUSE "ROTAD-0023"     /* audit: pause, resume */
+#define MSG_TRIGGER "ROTAD-0024"   /* audit: rotate, verify */
+#define MSG_RELOAD_BY "ROTAD-0025" /* audit: reload through the socket */
 #define MSG_STORE "ROTAD-0030"
 #define MSG_RECOVER "ROTAD-0040"
 #define MSG_OUT_OF_SYNC "ROTAD-0041"

@@ -88,8 +88,9 @@ acl_build(struct daemon *d, const struct job_daemon *jd)
 
 /*
  * User US, U in the first generation, at start: its stored schedule state
- * back, then its next fire; a fire missed while the daemon was down runs
- * once or is skipped, per U's misfire setting.  Inside adopt's transaction.
+ * (and pause) back, then its next fire; a fire missed while the daemon was
+ * down runs once or is skipped, per U's misfire setting (always skipped
+ * while paused).  Inside adopt's transaction.
  */
 static void
 adopt_stored(
@@ -100,6 +101,7 @@ adopt_stored(
 	if (store_schedule_get(d->store, us->name, &s) == 0) {
 		us->last_fire = s.last_fire;
 		us->last_outcome = s.last_outcome;
+		us->paused = s.paused;
 		snprintf(
 		    us->last_run, sizeof(us->last_run), "%s", s.last_run_id);
 	} else {
@@ -111,7 +113,10 @@ adopt_stored(
 	/* A fire missed while the daemon was down. */
 	if (s.next_fire != 0 && s.next_fire <= now) {
 		d->misfires++;
-		if (u->settings.misfire == JOB_MISFIRE_RUN_ONCE) {
+		/* A paused user's is recorded, not run, as a fire taken
+		 * while it is paused. */
+		if (!us->paused &&
+		    u->settings.misfire == JOB_MISFIRE_RUN_ONCE) {
 			bool c;
 
 			log_msg(LOG_NOTICE, MSG_MISFIRE,
@@ -124,10 +129,9 @@ adopt_stored(
 			return;
 		}
 		log_msg(LOG_NOTICE, MSG_MISFIRE,
-		    "%s: fire due at "
-		    "%" PRId64 " was missed; skipped (misfire: "
-		    "skip)",
-		    us->name, s.next_fire);
+		    "%s: fire due at %" PRId64 " was missed; skipped (%s)",
+		    us->name, s.next_fire,
+		    us->paused ? "paused" : "misfire: skip");
 		us->last_fire = s.next_fire;
 	}
 	if (s.next_fire != fire_next(us))
@@ -202,6 +206,31 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 	fire_arm(d);
 }
 
+const struct job_error *
+reload_next_skipped(const struct job_set *set, size_t *i)
+{
+	const struct job_error *e;
+	size_t j;
+
+	/* A file counts once, by its first error: the errors come sorted by
+	 * file and line, but a file seen before is looked for all the same
+	 * (a handful of errors, and only at start and on `status`). */
+	for (; *i < set->nerrors; (*i)++) {
+		e = &set->errors[*i];
+		if (e->file == NULL)
+			continue;
+		for (j = 0; j < *i; j++)
+			if (set->errors[j].file != NULL &&
+			    strcmp(set->errors[j].file, e->file) == 0)
+				break;
+		if (j == *i) {
+			(*i)++;
+			return e;
+		}
+	}
+	return NULL;
+}
+
 /* Reload: everything parsed first; any error keeps the old config. */
 int
 reload_config(struct daemon *d, json_t **ret_errors)
@@ -269,6 +298,11 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	if (r > 0)
 		log_msg(LOG_INFO, MSG_RELOAD, "imported %d secret%s", r,
 		    r == 1 ? "" : "s");
+	/* A reload is refused while any file has an error, so one that
+	 * passes ends a start's degraded state: say so where it was said. */
+	if (d->gen->set->nfiles_skipped > 0)
+		log_msg(LOG_NOTICE, MSG_FILE_SKIPPED,
+		    "every job file loads again; no longer degraded");
 	reload_adopt(d, set, false);
 	log_msg(LOG_INFO, MSG_RELOAD,
 	    "configuration generation %d: %zu "

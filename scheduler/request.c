@@ -46,8 +46,10 @@ add_admin(struct store *st, const struct job_resource *res,
 	snprintf(key, sizeof(key), "%s/private_key", res->admin_user);
 	if (store_secret_get(st, key, STORE_CURRENT, &q->admin, NULL) == 0)
 		return 0;
-	snprintf(
-	    msg, size, "no current secret for admin user %s", res->admin_user);
+	snprintf(msg, size,
+	    "no current secret for admin user %s (set it with rotactl secret "
+	    "set %s)",
+	    res->admin_user, res->admin_user);
 	return -ENOENT;
 }
 
@@ -223,8 +225,16 @@ request_step(struct store *st, const struct request_subject *who,
 	add_tofu(st, res, params, &q, learnt, sizeof(learnt));
 	rc = store_secret_get(st, who->name, slot, &q.new_secret, NULL);
 	if (rc < 0) {
-		snprintf(msg, size, "no %s secret for %s",
-		    request_slot_name(slot), who->name);
+		/* Only an operator can give a current secret (a verify, a
+		 * first rotation): say how. */
+		if (slot == STORE_CURRENT)
+			snprintf(msg, size,
+			    "no current secret for %s (set it with rotactl "
+			    "secret set %s)",
+			    who->name, who->name);
+		else
+			snprintf(msg, size, "no %s secret for %s",
+			    request_slot_name(slot), who->name);
 		goto out;
 	}
 	if (who->private_key)

@@ -1069,6 +1069,27 @@ tofu_learnt(struct run *r, const struct wire_response *res)
 				  : store_last_error(r->d->store));
 }
 
+/*
+ * A worker's failure MESSAGE, in BUF when the daemon knows what to do
+ * next: a self-change refused because no current secret was seeded (the
+ * worker cannot name the command; the daemon can).  Else MESSAGE.
+ */
+static const char *
+with_hint(struct run *r, const char *message, char *buf, size_t size)
+{
+	if (r->rot.step != ROTATION_APPLY || r->user->resource == NULL ||
+	    r->user->resource->admin_user != NULL ||
+	    has_secret(r->d, r->us->name, STORE_CURRENT))
+		return message;
+	/* The hint first: a long message loses its own end, not the hint. */
+	if (snprintf(buf, size,
+		"no current secret to change it from (set it with rotactl "
+		"secret set %s): %s",
+		r->us->name, message) < 0)
+		return message;
+	return buf;
+}
+
 static void
 step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 {
@@ -1103,7 +1124,9 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 		tofu_learnt(r, res);
 	r->cur_script = NULL;
 	step_result(r, (enum store_error_class)res->class, res->untouched,
-	    res->class == WIRE_CLASS_NONE ? "ok" : res->message);
+	    res->class == WIRE_CLASS_NONE
+		? "ok"
+		: with_hint(r, res->message, msg, sizeof(msg)));
 }
 
 /*

@@ -704,32 +704,59 @@ open_value(struct store *st, const char *user,
 	return 0;
 }
 
-int
-store_secret_get(struct store *st, const char *user, enum store_slot slot,
-    struct secret **ret, int64_t *ret_version)
+/*
+ * USER's version in SLOT into *INFO, and its sealed value into *SEALED
+ * unless SEALED is NULL.  One statement reads the version and its value
+ * together, so no transaction is needed.
+ */
+static int
+by_slot(struct store *st, const char *user, enum store_slot slot,
+    struct store_secret_info *info, struct store_blob *sealed)
 {
 	static const enum store_secret_state states[] = {
 		[STORE_PENDING] = STORE_SECRET_PENDING,
 		[STORE_CURRENT] = STORE_SECRET_CURRENT,
 		[STORE_PREVIOUS] = STORE_SECRET_PREVIOUS,
 	};
-	struct store_secret_info info;
-	struct store_blob sealed = { 0 };
 	int r;
 
-	*ret = NULL;
 	r = check_user(st, user);
 	if (r < 0)
 		return r;
 	if ((unsigned)slot >= NELEM(states))
 		return fail(st, -EINVAL, "no such slot");
-	/* One statement reads the version and its value together, so no
-	 * transaction is needed. */
-	r = st->ops->secret_by_state(
-	    st->be, user, states[slot], &info, &sealed);
+	r = st->ops->secret_by_state(st->be, user, states[slot], info, sealed);
 	if (r == -ENOENT)
 		r = fail(st, r, "%s has no %s secret", user,
 		    store_secret_state_name(states[slot]));
+	return r;
+}
+
+int
+store_secret_version(struct store *st, const char *user, enum store_slot slot,
+    int64_t *ret_version)
+{
+	struct store_secret_info info;
+	int r;
+
+	/* No value asked, so nothing is decrypted: cheap enough for a
+	 * listing of every user. */
+	r = by_slot(st, user, slot, &info, NULL);
+	if (r == 0 && ret_version != NULL)
+		*ret_version = info.version;
+	return r;
+}
+
+int
+store_secret_get(struct store *st, const char *user, enum store_slot slot,
+    struct secret **ret, int64_t *ret_version)
+{
+	struct store_secret_info info;
+	struct store_blob sealed = { 0 };
+	int r;
+
+	*ret = NULL;
+	r = by_slot(st, user, slot, &info, &sealed);
 	if (r == 0)
 		r = open_value(st, user, &info, &sealed, ret);
 	if (r == 0 && ret_version != NULL)

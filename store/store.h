@@ -205,6 +205,13 @@ int store_secret_get(struct store *st, const char *user, enum store_slot slot,
     struct secret **ret, int64_t *ret_version);
 
 /*
+ * Whether USER has a secret in SLOT, without decrypting it: 0 with its
+ * version in *ret_version (may be NULL), -ENOENT if the slot is empty.
+ */
+int store_secret_version(struct store *st, const char *user,
+    enum store_slot slot, int64_t *ret_version);
+
+/*
  * Decrypt USER's VERSION whatever its state (going back to an older
  * secret; trying both candidates of an out-of-sync run) into a new secret
  * *ret; *ret_state (may be NULL) gets its state.  -ENOENT, -EBADMSG.
@@ -347,16 +354,18 @@ int store_run_outputs(
 /* ---- schedule state ---- */
 
 /*
- * Per user: the instant the next fire is due, and the last fire taken and
- * how it ended.  Times are 0 for "none".  The scheduler writes the fire it
- * takes (last_fire, next_fire) in the same transaction as the run it
- * creates, so a restart neither repeats nor loses a fire.
+ * Per user: the instant the next fire is due, the last fire taken and how
+ * it ended, and whether an operator paused it.  Times are 0 for "none".  The
+ * scheduler writes the fire it takes (last_fire, next_fire) in the same
+ * transaction as the run it creates, so a restart neither repeats nor loses a
+ * fire.
  */
 struct store_schedule {
 	int64_t next_fire;
 	int64_t last_fire;
 	enum store_run_state last_outcome; /* STORE_RUN_NONE: never fired */
 	char last_run_id[STORE_RUN_ID_LEN + 1]; /* "" if none */
+	bool paused; /* `rotactl pause`: its fires are skipped (schema 3) */
 };
 
 /* -ENOENT if USER has no schedule state yet. */

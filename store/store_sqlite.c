@@ -117,6 +117,10 @@ static const char *const migrations[] = {
 	"  output BLOB NOT NULL,"
 	"  PRIMARY KEY (run_id, seq)"
 	") STRICT, WITHOUT ROWID;",
+	/* 3: a pause outlives the daemon (`rotactl pause`).  Rows of users
+	 * that were running keep running: the default is 0. */
+	"ALTER TABLE schedule ADD COLUMN"
+	"  paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1));",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -205,15 +209,17 @@ static const char *const sql[ST_COUNT] = {
 			       " FROM run_outputs WHERE run_id = ?1"
 			       " ORDER BY seq",
 	[ST_SCHEDULE_GET] = "SELECT next_fire, last_fire, last_outcome,"
-			    " last_run_id FROM schedule WHERE user_name = ?1",
+			    " last_run_id, paused FROM schedule"
+			    " WHERE user_name = ?1",
 	[ST_SCHEDULE_PUT] = "INSERT INTO schedule (user_name, next_fire,"
-			    " last_fire, last_outcome, last_run_id)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5)"
+			    " last_fire, last_outcome, last_run_id, paused)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
 			    " ON CONFLICT (user_name) DO UPDATE SET"
 			    " next_fire = excluded.next_fire,"
 			    " last_fire = excluded.last_fire,"
 			    " last_outcome = excluded.last_outcome,"
-			    " last_run_id = excluded.last_run_id",
+			    " last_run_id = excluded.last_run_id,"
+			    " paused = excluded.paused",
 	[ST_EVENT_PUT] = "INSERT INTO events (time, payload) VALUES (?1, ?2)",
 	[ST_EVENT_LIST] = "SELECT id, time, payload FROM events"
 			  " WHERE delivered = 0 ORDER BY id LIMIT ?1",
@@ -1336,6 +1342,7 @@ sqlite_schedule_get(
 		r = column_text(b, s, 3, ret->last_run_id,
 		    sizeof(ret->last_run_id), true, "schedule run id");
 	ret->last_outcome = (enum store_run_state)v;
+	ret->paused = sqlite3_column_int(s, 4) != 0;
 out:
 	done(s);
 	return r;
@@ -1356,7 +1363,8 @@ sqlite_schedule_put(
 	    (rc = sqlite3_bind_int64(s, 3, sc->last_fire)) ||
 	    (rc = sqlite3_bind_text(s, 4,
 		 store_run_state_name(sc->last_outcome), -1, SQLITE_STATIC)) ||
-	    (rc = bind_text(s, 5, sc->last_run_id)))
+	    (rc = bind_text(s, 5, sc->last_run_id)) ||
+	    (rc = sqlite3_bind_int(s, 6, sc->paused ? 1 : 0)))
 		return bind_fail(b, s, rc);
 	return run(b, s, "writing a schedule");
 }

@@ -119,7 +119,7 @@ verdict "rotad -f starts; status: generation 1, 6 users" $? "$out" "$(cat "$T/lo
 
 # The user list as docs/control-protocol.md has it, and as rotactl prints it.
 out=$(ctl list 2>&1) && js=$(ctl --json list 2>&1) &&
-    [ "$(echo "$js" | jget 'sorted(j["users"][0].keys())')" = "['last_fire', 'last_outcome', 'name', 'next_fire', 'paused', 'resource', 'running', 'schedule', 'tz']" ] &&
+    [ "$(echo "$js" | jget 'sorted(j["users"][0].keys())')" = "['credential', 'last_fire', 'last_outcome', 'name', 'next_fire', 'paused', 'resource', 'running', 'schedule', 'secret', 'tz']" ] &&
     echo "$out" | grep -q '^alice '
 verdict "list: every documented field, and rotactl prints it" $? "$out" "$js"
 

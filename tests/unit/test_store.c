@@ -276,7 +276,7 @@ test_open_creates(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    2);
+	    3);
 	assert_int_equal(sql_int(f, "PRAGMA application_id"), 0x726f7461);
 	reopen(f);
 	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
@@ -299,7 +299,7 @@ test_open_empty_file(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    2);
+	    3);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name IN ('secrets', 'runs',"
@@ -1231,6 +1231,7 @@ test_run_outputs_migration(void **state)
 	/* Step 1 is unchanged, so this is what schema-1 code left. */
 	sql(f,
 	    "DROP TABLE run_outputs;"
+	    "ALTER TABLE schedule DROP COLUMN paused;"
 	    "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
@@ -1241,7 +1242,7 @@ test_run_outputs_migration(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    2);
+	    3);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name = 'run_outputs'"),
@@ -1259,6 +1260,121 @@ test_run_outputs_migration(void **state)
 	assert_int_equal(c.n, 1);
 	assert_memory_equal(c.output[0], "ok", 2);
 	outputs_reset(&c);
+}
+
+/* Whether the schedule table has a column named COL. */
+static int64_t
+schedule_has(struct fixture *f, const char *col)
+{
+	char q[160];
+
+	snprintf(q, sizeof(q),
+	    "SELECT count(*) FROM pragma_table_info('schedule')"
+	    " WHERE name = '%s'",
+	    col);
+	return sql_int(f, q);
+}
+
+/*
+ * Schema 3 adds schedule.paused.  A store that schema-2 code left, with
+ * schedule rows, opens: its rows keep their values and read as not
+ * paused, and a pause written then survives a reopen.
+ */
+static void
+test_schedule_paused_migration(void **state)
+{
+	struct fixture *f = *state;
+	struct store_schedule s = { 0 }, got;
+
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
+	seed(f, "alice", "pw");
+	s.next_fire = T0 + 3600;
+	s.last_fire = T0;
+	s.last_outcome = STORE_RUN_COMMITTED;
+	assert_int_equal(store_schedule_put(f->st, "alice", &s), 0);
+	assert_int_equal(store_schedule_put(f->st, "bob", &s), 0);
+	store_close(f->st);
+	f->st = NULL;
+	/* Steps 1 and 2 are unchanged: this is what schema-2 code left. */
+	sql(f,
+	    "ALTER TABLE schedule DROP COLUMN paused;"
+	    "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+	assert_int_equal(schedule_has(f, "paused"), 0);
+
+	reopen(f);
+	assert_int_equal(sql_int(f,
+			     "SELECT value FROM meta"
+			     " WHERE key = 'schema_version'"),
+	    3);
+	assert_int_equal(schedule_has(f, "paused"), 1);
+	assert_int_equal(store_schedule_get(f->st, "alice", &got), 0);
+	assert_int_equal(got.next_fire, T0 + 3600);
+	assert_int_equal(got.last_fire, T0);
+	assert_int_equal(got.last_outcome, STORE_RUN_COMMITTED);
+	assert_false(got.paused);
+	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
+
+	s.paused = true;
+	assert_int_equal(store_schedule_put(f->st, "alice", &s), 0);
+	reopen(f);
+	assert_int_equal(store_schedule_get(f->st, "alice", &got), 0);
+	assert_true(got.paused);
+	assert_int_equal(got.next_fire, T0 + 3600);
+	assert_int_equal(store_schedule_get(f->st, "bob", &got), 0);
+	assert_false(got.paused);
+	/* And back: a resume is stored as such. */
+	s.paused = false;
+	assert_int_equal(store_schedule_put(f->st, "alice", &s), 0);
+	reopen(f);
+	assert_int_equal(store_schedule_get(f->st, "alice", &got), 0);
+	assert_false(got.paused);
+
+	/* The column takes nothing but 0 and 1, as the others check. */
+	store_close(f->st);
+	f->st = NULL;
+	{
+		sqlite3 *db = NULL;
+
+		assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+		assert_int_not_equal(
+		    sqlite3_exec(
+			db, "UPDATE schedule SET paused = 2", NULL, NULL, NULL),
+		    SQLITE_OK);
+		sqlite3_close(db);
+	}
+}
+
+/* store_secret_version: whether a slot holds a secret, not decrypted. */
+static void
+test_secret_version(void **state)
+{
+	struct fixture *f = *state;
+	int64_t v = -1;
+
+	assert_int_equal(
+	    store_secret_version(f->st, "alice", STORE_CURRENT, &v), -ENOENT);
+	assert_int_equal(v, -1);
+	assert_non_null(strstr(store_last_error(f->st), "no current secret"));
+	seed(f, "alice", "one");
+	seed(f, "alice", "two");
+	assert_int_equal(
+	    store_secret_version(f->st, "alice", STORE_CURRENT, &v), 0);
+	assert_int_equal(v, 2);
+	assert_int_equal(
+	    store_secret_version(f->st, "alice", STORE_PREVIOUS, NULL), 0);
+	assert_int_equal(
+	    store_secret_version(f->st, "alice", STORE_PENDING, &v), -ENOENT);
+	assert_int_equal(
+	    store_secret_version(f->st, "bob", STORE_CURRENT, &v), -ENOENT);
+	assert_int_equal(store_secret_version(f->st, "alice", 7, &v), -EINVAL);
+	/* A value that no longer decrypts is still a secret that exists:
+	 * nothing is decrypted. */
+	sql(f, "UPDATE secrets SET value = x'00' WHERE version = 2");
+	assert_int_equal(
+	    store_secret_version(f->st, "alice", STORE_CURRENT, &v), 0);
+	assert_int_equal(v, 2);
 }
 
 /* ---- schedule state ---- */
@@ -1687,6 +1803,10 @@ main(void)
 		    test_run_outputs_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_schedule, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_schedule_paused_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_secret_version, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_events, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -2,7 +2,9 @@
 # The real daemon for an integration test: source this file, then
 #
 #   rotad_start CONFIG LOG || ...    # rotad -n, --init, start, wait
+#   rotad_run CONFIG LOG || ...      # start and wait, nothing else
 #   ... rotactl (ROTAD_SOCKET set by the caller) ...
+#   rotad_term                       # SIGTERM and wait: DSTATUS
 #   rotad_kill                       # in the test's EXIT trap
 #
 # Needs ROTAD (the daemon's path).  Sets DPID (the daemon's PID, for the
@@ -14,9 +16,16 @@ DPID=
 # in the foreground with its stderr into LOG, and wait (10 s at most) for
 # its socket to answer.  0, or 1 with the reason in ROTAD_OUT or LOG.
 rotad_start() {
-	local i
 	ROTAD_OUT=$("$ROTAD" -n -c "$1" 2>&1) &&
 	    ROTAD_OUT=$("$ROTAD" --init -c "$1" 2>&1) || return 1
+	rotad_run "$1" "$2"
+}
+
+# rotad_run CONFIG LOG: start the daemon on CONFIG as it is (no check, no
+# --init: a store that exists, or a configuration with a broken job
+# file) and wait as rotad_start does.
+rotad_run() {
+	local i
 	"$ROTAD" -f -c "$1" 2>>"$2" &
 	DPID=$!
 	for i in $(seq 1 100); do
@@ -25,6 +34,15 @@ rotad_start() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# rotad_term: SIGTERM, as systemd stops it, and wait; its exit status in
+# DSTATUS.
+rotad_term() {
+	kill -TERM "$DPID"
+	wait "$DPID"
+	DSTATUS=$?
+	DPID=
 }
 
 # rotad_kill: the daemon started last, killed and reaped.
