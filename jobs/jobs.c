@@ -606,6 +606,9 @@ trust_daemon(struct job_loader *l)
 
 /* A warning, tied to FILE (a path, not an interned index) at LINE:COLUMN
  * (0: the file as a whole). */
+static void warning_at(struct job_set *set, const char *file, int line,
+    int column, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 static void
 warning_at(struct job_set *set, const char *file, int line, int column,
     const char *fmt, ...)

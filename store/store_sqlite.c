@@ -119,8 +119,8 @@ static const char *const migrations[] = {
 	") STRICT, WITHOUT ROWID;",
 	/* 3: a pause outlives the daemon (`rotactl pause`).  Rows of users
 	 * that were running keep running: the default is 0. */
-	"ALTER TABLE schedule ADD COLUMN"
-	"  paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1));",
+	("ALTER TABLE schedule ADD COLUMN"
+	 "  paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1));"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
