@@ -105,7 +105,8 @@ for f in /usr/sbin/rotad /usr/bin/rotactl /usr/libexec/rotad-worker \
     /usr/lib/tmpfiles.d/rotad.conf \
     /usr/share/bash-completion/completions/rotactl \
     /usr/share/bash-completion/completions/rotad \
-    /usr/share/man/man8/rotad.8.gz /usr/share/man/man1/rotactl.1.gz \
+    /usr/share/man/man8/rotad.8.gz /usr/share/man/man8/rotad-worker.8.gz \
+    /usr/share/man/man1/rotactl.1.gz \
     /usr/share/man/man5/rotad.yaml.5.gz \
     /usr/share/doc/rotad/examples/conf.d/00-configuration.yaml; do
 	[ -e "$f" ] || { files_ok=1; echo "# missing: $f"; }
