@@ -119,7 +119,8 @@ check(const char *config, bool verbose, bool config_only)
  * rotad --version: what a bug report needs.  The providers are the
  * catalog's (what `protocol:` may name); the libraries are those linked
  * into rotad, at their run-time versions.  The providers' own client
- * libraries are the worker's: `rotad-worker --version`.
+ * libraries are the worker's (`ldd rotad-worker`; `rotad-worker --version`
+ * prints its version alone).
  */
 static void
 version(FILE *f)

@@ -3,6 +3,7 @@
  *
  *   rotad-worker --provider NAME [--user USER] [--parent PID]
  *       [--ca-file PATH] [--exec PATH]... [--read PATH]...
+ *   rotad-worker --help | --version
  *
  * The daemon starts one per step.  The command line carries no secret,
  * only what the sandbox must know before the request is read: the
@@ -50,6 +51,11 @@
 #include "scrub.h"
 #include "secret.h"
 #include "wire.h"
+
+#define SYNOPSIS                                                               \
+	"usage: rotad-worker --provider NAME [--user USER] [--parent PID]\n" \
+	"           [--ca-file PATH] [--exec PATH]... [--read PATH]...\n"    \
+	"       rotad-worker --help | --version\n"
 
 /* Exit statuses when no answer was written. */
 #define EXIT_NO_REQUEST 2 /* the request could not be read or decoded */
@@ -368,6 +374,50 @@ scrub_response(const struct wire_request *req, struct wire_response *res)
 	return 0;
 }
 
+/*
+ * --help and --version, for a person at a terminal: only as the one
+ * argument, so that no command line of the daemon's ever reaches them.
+ * 1 when ARGV was one of them (and it was answered), else 0.
+ */
+static int
+help_or_version(int argc, char **argv)
+{
+	if (argc != 2)
+		return 0;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(SYNOPSIS
+		    "\n"
+		    "One provider step for rotad, in a locked-down process.  "
+		    "Only the daemon\n"
+		    "runs it: the request arrives on standard input and the "
+		    "answer leaves on\n"
+		    "standard output, both in rotad's wire format.\n"
+		    "\n"
+		    "  --provider NAME  the provider (a catalog name, as "
+		    "`protocol:` names it)\n"
+		    "  --user USER      the user to switch to (default "
+		    SANDBOX_USER_DEFAULT ")\n"
+		    "  --parent PID     the daemon: exit at once when it is "
+		    "gone\n"
+		    "  --ca-file PATH   the CA file TLS may read\n"
+		    "  --exec PATH      a program a script step may execute\n"
+		    "  --read PATH      a file a script step may read\n"
+		    "  -h, --help       this text\n"
+		    "  --version        the version\n"
+		    "\n"
+		    "Exit status: 0 answered, 2 no request read, 3 the answer "
+		    "not written,\n"
+		    "4 the daemon is gone.\n",
+		    stdout);
+		return 1;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("rotad-worker %s\n", ROTAD_VERSION);
+		return 1;
+	}
+	return 0;
+}
+
 /* Say in the facts what the sandbox could not do. */
 static void
 note_sandbox(struct wire_response *res)
@@ -400,6 +450,8 @@ main(int argc, char **argv)
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	memset(&req, 0, sizeof(req));
 	memset(&res, 0, sizeof(res));
+	if (help_or_version(argc, argv))
+		return fflush(stdout) == 0 ? 0 : 1;
 
 	/* argv, then the provider: nothing is read before the sandbox.
 	 * Internal providers (post-rotation) are workers' names too. */

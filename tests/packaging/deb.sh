@@ -105,7 +105,8 @@ for f in /usr/sbin/rotad /usr/bin/rotactl /usr/libexec/rotad-worker \
     /usr/lib/tmpfiles.d/rotad.conf \
     /usr/share/bash-completion/completions/rotactl \
     /usr/share/bash-completion/completions/rotad \
-    /usr/share/man/man8/rotad.8.gz /usr/share/man/man1/rotactl.1.gz \
+    /usr/share/man/man8/rotad.8.gz /usr/share/man/man8/rotad-worker.8.gz \
+    /usr/share/man/man1/rotactl.1.gz \
     /usr/share/man/man5/rotad.yaml.5.gz \
     /usr/share/doc/rotad/examples/conf.d/00-configuration.yaml; do
 	[ -e "$f" ] || { files_ok=1; echo "# missing: $f"; }
@@ -178,21 +179,9 @@ fi
 # NOTIFY_SOCKET and WATCHDOG_USEC, a /proc that hides other users'
 # processes (ProtectProc=invisible), cwd /, an empty environment but
 # those; under strace, to hold what it did against the unit's filters.
-mkdir -p "$T/creds" "$T/scripts"
-install -o rotad -g rotad -m 0400 "$KEY" "$T/creds/master.key"
-chown rotad:rotad "$T/creds"
-chmod 0500 "$T/creds"
-python3 - "$T/notify.sock" "$T/notify.log" <<'EOF' &
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-os.chmod(sys.argv[1], 0o666)
-with open(sys.argv[2], "a", buffering=1) as f:
-    while True:
-        f.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n")
-EOF
-NPID=$!
-for _ in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+mkdir -p "$T/scripts"
+pkg_credentials "$T/creds" "$KEY"
+pkg_notify_listen "$T/notify.sock" "$T/notify.log"
 
 # A script-provider user: /bin/sh runs each script, reading Keeper's input
 # line (the worker may exec its interpreter and nothing else).
@@ -213,25 +202,17 @@ users:
     resource: deb-test-svc
 EOF
 
-notified() { # WHAT [COUNT]: wait until the notify log holds WHAT COUNT times
-	local i
-	for i in $(seq 100); do
-		[ "$(grep -c "$1" "$T/notify.log" 2>/dev/null)" -ge "${2:-1}" ] &&
-		    return 0
-		sleep 0.1
-	done
-	return 1
-}
+notified() { pkg_notified "$T/notify.log" "$@"; }
 
+pkg_unit_setpriv "$UNIT"
 (cd / && exec unshare -m --propagation private sh -c '
 	mount -t proc -o hidepid=invisible proc /proc || exit 125
-	exec strace -f -qq -o "$1" setpriv --reuid=rotad --regid=rotad \
-	    --init-groups --inh-caps=-all,+setuid,+setgid,+kill \
-	    --ambient-caps=+setuid,+setgid,+kill \
-	    --bounding-set=-all,+setuid,+setgid,+kill \
-	    env -i CREDENTIALS_DIRECTORY="$2" NOTIFY_SOCKET="$3" \
+	log=$1 creds=$2 notify=$3
+	shift 3
+	exec strace -f -qq -o "$log" "$@" env -i \
+	    CREDENTIALS_DIRECTORY="$creds" NOTIFY_SOCKET="$notify" \
 	    WATCHDOG_USEC=2000000 /usr/sbin/rotad' sh "$T/strace.log" \
-    "$T/creds" "$T/notify.sock") 2>"$T/daemon.log" &
+    "$T/creds" "$T/notify.sock" "${PKG_SETPRIV[@]}") 2>"$T/daemon.log" &
 SPID=$!
 notified READY=1 && out=$(rotactl --json status 2>&1)
 verdict "started as the unit starts it (user rotad, key credential, hidden /proc), it says READY=1 and answers rotactl" $? \

@@ -10,12 +10,39 @@
 #                          set PKG to FILE, or else build with SCRIPT into
 #                          $T/pkgs (one case, WHAT) and take the file GLOB
 #                          names there; no package ends the test
+#                          (ROTAD_TEST_PKGS=DIR: a copy of what it built
+#                          is kept there, for the next test to take)
 #   pkg_check_layout       the cases every package must pass once
 #                          installed: users, directories, modes, key,
-#                          store, rotad -n, what rotad-worker cannot read
+#                          store, rotad -n, what rotad-worker cannot read;
+#                          in the root PKG_ROOT when set, else this system
+#   pkg_in CMD...          run CMD in PKG_ROOT (chroot), or here
+#   pkg_unit_setpriv UNIT  PKG_SETPRIV: the setpriv command that makes a
+#                          process what UNIT makes its ExecStart= (User=,
+#                          Group=, AmbientCapabilities=,
+#                          CapabilityBoundingSet=)
+#   pkg_credentials DIR KEY
+#                          DIR as systemd's LoadCredential= makes it where
+#                          it has no ACLs: rotad's, 0500, with master.key a
+#                          copy of KEY (rotad's, 0400); both in PKG_ROOT
+#                          when set
+#   pkg_notify_listen SOCK LOG
+#                          a Type=notify socket as systemd's: each datagram
+#                          a line of LOG; sets NPID, for the caller to kill
+#   pkg_notified LOG WHAT [COUNT]
+#                          wait up to 10 s until LOG holds WHAT COUNT times
 
 KEY=/etc/rotad/master.key
 STORE=/var/lib/rotad/rotad.db
+PKG_ROOT=${PKG_ROOT:-}
+
+pkg_in() {
+	if [ -n "$PKG_ROOT" ]; then
+		chroot "$PKG_ROOT" "$@"
+	else
+		"$@"
+	fi
+}
 
 pkg_preflight() {
 	local c
@@ -63,6 +90,9 @@ pkg_build() {
 		PKG=$(ls "$T"/pkgs/$glob 2>/dev/null | head -n 1)
 		[ "$st" -eq 0 ] && [ -n "$PKG" ]
 		verdict "$what" $? "$(tail -20 "$T/build.log")"
+		if [ -n "$PKG" ] && [ -n "${ROTAD_TEST_PKGS:-}" ]; then
+			mkdir -p "$ROTAD_TEST_PKGS" && cp "$PKG" "$ROTAD_TEST_PKGS"/
+		fi
 	fi
 	if [ -z "$PKG" ] || [ ! -f "$PKG" ]; then
 		not_ok "a package to check" "no package: ${PKG:-none built}"
@@ -72,34 +102,36 @@ pkg_build() {
 }
 
 # stat's "owner:group mode" of PATH.
-perms() { stat -c '%U:%G %a' "$1" 2>&1; }
+perms() { pkg_in stat -c '%U:%G %a' "$1" 2>&1; }
 
 pkg_check_layout() {
 	local duid dgid dhome dshell wuid wgid whome wshell sysmax out f reads
 
 	# Both system users with no login; rotad's home is the state, the
 	# worker has none; neither is in the other's group, nor in root's.
-	IFS=: read -r _ _ duid dgid _ dhome dshell <<<"$(getent passwd rotad)"
-	IFS=: read -r _ _ wuid wgid _ whome wshell <<<"$(getent passwd rotad-worker)"
-	sysmax=$(awk '$1 == "SYS_UID_MAX" { print $2 }' /etc/login.defs)
+	IFS=: read -r _ _ duid dgid _ dhome dshell <<<"$(pkg_in getent passwd rotad)"
+	IFS=: read -r _ _ wuid wgid _ whome wshell <<<"$(pkg_in getent passwd rotad-worker)"
+	sysmax=$(pkg_in cat /etc/login.defs | awk '$1 == "SYS_UID_MAX" { print $2 }')
 	[ -n "$duid" ] && [ -n "$wuid" ] && [ "$duid" -lt "${sysmax:-999}" ] &&
 	    [ "$wuid" -lt "${sysmax:-999}" ] && [ "$duid" -ne 0 ] &&
 	    [ "$wuid" -ne 0 ] && [ "$dgid" -ne 0 ] && [ "$wgid" -ne 0 ] &&
 	    [ "$dgid" != "$wgid" ] &&
-	    [ "$(getent group "$dgid" | cut -d: -f1)" = rotad ] &&
-	    [ "$(getent group "$wgid" | cut -d: -f1)" = rotad-worker ] &&
-	    [ "$dhome" = /var/lib/rotad ] && [ ! -e "$whome" ] &&
+	    [ "$(pkg_in getent group "$dgid" | cut -d: -f1)" = rotad ] &&
+	    [ "$(pkg_in getent group "$wgid" | cut -d: -f1)" = rotad-worker ] &&
+	    [ "$dhome" = /var/lib/rotad ] && ! pkg_in test -e "$whome" &&
 	    [ "${dshell##*/}" = nologin ] && [ "${wshell##*/}" = nologin ] &&
-	    [ "$(id -G rotad-worker)" = "$wgid" ] && [ "$(id -G rotad)" = "$dgid" ]
+	    [ "$(pkg_in id -G rotad-worker)" = "$wgid" ] &&
+	    [ "$(pkg_in id -G rotad)" = "$dgid" ]
 	verdict "users rotad and rotad-worker: system users with groups of their own, no login; rotad-worker has no home" $? \
-	    "$(getent passwd rotad rotad-worker)" "$(id rotad; id rotad-worker)"
+	    "$(pkg_in getent passwd rotad rotad-worker)" \
+	    "$(pkg_in id rotad; pkg_in id rotad-worker)"
 
 	[ "$(perms /etc/rotad)" = "root:rotad 750" ] &&
 	    [ "$(perms /etc/rotad/rotad.yaml)" = "root:root 644" ] &&
 	    [ "$(perms /etc/rotad/conf.d)" = "root:root 755" ] &&
-	    [ -z "$(ls -A /etc/rotad/conf.d)" ]
+	    [ -z "$(pkg_in ls -A /etc/rotad/conf.d)" ]
 	verdict "/etc/rotad root:rotad 0750, rotad.yaml root's 0644, conf.d empty" $? \
-	    "$(ls -la /etc/rotad /etc/rotad/conf.d)"
+	    "$(pkg_in ls -la /etc/rotad /etc/rotad/conf.d)"
 
 	[ "$(perms /var/lib/rotad)" = "rotad:rotad 700" ] &&
 	    [ "$(perms /run/rotad)" = "rotad:rotad 750" ]
@@ -107,12 +139,13 @@ pkg_check_layout() {
 	    "$(perms /var/lib/rotad) $(perms /run/rotad)"
 
 	[ "$(perms "$KEY")" = "root:root 600" ] &&
-	    [ "$(stat -c %s "$KEY")" = 32 ] &&
-	    [ "$(perms "$STORE")" = "rotad:rotad 600" ] && [ -s "$STORE" ]
+	    [ "$(pkg_in stat -c %s "$KEY")" = 32 ] &&
+	    [ "$(perms "$STORE")" = "rotad:rotad 600" ] &&
+	    pkg_in test -s "$STORE"
 	verdict "the master key is root's (0600, 32 bytes), the store rotad's (0600)" $? \
-	    "$(ls -la /etc/rotad /var/lib/rotad)"
+	    "$(pkg_in ls -la /etc/rotad /var/lib/rotad)"
 
-	out=$(rotad -n 2>&1)
+	out=$(pkg_in rotad -n 2>&1)
 	verdict "rotad -n passes on the fresh install" $? "$out"
 
 	# Workers run as rotad-worker: whatever a target or a script makes
@@ -121,11 +154,57 @@ pkg_check_layout() {
 	# hands it over as a credential.
 	reads=
 	for f in "$KEY" "$STORE" /etc/rotad/rotad.yaml; do
-		runuser -u rotad-worker -- cat "$f" >/dev/null 2>&1 &&
+		pkg_in runuser -u rotad-worker -- cat "$f" >/dev/null 2>&1 &&
 		    reads="$reads rotad-worker:$f"
 	done
-	runuser -u rotad -- cat "$KEY" >/dev/null 2>&1 && reads="$reads rotad:$KEY"
+	pkg_in runuser -u rotad -- cat "$KEY" >/dev/null 2>&1 &&
+	    reads="$reads rotad:$KEY"
 	[ -z "$reads" ]
 	verdict "rotad-worker reads neither the master key, nor the store, nor rotad.yaml; rotad not the key file" $? \
 	    "read:$reads"
+}
+
+pkg_unit_setpriv() {
+	local unit=$1 user group amb bnd
+	user=$(sed -n 's/^User=//p' "$unit")
+	group=$(sed -n 's/^Group=//p' "$unit")
+	# "CAP_SETUID CAP_KILL" -> +setuid,+kill
+	amb=$(sed -n 's/^AmbientCapabilities=//p' "$unit" | tr 'A-Z ' 'a-z\n' |
+	    sed -n 's/^cap_/+/p' | paste -sd, -)
+	bnd=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z ' 'a-z\n' |
+	    sed -n 's/^cap_/+/p' | paste -sd, -)
+	PKG_SETPRIV=(setpriv --reuid="${user:-root}" --regid="${group:-root}"
+	    --init-groups --inh-caps="-all${amb:+,$amb}"
+	    --ambient-caps="${amb:--all}" --bounding-set="-all${bnd:+,$bnd}")
+}
+
+pkg_credentials() {
+	pkg_in mkdir -p "$1" &&
+	    pkg_in install -o rotad -g rotad -m 0400 "$2" "$1/master.key" &&
+	    pkg_in chown rotad:rotad "$1" && pkg_in chmod 0500 "$1"
+}
+
+pkg_notify_listen() {
+	python3 - "$1" "$2" <<'EOF' &
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        f.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n")
+EOF
+	NPID=$!
+	local i
+	for i in $(seq 50); do [ -S "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+pkg_notified() {
+	local _
+	for _ in $(seq 100); do
+		[ "$(grep -c "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
