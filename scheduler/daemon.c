@@ -65,6 +65,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "daemon-internal.h"
+#include "emit.h"
 #include "heap.h"
 #include "jobs.h"
 #include "keys.h"
@@ -162,6 +163,22 @@ stop_deadline(uv_timer_t *t)
 	daemon_maybe_finish_stop(d);
 }
 
+/* daemon_started or daemon_stopping, with what the daemon holds. */
+static void
+daemon_event(struct daemon *d, enum event_name name)
+{
+	char msg[160];
+	struct event ev;
+
+	emit_new(d, &ev, name);
+	snprintf(msg, sizeof(msg),
+	    "rotad %s: generation %d, %zu users, %d runs in progress",
+	    ROTAD_VERSION, d->gen != NULL ? d->gen->number : 0,
+	    d->gen != NULL ? d->gen->set->nusers : 0, d->nrunning);
+	ev.message = msg;
+	(void)emit(d, &ev);
+}
+
 static void
 begin_stop(struct daemon *d)
 {
@@ -172,6 +189,7 @@ begin_stop(struct daemon *d)
 		return;
 	d->stopping = true;
 	sd_notify(0, "STOPPING=1");
+	daemon_event(d, EVENT_DAEMON_STOPPING);
 	log_msg(LOG_INFO, MSG_STOP,
 	    "stopping: %d run%s in progress, %d "
 	    "queued",
@@ -311,6 +329,7 @@ recover_one(const struct store_run *rec, void *arg)
 	 * server may land until its deadline, at most this much from now. */
 	run_apply_bound(d, us, (uint64_t)us->user->settings.timeout * 1000);
 	r = run_alloc(d, us, RUN_ROTATE, 0);
+	r->trigger = EVENT_TRIGGER_RECOVERY;
 	r->rec = *rec;
 	r->created = true;
 	r->version = version;
@@ -520,6 +539,8 @@ start_serving(struct daemon *d)
 	    "users, %zu job files, socket %s",
 	    ROTAD_VERSION, d->gen->number, d->gen->set->nusers,
 	    d->gen->set->nfiles_loaded, d->gen->set->daemon.socket_path);
+	daemon_event(d, EVENT_DAEMON_STARTED);
+	reload_skipped_events(d, d->gen->set);
 	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users%s",
 	    d->gen->number, d->gen->set->nusers,
 	    d->gen->set->nfiles_skipped > 0
@@ -567,6 +588,7 @@ daemon_main(const char *config, bool to_syslog)
 	d.exit_status = 0;
 	TAILQ_INIT(&d.queue);
 	TAILQ_INIT(&d.finished);
+	emit_init(&d);
 
 	if (load_config(config, &set) < 0 || check_worker_user(set) < 0 ||
 	    open_store(&d, set) < 0)

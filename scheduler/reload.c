@@ -20,6 +20,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon-internal.h"
+#include "emit.h"
 #include "keys.h"
 #include "log.h"
 #include "worker_user.h"
@@ -231,6 +232,45 @@ reload_next_skipped(const struct job_set *set, size_t *i)
 	return NULL;
 }
 
+/* Event NAME about configuration SET: its error count, and the first
+ * error E (may be NULL) as its message. */
+static void
+config_event(struct daemon *d, enum event_name name, const struct job_set *set,
+    const struct job_error *e)
+{
+	char msg[512];
+	struct event ev;
+
+	emit_new(d, &ev, name);
+	ev.count = (int64_t)set->nerrors;
+	if (e != NULL)
+		snprintf(msg, sizeof(msg), "%s:%d:%d: %s",
+		    e->file != NULL ? e->file : "", e->line, e->column,
+		    e->message);
+	else
+		snprintf(msg, sizeof(msg), "generation %d, %zu users",
+		    d->generations, set->nusers);
+	ev.message = msg;
+	(void)emit(d, &ev);
+}
+
+void
+reload_skipped_events(struct daemon *d, const struct job_set *set)
+{
+	const struct job_error *e;
+	char msg[512];
+	struct event ev;
+	size_t i = 0;
+
+	while ((e = reload_next_skipped(set, &i)) != NULL) {
+		emit_new(d, &ev, EVENT_JOB_FILE_SKIPPED);
+		snprintf(msg, sizeof(msg), "%s:%d:%d: %s", e->file, e->line,
+		    e->column, e->message);
+		ev.message = msg;
+		(void)emit(d, &ev);
+	}
+}
+
 /* Reload: everything parsed first; any error keeps the old config. */
 int
 reload_config(struct daemon *d, json_t **ret_errors)
@@ -263,6 +303,7 @@ reload_config(struct daemon *d, json_t **ret_errors)
 				    *ret_errors, json_string(line));
 			free(line);
 		}
+		config_event(d, EVENT_CONFIG_REJECTED, set, set->errors);
 		jobs_free(set);
 		sd_notify(0, "READY=1");
 		return -EINVAL;
@@ -308,6 +349,7 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	    "configuration generation %d: %zu "
 	    "users, %zu files",
 	    d->gen->number, set->nusers, set->nfiles_loaded);
+	config_event(d, EVENT_CONFIG_RELOADED, set, NULL);
 	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
 	    d->gen->number, set->nusers);
 	run_dispatch_queue(d);

@@ -123,10 +123,10 @@ static const char *const migrations[] = {
 	"  paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1));",
 	/* 4: how far each event sink has acknowledged the spool (the id of
 	 * its last event delivered, in order). */
-	"CREATE TABLE event_cursors ("
-	"  sink TEXT PRIMARY KEY,"
-	"  id INTEGER NOT NULL CHECK (id >= 0)"
-	") STRICT, WITHOUT ROWID;",
+	("CREATE TABLE event_cursors ("
+	 "  sink TEXT PRIMARY KEY,"
+	 "  id INTEGER NOT NULL CHECK (id >= 0)"
+	 ") STRICT, WITHOUT ROWID;"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
