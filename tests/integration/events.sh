@@ -65,7 +65,7 @@ users:
   lost: {login: lost, resource: nowhere}
 EOF
 
-echo "1..14"
+echo "1..15"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 rotad_run "$T/rotad.yaml" "$T/log"
 verdict "rotad starts (a broken job file beside a good one)" $? "$out" \
@@ -172,6 +172,15 @@ u = {json.loads(l).get("user") for l in open(sys.argv[1])}
 sys.exit(0 if u == {"bad"} else 1)' "$T/bad"
 verdict "--user keeps that user's events only" $? "$(head -c 400 "$T/bad")"
 
+m=$(ctl metrics 2>&1)
+echo "$m" | grep -qx 'rotad_last_run_outcome{user="bad",outcome="failed"} 1' &&
+    echo "$m" | grep -qx 'rotad_last_run_outcome{user="app",outcome="committed"} 1' &&
+    echo "$m" | grep -qx 'rotad_never_succeeded{user="bad"} 1' &&
+    ! echo "$m" | grep -q 'rotad_never_succeeded{user="app"}' &&
+    echo "$m" | grep -q '^rotad_events_spooled_total [1-9]'
+verdict "metrics: each user's last outcome, never succeeded, events spooled" \
+    $? "$(echo "$m" | grep -E 'outcome|never|events')"
+
 leak=
 for p in first-secret-of-app-7Qx set-by-the-test-9Zr "$(head -n 1 "$T/app.now")"; do
 	events | grep -qF -- "$p" && leak="$leak x"
@@ -179,5 +188,5 @@ for p in first-secret-of-app-7Qx set-by-the-test-9Zr "$(head -n 1 "$T/app.now")"
 done
 [ -z "$leak" ]
 verdict "no secret in any event" $? "leaked:$leak"
-[ "$n" -eq 14 ] || echo "# planned 14 tests, ran $n"
+[ "$n" -eq 15 ] || echo "# planned 15 tests, ran $n"
 [ "$failed" -eq 0 ]
