@@ -7,6 +7,7 @@
  * the handler answers with control_reply() or control_error(), now, or
  * (rotate --wait) when the run ends.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -364,11 +365,64 @@ trigger_creds(struct daemon *d, struct ustate *us, struct ustate **v)
 	return n;
 }
 
+/*
+ * The user a SIEM names by its account: LOGIN on a resource whose host is
+ * HOST (the model's, as written).  NULL after answering not_found, or
+ * conflict when two users match (name the user then).
+ */
+static struct ustate *
+user_by_login(struct daemon *d, struct control_conn *c, const char *login,
+    const char *host)
+{
+	struct ustate *found = NULL;
+	size_t i;
+
+	for (i = 0; i < d->users_cap; i++) {
+		struct ustate *us = d->users[i];
+		const struct job_user *u;
+
+		if (us == NULL || (u = us->user) == NULL ||
+		    us->cred != CRED_PASSWORD || u->login == NULL ||
+		    u->resource == NULL || u->resource->host == NULL ||
+		    strcmp(u->login, login) != 0 ||
+		    strcmp(u->resource->host, host) != 0)
+			continue;
+		if (found != NULL) {
+			control_error(c, "conflict",
+			    "login %s on %s is users %s and %s: name the user",
+			    login, host, found->name, us->name);
+			return NULL;
+		}
+		found = us;
+	}
+	if (found == NULL)
+		control_error(
+		    c, "not_found", "no user has login %s on %s", login, host);
+	return found;
+}
+
+/* An alert id: 1 to EVENT_ID_MAX of [A-Za-z0-9._:-]. */
+static bool
+alert_id_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > EVENT_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) &&
+		    strchr("._:-", s[i]) == NULL)
+			return false;
+	return true;
+}
+
 static void
 cmd_trigger(
     struct daemon *d, struct control_conn *c, json_t *req, enum run_kind kind)
 {
-	struct ustate *us = req_user(d, c, req), *creds[2];
+	const char *login = str_arg(req, "login"), *host = str_arg(req, "host");
+	const char *alert = str_arg(req, "alert_id");
+	struct ustate *us, *creds[2];
 	struct wait_group *g = NULL;
 	json_t *ids;
 	struct waiter *w;
@@ -376,6 +430,18 @@ cmd_trigger(
 	bool coalesced[2], wait;
 	size_t i, n;
 
+	if (alert != NULL && !alert_id_ok(alert)) {
+		control_error(c, "bad_request",
+		    "\"alert_id\": 1 to %d of letters, digits, '.', '_', ':', "
+		    "'-'",
+		    EVENT_ID_MAX);
+		return;
+	}
+	/* A SIEM may name the account instead of rotad's user. */
+	if (str_arg(req, "user") == NULL && login != NULL && host != NULL)
+		us = user_by_login(d, c, login, host);
+	else
+		us = req_user(d, c, req);
 	if (us == NULL)
 		return;
 	if (d->stopping) {
@@ -392,7 +458,11 @@ cmd_trigger(
 	n = trigger_creds(d, us, creds);
 	ids = json_array();
 	for (i = 0; i < n; i++) {
+		/* A new run is a SIEM's (run_alloc() reads it); a run
+		 * already under way keeps what started it. */
+		d->alert_id = alert;
 		r[i] = run_new(d, creds[i], kind, 0, &coalesced[i]);
+		d->alert_id = NULL;
 		json_array_append_new(ids, json_string(r[i]->rec.id));
 		/* Audited, one line per credential: who asked for which. */
 		log_msg(LOG_NOTICE, MSG_TRIGGER,

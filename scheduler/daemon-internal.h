@@ -221,6 +221,9 @@ struct daemon {
 	char hostname[256];
 	LIST_HEAD(, follower) followers;
 	uint64_t events_spooled;
+	/* While a trigger from a SIEM makes its runs: the alert's id, which
+	 * run_alloc() gives each new run (command.c). */
+	const char *alert_id;
 
 	/* metrics */
 	uint64_t runs_committed, runs_failed, runs_verified, retries, fires,

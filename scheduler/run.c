@@ -459,6 +459,10 @@ run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 	r->fire = fire;
 	r->trigger =
 	    fire != 0 ? EVENT_TRIGGER_SCHEDULED : EVENT_TRIGGER_ON_DEMAND;
+	if (d->alert_id != NULL) {
+		r->trigger = EVENT_TRIGGER_SIEM_ALERT;
+		snprintf(r->alert_id, sizeof(r->alert_id), "%s", d->alert_id);
+	}
 	LIST_INIT(&r->waiters);
 	uv_timer_init(d->loop, &r->timer);
 	r->timer.data = r;

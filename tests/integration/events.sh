@@ -56,16 +56,18 @@ cat >"$T/conf.d/a.yaml" <<EOF
 resources:
   box: {kind: machine, protocol: test}
   flaky: {kind: machine, protocol: test, test_fail: 9, test_error: fatal}
+  db: {kind: machine, protocol: test, host: db.example}
 users:
   app: {login: app, resource: box, password_file: $T/app.pw}
   bad: {login: bad, resource: flaky, password_file: $T/app.pw}
+  svc: {login: svc, resource: db, password_file: $T/app.pw}
 EOF
 cat >"$T/conf.d/broken.yaml" <<EOF
 users:
   lost: {login: lost, resource: nowhere}
 EOF
 
-echo "1..15"
+echo "1..18"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 rotad_run "$T/rotad.yaml" "$T/log"
 verdict "rotad starts (a broken job file beside a good one)" $? "$out" \
@@ -172,6 +174,34 @@ u = {json.loads(l).get("user") for l in open(sys.argv[1])}
 sys.exit(0 if u == {"bad"} else 1)' "$T/bad"
 verdict "--user keeps that user's events only" $? "$(head -c 400 "$T/bad")"
 
+# What the SIEM endpoint sends: the account by login and host, an alert.
+siem() {
+	python3 -c 'import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+for line in s.makefile():
+    j = json.loads(line)
+    if "progress" not in j:
+        print(json.dumps(j))
+        break' "$ROTAD_SOCKET" "$1"
+}
+out=$(siem '{"v":1,"cmd":"rotate","login":"svc","host":"db.example","alert_id":"splunk-77:a","wait":true}')
+rec=$(events | python3 -c 'import json,sys
+for l in sys.stdin:
+    e = json.loads(l)
+    if e["name"].startswith("record_") and e.get("alert_id"):
+        print(e["name"], e["user"], e["trigger"], e["alert_id"])')
+[ "$rec" = "record_rotation_on_demand_ok svc siem_alert splunk-77:a" ]
+verdict "a rotation asked by login and host with an alert id: trigger siem_alert" \
+    $? "got: $rec" "$out"
+out=$(siem '{"v":1,"cmd":"rotate","login":"nobody-here","host":"db.example","alert_id":"x"}')
+echo "$out" | grep -q '"not_found"'
+verdict "... an account no user has: not_found" $? "$out"
+out=$(siem '{"v":1,"cmd":"rotate","user":"svc","alert_id":"bad id with spaces"}')
+echo "$out" | grep -q '"bad_request"'
+verdict "... a malformed alert id: bad_request" $? "$out"
+
 m=$(ctl metrics 2>&1)
 echo "$m" | grep -qx 'rotad_last_run_outcome{user="bad",outcome="failed"} 1' &&
     echo "$m" | grep -qx 'rotad_last_run_outcome{user="app",outcome="committed"} 1' &&
@@ -188,5 +218,5 @@ for p in first-secret-of-app-7Qx set-by-the-test-9Zr "$(head -n 1 "$T/app.now")"
 done
 [ -z "$leak" ]
 verdict "no secret in any event" $? "leaked:$leak"
-[ "$n" -eq 15 ] || echo "# planned 15 tests, ran $n"
+[ "$n" -eq 18 ] || echo "# planned 18 tests, ran $n"
 [ "$failed" -eq 0 ]
