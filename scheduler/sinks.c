@@ -485,7 +485,7 @@ sink_write(struct sink *k, const struct batch *b, int64_t *ret_upto)
 				/* Leave no partial line: the batch is
 				 * written again whole. */
 				if (size >= 0 && ftruncate(k->fd, size) < 0)
-					r = r; /* the retry writes it whole */
+					k->failures++; /* a partial line stays */
 				sink_disconnect(k);
 				goto undo;
 			}
