@@ -52,6 +52,7 @@
 #define METRICS_PERIOD_MS 15000
 #define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
 
+struct sinks;
 struct spawn;
 struct workers;
 
@@ -220,7 +221,8 @@ struct daemon {
 	/* events (emit.c) */
 	char hostname[256];
 	LIST_HEAD(, follower) followers;
-	uint64_t events_spooled;
+	uint64_t events_spooled, events_dropped;
+	struct sinks *sinks; /* the local sinks (sinks.h), or NULL */
 	/* While a trigger from a SIEM makes its runs: the alert's id, which
 	 * run_alloc() gives each new run (command.c). */
 	const char *alert_id;

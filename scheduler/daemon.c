@@ -66,6 +66,7 @@
 #include "daemon.h"
 #include "daemon-internal.h"
 #include "emit.h"
+#include "sinks.h"
 #include "heap.h"
 #include "jobs.h"
 #include "keys.h"
@@ -92,6 +93,10 @@ close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
+	if (d->sinks != NULL) {
+		sinks_close(d->sinks);
+		d->sinks = NULL;
+	}
 }
 
 static void
@@ -231,6 +236,9 @@ on_signal(uv_signal_t *s, int signum)
 	struct daemon *d = s->data;
 
 	if (signum == SIGHUP) {
+		/* logrotate's signal too: file sinks open their path again. */
+		if (d->sinks != NULL)
+			sinks_reopen(d->sinks);
 		if (!d->stopping)
 			reload_config(d, NULL);
 		return;
@@ -534,6 +542,14 @@ start_serving(struct daemon *d)
 		    METRICS_PERIOD_MS, METRICS_PERIOD_MS);
 	}
 
+	/* Sinks before the first event: they deliver from their cursors,
+	 * what was spooled while the daemon was down included. */
+	if (sinks_open(
+		&d->gen->set->daemon.events, d->store, d->loop, &d->sinks) < 0)
+		log_msg(LOG_ERR, MSG_CONFIG,
+		    "events: the sinks could not be opened (rotad -n says "
+		    "why); events are spooled, and delivered once a reload "
+		    "fixes them");
 	log_msg(LOG_INFO, MSG_START,
 	    "rotad %s started: generation %d, %zu "
 	    "users, %zu job files, socket %s",

@@ -2,6 +2,7 @@
  * emit.c: events spooled, followed and sent on (see emit.h).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "daemon-internal.h"
 #include "emit.h"
 #include "log.h"
+#include "sinks.h"
 #include "utf8.h"
 #include "xalloc.h"
 
@@ -108,6 +110,31 @@ emit(struct daemon *d, struct event *ev)
 	d->events_spooled++;
 	follow(d, ev, json);
 	free(json);
+	if (d->sinks != NULL) {
+		int64_t dropped = 0;
+
+		/* The spool's bound: the oldest go, and that is an event. */
+		if (ev->name != EVENT_EVENTS_DROPPED &&
+		    sinks_bound(d->sinks, id, &dropped) == 0 && dropped > 0) {
+			struct event de;
+			char msg[96];
+
+			d->events_dropped += (uint64_t)dropped;
+			log_msg(LOG_ERR, MSG_STORE,
+			    "event spool over events.spool_max: the oldest "
+			    "%" PRId64 " dropped",
+			    dropped);
+			emit_new(d, &de, EVENT_EVENTS_DROPPED);
+			de.count = dropped;
+			snprintf(msg, sizeof(msg),
+			    "the spool is over events.spool_max: %" PRId64
+			    " oldest events dropped",
+			    dropped);
+			de.message = msg;
+			(void)emit(d, &de);
+		}
+		sinks_kick(d->sinks);
+	}
 	return 0;
 }
 

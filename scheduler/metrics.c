@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon-internal.h"
+#include "sinks.h"
 #include "log.h"
 
 static void
@@ -88,6 +89,43 @@ last_outcomes(FILE *f, struct daemon *d)
 	}
 }
 
+/* Per sink: delivered, filtered out, failures, its cursor. */
+static void
+sink_metrics(FILE *f, struct daemon *d)
+{
+	struct sinks_metric m[64];
+	size_t i, n;
+
+	if (d->sinks == NULL)
+		return;
+	n = sinks_metrics(d->sinks, m, 64);
+	if (n > 64)
+		n = 64;
+	fprintf(f,
+	    "# HELP rotad_sink_events_total Events per sink, by fate.\n"
+	    "# TYPE rotad_sink_events_total counter\n");
+	for (i = 0; i < n; i++) {
+		fprintf(f,
+		    "rotad_sink_events_total{sink=\"%s\",fate=\"delivered\"} "
+		    "%" PRIu64 "\n",
+		    m[i].name, m[i].delivered);
+		fprintf(f,
+		    "rotad_sink_events_total{sink=\"%s\",fate=\"filtered\"} "
+		    "%" PRIu64 "\n",
+		    m[i].name, m[i].filtered);
+		fprintf(f,
+		    "rotad_sink_events_total{sink=\"%s\",fate=\"failed\"} "
+		    "%" PRIu64 "\n",
+		    m[i].name, m[i].failures);
+	}
+	fprintf(f,
+	    "# HELP rotad_sink_cursor The last event id each sink has.\n"
+	    "# TYPE rotad_sink_cursor gauge\n");
+	for (i = 0; i < n; i++)
+		fprintf(f, "rotad_sink_cursor{sink=\"%s\"} %" PRId64 "\n",
+		    m[i].name, m[i].cursor);
+}
+
 char *
 metrics_text(struct daemon *d)
 {
@@ -123,6 +161,9 @@ metrics_text(struct daemon *d)
 	last_outcomes(f, d);
 	counter(f, "rotad_events_spooled_total", "Events written to the spool.",
 	    d->events_spooled);
+	counter(f, "rotad_events_dropped_total",
+	    "Events dropped over events.spool_max.", d->events_dropped);
+	sink_metrics(f, d);
 	fclose(f);
 	return text;
 }

@@ -21,6 +21,7 @@
 
 #include "daemon-internal.h"
 #include "emit.h"
+#include "sinks.h"
 #include "keys.h"
 #include "log.h"
 #include "worker_user.h"
@@ -271,6 +272,38 @@ reload_skipped_events(struct daemon *d, const struct job_set *set)
 	}
 }
 
+/* Whether SET's sinks are refused (sinks_check()): each problem logged
+ * and, if RET_ERRORS, in it. */
+static bool
+sinks_refused(struct daemon *d, const struct job_set *set, json_t **ret_errors)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0, n;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return false;
+	n = sinks_check(&set->daemon.events, f);
+	fclose(f);
+	if (n > 0) {
+		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
+		    "reload refused: events: %zu error%s; keeping generation "
+		    "%d",
+		    n, n == 1 ? "" : "s", d->gen->number);
+		if (ret_errors != NULL)
+			*ret_errors = json_array();
+		for (line = strtok_r(text, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			log_msg(LOG_ERR, MSG_RELOAD_FAILED, "%s", line);
+			if (ret_errors != NULL)
+				json_array_append_new(
+				    *ret_errors, json_string(line));
+		}
+	}
+	free(text);
+	return n > 0;
+}
+
 /* Reload: everything parsed first; any error keeps the old config. */
 int
 reload_config(struct daemon *d, json_t **ret_errors)
@@ -344,7 +377,19 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	if (d->gen->set->nfiles_skipped > 0)
 		log_msg(LOG_NOTICE, MSG_FILE_SKIPPED,
 		    "every job file loads again; no longer degraded");
+	/* The sinks' settings (names, formats) are checked here, not by
+	 * jobs/: refused as the loader's errors are. */
+	if (sinks_refused(d, set, ret_errors)) {
+		jobs_free(set);
+		sd_notify(0, "READY=1");
+		return -EINVAL;
+	}
 	reload_adopt(d, set, false);
+	if (d->sinks != NULL)
+		(void)sinks_reconfigure(d->sinks, &set->daemon.events);
+	else
+		(void)sinks_open(
+		    &set->daemon.events, d->store, d->loop, &d->sinks);
 	log_msg(LOG_INFO, MSG_RELOAD,
 	    "configuration generation %d: %zu "
 	    "users, %zu files",

@@ -12,6 +12,7 @@ set -u
 B=$(realpath "$1")
 ROTAD=$B/scheduler/rotad
 ROTACTL=$B/ctl/rotactl
+export ROTACTL
 T=$(mktemp -d /tmp/rotad-events.XXXXXX)
 FPID=
 stop_all() {
@@ -51,6 +52,9 @@ control:
   acl:
     - {user: nobody, rights: [read]}
 worker: {path: $B/rotad-worker, user: $WU}
+events:
+  sinks:
+    - {name: audit, type: file, path: $T/events.jsonl, format: json}
 EOF
 cat >"$T/conf.d/a.yaml" <<EOF
 resources:
@@ -67,7 +71,7 @@ users:
   lost: {login: lost, resource: nowhere}
 EOF
 
-echo "1..18"
+echo "1..19"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 rotad_run "$T/rotad.yaml" "$T/log"
 verdict "rotad starts (a broken job file beside a good one)" $? "$out" \
@@ -211,12 +215,27 @@ echo "$m" | grep -qx 'rotad_last_run_outcome{user="bad",outcome="failed"} 1' &&
 verdict "metrics: each user's last outcome, never succeeded, events spooled" \
     $? "$(echo "$m" | grep -E 'outcome|never|events')"
 
+python3 - "$T/events.jsonl" <<'PYEOF' >"$T/sinkcheck" 2>&1
+import json, subprocess, sys
+got = [json.loads(l) for l in open(sys.argv[1])]
+out = subprocess.run([__import__("os").environ["ROTACTL"], "--json", "events",
+                      "--since", "0", "-n", "1000"],
+                     capture_output=True, text=True).stdout
+spool = [json.loads(l) for l in out.splitlines()]
+print(len(got), len(spool))
+sys.exit(0 if [e["seq"] for e in got] == [e["seq"] for e in spool]
+         and [e["name"] for e in got] == [e["name"] for e in spool] else 1)
+PYEOF
+verdict "the file sink holds every spooled event, in order, each once" $? \
+    "$(cat "$T/sinkcheck")"
+
 leak=
 for p in first-secret-of-app-7Qx set-by-the-test-9Zr "$(head -n 1 "$T/app.now")"; do
 	events | grep -qF -- "$p" && leak="$leak x"
+	grep -qF -- "$p" "$T/events.jsonl" && leak="$leak z"
 	grep -qF -- "$p" "$T/follow" && leak="$leak y"
 done
 [ -z "$leak" ]
 verdict "no secret in any event" $? "leaked:$leak"
-[ "$n" -eq 18 ] || echo "# planned 18 tests, ran $n"
+[ "$n" -eq 19 ] || echo "# planned 19 tests, ran $n"
 [ "$failed" -eq 0 ]
