@@ -46,6 +46,7 @@ enum {
 	OPT_WAIT = 1 << 0,
 	OPT_ALL = 1 << 1,
 	OPT_COUNT = 1 << 2,
+	OPT_EVENTS = 1 << 3, /* --follow, --since SEQ, --user USER */
 };
 
 struct ctl {
@@ -55,6 +56,9 @@ struct ctl {
 	bool all;
 	bool has_count;
 	long count;
+	bool follow;
+	long long since; /* -1: not given */
+	const char *user;
 	int nargs; /* positional arguments after the command */
 	char **args;
 };
@@ -906,6 +910,86 @@ cmd_verify(const struct ctl *ctl)
 	return trigger(ctl, "verify");
 }
 
+/* One event as a line: seq, time, name, user, outcome, message. */
+static void
+print_event(const json_t *e)
+{
+	static const char *const keys[] = { "timestamp", "name", "user",
+		"run_id", "outcome", "error_class", "message" };
+	size_t i;
+	const char *s;
+
+	printf(
+	    "%lld", (long long)json_integer_value(json_object_get(e, "seq")));
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		s = json_string_value(json_object_get(e, keys[i]));
+		if (s == NULL)
+			continue;
+		fputs("  ", stdout);
+		put_text(stdout, s, "");
+	}
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* --follow: each event as it comes (a progress line). */
+static void
+show_event(const struct ctl *ctl, const json_t *p)
+{
+	json_t *e = json_object_get(p, "event");
+	char *s;
+
+	if (e == NULL)
+		return;
+	if (!ctl->json) {
+		print_event(e);
+		return;
+	}
+	s = json_dumps(e, JSON_COMPACT);
+	if (s != NULL) {
+		puts(s);
+		fflush(stdout);
+		free(s);
+	}
+}
+
+static int
+cmd_events(const struct ctl *ctl)
+{
+	json_t *args = json_object(), *res = NULL, *arr;
+	size_t i;
+	int ret;
+
+	if (ctl->since >= 0)
+		json_object_set_new(args, "since", json_integer(ctl->since));
+	if (ctl->has_count)
+		json_object_set_new(args, "limit", json_integer(ctl->count));
+	if (ctl->user != NULL)
+		json_object_set_new(args, "user", json_string(ctl->user));
+	if (ctl->follow)
+		json_object_set_new(args, "follow", json_true());
+	/* --follow has no final answer: it prints until interrupted. */
+	ret = call(
+	    ctl, "events", args, NULL, ctl->follow ? show_event : NULL, &res);
+	if (ret != 0)
+		return ret;
+	arr = json_object_get(res, "events");
+	for (i = 0; i < json_array_size(arr); i++) {
+		if (ctl->json) {
+			char *s =
+			    json_dumps(json_array_get(arr, i), JSON_COMPACT);
+
+			if (s != NULL)
+				puts(s);
+			free(s);
+		} else {
+			print_event(json_array_get(arr, i));
+		}
+	}
+	json_decref(res);
+	return 0;
+}
+
 static int
 cmd_runs(const struct ctl *ctl)
 {
@@ -1251,6 +1335,8 @@ static const struct command commands[] = {
 	{ "rotate", NULL, cmd_rotate, OPT_WAIT, 1, 1, "rotate USER [--wait]" },
 	{ "verify", NULL, cmd_verify, OPT_WAIT, 1, 1, "verify USER [--wait]" },
 	{ "runs", NULL, cmd_runs, OPT_COUNT, 0, 1, "runs [USER] [-n LIMIT]" },
+	{ "events", NULL, cmd_events, OPT_EVENTS | OPT_COUNT, 0, 0,
+	    "events [--follow] [--since SEQ] [--user USER] [-n LIMIT]" },
 	{ "run", NULL, cmd_run, 0, 1, 1, "run RUNID" },
 	{ "pause", NULL, cmd_pause, OPT_ALL, 0, 1, "pause USER | --all" },
 	{ "resume", NULL, cmd_resume, OPT_ALL, 0, 1, "resume USER | --all" },
@@ -1296,6 +1382,9 @@ parse_command(const struct command *cmd, int argc, char **argv, struct ctl *ctl)
 		{ "all", no_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "since", required_argument, NULL, 's' },
+		{ "user", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -1330,6 +1419,28 @@ parse_command(const struct command *cmd, int argc, char **argv, struct ctl *ctl)
 				return CTL_EXIT_USAGE;
 			}
 			ctl->has_count = true;
+			break;
+		case 'f':
+			if (!(cmd->opts & OPT_EVENTS))
+				goto bad;
+			ctl->follow = true;
+			break;
+		case 's':
+			if (!(cmd->opts & OPT_EVENTS))
+				goto bad;
+			errno = 0;
+			ctl->since = strtoll(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || end == optarg ||
+			    ctl->since < 0) {
+				complain(
+				    "--since: expected an event seq, 0 up");
+				return CTL_EXIT_USAGE;
+			}
+			break;
+		case 'u':
+			if (!(cmd->opts & OPT_EVENTS))
+				goto bad;
+			ctl->user = optarg;
 			break;
 		case 'h':
 			printf("usage: rotactl %s\n", cmd->synopsis);
@@ -1382,7 +1493,7 @@ int
 main(int argc, char **argv)
 {
 	const struct command *c;
-	struct ctl ctl = { 0 };
+	struct ctl ctl = { .since = -1 };
 	const char *env;
 	int i, r;
 

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -247,6 +248,12 @@ void parse_daemon_text(
 
 /* Parse one job file's TEXT into the loader's objects. */
 void parse_job_text(struct job_loader *l, const char *text, size_t len);
+
+/* ---- sinkconf.c: rotad.yaml's events: ---- */
+
+void sinkconf_parse(struct job_loader *l, yaml_node_t *v);
+void sinkconf_free(struct job_events *ev);
+void sinkconf_print(const struct job_events *ev, FILE *f);
 
 /* ---- settle.c ---- */
 

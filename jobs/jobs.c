@@ -471,6 +471,7 @@ set_new(struct job_loader *l, int64_t now)
 	l->file = SIZE_MAX;
 	set->daemon.min_interval = DEFAULT_MIN_INTERVAL;
 	set->daemon.max_workers = DEFAULT_MAX_WORKERS;
+	set->daemon.events.spool_max = JOB_SPOOL_MAX_DEFAULT;
 	set->daemon.store_path = xstrdup(DEFAULT_STORE);
 	set->daemon.socket_path = xstrdup(DEFAULT_SOCKET);
 	return set;
@@ -822,6 +823,7 @@ jobs_free(struct job_set *set)
 	for (i = 0; i < set->daemon.nacl; i++)
 		free(set->daemon.acl[i].name);
 	free(set->daemon.acl);
+	sinkconf_free(&set->daemon.events);
 	for (i = 0; i < set->nerrors; i++) {
 		free(set->errors[i].file);
 		free(set->errors[i].message);

@@ -221,6 +221,49 @@ struct job_acl {
  * never root and never the daemon's (scheduler/worker_user.h checks). */
 #define JOB_WORKER_USER_DEFAULT "rotad-worker"
 
+/*
+ * events: in rotad.yaml, the spool's bound and the local sinks.  Kept as
+ * written (strings, each with where it was written): jobs/ does not
+ * include events/, so the scheduler (scheduler/sinks.h) turns a sink into
+ * formats and filters, and checks the names of formats, facilities,
+ * severities and events against events/'s tables.  What needs no table is
+ * checked here: the keys, a sink's name (unique, [a-z0-9_-]), its type
+ * and the key its type needs, and that paths are absolute.
+ */
+#define JOB_SPOOL_MAX_DEFAULT 100000
+
+enum job_sink_type {
+	JOB_SINK_SYSLOG, /* a local datagram socket */
+	JOB_SINK_FILE,   /* lines appended to a file */
+};
+
+struct job_sink {
+	char *name;
+	enum job_sink_type type;
+	char *socket;       /* syslog; NULL: JOB_SINK_SOCKET_DEFAULT */
+	char *path;         /* file: absolute */
+	char *format;       /* NULL: rfc5424 for syslog, json for a file */
+	char *facility;     /* NULL: authpriv */
+	char *sd_id;        /* NULL: the formatter's (rotad@32473) */
+	char *min_severity; /* filter; NULL: every severity */
+	char **events;      /* filter: event names; none: every name */
+	size_t nevents;
+	char **users; /* filter: user names; none: any user, or none */
+	size_t nusers;
+	struct job_origin origin; /* the sink's entry */
+	struct job_origin format_origin, facility_origin, sd_id_origin,
+	    min_severity_origin;
+	struct job_origin *events_origin; /* one per events[] */
+};
+
+#define JOB_SINK_SOCKET_DEFAULT "/dev/log"
+
+struct job_events {
+	int64_t spool_max; /* events the spool keeps at most */
+	struct job_sink *sinks;
+	size_t nsinks;
+};
+
 /* Daemon settings from rotad.yaml. */
 struct job_daemon {
 	char *config_file;
@@ -237,6 +280,7 @@ struct job_daemon {
 	char *worker_path;      /* NULL: the installed rotad-worker */
 	char *worker_user;      /* NULL: JOB_WORKER_USER_DEFAULT */
 	struct job_settings defaults;
+	struct job_events events;
 	/* Where the settings `rotad -n` checks against the host were
 	 * written (file NULL: not written, the default applies), so that
 	 * its messages point at the key to fix. */

@@ -610,7 +610,8 @@ out:
 /* ---- rotad.yaml ---- */
 
 static const char *const daemon_keys[] = { "conf_dir", "store", "min_interval",
-	"max_workers", "control", "metrics", "worker", "defaults", NULL };
+	"max_workers", "control", "metrics", "worker", "defaults", "events",
+	NULL };
 
 /* An acl entry's rights: [read, trigger, ...]. */
 static void
@@ -832,6 +833,8 @@ parse_daemon(struct job_loader *l, yaml_node_t *root, const char *dir)
 			    worker_keys, worker_rets, worker_at);
 		else if (strcmp(s, "defaults") == 0)
 			parse_defaults(l, v);
+		else if (strcmp(s, "events") == 0)
+			sinkconf_parse(l, v);
 		else
 			node_unknown_key(l, k, "rotad.yaml", daemon_keys);
 	}

@@ -203,6 +203,7 @@ print_daemon(const struct job_set *set, FILE *f)
 		    d->worker_path != NULL ? d->worker_path : "(installed)",
 		    d->worker_user != NULL ? d->worker_user
 					   : JOB_WORKER_USER_DEFAULT);
+	sinkconf_print(&d->events, f);
 	fprintf(f, "  files: %zu loaded, %zu skipped\n", set->nfiles_loaded,
 	    set->nfiles_skipped);
 }

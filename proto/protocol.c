@@ -36,6 +36,7 @@ static const struct command_right {
 	{ "run", PROTOCOL_RIGHT_READ },
 	{ "metrics", PROTOCOL_RIGHT_READ },
 	{ "secret_history", PROTOCOL_RIGHT_READ },
+	{ "events", PROTOCOL_RIGHT_READ },
 	{ "rotate", PROTOCOL_RIGHT_TRIGGER },
 	{ "verify", PROTOCOL_RIGHT_TRIGGER },
 	{ "secret_get", PROTOCOL_RIGHT_SECRETS },
@@ -59,6 +60,9 @@ static const struct arg_check {
 } arg_checks[] = {
 	{ "next", "count", false, 1, PROTOCOL_COUNT_MAX },
 	{ "runs", "limit", false, 1, PROTOCOL_COUNT_MAX },
+	{ "events", "since", false, 0, INT64_MAX },
+	{ "events", "limit", false, 1, PROTOCOL_COUNT_MAX },
+	{ "events", "follow", true, 0, 0 },
 	{ "rotate", "wait", true, 0, 0 },
 	{ "verify", "wait", true, 0, 0 },
 	{ "pause", "all", true, 0, 0 },

@@ -7,6 +7,7 @@
  * the handler answers with control_reply() or control_error(), now, or
  * (rotate --wait) when the run ends.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "config.h"
 #include "cronspec.h"
 #include "daemon-internal.h"
+#include "emit.h"
 #include "log.h"
 #include "policy.h"
 #include "protocol.h"
@@ -363,11 +365,64 @@ trigger_creds(struct daemon *d, struct ustate *us, struct ustate **v)
 	return n;
 }
 
+/*
+ * The user a SIEM names by its account: LOGIN on a resource whose host is
+ * HOST (the model's, as written).  NULL after answering not_found, or
+ * conflict when two users match (name the user then).
+ */
+static struct ustate *
+user_by_login(struct daemon *d, struct control_conn *c, const char *login,
+    const char *host)
+{
+	struct ustate *found = NULL;
+	size_t i;
+
+	for (i = 0; i < d->users_cap; i++) {
+		struct ustate *us = d->users[i];
+		const struct job_user *u;
+
+		if (us == NULL || (u = us->user) == NULL ||
+		    us->cred != CRED_PASSWORD || u->login == NULL ||
+		    u->resource == NULL || u->resource->host == NULL ||
+		    strcmp(u->login, login) != 0 ||
+		    strcmp(u->resource->host, host) != 0)
+			continue;
+		if (found != NULL) {
+			control_error(c, "conflict",
+			    "login %s on %s is users %s and %s: name the user",
+			    login, host, found->name, us->name);
+			return NULL;
+		}
+		found = us;
+	}
+	if (found == NULL)
+		control_error(
+		    c, "not_found", "no user has login %s on %s", login, host);
+	return found;
+}
+
+/* An alert id: 1 to EVENT_ID_MAX of [A-Za-z0-9._:-]. */
+static bool
+alert_id_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > EVENT_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) &&
+		    strchr("._:-", s[i]) == NULL)
+			return false;
+	return true;
+}
+
 static void
 cmd_trigger(
     struct daemon *d, struct control_conn *c, json_t *req, enum run_kind kind)
 {
-	struct ustate *us = req_user(d, c, req), *creds[2];
+	const char *login = str_arg(req, "login"), *host = str_arg(req, "host");
+	const char *alert = str_arg(req, "alert_id");
+	struct ustate *us, *creds[2];
 	struct wait_group *g = NULL;
 	json_t *ids;
 	struct waiter *w;
@@ -375,6 +430,18 @@ cmd_trigger(
 	bool coalesced[2], wait;
 	size_t i, n;
 
+	if (alert != NULL && !alert_id_ok(alert)) {
+		control_error(c, "bad_request",
+		    "\"alert_id\": 1 to %d of letters, digits, '.', '_', ':', "
+		    "'-'",
+		    EVENT_ID_MAX);
+		return;
+	}
+	/* A SIEM may name the account instead of rotad's user. */
+	if (str_arg(req, "user") == NULL && login != NULL && host != NULL)
+		us = user_by_login(d, c, login, host);
+	else
+		us = req_user(d, c, req);
 	if (us == NULL)
 		return;
 	if (d->stopping) {
@@ -391,7 +458,11 @@ cmd_trigger(
 	n = trigger_creds(d, us, creds);
 	ids = json_array();
 	for (i = 0; i < n; i++) {
+		/* A new run is a SIEM's (run_alloc() reads it); a run
+		 * already under way keeps what started it. */
+		d->alert_id = alert;
 		r[i] = run_new(d, creds[i], kind, 0, &coalesced[i]);
+		d->alert_id = NULL;
 		json_array_append_new(ids, json_string(r[i]->rec.id));
 		/* Audited, one line per credential: who asked for which. */
 		log_msg(LOG_NOTICE, MSG_TRIGGER,
@@ -664,6 +735,96 @@ cmd_reload(struct daemon *d, struct control_conn *c, json_t *req)
 	control_reply(c, json_pack("{s:i}", "generation", d->gen->number));
 }
 
+/* An audit event NAME: the caller C did it to the secret NAME. */
+static void
+access_event(struct daemon *d, struct control_conn *c, enum event_name name,
+    const char *user)
+{
+	struct event ev;
+
+	emit_new(d, &ev, name);
+	ev.uid = (int64_t)control_conn_uid(c);
+	ev.user = user;
+	(void)emit(d, &ev);
+}
+
+/* The spool's events after "since" (default: the last 20), for "user"
+ * only if given; with "follow", new ones as progress lines until the
+ * client closes. */
+struct events_out {
+	json_t *arr;
+	const char *user;
+	int64_t last;
+};
+
+static int
+collect_event(
+    int64_t id, int64_t time, const void *payload, size_t len, void *arg)
+{
+	struct events_out *o = arg;
+	struct event ev;
+	json_t *j;
+
+	(void)time;
+	o->last = id;
+	if (event_decode_json(payload, len, &ev) < 0)
+		return 0; /* not ours to judge here: skip it */
+	if (o->user == NULL ||
+	    (ev.user != NULL && strcmp(ev.user, o->user) == 0)) {
+		j = json_loadb(payload, len, 0, NULL);
+		if (j != NULL) {
+			json_object_set_new(j, "seq", json_integer(id));
+			json_array_append_new(o->arr, j);
+		}
+	}
+	event_clear(&ev);
+	return 0;
+}
+
+static void
+cmd_events(struct daemon *d, struct control_conn *c, json_t *req)
+{
+	json_t *js = json_object_get(req, "since"),
+	       *jl = json_object_get(req, "limit");
+	struct events_out o = { json_array(), str_arg(req, "user"), 0 };
+	int64_t since, last = 0;
+	int limit = jl != NULL ? (int)json_integer_value(jl) : 20;
+
+	if (store_event_last(d->store, &last) < 0) {
+		json_decref(o.arr);
+		control_error(c, "internal", "%s", store_last_error(d->store));
+		return;
+	}
+	since = js != NULL ? json_integer_value(js)
+			   : (last > limit ? last - limit : 0);
+	o.last = since;
+	/* A user filter reads on until LIMIT events of the user or the
+	 * end of the spool. */
+	while (json_array_size(o.arr) < (size_t)limit && o.last < last) {
+		int64_t before = o.last;
+
+		if (store_event_since(
+			d->store, o.last, limit, collect_event, &o) < 0 ||
+		    o.last == before)
+			break;
+	}
+	while (json_array_size(o.arr) > (size_t)limit)
+		json_array_remove(o.arr, json_array_size(o.arr) - 1);
+	if (json_is_true(json_object_get(req, "follow"))) {
+		size_t i;
+
+		for (i = 0; i < json_array_size(o.arr); i++)
+			control_progress(c,
+			    json_pack(
+				"{s:O}", "event", json_array_get(o.arr, i)));
+		json_decref(o.arr);
+		emit_follow(d, c, o.user);
+		return; /* no final answer: it follows until it closes */
+	}
+	control_reply(c,
+	    json_pack("{s:o, s:I}", "events", o.arr, "last", (json_int_t)last));
+}
+
 static void
 cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 {
@@ -697,6 +858,7 @@ cmd_secret_set(struct daemon *d, struct control_conn *c, json_t *req)
 	log_msg(LOG_NOTICE, MSG_SECRET_SET,
 	    "secret of %s set to version %" PRId64 " by " CALLER_FMT, name,
 	    version, CALLER(c));
+	access_event(d, c, EVENT_SECRET_SET, name);
 	control_reply(c, json_pack("{s:I}", "version", (json_int_t)version));
 }
 
@@ -743,6 +905,7 @@ cmd_secret_get(struct daemon *d, struct control_conn *c, json_t *req)
 	log_msg(LOG_NOTICE, MSG_SECRET_READ,
 	    "secret of %s (version %" PRId64 ") read by " CALLER_FMT, name,
 	    version, CALLER(c));
+	access_event(d, c, EVENT_SECRET_READ, name);
 	b64 = protocol_secret_encode(value);
 	secret_free(value);
 	if (b64 == NULL) {
@@ -852,6 +1015,7 @@ static const struct command {
 	{ "secret_set", cmd_secret_set },
 	{ "secret_get", cmd_secret_get },
 	{ "secret_history", cmd_secret_history },
+	{ "events", cmd_events },
 	{ "metrics", cmd_metrics },
 };
 
@@ -879,6 +1043,7 @@ command_on_close(void *arg, struct control_conn *c)
 	struct waiter *w, *tmp;
 	size_t i;
 
+	emit_unfollow(d, c);
 	for (i = 0; i < d->users_cap; i++) {
 		struct run *r;
 
@@ -897,6 +1062,38 @@ command_on_close(void *arg, struct control_conn *c)
 void
 command_on_denied(void *arg, uid_t uid, pid_t pid, const char *cmd)
 {
+	/* A caller without rights must not make the spool write without
+	 * bound: at most DENIED_PER_MINUTE events a minute, the rest said
+	 * as a count in the next one. */
+	enum {
+		DENIED_PER_MINUTE = 30
+	};
+	static int64_t minute;
+	static int n, suppressed;
+	struct daemon *d = arg;
+	char msg[128];
+	struct event ev;
+	size_t i;
+
 	log_msg(LOG_WARNING, MSG_DENIED, "control: uid %u pid %d denied %s",
 	    (unsigned)uid, (int)pid, cmd);
+	if (now_s() / 60 != minute) {
+		minute = now_s() / 60;
+		n = 0;
+	}
+	if (++n > DENIED_PER_MINUTE) {
+		suppressed++;
+		return;
+	}
+	emit_new(d, &ev, EVENT_CONTROL_DENIED);
+	ev.uid = (int64_t)uid;
+	snprintf(msg, sizeof(msg), "pid %d denied %.40s (%d more not spooled)",
+	    (int)pid, cmd, suppressed);
+	/* The command is the caller's text: ASCII only in the event. */
+	for (i = 0; msg[i] != '\0'; i++)
+		if ((unsigned char)msg[i] < ' ' || (unsigned char)msg[i] > '~')
+			msg[i] = '?';
+	suppressed = 0;
+	ev.message = msg;
+	(void)emit(d, &ev);
 }

@@ -29,6 +29,7 @@
 #include <uv.h>
 
 #include "control.h"
+#include "event.h"
 #include "heap.h"
 #include "jobs.h"
 #include "rotation.h"
@@ -51,6 +52,7 @@
 #define METRICS_PERIOD_MS 15000
 #define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
 
+struct sinks;
 struct spawn;
 struct workers;
 
@@ -167,9 +169,12 @@ struct run {
 	enum step resume;
 	enum store_error_class fail_class;
 	char fail_msg[STORE_MESSAGE_MAX + 1];
-	struct spawn *sp;   /* the step's worker, while one runs */
-	int pid;            /* its pid, for the record of live workers */
-	bool abandoned;     /* the stop deadline passed while sp ran */
+	struct spawn *sp;    /* the step's worker, while one runs */
+	int pid;             /* its pid, for the record of live workers */
+	bool abandoned;      /* the stop deadline passed while sp ran */
+	bool scripts_failed; /* a post-rotation script failed */
+	enum event_trigger trigger;      /* what started it, for its events */
+	char alert_id[EVENT_ID_MAX + 1]; /* the SIEM alert's, or "" */
 	bool generating;    /* its new key is being made (keygen.h) */
 	bool scripted_fail; /* the test provider was told to fail */
 	int outputs;        /* script outputs kept so far */
@@ -212,6 +217,15 @@ struct daemon {
 	bool stopping;
 	int exit_status;
 	int64_t started;
+
+	/* events (emit.c) */
+	char hostname[256];
+	LIST_HEAD(, follower) followers;
+	uint64_t events_spooled, events_dropped;
+	struct sinks *sinks; /* the local sinks (sinks.h), or NULL */
+	/* While a trigger from a SIEM makes its runs: the alert's id, which
+	 * run_alloc() gives each new run (command.c). */
+	const char *alert_id;
 
 	/* metrics */
 	uint64_t runs_committed, runs_failed, runs_verified, retries, fires,
@@ -322,6 +336,9 @@ int reload_config(struct daemon *d, json_t **ret_errors);
 /* The job files SET left out for errors, one at a time: the first error
  * of the next such file after *I (start at 0), or NULL when there is none
  * left.  While any is left out, the daemon is degraded. */
+/* Raise job_file_skipped for each file SET left out (at start, once the
+ * store is open). */
+void reload_skipped_events(struct daemon *d, const struct job_set *set);
 const struct job_error *reload_next_skipped(
     const struct job_set *set, size_t *i);
 

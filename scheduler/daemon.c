@@ -65,6 +65,8 @@
 #include "control.h"
 #include "daemon.h"
 #include "daemon-internal.h"
+#include "emit.h"
+#include "sinks.h"
 #include "heap.h"
 #include "jobs.h"
 #include "keys.h"
@@ -91,6 +93,10 @@ close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
+	if (d->sinks != NULL) {
+		sinks_close(d->sinks);
+		d->sinks = NULL;
+	}
 }
 
 static void
@@ -162,6 +168,22 @@ stop_deadline(uv_timer_t *t)
 	daemon_maybe_finish_stop(d);
 }
 
+/* daemon_started or daemon_stopping, with what the daemon holds. */
+static void
+daemon_event(struct daemon *d, enum event_name name)
+{
+	char msg[160];
+	struct event ev;
+
+	emit_new(d, &ev, name);
+	snprintf(msg, sizeof(msg),
+	    "rotad %s: generation %d, %zu users, %d runs in progress",
+	    ROTAD_VERSION, d->gen != NULL ? d->gen->number : 0,
+	    d->gen != NULL ? d->gen->set->nusers : 0, d->nrunning);
+	ev.message = msg;
+	(void)emit(d, &ev);
+}
+
 static void
 begin_stop(struct daemon *d)
 {
@@ -172,6 +194,7 @@ begin_stop(struct daemon *d)
 		return;
 	d->stopping = true;
 	sd_notify(0, "STOPPING=1");
+	daemon_event(d, EVENT_DAEMON_STOPPING);
 	log_msg(LOG_INFO, MSG_STOP,
 	    "stopping: %d run%s in progress, %d "
 	    "queued",
@@ -213,6 +236,9 @@ on_signal(uv_signal_t *s, int signum)
 	struct daemon *d = s->data;
 
 	if (signum == SIGHUP) {
+		/* logrotate's signal too: file sinks open their path again. */
+		if (d->sinks != NULL)
+			sinks_reopen(d->sinks);
 		if (!d->stopping)
 			reload_config(d, NULL);
 		return;
@@ -311,6 +337,7 @@ recover_one(const struct store_run *rec, void *arg)
 	 * server may land until its deadline, at most this much from now. */
 	run_apply_bound(d, us, (uint64_t)us->user->settings.timeout * 1000);
 	r = run_alloc(d, us, RUN_ROTATE, 0);
+	r->trigger = EVENT_TRIGGER_RECOVERY;
 	r->rec = *rec;
 	r->created = true;
 	r->version = version;
@@ -515,11 +542,21 @@ start_serving(struct daemon *d)
 		    METRICS_PERIOD_MS, METRICS_PERIOD_MS);
 	}
 
+	/* Sinks before the first event: they deliver from their cursors,
+	 * what was spooled while the daemon was down included. */
+	if (sinks_open(
+		&d->gen->set->daemon.events, d->store, d->loop, &d->sinks) < 0)
+		log_msg(LOG_ERR, MSG_CONFIG,
+		    "events: the sinks could not be opened (rotad -n says "
+		    "why); events are spooled, and delivered once a reload "
+		    "fixes them");
 	log_msg(LOG_INFO, MSG_START,
 	    "rotad %s started: generation %d, %zu "
 	    "users, %zu job files, socket %s",
 	    ROTAD_VERSION, d->gen->number, d->gen->set->nusers,
 	    d->gen->set->nfiles_loaded, d->gen->set->daemon.socket_path);
+	daemon_event(d, EVENT_DAEMON_STARTED);
+	reload_skipped_events(d, d->gen->set);
 	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users%s",
 	    d->gen->number, d->gen->set->nusers,
 	    d->gen->set->nfiles_skipped > 0
@@ -567,6 +604,7 @@ daemon_main(const char *config, bool to_syslog)
 	d.exit_status = 0;
 	TAILQ_INIT(&d.queue);
 	TAILQ_INIT(&d.finished);
+	emit_init(&d);
 
 	if (load_config(config, &set) < 0 || check_worker_user(set) < 0 ||
 	    open_store(&d, set) < 0)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon-internal.h"
+#include "sinks.h"
 #include "log.h"
 
 static void
@@ -58,6 +59,73 @@ user_gauge(FILE *f, struct daemon *d, const char *name, const char *help,
 	}
 }
 
+static int64_t
+never_succeeded(const struct ustate *us)
+{
+	return us->last_success == 0 && us->last_outcome != STORE_RUN_NONE &&
+	    us->last_outcome != STORE_RUN_COMMITTED;
+}
+
+/* The outcome of each user's last run, one sample per user with its
+ * outcome as a label: out_of_sync apart from failed. */
+static void
+last_outcomes(FILE *f, struct daemon *d)
+{
+	size_t i;
+
+	fprintf(f,
+	    "# HELP rotad_last_run_outcome The outcome of each user's last "
+	    "run (1).\n"
+	    "# TYPE rotad_last_run_outcome gauge\n");
+	for (i = 0; i < d->users_cap; i++) {
+		struct ustate *us = d->users[i];
+
+		if (us == NULL || us->user == NULL ||
+		    us->last_outcome == STORE_RUN_NONE)
+			continue;
+		fprintf(f,
+		    "rotad_last_run_outcome{user=\"%s\",outcome=\"%s\"} 1\n",
+		    us->name, store_run_state_name(us->last_outcome));
+	}
+}
+
+/* Per sink: delivered, filtered out, failures, its cursor. */
+static void
+sink_metrics(FILE *f, struct daemon *d)
+{
+	struct sinks_metric m[64];
+	size_t i, n;
+
+	if (d->sinks == NULL)
+		return;
+	n = sinks_metrics(d->sinks, m, 64);
+	if (n > 64)
+		n = 64;
+	fprintf(f,
+	    "# HELP rotad_sink_events_total Events per sink, by fate.\n"
+	    "# TYPE rotad_sink_events_total counter\n");
+	for (i = 0; i < n; i++) {
+		fprintf(f,
+		    "rotad_sink_events_total{sink=\"%s\",fate=\"delivered\"} "
+		    "%" PRIu64 "\n",
+		    m[i].name, m[i].delivered);
+		fprintf(f,
+		    "rotad_sink_events_total{sink=\"%s\",fate=\"filtered\"} "
+		    "%" PRIu64 "\n",
+		    m[i].name, m[i].filtered);
+		fprintf(f,
+		    "rotad_sink_events_total{sink=\"%s\",fate=\"failed\"} "
+		    "%" PRIu64 "\n",
+		    m[i].name, m[i].failures);
+	}
+	fprintf(f,
+	    "# HELP rotad_sink_cursor The last event id each sink has.\n"
+	    "# TYPE rotad_sink_cursor gauge\n");
+	for (i = 0; i < n; i++)
+		fprintf(f, "rotad_sink_cursor{sink=\"%s\"} %" PRId64 "\n",
+		    m[i].name, m[i].cursor);
+}
+
 char *
 metrics_text(struct daemon *d)
 {
@@ -86,6 +154,16 @@ metrics_text(struct daemon *d)
 	    "Last committed rotation per user.", last_success);
 	user_gauge(f, d, "rotad_next_fire_timestamp_seconds",
 	    "Next scheduled rotation per user.", fire_next);
+	user_gauge(f, d, "rotad_never_succeeded",
+	    "1 for a user whose rotation never committed since the daemon "
+	    "started and whose last run did not succeed.",
+	    never_succeeded);
+	last_outcomes(f, d);
+	counter(f, "rotad_events_spooled_total", "Events written to the spool.",
+	    d->events_spooled);
+	counter(f, "rotad_events_dropped_total",
+	    "Events dropped over events.spool_max.", d->events_dropped);
+	sink_metrics(f, d);
 	fclose(f);
 	return text;
 }

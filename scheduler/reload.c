@@ -20,6 +20,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "daemon-internal.h"
+#include "emit.h"
+#include "sinks.h"
 #include "keys.h"
 #include "log.h"
 #include "worker_user.h"
@@ -231,6 +233,77 @@ reload_next_skipped(const struct job_set *set, size_t *i)
 	return NULL;
 }
 
+/* Event NAME about configuration SET: its error count, and the first
+ * error E (may be NULL) as its message. */
+static void
+config_event(struct daemon *d, enum event_name name, const struct job_set *set,
+    const struct job_error *e)
+{
+	char msg[512];
+	struct event ev;
+
+	emit_new(d, &ev, name);
+	ev.count = (int64_t)set->nerrors;
+	if (e != NULL)
+		snprintf(msg, sizeof(msg), "%s:%d:%d: %s",
+		    e->file != NULL ? e->file : "", e->line, e->column,
+		    e->message);
+	else
+		snprintf(msg, sizeof(msg), "generation %d, %zu users",
+		    d->generations, set->nusers);
+	ev.message = msg;
+	(void)emit(d, &ev);
+}
+
+void
+reload_skipped_events(struct daemon *d, const struct job_set *set)
+{
+	const struct job_error *e;
+	char msg[512];
+	struct event ev;
+	size_t i = 0;
+
+	while ((e = reload_next_skipped(set, &i)) != NULL) {
+		emit_new(d, &ev, EVENT_JOB_FILE_SKIPPED);
+		snprintf(msg, sizeof(msg), "%s:%d:%d: %s", e->file, e->line,
+		    e->column, e->message);
+		ev.message = msg;
+		(void)emit(d, &ev);
+	}
+}
+
+/* Whether SET's sinks are refused (sinks_check()): each problem logged
+ * and, if RET_ERRORS, in it. */
+static bool
+sinks_refused(struct daemon *d, const struct job_set *set, json_t **ret_errors)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0, n;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return false;
+	n = sinks_check(&set->daemon.events, f);
+	fclose(f);
+	if (n > 0) {
+		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
+		    "reload refused: events: %zu error%s; keeping generation "
+		    "%d",
+		    n, n == 1 ? "" : "s", d->gen->number);
+		if (ret_errors != NULL)
+			*ret_errors = json_array();
+		for (line = strtok_r(text, "\n", &save); line != NULL;
+		     line = strtok_r(NULL, "\n", &save)) {
+			log_msg(LOG_ERR, MSG_RELOAD_FAILED, "%s", line);
+			if (ret_errors != NULL)
+				json_array_append_new(
+				    *ret_errors, json_string(line));
+		}
+	}
+	free(text);
+	return n > 0;
+}
+
 /* Reload: everything parsed first; any error keeps the old config. */
 int
 reload_config(struct daemon *d, json_t **ret_errors)
@@ -263,6 +336,7 @@ reload_config(struct daemon *d, json_t **ret_errors)
 				    *ret_errors, json_string(line));
 			free(line);
 		}
+		config_event(d, EVENT_CONFIG_REJECTED, set, set->errors);
 		jobs_free(set);
 		sd_notify(0, "READY=1");
 		return -EINVAL;
@@ -303,11 +377,24 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	if (d->gen->set->nfiles_skipped > 0)
 		log_msg(LOG_NOTICE, MSG_FILE_SKIPPED,
 		    "every job file loads again; no longer degraded");
+	/* The sinks' settings (names, formats) are checked here, not by
+	 * jobs/: refused as the loader's errors are. */
+	if (sinks_refused(d, set, ret_errors)) {
+		jobs_free(set);
+		sd_notify(0, "READY=1");
+		return -EINVAL;
+	}
 	reload_adopt(d, set, false);
+	if (d->sinks != NULL)
+		(void)sinks_reconfigure(d->sinks, &set->daemon.events);
+	else
+		(void)sinks_open(
+		    &set->daemon.events, d->store, d->loop, &d->sinks);
 	log_msg(LOG_INFO, MSG_RELOAD,
 	    "configuration generation %d: %zu "
 	    "users, %zu files",
 	    d->gen->number, set->nusers, set->nfiles_loaded);
+	config_event(d, EVENT_CONFIG_RELOADED, set, NULL);
 	sd_notifyf(0, "READY=1\nSTATUS=generation %d, %zu users",
 	    d->gen->number, set->nusers);
 	run_dispatch_queue(d);

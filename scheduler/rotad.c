@@ -29,6 +29,7 @@
 #include "jobs.h"
 #include "keys.h"
 #include "preflight.h"
+#include "sinks.h"
 
 #define DEFAULT_CONFIG "/etc/rotad/rotad.yaml"
 
@@ -96,6 +97,9 @@ check(const char *config, bool verbose, bool config_only)
 	jobs_print_warnings(set, stderr);
 	nerrors = set->nerrors;
 	nwarnings = set->nwarnings;
+	/* events:'s names, which jobs/ keeps as written (sinks.h). */
+	if (r == 0)
+		nerrors += sinks_check(&set->daemon.events, stderr);
 	if (r == 0 && !config_only)
 		preflight_check(set, stderr, &nerrors, &nwarnings);
 	/* The errors' count closes the errors, before the model; "OK"

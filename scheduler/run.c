@@ -32,6 +32,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon-internal.h"
+#include "emit.h"
 #include "jobs.h"
 #include "keygen.h"
 #include "log.h"
@@ -189,6 +190,36 @@ run_update(struct run *r)
 	notify(r);
 }
 
+/* R's row and event NAME about it, in one transaction: the event is
+ * spooled with the state change it reports. */
+static void
+update_with_event(struct run *r, enum event_name name, const char *msg)
+{
+	struct store *st = r->d->store;
+	bool tx = store_begin(st) == 0;
+
+	run_update(r);
+	emit_run(r, name, msg);
+	if (tx && store_commit(st) < 0)
+		log_msg(LOG_ERR, MSG_STORE, "run %s: %s", r->rec.id,
+		    store_last_error(st));
+}
+
+/* The event that reports R's end, as Keeper names it for a rotation. */
+static enum event_name
+finish_event(const struct run *r, enum store_run_state state)
+{
+	bool ok = state == STORE_RUN_COMMITTED;
+
+	if (r->kind == RUN_VERIFY)
+		return ok ? EVENT_VERIFY_OK : EVENT_VERIFY_FAIL;
+	if (r->trigger == EVENT_TRIGGER_SCHEDULED)
+		return ok ? EVENT_RECORD_ROTATION_SCHEDULED_OK
+			  : EVENT_RECORD_ROTATION_SCHEDULED_FAIL;
+	return ok ? EVENT_RECORD_ROTATION_ON_DEMAND_OK
+		  : EVENT_RECORD_ROTATION_ON_DEMAND_FAIL;
+}
+
 void
 run_closed(uv_handle_t *h)
 {
@@ -285,7 +316,7 @@ run_finish(struct run *r, enum store_run_state state,
 	r->rec.state = state;
 	r->rec.error_class = class;
 	snprintf(r->rec.message, sizeof(r->rec.message), "%s", msg);
-	run_update(r);
+	update_with_event(r, finish_event(r, state), msg);
 
 	us->run = NULL;
 	if (r->kind == RUN_ROTATE || state != STORE_RUN_COMMITTED) {
@@ -361,6 +392,7 @@ recover_again(struct run *done)
 	if (delay < 1)
 		delay = 1; /* never a loop without a pause */
 	r = run_alloc(d, us, RUN_ROTATE, 0);
+	r->trigger = EVENT_TRIGGER_RECOVERY;
 	r->rec = done->rec;
 	r->created = true;
 	r->version = done->version;
@@ -425,6 +457,12 @@ run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 	r->rs = users_resource(
 	    d, us->user->resource_name != NULL ? us->user->resource_name : "");
 	r->fire = fire;
+	r->trigger =
+	    fire != 0 ? EVENT_TRIGGER_SCHEDULED : EVENT_TRIGGER_ON_DEMAND;
+	if (d->alert_id != NULL) {
+		r->trigger = EVENT_TRIGGER_SIEM_ALERT;
+		snprintf(r->alert_id, sizeof(r->alert_id), "%s", d->alert_id);
+	}
 	LIST_INIT(&r->waiters);
 	uv_timer_init(d->loop, &r->timer);
 	r->timer.data = r;
@@ -476,6 +514,8 @@ start_run(struct daemon *d, struct run *r)
 	r->phase = PHASE_RUNNING;
 	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
 	    run_kind_name(r->kind), r->us->name, r->rec.attempts);
+	if (r->kind == RUN_ROTATE)
+		emit_run(r, EVENT_ROTATION_STARTED, NULL);
 	if (r->resume != STEP_START) {
 		/* Found unfinished by recover_one(): the engine resumes it
 		 * with the attempts it had. */
@@ -596,7 +636,7 @@ retry_later(struct run *r, const struct rotation_action *a)
 		    r->rec.id, r->us->name, r->rec.message,
 		    store_error_class_name(r->rec.error_class));
 	}
-	run_update(r);
+	update_with_event(r, EVENT_ROTATION_RETRY_SCHEDULED, r->rec.message);
 	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
 	run_dispatch_queue(d);
 }
@@ -1208,6 +1248,7 @@ script_output(struct run *r, const struct wire_response *res)
 	o.seq = ++r->outputs;
 	snprintf(o.script, sizeof(o.script), "%s", sc->path);
 	o.ok = res->class == WIRE_CLASS_NONE;
+	r->scripts_failed |= !o.ok;
 	snprintf(o.message, sizeof(o.message), "%.*s",
 	    (int)sizeof(o.message) - 1, o.ok ? "exit 0" : res->message);
 	o.output = res->output;
@@ -1411,12 +1452,16 @@ log_event(struct run *r, const struct rotation_action *a)
 	case ROTATION_EV_PENDING_WORKS:
 		log_msg(LOG_NOTICE, MSG_RECOVER,
 		    "run %s %s: the new secret logs in; committing", id, user);
+		emit_run(r, EVENT_ROTATION_RECOVERED,
+		    "the new secret logs in; committing");
 		return;
 	case ROTATION_EV_CURRENT_WORKS:
 		log_msg(LOG_NOTICE, MSG_RECOVER,
 		    "run %s %s: the old secret still logs in; the new "
 		    "one is dropped",
 		    id, user);
+		emit_run(r, EVENT_ROTATION_RECOVERED,
+		    "the old secret still logs in; the new one is dropped");
 		return;
 	case ROTATION_EV_ROLLED_BACK:
 		log_msg(LOG_NOTICE, MSG_RECOVER,
@@ -1429,6 +1474,7 @@ log_event(struct run *r, const struct rotation_action *a)
 		    "run %s %s: out of sync: neither the new nor the old "
 		    "secret logs in (%s); both are kept",
 		    id, user, a->msg);
+		emit_run(r, EVENT_ROTATION_OUT_OF_SYNC, a->msg);
 		return;
 	case ROTATION_EV_SCRIPT_OK:
 	case ROTATION_EV_SCRIPT_FAILED:

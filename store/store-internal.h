@@ -116,6 +116,16 @@ struct store_backend_ops {
 	    struct store_event **ret, size_t *ret_n);
 	int (*event_ack)(struct store_backend *b, int64_t id);
 	int (*event_purge)(struct store_backend *b, int64_t before);
+	/* Up to LIMIT events after id SINCE, delivered or not. */
+	int (*event_since)(struct store_backend *b, int64_t since, int limit,
+	    struct store_event **ret, size_t *ret_n);
+	int (*event_last)(struct store_backend *b, int64_t *ret);
+	int (*event_trim)(struct store_backend *b, int64_t upto, int64_t *ret);
+	/* A sink's cursor: -ENOENT for a sink never seen. */
+	int (*cursor_get)(
+	    struct store_backend *b, const char *sink, int64_t *ret);
+	int (*cursor_put)(
+	    struct store_backend *b, const char *sink, int64_t id);
 };
 
 extern const struct store_backend_ops store_sqlite_ops;

@@ -1112,6 +1112,62 @@ store_event_peek(struct store *st, int limit, store_event_cb *cb, void *arg)
 }
 
 int
+store_event_since(
+    struct store *st, int64_t since, int limit, store_event_cb *cb, void *arg)
+{
+	struct store_event *v = NULL;
+	size_t i, n = 0;
+	int r;
+
+	if (limit <= 0 || since < 0)
+		return fail(st, -EINVAL, "a positive limit and id are needed");
+	r = st->ops->event_since(st->be, since, limit, &v, &n);
+	for (i = 0; r == 0 && i < n; i++)
+		r = cb(v[i].id, v[i].time, v[i].payload.data, v[i].payload.len,
+		    arg);
+	for (i = 0; i < n; i++)
+		blob_free(&v[i].payload);
+	free(v);
+	return r;
+}
+
+int
+store_event_last(struct store *st, int64_t *ret)
+{
+	return st->ops->event_last(st->be, ret);
+}
+
+int
+store_event_trim(struct store *st, int64_t upto, int64_t *ret_n)
+{
+	int r;
+
+	r = st->ops->begin(st->be);
+	if (r < 0)
+		return r;
+	return end(st, st->ops->event_trim(st->be, upto, ret_n));
+}
+
+int
+store_event_cursor_get(struct store *st, const char *sink, int64_t *ret)
+{
+	return st->ops->cursor_get(st->be, sink, ret);
+}
+
+int
+store_event_cursor_put(struct store *st, const char *sink, int64_t id)
+{
+	int r;
+
+	if (sink == NULL || sink[0] == '\0' || id < 0)
+		return fail(st, -EINVAL, "a cursor needs a sink and an id");
+	r = st->ops->begin(st->be);
+	if (r < 0)
+		return r;
+	return end(st, st->ops->cursor_put(st->be, sink, id));
+}
+
+int
 store_event_ack(struct store *st, int64_t id)
 {
 	int r;

@@ -394,4 +394,19 @@ int store_event_peek(
 int store_event_ack(struct store *st, int64_t id);
 int store_event_purge(struct store *st, int64_t before);
 
+/*
+ * The spool as sinks and readers see it.  since calls CB for up to LIMIT
+ * events after id SINCE, delivered or not, oldest first; last gives the id
+ * of the last event ever spooled (0: none); trim deletes every event up to
+ * id UPTO (the spool's bound), the count in *RET_N.  A sink's cursor is
+ * the id of the last event it has, in order: get answers -ENOENT for a
+ * sink never seen.
+ */
+int store_event_since(
+    struct store *st, int64_t since, int limit, store_event_cb *cb, void *arg);
+int store_event_last(struct store *st, int64_t *ret);
+int store_event_trim(struct store *st, int64_t upto, int64_t *ret_n);
+int store_event_cursor_get(struct store *st, const char *sink, int64_t *ret);
+int store_event_cursor_put(struct store *st, const char *sink, int64_t id);
+
 #endif

@@ -121,6 +121,12 @@ static const char *const migrations[] = {
 	 * that were running keep running: the default is 0. */
 	("ALTER TABLE schedule ADD COLUMN"
 	 "  paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1));"),
+	/* 4: how far each event sink has acknowledged the spool (the id of
+	 * its last event delivered, in order). */
+	("CREATE TABLE event_cursors ("
+	 "  sink TEXT PRIMARY KEY,"
+	 "  id INTEGER NOT NULL CHECK (id >= 0)"
+	 ") STRICT, WITHOUT ROWID;"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -160,6 +166,11 @@ enum stmt_id {
 	ST_EVENT_LIST,
 	ST_EVENT_ACK,
 	ST_EVENT_PURGE,
+	ST_EVENT_SINCE,
+	ST_EVENT_LAST,
+	ST_EVENT_TRIM,
+	ST_CURSOR_GET,
+	ST_CURSOR_PUT,
 	ST_COUNT
 };
 
@@ -224,6 +235,14 @@ static const char *const sql[ST_COUNT] = {
 	[ST_EVENT_LIST] = "SELECT id, time, payload FROM events"
 			  " WHERE delivered = 0 ORDER BY id LIMIT ?1",
 	[ST_EVENT_ACK] = "UPDATE events SET delivered = 1 WHERE id = ?1",
+	[ST_EVENT_SINCE] = "SELECT id, time, payload FROM events"
+			   " WHERE id > ?2 ORDER BY id LIMIT ?1",
+	[ST_EVENT_LAST] = "SELECT seq FROM sqlite_sequence"
+			  " WHERE name = 'events'",
+	[ST_EVENT_TRIM] = "DELETE FROM events WHERE id <= ?1",
+	[ST_CURSOR_GET] = "SELECT id FROM event_cursors WHERE sink = ?1",
+	[ST_CURSOR_PUT] = "INSERT INTO event_cursors (sink, id) VALUES (?1, ?2)"
+			  " ON CONFLICT (sink) DO UPDATE SET id = excluded.id",
 	[ST_EVENT_PURGE] = "DELETE FROM events"
 			   " WHERE delivered = 1 AND time < ?1",
 };
@@ -1390,9 +1409,11 @@ sqlite_event_put(struct store_backend *b, int64_t now,
 	return r;
 }
 
+/* Up to LIMIT events: undelivered ones when SINCE is negative, else
+ * those after id SINCE; oldest first. */
 static int
-sqlite_event_list(
-    struct store_backend *b, int limit, struct store_event **ret, size_t *ret_n)
+event_rows(struct store_backend *b, int64_t since, int limit,
+    struct store_event **ret, size_t *ret_n)
 {
 	struct store_event *v = NULL, *p;
 	size_t i, n = 0, cap = 0;
@@ -1401,10 +1422,12 @@ sqlite_event_list(
 
 	*ret = NULL;
 	*ret_n = 0;
-	r = prepare(b, ST_EVENT_LIST, &s);
+	r = prepare(b, since < 0 ? ST_EVENT_LIST : ST_EVENT_SINCE, &s);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int(s, 1, limit);
+	if (since >= 0)
+		sqlite3_bind_int64(s, 2, since);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		p = grow(b, v, &cap, n, sizeof(*v));
 		if (p == NULL) {
@@ -1432,6 +1455,94 @@ out:
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+static int
+sqlite_event_list(
+    struct store_backend *b, int limit, struct store_event **ret, size_t *ret_n)
+{
+	return event_rows(b, -1, limit, ret, ret_n);
+}
+
+static int
+sqlite_event_since(struct store_backend *b, int64_t since, int limit,
+    struct store_event **ret, size_t *ret_n)
+{
+	return event_rows(b, since, limit, ret, ret_n);
+}
+
+/* The id of the last event ever spooled (AUTOINCREMENT's record), 0 for
+ * none: what a new sink starts after. */
+static int
+sqlite_event_last(struct store_backend *b, int64_t *ret)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	*ret = 0;
+	r = prepare(b, ST_EVENT_LAST, &s);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		r = db_fail(b, rc, "reading the last event id");
+	done(s);
+	return r;
+}
+
+/* Delete every event up to id UPTO, delivered or not (the spool's bound):
+ * the count into *RET. */
+static int
+sqlite_event_trim(struct store_backend *b, int64_t upto, int64_t *ret)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	r = prepare(b, ST_EVENT_TRIM, &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, upto);
+	r = run(b, s, "trimming the event spool");
+	*ret = r == 0 ? sqlite3_changes64(b->db) : 0;
+	return r;
+}
+
+static int
+sqlite_cursor_get(struct store_backend *b, const char *sink, int64_t *ret)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	r = prepare(b, ST_CURSOR_GET, &s);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = db_fail(b, rc, "reading an event cursor");
+	done(s);
+	return r;
+}
+
+static int
+sqlite_cursor_put(struct store_backend *b, const char *sink, int64_t id)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	r = prepare(b, ST_CURSOR_PUT, &s);
+	if (r < 0)
+		return r;
+	if ((rc = sqlite3_bind_text(s, 1, sink, -1, SQLITE_STATIC)) ||
+	    (rc = sqlite3_bind_int64(s, 2, id)))
+		return bind_fail(b, s, rc);
+	return run(b, s, "writing an event cursor");
 }
 
 static int
@@ -1492,4 +1603,9 @@ const struct store_backend_ops store_sqlite_ops = {
 	.event_list = sqlite_event_list,
 	.event_ack = sqlite_event_ack,
 	.event_purge = sqlite_event_purge,
+	.event_since = sqlite_event_since,
+	.event_last = sqlite_event_last,
+	.event_trim = sqlite_event_trim,
+	.cursor_get = sqlite_cursor_get,
+	.cursor_put = sqlite_cursor_put,
 };

@@ -276,7 +276,7 @@ test_open_creates(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    3);
+	    4);
 	assert_int_equal(sql_int(f, "PRAGMA application_id"), 0x726f7461);
 	reopen(f);
 	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
@@ -299,7 +299,7 @@ test_open_empty_file(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    3);
+	    4);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name IN ('secrets', 'runs',"
@@ -1231,6 +1231,7 @@ test_run_outputs_migration(void **state)
 	/* Step 1 is unchanged, so this is what schema-1 code left. */
 	sql(f,
 	    "DROP TABLE run_outputs;"
+	    "DROP TABLE event_cursors;"
 	    "ALTER TABLE schedule DROP COLUMN paused;"
 	    "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
 	assert_int_equal(sql_int(f,
@@ -1242,7 +1243,7 @@ test_run_outputs_migration(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    3);
+	    4);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name = 'run_outputs'"),
@@ -1299,6 +1300,7 @@ test_schedule_paused_migration(void **state)
 	f->st = NULL;
 	/* Steps 1 and 2 are unchanged: this is what schema-2 code left. */
 	sql(f,
+	    "DROP TABLE event_cursors;"
 	    "ALTER TABLE schedule DROP COLUMN paused;"
 	    "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
 	assert_int_equal(schedule_has(f, "paused"), 0);
@@ -1307,7 +1309,7 @@ test_schedule_paused_migration(void **state)
 	assert_int_equal(sql_int(f,
 			     "SELECT value FROM meta"
 			     " WHERE key = 'schema_version'"),
-	    3);
+	    4);
 	assert_int_equal(schedule_has(f, "paused"), 1);
 	assert_int_equal(store_schedule_get(f->st, "alice", &got), 0);
 	assert_int_equal(got.next_fire, T0 + 3600);
@@ -1429,6 +1431,48 @@ collect_events(
 	e->payload[e->n][len] = '\0';
 	e->n++;
 	return 0;
+}
+
+/* The spool as sinks see it: after an id, the last id, cursors, trim. */
+static void
+test_event_cursors(void **state)
+{
+	struct fixture *f = *state;
+	struct events e = { 0 };
+	int64_t id[4], last = -1, cur = -1, n = -1;
+	int i;
+
+	assert_int_equal(store_event_last(f->st, &last), 0);
+	assert_int_equal(last, 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(
+		    store_event_put(f->st, T0 + i, "e", 1, &id[i]), 0);
+	assert_int_equal(store_event_last(f->st, &last), 0);
+	assert_int_equal(last, id[3]);
+	/* Delivered or not, after an id. */
+	assert_int_equal(store_event_ack(f->st, id[1]), 0);
+	assert_int_equal(
+	    store_event_since(f->st, id[0], 2, collect_events, &e), 0);
+	assert_int_equal(e.n, 2);
+	assert_int_equal(e.id[0], id[1]);
+	assert_int_equal(e.id[1], id[2]);
+	assert_int_equal(
+	    store_event_since(f->st, 0, 0, collect_events, &e), -EINVAL);
+	/* Cursors: none for a new sink, then kept across a reopen. */
+	assert_int_equal(store_event_cursor_get(f->st, "siem", &cur), -ENOENT);
+	assert_int_equal(store_event_cursor_put(f->st, "siem", id[2]), 0);
+	assert_int_equal(store_event_cursor_put(f->st, "file", id[0]), 0);
+	reopen(f);
+	assert_int_equal(store_event_cursor_get(f->st, "siem", &cur), 0);
+	assert_int_equal(cur, id[2]);
+	assert_int_equal(store_event_cursor_put(f->st, "", 1), -EINVAL);
+	/* Trim: the oldest go, delivered or not; the last id stays. */
+	assert_int_equal(store_event_trim(f->st, id[1], &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 2);
+	assert_int_equal(store_event_trim(f->st, id[3], &n), 0);
+	assert_int_equal(store_event_last(f->st, &last), 0);
+	assert_int_equal(last, id[3]);
 }
 
 static void
@@ -1809,6 +1853,8 @@ main(void)
 		    test_secret_version, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_events, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_event_cursors, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_transactions, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(

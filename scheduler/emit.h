@@ -1,0 +1,39 @@
+/*
+ * emit: the daemon's events (events/event.h) into the store's spool, to
+ * the connections that follow them (`rotactl events --follow`), and on to
+ * the sinks.
+ *
+ * An event is spooled in the transaction of the caller when one is open
+ * (the store nests it), else in its own; its seq is the spool's id, which
+ * only grows, across restarts too.  Spooling never fails silently: an
+ * event the store refuses is logged (ROTAD-0030) with its name.
+ */
+#ifndef ROTAD_EMIT_H
+#define ROTAD_EMIT_H
+
+#include "event.h"
+
+struct daemon;
+struct run;
+struct control_conn;
+
+/* Once, at start: the host name events carry. */
+void emit_init(struct daemon *d);
+
+/* Spool EV (its time and host are set here), tell the followers, kick the
+ * sinks.  0 or -errno (logged). */
+int emit(struct daemon *d, struct event *ev);
+
+/* An event NAME about run R: its id, attempt, user, resource, provider
+ * and trigger filled in; MSG (may be NULL) made valid UTF-8. */
+void emit_run(struct run *r, enum event_name name, const char *msg);
+
+/* A new event NAME with every field absent, for the caller to fill. */
+void emit_new(struct daemon *d, struct event *ev, enum event_name name);
+
+/* C follows the events (of USER, if not NULL) from now on; until it
+ * closes (emit_unfollow). */
+void emit_follow(struct daemon *d, struct control_conn *c, const char *user);
+void emit_unfollow(struct daemon *d, struct control_conn *c);
+
+#endif

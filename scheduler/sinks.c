@@ -1,0 +1,754 @@
+/*
+ * sinks.c: the local sinks, from the spool to syslog's socket and files.
+ *
+ * A sink's life, on the daemon's loop:
+ *
+ *   open ──kick──> deliver ──all written──> idle ──kick──> deliver ...
+ *                     │
+ *                     └──a write failed──> waiting (timer: 1 s, 2 s, ...,
+ *                                          60 s) ──timer──> deliver
+ *
+ * deliver() reads the spool after the sink's cursor, a batch at a time,
+ * and handles each event in order: one that does not decode is skipped
+ * (it never will: counted as a failure), one the filter refuses is
+ * passed over, the others are formatted and written.  The cursor is
+ * stored past the last event handled once what was written is durable:
+ * a datagram accepted by the socket, a file's batch written and fsynced.
+ * A failed write keeps the cursor where it is, so delivery is in order
+ * and at least once: a file sink whose fsync fails may write a batch
+ * again.
+ *
+ * A kick while a sink waits does nothing for it: its timer retries, and
+ * the doubling keeps a dead syslog from costing a system call per event.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "event_format.h"
+#include "jobs.h"
+#include "sinks.h"
+#include "store.h"
+
+struct sink {
+	struct sinks *owner;
+	char *name;
+	enum job_sink_type type;
+	char *target; /* the socket's path or the file's */
+	enum event_format fmt;
+	struct event_format_options opt;
+	char *sd_id; /* opt.sd_id's storage, or NULL */
+	struct event_filter filter;
+	char **users; /* filter.users' storage */
+	char *config; /* the settings, as one string, for reconfigure */
+	int fd;       /* -1: not open */
+	int64_t cursor;
+	uint64_t seen, delivered, filtered, failures;
+	int64_t retry_ms; /* the last delay; 0: the last write worked */
+	bool waiting;     /* on the timer */
+	uv_timer_t timer; /* data: the sink; it is freed in the close cb */
+};
+
+struct sinks {
+	struct store *st;
+	uv_loop_t *loop;
+	int64_t spool_max;
+	struct sink **v;
+	size_t n;
+};
+
+/* One event of a batch, copied out of store_event_since()'s callback. */
+struct item {
+	int64_t id;
+	char *payload;
+	size_t len;
+};
+
+struct batch {
+	struct item v[SINKS_BATCH];
+	size_t n;
+};
+
+/* ---- the configuration ---- */
+
+static const struct {
+	const char *name;
+	int code;
+} facilities[] = { { "kern", 0 }, { "user", 1 }, { "mail", 2 }, { "daemon", 3 },
+	{ "auth", 4 }, { "syslog", 5 }, { "lpr", 6 }, { "news", 7 },
+	{ "uucp", 8 }, { "cron", 9 }, { "authpriv", 10 }, { "ftp", 11 },
+	{ "local0", 16 }, { "local1", 17 }, { "local2", 18 }, { "local3", 19 },
+	{ "local4", 20 }, { "local5", 21 }, { "local6", 22 },
+	{ "local7", 23 } };
+
+static void report(FILE *f, size_t *nerr, const struct job_origin *at,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+report(FILE *f, size_t *nerr, const struct job_origin *at, const char *fmt, ...)
+{
+	va_list ap;
+
+	(*nerr)++;
+	if (f == NULL)
+		return;
+	fprintf(f, "%s:%d:%d: ", at->file != NULL ? at->file : "rotad.yaml",
+	    at->line, at->column);
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+}
+
+/*
+ * Turn K into OUT (when OUT is not NULL), checking each name against
+ * events/'s tables; errors go to F as file:line:column and are counted
+ * in *NERR.  OUT's strings are its own.
+ */
+static void
+convert(const struct job_sink *k, struct sink *out, FILE *f, size_t *nerr)
+{
+	struct event_format_options opt;
+	enum event_format fmt;
+	enum event_name name;
+	const char *why;
+	int fac = EVENT_FORMAT_FACILITY, sev = 7;
+	uint32_t names = 0;
+	size_t i;
+
+	event_format_options_init(&opt);
+	fmt = k->type == JOB_SINK_SYSLOG ? EVENT_FORMAT_RFC5424
+					 : EVENT_FORMAT_JSON;
+	if (k->format != NULL && event_format_from_string(k->format, &fmt) < 0)
+		report(f, nerr, &k->format_origin, "unknown format '%s'%s",
+		    k->format, ": expected rfc5424, cef, leef, json or hec");
+	if (k->facility != NULL) {
+		fac = -1;
+		for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+			if (strcmp(k->facility, facilities[i].name) == 0)
+				fac = facilities[i].code;
+		if (fac < 0)
+			report(f, nerr, &k->facility_origin,
+			    "unknown facility '%s'%s", k->facility,
+			    ": expected authpriv, auth, daemon, user, "
+			    "local0 to local7, ...");
+	}
+	opt.facility = fac < 0 ? EVENT_FORMAT_FACILITY : fac;
+	if (k->sd_id != NULL) {
+		opt.sd_id = k->sd_id;
+		if (event_format_check_options(&opt, &why) < 0)
+			report(f, nerr, &k->sd_id_origin, "bad sd_id '%s': %s",
+			    k->sd_id, why);
+	}
+	if (k->min_severity != NULL &&
+	    event_severity_from_string(k->min_severity, &sev) < 0)
+		report(f, nerr, &k->min_severity_origin,
+		    "unknown severity '%s'%s", k->min_severity,
+		    ": expected emerg, alert, crit, err, warning, notice, "
+		    "info or debug");
+	for (i = 0; i < k->nevents; i++) {
+		if (event_name_from_string(k->events[i], &name) == 0)
+			names |= UINT32_C(1) << name;
+		else
+			report(f, nerr, &k->events_origin[i],
+			    "unknown event '%s'%s", k->events[i],
+			    ": docs/events.md lists the names");
+	}
+	if (k->socket != NULL &&
+	    strlen(k->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		report(f, nerr, &k->origin, "socket '%s'%s", k->socket,
+		    " is too long for a unix socket's path");
+	if (out == NULL)
+		return;
+	out->type = k->type;
+	out->fmt = fmt;
+	out->opt = opt;
+	if (k->sd_id != NULL) {
+		out->sd_id = strdup(k->sd_id);
+		out->opt.sd_id = out->sd_id;
+	}
+	event_filter_init(&out->filter);
+	out->filter.min_severity = sev;
+	out->filter.names = names;
+	if (k->nusers > 0) {
+		out->users = calloc(k->nusers, sizeof(*out->users));
+		for (i = 0; out->users != NULL && i < k->nusers; i++)
+			out->users[i] = strdup(k->users[i]);
+		out->filter.users = (const char *const *)out->users;
+		out->filter.nusers = k->nusers;
+	}
+}
+
+size_t
+sinks_check(const struct job_events *cfg, FILE *f)
+{
+	size_t i, nerr = 0;
+
+	for (i = 0; i < cfg->nsinks; i++)
+		convert(&cfg->sinks[i], NULL, f, &nerr);
+	return nerr;
+}
+
+/* K's settings as one string: two sinks with the same one need no
+ * reopening on a reload.  Each part is length-prefixed. */
+static char *
+fingerprint(const struct job_sink *k)
+{
+	const char *parts[7] = { k->type == JOB_SINK_SYSLOG ? "syslog" : "file",
+		k->socket, k->path, k->format, k->facility, k->sd_id,
+		k->min_severity };
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *f;
+
+	f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return NULL;
+	for (i = 0; i < 7; i++)
+		fprintf(f, "%zu:%s;", parts[i] != NULL ? strlen(parts[i]) : 0,
+		    parts[i] != NULL ? parts[i] : "");
+	for (i = 0; i < k->nevents; i++)
+		fprintf(f, "e%zu:%s;", strlen(k->events[i]), k->events[i]);
+	for (i = 0; i < k->nusers; i++)
+		fprintf(f, "u%zu:%s;", strlen(k->users[i]), k->users[i]);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* ---- one sink ---- */
+
+static void
+on_close(uv_handle_t *h)
+{
+	struct sink *k = h->data;
+	size_t i;
+
+	if (k->fd >= 0)
+		close(k->fd);
+	for (i = 0; k->users != NULL && i < k->filter.nusers; i++)
+		free(k->users[i]);
+	free(k->users);
+	free(k->sd_id);
+	free(k->config);
+	free(k->target);
+	free(k->name);
+	free(k);
+}
+
+static void
+sink_close(struct sink *k)
+{
+	if (k == NULL)
+		return;
+	uv_timer_stop(&k->timer);
+	uv_close((uv_handle_t *)&k->timer, on_close);
+}
+
+/* A new sink for K, its cursor from the store (a sink never seen starts
+ * at the spool's last id, stored at once so that a restart does not move
+ * it). */
+static int
+sink_new(struct sinks *s, const struct job_sink *k, struct sink **ret)
+{
+	struct sink *n;
+	size_t nerr = 0;
+	int r;
+
+	n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return -ENOMEM;
+	n->owner = s;
+	n->fd = -1;
+	uv_timer_init(s->loop, &n->timer);
+	n->timer.data = n;
+	n->name = strdup(k->name);
+	n->target = strdup(k->type == JOB_SINK_SYSLOG
+		? (k->socket != NULL ? k->socket : JOB_SINK_SOCKET_DEFAULT)
+		: k->path);
+	n->config = fingerprint(k);
+	convert(k, n, NULL, &nerr);
+	if (n->name == NULL || n->target == NULL || n->config == NULL ||
+	    (k->sd_id != NULL && n->sd_id == NULL) ||
+	    (k->nusers > 0 && n->users == NULL)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = store_event_cursor_get(s->st, n->name, &n->cursor);
+	if (r == -ENOENT) {
+		r = store_event_last(s->st, &n->cursor);
+		if (r == 0)
+			r = store_event_cursor_put(s->st, n->name, n->cursor);
+	}
+out:
+	if (r < 0) {
+		sink_close(n);
+		return r;
+	}
+	*ret = n;
+	return 0;
+}
+
+/* Open the file or connect the socket: 0 or -errno. */
+static int
+sink_connect(struct sink *k)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	if (k->fd >= 0)
+		return 0;
+	if (k->type == JOB_SINK_FILE) {
+		/* O_NOFOLLOW: the daemon may run as root, and a symlink
+		 * planted at the path would have it append elsewhere. */
+		fd = open(k->target,
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY |
+			O_NOFOLLOW,
+		    0640);
+		if (fd < 0)
+			return -errno;
+		k->fd = fd;
+		return 0;
+	}
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strncpy(sa.sun_path, k->target, sizeof(sa.sun_path) - 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	k->fd = fd;
+	return 0;
+}
+
+static void
+sink_disconnect(struct sink *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	k->fd = -1;
+}
+
+static int
+collect(int64_t id, int64_t time, const void *payload, size_t len, void *arg)
+{
+	struct batch *b = arg;
+	struct item *it = &b->v[b->n];
+
+	(void)time;
+	it->payload = malloc(len + 1);
+	if (it->payload == NULL)
+		return -ENOMEM;
+	memcpy(it->payload, payload, len);
+	it->payload[len] = '\0';
+	it->len = len;
+	it->id = id;
+	b->n++;
+	return 0;
+}
+
+static void
+batch_clear(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->v[i].payload);
+	b->n = 0;
+}
+
+/* Write all of BUF to FD: 0 or -errno. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Handle batch B in order.  The events handled are those up to *RET_UPTO
+ * (an id; the cursor when none was), with their counts added to K's.
+ * Returns 0, or -errno of the write that stopped it.
+ */
+static int
+sink_write(struct sink *k, const struct batch *b, int64_t *ret_upto)
+{
+	uint64_t seen = 0, filtered = 0, bad = 0, sent = 0;
+	struct event ev = { 0 };
+	char *msg = NULL, *buf = NULL;
+	size_t len, blen = 0, i;
+	int64_t upto = k->cursor;
+	FILE *mf = NULL;
+	off_t size = -1;
+	struct stat sb;
+	int r = 0;
+
+	r = sink_connect(k);
+	if (r < 0)
+		goto out;
+	if (k->type == JOB_SINK_FILE) {
+		mf = open_memstream(&buf, &blen);
+		if (mf == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	for (i = 0; i < b->n; i++) {
+		seen++;
+		if (event_decode_json(b->v[i].payload, b->v[i].len, &ev) < 0) {
+			bad++; /* it never will: skip it */
+			goto next;
+		}
+		/* The spool's id is the sequence number: the event was
+		 * encoded before it had one. */
+		ev.seq = b->v[i].id;
+		if (!event_filter_match(&k->filter, &ev)) {
+			filtered++;
+			goto next;
+		}
+		r = event_format(&ev, k->fmt, &k->opt, &msg, &len);
+		if (r < 0) {
+			bad++;
+			r = 0;
+			goto next;
+		}
+		if (mf != NULL) {
+			fwrite(msg, 1, len, mf);
+			/* Only JSON lines ends in a newline (event_format.h).
+			 */
+			if (len == 0 || msg[len - 1] != '\n')
+				fputc('\n', mf);
+		} else if (send(k->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) <
+		    0) {
+			r = -errno;
+			if (r == -EMSGSIZE) {
+				/* Too big for this socket, now and later. */
+				bad++;
+				r = 0;
+				goto next;
+			}
+			/* The receiver may have restarted on a new
+			 * socket: connect again next time. */
+			sink_disconnect(k);
+			seen--;
+			free(msg);
+			msg = NULL;
+			event_clear(&ev);
+			goto out;
+		}
+		sent++;
+	next:
+		free(msg);
+		msg = NULL;
+		event_clear(&ev);
+		upto = b->v[i].id;
+	}
+	if (mf != NULL) {
+		if (fclose(mf) != 0) {
+			mf = NULL;
+			r = -ENOMEM;
+			goto undo;
+		}
+		mf = NULL;
+		if (blen > 0) {
+			if (fstat(k->fd, &sb) == 0)
+				size = sb.st_size;
+			r = write_all(k->fd, buf, blen);
+			if (r == 0 && fsync(k->fd) < 0)
+				r = -errno;
+			if (r < 0) {
+				/* Leave no partial line: the batch is
+				 * written again whole. */
+				if (size >= 0 && ftruncate(k->fd, size) < 0)
+					k->failures++; /* a partial line stays */
+				sink_disconnect(k);
+				goto undo;
+			}
+		}
+	}
+out:
+	k->seen += seen;
+	k->filtered += filtered;
+	k->failures += bad;
+	k->delivered += sent;
+	*ret_upto = upto;
+	if (mf != NULL)
+		fclose(mf);
+	free(buf);
+	return r;
+undo:
+	*ret_upto = k->cursor;
+	free(buf);
+	return r;
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void
+sink_retry_later(struct sink *k)
+{
+	k->failures++;
+	k->retry_ms = k->retry_ms == 0 ? SINKS_RETRY_FIRST_MS : k->retry_ms * 2;
+	if (k->retry_ms > SINKS_RETRY_MAX_MS)
+		k->retry_ms = SINKS_RETRY_MAX_MS;
+	k->waiting = true;
+	uv_timer_start(&k->timer, on_retry, (uint64_t)k->retry_ms, 0);
+}
+
+/* Catch K up with the spool, a batch at a time. */
+static void
+deliver(struct sink *k)
+{
+	struct batch *b;
+	int64_t upto;
+	size_t n;
+	int r;
+
+	if (k->waiting)
+		return;
+	b = malloc(sizeof(*b));
+	if (b == NULL) {
+		sink_retry_later(k);
+		return;
+	}
+	b->n = 0;
+	for (;;) {
+		r = store_event_since(
+		    k->owner->st, k->cursor, SINKS_BATCH, collect, b);
+		if (r < 0 || b->n == 0)
+			break;
+		n = b->n;
+		r = sink_write(k, b, &upto);
+		batch_clear(b);
+		if (upto > k->cursor) {
+			int rc =
+			    store_event_cursor_put(k->owner->st, k->name, upto);
+
+			if (rc < 0 && r == 0)
+				r = rc;
+			else if (rc == 0)
+				k->cursor = upto;
+		}
+		if (r < 0 || n < SINKS_BATCH)
+			break;
+	}
+	batch_clear(b);
+	free(b);
+	if (r < 0)
+		sink_retry_later(k);
+	else
+		k->retry_ms = 0;
+}
+
+static void
+on_retry(uv_timer_t *t)
+{
+	struct sink *k = t->data;
+
+	k->waiting = false;
+	deliver(k);
+}
+
+/* ---- the set ---- */
+
+static struct sink *
+take(struct sinks *s, const char *name)
+{
+	struct sink *k;
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i] != NULL && strcmp(s->v[i]->name, name) == 0) {
+			k = s->v[i];
+			s->v[i] = NULL;
+			return k;
+		}
+	return NULL;
+}
+
+/* The sinks of CFG into a new array, reusing those of S whose settings
+ * are the same (taken out of S->v). */
+static int
+build(struct sinks *s, const struct job_events *cfg, struct sink ***ret)
+{
+	struct sink **v, *k;
+	char *fp;
+	size_t i;
+	int r = 0;
+
+	v = calloc(cfg->nsinks + 1, sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	for (i = 0; i < cfg->nsinks && r == 0; i++) {
+		fp = fingerprint(&cfg->sinks[i]);
+		if (fp == NULL) {
+			r = -ENOMEM;
+			break;
+		}
+		k = take(s, cfg->sinks[i].name);
+		if (k != NULL && strcmp(k->config, fp) != 0) {
+			sink_close(k);
+			k = NULL;
+		}
+		free(fp);
+		if (k == NULL)
+			r = sink_new(s, &cfg->sinks[i], &k);
+		v[i] = k;
+	}
+	if (r < 0) {
+		for (i = 0; i < cfg->nsinks; i++)
+			sink_close(v[i]);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	return 0;
+}
+
+int
+sinks_open(const struct job_events *cfg, struct store *st, uv_loop_t *loop,
+    struct sinks **ret)
+{
+	struct sinks *s;
+	int r;
+
+	if (sinks_check(cfg, NULL) > 0)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->st = st;
+	s->loop = loop;
+	s->spool_max = cfg->spool_max;
+	r = build(s, cfg, &s->v);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
+	s->n = cfg->nsinks;
+	*ret = s;
+	return 0;
+}
+
+int
+sinks_reconfigure(struct sinks *s, const struct job_events *cfg)
+{
+	struct sink **v;
+	size_t i;
+	int r;
+
+	if (sinks_check(cfg, NULL) > 0)
+		return -EINVAL;
+	/* A failed build has already closed sinks it took out of S:
+	 * a reload that fails for memory loses them until the next. */
+	r = build(s, cfg, &v);
+	if (r < 0)
+		return r;
+	for (i = 0; i < s->n; i++)
+		sink_close(s->v[i]);
+	free(s->v);
+	s->v = v;
+	s->n = cfg->nsinks;
+	s->spool_max = cfg->spool_max;
+	sinks_kick(s);
+	return 0;
+}
+
+void
+sinks_kick(struct sinks *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++)
+		deliver(s->v[i]);
+}
+
+void
+sinks_reopen(struct sinks *s)
+{
+	struct sink *k;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++) {
+		k = s->v[i];
+		if (k->type != JOB_SINK_FILE)
+			continue;
+		sink_disconnect(k);
+		uv_timer_stop(&k->timer);
+		k->waiting = false;
+	}
+	sinks_kick(s);
+}
+
+int
+sinks_bound(struct sinks *s, int64_t last_id, int64_t *ret_dropped)
+{
+	*ret_dropped = 0;
+	/* Ids are dense (the spool never reuses one and only its oldest
+	 * go), so the events kept are those after last_id - spool_max. */
+	if (last_id - s->spool_max <= 0)
+		return 0;
+	return store_event_trim(s->st, last_id - s->spool_max, ret_dropped);
+}
+
+void
+sinks_close(struct sinks *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->n; i++)
+		sink_close(s->v[i]);
+	free(s->v);
+	free(s);
+}
+
+size_t
+sinks_metrics(const struct sinks *s, struct sinks_metric *ret, size_t n)
+{
+	const struct sink *k;
+	size_t i;
+
+	for (i = 0; i < s->n && i < n; i++) {
+		k = s->v[i];
+		ret[i].name = k->name;
+		ret[i].type = k->type == JOB_SINK_SYSLOG ? "syslog" : "file";
+		ret[i].seen = k->seen;
+		ret[i].delivered = k->delivered;
+		ret[i].filtered = k->filtered;
+		ret[i].failures = k->failures;
+		ret[i].cursor = k->cursor;
+		ret[i].retrying = k->waiting;
+	}
+	return s->n;
+}
