@@ -143,10 +143,10 @@ ask_one(struct conn *c, const char *alert_id, const struct siem_entry *e,
 	size_t len;
 	int rc;
 
-	args = e->user != NULL ?
-	    json_pack("{s:s, s:s}", "user", e->user, "alert_id", alert_id) :
-	    json_pack("{s:s, s:s, s:s}", "login", e->login, "host", e->host,
-		"alert_id", alert_id);
+	args = e->user != NULL
+	    ? json_pack("{s:s, s:s}", "user", e->user, "alert_id", alert_id)
+	    : json_pack("{s:s, s:s, s:s}", "login", e->login, "host", e->host,
+		  "alert_id", alert_id);
 	if (args == NULL)
 		return -ENOMEM;
 	if ((rc = protocol_encode_request("rotate", args, NULL, &req, &len)) <
@@ -178,9 +178,10 @@ ask_one(struct conn *c, const char *alert_id, const struct siem_entry *e,
 			goto out;
 		}
 		json_object_set(who, "run", v);
-		v = json_object_get(json_object_get(resp, "result"),
-		    "coalesced");
-		json_object_set_new(who, "coalesced", json_boolean(json_is_true(v)));
+		v = json_object_get(
+		    json_object_get(resp, "result"), "coalesced");
+		json_object_set_new(
+		    who, "coalesced", json_boolean(json_is_true(v)));
 		rc = json_array_append(runs, who);
 	} else {
 		v = json_object_get(resp, "error");
@@ -204,8 +205,8 @@ out:
 }
 
 int
-forward_rotate(const char *path, const struct siem_request *r,
-    int timeout_ms, json_t **ret_runs, json_t **ret_refused)
+forward_rotate(const char *path, const struct siem_request *r, int timeout_ms,
+    json_t **ret_runs, json_t **ret_refused)
 {
 	struct conn *c;
 	json_t *runs, *refused;
@@ -224,8 +225,8 @@ forward_rotate(const char *path, const struct siem_request *r,
 	if ((rc = conn_open(c, path)) < 0)
 		goto out;
 	for (i = 0; i < r->n; i++)
-		if ((rc = ask_one(c, r->alert_id, &r->entries[i], runs,
-			 refused)) < 0)
+		if ((rc = ask_one(
+			 c, r->alert_id, &r->entries[i], runs, refused)) < 0)
 			break;
 out:
 	if (c != NULL && c->fd >= 0)

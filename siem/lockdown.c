@@ -54,23 +54,74 @@ lockdown_drop(const char *user, uid_t uid, gid_t gid, char *why, size_t size)
 
 static const char *const allowed[] = {
 	/* memory and threads */
-	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "futex",
-	"set_robust_list", "rseq", "gettid", "getpid", "exit", "exit_group",
-	"sched_yield", "sched_getaffinity", "membarrier",
+	"brk",
+	"mmap",
+	"munmap",
+	"mremap",
+	"mprotect",
+	"madvise",
+	"futex",
+	"set_robust_list",
+	"rseq",
+	"gettid",
+	"getpid",
+	"getuid",
+	"geteuid",
+	"getgid",
+	"getegid",
+	"exit",
+	"exit_group",
+	"sched_yield",
+	"sched_getaffinity",
+	"membarrier",
+	"mlock",
+	"munlock",
 	/* signals (the main thread waits in sigwait) */
-	"rt_sigprocmask", "rt_sigaction", "rt_sigreturn", "rt_sigtimedwait",
-	"sigaltstack", "restart_syscall",
+	"rt_sigprocmask",
+	"rt_sigaction",
+	"rt_sigreturn",
+	"rt_sigtimedwait",
+	"sigaltstack",
+	"restart_syscall",
 	/* time and randomness (GnuTLS) */
-	"clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday",
+	"clock_gettime",
+	"clock_nanosleep",
+	"nanosleep",
+	"gettimeofday",
 	"getrandom",
 	/* file descriptors already open, and the loop */
-	"read", "write", "readv", "writev", "close", "fstat", "newfstatat",
-	"fcntl", "lseek", "dup", "epoll_create1", "epoll_ctl", "epoll_wait",
-	"epoll_pwait", "eventfd2", "pipe2", "poll", "ppoll", "select",
+	"read",
+	"write",
+	"readv",
+	"writev",
+	"close",
+	"fstat",
+	"newfstatat",
+	"fcntl",
+	"lseek",
+	"dup",
+	"epoll_create1",
+	"epoll_ctl",
+	"epoll_wait",
+	"epoll_pwait",
+	"eventfd2",
+	"pipe2",
+	"poll",
+	"ppoll",
+	"select",
 	"pselect6",
 	/* the sockets: accepted TCP ones, the control socket */
-	"accept", "accept4", "connect", "shutdown", "recvfrom", "sendto",
-	"recvmsg", "sendmsg", "setsockopt", "getsockopt", "getsockname",
+	"accept",
+	"accept4",
+	"connect",
+	"shutdown",
+	"recvfrom",
+	"sendto",
+	"recvmsg",
+	"sendmsg",
+	"setsockopt",
+	"getsockopt",
+	"getsockname",
 	"getpeername",
 	NULL,
 };
@@ -88,13 +139,13 @@ lockdown_apply(char *why, size_t size)
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return fail(why, size, -errno, "no core: %s", strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return fail(why, size, -errno, "no_new_privs: %s",
-		    strerror(errno));
+		return fail(
+		    why, size, -errno, "no_new_privs: %s", strerror(errno));
 	ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
 		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
-	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
-		 SCMP_ACT_KILL_PROCESS)) < 0)
+	if ((r = seccomp_attr_set(
+		 ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
 		goto out;
 	for (i = 0; allowed[i] != NULL; i++) {
 		what = allowed[i];
@@ -115,10 +166,15 @@ lockdown_apply(char *why, size_t size)
 	 * cannot read, so it answers ENOSYS and glibc falls back to
 	 * clone(), whose flags it can.
 	 */
-	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
-		 SCMP_SYS(clone3), 0)) < 0 ||
+	if ((r = seccomp_rule_add(
+		 ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0 ||
 	    (r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 		 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD))) < 0)
+		goto out;
+	what = "prctl";
+	/* libmicrohttpd names its thread; nothing else. */
+	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+		 SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME))) < 0)
 		goto out;
 	what = "prlimit64";
 	/* Read a limit (pthread_create asks), never set one. */
@@ -130,7 +186,7 @@ lockdown_apply(char *why, size_t size)
 out:
 	seccomp_release(ctx);
 	if (r < 0)
-		return fail(why, size, r, "seccomp (%s): %s", what,
-		    strerror(-r));
+		return fail(
+		    why, size, r, "seccomp (%s): %s", what, strerror(-r));
 	return 0;
 }

@@ -19,8 +19,8 @@
  * no change of ids, for a process not started as root).  Checks that
  * root cannot be regained.
  */
-int lockdown_drop(const char *user, uid_t uid, gid_t gid, char *why,
-    size_t size);
+int lockdown_drop(
+    const char *user, uid_t uid, gid_t gid, char *why, size_t size);
 
 /* No core, not dumpable, no new privileges, then the seccomp filter. */
 int lockdown_apply(char *why, size_t size);

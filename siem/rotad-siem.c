@@ -97,8 +97,10 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: rotad-siem --listen ADDR:PORT --cert FILE --key FILE\n"
 	    "                  (--hmac-key-file FILE | --token-file FILE)\n"
-	    "                  [--socket PATH] [--user USER] [--window SECONDS]\n"
-	    "                  [--max-body BYTES] [--rate-source N] [--rate-total M]\n"
+	    "                  [--socket PATH] [--user USER] [--window "
+	    "SECONDS]\n"
+	    "                  [--max-body BYTES] [--rate-source N] "
+	    "[--rate-total M]\n"
 	    "                  [--timeout SECONDS]\n");
 }
 
@@ -153,8 +155,8 @@ read_file(const char *path, size_t max, bool trusted, uid_t owner,
 	}
 	if ((size_t)st.st_size > max || st.st_size == 0) {
 		rc = -EFBIG;
-		snprintf(why, size, "%s: empty or larger than %zu bytes", path,
-		    max);
+		snprintf(
+		    why, size, "%s: empty or larger than %zu bytes", path, max);
 		goto out;
 	}
 	if ((rc = secret_new(NULL, (size_t)st.st_size + 1, &s)) < 0) {
@@ -162,8 +164,8 @@ read_file(const char *path, size_t max, bool trusted, uid_t owner,
 		goto out;
 	}
 	while (len < (size_t)st.st_size) {
-		n = read(fd, (char *)secret_buf(s) + len,
-		    (size_t)st.st_size - len);
+		n = read(
+		    fd, (char *)secret_buf(s) + len, (size_t)st.st_size - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -221,8 +223,8 @@ bind_listen(const char *spec, char *why, size_t size)
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	if (*end != '\0' || colon[1] == '\0' || port < 1 || port > 65535) {
-		snprintf(why, size, "--listen %s: a port from 1 to 65535",
-		    spec);
+		snprintf(
+		    why, size, "--listen %s: a port from 1 to 65535", spec);
 		return -EINVAL;
 	}
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
@@ -243,8 +245,8 @@ bind_listen(const char *spec, char *why, size_t size)
 			goto bad;
 		sl = sizeof(*s4);
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0);
+	fd =
+	    socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
@@ -257,8 +259,8 @@ bind_listen(const char *spec, char *why, size_t size)
 	}
 	return fd;
 bad:
-	snprintf(why, size, "--listen %s: a numeric IPv4 or [IPv6] address",
-	    spec);
+	snprintf(
+	    why, size, "--listen %s: a numeric IPv4 or [IPv6] address", spec);
 	return -EINVAL;
 }
 
@@ -275,8 +277,8 @@ reply(struct MHD_Connection *conn, unsigned status, json_t *body)
 	json_decref(body);
 	if (text == NULL)
 		return MHD_NO;
-	r = MHD_create_response_from_buffer(strlen(text), text,
-	    MHD_RESPMEM_MUST_FREE);
+	r = MHD_create_response_from_buffer(
+	    strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (r == NULL) {
 		free(text);
 		return MHD_NO;
@@ -297,8 +299,8 @@ refuse(struct MHD_Connection *conn, const struct call *c, unsigned status,
 {
 	logf_("refused %u %s from %s: %s", status, code, c->source, message);
 	return reply(conn, status,
-	    json_pack("{s:{s:s, s:s}}", "error", "code", code, "message",
-		message));
+	    json_pack(
+		"{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
 
 static const char *
@@ -341,10 +343,10 @@ finish(struct state *st, struct MHD_Connection *conn, struct call *c)
 			    "busy", "the replay cache is full; retry later");
 	}
 	if (siem_request_parse(c->body, c->len, &req, msg, sizeof(msg)) < 0)
-		return refuse(conn, c, MHD_HTTP_BAD_REQUEST, "bad_request",
-		    msg);
-	rc = forward_rotate(st->o.socket, &req, (int)st->o.timeout * 1000,
-	    &runs, &refused);
+		return refuse(
+		    conn, c, MHD_HTTP_BAD_REQUEST, "bad_request", msg);
+	rc = forward_rotate(
+	    st->o.socket, &req, (int)st->o.timeout * 1000, &runs, &refused);
 	if (runs == NULL || refused == NULL) {
 		json_decref(runs);
 		json_decref(refused);
@@ -352,9 +354,15 @@ finish(struct state *st, struct MHD_Connection *conn, struct call *c)
 		return refuse(conn, c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 		    "internal", "out of memory");
 	}
-	logf_("alert %s from %s: %zu started, %zu refused%s%s", req.alert_id,
-	    c->source, json_array_size(runs), json_array_size(refused),
-	    rc < 0 ? "; rotad: " : "", rc < 0 ? strerror(-rc) : "");
+	if (rc == 0 && json_array_size(runs) == 0)
+		logf_("refused 422 nothing_started from %s: alert %s: rotad "
+		      "refused all %zu entries",
+		    c->source, req.alert_id, json_array_size(refused));
+	else
+		logf_("alert %s from %s: %zu started, %zu refused%s%s",
+		    req.alert_id, c->source, json_array_size(runs),
+		    json_array_size(refused), rc < 0 ? "; rotad: " : "",
+		    rc < 0 ? strerror(-rc) : "");
 	siem_request_free(&req);
 	if (rc < 0)
 		return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -405,8 +413,8 @@ start(struct state *st, struct MHD_Connection *conn, struct call *c,
 	if (!bucket_take(st->buckets, c->source, now_ms(), &overall))
 		return refuse(conn, c, MHD_HTTP_TOO_MANY_REQUESTS,
 		    "rate_limited",
-		    overall ? "too many requests (overall)" :
-			      "too many requests from this source");
+		    overall ? "too many requests (overall)"
+			    : "too many requests from this source");
 	if (strcmp(url, PATH) != 0)
 		return refuse(conn, c, MHD_HTTP_NOT_FOUND, "not_found",
 		    "POST " PATH " is the only resource");
@@ -417,7 +425,8 @@ start(struct state *st, struct MHD_Connection *conn, struct call *c,
 	if (cl != NULL) {
 		errno = 0;
 		n = strtoull(cl, &end, 10);
-		if (errno != 0 || *end != '\0' || n > (unsigned long long)st->o.max_body)
+		if (errno != 0 || *end != '\0' ||
+		    n > (unsigned long long)st->o.max_body)
 			return refuse(conn, c, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "too_large", "the body is larger than --max-body");
 	}
@@ -453,8 +462,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (*upload_data_size > (size_t)st->o.max_body - c->len)
 			c->too_large = true;
 		else
-			memcpy(c->body + c->len, upload_data,
-			    *upload_data_size);
+			memcpy(
+			    c->body + c->len, upload_data, *upload_data_size);
 		if (!c->too_large)
 			c->len += *upload_data_size;
 		*upload_data_size = 0;
@@ -493,6 +502,27 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* ---- main ---- */
+
+/*
+ * What the libraries would otherwise open on their first use, after the
+ * lockdown, where opening a file is refused: jansson's hash seed
+ * (/dev/urandom), the time zone (the Date header), OpenSSL's
+ * configuration and its HMAC implementation.
+ */
+static void
+warm_up(const struct siem_auth *a)
+{
+	unsigned char mac[SIEM_MAC_LEN];
+
+	json_object_seed(0);
+	tzset();
+	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
+	(void)siem_auth_check(a, "0", "sha256=", NULL, "", 0, 0, mac);
+	(void)siem_auth_check(a, "0",
+	    "sha256="
+	    "0000000000000000000000000000000000000000000000000000000000000000",
+	    NULL, "", 0, 0, mac);
+}
 
 static int
 number(const char *opt, const char *s, long lo, long hi, long *ret)
@@ -541,13 +571,27 @@ parse_options(int argc, char **argv, struct options *o)
 		.timeout = 10 };
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'l': o->listen = optarg; break;
-		case 'c': o->cert = optarg; break;
-		case 'k': o->key = optarg; break;
-		case 's': o->socket = optarg; break;
-		case 'H': o->hmac_key_file = optarg; break;
-		case 'T': o->token_file = optarg; break;
-		case 'u': o->user = optarg; break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'c':
+			o->cert = optarg;
+			break;
+		case 'k':
+			o->key = optarg;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'H':
+			o->hmac_key_file = optarg;
+			break;
+		case 'T':
+			o->token_file = optarg;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
 		case 'w':
 			if (number("window", optarg, 1, 3600, &o->window) < 0)
 				return -1;
@@ -571,9 +615,15 @@ parse_options(int argc, char **argv, struct options *o)
 			if (number("timeout", optarg, 1, 300, &o->timeout) < 0)
 				return -1;
 			break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("rotad-siem %s\n", ROTAD_VERSION); exit(0);
-		default: usage(stderr); return -1;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("rotad-siem %s\n", ROTAD_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (optind != argc || o->listen == NULL || o->cert == NULL ||
@@ -623,22 +673,22 @@ main(int argc, char **argv)
 		sizeof(why)) < 0 ||
 	    read_file(st.o.key, KEY_FILE_MAX * 4, true, uid, &key, why,
 		sizeof(why)) < 0 ||
-	    read_file(st.o.hmac_key_file != NULL ? st.o.hmac_key_file :
-						   st.o.token_file,
+	    read_file(st.o.hmac_key_file != NULL ? st.o.hmac_key_file
+						 : st.o.token_file,
 		KEY_FILE_MAX, true, uid, &auth, why, sizeof(why)) < 0) {
 		logf_("%s", why);
 		goto out;
 	}
-	st.auth.mode = st.o.hmac_key_file != NULL ? SIEM_AUTH_HMAC :
-						    SIEM_AUTH_BEARER;
+	st.auth.mode =
+	    st.o.hmac_key_file != NULL ? SIEM_AUTH_HMAC : SIEM_AUTH_BEARER;
 	st.auth.key = secret_data(auth);
 	st.auth.key_len = key_length(auth);
 	st.auth.window = st.o.window;
 	if (st.auth.key_len < SECRET_MIN ||
 	    memchr(st.auth.key, '\0', st.auth.key_len) != NULL) {
 		logf_("%s: at least %d bytes, one line",
-		    st.o.hmac_key_file != NULL ? st.o.hmac_key_file :
-						 st.o.token_file,
+		    st.o.hmac_key_file != NULL ? st.o.hmac_key_file
+					       : st.o.token_file,
 		    SECRET_MIN);
 		goto out;
 	}
@@ -648,6 +698,8 @@ main(int argc, char **argv)
 		logf_("out of memory");
 		goto out;
 	}
+
+	warm_up(&st.auth);
 
 	/* Lock down, before the first byte of a request is read. */
 	if (lockdown_drop(pw != NULL ? st.o.user : NULL, uid, gid, why,
@@ -664,20 +716,17 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS |
-		MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, on_request, &st,
-	    MHD_OPTION_LISTEN_SOCKET, fd,
-	    MHD_OPTION_HTTPS_MEM_CERT, (const char *)secret_data(cert),
-	    MHD_OPTION_HTTPS_MEM_KEY, (const char *)secret_data(key),
-	    MHD_OPTION_HTTPS_PRIORITIES,
+	d = MHD_start_daemon(
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, on_request, &st, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_MEM_CERT,
+	    (const char *)secret_data(cert), MHD_OPTION_HTTPS_MEM_KEY,
+	    (const char *)secret_data(key), MHD_OPTION_HTTPS_PRIORITIES,
 	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_CONNECTION_LIMIT, 64u,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u,
-	    MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_END);
+	    MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
 	if (d == NULL) {
 		logf_("cannot start the HTTPS server (certificate or key?)");
 		goto out;
@@ -687,7 +736,7 @@ main(int argc, char **argv)
 	secret_free(key);
 	key = NULL;
 	logf_("listening on https://%s%s as uid %u, %s authentication",
-	    st.o.listen, PATH, (unsigned)getuid(),
+	    st.o.listen, PATH, (unsigned)uid,
 	    st.auth.mode == SIEM_AUTH_HMAC ? "hmac" : "bearer");
 	do
 		rc = sigwait(&sigs, &sig);

@@ -87,8 +87,8 @@ hmac_sha256(const unsigned char *key, size_t key_len, const char *timestamp,
 		return false;
 	if ((ctx = EVP_MAC_CTX_new(mac)) != NULL &&
 	    EVP_MAC_init(ctx, key, key_len, params) &&
-	    EVP_MAC_update(ctx, (const unsigned char *)timestamp,
-		strlen(timestamp)) &&
+	    EVP_MAC_update(
+		ctx, (const unsigned char *)timestamp, strlen(timestamp)) &&
 	    EVP_MAC_update(ctx, (const unsigned char *)".", 1) &&
 	    EVP_MAC_update(ctx, body, len) &&
 	    EVP_MAC_final(ctx, out, &out_len, SIEM_MAC_LEN))
@@ -117,8 +117,7 @@ check_hmac(const struct siem_auth *a, const char *timestamp,
 	 * told so, a forged one learns nothing about the clock.
 	 */
 	ok = hmac_sha256(a->key, a->key_len, timestamp, body, len, want);
-	if (!ok ||
-	    CRYPTO_memcmp(want, got, SIEM_MAC_LEN) != 0)
+	if (!ok || CRYPTO_memcmp(want, got, SIEM_MAC_LEN) != 0)
 		return SIEM_AUTH_BAD;
 	if (ts < now - a->window || ts > now + a->window)
 		return SIEM_AUTH_STALE;
@@ -145,8 +144,8 @@ check_bearer(const struct siem_auth *a, const char *authorization)
 	if (!EVP_Digest(a->key, a->key_len, want, NULL, EVP_sha256(), NULL) ||
 	    !EVP_Digest(tok, strlen(tok), got, NULL, EVP_sha256(), NULL))
 		return SIEM_AUTH_BAD;
-	return CRYPTO_memcmp(want, got, sizeof(want)) == 0 ? SIEM_AUTH_OK :
-							     SIEM_AUTH_BAD;
+	return CRYPTO_memcmp(want, got, sizeof(want)) == 0 ? SIEM_AUTH_OK
+							   : SIEM_AUTH_BAD;
 }
 
 enum siem_auth_result

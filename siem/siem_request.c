@@ -81,14 +81,15 @@ printable_key(const char *k)
 
 /* Only the keys in ALLOWED (NULL-terminated) may appear in OBJ. */
 static int
-only_keys(json_t *obj, const char *const *allowed, const char *where,
-    char *msg, size_t msglen)
+only_keys(json_t *obj, const char *const *allowed, const char *where, char *msg,
+    size_t msglen)
 {
 	const char *k;
 	json_t *v;
 	size_t i;
 
-	json_object_foreach(obj, k, v) {
+	json_object_foreach(obj, k, v)
+	{
 		for (i = 0; allowed[i] != NULL; i++)
 			if (strcmp(k, allowed[i]) == 0)
 				break;
@@ -115,7 +116,8 @@ parse_users(json_t *a, struct siem_request *r, char *msg, size_t msglen)
 	size_t i;
 	int rc;
 
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		if (!json_is_string(v) ||
 		    !valid_word(json_string_value(v), SIEM_USER_MAX, "._@/-")) {
 			say(msg, msglen,
@@ -124,8 +126,8 @@ parse_users(json_t *a, struct siem_request *r, char *msg, size_t msglen)
 			    i, SIEM_USER_MAX);
 			return -EINVAL;
 		}
-		if ((rc = dup_string(json_string_value(v),
-			 &r->entries[i].user)) < 0)
+		if ((rc = dup_string(
+			 json_string_value(v), &r->entries[i].user)) < 0)
 			return rc;
 		r->n = i + 1;
 	}
@@ -141,7 +143,8 @@ parse_accounts(json_t *a, struct siem_request *r, char *msg, size_t msglen)
 	size_t i;
 	int rc;
 
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		snprintf(where, sizeof(where), "accounts[%zu]", i);
 		if (!json_is_object(v)) {
 			say(msg, msglen, "%s: an object", where);
@@ -160,18 +163,18 @@ parse_accounts(json_t *a, struct siem_request *r, char *msg, size_t msglen)
 			return -EINVAL;
 		}
 		if (!json_is_string(host) ||
-		    !valid_word(json_string_value(host), SIEM_HOST_MAX,
-			".:_-")) {
+		    !valid_word(
+			json_string_value(host), SIEM_HOST_MAX, ".:_-")) {
 			say(msg, msglen,
 			    "%s: \"host\" a host name or address (1 to %d of "
 			    "letters, digits, . : _ -)",
 			    where, SIEM_HOST_MAX);
 			return -EINVAL;
 		}
-		if ((rc = dup_string(json_string_value(login),
-			 &r->entries[i].login)) < 0 ||
-		    (rc = dup_string(json_string_value(host),
-			 &r->entries[i].host)) < 0)
+		if ((rc = dup_string(
+			 json_string_value(login), &r->entries[i].login)) < 0 ||
+		    (rc = dup_string(
+			 json_string_value(host), &r->entries[i].host)) < 0)
 			return rc;
 		r->n = i + 1;
 	}
@@ -190,8 +193,7 @@ siem_request_parse(const char *body, size_t len, struct siem_request *ret,
 	int rc = -EINVAL;
 
 	memset(&r, 0, sizeof(r));
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES,
-	    &jerr);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		/* jansson's text names a position, never the body's bytes. */
 		say(msg, msglen, "not JSON (line %d, column %d)", jerr.line,
@@ -229,8 +231,8 @@ siem_request_parse(const char *body, size_t len, struct siem_request *ret,
 		    users != NULL ? "users" : "accounts", SIEM_ENTRIES_MAX);
 		goto out;
 	}
-	rc = users != NULL ? parse_users(list, &r, msg, msglen) :
-			     parse_accounts(list, &r, msg, msglen);
+	rc = users != NULL ? parse_users(list, &r, msg, msglen)
+			   : parse_accounts(list, &r, msg, msglen);
 	if (rc < 0)
 		goto out;
 	*ret = r;
@@ -253,8 +255,8 @@ siem_request_free(struct siem_request *r)
 		free(r->entries[i].user);
 		free(r->entries[i].login);
 		free(r->entries[i].host);
-		r->entries[i].user = r->entries[i].login =
-		    r->entries[i].host = NULL;
+		r->entries[i].user = r->entries[i].login = r->entries[i].host =
+		    NULL;
 	}
 	r->n = 0;
 }
