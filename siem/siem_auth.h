@@ -1,0 +1,76 @@
+/*
+ * siem_auth: who may ask rotad-siem for a rotation.  Pure (the clock is an
+ * argument), no logging; fuzzed with the request parser.
+ *
+ * Two modes, one per process (docs/siem.md):
+ *
+ *   hmac    X-Rotad-Timestamp: unix seconds, within +-window of now;
+ *           X-Rotad-Signature: sha256=HEX of HMAC-SHA256(key,
+ *           TIMESTAMP "." BODY); a signature seen within the window is
+ *           a replay (siem_replay_*).
+ *   bearer  Authorization: Bearer TOKEN, the token of the token file.
+ *
+ * Every comparison of a secret-derived value is constant-time
+ * (CRYPTO_memcmp).  The key or token is borrowed, never copied or logged.
+ */
+#ifndef ROTAD_SIEM_SIEM_AUTH_H
+#define ROTAD_SIEM_SIEM_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIEM_MAC_LEN 32
+
+enum siem_auth_mode {
+	SIEM_AUTH_HMAC,
+	SIEM_AUTH_BEARER,
+};
+
+/* Why a request is refused; SIEM_AUTH_OK is 0. */
+enum siem_auth_result {
+	SIEM_AUTH_OK = 0,
+	SIEM_AUTH_MISSING,   /* no signature or token: 401 */
+	SIEM_AUTH_MALFORMED, /* a header of the wrong form: 401 */
+	SIEM_AUTH_BAD,       /* the signature or token does not match: 401 */
+	SIEM_AUTH_STALE,     /* the timestamp is outside the window: 401 */
+};
+
+struct siem_auth {
+	enum siem_auth_mode mode;
+	const unsigned char *key; /* HMAC key or bearer token, borrowed */
+	size_t key_len;
+	int64_t window; /* seconds either side of now (hmac) */
+};
+
+/*
+ * Check the request's headers (each NULL when absent) and BODY of LEN
+ * bytes at time NOW.  In hmac mode a success fills RET_MAC with the
+ * verified MAC, for the replay cache.  Returns a siem_auth_result.
+ */
+enum siem_auth_result siem_auth_check(const struct siem_auth *a,
+    const char *timestamp, const char *signature, const char *authorization,
+    const void *body, size_t len, int64_t now,
+    unsigned char ret_mac[SIEM_MAC_LEN]);
+
+/* A short phrase for a result, for the log and the error body. */
+const char *siem_auth_reason(enum siem_auth_result r);
+
+/*
+ * The replay cache: the MACs accepted within the window, each kept until
+ * it could no longer pass the timestamp check.  Fixed size: when it is
+ * full of live entries a new request is refused as if replayed (better a
+ * SIEM's retry than a replay), which the rate limits make rare.
+ */
+struct siem_replay;
+
+int siem_replay_new(size_t capacity, int64_t window, struct siem_replay **ret);
+void siem_replay_free(struct siem_replay *c);
+
+/*
+ * Record MAC, signed for TIMESTAMP, at time NOW.  0 when new, -EEXIST when
+ * seen within the window, -ENOSPC when the cache is full of live entries.
+ */
+int siem_replay_add(struct siem_replay *c, const unsigned char *mac,
+    int64_t timestamp, int64_t now);
+
+#endif
