@@ -223,6 +223,7 @@ struct daemon {
 	LIST_HEAD(, follower) followers;
 	uint64_t events_spooled, events_dropped;
 	struct sinks *sinks; /* the local sinks (sinks.h), or NULL */
+	bool in_tx; /* an event is spooled inside a caller's transaction */
 	/* While a trigger from a SIEM makes its runs: the alert's id, which
 	 * run_alloc() gives each new run (command.c). */
 	const char *alert_id;

@@ -133,7 +133,10 @@ emit(struct daemon *d, struct event *ev)
 			de.message = msg;
 			(void)emit(d, &de);
 		}
-		sinks_kick(d->sinks);
+		/* Inside a caller's transaction the caller kicks them once
+		 * it has committed. */
+		if (!d->in_tx)
+			sinks_kick(d->sinks);
 	}
 	return 0;
 }

@@ -33,6 +33,7 @@
 #include "control.h"
 #include "daemon-internal.h"
 #include "emit.h"
+#include "sinks.h"
 #include "jobs.h"
 #include "keygen.h"
 #include "log.h"
@@ -195,14 +196,21 @@ run_update(struct run *r)
 static void
 update_with_event(struct run *r, enum event_name name, const char *msg)
 {
-	struct store *st = r->d->store;
+	struct daemon *d = r->d;
+	struct store *st = d->store;
 	bool tx = store_begin(st) == 0;
 
+	/* The sinks read the spool once the event is committed: an event
+	 * rolled back with its row must never have been sent. */
+	d->in_tx = tx;
 	run_update(r);
 	emit_run(r, name, msg);
+	d->in_tx = false;
 	if (tx && store_commit(st) < 0)
 		log_msg(LOG_ERR, MSG_STORE, "run %s: %s", r->rec.id,
 		    store_last_error(st));
+	else if (d->sinks != NULL)
+		sinks_kick(d->sinks);
 }
 
 /* The event that reports R's end, as Keeper names it for a rotation. */
