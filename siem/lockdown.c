@@ -25,6 +25,9 @@
 
 #include "lockdown.h"
 
+static int fail(char *why, size_t size, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 fail(char *why, size_t size, int rc, const char *fmt, ...)
 {
@@ -158,7 +161,7 @@ lockdown_apply(char *why, size_t size)
 	what = "socket";
 	/* One family: the control socket's. */
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-		 SCMP_A0(SCMP_CMP_EQ, AF_UNIX))) < 0)
+		 SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0))) < 0)
 		goto out;
 	what = "clone";
 	/*
@@ -174,12 +177,12 @@ lockdown_apply(char *why, size_t size)
 	what = "prctl";
 	/* libmicrohttpd names its thread; nothing else. */
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-		 SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME))) < 0)
+		 SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0))) < 0)
 		goto out;
 	what = "prlimit64";
 	/* Read a limit (pthread_create asks), never set one. */
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
-		 SCMP_A2(SCMP_CMP_EQ, 0))) < 0)
+		 SCMP_A2(SCMP_CMP_EQ, 0, 0))) < 0)
 		goto out;
 	what = "load";
 	r = seccomp_load(ctx);

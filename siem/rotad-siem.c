@@ -79,6 +79,8 @@ struct call {
 	bool done; /* answered on the first call (404, 405, 413, 429) */
 };
 
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 logf_(const char *fmt, ...)
 {
@@ -487,6 +489,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(c);
 	*con_cls = NULL;
 }
+
+/* libmicrohttpd's own messages: its format strings, not ours. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)

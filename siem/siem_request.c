@@ -18,6 +18,9 @@
 
 #include "siem_request.h"
 
+static void say(char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 say(char *msg, size_t msglen, const char *fmt, ...)
 {

@@ -60,6 +60,7 @@ cat >"$T/expected" <<'EOF'
 /usr/lib/tmpfiles.d/rotad.conf
 /usr/libexec/rotad-worker
 /usr/sbin/rotad
+/usr/sbin/rotad-siem
 /usr/share/bash-completion/completions/rotactl
 /usr/share/bash-completion/completions/rotad
 /usr/share/man/man1/rotactl.1
