@@ -178,15 +178,17 @@ chown root "$T/state/rotad.db"
 
 # As a user who may read neither the key nor the store: one note, no
 # error, and the files are still checked.
-# A copy of rotad nobody can run: the build directory may sit in a
-# private one (a clean clone in a 0700 temp directory).
+# Copies of rotad and the worker nobody can reach: the build directory
+# may sit in a private one (a clean clone in a 0700 temp directory).
 cp "$ROTAD" "$T/rotad-copy" && chmod 755 "$T/rotad-copy"
+conf "$T/worker-copy" nobody
 out=$(su nobody -s /bin/sh -c "'$T/rotad-copy' -n -c '$T/rotad.yaml'" 2>&1)
 st=$?
 [ $st -eq 0 ] && [ "$(printf '%s\n' "$out" | grep -c 'note: uid 65534 cannot read')" = 1 ] &&
     has "$out" "the master key, the store and the secrets are not checked" &&
     ! has "$out" "user alice has no secret"
 verdict "-n as another user notes once that it cannot read the store, and passes" $? "st=$st" "$out"
+conf "$WORKER" nobody
 
 check_n --config-only
 [ $st -eq 0 ] && ! has "$out" "warning: user alice"
