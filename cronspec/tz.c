@@ -75,9 +75,11 @@ struct tz {
 	size_t noffs;
 	int32_t *offs; /* distinct offsets, descending */
 	/* Sharing: see tz_load().  A cached zone is in cache[] under its
-	 * name while its file is the one it was read from. */
+	 * name while its file is the one it was read from, last seen so in
+	 * epoch "epoch". */
 	unsigned refs;
 	bool cached;
+	uint64_t epoch;
 	dev_t dev;
 	ino_t ino;
 	off_t size;
@@ -85,9 +87,19 @@ struct tz {
 	struct tz *next; /* in its cache bucket */
 };
 
-/* Loaded zones by name: 100k schedules share a few hundred zones. */
+/*
+ * Loaded zones by name: 100k schedules share a few hundred zones.
+ *
+ * Whether a cached zone's file is still the one it was read from is
+ * asked once per epoch, not at every load, which would be a stat() per
+ * schedule (100k of them for 100k users).  tz_cache_expire() starts a new
+ * epoch, and so does a change of zone directory (TZDIR), which makes
+ * every file a different one.
+ */
 #define TZ_CACHE_BUCKETS 256
 static struct tz *cache[TZ_CACHE_BUCKETS];
+static uint64_t cache_epoch = 1;
+static char cache_dir[PATH_MAX]; /* the zone directory of the last load */
 
 static size_t
 cache_bucket(const char *name)
@@ -121,16 +133,26 @@ cache_remove(struct tz *tz)
 	tz->cached = false;
 }
 
-/* The cached zone NAME read from the file ST describes, or NULL. */
+/*
+ * The cached zone NAME, or NULL when there is none or its file at PATH
+ * is no longer the one it was read from.  The file is looked at (one
+ * stat()) only the first time in an epoch.
+ */
 static struct tz *
-cache_get(const char *name, const struct stat *st)
+cache_get(const char *name, const char *path)
 {
+	struct stat st;
 	struct tz *tz;
 
 	for (tz = cache[cache_bucket(name)]; tz != NULL; tz = tz->next)
 		if (strcmp(tz->name, name) == 0)
-			return same_file(tz, st) ? tz : NULL;
-	return NULL;
+			break;
+	if (tz == NULL || tz->epoch == cache_epoch)
+		return tz;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || !same_file(tz, &st))
+		return NULL;
+	tz->epoch = cache_epoch;
+	return tz;
 }
 
 /* Cache TZ, read from the file ST describes, replacing an older one. */
@@ -150,6 +172,7 @@ cache_put(struct tz *tz, const struct stat *st)
 	tz->ino = st->st_ino;
 	tz->size = st->st_size;
 	tz->mtime = st->st_mtim;
+	tz->epoch = cache_epoch;
 	tz->cached = true;
 	tz->next = cache[b];
 	cache[b] = tz;
@@ -818,6 +841,7 @@ tz_load(const char *name, struct tz **ret)
 {
 	char path[PATH_MAX];
 	const char *dir;
+	struct tz *tz;
 	uint8_t *buf = NULL;
 	struct stat st;
 	size_t size, got = 0;
@@ -834,9 +858,14 @@ tz_load(const char *name, struct tz **ret)
 		return -EINVAL;
 
 	/* Already loaded from this very file: share it. */
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (*ret = cache_get(name, &st)) != NULL) {
-		(*ret)->refs++;
+	if (strcmp(dir, cache_dir) != 0) {
+		/* Shorter than path: it fits. */
+		snprintf(cache_dir, sizeof(cache_dir), "%s", dir);
+		tz_cache_expire();
+	}
+	if ((tz = cache_get(name, path)) != NULL) {
+		tz->refs++;
+		*ret = tz;
 		return 0;
 	}
 
@@ -886,6 +915,12 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return r;
+}
+
+void
+tz_cache_expire(void)
+{
+	cache_epoch++;
 }
 
 void

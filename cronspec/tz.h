@@ -23,9 +23,19 @@ struct tz;
  * Zones are shared: loading NAME again returns the same zone, with one
  * more reference, while its file is the one it was read from (same
  * device, inode, size and mtime), so 100k schedules cost a few hundred
- * zones and a tzdata upgrade is seen by the next load.  Not thread-safe.
+ * zones.  That is checked once per cache epoch (below), so 100k loads
+ * of a zone cost one stat() and a tzdata upgrade is seen by the first
+ * load of the next epoch.  Not thread-safe.
  */
 int tz_load(const char *name, struct tz **ret);
+
+/*
+ * Start a new cache epoch: the next load of each cached zone looks at
+ * its file again.  The configuration loader calls it at every load (so
+ * every reload sees the zone database as it is then); a changed TZDIR
+ * starts one by itself.
+ */
+void tz_cache_expire(void);
 
 /* Drop a reference; the last one frees.  NULL-safe. */
 void tz_free(struct tz *tz);

@@ -34,6 +34,7 @@
 #include "jobs-internal.h"
 #include "schedule.h"
 #include "trust.h"
+#include "tz.h"
 #include "xalloc.h"
 
 #define DEFAULT_STORE "/var/lib/rotad/rotad.db"
@@ -465,6 +466,9 @@ set_new(struct job_loader *l, int64_t now)
 {
 	struct job_set *set = xcalloc(1, sizeof(*set));
 
+	/* A new load sees the zone database as it is now (a tzdata
+	 * upgrade), once per zone rather than once per schedule. */
+	tz_cache_expire();
 	memset(l, 0, sizeof(*l));
 	l->set = set;
 	l->now = now;

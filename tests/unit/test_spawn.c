@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -212,6 +213,86 @@ test_faults(void **state)
 	assert_int_equal(o.exit_code, 128 + SIGKILL);
 }
 
+struct order {
+	struct outcome o;
+	int seq, timer_seq, done_seq;
+	uint64_t start, timer_at, done_at;
+	uv_loop_t *loop;
+	struct spawn *sp;
+	bool alive; /* the worker, when the timer fired */
+};
+
+static void
+order_done(
+    int status, const struct wire_response *res, int exit_code, void *arg)
+{
+	struct order *w = arg;
+
+	done(status, res, exit_code, &w->o);
+	w->done_seq = ++w->seq;
+	w->done_at = uv_now(w->loop) - w->start;
+}
+
+static void
+order_timer(uv_timer_t *t)
+{
+	struct order *w = t->data;
+
+	siginfo_t si;
+	int r;
+
+	w->timer_seq = ++w->seq;
+	w->timer_at = uv_now(w->loop) - w->start;
+	/* Look without reaping: that stays spawn's (libuv's) to do. */
+	memset(&si, 0, sizeof(si));
+	r = waitid(
+	    P_PID, (id_t)spawn_pid(w->sp), &si, WEXITED | WNOHANG | WNOWAIT);
+	w->alive = r == 0 && si.si_pid == 0;
+}
+
+/*
+ * The loop never waits for a worker: one that closes its output at once
+ * but exits only a second later must not hold up a 50 ms timer, as a
+ * blocking wait for its exit at EOF would.  The order is asserted (the
+ * timer fires while the worker still runs, then the callback comes), the
+ * times only printed.
+ */
+static void
+test_reap_does_not_block(void **state)
+{
+	const char *argv[] = { "/bin/sh", "-c", "exec >&-; exec sleep 1",
+		NULL };
+	struct spawn_args a = { 0 };
+	struct order w = { 0 };
+	uv_timer_t timer;
+	uv_loop_t loop;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	w.loop = &loop;
+	w.start = uv_now(&loop);
+	a.argv = argv;
+	a.request = request();
+	a.deadline_ms = 5000;
+	a.grace_ms = 200;
+	assert_int_equal(spawn_start(&loop, &a, order_done, &w, &w.sp), 0);
+	assert_int_equal(uv_timer_init(&loop, &timer), 0);
+	timer.data = &w;
+	assert_int_equal(uv_timer_start(&timer, order_timer, 50, 0), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	print_message("timer at %llu ms, worker done at %llu ms\n",
+	    (unsigned long long)w.timer_at, (unsigned long long)w.done_at);
+	assert_int_equal(w.o.calls, 1);
+	assert_int_equal(w.o.status, -EBADMSG); /* it never answered */
+	assert_int_equal(w.o.exit_code, 0);
+	assert_true(w.alive);
+	assert_int_equal(w.timer_seq, 1);
+	assert_int_equal(w.done_seq, 2);
+}
+
 static void
 test_no_such_worker(void **state)
 {
@@ -241,6 +322,7 @@ main(void)
 		cmocka_unit_test(test_answer_then_failure),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_reap_does_not_block),
 		cmocka_unit_test(test_no_such_worker),
 	};
 

@@ -925,6 +925,90 @@ test_damaged(void **state)
 	}
 }
 
+/* Put a one-offset zone NAME of offset OFF into DIR, as tzdata's
+ * packages do: a new file renamed over the old one. */
+static void
+put_zone(const char *dir, const char *name, int32_t off, const char *footer)
+{
+	char tmp[256], path[256];
+	uint8_t buf[256];
+	size_t len;
+	FILE *f;
+
+	len = make_tzif(buf, '2', off, footer);
+	snprintf(tmp, sizeof(tmp), "%s/.new", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(tmp, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(rename(tmp, path), 0);
+}
+
+/*
+ * The zone cache looks at a file once per epoch: within one, a load is
+ * served from the cache even when the file has changed; the first load
+ * after tz_cache_expire() (or in another TZDIR) reads the new file, and
+ * those holding the old zone keep it.
+ */
+static void
+test_cache_epoch(void **state)
+{
+	char dir[2][64];
+	struct tz *a, *b, *c, *d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		snprintf(dir[i], sizeof(dir[i]), "/tmp/test_tz.XXXXXX");
+		assert_non_null(mkdtemp(dir[i]));
+	}
+	put_zone(dir[0], "Zone", 3600, "<+01>-1");
+	set_tzdir(dir[0]);
+	a = load("Zone");
+	assert_int_equal(tz_offset_at(a, 1700000000), 3600);
+
+	/* Changed, same epoch: the cached zone, file unread. */
+	put_zone(dir[0], "Zone", 7200, "<+02>-2");
+	b = load("Zone");
+	assert_ptr_equal(b, a);
+	tz_free(b);
+
+	/* A new epoch reads the new file; the old zone lives on. */
+	tz_cache_expire();
+	b = load("Zone");
+	assert_ptr_not_equal(b, a);
+	assert_int_equal(tz_offset_at(b, 1700000000), 7200);
+	assert_int_equal(tz_offset_at(a, 1700000000), 3600);
+	c = load("Zone");
+	assert_ptr_equal(c, b);
+	tz_free(c);
+
+	/* An unchanged file is shared across epochs. */
+	tz_cache_expire();
+	c = load("Zone");
+	assert_ptr_equal(c, b);
+
+	/* Another TZDIR is another file, without an expiry. */
+	put_zone(dir[1], "Zone", -3600, "<-01>1");
+	set_tzdir(dir[1]);
+	d = load("Zone");
+	assert_int_equal(tz_offset_at(d, 1700000000), -3600);
+	set_tzdir(NULL);
+
+	tz_free(a);
+	tz_free(b);
+	tz_free(c);
+	tz_free(d);
+	for (i = 0; i < 2; i++) {
+		char path[256];
+
+		snprintf(path, sizeof(path), "%s/Zone", dir[i]);
+		assert_int_equal(unlink(path), 0);
+		assert_int_equal(rmdir(dir[i]), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -946,6 +1030,7 @@ main(void)
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_leap_records),
 		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_cache_epoch),
 	};
 
 	/* The tests pick their zone directory themselves. */
