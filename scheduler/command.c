@@ -1053,7 +1053,7 @@ command_on_close(void *arg, struct control_conn *c)
 		{
 			if (w->conn == c) {
 				LIST_REMOVE(w, link);
-				run_waiter_drop(w);
+				waiters_drop(w);
 			}
 		}
 	}

@@ -6,6 +6,7 @@
  *
  *   daemon.c   start and stop (daemon_main, signals, the stop deadline,
  *              recovery of unfinished runs)
+ *   waiters.c  the connections waiting for runs to end (--wait)
  *   run.c      the runs: queue and limits, carrying out rotation.c's
  *              decisions (workers, store transactions, scripts, retries)
  *   fire.c     the schedule: the fire heap, the timerfd, fires
@@ -252,22 +253,11 @@ void run_stop_waiting(struct run *r);
 /* An apply of US's may land until DEADLINE_MS from now: one starts, or
  * (at start) the previous life's may have started until now. */
 void run_apply_bound(struct daemon *d, struct ustate *us, uint64_t deadline_ms);
-/* Read ROTAD_FAULT (test builds; a no-op otherwise).  Once, at start. */
-void run_fault_init(void);
 
 /* Make a run for US, or join the one it has (*RET_COALESCED).  FIRE is the
  * scheduled instant, 0 for a trigger. */
 struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
     int64_t fire, bool *ret_coalesced);
-/* W's run has ended as RUN (run_json(), taken): answer W's connection,
- * or W's group once its last run has ended.  Frees W. */
-void run_waiter_done(struct waiter *w, json_t *run);
-/* W's run will not end while W waits (the daemon stops): answer the error
- * MSG (once per group).  Frees W. */
-void run_waiter_error(struct waiter *w, const char *msg);
-/* W's connection is gone: no answer.  Frees W. */
-void run_waiter_drop(struct waiter *w);
-
 /* Start the queued runs that have a worker slot. */
 void run_dispatch_queue(struct daemon *d);
 const char *run_kind_name(enum run_kind k);
@@ -278,6 +268,17 @@ const char *run_phase_name(const struct run *r);
 /* A run as the control protocol shows it. */
 json_t *run_json(
     const struct store_run *rec, const char *kind, const char *state);
+
+/* ---- waiters.c ---- */
+
+/* W's run has ended as RUN (run_json(), taken): answer W's connection,
+ * or W's group once its last run has ended.  Frees W. */
+void waiters_done(struct waiter *w, json_t *run);
+/* W's run will not end while W waits (the daemon stops): answer the error
+ * MSG (once per group).  Frees W. */
+void waiters_error(struct waiter *w, const char *msg);
+/* W's connection is gone: no answer.  Frees W. */
+void waiters_drop(struct waiter *w);
 
 /* ---- daemon.c: start and stop ---- */
 

@@ -66,6 +66,7 @@
 #include "daemon.h"
 #include "daemon-internal.h"
 #include "emit.h"
+#include "fault.h"
 #include "sinks.h"
 #include "heap.h"
 #include "jobs.h"
@@ -148,7 +149,7 @@ stop_deadline(uv_timer_t *t)
 			LIST_REMOVE(w, link);
 			snprintf(msg, sizeof(msg),
 			    "rotad stopped during run %s", r->rec.id);
-			run_waiter_error(w, msg);
+			waiters_error(w, msg);
 		}
 		reload_gen_put(r->gen);
 		uv_timer_stop(&r->timer);
@@ -214,7 +215,7 @@ begin_stop(struct daemon *d)
 			LIST_REMOVE(w, link);
 			snprintf(msg, sizeof(msg),
 			    "rotad stopped before run %s started", r->rec.id);
-			run_waiter_error(w, msg);
+			waiters_error(w, msg);
 		}
 		reload_gen_put(r->gen);
 		uv_close((uv_handle_t *)&r->timer, run_closed);
@@ -617,7 +618,7 @@ daemon_main(const char *config, bool to_syslog)
 		abandon_loop(&d);
 		goto out;
 	}
-	run_fault_init();
+	fault_init();
 	/* The first generation; unfinished runs recover first, then fires
 	 * missed while down queue up (or join the recovering run). */
 	reload_adopt(&d, set, true);

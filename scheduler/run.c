@@ -33,6 +33,7 @@
 #include "control.h"
 #include "daemon-internal.h"
 #include "emit.h"
+#include "fault.h"
 #include "sinks.h"
 #include "jobs.h"
 #include "keygen.h"
@@ -250,64 +251,6 @@ trim_finished(struct daemon *d)
 	}
 }
 
-/* The last waiter of group G is gone: free it. */
-static void
-group_put(struct wait_group *g)
-{
-	if (--g->left > 0)
-		return;
-	json_decref(g->runs);
-	free(g);
-}
-
-void
-run_waiter_done(struct waiter *w, json_t *run)
-{
-	struct wait_group *g = w->group;
-	const char *state;
-
-	if (g == NULL) {
-		control_reply(w->conn, json_pack("{s:o}", "run", run));
-		free(w);
-		return;
-	}
-	json_array_append_new(g->runs, run);
-	state = json_string_value(json_object_get(run, "state"));
-	if (g->worst == NULL && state != NULL &&
-	    strcmp(state, "committed") != 0 && strcmp(state, "verified") != 0)
-		g->worst = run;
-	/* The answer shows the run that decides how the command went: the
-	 * first that did not succeed, else the last; and all of them. */
-	if (g->left == 1 && !g->answered)
-		control_reply(w->conn,
-		    json_pack("{s:O, s:O}", "run",
-			g->worst != NULL ? g->worst : run, "runs", g->runs));
-	free(w);
-	group_put(g);
-}
-
-void
-run_waiter_error(struct waiter *w, const char *msg)
-{
-	struct wait_group *g = w->group;
-
-	if (g == NULL || !g->answered)
-		control_error(w->conn, "unavailable", "%s", msg);
-	if (g != NULL) {
-		g->answered = true;
-		group_put(g);
-	}
-	free(w);
-}
-
-void
-run_waiter_drop(struct waiter *w)
-{
-	if (w->group != NULL)
-		group_put(w->group);
-	free(w);
-}
-
 static void
 run_finish(struct run *r, enum store_run_state state,
     enum store_error_class class, const char *msg)
@@ -354,7 +297,7 @@ run_finish(struct run *r, enum store_run_state state,
 
 	while ((w = LIST_FIRST(&r->waiters)) != NULL) {
 		LIST_REMOVE(w, link);
-		run_waiter_done(w,
+		waiters_done(w,
 		    run_json(&r->rec, run_kind_name(r->kind),
 			run_state_shown(run_kind_name(r->kind), state)));
 	}
@@ -726,74 +669,6 @@ prepare(struct run *r, char *msg, size_t size)
  * goes back to the engine: at once for a store operation or a worker that
  * could not start, from step_done() for a worker's answer.
  */
-
-#if ROTAD_TEST_HOOKS
-/*
- * Fault injection, test builds only: ROTAD_FAULT=WHAT:STEP[,WHAT:STEP...]
- * (at most FAULTS_MAX), read once at start.  WHAT is `daemon` (SIGKILL the
- * daemon right after STEP is persisted), `daemon-mid` (SIGKILL it when
- * STEP's worker has answered, before the answer is read), `worker-early`
- * or `worker-late` (SIGKILL the STEP's worker as it starts, or once it has
- * answered and before the answer is read), `hang`, `fail` or `auth` (the
- * worker is told to hang, to fail transient with an outcome it does not
- * know, or to fail as a refused login).  Worker faults fire once each, so
- * that recovery can then proceed.
- */
-#define FAULTS_MAX 4
-static struct {
-	char what[16];
-	char step[24];
-} faults[FAULTS_MAX];
-
-void
-run_fault_init(void)
-{
-	const char *s = getenv("ROTAD_FAULT");
-	int i, used;
-
-	memset(faults, 0, sizeof(faults));
-	for (i = 0; s != NULL && i < FAULTS_MAX; i++) {
-		if (sscanf(s, "%15[^:]:%23[^,]%n", faults[i].what,
-			faults[i].step, &used) != 2) {
-			faults[i].what[0] = '\0';
-			break;
-		}
-		s += used;
-		if (*s != ',')
-			break;
-		s++;
-	}
-}
-
-static bool
-fault_is(const char *what, const char *step)
-{
-	size_t i;
-
-	for (i = 0; i < FAULTS_MAX; i++) {
-		if (strcmp(faults[i].what, what) != 0 ||
-		    strcmp(faults[i].step, step) != 0)
-			continue;
-		if (strcmp(what, "daemon") != 0)
-			faults[i].what[0] = '\0'; /* once */
-		return true;
-	}
-	return false;
-}
-#else
-void
-run_fault_init(void)
-{
-}
-
-static bool
-fault_is(const char *what, const char *step)
-{
-	(void)what;
-	(void)step;
-	return false;
-}
-#endif
 
 /* The name of the step R is at, for logs and fault hooks. */
 static const char *
