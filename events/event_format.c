@@ -39,6 +39,7 @@ static const char *const formats[EVENT_FORMAT__MAX] = {
 	[EVENT_FORMAT_LEEF] = "leef",
 	[EVENT_FORMAT_JSON] = "json",
 	[EVENT_FORMAT_HEC] = "hec",
+	[EVENT_FORMAT_SLACK] = "slack",
 };
 
 /* syslog severity -> CEF and LEEF (event_format.h has the reasoning). */
@@ -241,6 +242,155 @@ sd_id_ok(const char *s)
 	return true;
 }
 
+/* ---- the chat template ---- */
+
+static void dump(struct buf *b, json_t *obj, size_t flags);
+
+#define TEMPLATE_MAX 4096
+
+/*
+ * The value of the template's field NAME (LEN bytes) in EV: the JSON
+ * form's names, "title", "name", "seq", "time", "host", "severity".
+ * Returns 0 and the value in *RET (NULL: absent), or -ENOENT for a name
+ * no event has.  NUM and TS hold numbers and the time.
+ */
+static int
+template_value(const struct event *ev, const char *name, size_t len,
+    char num[EVENT_NUMBER_SIZE], char ts[EVENT_TIMESTAMP_SIZE],
+    const char **ret)
+{
+	static const char *const sev[] = { "emerg", "alert", "crit", "err",
+		"warning", "notice", "info", "debug" };
+	size_t i;
+
+#define IS(s) (len == strlen(s) && memcmp(name, s, len) == 0)
+	*ret = NULL;
+	if (IS("title"))
+		*ret = event_title(ev->name);
+	else if (IS("name"))
+		*ret = event_name_to_string(ev->name);
+	else if (IS("host"))
+		*ret = ev->host;
+	else if (IS("severity"))
+		*ret = ev->severity >= 0 && ev->severity <= 7
+		    ? sev[ev->severity]
+		    : NULL;
+	else if (IS("seq")) {
+		snprintf(num, EVENT_NUMBER_SIZE, "%" PRId64, ev->seq);
+		*ret = ev->seq > 0 ? num : NULL;
+	} else if (IS("time")) {
+		*ret = event_time_to_string(ev->time, ts) == 0 ? ts : NULL;
+	} else if (IS("message"))
+		*ret = event_field_value(ev, EVENT_F_MESSAGE, num);
+	else {
+		for (i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+			if (params[i].sd != NULL && IS(params[i].sd)) {
+				*ret = event_field_value(
+				    ev, params[i].field, num);
+				return 0;
+			}
+		return -ENOENT;
+	}
+#undef IS
+	return 0;
+}
+
+/*
+ * Walk template T: literal text to B as it is, each {field} as EV's value
+ * with &, < and > escaped as Slack asks (EV NULL: only check the names).
+ * "{{" is a literal "{".  0, or -EINVAL for an unclosed brace or an
+ * unknown field.
+ */
+static int
+template_expand(const char *t, const struct event *ev, struct buf *b)
+{
+	static const struct event probe = { .time = 0 };
+	char num[EVENT_NUMBER_SIZE], ts[EVENT_TIMESTAMP_SIZE];
+	const char *end, *v;
+	size_t i, n;
+
+	while (*t != '\0') {
+		if (t[0] == '{' && t[1] == '{') {
+			put(b, "{", 1);
+			t += 2;
+			continue;
+		}
+		if (t[0] != '{') {
+			end = strchr(t, '{');
+			if (end == NULL)
+				end = t + strlen(t);
+			put(b, t, (size_t)(end - t));
+			t = end;
+			continue;
+		}
+		end = strchr(t, '}');
+		if (end == NULL ||
+		    template_value(ev != NULL ? ev : &probe, t + 1,
+			(size_t)(end - t - 1), num, ts, &v) < 0)
+			return -EINVAL;
+		t = end + 1;
+		if (ev == NULL)
+			continue;
+		if (v == NULL)
+			v = NIL;
+		for (i = 0; v[i] != '\0'; i += n) {
+			n = utf8_seq(v + i, strlen(v + i));
+			if (n == 0) {
+				puts_(b, UTF8_REPLACEMENT);
+				n = 1;
+			} else if (v[i] == '&')
+				puts_(b, "&amp;");
+			else if (v[i] == '<')
+				puts_(b, "&lt;");
+			else if (v[i] == '>')
+				puts_(b, "&gt;");
+			else
+				put(b, v + i, n);
+		}
+	}
+	return 0;
+}
+
+static int
+template_check(const char *t)
+{
+	struct buf b = { 0 };
+	int r;
+
+	if (strlen(t) >= TEMPLATE_MAX || !utf8_valid(t, strlen(t)))
+		return -EINVAL;
+	r = template_expand(t, NULL, &b);
+	free(b.p);
+	return r;
+}
+
+/*
+ * A chat webhook's message: {"text": the template}.  jansson writes the
+ * JSON; bytes of a value that are not UTF-8 were already replaced with
+ * U+FFFD by the spool's checks, and json_stringn() refuses what is left.
+ */
+static void
+chat(struct buf *b, const struct event *ev,
+    const struct event_format_options *opt)
+{
+	struct buf text = { 0 };
+	json_t *obj;
+
+	if (template_expand(opt->template != NULL ? opt->template
+						  : EVENT_FORMAT_TEMPLATE,
+		ev, &text) < 0 ||
+	    text.oom) {
+		free(text.p);
+		b->oom = true;
+		return;
+	}
+	obj = json_pack("{s:s%}", "text", text.p != NULL ? text.p : "",
+	    text.p != NULL ? text.len : (size_t)0);
+	free(text.p);
+	dump(b, obj, 0);
+	json_decref(obj);
+}
+
 void
 event_format_options_init(struct event_format_options *opt)
 {
@@ -275,6 +425,9 @@ event_format_check_options(
 	    (opt->hec_index != NULL &&
 		!utf8_valid(opt->hec_index, strlen(opt->hec_index))))
 		why = "HEC source, sourcetype and index must be UTF-8";
+	else if (opt->template != NULL && template_check(opt->template) < 0)
+		why = "the template must be UTF-8, under 4096 bytes, with "
+		      "only known {fields} (docs/events.md)";
 	if (ret_why != NULL)
 		*ret_why = why;
 	return why == NULL ? 0 : -EINVAL;
@@ -550,8 +703,11 @@ event_format(const struct event *ev, enum event_format fmt,
 		json_decref(obj);
 		put(&b, "\n", 1);
 		break;
-	default:
+	case EVENT_FORMAT_HEC:
 		hec(&b, ev, opt);
+		break;
+	default:
+		chat(&b, ev, opt);
 		break;
 	}
 	if (b.oom || b.p == NULL) {

@@ -235,7 +235,15 @@ struct job_acl {
 enum job_sink_type {
 	JOB_SINK_SYSLOG, /* a local datagram socket */
 	JOB_SINK_FILE,   /* lines appended to a file */
+	/* The network sinks, delivered by rotad-deliver: */
+	JOB_SINK_UDP,  /* remote syslog, a datagram per event */
+	JOB_SINK_TCP,  /* remote syslog, RFC 6587 octet counting */
+	JOB_SINK_TLS,  /* the same over TLS (RFC 5425) */
+	JOB_SINK_HTTP, /* HTTP(S) POST: Splunk HEC, a webhook, a chat */
 };
+
+/* A network sink's timeout's default, seconds (connect, write, request). */
+#define JOB_SINK_TIMEOUT_DEFAULT 10
 
 struct job_sink {
 	char *name;
@@ -250,6 +258,17 @@ struct job_sink {
 	size_t nevents;
 	char **users; /* filter: user names; none: any user, or none */
 	size_t nusers;
+	/* Network sinks (udp, tcp, tls: host and port; http: url).  The
+	 * files are absolute and trusted; tls and https take ca_file (NULL:
+	 * the system's CAs), cert_file and key_file (both or neither);
+	 * server_name (tls; NULL: host); token_file (http: Authorization);
+	 * template (http, format slack). */
+	char *host;
+	int port;
+	char *url;
+	char *ca_file, *cert_file, *key_file, *server_name, *token_file;
+	char *template;
+	int timeout; /* seconds, JOB_SINK_TIMEOUT_DEFAULT */
 	struct job_origin origin; /* the sink's entry */
 	struct job_origin format_origin, facility_origin, sd_id_origin,
 	    min_severity_origin;
@@ -260,6 +279,10 @@ struct job_sink {
 
 struct job_events {
 	int64_t spool_max; /* events the spool keeps at most */
+	/* rotad-deliver, which network sinks need; NULL: the installed one
+	 * (ROTAD_LIBEXECDIR).  Trusted like worker.path. */
+	char *delivery_path;
+	struct job_origin delivery_path_origin;
 	struct job_sink *sinks;
 	size_t nsinks;
 };

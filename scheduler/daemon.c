@@ -545,8 +545,9 @@ start_serving(struct daemon *d)
 
 	/* Sinks before the first event: they deliver from their cursors,
 	 * what was spooled while the daemon was down included. */
-	if (sinks_open(
-		&d->gen->set->daemon.events, d->store, d->loop, &d->sinks) < 0)
+	if (sinks_open(&d->gen->set->daemon.events,
+		d->gen->set->daemon.worker_user, d->store, d->loop,
+		&d->sinks) < 0)
 		log_msg(LOG_ERR, MSG_CONFIG,
 		    "events: the sinks could not be opened (rotad -n says "
 		    "why); events are spooled, and delivered once a reload "

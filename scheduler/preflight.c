@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "delivery.h"
 #include "jobs.h"
 #include "keys.h"
 #include "preflight.h"
@@ -285,6 +286,48 @@ out:
 	secret_free(key);
 }
 
+/* The network sinks: rotad-deliver is there, and each sink's CA,
+ * certificate, key and token files can be read as it will send them. */
+static void
+check_sinks(struct preflight *p)
+{
+	const struct job_events *ev = &p->set->daemon.events;
+	const char *path = ev->delivery_path != NULL
+	    ? ev->delivery_path
+	    : ROTAD_LIBEXECDIR "/rotad-deliver";
+	struct secret *msg;
+	bool binary = false;
+	char why[512];
+	struct stat sb;
+	size_t i;
+	int r;
+
+	for (i = 0; i < ev->nsinks; i++) {
+		if (ev->sinks[i].type < JOB_SINK_UDP)
+			continue;
+		if (!binary &&
+		    (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+			access(path, X_OK) < 0))
+			problem(p, false, &ev->delivery_path_origin,
+			    "events.delivery_path %s%s is not an executable "
+			    "file: the network sinks would deliver nothing; "
+			    "install rotad-deliver there or set "
+			    "events.delivery_path",
+			    path, ev->delivery_path != NULL ? ""
+							    : " (the default)");
+		binary = true;
+		r = delivery_sink_message(&ev->sinks[i], &msg, why, sizeof(why));
+		if (r == 0)
+			secret_free(msg);
+		else if (r == -EACCES && geteuid() != 0)
+			unreadable(p, why);
+		else
+			problem(p, false, &ev->sinks[i].origin,
+			    "sink %s: %s: it would deliver nothing",
+			    ev->sinks[i].name, why);
+	}
+}
+
 void
 preflight_check(
     const struct job_set *set, FILE *f, size_t *nerrors, size_t *nwarnings)
@@ -297,4 +340,5 @@ preflight_check(
 	check_worker(&p);
 	check_store(&p, &daemon_uid);
 	check_worker_user(&p, daemon_uid);
+	check_sinks(&p);
 }

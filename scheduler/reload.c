@@ -386,10 +386,11 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	}
 	reload_adopt(d, set, false);
 	if (d->sinks != NULL)
-		(void)sinks_reconfigure(d->sinks, &set->daemon.events);
+		(void)sinks_reconfigure(d->sinks, &set->daemon.events,
+		    set->daemon.worker_user);
 	else
-		(void)sinks_open(
-		    &set->daemon.events, d->store, d->loop, &d->sinks);
+		(void)sinks_open(&set->daemon.events, set->daemon.worker_user,
+		    d->store, d->loop, &d->sinks);
 	log_msg(LOG_INFO, MSG_RELOAD,
 	    "configuration generation %d: %zu "
 	    "users, %zu files",

@@ -32,9 +32,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "delivery.h"
 #include "event.h"
 #include "event_format.h"
 #include "jobs.h"
+#include "log.h"
+#include "secret.h"
 #include "sinks.h"
 #include "store.h"
 
@@ -55,6 +59,17 @@ struct sink {
 	int64_t retry_ms; /* the last delay; 0: the last write worked */
 	bool waiting;     /* on the timer */
 	uv_timer_t timer; /* data: the sink; it is freed in the close cb */
+
+	/* A network sink: its settings (for its SINK message, read again
+	 * when it could not be), and its batch in rotad-deliver. */
+	struct job_sink *conf; /* copied: host, url, files */
+	bool opened;           /* rotad-deliver has its settings */
+	bool inflight;
+	uint64_t token;
+	int64_t upto;  /* the last id the batch in flight handled */
+	int64_t *ids;  /* each of its frames' */
+	size_t nframes;
+	bool failing; /* said so in the log; said again when it delivers */
 };
 
 struct sinks {
@@ -63,7 +78,14 @@ struct sinks {
 	int64_t spool_max;
 	struct sink **v;
 	size_t n;
+	char *delivery_path; /* NULL: the installed rotad-deliver */
+	char *user;          /* rotad-deliver's: the workers' */
+	struct delivery *dl; /* started with the first network sink */
+	uint64_t token;      /* the last batch's */
 };
+
+static const char *const type_names[] = { "syslog", "file", "udp", "tcp",
+	"tls", "http" };
 
 /* One event of a batch, copied out of store_event_since()'s callback. */
 struct item {
@@ -125,11 +147,24 @@ convert(const struct job_sink *k, struct sink *out, FILE *f, size_t *nerr)
 	size_t i;
 
 	event_format_options_init(&opt);
-	fmt = k->type == JOB_SINK_SYSLOG ? EVENT_FORMAT_RFC5424
-					 : EVENT_FORMAT_JSON;
+	fmt = k->type == JOB_SINK_FILE ? EVENT_FORMAT_JSON
+	    : k->type == JOB_SINK_HTTP ? EVENT_FORMAT_HEC
+				       : EVENT_FORMAT_RFC5424;
 	if (k->format != NULL && event_format_from_string(k->format, &fmt) < 0)
 		report(f, nerr, &k->format_origin, "unknown format '%s'%s",
-		    k->format, ": expected rfc5424, cef, leef, json or hec");
+		    k->format,
+		    ": expected rfc5424, cef, leef, json, hec or slack");
+	else if (fmt == EVENT_FORMAT_SLACK && k->type != JOB_SINK_HTTP)
+		report(f, nerr, &k->format_origin,
+		    "format slack is a chat webhook's: for an http sink");
+	if (k->template != NULL && fmt != EVENT_FORMAT_SLACK)
+		report(f, nerr, &k->origin,
+		    "template is for format slack, not %s",
+		    event_format_to_string(fmt));
+	opt.template = k->template;
+	if (k->template != NULL &&
+	    event_format_check_options(&opt, &why) < 0)
+		report(f, nerr, &k->origin, "bad template: %s", why);
 	if (k->facility != NULL) {
 		fac = -1;
 		for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
@@ -171,6 +206,7 @@ convert(const struct job_sink *k, struct sink *out, FILE *f, size_t *nerr)
 	out->type = k->type;
 	out->fmt = fmt;
 	out->opt = opt;
+	out->opt.template = NULL; /* k's: set from out->conf by sink_new() */
 	if (k->sd_id != NULL) {
 		out->sd_id = strdup(k->sd_id);
 		out->opt.sd_id = out->sd_id;
@@ -202,9 +238,10 @@ sinks_check(const struct job_events *cfg, FILE *f)
 static char *
 fingerprint(const struct job_sink *k)
 {
-	const char *parts[7] = { k->type == JOB_SINK_SYSLOG ? "syslog" : "file",
-		k->socket, k->path, k->format, k->facility, k->sd_id,
-		k->min_severity };
+	const char *parts[] = { type_names[k->type], k->socket, k->path,
+		k->format, k->facility, k->sd_id, k->min_severity, k->host,
+		k->url, k->ca_file, k->cert_file, k->key_file, k->server_name,
+		k->token_file, k->template };
 	char *buf = NULL;
 	size_t len = 0, i;
 	FILE *f;
@@ -212,9 +249,10 @@ fingerprint(const struct job_sink *k)
 	f = open_memstream(&buf, &len);
 	if (f == NULL)
 		return NULL;
-	for (i = 0; i < 7; i++)
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 		fprintf(f, "%zu:%s;", parts[i] != NULL ? strlen(parts[i]) : 0,
 		    parts[i] != NULL ? parts[i] : "");
+	fprintf(f, "p%d;t%d;", k->port, k->timeout);
 	for (i = 0; i < k->nevents; i++)
 		fprintf(f, "e%zu:%s;", strlen(k->events[i]), k->events[i]);
 	for (i = 0; i < k->nusers; i++)
@@ -228,12 +266,74 @@ fingerprint(const struct job_sink *k)
 
 /* ---- one sink ---- */
 
+/* What a network sink keeps of its settings, for its SINK message. */
+static void
+conf_free(struct job_sink *c)
+{
+	if (c == NULL)
+		return;
+	free(c->name);
+	free(c->format);
+	free(c->host);
+	free(c->url);
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->server_name);
+	free(c->token_file);
+	free(c->template);
+	free(c);
+}
+
+static struct job_sink *
+conf_dup(const struct job_sink *k)
+{
+	struct job_sink *c;
+	bool ok = true;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->type = k->type;
+	c->port = k->port;
+	c->timeout = k->timeout;
+#define DUP(f)                                                                 \
+	do {                                                                   \
+		if (k->f != NULL && (c->f = strdup(k->f)) == NULL)             \
+			ok = false;                                            \
+	} while (0)
+	DUP(name);
+	DUP(format);
+	DUP(host);
+	DUP(url);
+	DUP(ca_file);
+	DUP(cert_file);
+	DUP(key_file);
+	DUP(server_name);
+	DUP(token_file);
+	DUP(template);
+#undef DUP
+	if (!ok) {
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static bool
+is_network(const struct sink *k)
+{
+	return k->type >= JOB_SINK_UDP;
+}
+
 static void
 on_close(uv_handle_t *h)
 {
 	struct sink *k = h->data;
 	size_t i;
 
+	conf_free(k->conf);
+	free(k->ids);
 	if (k->fd >= 0)
 		close(k->fd);
 	for (i = 0; k->users != NULL && i < k->filter.nusers; i++)
@@ -251,6 +351,8 @@ sink_close(struct sink *k)
 {
 	if (k == NULL)
 		return;
+	if (k->opened && k->owner->dl != NULL)
+		delivery_drop(k->owner->dl, k->name);
 	uv_timer_stop(&k->timer);
 	uv_close((uv_handle_t *)&k->timer, on_close);
 }
@@ -275,12 +377,20 @@ sink_new(struct sinks *s, const struct job_sink *k, struct sink **ret)
 	n->name = strdup(k->name);
 	n->target = strdup(k->type == JOB_SINK_SYSLOG
 		? (k->socket != NULL ? k->socket : JOB_SINK_SOCKET_DEFAULT)
-		: k->path);
+		: k->type == JOB_SINK_FILE ? k->path
+		: k->type == JOB_SINK_HTTP ? k->url
+					   : k->host);
 	n->config = fingerprint(k);
 	convert(k, n, NULL, &nerr);
+	if (k->type >= JOB_SINK_UDP) {
+		n->conf = conf_dup(k);
+		if (n->conf != NULL)
+			n->opt.template = n->conf->template;
+	}
 	if (n->name == NULL || n->target == NULL || n->config == NULL ||
 	    (k->sd_id != NULL && n->sd_id == NULL) ||
-	    (k->nusers > 0 && n->users == NULL)) {
+	    (k->nusers > 0 && n->users == NULL) ||
+	    (k->type >= JOB_SINK_UDP && n->conf == NULL)) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -520,6 +630,8 @@ sink_retry_later(struct sink *k)
 	uv_timer_start(&k->timer, on_retry, (uint64_t)k->retry_ms, 0);
 }
 
+static void deliver_net(struct sink *k);
+
 /* Catch K up with the spool, a batch at a time. */
 static void
 deliver(struct sink *k)
@@ -531,6 +643,10 @@ deliver(struct sink *k)
 
 	if (k->waiting)
 		return;
+	if (is_network(k)) {
+		deliver_net(k);
+		return;
+	}
 	b = malloc(sizeof(*b));
 	if (b == NULL) {
 		sink_retry_later(k);
@@ -571,6 +687,186 @@ on_retry(uv_timer_t *t)
 	struct sink *k = t->data;
 
 	k->waiting = false;
+	deliver(k);
+}
+
+/* ---- network sinks, through rotad-deliver ---- */
+
+static void on_result(void *arg, const char *name, uint64_t token,
+    uint32_t done, const char *error);
+
+/* A network sink's failure, said once until it delivers again. */
+static void
+net_failed(struct sink *k, const char *why)
+{
+	if (!k->failing)
+		log_msg(LOG_WARNING, MSG_DELIVERY,
+		    "events: sink %s (%s %s): %s; its events wait in the "
+		    "spool, and it tries again",
+		    k->name, type_names[k->type], k->target, why);
+	k->failing = true;
+	sink_retry_later(k);
+}
+
+/* Give rotad-deliver K's settings, reading its files (again). */
+static int
+net_open(struct sink *k)
+{
+	struct sinks *s = k->owner;
+	struct secret *msg;
+	char why[512];
+	int r;
+
+	if (s->dl == NULL) {
+		r = delivery_new(s->loop,
+		    s->delivery_path != NULL ? s->delivery_path
+					     : ROTAD_LIBEXECDIR "/rotad-deliver",
+		    s->user, on_result, s, &s->dl);
+		if (r < 0)
+			return r;
+	}
+	r = delivery_sink_message(k->conf, &msg, why, sizeof(why));
+	if (r < 0) {
+		net_failed(k, why);
+		return r;
+	}
+	r = delivery_open(s->dl, k->name, msg);
+	if (r == 0)
+		k->opened = true;
+	return r;
+}
+
+/*
+ * Send the events after K's cursor, filtered and formatted here, as one
+ * batch; those the filter refuses or that do not format move the cursor
+ * without a batch.  One batch in flight at a time: on_result() goes on.
+ */
+static void
+deliver_net(struct sink *k)
+{
+	struct deliver_frame fr[SINKS_BATCH];
+	struct event ev = { 0 };
+	struct batch *b = NULL;
+	char *msg[SINKS_BATCH];
+	size_t n = 0, len, i;
+	int64_t upto;
+	int r;
+
+	if (k->inflight)
+		return;
+	if (!k->opened && net_open(k) < 0) {
+		if (!k->waiting)
+			net_failed(k, "its settings could not be made");
+		return;
+	}
+	b = malloc(sizeof(*b));
+	if (b == NULL) {
+		sink_retry_later(k);
+		return;
+	}
+	b->n = 0;
+	free(k->ids);
+	k->ids = calloc(SINKS_BATCH, sizeof(*k->ids));
+	if (k->ids == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		r = store_event_since(
+		    k->owner->st, k->cursor, SINKS_BATCH, collect, b);
+		if (r < 0 || b->n == 0)
+			goto out;
+		upto = k->cursor;
+		for (i = 0; i < b->n; i++) {
+			k->seen++;
+			upto = b->v[i].id;
+			if (event_decode_json(b->v[i].payload, b->v[i].len,
+				&ev) < 0) {
+				k->failures++; /* never will: skip it */
+				continue;
+			}
+			ev.seq = b->v[i].id;
+			if (!event_filter_match(&k->filter, &ev))
+				k->filtered++;
+			else if (event_format(&ev, k->fmt, &k->opt, &msg[n],
+				     &len) < 0)
+				k->failures++;
+			else if (len <= 1 || len > DELIVER_FRAME_MAX) {
+				free(msg[n]);
+				k->failures++;
+			} else {
+				/* JSON lines' newline is the transport's. */
+				if (msg[n][len - 1] == '\n')
+					len--;
+				fr[n].data = (const uint8_t *)msg[n];
+				fr[n].len = len;
+				k->ids[n++] = b->v[i].id;
+			}
+			event_clear(&ev);
+		}
+		batch_clear(b);
+		if (n > 0)
+			break;
+		/* Nothing to send in this batch: past it. */
+		r = store_event_cursor_put(k->owner->st, k->name, upto);
+		if (r < 0)
+			goto out;
+		k->cursor = upto;
+	}
+	k->token = ++k->owner->token;
+	k->upto = upto;
+	k->nframes = n;
+	r = delivery_batch(k->owner->dl, k->name, k->token, fr, n);
+	if (r == 0)
+		k->inflight = true;
+out:
+	for (i = 0; i < n; i++)
+		free(msg[i]);
+	batch_clear(b);
+	free(b);
+	if (r == -EAGAIN)
+		sink_retry_later(k);
+	else if (r < 0)
+		net_failed(k, r == -ENOENT ? "not open in rotad-deliver"
+					   : "rotad-deliver could not be run");
+	else if (!k->inflight)
+		k->retry_ms = 0;
+}
+
+/* rotad-deliver's answer to a batch: the cursor moves past what it
+ * delivered; short of all, the sink waits and sends the rest again. */
+static void
+on_result(void *arg, const char *name, uint64_t token, uint32_t done,
+    const char *error)
+{
+	struct sinks *s = arg;
+	struct sink *k = NULL;
+	int64_t to;
+	size_t i;
+
+	for (i = 0; i < s->n && k == NULL; i++)
+		if (s->v[i] != NULL && strcmp(s->v[i]->name, name) == 0)
+			k = s->v[i];
+	if (k == NULL || !k->inflight || k->token != token)
+		return;
+	k->inflight = false;
+	if (done > k->nframes)
+		done = (uint32_t)k->nframes;
+	to = done == k->nframes ? k->upto : done > 0 ? k->ids[done - 1]
+						       : k->cursor;
+	k->delivered += done;
+	if (to > k->cursor && store_event_cursor_put(s->st, k->name, to) == 0)
+		k->cursor = to;
+	if (done < k->nframes) {
+		net_failed(k, error != NULL ? error : "not delivered");
+		return;
+	}
+	if (k->failing)
+		log_msg(LOG_NOTICE, MSG_DELIVERY,
+		    "events: sink %s delivers again (cursor %lld)", k->name,
+		    (long long)k->cursor);
+	k->failing = false;
+	k->retry_ms = 0;
 	deliver(k);
 }
 
@@ -630,9 +926,28 @@ build(struct sinks *s, const struct job_events *cfg, struct sink ***ret)
 	return 0;
 }
 
+/* Where rotad-deliver is and whom it runs as, from CFG and USER. */
+static int
+set_delivery(struct sinks *s, const struct job_events *cfg, const char *user)
+{
+	char *path = NULL, *u = NULL;
+
+	if ((cfg->delivery_path != NULL &&
+		(path = strdup(cfg->delivery_path)) == NULL) ||
+	    (user != NULL && (u = strdup(user)) == NULL)) {
+		free(path);
+		return -ENOMEM;
+	}
+	free(s->delivery_path);
+	free(s->user);
+	s->delivery_path = path;
+	s->user = u;
+	return 0;
+}
+
 int
-sinks_open(const struct job_events *cfg, struct store *st, uv_loop_t *loop,
-    struct sinks **ret)
+sinks_open(const struct job_events *cfg, const char *user, struct store *st,
+    uv_loop_t *loop, struct sinks **ret)
 {
 	struct sinks *s;
 	int r;
@@ -645,8 +960,12 @@ sinks_open(const struct job_events *cfg, struct store *st, uv_loop_t *loop,
 	s->st = st;
 	s->loop = loop;
 	s->spool_max = cfg->spool_max;
-	r = build(s, cfg, &s->v);
+	r = set_delivery(s, cfg, user);
+	if (r == 0)
+		r = build(s, cfg, &s->v);
 	if (r < 0) {
+		free(s->delivery_path);
+		free(s->user);
 		free(s);
 		return r;
 	}
@@ -656,7 +975,8 @@ sinks_open(const struct job_events *cfg, struct store *st, uv_loop_t *loop,
 }
 
 int
-sinks_reconfigure(struct sinks *s, const struct job_events *cfg)
+sinks_reconfigure(
+    struct sinks *s, const struct job_events *cfg, const char *user)
 {
 	struct sink **v;
 	size_t i;
@@ -664,6 +984,24 @@ sinks_reconfigure(struct sinks *s, const struct job_events *cfg)
 
 	if (sinks_check(cfg, NULL) > 0)
 		return -EINVAL;
+	/* A new path or user is for the next rotad-deliver: the one
+	 * running is stopped when either changes. */
+	if ((cfg->delivery_path == NULL) != (s->delivery_path == NULL) ||
+	    (cfg->delivery_path != NULL &&
+		strcmp(cfg->delivery_path, s->delivery_path) != 0) ||
+	    (user == NULL) != (s->user == NULL) ||
+	    (user != NULL && strcmp(user, s->user) != 0)) {
+		r = set_delivery(s, cfg, user);
+		if (r < 0)
+			return r;
+		for (i = 0; i < s->n; i++)
+			if (s->v[i] != NULL) {
+				s->v[i]->opened = false;
+				s->v[i]->inflight = false;
+			}
+		delivery_close(s->dl);
+		s->dl = NULL;
+	}
 	/* A failed build has already closed sinks it took out of S:
 	 * a reload that fails for memory loses them until the next. */
 	r = build(s, cfg, &v);
@@ -700,6 +1038,10 @@ sinks_reopen(struct sinks *s)
 		return;
 	for (i = 0; i < s->n; i++) {
 		k = s->v[i];
+		/* A network sink reads its CA, certificate, key and token
+		 * again (renewed), with its batch in flight left to end. */
+		if (is_network(k) && k->opened && !k->inflight)
+			k->opened = false;
 		if (k->type != JOB_SINK_FILE)
 			continue;
 		sink_disconnect(k);
@@ -729,6 +1071,9 @@ sinks_close(struct sinks *s)
 		return;
 	for (i = 0; i < s->n; i++)
 		sink_close(s->v[i]);
+	delivery_close(s->dl);
+	free(s->delivery_path);
+	free(s->user);
 	free(s->v);
 	free(s);
 }
@@ -742,7 +1087,7 @@ sinks_metrics(const struct sinks *s, struct sinks_metric *ret, size_t n)
 	for (i = 0; i < s->n && i < n; i++) {
 		k = s->v[i];
 		ret[i].name = k->name;
-		ret[i].type = k->type == JOB_SINK_SYSLOG ? "syslog" : "file";
+		ret[i].type = type_names[k->type];
 		ret[i].seen = k->seen;
 		ret[i].delivered = k->delivered;
 		ret[i].filtered = k->filtered;

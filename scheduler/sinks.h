@@ -1,6 +1,7 @@
 /*
- * sinks: the local sinks that take events from the store's spool to
- * syslog's socket and to files (issue 14; docs/events.md, "Sinks").
+ * sinks: the sinks that take events from the store's spool to syslog's
+ * socket, to files, and through rotad-deliver to the network (issue 14;
+ * docs/events.md, "Sinks").
  *
  * Every event is spooled first (store_event_put(), in the transaction of
  * the state change it reports); the daemon then calls sinks_kick().  Each
@@ -8,20 +9,25 @@
  * order, and on a kick reads the events after it (store_event_since(), in
  * batches of SINKS_BATCH), decodes each, drops what its filter refuses,
  * formats the rest and writes them; the cursor moves only past what was
- * written (a file: written and fsynced).  A sink that cannot write keeps
- * its cursor and tries again on a timer, 1 s doubling to 60 s, so what
- * was spooled while syslog was down arrives afterwards, in order, across
- * daemon restarts too.
+ * delivered (a file: written and fsynced; a network sink: what
+ * rotad-deliver answers it delivered, proto/deliver.h).  A sink that
+ * cannot deliver keeps its cursor and tries again on a timer, 1 s
+ * doubling to 60 s, so what was spooled while its receiver was down
+ * arrives afterwards, in order, across daemon restarts too.
  *
  * A sink seen for the first time (no cursor in the store under its name)
  * starts at the spool's last id: it does not replay history.
  *
- * Everything runs on the daemon's loop, synchronously: a datagram to a
+ * Local sinks run on the daemon's loop, synchronously: a datagram to a
  * local socket (non-blocking) or a small append and an fsync per batch.
- * No network, no child process.
+ * Network sinks (udp, tcp, tls, http) are formatted here and handed, a
+ * batch at a time, to rotad-deliver (delivery.h), which holds no store
+ * and no key, runs as the workers' user, and answers on the loop: the
+ * daemon itself opens no network connection.
  *
- * Functions return 0 or a negative errno and do not log; sinks_check()
- * prints the configuration's errors for `rotad -n`.
+ * Functions return 0 or a negative errno; sinks_check() prints the
+ * configuration's errors for `rotad -n`; a network sink that cannot
+ * deliver is logged once (ROTAD-0050) until it delivers again.
  */
 #ifndef ROTAD_SINKS_H
 #define ROTAD_SINKS_H
@@ -50,15 +56,16 @@ size_t sinks_check(const struct job_events *cfg, FILE *f);
 
 /*
  * Open the sinks CFG describes on LOOP, reading ST's spool (both
- * borrowed: they outlive the sinks).  Each sink's cursor is read from ST,
+ * borrowed: they outlive the sinks); USER (NULL: the default worker
+ * user) is what rotad-deliver runs as, should a network sink need it.  Each sink's cursor is read from ST,
  * or, for a sink never seen, set to the spool's last id.  Opening a
  * file or connecting a socket may fail: the sink then retries on its
  * timer, and sinks_open() still succeeds.  Nothing is sent until the
  * first sinks_kick().  0; -EINVAL (sinks_check() refuses CFG); -ENOMEM;
  * or the store's error.
  */
-int sinks_open(const struct job_events *cfg, struct store *st, uv_loop_t *loop,
-    struct sinks **ret);
+int sinks_open(const struct job_events *cfg, const char *user,
+    struct store *st, uv_loop_t *loop, struct sinks **ret);
 
 /* New events were spooled: each sink not waiting on its retry timer
  * catches up now.  NULL-safe. */
@@ -72,10 +79,13 @@ void sinks_reopen(struct sinks *s);
  * A reload: sinks are matched by name.  One whose settings are the same
  * keeps running; a new or changed one is opened (from its cursor in the
  * store, so a changed sink goes on where it was); one no longer named is
- * closed, its cursor left in the store.  0, or -EINVAL (sinks_check()
+ * closed, its cursor left in the store.  A new events.delivery_path or
+ * USER stops rotad-deliver, for the next batch to start it anew.  0, or
+ * -EINVAL (sinks_check()
  * refuses CFG: nothing changed), -ENOMEM.
  */
-int sinks_reconfigure(struct sinks *s, const struct job_events *cfg);
+int sinks_reconfigure(
+    struct sinks *s, const struct job_events *cfg, const char *user);
 
 /*
  * The spool's bound: when LAST_ID, the id just spooled, is more than the
@@ -93,7 +103,7 @@ void sinks_close(struct sinks *s);
 /* One sink's counters, since it was opened, for metrics. */
 struct sinks_metric {
 	const char *name;   /* the sink's; valid until the next reconfigure */
-	const char *type;   /* "syslog" or "file" */
+	const char *type;   /* "syslog", "file", "udp", "tcp", "tls", "http" */
 	uint64_t seen;      /* events read from the spool */
 	uint64_t delivered; /* written (a file: and fsynced) */
 	uint64_t filtered;  /* refused by the filter */

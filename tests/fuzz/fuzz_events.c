@@ -237,6 +237,19 @@ check_json(const char *line, size_t len, const char *hec, size_t hlen)
 	json_decref(b);
 }
 
+/* The chat format: one JSON object, one line, {"text": a string}. */
+static void
+check_slack(const char *m, size_t len)
+{
+	json_t *o;
+
+	CHECK(memchr(m, '\n', len) == NULL);
+	o = json_loadb(m, len, JSON_REJECT_DUPLICATES, NULL);
+	CHECK(o != NULL && json_object_size(o) == 1 &&
+	    json_is_string(json_object_get(o, "text")));
+	json_decref(o);
+}
+
 static void
 format_all(const struct event *ev, const struct event_format_options *opt,
     bool from_spool)
@@ -256,6 +269,7 @@ format_all(const struct event *ev, const struct event_format_options *opt,
 	check_leef(ev, m[EVENT_FORMAT_LEEF]);
 	check_json(m[EVENT_FORMAT_JSON], len[EVENT_FORMAT_JSON],
 	    m[EVENT_FORMAT_HEC], len[EVENT_FORMAT_HEC]);
+	check_slack(m[EVENT_FORMAT_SLACK], len[EVENT_FORMAT_SLACK]);
 	/* A spooled event's JSON line is its spool form again. */
 	if (from_spool) {
 		CHECK(event_decode_json(m[EVENT_FORMAT_JSON],

@@ -102,7 +102,7 @@ main(int argc, char **argv)
 	cfg.sinks = sinks;
 	cfg.nsinks = 2;
 	uv_loop_init(&loop);
-	if (sinks_open(&cfg, d.st, &loop, &d.s) < 0) {
+	if (sinks_open(&cfg, NULL, d.st, &loop, &d.s) < 0) {
 		fprintf(stderr, "sinks-drive: sinks_open failed\n");
 		return 1;
 	}

@@ -851,6 +851,44 @@ test_hec(void **state)
 }
 
 /* Only JSON lines ends in a newline, and nothing has one inside. */
+/* The chat format: the template's fields, absent ones, "{{", and values
+ * that try to mention a channel, make a link or end the JSON string. */
+static void
+test_slack(void **state)
+{
+	struct event_format_options opt;
+	const char *why;
+	struct event ev;
+
+	(void)state;
+	plain_options(&opt);
+	event_init(&ev, EVENT_RECORD_ROTATION_SCHEDULED_FAIL, SAMPLE_TIME, "h");
+	ev.seq = 7;
+	ev.user = "app";
+	ev.message = "refused <!channel> & <https://x|y> \"q\"\n";
+	opt.template = "{{x} {name} {title}: {user} {resource} {message} "
+		       "#{seq} {severity} {time}";
+	assert_format(&ev, EVENT_FORMAT_SLACK, &opt,
+	    "{\"text\":\"{x} record_rotation_scheduled_fail Scheduled "
+	    "rotation failed: app - refused &lt;!channel&gt; &amp; "
+	    "&lt;https://x|y&gt; \\\"q\\\"\\n #7 err "
+	    "2024-06-10T06:13:20.123Z\"}");
+	/* The default template names only known fields. */
+	opt.template = NULL;
+	assert_int_equal(event_format_check_options(&opt, NULL), 0);
+	/* Refused: an unknown field, an unclosed brace, not UTF-8. */
+	opt.template = "{user} {password}";
+	assert_int_equal(event_format_check_options(&opt, &why), -EINVAL);
+	assert_non_null(why);
+	opt.template = "{user";
+	assert_int_equal(event_format_check_options(&opt, NULL), -EINVAL);
+	opt.template = "\xff{user}";
+	assert_int_equal(event_format_check_options(&opt, NULL), -EINVAL);
+	assert_int_equal(event_format_from_string("slack", &(enum event_format){
+			     0 }),
+	    0);
+}
+
 static void
 test_single_line(void **state)
 {
@@ -1020,6 +1058,7 @@ main(void)
 		cmocka_unit_test(test_leef_exact),
 		cmocka_unit_test(test_json_lines),
 		cmocka_unit_test(test_hec),
+		cmocka_unit_test(test_slack),
 		cmocka_unit_test(test_single_line),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_docs_examples),

@@ -5,7 +5,9 @@
  * no duplicate; a new sink does not replay history; the filter drops
  * what it should; SIGHUP's reopen follows a rotated file; the bound
  * trims; a syslog sink whose socket is missing waits and catches up once
- * a socket (bound here, in the test) answers.
+ * a socket (bound here, in the test) answers; a network sink's cursor
+ * follows what the delivery process answers, through a partial batch and
+ * the process's crash (tests/unit/fake_deliver.c stands in for it).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -162,7 +164,7 @@ test_file_order_and_restart(void **state)
 	int64_t id, first = 0;
 	int i;
 
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
 	assert_int_equal(cursor(f, "audit"), 0);
 	for (i = 0; i < 300; i++) { /* more than a batch */
 		spool(f, i % EVENT__MAX, &id);
@@ -181,7 +183,7 @@ test_file_order_and_restart(void **state)
 		spool(f, EVENT_VERIFY_FAIL, &id);
 		expect(m, EVENT_VERIFY_FAIL, id, EVENT_FORMAT_JSON);
 	}
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
 	spool(f, EVENT_SECRET_READ, &id);
 	expect(m, EVENT_SECRET_READ, id, EVENT_FORMAT_JSON);
 	sinks_kick(f->s);
@@ -205,7 +207,7 @@ test_no_replay(void **state)
 
 	spool(f, EVENT_DAEMON_STARTED, &id);
 	spool(f, EVENT_DAEMON_STOPPING, &id);
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
 	assert_int_equal(cursor(f, "audit"), id);
 	sinks_kick(f->s);
 	got = slurp(f->out);
@@ -243,7 +245,7 @@ test_filter(void **state)
 	f->sink.users = users;
 	f->sink.nusers = 1;
 	f->sink.format = "cef";
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
 	for (i = 0; i < EVENT__MAX; i++) {
 		struct event ev;
 
@@ -288,7 +290,7 @@ test_check(void **state)
 	assert_non_null(
 	    strstr(buf, "rotad.yaml:7:9: unknown event 'verify_fial'"));
 	free(buf);
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), -EINVAL);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), -EINVAL);
 	f->s = NULL;
 }
 
@@ -302,7 +304,7 @@ test_reopen(void **state)
 	int64_t a, b;
 
 	snprintf(moved, sizeof(moved), "%s.1", f->out);
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
 	spool(f, EVENT_VERIFY_OK, &a);
 	sinks_kick(f->s);
 	assert_int_equal(rename(f->out, moved), 0);
@@ -328,7 +330,7 @@ test_bound(void **state)
 	int i;
 
 	f->cfg.spool_max = 10;
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
 	for (i = 0; i < 25; i++)
 		spool(f, EVENT_SECRET_READ, &id);
 	assert_int_equal(sinks_bound(f->s, id, &dropped), 0);
@@ -377,7 +379,7 @@ test_syslog_waits(void **state)
 	f->sink.type = JOB_SINK_SYSLOG;
 	f->sink.path = NULL;
 	f->sink.socket = f->sock;
-	assert_int_equal(sinks_open(&f->cfg, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
 	for (i = 0; i < 5; i++)
 		spool(f, EVENT_VERIFY_FAIL, &ids[i]);
 	sinks_kick(f->s);
@@ -410,6 +412,86 @@ test_syslog_waits(void **state)
 	close(fd);
 }
 
+/* Stop the loop once the sink's cursor reaches WANT, or after 20 s. */
+struct until {
+	struct fixture *f;
+	int64_t want;
+	uv_timer_t poll, deadline;
+};
+
+static void
+on_poll(uv_timer_t *t)
+{
+	struct until *u = t->data;
+
+	if (cursor(u->f, "siem") >= u->want)
+		uv_stop(&u->f->loop);
+}
+
+static void
+on_deadline(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/*
+ * A tcp sink through the fake delivery process: its first batch is
+ * delivered only in part (the cursor moves past the first frame, no
+ * further), the next kills the process (nothing moves), and a process
+ * started again delivers the rest: every frame once, in order, and the
+ * cursor at the last event.
+ */
+static void
+test_network_partial_and_crash(void **state)
+{
+	struct fixture *f = *state;
+	char *want = NULL, *got, path[128];
+	struct sinks_metric met;
+	size_t wlen = 0;
+	FILE *m = open_memstream(&want, &wlen);
+	int64_t id[5];
+	struct until u = { .f = f };
+	int i;
+
+	snprintf(path, sizeof(path), "%s/delivered", f->dir);
+	f->sink.name = "siem";
+	f->sink.type = JOB_SINK_TCP;
+	f->sink.path = NULL;
+	f->sink.host = "127.0.0.1";
+	f->sink.port = 9;
+	f->sink.timeout = 10;
+	f->cfg.delivery_path = FAKE_DELIVER;
+	/* The fake takes its output file as --user's value. */
+	assert_int_equal(sinks_open(&f->cfg, path, f->st, &f->loop, &f->s), 0);
+	for (i = 0; i < 5; i++) {
+		spool(f, i % 2 ? EVENT_VERIFY_FAIL : EVENT_VERIFY_OK, &id[i]);
+		expect(m, i % 2 ? EVENT_VERIFY_FAIL : EVENT_VERIFY_OK, id[i],
+		    EVENT_FORMAT_RFC5424);
+	}
+	fclose(m);
+	sinks_kick(f->s);
+	u.want = id[4];
+	uv_timer_init(&f->loop, &u.poll);
+	uv_timer_init(&f->loop, &u.deadline);
+	u.poll.data = &u;
+	uv_timer_start(&u.poll, on_poll, 20, 20);
+	uv_timer_start(&u.deadline, on_deadline, 20000, 0);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&u.poll, NULL);
+	uv_close((uv_handle_t *)&u.deadline, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT); /* U is on the stack */
+	assert_int_equal(cursor(f, "siem"), id[4]);
+	got = slurp(path);
+	assert_string_equal(got, want);
+	assert_int_equal(sinks_metrics(f->s, &met, 1), 1);
+	assert_string_equal(met.type, "tcp");
+	assert_int_equal(met.delivered, 5);
+	/* One partial batch and one lost process, each retried. */
+	assert_true(met.failures >= 2);
+	free(got);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -424,6 +506,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_syslog_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_network_partial_and_crash, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
