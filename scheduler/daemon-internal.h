@@ -225,6 +225,9 @@ struct daemon {
 	uint64_t events_spooled, events_dropped;
 	struct sinks *sinks; /* the local sinks (sinks.h), or NULL */
 	bool in_tx; /* an event is spooled inside a caller's transaction */
+	/* What the followers get once that transaction commits (emit.c). */
+	struct held_event *held;
+	size_t nheld;
 	/* While a trigger from a SIEM makes its runs: the alert's id, which
 	 * run_alloc() gives each new run (command.c). */
 	const char *alert_id;

@@ -58,9 +58,19 @@ emit_new(struct daemon *d, struct event *ev, enum event_name name)
 	event_init(ev, name, now_ms(), d->hostname);
 }
 
-/* The followers of EV (JSON, with its seq) get it as a progress line. */
+/* An event spooled in a transaction not yet committed: followers must
+ * not see what a rollback could take back. */
+struct held_event {
+	int64_t seq;
+	char *user; /* NULL: none */
+	char *json;
+};
+
+/* The followers of the event SEQ of USER (JSON) get it as a progress
+ * line. */
 static void
-follow(struct daemon *d, const struct event *ev, const char *json)
+follow_now(
+    struct daemon *d, int64_t seq, const char *user, const char *json)
 {
 	struct follower *f;
 	json_t *o;
@@ -68,14 +78,51 @@ follow(struct daemon *d, const struct event *ev, const char *json)
 	LIST_FOREACH(f, &d->followers, link)
 	{
 		if (f->user != NULL &&
-		    (ev->user == NULL || strcmp(ev->user, f->user) != 0))
+		    (user == NULL || strcmp(user, f->user) != 0))
 			continue;
 		o = json_loads(json, 0, NULL);
 		if (o == NULL)
 			continue;
-		json_object_set_new(o, "seq", json_integer(ev->seq));
+		json_object_set_new(o, "seq", json_integer(seq));
 		control_progress(f->conn, json_pack("{s:o}", "event", o));
 	}
+}
+
+static void
+follow(struct daemon *d, const struct event *ev, const char *json)
+{
+	struct held_event *h;
+
+	if (LIST_EMPTY(&d->followers))
+		return;
+	if (!d->in_tx) {
+		follow_now(d, ev->seq, ev->user, json);
+		return;
+	}
+	d->held = xreallocarray(d->held, d->nheld + 1, sizeof(*d->held));
+	h = &d->held[d->nheld++];
+	h->seq = ev->seq;
+	h->user = ev->user != NULL ? xstrdup(ev->user) : NULL;
+	h->json = xstrdup(json);
+}
+
+void
+emit_tx_end(struct daemon *d, bool committed)
+{
+	size_t i;
+
+	for (i = 0; i < d->nheld; i++) {
+		if (committed)
+			follow_now(d, d->held[i].seq, d->held[i].user,
+			    d->held[i].json);
+		free(d->held[i].user);
+		free(d->held[i].json);
+	}
+	free(d->held);
+	d->held = NULL;
+	d->nheld = 0;
+	if (committed && d->sinks != NULL)
+		sinks_kick(d->sinks);
 }
 
 int

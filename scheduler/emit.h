@@ -11,6 +11,8 @@
 #ifndef ROTAD_EMIT_H
 #define ROTAD_EMIT_H
 
+#include <stdbool.h>
+
 #include "event.h"
 
 struct daemon;
@@ -34,6 +36,13 @@ void emit_new(struct daemon *d, struct event *ev, enum event_name name);
 /* C follows the events (of USER, if not NULL) from now on; until it
  * closes (emit_unfollow). */
 void emit_follow(struct daemon *d, struct control_conn *c, const char *user);
+
+/*
+ * The caller's transaction (d->in_tx) has ended: COMMITTED, the events
+ * spooled in it go to the followers and the sinks are kicked; else they
+ * were rolled back with it and are forgotten, never shown.
+ */
+void emit_tx_end(struct daemon *d, bool committed);
 void emit_unfollow(struct daemon *d, struct control_conn *c);
 
 #endif

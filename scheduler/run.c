@@ -207,11 +207,12 @@ update_with_event(struct run *r, enum event_name name, const char *msg)
 	run_update(r);
 	emit_run(r, name, msg);
 	d->in_tx = false;
-	if (tx && store_commit(st) < 0)
+	if (tx && store_commit(st) < 0) {
 		log_msg(LOG_ERR, MSG_STORE, "run %s: %s", r->rec.id,
 		    store_last_error(st));
-	else if (d->sinks != NULL)
-		sinks_kick(d->sinks);
+		emit_tx_end(d, false);
+	} else
+		emit_tx_end(d, true);
 }
 
 /* The event that reports R's end, as Keeper names it for a rotation. */
