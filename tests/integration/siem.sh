@@ -7,7 +7,9 @@
 # and host, and the runs' events carry trigger siem_alert and the alert
 # id; unsigned, badly signed, stale, replayed, oversized, malformed and
 # unknown-user requests are refused with their status and start nothing;
-# bearer-token mode; the rate limit; an untrusted key file.
+# a restarted rotad-siem refuses what was signed before its start (its
+# replay cache is gone); bearer-token mode; the rate limit; an untrusted
+# key file, and a key file with an ACL as systemd's credentials have.
 #   tests/integration/siem.sh BUILDDIR          Speaks TAP.
 set -u
 B=$(realpath "$1")
@@ -81,7 +83,10 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 URL=https://127.0.0.1:$PORT/v1/rotate
 
 # start_siem LOG ARGS...: rotad-siem as root dropping to $SU; waits until
-# it listens.  0, or 1 with LOG holding why.
+# it listens and, in hmac mode, until the first second it accepts a
+# timestamp of (NB: it refuses those before its start).  0, or 1 with LOG
+# holding why.
+NB=
 start_siem() {
 	local log=$1 i
 	shift
@@ -90,7 +95,14 @@ start_siem() {
 	    "$@" 2>>"$log" &
 	SPID=$!
 	for i in $(seq 1 50); do
-		grep -q 'listening on' "$log" 2>/dev/null && return 0
+		if grep -q 'listening on' "$log" 2>/dev/null; then
+			NB=$(sed -n 's/.*refusing timestamps before \([0-9]*\) .*/\1/p' \
+			    "$log" | tail -n 1)
+			while [ -n "$NB" ] && [ "$(date +%s)" -lt "$NB" ]; do
+				sleep 0.1
+			done
+			return 0
+		fi
 		kill -0 "$SPID" 2>/dev/null || { SPID=; return 1; }
 		sleep 0.1
 	done
@@ -137,7 +149,7 @@ for l in sys.stdin:
         print(e["name"], e.get("trigger"), e.get("alert_id"))' "$1"
 }
 
-echo "1..25"
+echo "1..31"
 rotad_start "$T/rotad.yaml" "$T/log"
 verdict "rotad starts" $? "$ROTAD_OUT" "$(tail -n 5 "$T/log")"
 
@@ -150,6 +162,28 @@ stop_siem
 verdict "a key file readable by others: rotad-siem refuses to start" $? \
     "$(cat "$T/siem0.log")"
 chmod 600 "$T/hmac.key"
+
+# The same key as systemd hands a credential over where it can use ACLs:
+# root's, 0400, an ACL entry letting $SU read it (group bits: the mask).
+cp -p "$T/hmac.key" "$T/hmac.acl"
+chmod 400 "$T/hmac.acl"
+if python3 - "$T/hmac.acl" "$(id -u "$SU")" <<'EOF2' 2>"$T/acl.err"; then
+import os, struct, sys
+# ACL_USER_OBJ r, ACL_USER r for the uid, ACL_GROUP_OBJ -, ACL_MASK r,
+# ACL_OTHER -: version 2, then (tag, perm, id) entries.
+ents = [(0x01, 4, 0xffffffff), (0x02, 4, int(sys.argv[2])),
+        (0x04, 0, 0xffffffff), (0x10, 4, 0xffffffff), (0x20, 0, 0xffffffff)]
+os.setxattr(sys.argv[1], "system.posix_acl_access",
+            struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in ents))
+EOF2
+	start_siem "$T/siem-acl.log" --hmac-key-file "$T/hmac.acl"
+	st=$?
+	stop_siem
+	verdict "a key file as a systemd credential with an ACL (mode $(stat -c %a "$T/hmac.acl")): accepted" \
+	    $st "$(cat "$T/siem-acl.log")"
+else
+	ok "a key file with an ACL # SKIP no ACLs on $T: $(cat "$T/acl.err")"
+fi
 
 start_siem "$T/siem.log" --hmac-key-file "$T/hmac.key"
 verdict "rotad-siem starts (hmac), dropping root for $SU" $? \
@@ -225,6 +259,29 @@ c=$(grep -c '^rotad-siem: refused' "$T/siem.log")
     [ "$c" -ge 11 ]
 verdict "each refusal is one log line, without key or body" $? \
     "refused lines: $c" "$(cat "$T/siem.log")"
+stop_siem
+
+# A restart forgets the replay cache, so it refuses every timestamp from
+# before its start: the first request, replayed within the window, and
+# one never sent but signed a second before the start.
+start_siem "$T/siem1.log" --hmac-key-file "$T/hmac.key"
+verdict "rotad-siem starts again (hmac)" $? "$(cat "$T/siem1.log")"
+out1=$(post "$B1" "$TS1")
+refused "after a restart, the first request replayed (within the window)" \
+    401 "$out1"
+out2=$(post '{"alert_id":"pre-1","users":["app"]}' $((NB - 1)))
+refused "... a new request signed 1 s before the start" 401 "$out2"
+c=$(grep -c '^rotad-siem: refused 401 stale .*signed before rotad-siem started' \
+    "$T/siem1.log")
+echo "${out1#* }" | grep -q '"stale"' && echo "${out2#* }" | grep -q '"stale"' &&
+    [ "$c" = 2 ]
+verdict "... both answered stale, and logged as signed before the start" $? \
+    "$out1" "$out2" "$(cat "$T/siem1.log")"
+out=$(post '{"alert_id":"post-1","users":["app"]}')
+run4=$(echo "${out#* }" | jget 'j["runs"][0]["run"]' 2>/dev/null)
+[ "${out%% *}" = 202 ] && committed "$run4"
+verdict "... while one signed after the start rotates app" $? "$out" \
+    "$(cat "$T/siem1.log")"
 stop_siem
 
 # Bearer mode.
