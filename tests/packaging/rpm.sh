@@ -65,6 +65,7 @@ cat >"$T/expected" <<'EOF'
 /usr/share/bash-completion/completions/rotad
 /usr/share/man/man1/rotactl.1
 /usr/share/man/man5/rotad.yaml.5
+/usr/share/man/man8/rotad-siem.8
 /usr/share/man/man8/rotad-worker.8
 /usr/share/man/man8/rotad.8
 EOF
