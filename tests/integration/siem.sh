@@ -17,14 +17,9 @@ ROTAD=$B/scheduler/rotad
 ROTACTL=$B/ctl/rotactl
 SIEM=$B/siem/rotad-siem
 T=$(mktemp -d /tmp/rotad-siem.XXXXXX)
-SPID=
-stop_siem() {
-	if [ -n "$SPID" ]; then
-		kill "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-		SPID=
-	fi
-}
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
+. "$(dirname "$(realpath "$0")")/lib/rotad.sh"
+. "$(dirname "$(realpath "$0")")/lib/siem.sh"
 stop_all() {
 	stop_siem
 	rotad_kill
@@ -32,8 +27,6 @@ stop_all() {
 }
 trap stop_all EXIT
 export ROTAD_SOCKET=$T/rotad.sock
-. "$(dirname "$(realpath "$0")")/lib/tap.sh"
-. "$(dirname "$(realpath "$0")")/lib/rotad.sh"
 ctl() { "$ROTACTL" "$@"; }
 nruns() { ctl --json runs -n 1000 | jget 'len(j["runs"])'; }
 
@@ -44,24 +37,14 @@ fi
 
 mkdir -p "$T/conf.d"
 chmod 711 "$T"
-WU=rotad-test-worker
-SU=rotad-test-siem
-getent passwd "$WU" >/dev/null ||
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$WU"
-getent passwd "$SU" >/dev/null ||
-    useradd --system --no-create-home --shell /usr/sbin/nologin \
-	-g nogroup "$SU"
+if ! siem_setup 2>"$T/setup.err"; then
+	echo "1..1"
+	not_ok "users, certificate and keys for rotad-siem" "$(cat "$T/setup.err")"
+	exit 1
+fi
 printf 'first-secret-of-app-7Qx\n' >"$T/app.pw"
 chmod 600 "$T/app.pw"
-cat >"$T/rotad.yaml" <<EOF2
-store: {path: $T/rotad.db, key_file: $T/master.key}
-control:
-  socket: $T/rotad.sock
-  group: nogroup
-  acl:
-    - {user: $SU, rights: [trigger]}
-worker: {path: $B/rotad-worker, user: $WU}
-EOF2
+siem_rotad_yaml
 cat >"$T/conf.d/a.yaml" <<EOF2
 resources:
   box: {kind: machine, protocol: test}
@@ -70,84 +53,6 @@ users:
   app: {login: app, resource: box, password_file: $T/app.pw}
   svc: {login: svc, resource: db, password_file: $T/app.pw}
 EOF2
-
-# A self-signed certificate for 127.0.0.1, its key root's and 0600.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-    -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-    -keyout "$T/tls.key" -out "$T/tls.crt" >/dev/null 2>&1
-chmod 600 "$T/tls.key"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hmac.key"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/token"
-chmod 600 "$T/hmac.key" "$T/token"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=https://127.0.0.1:$PORT/v1/rotate
-
-# start_siem LOG ARGS...: rotad-siem as root dropping to $SU; waits until
-# it listens and, in hmac mode, until the first second it accepts a
-# timestamp of (NB: it refuses those before its start).  0, or 1 with LOG
-# holding why.
-NB=
-start_siem() {
-	local log=$1 i
-	shift
-	"$SIEM" --listen "127.0.0.1:$PORT" --cert "$T/tls.crt" \
-	    --key "$T/tls.key" --socket "$T/rotad.sock" --user "$SU" \
-	    "$@" 2>>"$log" &
-	SPID=$!
-	for i in $(seq 1 50); do
-		if grep -q 'listening on' "$log" 2>/dev/null; then
-			NB=$(sed -n 's/.*refusing timestamps before \([0-9]*\) .*/\1/p' \
-			    "$log" | tail -n 1)
-			while [ -n "$NB" ] && [ "$(date +%s)" -lt "$NB" ]; do
-				sleep 0.1
-			done
-			return 0
-		fi
-		kill -0 "$SPID" 2>/dev/null || { SPID=; return 1; }
-		sleep 0.1
-	done
-	return 1
-}
-
-# post BODY [TS [KEYFILE]]: POST BODY signed for TS (default now) with
-# KEYFILE (default hmac.key); prints "STATUS BODY".  EXTRA: more curl args.
-EXTRA=()
-post() {
-	local body=$1 ts=${2:-$(date +%s)} key=${3:-$T/hmac.key} sig
-	sig=$(python3 -c 'import hmac,hashlib,sys
-k = open(sys.argv[1], "rb").read().rstrip(b"\n")
-print(hmac.new(k, sys.argv[2].encode() + b"." + sys.argv[3].encode(),
-    hashlib.sha256).hexdigest())' "$key" "$ts" "$body")
-	curl -sS --cacert "$T/tls.crt" -o "$T/resp" -w '%{http_code}' \
-	    -H "Content-Type: application/json" \
-	    -H "X-Rotad-Timestamp: $ts" -H "X-Rotad-Signature: sha256=$sig" \
-	    "${EXTRA[@]}" --data-binary "$body" "$URL"
-	printf ' %s\n' "$(cat "$T/resp")"
-}
-# raw ARGS...: curl with ARGS, "STATUS BODY".
-raw() {
-	curl -sS --cacert "$T/tls.crt" -o "$T/resp" -w '%{http_code}' "$@"
-	printf ' %s\n' "$(cat "$T/resp")"
-}
-# committed RUN: wait (10 s at most) for RUN to commit.
-committed() {
-	local i s
-	for i in $(seq 1 100); do
-		s=$(ctl --json run "$1" 2>/dev/null | jget 'j["run"]["state"]' 2>/dev/null)
-		[ "$s" = committed ] && return 0
-		case $s in failed | out_of_sync) return 1 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
-# event_of RUN: "NAME TRIGGER ALERT_ID" of RUN's record_* event.
-event_of() {
-	ctl --json events --since 0 -n 1000 2>/dev/null | python3 -c 'import json,sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e["name"].startswith("record_") and e.get("run_id") == sys.argv[1]:
-        print(e["name"], e.get("trigger"), e.get("alert_id"))' "$1"
-}
 
 echo "1..31"
 rotad_start "$T/rotad.yaml" "$T/log"
