@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,12 +116,36 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Now by CLOCK, rounded up to a whole second. */
+static int64_t
+now_ceil_seconds(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec + (ts.tv_nsec > 0);
+}
+
 /* ---- files ---- */
 
 /*
+ * Whether the file FD has a POSIX access ACL: its group mode bits are then
+ * the ACL's mask, not the owning group's rights.
+ */
+static bool
+has_acl(int fd)
+{
+	return fgetxattr(fd, "system.posix_acl_access", NULL, 0) > 0;
+}
+
+/*
  * Read PATH whole, at most MAX bytes.  With TRUSTED, it must be a regular
- * file owned by root, our uid or OWNER, with no group or other access
- * (the daemon's rule for its key file).  0 or -errno, WHY set.
+ * file owned by root, our uid or OWNER, with no group or other access.
+ * One exception: group-class read
+ * on a file with an access ACL, which is how systemd hands a credential
+ * over where its credentials directory takes ACLs (root's, 0400, and an
+ * entry letting the service's user read); the entries are then its
+ * owner's choice, root's or ours.  0 or -errno, WHY set.
  */
 static int
 read_file(const char *path, size_t max, bool trusted, uid_t owner,
@@ -149,7 +174,8 @@ read_file(const char *path, size_t max, bool trusted, uid_t owner,
 		    path, (unsigned)st.st_uid);
 		goto out;
 	}
-	if (trusted && (st.st_mode & 077) != 0) {
+	if (trusted && (st.st_mode & 077) != 0 &&
+	    !((st.st_mode & 077) == 040 && has_acl(fd))) {
 		snprintf(why, size,
 		    "%s: mode %04o lets group or others in; chmod 600", path,
 		    (unsigned)(st.st_mode & 07777));
@@ -332,7 +358,9 @@ finish(struct state *st, struct MHD_Connection *conn, struct call *c)
 	    header(conn, "Authorization"), c->body, c->len, time(NULL), mac);
 	if (ar != SIEM_AUTH_OK)
 		return refuse(conn, c, MHD_HTTP_UNAUTHORIZED,
-		    ar == SIEM_AUTH_STALE ? "stale" : "unauthorized",
+		    ar == SIEM_AUTH_STALE || ar == SIEM_AUTH_EARLY
+			? "stale"
+			: "unauthorized",
 		    siem_auth_reason(ar));
 	if (st->auth.mode == SIEM_AUTH_HMAC) {
 		t = strtoll(ts, NULL, 10);
@@ -707,6 +735,15 @@ main(int argc, char **argv)
 
 	warm_up(&st.auth);
 
+	/*
+	 * The replay cache starts empty: what an earlier life of ours
+	 * accepted is forgotten.  That life held the port until our bind
+	 * succeeded, so whatever it accepted was signed before now (with
+	 * the SIEM's clock in step): refuse every timestamp before the
+	 * first whole second from now on, and nothing need be persisted.
+	 */
+	st.auth.not_before = now_ceil_seconds(CLOCK_REALTIME);
+
 	/* Lock down, before the first byte of a request is read. */
 	if (lockdown_drop(pw != NULL ? st.o.user : NULL, uid, gid, why,
 		sizeof(why)) < 0 ||
@@ -741,9 +778,16 @@ main(int argc, char **argv)
 	/* The TLS key is libmicrohttpd's copy now; wipe ours. */
 	secret_free(key);
 	key = NULL;
-	logf_("listening on https://%s%s as uid %u, %s authentication",
-	    st.o.listen, PATH, (unsigned)uid,
-	    st.auth.mode == SIEM_AUTH_HMAC ? "hmac" : "bearer");
+	if (st.auth.mode == SIEM_AUTH_HMAC)
+		logf_("listening on https://%s%s as uid %u, hmac "
+		      "authentication; refusing timestamps before %lld "
+		      "(this start)",
+		    st.o.listen, PATH, (unsigned)uid,
+		    (long long)st.auth.not_before);
+	else
+		logf_("listening on https://%s%s as uid %u, bearer "
+		      "authentication",
+		    st.o.listen, PATH, (unsigned)uid);
 	do
 		rc = sigwait(&sigs, &sig);
 	while (rc == 0 && sig == SIGPIPE);

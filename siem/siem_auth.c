@@ -121,6 +121,8 @@ check_hmac(const struct siem_auth *a, const char *timestamp,
 		return SIEM_AUTH_BAD;
 	if (ts < now - a->window || ts > now + a->window)
 		return SIEM_AUTH_STALE;
+	if (ts < a->not_before)
+		return SIEM_AUTH_EARLY;
 	memcpy(ret_mac, want, SIEM_MAC_LEN);
 	return SIEM_AUTH_OK;
 }
@@ -172,6 +174,9 @@ siem_auth_reason(enum siem_auth_result r)
 		return "bad signature or token";
 	case SIEM_AUTH_STALE:
 		return "timestamp outside the window";
+	case SIEM_AUTH_EARLY:
+		return "signed before rotad-siem started (a replay it cannot "
+		       "rule out); sign again";
 	}
 	return "?";
 }

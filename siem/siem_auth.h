@@ -7,7 +7,9 @@
  *   hmac    X-Rotad-Timestamp: unix seconds, within +-window of now;
  *           X-Rotad-Signature: sha256=HEX of HMAC-SHA256(key,
  *           TIMESTAMP "." BODY); a signature seen within the window is
- *           a replay (siem_replay_*).
+ *           a replay (siem_replay_*), and a timestamp earlier than the
+ *           process's start (not_before) may be one an earlier life of
+ *           the process accepted, its replay cache lost with it.
  *   bearer  Authorization: Bearer TOKEN, the token of the token file.
  *
  * Every comparison of a secret-derived value is constant-time
@@ -33,6 +35,7 @@ enum siem_auth_result {
 	SIEM_AUTH_MALFORMED, /* a header of the wrong form: 401 */
 	SIEM_AUTH_BAD,       /* the signature or token does not match: 401 */
 	SIEM_AUTH_STALE,     /* the timestamp is outside the window: 401 */
+	SIEM_AUTH_EARLY,     /* signed before not_before: 401, as stale */
 };
 
 struct siem_auth {
@@ -40,6 +43,13 @@ struct siem_auth {
 	const unsigned char *key; /* HMAC key or bearer token, borrowed */
 	size_t key_len;
 	int64_t window; /* seconds either side of now (hmac) */
+	/*
+	 * The earliest timestamp accepted (hmac): the first whole second
+	 * after the process started.  The replay cache lives in memory, so
+	 * a request an earlier life accepted would otherwise pass again
+	 * within the window.  0: no such bound.
+	 */
+	int64_t not_before;
 };
 
 /*

@@ -56,9 +56,14 @@ check_string(const char *s, size_t max)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct siem_auth hmac = { SIEM_AUTH_HMAC, key, sizeof(key) - 1, 300 };
-	struct siem_auth bearer = { SIEM_AUTH_BEARER, key, sizeof(key) - 1,
-		300 };
+	struct siem_auth hmac = { .mode = SIEM_AUTH_HMAC,
+		.key = key,
+		.key_len = sizeof(key) - 1,
+		.window = 300 };
+	struct siem_auth bearer = { .mode = SIEM_AUTH_BEARER,
+		.key = key,
+		.key_len = sizeof(key) - 1,
+		.window = 300 };
 	struct siem_replay *replay;
 	struct siem_request r;
 	unsigned char mac[SIEM_MAC_LEN];

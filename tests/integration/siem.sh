@@ -7,7 +7,9 @@
 # and host, and the runs' events carry trigger siem_alert and the alert
 # id; unsigned, badly signed, stale, replayed, oversized, malformed and
 # unknown-user requests are refused with their status and start nothing;
-# bearer-token mode; the rate limit; an untrusted key file.
+# a restarted rotad-siem refuses what was signed before its start (its
+# replay cache is gone); bearer-token mode; the rate limit; an untrusted
+# key file, and a key file with an ACL as systemd's credentials have.
 #   tests/integration/siem.sh BUILDDIR          Speaks TAP.
 set -u
 B=$(realpath "$1")
@@ -15,14 +17,9 @@ ROTAD=$B/scheduler/rotad
 ROTACTL=$B/ctl/rotactl
 SIEM=$B/siem/rotad-siem
 T=$(mktemp -d /tmp/rotad-siem.XXXXXX)
-SPID=
-stop_siem() {
-	if [ -n "$SPID" ]; then
-		kill "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-		SPID=
-	fi
-}
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
+. "$(dirname "$(realpath "$0")")/lib/rotad.sh"
+. "$(dirname "$(realpath "$0")")/lib/siem.sh"
 stop_all() {
 	stop_siem
 	rotad_kill
@@ -30,8 +27,6 @@ stop_all() {
 }
 trap stop_all EXIT
 export ROTAD_SOCKET=$T/rotad.sock
-. "$(dirname "$(realpath "$0")")/lib/tap.sh"
-. "$(dirname "$(realpath "$0")")/lib/rotad.sh"
 ctl() { "$ROTACTL" "$@"; }
 nruns() { ctl --json runs -n 1000 | jget 'len(j["runs"])'; }
 
@@ -42,24 +37,14 @@ fi
 
 mkdir -p "$T/conf.d"
 chmod 711 "$T"
-WU=rotad-test-worker
-SU=rotad-test-siem
-getent passwd "$WU" >/dev/null ||
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$WU"
-getent passwd "$SU" >/dev/null ||
-    useradd --system --no-create-home --shell /usr/sbin/nologin \
-	-g nogroup "$SU"
+if ! siem_setup 2>"$T/setup.err"; then
+	echo "1..1"
+	not_ok "users, certificate and keys for rotad-siem" "$(cat "$T/setup.err")"
+	exit 1
+fi
 printf 'first-secret-of-app-7Qx\n' >"$T/app.pw"
 chmod 600 "$T/app.pw"
-cat >"$T/rotad.yaml" <<EOF2
-store: {path: $T/rotad.db, key_file: $T/master.key}
-control:
-  socket: $T/rotad.sock
-  group: nogroup
-  acl:
-    - {user: $SU, rights: [trigger]}
-worker: {path: $B/rotad-worker, user: $WU}
-EOF2
+siem_rotad_yaml
 cat >"$T/conf.d/a.yaml" <<EOF2
 resources:
   box: {kind: machine, protocol: test}
@@ -69,75 +54,7 @@ users:
   svc: {login: svc, resource: db, password_file: $T/app.pw}
 EOF2
 
-# A self-signed certificate for 127.0.0.1, its key root's and 0600.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-    -nodes -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
-    -keyout "$T/tls.key" -out "$T/tls.crt" >/dev/null 2>&1
-chmod 600 "$T/tls.key"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/hmac.key"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/token"
-chmod 600 "$T/hmac.key" "$T/token"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=https://127.0.0.1:$PORT/v1/rotate
-
-# start_siem LOG ARGS...: rotad-siem as root dropping to $SU; waits until
-# it listens.  0, or 1 with LOG holding why.
-start_siem() {
-	local log=$1 i
-	shift
-	"$SIEM" --listen "127.0.0.1:$PORT" --cert "$T/tls.crt" \
-	    --key "$T/tls.key" --socket "$T/rotad.sock" --user "$SU" \
-	    "$@" 2>>"$log" &
-	SPID=$!
-	for i in $(seq 1 50); do
-		grep -q 'listening on' "$log" 2>/dev/null && return 0
-		kill -0 "$SPID" 2>/dev/null || { SPID=; return 1; }
-		sleep 0.1
-	done
-	return 1
-}
-
-# post BODY [TS [KEYFILE]]: POST BODY signed for TS (default now) with
-# KEYFILE (default hmac.key); prints "STATUS BODY".  EXTRA: more curl args.
-EXTRA=()
-post() {
-	local body=$1 ts=${2:-$(date +%s)} key=${3:-$T/hmac.key} sig
-	sig=$(python3 -c 'import hmac,hashlib,sys
-k = open(sys.argv[1], "rb").read().rstrip(b"\n")
-print(hmac.new(k, sys.argv[2].encode() + b"." + sys.argv[3].encode(),
-    hashlib.sha256).hexdigest())' "$key" "$ts" "$body")
-	curl -sS --cacert "$T/tls.crt" -o "$T/resp" -w '%{http_code}' \
-	    -H "Content-Type: application/json" \
-	    -H "X-Rotad-Timestamp: $ts" -H "X-Rotad-Signature: sha256=$sig" \
-	    "${EXTRA[@]}" --data-binary "$body" "$URL"
-	printf ' %s\n' "$(cat "$T/resp")"
-}
-# raw ARGS...: curl with ARGS, "STATUS BODY".
-raw() {
-	curl -sS --cacert "$T/tls.crt" -o "$T/resp" -w '%{http_code}' "$@"
-	printf ' %s\n' "$(cat "$T/resp")"
-}
-# committed RUN: wait (10 s at most) for RUN to commit.
-committed() {
-	local i s
-	for i in $(seq 1 100); do
-		s=$(ctl --json run "$1" 2>/dev/null | jget 'j["run"]["state"]' 2>/dev/null)
-		[ "$s" = committed ] && return 0
-		case $s in failed | out_of_sync) return 1 ;; esac
-		sleep 0.1
-	done
-	return 1
-}
-# event_of RUN: "NAME TRIGGER ALERT_ID" of RUN's record_* event.
-event_of() {
-	ctl --json events --since 0 -n 1000 2>/dev/null | python3 -c 'import json,sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e["name"].startswith("record_") and e.get("run_id") == sys.argv[1]:
-        print(e["name"], e.get("trigger"), e.get("alert_id"))' "$1"
-}
-
-echo "1..25"
+echo "1..31"
 rotad_start "$T/rotad.yaml" "$T/log"
 verdict "rotad starts" $? "$ROTAD_OUT" "$(tail -n 5 "$T/log")"
 
@@ -150,6 +67,28 @@ stop_siem
 verdict "a key file readable by others: rotad-siem refuses to start" $? \
     "$(cat "$T/siem0.log")"
 chmod 600 "$T/hmac.key"
+
+# The same key as systemd hands a credential over where it can use ACLs:
+# root's, 0400, an ACL entry letting $SU read it (group bits: the mask).
+cp -p "$T/hmac.key" "$T/hmac.acl"
+chmod 400 "$T/hmac.acl"
+if python3 - "$T/hmac.acl" "$(id -u "$SU")" <<'EOF2' 2>"$T/acl.err"; then
+import os, struct, sys
+# ACL_USER_OBJ r, ACL_USER r for the uid, ACL_GROUP_OBJ -, ACL_MASK r,
+# ACL_OTHER -: version 2, then (tag, perm, id) entries.
+ents = [(0x01, 4, 0xffffffff), (0x02, 4, int(sys.argv[2])),
+        (0x04, 0, 0xffffffff), (0x10, 4, 0xffffffff), (0x20, 0, 0xffffffff)]
+os.setxattr(sys.argv[1], "system.posix_acl_access",
+            struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in ents))
+EOF2
+	start_siem "$T/siem-acl.log" --hmac-key-file "$T/hmac.acl"
+	st=$?
+	stop_siem
+	verdict "a key file as a systemd credential with an ACL (mode $(stat -c %a "$T/hmac.acl")): accepted" \
+	    $st "$(cat "$T/siem-acl.log")"
+else
+	ok "a key file with an ACL # SKIP no ACLs on $T: $(cat "$T/acl.err")"
+fi
 
 start_siem "$T/siem.log" --hmac-key-file "$T/hmac.key"
 verdict "rotad-siem starts (hmac), dropping root for $SU" $? \
@@ -225,6 +164,29 @@ c=$(grep -c '^rotad-siem: refused' "$T/siem.log")
     [ "$c" -ge 11 ]
 verdict "each refusal is one log line, without key or body" $? \
     "refused lines: $c" "$(cat "$T/siem.log")"
+stop_siem
+
+# A restart forgets the replay cache, so it refuses every timestamp from
+# before its start: the first request, replayed within the window, and
+# one never sent but signed a second before the start.
+start_siem "$T/siem1.log" --hmac-key-file "$T/hmac.key"
+verdict "rotad-siem starts again (hmac)" $? "$(cat "$T/siem1.log")"
+out1=$(post "$B1" "$TS1")
+refused "after a restart, the first request replayed (within the window)" \
+    401 "$out1"
+out2=$(post '{"alert_id":"pre-1","users":["app"]}' $((NB - 1)))
+refused "... a new request signed 1 s before the start" 401 "$out2"
+c=$(grep -c '^rotad-siem: refused 401 stale .*signed before rotad-siem started' \
+    "$T/siem1.log")
+echo "${out1#* }" | grep -q '"stale"' && echo "${out2#* }" | grep -q '"stale"' &&
+    [ "$c" = 2 ]
+verdict "... both answered stale, and logged as signed before the start" $? \
+    "$out1" "$out2" "$(cat "$T/siem1.log")"
+out=$(post '{"alert_id":"post-1","users":["app"]}')
+run4=$(echo "${out#* }" | jget 'j["runs"][0]["run"]' 2>/dev/null)
+[ "${out%% *}" = 202 ] && committed "$run4"
+verdict "... while one signed after the start rotates app" $? "$out" \
+    "$(cat "$T/siem1.log")"
 stop_siem
 
 # Bearer mode.

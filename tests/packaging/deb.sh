@@ -5,10 +5,11 @@
 # Builds the .deb (scripts/deb, without its unit tests: they are a tier of
 # their own) unless DEB names one, checks it with lintian, installs it
 # with dpkg -i, and checks the users, directories, modes, master key and
-# store it made, `rotad -n`, what rotad-worker cannot read, the unit
-# (systemd-analyze verify, and security, whose exposure it prints), the
-# daemon run as the unit runs it, conffiles over a reinstall, remove and
-# purge.
+# store it made, `rotad -n`, what rotad-worker cannot read, the units
+# (systemd-analyze verify, and security, whose exposure it prints;
+# rotad-siem.service's hardening, and that it is not enabled), the daemon
+# and rotad-siem run as their units run them, conffiles over a reinstall,
+# remove and purge.
 #
 # It needs root, and this system is changed while it runs: the package is
 # purged at the end, whatever happens, and the users it made removed if
@@ -50,10 +51,15 @@ pkg_users_remember
 T=$(mktemp -d /tmp/rotad-deb-test.XXXXXX)
 chmod 755 "$T"
 JOB=/etc/rotad/conf.d/zz-deb-test.yaml
-SPID= NPID=
+SPID= NPID= SIEMPID=
 cleanup() {
-	# The daemon first (strace's child; its workers die with it), then
-	# strace, which would leave it running.
+	# rotad-siem and the daemon first (strace's children; the daemon's
+	# workers die with it), then strace, which would leave them running.
+	if [ -n "$SIEMPID" ]; then
+		# shellcheck disable=SC2046
+		kill -KILL $(pgrep -P "$SIEMPID") 2>/dev/null
+		kill -KILL "$SIEMPID" 2>/dev/null
+	fi
 	if [ -n "$SPID" ]; then
 		# shellcheck disable=SC2046
 		kill -KILL $(pgrep -P "$SPID") 2>/dev/null
@@ -101,6 +107,8 @@ verdict "rotad.yaml is a conffile" $? "$(dpkg-query -W -f='${Conffiles}\n' rotad
 
 files_ok=0
 for f in /usr/sbin/rotad /usr/bin/rotactl /usr/libexec/rotad-worker \
+    /usr/sbin/rotad-siem /lib/systemd/system/rotad-siem.service \
+    /usr/share/man/man8/rotad-siem.8.gz \
     /lib/systemd/system/rotad.service /usr/lib/sysusers.d/rotad.conf \
     /usr/lib/tmpfiles.d/rotad.conf \
     /usr/share/bash-completion/completions/rotactl \
@@ -112,7 +120,7 @@ for f in /usr/sbin/rotad /usr/bin/rotactl /usr/libexec/rotad-worker \
 	[ -e "$f" ] || { files_ok=1; echo "# missing: $f"; }
 done
 [ "$files_ok" -eq 0 ]
-verdict "programs, unit, sysusers.d, tmpfiles.d, man pages, completions and examples installed" $?
+verdict "programs, units, sysusers.d, tmpfiles.d, man pages, completions and examples installed" $?
 
 # The default rotad.yaml documents each key by its default, commented
 # out; uncommented, it must still load (the comments must stay true).
@@ -148,18 +156,63 @@ verdict "bash completion: rotactl's commands and options, rotad's options" $? \
 
 # ---- the unit --------------------------------------------------------------
 
-UNIT=/lib/systemd/system/rotad.service
-out=$(systemd-analyze verify "$UNIT" 2>&1)
-[ $? -eq 0 ] && [ -z "$out" ]
-verdict "systemd-analyze verify $UNIT" $? "$out"
+# analyze UNIT: systemd-analyze verify on UNIT, silent; and security
+# --offline=true, an exposure of 2.0 or better, printed.  Two cases.
+analyze() {
+	local unit=$1 name=${1##*/} out exposure
+	out=$(systemd-analyze verify "$unit" 2>&1)
+	[ $? -eq 0 ] && [ -z "$out" ]
+	verdict "systemd-analyze verify $unit" $? "$out"
+	systemd-analyze security --offline=true "$unit" >"$T/security-$name.log" 2>&1
+	exposure=$(sed -n "s/.*Overall exposure level for $name: \\([0-9.]*\\).*/\\1/p" \
+	    "$T/security-$name.log")
+	[ -n "$exposure" ] &&
+	    python3 -c "import sys; sys.exit(not float('$exposure') <= 2.0)"
+	verdict "systemd-analyze security --offline=true $name: exposure ${exposure:-?} (2.0 or better)" $? \
+	    "$(grep '✗' "$T/security-$name.log")"
+	echo "# systemd-analyze security $name: exposure ${exposure:-unknown}"
+}
 
-systemd-analyze security --offline=true "$UNIT" >"$T/security.log" 2>&1
-exposure=$(sed -n 's/.*Overall exposure level for rotad.service: \([0-9.]*\).*/\1/p' \
-    "$T/security.log")
-[ -n "$exposure" ] && python3 -c "import sys; sys.exit(not float('$exposure') <= 2.0)"
-verdict "systemd-analyze security --offline=true: exposure ${exposure:-?} (2.0 or better)" $? \
-    "$(grep '✗' "$T/security.log")"
-echo "# systemd-analyze security rotad.service: exposure ${exposure:-unknown}"
+UNIT=/lib/systemd/system/rotad.service
+analyze "$UNIT"
+
+# rotad-siem's unit: off until the operator enables it, hardened, and its
+# filter lets rotad-siem's own lock-down and seccomp allow-list through.
+SUNIT=/lib/systemd/system/rotad-siem.service
+analyze "$SUNIT"
+
+out=$(python3 "$CHECK" settings "$SUNIT" User=rotad-siem Group=rotad-siem \
+    SupplementaryGroups=rotad CapabilityBoundingSet= '!AmbientCapabilities' \
+    NoNewPrivileges=yes ProtectSystem=strict '!ReadWritePaths' \
+    'InaccessiblePaths~-/var/lib/rotad' 'InaccessiblePaths~-/etc/rotad/master.key' \
+    'InaccessiblePaths~-/etc/rotad/rotad.yaml' 'InaccessiblePaths~-/etc/rotad/conf.d' \
+    ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
+    'SystemCallFilter~@system-service' 'SystemCallFilter~~@privileged' \
+    MemoryDenyWriteExecute=yes Requires=rotad.service \
+    'LoadCredential~siem.key:/etc/rotad/siem.key' \
+    'LoadCredential~siem.secret:/etc/rotad/siem.secret' \
+    'Environment~ROTAD_SIEM_AUTH=--hmac-key-file' 2>&1)
+verdict "rotad-siem.service: its own user, no capability, no store nor key, no writes, AF_UNIX AF_INET AF_INET6, a system-call filter" $? "$out"
+
+# Debian's enabling is a symlink into a .wants directory, made by the
+# postinst whether or not systemd runs.
+wants=$(find /etc/systemd/system -name 'rotad*.service' 2>/dev/null | sort)
+[ "$wants" = /etc/systemd/system/multi-user.target.wants/rotad.service ]
+verdict "rotad.service is enabled by the install, rotad-siem.service is not" $? \
+    "links: ${wants:-none}"
+
+# What rotad-siem may call once its own filter is on (siem/lockdown.c)
+# and what its lock-down calls before that.
+names=$( (sed -n '/^static const char \*const allowed\[\] = {/,/^};/p' \
+    siem/lockdown.c | grep -o '"[a-z0-9_]*"' | tr -d '"'
+    grep -o 'SCMP_SYS([a-z0-9_]*)' siem/lockdown.c |
+	sed 's/^SCMP_SYS(\(.*\))$/\1/'))
+# shellcheck disable=SC2086
+out=$(python3 "$CHECK" allows "$SUNIT" $names prctl seccomp prlimit64 2>&1)
+[ $? -eq 0 ] && [ "$(echo "$names" | wc -w)" -gt 50 ]
+verdict "every system call rotad-siem's own seccomp allow-list names is allowed by its unit's SystemCallFilter=" $? "$out"
+echo "$out" | tail -n 1 | sed 's/^/# /'
 
 # The unit for real, where systemd runs (the package's postinst started it).
 pid1=$(ps -p 1 -o comm=)
@@ -222,6 +275,11 @@ DPID=$(printf '%s\n' "$out" | jget 'j["pid"]' 2>/dev/null)
 verdict "the daemon runs as rotad" $? "pid ${DPID:-?}: $(ps -o user=,pid=,args= -p "${DPID:-1}")"
 
 install -m 0644 "$T/job.yaml" "$JOB"
+# rotad-siem's ACL line, as docs/siem.md has the operator add it; the
+# file as installed comes back once the daemon has stopped.
+cp -p /etc/rotad/rotad.yaml "$T/rotad.yaml.orig"
+printf 'control:\n  acl:\n    - {user: rotad-siem, rights: [trigger]}\n' \
+    >>/etc/rotad/rotad.yaml
 kill -HUP "${DPID:-0}" 2>/dev/null
 notified RELOADING=1 && notified READY=1 2 &&
     rotactl list 2>/dev/null | grep -q '^deb-test '
@@ -242,6 +300,85 @@ printf 'first-secret-of-deb-test\n' | rotactl secret set deb-test >/dev/null 2>&
 verdict "a script-provider user rotates to committed" $? \
     "$out" "$(tail -10 "$T/daemon.log")"
 
+# rotad-siem as its unit runs it: user rotad-siem with rotad's group
+# added, no capability, its three files as systemd hands credentials over
+# where it has no ACLs (rotad-siem's, 0400, in a directory of its, 0500),
+# the unit's ExecStart= with its Environment= defaults (but the address);
+# under strace, to hold what it did against the unit's filters.  A signed
+# request rotates deb-test.
+siem_run() {
+	local c=$T/siem-creds i ts sig body out run cmd auth nb
+	mkdir -m 0700 "$c" || return 1
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 2 -subj /CN=127.0.0.1 \
+	    -addext subjectAltName=IP:127.0.0.1 -keyout "$c/siem.key" \
+	    -out "$c/siem.crt" >/dev/null 2>&1 || return 1
+	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$c/siem.secret"
+	cp "$c/siem.crt" "$T/siem-ca.pem"
+	chown -R rotad-siem:rotad-siem "$c" && chmod 0400 "$c"/* &&
+	    chmod 0500 "$c" || return 1
+	SIEMPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	pkg_unit_setpriv "$SUNIT"
+	auth=$(sed -n 's/^Environment=ROTAD_SIEM_AUTH=//p' "$SUNIT")
+	cmd=$(sed -n 's/^ExecStart=//p' "$SUNIT" | sed -e "s|%d|$c|g" \
+	    -e "s|\${ROTAD_SIEM_LISTEN}|127.0.0.1:$SIEMPORT|" \
+	    -e "s|\${ROTAD_SIEM_AUTH}|$auth|" -e 's|\$ROTAD_SIEM_OPTIONS||')
+	echo "$cmd" >"$T/siem.log"
+	# shellcheck disable=SC2086
+	(cd / && exec strace -f -qq -o "$T/siem-strace.log" "${PKG_SETPRIV[@]}" \
+	    env -i $cmd) 2>>"$T/siem.log" &
+	SIEMPID=$!
+	for i in $(seq 100); do
+		grep -q 'listening on' "$T/siem.log" && break
+		kill -0 "$SIEMPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	# It refuses timestamps from before its start: sign after it.
+	nb=$(sed -n 's/.*refusing timestamps before \([0-9]*\) .*/\1/p' "$T/siem.log")
+	while [ "$(date +%s)" -lt "${nb:-0}" ]; do sleep 0.1; done
+	body='{"alert_id":"deb-test-1","users":["deb-test"]}'
+	ts=$(date +%s)
+	sig=$(printf '%s.%s' "$ts" "$body" |
+	    openssl dgst -sha256 -hmac "$(cat "$c/siem.secret")" -r | cut -d' ' -f1)
+	out=$(curl -sS --cacert "$T/siem-ca.pem" -H "X-Rotad-Timestamp: $ts" \
+	    -H "X-Rotad-Signature: sha256=$sig" --data-binary "$body" \
+	    "https://127.0.0.1:$SIEMPORT/v1/rotate" 2>&1)
+	echo "$out" >"$T/siem-answer.log"
+	run=$(printf '%s\n' "$out" | jget 'j["runs"][0]["run"]' 2>/dev/null) ||
+	    return 1
+	for i in $(seq 100); do
+		[ "$(rotactl --json run "$run" 2>/dev/null |
+		    jget 'j["run"]["state"]' 2>/dev/null)" = committed ] && break
+		sleep 0.1
+	done
+	rotactl --json events --since 0 -n 1000 2>/dev/null | python3 -c '
+import json, sys
+sys.exit(not any(e.get("run_id") == sys.argv[1] and
+    e["name"].startswith("record_") and e.get("trigger") == "siem_alert"
+    for e in map(json.loads, sys.stdin)))' "$run"
+}
+if command -v curl >/dev/null && command -v openssl >/dev/null; then
+	siem_run
+	verdict "rotad-siem started as its unit starts it (user rotad-siem, group rotad added, credentials): a signed request rotates deb-test, trigger siem_alert" $? \
+	    "$(cat "$T/siem.log")" "$(cat "$T/siem-answer.log" 2>/dev/null)"
+	u=$(stat -c %U "/proc/$(pgrep -P "${SIEMPID:-0}" | head -n 1)" 2>/dev/null)
+	# shellcheck disable=SC2046
+	kill -TERM $(pgrep -P "${SIEMPID:-0}") 2>/dev/null
+	wait "$SIEMPID"
+	st=$?
+	SIEMPID=
+	[ "$u" = rotad-siem ] && [ "$st" -eq 0 ] && grep -q stopping "$T/siem.log"
+	verdict "rotad-siem ran as rotad-siem and stopped on SIGTERM, exit 0" $? \
+	    "user ${u:-?}, exit $st" "$(tail -3 "$T/siem.log")"
+	for m in syscalls families writes; do
+		out=$(python3 "$CHECK" $m "$SUNIT" "$T/siem-strace.log" 2>&1)
+		verdict "rotad-siem, traced: unit_check.py $m against rotad-siem.service" $? "$out"
+		echo "$out" | tail -n 1 | sed 's/^/# rotad-siem: /'
+	done
+else
+	ok "rotad-siem as its unit runs it # SKIP needs curl and openssl"
+fi
+
 kill -TERM "${DPID:-0}" 2>/dev/null
 wait "$SPID"
 st=$?
@@ -250,6 +387,7 @@ notified STOPPING=1
 [ $? -eq 0 ] && [ "$st" -eq 0 ]
 verdict "SIGTERM: STOPPING=1, exit 0" $? "exit $st" "$(tail -5 "$T/daemon.log")"
 rm -f "$JOB"
+cp -p "$T/rotad.yaml.orig" /etc/rotad/rotad.yaml
 
 # Each worker switched to rotad-worker with the capabilities the daemon
 # passed on, then dropped them all (worker/sandbox.c, step 4).

@@ -3,7 +3,8 @@
 #
 #   pkg_preflight CMD...   skip (TAP) unless root and each CMD exists; take
 #                          the lock that keeps two package tests apart
-#   pkg_users_remember     note which of rotad, rotad-worker exist now
+#   pkg_users_remember     note which of rotad, rotad-worker, rotad-siem
+#                          exist now
 #   pkg_users_restore      remove those that did not (the packages keep
 #                          their users on removal, a test does not)
 #   pkg_build WHAT SCRIPT GLOB [FILE]
@@ -19,8 +20,8 @@
 #   pkg_in CMD...          run CMD in PKG_ROOT (chroot), or here
 #   pkg_unit_setpriv UNIT  PKG_SETPRIV: the setpriv command that makes a
 #                          process what UNIT makes its ExecStart= (User=,
-#                          Group=, AmbientCapabilities=,
-#                          CapabilityBoundingSet=)
+#                          Group=, SupplementaryGroups=,
+#                          AmbientCapabilities=, CapabilityBoundingSet=)
 #   pkg_credentials DIR KEY
 #                          DIR as systemd's LoadCredential= makes it where
 #                          it has no ACLs: rotad's, 0500, with master.key a
@@ -66,14 +67,14 @@ pkg_preflight() {
 pkg_had_users=
 pkg_users_remember() {
 	local u
-	for u in rotad rotad-worker; do
+	for u in rotad rotad-worker rotad-siem; do
 		getent passwd "$u" >/dev/null && pkg_had_users="$pkg_had_users $u"
 	done
 }
 
 pkg_users_restore() {
 	local u
-	for u in rotad-worker rotad; do
+	for u in rotad-siem rotad-worker rotad; do
 		case " $pkg_had_users " in *" $u "*) continue ;; esac
 		getent passwd "$u" >/dev/null && userdel "$u" 2>/dev/null
 		getent group "$u" >/dev/null && groupdel "$u" 2>/dev/null
@@ -105,7 +106,8 @@ pkg_build() {
 perms() { pkg_in stat -c '%U:%G %a' "$1" 2>&1; }
 
 pkg_check_layout() {
-	local duid dgid dhome dshell wuid wgid whome wshell sysmax out f reads
+	local duid dgid dhome dshell wuid wgid whome wshell suid sgid shome sshell
+	local sysmax out f reads
 
 	# Both system users with no login; rotad's home is the state, the
 	# worker has none; neither is in the other's group, nor in root's.
@@ -125,6 +127,17 @@ pkg_check_layout() {
 	verdict "users rotad and rotad-worker: system users with groups of their own, no login; rotad-worker has no home" $? \
 	    "$(pkg_in getent passwd rotad rotad-worker)" \
 	    "$(pkg_in id rotad; pkg_in id rotad-worker)"
+
+	# rotad-siem's, for its unit: in no group but its own (the unit
+	# adds rotad's in that service alone), no home, no login.
+	IFS=: read -r _ _ suid sgid _ shome sshell <<<"$(pkg_in getent passwd rotad-siem)"
+	[ -n "$suid" ] && [ "$suid" -lt "${sysmax:-999}" ] && [ "$suid" -ne 0 ] &&
+	    [ "$sgid" -ne 0 ] && [ "$sgid" != "$dgid" ] &&
+	    [ "$(pkg_in getent group "$sgid" | cut -d: -f1)" = rotad-siem ] &&
+	    [ "$(pkg_in id -G rotad-siem)" = "$sgid" ] &&
+	    ! pkg_in test -e "$shome" && [ "${sshell##*/}" = nologin ]
+	verdict "user rotad-siem: a system user in its own group alone, no home, no login" $? \
+	    "$(pkg_in getent passwd rotad-siem)" "$(pkg_in id rotad-siem)"
 
 	[ "$(perms /etc/rotad)" = "root:rotad 750" ] &&
 	    [ "$(perms /etc/rotad/rotad.yaml)" = "root:root 644" ] &&
@@ -165,16 +178,26 @@ pkg_check_layout() {
 }
 
 pkg_unit_setpriv() {
-	local unit=$1 user group amb bnd
+	local unit=$1 user group amb bnd supp groups=--init-groups g
 	user=$(sed -n 's/^User=//p' "$unit")
 	group=$(sed -n 's/^Group=//p' "$unit")
+	# The user's groups, as --init-groups has them, and then these.
+	supp=$(sed -n 's/^SupplementaryGroups=//p' "$unit")
+	if [ -n "$supp" ]; then
+		groups=$(pkg_in id -G "${user:-root}")
+		for g in $supp; do
+			groups="$groups $(pkg_in getent group "$g" | cut -d: -f3)"
+		done
+		# shellcheck disable=SC2086
+		groups=--groups=$(printf '%s\n' $groups | paste -sd, -)
+	fi
 	# "CAP_SETUID CAP_KILL" -> +setuid,+kill
 	amb=$(sed -n 's/^AmbientCapabilities=//p' "$unit" | tr 'A-Z ' 'a-z\n' |
 	    sed -n 's/^cap_/+/p' | paste -sd, -)
 	bnd=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z ' 'a-z\n' |
 	    sed -n 's/^cap_/+/p' | paste -sd, -)
 	PKG_SETPRIV=(setpriv --reuid="${user:-root}" --regid="${group:-root}"
-	    --init-groups --inh-caps="-all${amb:+,$amb}"
+	    "$groups" --inh-caps="-all${amb:+,$amb}"
 	    --ambient-caps="${amb:--all}" --bounding-set="-all${bnd:+,$bnd}")
 }
 

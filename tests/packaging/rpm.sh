@@ -55,6 +55,7 @@ cat >"$T/expected" <<'EOF'
 /etc/rotad/conf.d
 /etc/rotad/rotad.yaml
 /usr/bin/rotactl
+/usr/lib/systemd/system/rotad-siem.service
 /usr/lib/systemd/system/rotad.service
 /usr/lib/sysusers.d/rotad.conf
 /usr/lib/tmpfiles.d/rotad.conf
@@ -65,13 +66,14 @@ cat >"$T/expected" <<'EOF'
 /usr/share/bash-completion/completions/rotad
 /usr/share/man/man1/rotactl.1
 /usr/share/man/man5/rotad.yaml.5
+/usr/share/man/man8/rotad-siem.8
 /usr/share/man/man8/rotad-worker.8
 /usr/share/man/man8/rotad.8
 EOF
 # Man pages may be compressed where rpm's brp-compress runs.
 sed -i 's/\.gz$//' "$T/files"
 diff -u "$T/expected" "$T/files" >"$T/files.diff"
-verdict "rpm -qlp: the programs, the unit, sysusers.d, tmpfiles.d, man pages, completions, /etc/rotad" $? \
+verdict "rpm -qlp: the programs, the units, sysusers.d, tmpfiles.d, man pages, completions, /etc/rotad" $? \
     "$(cat "$T/files.diff")"
 rpm -qlp "$RPM" 2>/dev/null | grep -q '/examples/conf.d/00-configuration.yaml$' &&
     rpm -qlp "$RPM" 2>/dev/null | grep -q '/doc/.*/configuration.md$'
@@ -99,15 +101,18 @@ verdict "each scriptlet passes sh -n" $st "$(cat "$T/syntax" 2>/dev/null)"
 
 grep -q 'useradd -r -g rotad -d /var/lib/rotad -s /sbin/nologin' "$T/PREIN" &&
     grep -q 'useradd -r -g rotad-worker -d /nonexistent -M -s /sbin/nologin' "$T/PREIN" &&
+    grep -q 'useradd -r -g rotad-siem -d /nonexistent -M -s /sbin/nologin' "$T/PREIN" &&
     grep -q 'systemd-tmpfiles --create /usr/lib/tmpfiles.d/rotad.conf' "$T/POSTIN" &&
     grep -q 'if \[ "$1" -eq 1 \] && \[ ! -e /var/lib/rotad/rotad.db \]' "$T/POSTIN" &&
     grep -q '/usr/sbin/rotad --init' "$T/POSTIN" &&
     grep -q 'chown rotad:rotad /var/lib/rotad/rotad.db' "$T/POSTIN" &&
     grep -q 'if \[ "$1" -eq 0 \]' "$T/PREUN" &&
-    grep -q 'systemctl --no-reload disable --now rotad.service' "$T/PREUN" &&
-    grep -q 'systemctl try-restart rotad.service' "$T/POSTUN" &&
+    grep -q 'systemctl --no-reload disable --now rotad-siem.service rotad.service' "$T/PREUN" &&
+    grep -q 'systemctl try-restart rotad.service rotad-siem.service' "$T/POSTUN" &&
+    grep -q 'preset rotad.service' "$T/POSTIN" &&
+    ! grep -q 'preset.*rotad-siem' "$T/POSTIN" &&
     ! grep -q 'rm -' "$T/scripts"
-verdict "rpm -qp --scripts: users before the files, key and store on first install only, the unit stopped on erase, restarted on upgrade, nothing removed" $? \
+verdict "rpm -qp --scripts: users before the files, key and store on first install only, rotad.service preset and rotad-siem.service not, both stopped on erase and restarted on upgrade, nothing removed" $? \
     "$(cat "$T/scripts")"
 
 # ---- installed -------------------------------------------------------------

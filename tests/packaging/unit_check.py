@@ -5,6 +5,7 @@
     unit_check.py families UNIT STRACE_LOG
     unit_check.py writes   UNIT STRACE_LOG
     unit_check.py allows   UNIT SYSCALL...
+    unit_check.py settings UNIT SETTING...
 
 STRACE_LOG is `strace -f -o` output of the daemon's life, from the exec of
 ExecStart= on (earlier lines, a launcher's, are skipped), its workers and
@@ -21,6 +22,9 @@ refuse, then a summary, and exits 1 if there was any:
             PrivateTmp='s /tmp and /var/tmp, PrivateDevices='s /dev
   allows    each SYSCALL named is allowed by SystemCallFilter= (what a
             worker's own seccomp allow-list may call, traced or not)
+  settings  each SETTING holds in the unit: KEY=VALUE, KEY is set and its
+            last assignment is VALUE (KEY= : set, and empty); KEY~WORD, a
+            KEY= line holds WORD among its words; !KEY, no KEY= line
 """
 import re
 import subprocess
@@ -192,9 +196,39 @@ def check_allows(unit, names):
     return not bad
 
 
+def check_settings(unit, settings):
+    bad = []
+    for s in settings:
+        if s.startswith('!'):
+            vals = unit_values(unit, s[1:])
+            if vals:
+                bad.append('%s: set, to %s' % (s, ' and '.join(vals)))
+        elif '=' in s and ('~' not in s or s.index('=') < s.index('~')):
+            key, want = s.split('=', 1)
+            vals = unit_values(unit, key)
+            if not vals:
+                bad.append('%s: %s is not set' % (s, key))
+            elif ' '.join(vals[-1].split()) != ' '.join(want.split()):
+                bad.append('%s: %s=%s' % (s, key, vals[-1]))
+        elif '~' in s:
+            key, word = s.split('~', 1)
+            if not any(word in v.split() for v in unit_values(unit, key)):
+                bad.append('%s: no %s= line holds %s (%s)' %
+                           (s, key, word,
+                            ' | '.join(unit_values(unit, key)) or 'unset'))
+        else:
+            sys.exit('unit_check: %s: KEY=VALUE, KEY~WORD or !KEY' % s)
+    for b in bad:
+        print('not as wanted: ' + b)
+    print('%d settings checked, %d not as wanted' % (len(settings), len(bad)))
+    return not bad
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == 'allows':
         sys.exit(0 if check_allows(sys.argv[2], sys.argv[3:]) else 1)
+    if len(sys.argv) >= 3 and sys.argv[1] == 'settings':
+        sys.exit(0 if check_settings(sys.argv[2], sys.argv[3:]) else 1)
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     mode, unit, log = sys.argv[1:]
