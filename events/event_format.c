@@ -40,6 +40,7 @@ static const char *const formats[EVENT_FORMAT__MAX] = {
 	[EVENT_FORMAT_JSON] = "json",
 	[EVENT_FORMAT_HEC] = "hec",
 	[EVENT_FORMAT_SLACK] = "slack",
+	[EVENT_FORMAT_JOURNAL] = "journal",
 };
 
 /* syslog severity -> CEF and LEEF (event_format.h has the reasoning). */
@@ -668,6 +669,70 @@ hec(struct buf *b, const struct event *ev,
 	json_decref(obj);
 }
 
+/*
+ * systemd-journald's native protocol (systemd.journal-fields(7), "Native
+ * Protocol"): a datagram of KEY=VALUE lines.  Our own fields are
+ * ROTAD_<the structured data's name in capitals>; the journal's
+ * MESSAGE is the title, the user and the message, for journalctl's
+ * one-line view.
+ */
+static void
+journal_field(struct buf *b, const char *key, const char *v)
+{
+	puts_(b, key);
+	put(b, "=", 1);
+	escaped(b, v, &msg_text);
+	put(b, "\n", 1);
+}
+
+static void
+journal(struct buf *b, const struct event *ev,
+    const struct event_format_options *opt, const char *ts)
+{
+	char num[EVENT_NUMBER_SIZE], key[48];
+	const char *v;
+	size_t i, k;
+
+	puts_(b, "MESSAGE=");
+	escaped(b, event_title(ev->name), &msg_text);
+	if (ev->user != NULL) {
+		puts_(b, ": ");
+		escaped(b, ev->user, &msg_text);
+	}
+	if (ev->message != NULL) {
+		puts_(b, ": ");
+		escaped(b, ev->message, &msg_text);
+	}
+	put(b, "\n", 1);
+	putf(b, "PRIORITY=%d\nSYSLOG_FACILITY=%d\n", ev->severity,
+	    opt->facility);
+	journal_field(b, "SYSLOG_IDENTIFIER", opt->app_name);
+	journal_field(b, "ROTAD_EVENT", event_name_to_string(ev->name));
+	putf(b, "ROTAD_SEQ=%" PRId64 "\n", ev->seq);
+	journal_field(b, "ROTAD_TIMESTAMP", ts);
+	journal_field(b, "ROTAD_HOST", ev->host);
+	journal_field(b, "ROTAD_CATEGORY", event_category(ev->name));
+	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		if (params[i].sd == NULL)
+			continue;
+		v = event_field_value(ev, params[i].field, num);
+		if (v == NULL)
+			continue;
+		memcpy(key, "ROTAD_", 6);
+		for (k = 0; params[i].sd[k] != '\0' && k + 7 < sizeof(key);
+		     k++)
+			key[6 + k] = (char)(params[i].sd[k] >= 'a' &&
+				    params[i].sd[k] <= 'z'
+				? params[i].sd[k] - 'a' + 'A'
+				: params[i].sd[k]);
+		key[6 + k] = '\0';
+		journal_field(b, key, v);
+	}
+	v = event_field_value(ev, EVENT_F_MESSAGE, num);
+	if (v != NULL)
+		journal_field(b, "ROTAD_MESSAGE", v);
+}
+
 int
 event_format(const struct event *ev, enum event_format fmt,
     const struct event_format_options *opt, char **ret, size_t *ret_len)
@@ -705,6 +770,9 @@ event_format(const struct event *ev, enum event_format fmt,
 		break;
 	case EVENT_FORMAT_HEC:
 		hec(&b, ev, opt);
+		break;
+	case EVENT_FORMAT_JOURNAL:
+		journal(&b, ev, opt, ts);
 		break;
 	default:
 		chat(&b, ev, opt);

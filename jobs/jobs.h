@@ -276,6 +276,8 @@ struct job_sink {
 };
 
 #define JOB_SINK_SOCKET_DEFAULT "/dev/log"
+/* ... and format journal's: journald's native socket. */
+#define JOB_SINK_JOURNAL_SOCKET "/run/systemd/journal/socket"
 
 struct job_events {
 	int64_t spool_max; /* events the spool keeps at most */

@@ -439,7 +439,10 @@ sinkconf_print(const struct job_events *ev, FILE *f)
 		if (k->type == JOB_SINK_SYSLOG)
 			fprintf(f, ", socket: %s",
 			    k->socket != NULL ? k->socket
-					      : JOB_SINK_SOCKET_DEFAULT);
+			    : k->format != NULL &&
+				    strcmp(k->format, "journal") == 0
+				? JOB_SINK_JOURNAL_SOCKET
+				: JOB_SINK_SOCKET_DEFAULT);
 		else if (k->type == JOB_SINK_FILE)
 			fprintf(f, ", path: %s", k->path);
 		else if (k->type == JOB_SINK_HTTP)

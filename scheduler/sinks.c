@@ -153,10 +153,16 @@ convert(const struct job_sink *k, struct sink *out, FILE *f, size_t *nerr)
 	if (k->format != NULL && event_format_from_string(k->format, &fmt) < 0)
 		report(f, nerr, &k->format_origin, "unknown format '%s'%s",
 		    k->format,
-		    ": expected rfc5424, cef, leef, json, hec or slack");
+		    ": expected rfc5424, cef, leef, json, hec, slack or "
+		    "journal");
 	else if (fmt == EVENT_FORMAT_SLACK && k->type != JOB_SINK_HTTP)
 		report(f, nerr, &k->format_origin,
 		    "format slack is a chat webhook's: for an http sink");
+	else if (fmt == EVENT_FORMAT_JOURNAL && k->type != JOB_SINK_SYSLOG)
+		report(f, nerr, &k->format_origin,
+		    "format journal is journald's native protocol: for a "
+		    "syslog sink (its socket %s by default)",
+		    JOB_SINK_JOURNAL_SOCKET);
 	if (k->template != NULL && fmt != EVENT_FORMAT_SLACK)
 		report(f, nerr, &k->origin,
 		    "template is for format slack, not %s",
@@ -376,7 +382,10 @@ sink_new(struct sinks *s, const struct job_sink *k, struct sink **ret)
 	n->timer.data = n;
 	n->name = strdup(k->name);
 	n->target = strdup(k->type == JOB_SINK_SYSLOG
-		? (k->socket != NULL ? k->socket : JOB_SINK_SOCKET_DEFAULT)
+		? (k->socket != NULL ? k->socket
+		      : k->format != NULL && strcmp(k->format, "journal") == 0
+		      ? JOB_SINK_JOURNAL_SOCKET
+		      : JOB_SINK_SOCKET_DEFAULT)
 		: k->type == JOB_SINK_FILE ? k->path
 		: k->type == JOB_SINK_HTTP ? k->url
 					   : k->host);

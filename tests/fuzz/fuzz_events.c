@@ -250,6 +250,26 @@ check_slack(const char *m, size_t len)
 	json_decref(o);
 }
 
+/* The journal's datagram: KEY=VALUE lines, keys of A-Z 0-9 _, not
+ * starting with '_', the last line ended too. */
+static void
+check_journal(const char *m, size_t len)
+{
+	const char *p = m, *end = m + len, *eol, *eq, *k;
+
+	CHECK(len > 0 && m[len - 1] == '\n');
+	while (p < end) {
+		eol = memchr(p, '\n', (size_t)(end - p));
+		CHECK(eol != NULL);
+		eq = memchr(p, '=', (size_t)(eol - p));
+		CHECK(eq != NULL && eq > p && *p != '_');
+		for (k = p; k < eq; k++)
+			CHECK((*k >= 'A' && *k <= 'Z') ||
+			    (*k >= '0' && *k <= '9') || *k == '_');
+		p = eol + 1;
+	}
+}
+
 static void
 format_all(const struct event *ev, const struct event_format_options *opt,
     bool from_spool)
@@ -270,6 +290,7 @@ format_all(const struct event *ev, const struct event_format_options *opt,
 	check_json(m[EVENT_FORMAT_JSON], len[EVENT_FORMAT_JSON],
 	    m[EVENT_FORMAT_HEC], len[EVENT_FORMAT_HEC]);
 	check_slack(m[EVENT_FORMAT_SLACK], len[EVENT_FORMAT_SLACK]);
+	check_journal(m[EVENT_FORMAT_JOURNAL], len[EVENT_FORMAT_JOURNAL]);
 	/* A spooled event's JSON line is its spool form again. */
 	if (from_spool) {
 		CHECK(event_decode_json(m[EVENT_FORMAT_JSON],

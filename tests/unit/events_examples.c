@@ -46,7 +46,7 @@ main(void)
 				return 1;
 			printf("%s:\n\n```\n%s%s```\n\n",
 			    event_format_to_string(f), msg,
-			    f == EVENT_FORMAT_JSON ? "" : "\n");
+			    len > 0 && msg[len - 1] == '\n' ? "" : "\n");
 			free(msg);
 		}
 	}

@@ -889,6 +889,27 @@ test_slack(void **state)
 	    0);
 }
 
+/* Each line of a journal datagram is KEY=VALUE, KEY of A-Z, 0-9 and '_'
+ * not starting with '_' (what journald accepts from a client). */
+static void
+journal_lines(const char *msg)
+{
+	const char *p = msg, *eol, *eq;
+	size_t i;
+
+	while (*p != '\0') {
+		eol = strchr(p, '\n');
+		assert_non_null(eol);
+		eq = memchr(p, '=', (size_t)(eol - p));
+		assert_non_null(eq);
+		assert_true(eq > p && *p != '_');
+		for (i = 0; p + i < eq; i++)
+			assert_true((p[i] >= 'A' && p[i] <= 'Z') ||
+			    (p[i] >= '0' && p[i] <= '9') || p[i] == '_');
+		p = eol + 1;
+	}
+}
+
 static void
 test_single_line(void **state)
 {
@@ -911,8 +932,15 @@ test_single_line(void **state)
 				assert_int_equal(msg[len - 1], '\n');
 				len--;
 			}
-			assert_null(memchr(msg, '\n', len));
 			assert_null(memchr(msg, '\r', len));
+			if (f == EVENT_FORMAT_JOURNAL) {
+				/* One field a line: each line KEY=VALUE, the
+				 * newline in the message shown as \n. */
+				assert_non_null(strstr(msg, "ROTAD_MESSAGE=a\\nb\\rc\n"));
+				assert_int_equal(msg[len - 1], '\n');
+				journal_lines(msg);
+			} else
+				assert_null(memchr(msg, '\n', len));
 			free(msg);
 		}
 	}

@@ -412,6 +412,43 @@ test_syslog_waits(void **state)
 	close(fd);
 }
 
+/* A syslog sink in format journal: one datagram an event, each field a
+ * KEY=VALUE line of journald's native protocol. */
+static void
+test_journal(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[8192], want[64];
+	int64_t id;
+	ssize_t n;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	strcpy(sa.sun_path, f->sock);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	f->sink.type = JOB_SINK_SYSLOG;
+	f->sink.path = NULL;
+	f->sink.socket = f->sock;
+	f->sink.format = "journal";
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	spool(f, EVENT_VERIFY_FAIL, &id);
+	sinks_kick(f->s);
+	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_memory_equal(buf, "MESSAGE=", 8);
+	assert_non_null(strstr(buf, "\nPRIORITY=4\nSYSLOG_FACILITY=10\n"
+				    "SYSLOG_IDENTIFIER=rotad\n"
+				    "ROTAD_EVENT=verify_fail\n"));
+	snprintf(want, sizeof(want), "\nROTAD_SEQ=%lld\n", (long long)id);
+	assert_non_null(strstr(buf, want));
+	assert_int_equal(buf[n - 1], '\n');
+	assert_int_equal(cursor(f, "audit"), id);
+	close(fd);
+}
+
 /* Stop the loop once the sink's cursor reaches WANT, or after 20 s. */
 struct until {
 	struct fixture *f;
@@ -506,6 +543,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_syslog_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_network_partial_and_crash, setup, teardown),
 	};
