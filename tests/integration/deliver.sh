@@ -220,7 +220,7 @@ verdict "rsyslog ($driver TLS) and the HTTPS receiver listen" $? \
 
 # ---- the cases: tests/lib/deliver.py drives rotad-deliver ----
 cat >"$T/drive.py" <<'EOF'
-import json, os, pwd, subprocess, sys, time
+import json, os, pwd, socket, subprocess, sys, time
 sys.path.insert(0, os.environ["LIBDIR"])
 import deliver
 
@@ -301,6 +301,18 @@ def case_udp():
         msg = f.decode().split(" - test - ")[1]
         expect(any(msg in l for l in lines), "missing %r in %r" %
                (msg, lines))
+    # Nobody on the port: each ICMP "port unreachable" fails the next
+    # send with ECONNREFUSED, which is retried once; best effort.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    sink(d, "closed", "udp", port=closed)
+    for _ in range(3):
+        r = d.batch("closed", [b"a", b"b", b"c"])
+        expect(r["done"] == 3 and "error" not in r, r)
+    # Over the largest datagram: done 0 and why.
+    r = d.batch("udp", [b"x" * 65536])
+    expect(r["done"] == 0 and "too long" in r.get("error", ""), r)
     finish(d)
 
 
@@ -576,7 +588,7 @@ drive() { # name description
 	out=$(timeout 120 python3 "$T/drive.py" "$1" 2>&1)
 	verdict "$2" $? "$out"
 }
-drive udp "UDP: each frame a datagram, parsed by rsyslog"
+drive udp "UDP: each frame a datagram, parsed by rsyslog; ECONNREFUSED retried"
 drive tcp "TCP: octet-counted frames, parsed by rsyslog"
 drive tls-ip "TLS to an IP address: the frames arrive"
 drive tls-name "TLS to a host name (SNI): the frames arrive"
