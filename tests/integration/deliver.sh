@@ -58,7 +58,7 @@ for tool in rsyslogd openssl python3; do
 		exit 0
 	fi
 done
-echo "1..19"
+echo "1..20"
 
 # The service user: nobody as root; as anyone else, that one (no switch).
 if [ "$(id -u)" -eq 0 ]; then
@@ -525,6 +525,24 @@ def case_no_switch():
     finish(d)
 
 
+def case_caps():
+    # A non-root daemon's rotad-deliver (the unit's ambient CAP_SETUID and
+    # CAP_SETGID, passed on through the exec) switches, and keeps none.
+    d = deliver.Deliver("/usr/bin/setpriv", [
+        "--reuid=daemon", "--regid=daemon", "--clear-groups",
+        "--inh-caps=+setuid,+setgid", "--ambient-caps=+setuid,+setgid",
+        os.environ["DELIVER"], "--user", "nobody"], stderr=STDERR)
+    sink(d, "u", "udp")
+    expect(d.batch("u", frames("fromcaps", 1))["done"] == 1, "no delivery")
+    status = open("/proc/%d/status" % d.proc.pid).read()
+    fields = dict(l.split(":", 1) for l in status.splitlines() if ":" in l)
+    nobody = pwd.getpwnam("nobody")
+    expect(fields["Uid"].split() == [str(nobody.pw_uid)] * 4, status)
+    expect(int(fields["CapEff"], 16) == 0 and int(fields["CapPrm"], 16) == 0
+           and int(fields["CapAmb"], 16) == 0, status)
+    finish(d)
+
+
 def case_malformed():
     d = start()
     sink(d, "u", "udp")
@@ -577,6 +595,7 @@ CASES = {
     "replace": case_replace,
     "ids": case_ids,
     "no-switch": case_no_switch,
+    "caps": case_caps,
     "malformed": case_malformed,
     "stderr": case_stderr,
 }
@@ -604,9 +623,11 @@ drive replace "a replaced or dropped sink answers its batch; no sink waits on an
 if [ "$(id -u)" -eq 0 ]; then
 	drive ids "as root with --user nobody: nobody, no capability, seccomp"
 	drive no-switch "not root: refuses another user, runs as itself"
+	drive caps "not root, with CAP_SETUID and CAP_SETGID: switches, keeps none"
 else
 	ok "as root with --user nobody # SKIP not root"
 	ok "not root: refuses another user # SKIP not root"
+	ok "not root, with CAP_SETUID and CAP_SETGID # SKIP not root"
 fi
 drive malformed "a malformed message, a bad length, a RESULT: exit 1"
 drive stderr "the log: one prefixed line each, no secret, no event"
