@@ -178,7 +178,8 @@ restart_timer(struct stream *s, uv_timer_cb cb)
 	uv_timer_start(&s->timer, cb, s->base.cfg->timeout_ms, 0);
 }
 
-/* Queue LEN bytes of BUFS on the connection.  0 or a libuv error. */
+/* Queue BUFS on the connection under W, which the callback frees (and
+ * which is freed here on failure).  0 or a libuv error. */
 static int queue_write(
     struct stream *s, struct write_req *w, uv_buf_t *bufs, unsigned nbufs);
 
