@@ -24,7 +24,8 @@
  *   10   key_pem       secret, 1..DELIVER_PEM_MAX          each other
  *   11   auth          secret, 1..DELIVER_AUTH_MAX, no     SINK http,
  *                      CR, LF or NUL                       optional
- *   12   content_type  string, 1..255, no CR or LF         the same
+ *   12   content_type  string, 1..DELIVER_CONTENT_       the same
+ *                      TYPE_MAX, no CR or LF
  *   13   http_batch    bool: 1 byte, 1 (absent: false;     the same
  *                      written only when true)
  *   14   timeout_ms    int, 1..DELIVER_TIMEOUT_MAX_MS      SINK
@@ -76,12 +77,11 @@ enum {
 #define FIELD_HDR 5 /* the tag byte and the 4-byte length */
 #define PREFIX 4
 #define PORT_MAX 65535
-#define CONTENT_TYPE_MAX 255
 
 /* A SINK, the one message with secrets, is built in one struct secret. */
 _Static_assert(PREFIX + 14 * FIELD_HDR + 4 * 4 + 2 * DELIVER_HOST_MAX +
 	    DELIVER_URL_MAX + 3 * DELIVER_PEM_MAX + DELIVER_AUTH_MAX +
-	    CONTENT_TYPE_MAX + DELIVER_NAME_MAX + 1 <=
+	    DELIVER_CONTENT_TYPE_MAX + DELIVER_NAME_MAX + 1 <=
 	SECRET_MAX,
     "the largest SINK fits in a secret");
 _Static_assert(TAG__MAX <= 32, "a message's tags fit in a bitmask");
@@ -190,7 +190,7 @@ static const struct str_field {
 	{ TAG_CERT_PEM, offsetof(struct deliver_msg, cert_pem),
 	    DELIVER_PEM_MAX },
 	{ TAG_CONTENT_TYPE, offsetof(struct deliver_msg, content_type),
-	    CONTENT_TYPE_MAX },
+	    DELIVER_CONTENT_TYPE_MAX },
 	{ TAG_ERROR, offsetof(struct deliver_msg, error), DELIVER_ERROR_MAX },
 };
 #define N_STR_FIELDS (sizeof(str_fields) / sizeof(str_fields[0]))

@@ -53,6 +53,7 @@ struct secret;
 #define DELIVER_URL_MAX 2048
 #define DELIVER_PEM_MAX (64 * 1024) /* a CA bundle, a certificate, a key */
 #define DELIVER_AUTH_MAX 4096       /* an Authorization header's value */
+#define DELIVER_CONTENT_TYPE_MAX 255 /* a Content-Type header's value */
 #define DELIVER_ERROR_MAX 512       /* RESULT's text */
 #define DELIVER_TIMEOUT_MAX_MS 600000
 

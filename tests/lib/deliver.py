@@ -47,7 +47,7 @@ DELIVER_PEM_MAX = 64 * 1024
 DELIVER_AUTH_MAX = 4096
 DELIVER_ERROR_MAX = 512
 DELIVER_TIMEOUT_MAX_MS = 600000
-CONTENT_TYPE_MAX = 255
+DELIVER_CONTENT_TYPE_MAX = 255
 
 TYPES = {"sink": 1, "drop": 2, "batch": 3, "result": 4}
 KINDS = {"udp": 1, "tcp": 2, "tls": 3, "http": 4}
@@ -66,7 +66,7 @@ FIELDS = {
     "cert_pem": (9, "str", DELIVER_PEM_MAX),
     "key_pem": (10, "secret", DELIVER_PEM_MAX),
     "auth": (11, "secret", DELIVER_AUTH_MAX),
-    "content_type": (12, "str", CONTENT_TYPE_MAX),
+    "content_type": (12, "str", DELIVER_CONTENT_TYPE_MAX),
     "http_batch": (13, "bool", None),
     "timeout_ms": (14, "int", (1, DELIVER_TIMEOUT_MAX_MS)),
     "token": (15, "token", None),
@@ -257,9 +257,13 @@ class Deliver:
     def __init__(self, path, args=(), stderr=None, preexec_fn=None):
         self.sock, theirs = socket.socketpair(socket.AF_UNIX,
                                               socket.SOCK_STREAM)
+        # The daemon's empty environment; a sanitizer build's options
+        # pass (LeakSanitizer cannot run under the seccomp filter).
+        env = {k: os.environ[k] for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")
+               if k in os.environ}
         self.proc = subprocess.Popen([path] + list(args), stdin=theirs,
                                      stdout=subprocess.DEVNULL,
-                                     stderr=stderr, env={},
+                                     stderr=stderr, env=env,
                                      close_fds=True, preexec_fn=preexec_fn)
         theirs.close()
         self.buf = b""

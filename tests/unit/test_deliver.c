@@ -544,7 +544,7 @@ test_refused_values(void **state)
 		{ T_SERVER_NAME, DELIVER_HOST_MAX, DELIVER_TLS },
 		{ T_CA_PEM, DELIVER_PEM_MAX, DELIVER_TLS },
 		{ T_AUTH, DELIVER_AUTH_MAX, DELIVER_HTTP },
-		{ T_CONTENT_TYPE, 255, DELIVER_HTTP },
+		{ T_CONTENT_TYPE, DELIVER_CONTENT_TYPE_MAX, DELIVER_HTTP },
 	};
 	struct msg m = { 0 };
 	char *s;
