@@ -710,7 +710,8 @@ journal(struct buf *b, const struct event *ev,
 	journal_field(b, "ROTAD_EVENT", event_name_to_string(ev->name));
 	putf(b, "ROTAD_SEQ=%" PRId64 "\n", ev->seq);
 	journal_field(b, "ROTAD_TIMESTAMP", ts);
-	journal_field(b, "ROTAD_HOST", ev->host);
+	if (ev->host != NULL)
+		journal_field(b, "ROTAD_HOST", ev->host);
 	journal_field(b, "ROTAD_CATEGORY", event_category(ev->name));
 	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
 		if (params[i].sd == NULL)
