@@ -79,6 +79,7 @@ trap 'rm -rf "$T"' EXIT
 # program, its page, whether the page has a COMMANDS section to check
 for entry in "$B/scheduler/rotad docs/rotad.8" \
     "$B/rotad-worker docs/rotad-worker.8" \
+    "$B/deliver/rotad-deliver docs/rotad-deliver.8" \
     "$B/ctl/rotactl docs/rotactl.1 commands" \
     "$B/siem/rotad-siem docs/rotad-siem.8"; do
 	# shellcheck disable=SC2086

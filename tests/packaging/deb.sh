@@ -107,6 +107,7 @@ verdict "rotad.yaml is a conffile" $? "$(dpkg-query -W -f='${Conffiles}\n' rotad
 
 files_ok=0
 for f in /usr/sbin/rotad /usr/bin/rotactl /usr/libexec/rotad-worker \
+    /usr/libexec/rotad-deliver /usr/share/man/man8/rotad-deliver.8.gz \
     /usr/sbin/rotad-siem /lib/systemd/system/rotad-siem.service \
     /usr/share/man/man8/rotad-siem.8.gz \
     /lib/systemd/system/rotad.service /usr/lib/sysusers.d/rotad.conf \

@@ -59,6 +59,7 @@ cat >"$T/expected" <<'EOF'
 /usr/lib/systemd/system/rotad.service
 /usr/lib/sysusers.d/rotad.conf
 /usr/lib/tmpfiles.d/rotad.conf
+/usr/libexec/rotad-deliver
 /usr/libexec/rotad-worker
 /usr/sbin/rotad
 /usr/sbin/rotad-siem
@@ -66,6 +67,7 @@ cat >"$T/expected" <<'EOF'
 /usr/share/bash-completion/completions/rotad
 /usr/share/man/man1/rotactl.1
 /usr/share/man/man5/rotad.yaml.5
+/usr/share/man/man8/rotad-deliver.8
 /usr/share/man/man8/rotad-siem.8
 /usr/share/man/man8/rotad-worker.8
 /usr/share/man/man8/rotad.8
