@@ -117,7 +117,17 @@ sink_metrics(FILE *f, struct daemon *d)
 		    "rotad_sink_events_total{sink=\"%s\",fate=\"failed\"} "
 		    "%" PRIu64 "\n",
 		    m[i].name, m[i].failures);
+		fprintf(f,
+		    "rotad_sink_events_total{sink=\"%s\",fate=\"dropped\"} "
+		    "%" PRIu64 "\n",
+		    m[i].name, m[i].dropped);
 	}
+	fprintf(f,
+	    "# HELP rotad_sink_retrying 1 while a sink waits to try again.\n"
+	    "# TYPE rotad_sink_retrying gauge\n");
+	for (i = 0; i < n; i++)
+		fprintf(f, "rotad_sink_retrying{sink=\"%s\",type=\"%s\"} %d\n",
+		    m[i].name, m[i].type, m[i].retrying);
 	fprintf(f,
 	    "# HELP rotad_sink_cursor The last event id each sink has.\n"
 	    "# TYPE rotad_sink_cursor gauge\n");

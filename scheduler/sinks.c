@@ -56,6 +56,7 @@ struct sink {
 	int fd;       /* -1: not open */
 	int64_t cursor;
 	uint64_t seen, delivered, filtered, failures;
+	uint64_t dropped; /* trimmed by the spool's bound before it had them */
 	int64_t retry_ms; /* the last delay; 0: the last write worked */
 	bool waiting;     /* on the timer */
 	uv_timer_t timer; /* data: the sink; it is freed in the close cb */
@@ -82,6 +83,7 @@ struct sinks {
 	char *user;          /* rotad-deliver's: the workers' */
 	struct delivery *dl; /* started with the first network sink */
 	uint64_t token;      /* the last batch's */
+	int64_t trimmed;     /* the spool's bound deleted ids up to this */
 };
 
 static const char *const type_names[] = { "syslog", "file", "udp", "tcp",
@@ -935,6 +937,34 @@ build(struct sinks *s, const struct job_events *cfg, struct sink ***ret)
 	return 0;
 }
 
+static int
+first_id(int64_t id, int64_t time, const void *payload, size_t len, void *arg)
+{
+	(void)time;
+	(void)payload;
+	(void)len;
+	*(int64_t *)arg = id;
+	return 0;
+}
+
+/* The id before the spool's oldest (what an earlier life's bound
+ * deleted): a sink behind it lost those, counted then, not again. */
+static int
+spool_start(struct store *st, int64_t *ret)
+{
+	int64_t first = 0;
+	int r;
+
+	r = store_event_since(st, 0, 1, first_id, &first);
+	if (r == 0 && first == 0)
+		r = store_event_last(st, &first);
+	else if (r == 0)
+		first--;
+	if (r == 0)
+		*ret = first;
+	return r;
+}
+
 /* Where rotad-deliver is and whom it runs as, from CFG and USER. */
 static int
 set_delivery(struct sinks *s, const struct job_events *cfg, const char *user)
@@ -970,6 +1000,8 @@ sinks_open(const struct job_events *cfg, const char *user, struct store *st,
 	s->loop = loop;
 	s->spool_max = cfg->spool_max;
 	r = set_delivery(s, cfg, user);
+	if (r == 0)
+		r = spool_start(st, &s->trimmed);
 	if (r == 0)
 		r = build(s, cfg, &s->v);
 	if (r < 0) {
@@ -1063,12 +1095,27 @@ sinks_reopen(struct sinks *s)
 int
 sinks_bound(struct sinks *s, int64_t last_id, int64_t *ret_dropped)
 {
+	int64_t upto = last_id - s->spool_max, from;
+	size_t i;
+	int r;
+
 	*ret_dropped = 0;
 	/* Ids are dense (the spool never reuses one and only its oldest
 	 * go), so the events kept are those after last_id - spool_max. */
-	if (last_id - s->spool_max <= 0)
+	if (upto <= 0)
 		return 0;
-	return store_event_trim(s->st, last_id - s->spool_max, ret_dropped);
+	r = store_event_trim(s->st, upto, ret_dropped);
+	if (r < 0 || *ret_dropped == 0)
+		return r;
+	/* Each sink behind loses what it had not had of them. */
+	for (i = 0; i < s->n; i++) {
+		from = s->v[i]->cursor > s->trimmed ? s->v[i]->cursor
+						    : s->trimmed;
+		if (from < upto)
+			s->v[i]->dropped += (uint64_t)(upto - from);
+	}
+	s->trimmed = upto;
+	return 0;
 }
 
 void
@@ -1101,6 +1148,7 @@ sinks_metrics(const struct sinks *s, struct sinks_metric *ret, size_t n)
 		ret[i].delivered = k->delivered;
 		ret[i].filtered = k->filtered;
 		ret[i].failures = k->failures;
+		ret[i].dropped = k->dropped;
 		ret[i].cursor = k->cursor;
 		ret[i].retrying = k->waiting;
 	}

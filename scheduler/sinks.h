@@ -109,6 +109,8 @@ struct sinks_metric {
 	uint64_t filtered;  /* refused by the filter */
 	uint64_t failures;  /* failed writes (each retried) and events
 			     * that did not decode (skipped) */
+	uint64_t dropped;   /* deleted by the spool's bound before it had
+			     * them */
 	int64_t cursor;     /* the last event it has */
 	int retrying;       /* 1: waiting on its retry timer */
 };

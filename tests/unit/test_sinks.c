@@ -326,6 +326,7 @@ static void
 test_bound(void **state)
 {
 	struct fixture *f = *state;
+	struct sinks_metric mt;
 	int64_t id, dropped, last;
 	int i;
 
@@ -337,6 +338,20 @@ test_bound(void **state)
 	assert_int_equal(dropped, 15);
 	assert_int_equal(sinks_bound(f->s, id, &dropped), 0);
 	assert_int_equal(dropped, 0);
+	/* The sink was behind all of them: it lost 15, said once. */
+	assert_int_equal(sinks_metrics(f->s, &mt, 1), 1);
+	assert_int_equal(mt.dropped, 15);
+	/* A new life counts nothing again for what the last one deleted;
+	 * five more spooled and deleted are five more lost. */
+	sinks_close(f->s);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	for (i = 0; i < 5; i++)
+		spool(f, EVENT_SECRET_READ, &id);
+	assert_int_equal(sinks_bound(f->s, id, &dropped), 0);
+	assert_int_equal(dropped, 5);
+	sinks_metrics(f->s, &mt, 1);
+	assert_int_equal(mt.dropped, 5);
 	assert_int_equal(store_event_last(f->st, &last), 0);
 	assert_int_equal(last, id);
 	/* The sink, behind, gets the ten kept. */
