@@ -230,7 +230,7 @@ static void
 proc_lost(struct tproc *p, const char *why)
 {
 	struct template *t = p->t;
-	struct template_child *c;
+	struct template_child *c, *next;
 	bool serving = t->cur == p || t->next == p;
 
 	if (p->lost)
@@ -245,13 +245,19 @@ proc_lost(struct tproc *p, const char *why)
 	close_socket(p);
 	if (!p->exited)
 		(void)uv_process_kill(&p->proc, SIGKILL);
-	LIST_FOREACH(c, &p->busy, link)
-	{
+	/* P's handles are closing, not closed: P outlives this walk even
+	 * when a child is told at once. */
+	for (c = LIST_FIRST(&p->busy); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
 		(void)template_child_kill(c, SIGKILL);
 		if (uv_poll_init(t->loop, &c->watch, c->pidfd) == 0) {
 			c->watch.data = c;
 			c->watching = true;
 			uv_poll_start(&c->watch, UV_READABLE, child_gone);
+		} else {
+			/* Not to be watched: it was sent SIGKILL, which
+			 * it cannot refuse. */
+			child_exited(c, 128 + SIGKILL);
 		}
 	}
 	if (t->cur == p)
