@@ -9,6 +9,9 @@
  *   hang         sleep until killed
  *   leak         put new_secret in the message and the facts, for the
  *                test that the worker scrubs them
+ *   clock        succeed, saying in the facts when it ran
+ *                ("clock=NS", CLOCK_MONOTONIC): bench/worker_start's
+ *                measure of a worker's start, request read included
  *
  * and the sandbox probes, which try what the sandbox forbids and report
  * the errno in the facts ("probe=NAME", "result=EPERM"); a probe whose
@@ -33,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "provider.h"
 #include "secret.h"
@@ -199,6 +203,19 @@ act_leak(const struct wire_request *req, struct wire_response *res)
 	    (const char *)secret_data(req->new_secret));
 }
 
+/* CLOCK_MONOTONIC is one clock for every process of the host: the
+ * bench compares this with the instant it decided to start the worker. */
+static int
+act_clock(struct wire_response *res)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(res->facts, sizeof(res->facts), "clock=%lld\n",
+	    (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+	return 0;
+}
+
 static int
 run(const struct wire_request *req, struct wire_response *res)
 {
@@ -215,6 +232,8 @@ run(const struct wire_request *req, struct wire_response *res)
 			sleep(3600);
 	if (strcmp(a, "leak") == 0 && req->new_secret != NULL)
 		return act_leak(req, res);
+	if (strcmp(a, "clock") == 0)
+		return act_clock(res);
 	if (strcmp(a, "exec") == 0)
 		return probe_exec(res);
 	if (strcmp(a, "write") == 0)

@@ -55,6 +55,7 @@
 
 struct sinks;
 struct spawn;
+struct template;
 struct workers;
 
 /* A configuration generation, shared by the runs that started under it. */
@@ -212,6 +213,7 @@ struct daemon {
 	int nqueued, nrunning, nfinished;
 
 	struct workers *workers; /* the live workers' record, on disk */
+	struct template *tmpl;   /* the worker template (template.h) */
 
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t stop_timer, watchdog, metrics_timer;
@@ -290,6 +292,10 @@ void daemon_maybe_finish_stop(struct daemon *d);
 
 /* Queue runs the store says did not finish (at start, before fires). */
 void daemon_recover_unfinished(struct daemon *d);
+
+/* A reload adopted SET: a new worker template, of SET's worker binary
+ * (template.h). */
+void daemon_template_reload(struct daemon *d, const struct job_set *set);
 
 /* ---- users.c ---- */
 

@@ -78,15 +78,64 @@
 #include "script_input.h"
 #include "spawn.h"
 #include "store.h"
+#include "template.h"
 #include "wire.h"
 #include "workers.h"
 #include "worker_user.h"
+
+/* ---- the worker template ---- */
+
+/* The worker binary JD names, as run.c starts it. */
+static const char *
+worker_path(const struct job_daemon *jd)
+{
+	return jd->worker_path != NULL ? jd->worker_path
+				       : ROTAD_LIBEXECDIR "/rotad-worker";
+}
+
+/*
+ * The worker template (template.h): exec'd now, while the daemon holds
+ * its configuration and nothing else (no store, no key, no secret), and
+ * from then on every step's worker is one of its forks.  Its idle pool
+ * is max_workers: as many workers as may start at once.  A template that
+ * cannot start is logged, and workers are fork and exec'd meanwhile.
+ */
+static void
+start_template(struct daemon *d, const struct job_set *set)
+{
+	if (template_start(d->loop, worker_path(&set->daemon),
+		(unsigned)set->daemon.max_workers, &d->tmpl) < 0) {
+		log_msg(LOG_ERR, MSG_TEMPLATE,
+		    "no worker template (out of memory); workers start by "
+		    "fork and exec");
+		return;
+	}
+	spawn_set_template(d->tmpl);
+}
+
+void
+daemon_template_reload(struct daemon *d, const struct job_set *set)
+{
+	if (d->tmpl != NULL)
+		template_restart(d->tmpl, worker_path(&set->daemon),
+		    (unsigned)set->daemon.max_workers);
+}
+
+static void
+stop_template(struct daemon *d)
+{
+	spawn_set_template(NULL);
+	template_stop(d->tmpl);
+	d->tmpl = NULL;
+}
 
 /* ---- signals and stop ---- */
 
 static void
 close_all(struct daemon *d)
 {
+	/* Its processes exit once their last steps have ended. */
+	stop_template(d);
 	uv_close((uv_handle_t *)&d->tfd_poll, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
@@ -526,6 +575,7 @@ start_serving(struct daemon *d)
 	r = control_start(d->loop, &cc, &d->control, err, sizeof(err));
 	if (r < 0) {
 		log_msg(LOG_ERR, MSG_START, "control socket: %s", err);
+		stop_template(d);
 		abandon_loop(d);
 		return r;
 	}
@@ -608,14 +658,22 @@ daemon_main(const char *config, bool to_syslog)
 	TAILQ_INIT(&d.finished);
 	emit_init(&d);
 
-	if (load_config(config, &set) < 0 || check_worker_user(set) < 0 ||
-	    open_store(&d, set) < 0)
+	if (load_config(config, &set) < 0 || check_worker_user(set) < 0)
 		goto out;
 	if (init_loop(&d) < 0)
 		goto out;
+	/* Before the store is opened and any secret read: what the
+	 * template is exec'd from holds none (template.h). */
+	start_template(&d, set);
+	if (open_store(&d, set) < 0) {
+		stop_template(&d);
+		abandon_loop(&d);
+		goto out;
+	}
 	/* Recovery never runs beside a worker of the previous life. */
 	d.workers = workers_new(set->daemon.store_path);
 	if (workers_end_previous(d.workers) < 0) {
+		stop_template(&d);
 		abandon_loop(&d);
 		goto out;
 	}

@@ -45,6 +45,7 @@
 #define MSG_OUT_OF_SYNC "ROTAD-0041"
 #define MSG_SCRIPT "ROTAD-0042"
 #define MSG_DELIVERY "ROTAD-0050" /* a sink cannot deliver */
+#define MSG_TEMPLATE "ROTAD-0060" /* the worker template */
 #define MSG_INTERNAL "ROTAD-0099"
 
 /* Where lines go: stderr (foreground) or syslog. */

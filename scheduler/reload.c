@@ -385,6 +385,8 @@ reload_config(struct daemon *d, json_t **ret_errors)
 		return -EINVAL;
 	}
 	reload_adopt(d, set, false);
+	/* A new worker binary, or worker.path, takes effect now. */
+	daemon_template_reload(d, set);
 	if (d->sinks != NULL)
 		(void)sinks_reconfigure(d->sinks, &set->daemon.events,
 		    set->daemon.worker_user);

@@ -7,20 +7,36 @@
  * every handle is closed and, when the last close callback has run, the
  * callback is called and the struct freed.  Keeping that one exit path
  * is what lets spawn_cancel() and the deadline share it.
+ *
+ * The process is one of two kinds, and only start, kill and exit differ:
+ * a child of the worker template (template.h: the daemon made the pipes
+ * and handed their worker ends over; it kills through the child's pidfd
+ * and learns of its exit from the template), with no process handle, so
+ * three handles; or, when the template cannot serve, a uv_spawn()ed
+ * child of the daemon (a fork and exec of it).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "secret.h"
 #include "spawn.h"
+#include "template.h"
 
 #define LEN_PREFIX 4
 
+/* The daemon's one template (spawn_set_template()): one loop, one
+ * template, as one daemon. */
+static struct template *tmpl;
+
 struct spawn {
 	uv_loop_t *loop;
-	uv_process_t proc;
+	uv_process_t proc;            /* a fork and exec of ours */
+	struct template_child *child; /* or the template's, until it exits */
+	bool forked;                  /* which of the two */
+	int pid;
 	uv_pipe_t in, out;
 	uv_timer_t timer;
 	uv_write_t wreq;
@@ -99,21 +115,49 @@ maybe_done(struct spawn *sp)
 	close_one(sp, (uv_handle_t *)&sp->timer);
 	close_one(sp, (uv_handle_t *)&sp->in);
 	close_one(sp, (uv_handle_t *)&sp->out);
-	close_one(sp, (uv_handle_t *)&sp->proc);
+	if (!sp->forked)
+		close_one(sp, (uv_handle_t *)&sp->proc);
+}
+
+/* SIG to the worker, until it has exited (then its pid may be
+ * another's: a template child's pidfd is gone with it). */
+static void
+kill_worker(struct spawn *sp, int sig)
+{
+	if (sp->exited)
+		return;
+	if (sp->forked)
+		(void)template_child_kill(sp->child, sig);
+	else
+		(void)uv_process_kill(&sp->proc, sig);
 }
 
 static void
-proc_exited(uv_process_t *p, int64_t exit_status, int term_signal)
+worker_exited(struct spawn *sp, int exit_code)
 {
-	struct spawn *sp = p->data;
-
-	sp->exit_code = term_signal != 0 ? 128 + term_signal : (int)exit_status;
+	sp->exit_code = exit_code;
 	sp->exited = true;
 	uv_timer_stop(&sp->timer);
 	/* A late kill is an answer lost on its way, whatever was read. */
 	if (sp->killed_late && sp->status == 1)
 		sp->status = -EPIPE;
 	maybe_done(sp);
+}
+
+static void
+proc_exited(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+	worker_exited(
+	    p->data, term_signal != 0 ? 128 + term_signal : (int)exit_status);
+}
+
+static void
+child_exited(int exit_code, void *arg)
+{
+	struct spawn *sp = arg;
+
+	sp->child = NULL;
+	worker_exited(sp, exit_code);
 }
 
 static void
@@ -151,14 +195,14 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		if (sp->len >= LEN_PREFIX + WIRE_MAX && sp->status == 1) {
 			/* More than any answer may be: stop listening. */
 			sp->status = -EBADMSG;
-			uv_process_kill(&sp->proc, SIGKILL);
+			kill_worker(sp, SIGKILL);
 		}
 		if (sp->fault == SPAWN_FAULT_KILL_LATE && !sp->killed_late &&
 		    sp->len >= LEN_PREFIX) {
 			/* The worker has done its work and is answering:
 			 * lose the answer, as a crash at this point would. */
 			sp->killed_late = true;
-			uv_process_kill(&sp->proc, SIGKILL);
+			kill_worker(sp, SIGKILL);
 		}
 		return;
 	}
@@ -188,7 +232,7 @@ grace_over(uv_timer_t *t)
 {
 	struct spawn *sp = t->data;
 
-	uv_process_kill(&sp->proc, SIGKILL);
+	kill_worker(sp, SIGKILL);
 }
 
 static void
@@ -198,8 +242,66 @@ deadline(uv_timer_t *t)
 
 	if (sp->status == 1)
 		sp->status = -ETIMEDOUT;
-	uv_process_kill(&sp->proc, SIGTERM);
+	kill_worker(sp, SIGTERM);
 	uv_timer_start(&sp->timer, grace_over, sp->grace_ms, 0);
+}
+
+void
+spawn_set_template(struct template *t)
+{
+	tmpl = t;
+}
+
+/*
+ * The worker as a child of the template: two pipes made here, their
+ * worker ends handed over with fd 2 and closed, ours opened in the pipe
+ * handles.  0, or -errno when the template cannot (then nothing is left
+ * open, and the handles are as they were).
+ */
+static int
+start_forked(struct spawn *sp, const struct spawn_args *a)
+{
+	uv_file in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	int fds[3], rc;
+
+	/* The daemon's ends non-blocking, for the loop; the worker's as an
+	 * exec'd worker gets them. */
+	if ((rc = uv_pipe(in, 0, UV_NONBLOCK_PIPE)) < 0)
+		return rc;
+	if ((rc = uv_pipe(out, UV_NONBLOCK_PIPE, 0)) < 0)
+		goto out;
+	fds[0] = in[0];
+	fds[1] = out[1];
+	fds[2] = 2;
+	rc = template_fork(tmpl, a->argv, fds, child_exited, sp, &sp->child);
+	if (rc < 0)
+		goto out;
+	close(in[0]);
+	close(out[1]);
+	sp->forked = true;
+	sp->pid = template_child_pid(sp->child);
+	/* Cannot fail with fresh pipes; should it, the worker is ended and
+	 * the step has no answer, as with any worker that died. */
+	if (uv_pipe_open(&sp->in, in[1]) < 0) {
+		close(in[1]);
+		sp->status = -EIO;
+		kill_worker(sp, SIGKILL);
+	}
+	if (uv_pipe_open(&sp->out, out[0]) < 0) {
+		close(out[0]);
+		sp->status = -EIO;
+		sp->eof = true;
+		kill_worker(sp, SIGKILL);
+	}
+	return 0;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	return rc;
 }
 
 int
@@ -232,6 +334,10 @@ spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
 	sp->wreq.data = sp;
 	sp->open = 4;
 
+	if (tmpl != NULL && start_forked(sp, a) == 0) {
+		sp->open = 3; /* no process handle */
+		goto started;
+	}
 	memset(&o, 0, sizeof(o));
 	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
 	stdio[0].data.stream = (uv_stream_t *)&sp->in;
@@ -257,8 +363,10 @@ spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
 		uv_close((uv_handle_t *)&sp->timer, closed);
 		return rc;
 	}
+	sp->pid = sp->proc.pid;
+started:
 	if (a->fault == SPAWN_FAULT_KILL_EARLY)
-		uv_process_kill(&sp->proc, SIGKILL);
+		kill_worker(sp, SIGKILL);
 	uv_read_start((uv_stream_t *)&sp->out, alloc_cb, on_read);
 	b = uv_buf_init((char *)secret_data(sp->request),
 	    (unsigned)secret_len(sp->request));
@@ -278,11 +386,11 @@ spawn_cancel(struct spawn *sp)
 {
 	if (sp->status == 1)
 		sp->status = -ECANCELED;
-	uv_process_kill(&sp->proc, SIGKILL);
+	kill_worker(sp, SIGKILL);
 }
 
 int
 spawn_pid(const struct spawn *sp)
 {
-	return sp->proc.pid;
+	return sp->pid;
 }

@@ -9,6 +9,12 @@
  * At the deadline the worker gets SIGTERM, then SIGKILL after a grace
  * period; the step then ends with -ETIMEDOUT, which the daemon classes
  * transient like any step that got no answer.
+ *
+ * The worker is a fork of the worker template when one is set and can
+ * serve (template.h): the daemon then never forks for a step.  Otherwise
+ * it is a fork and exec of the daemon (uv_spawn).  Either way the worker
+ * runs the same code from its argv on, and nothing here differs for the
+ * caller.
  */
 #ifndef ROTAD_SPAWN_H
 #define ROTAD_SPAWN_H
@@ -21,6 +27,7 @@
 
 struct secret;
 struct spawn;
+struct template;
 
 /*
  * Called once per spawn_start(), after the process has exited and every
@@ -56,6 +63,13 @@ struct spawn_args {
  */
 int spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
     void *arg, struct spawn **ret);
+
+/*
+ * From now on start workers whose argv[0] is T's worker path as forks of
+ * T, whenever it can (NULL: always by fork and exec).  T stays the
+ * caller's; set NULL before stopping it.
+ */
+void spawn_set_template(struct template *t);
 
 /* End the worker now (SIGKILL); the callback gets -ECANCELED. */
 void spawn_cancel(struct spawn *sp);

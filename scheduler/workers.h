@@ -14,6 +14,14 @@
  * start, before recovery, every process it lists that still runs with
  * the same start time and is a rotad-worker is SIGKILLed and waited for.
  *
+ * A worker forked from the worker template (template.h) is listed like
+ * any other: spawn gives its own pid, and it is named rotad-worker (a
+ * fork keeps the template's name).  The template and its idle children
+ * are not listed: they run no step, die with the daemon (their parent-
+ * death signals: the template's on the daemon, the children's on the
+ * template), and exit anyway when their socket's other end closes, so
+ * none of them can start a step for a daemon that is gone.
+ *
  * Daemon bookkeeping: it allocates with xalloc and logs what it does.
  */
 #ifndef ROTAD_WORKERS_H

@@ -211,8 +211,8 @@ fail(char *why, size_t size, int err, const char *fmt, ...)
 /* Step 1.  close_range() first; kernels before 5.9 lack it, so fall back
  * to the fds /proc lists (collected first, since closing while reading
  * the directory would close the directory's own fd). */
-static int
-close_fds(char *why, size_t size)
+int
+sandbox_close_fds(char *why, size_t size)
 {
 	DIR *d;
 	struct dirent *e;
@@ -824,7 +824,7 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 	/* A change of ids clears the parent-death signal: keep it. */
 	(void)prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0);
 
-	if ((r = close_fds(why, size)) < 0) /* 1 */
+	if ((r = sandbox_close_fds(why, size)) < 0) /* 1 */
 		return r;
 	if ((r = clear_environment(why, size)) < 0) /* 2 */
 		return r;

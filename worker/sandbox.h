@@ -59,6 +59,11 @@ struct sandbox_profile {
  */
 int sandbox_enter(const struct sandbox_profile *p, char *why, size_t size);
 
+/* Step 1 alone: close every fd but 0, 1 and 2.  0, or a negative errno
+ * with a reason in WHY (may be NULL).  The template (forkserver.h) does
+ * it at its start, and each of its children as it is forked. */
+int sandbox_close_fds(char *why, size_t size);
+
 /* The Landlock ABI sandbox_enter() used, 0 when the kernel has none (the
  * worker then says so in its facts: the file system was not confined). */
 int sandbox_landlock_abi(void);

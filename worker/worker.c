@@ -3,6 +3,7 @@
  *
  *   rotad-worker --provider NAME [--user USER] [--parent PID]
  *       [--ca-file PATH] [--exec PATH]... [--read PATH]...
+ *   rotad-worker --template --parent PID [--pool N]
  *   rotad-worker --help | --version
  *
  * The daemon starts one per step.  The command line carries no secret,
@@ -30,6 +31,12 @@
  * deadline, and its apply could land after the daemon's next life has
  * recovered the run and dropped the secret it sets.  (The daemon's next
  * life also ends any worker of the previous one it finds: workers.h.)
+ *
+ * With --template the process is the daemon's worker template
+ * (forkserver.h): it never reads a request, and main() goes on below only
+ * in each of its forks, with the step's fds and arguments, as if exec'd
+ * with them; its parent, the one whose death orphans it, is then the
+ * template, which dies with the daemon.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -45,6 +52,7 @@
 
 #include "catalog.h"
 #include "config.h"
+#include "forkserver.h"
 #include "provider.h"
 #include "registry.h"
 #include "sandbox.h"
@@ -53,8 +61,9 @@
 #include "wire.h"
 
 #define SYNOPSIS                                                               \
-	"usage: rotad-worker --provider NAME [--user USER] [--parent PID]\n" \
-	"           [--ca-file PATH] [--exec PATH]... [--read PATH]...\n"    \
+	"usage: rotad-worker --provider NAME [--user USER] [--parent PID]\n"   \
+	"           [--ca-file PATH] [--exec PATH]... [--read PATH]...\n"      \
+	"       rotad-worker --template --parent PID [--pool N]\n"             \
 	"       rotad-worker --help | --version\n"
 
 /* Exit statuses when no answer was written. */
@@ -71,6 +80,28 @@ struct args {
 	const char **read;
 	size_t nexec, nread;
 };
+
+/*
+ * A sanitizer build: LeakSanitizer checks for leaks at exit by stopping
+ * the process's threads with ptrace, which seccomp refuses here, and it
+ * then fails the exit.  The worker's leaks are left to its code's unit
+ * tests; nothing of this is in a release build.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WORKER_LSAN 1
+#endif
+#endif
+#ifdef WORKER_LSAN
+int __lsan_is_turned_off(void);
+int
+__lsan_is_turned_off(void)
+{
+	return 1;
+}
+#endif
 
 static void logx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -402,6 +433,10 @@ help_or_version(int argc, char **argv)
 		    "  --ca-file PATH   the CA file TLS may read\n"
 		    "  --exec PATH      a program a script step may execute\n"
 		    "  --read PATH      a file a script step may read\n"
+		    "  --template       be the daemon's worker template: "
+		    "fork a worker\n"
+		    "                   per step, with --parent and "
+		    "--pool N\n"
 		    "  -h, --help       this text\n"
 		    "  --version        the version\n"
 		    "\n"
@@ -433,6 +468,7 @@ note_sandbox(struct wire_response *res)
 int
 main(int argc, char **argv)
 {
+	struct forkserver_child forked = { 0 };
 	struct args a = { 0 };
 	struct sandbox_profile prof;
 	const struct catalog_provider *desc;
@@ -452,6 +488,14 @@ main(int argc, char **argv)
 	memset(&res, 0, sizeof(res));
 	if (help_or_version(argc, argv))
 		return fflush(stdout) == 0 ? 0 : 1;
+	/* The template returns here only in a child, which runs the step
+	 * its START gave it, as an exec'd worker with those arguments. */
+	if (argc >= 2 && strcmp(argv[1], "--template") == 0) {
+		if (forkserver_run(argc, argv, &forked, &status) == 0)
+			return status;
+		argc = forked.argc;
+		argv = forked.argv;
+	}
 
 	/* argv, then the provider: nothing is read before the sandbox.
 	 * Internal providers (post-rotation) are workers' names too. */
@@ -459,6 +503,10 @@ main(int argc, char **argv)
 		status = answer_fatal("%s", why);
 		goto out;
 	}
+	/* A fork of the template: its parent is the template, and the
+	 * daemon's death reaches it through the template's. */
+	if (forked.parent != 0)
+		a.parent = forked.parent;
 	/* The daemon died before the prctl: nobody would read our answer,
 	 * and nobody would bound our step. */
 	if (a.parent != 0 && getppid() != (pid_t)a.parent) {
@@ -542,5 +590,6 @@ out:
 	free(reads);
 	free(a.exec);
 	free(a.read);
+	free(forked.argv);
 	return status;
 }

@@ -295,11 +295,17 @@ for mode in root service; do
 
 	# The same, seen from outside on a worker in the middle of its step,
 	# with its capabilities: a service daemon's ambient ones are gone.
+	# A worker is a child of the daemon's worker template (the template's
+	# idle children are not locked down yet: the one with seccomp is the
+	# step's), or, when no template serves, of the daemon itself.
 	ctl rotate sleeper >/dev/null 2>&1
 	WPID=
 	for _ in $(seq 1 100); do
-		WPID=$(pgrep -P "$PID" -f rotad-worker | head -n 1)
-		[ -n "$WPID" ] && grep -q '^Seccomp:[[:space:]]*2' "/proc/$WPID/status" 2>/dev/null && break
+		for p in $(pgrep -P "$PID" -f 'rotad-worker --template' |
+		    xargs -r -n 1 pgrep -P) $(pgrep -P "$PID" -f 'rotad-worker --provider'); do
+			grep -q '^Seccomp:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && WPID=$p && break
+		done
+		[ -n "$WPID" ] && break
 		sleep 0.05
 	done
 	ST=$(cat "/proc/$WPID/status" 2>&1)

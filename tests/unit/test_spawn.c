@@ -3,6 +3,13 @@
  * real libuv loop: an answer is decoded, silence and garbage are
  * refused, the deadline ends a worker that hangs, faults kill it, and
  * every handle is closed before the callback (the loop closes clean).
+ *
+ * Then the same through the worker template (scheduler/template.c, the
+ * real rotad-worker --template of this build and its test provider): the
+ * worker is the template's child, not ours; its deadline and the faults
+ * reach it through its pidfd; a template killed mid-step ends the step
+ * with its worker, starts go on by fork and exec, and another template
+ * starts; and a start with no idle child falls back to fork and exec.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +29,7 @@
 
 #include "secret.h"
 #include "spawn.h"
+#include "template.h"
 #include "wire.h"
 
 struct outcome {
@@ -45,9 +54,10 @@ done(int status, const struct wire_response *res, int exit_code, void *arg)
 	}
 }
 
-/* A request worth sending: the stand-ins ignore it. */
+/* A request for the test provider doing ACTION (NULL: nothing); the
+ * stand-ins ignore it. */
 static struct secret *
-request(void)
+request_for(const char *action)
 {
 	struct wire_request q = { 0 };
 	struct secret *s = NULL;
@@ -55,10 +65,18 @@ request(void)
 	q.op = WIRE_OP_VERIFY;
 	q.provider = "test";
 	q.login = "someone";
+	q.test_action = (char *)action;
+	q.tls_verify = true;
 	assert_int_equal(secret_new("candidate", 9, &q.new_secret), 0);
 	assert_int_equal(wire_request_encode(&q, &s), 0);
 	secret_free(q.new_secret);
 	return s;
+}
+
+static struct secret *
+request(void)
+{
+	return request_for(NULL);
 }
 
 /* Run SCRIPT (sh -c) as the worker; return what the callback saw. */
@@ -312,6 +330,279 @@ test_no_such_worker(void **state)
 	assert_int_equal(o.calls, 0); /* and the request was freed */
 }
 
+/* ---- through the worker template ---- */
+
+struct tctx {
+	uv_loop_t loop;
+	uv_timer_t tick; /* so that UV_RUN_ONCE returns now and then */
+	struct template *t;
+	const char *argv[8];
+	char parent[24];
+};
+
+static void
+tick(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* The worker user: nobody as root; else ourselves (the worker then has
+ * nothing to switch, and accepts). */
+static const char *
+worker_user(void)
+{
+	struct passwd *pw;
+
+	if (geteuid() == 0)
+		return "nobody";
+	pw = getpwuid(geteuid());
+	return pw != NULL ? pw->pw_name : "nobody";
+}
+
+/* Run C's loop until *CALLS is not 0 or, CALLS NULL, until T has READY
+ * children idle; 20 s at most. */
+static void
+run_until(
+    struct tctx *c, const int *calls, const struct template *t, size_t ready)
+{
+	uint64_t end = uv_hrtime() + 20000000000ULL;
+
+	while (calls != NULL ? *calls == 0
+			     : !template_ready(t, ROTAD_WORKER, ready)) {
+		assert_true(uv_hrtime() < end);
+		uv_run(&c->loop, UV_RUN_ONCE);
+	}
+}
+
+static void
+tstart(struct tctx *c, unsigned pool)
+{
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(uv_loop_init(&c->loop), 0);
+	uv_timer_init(&c->loop, &c->tick);
+	uv_timer_start(&c->tick, tick, 20, 20);
+	assert_int_equal(
+	    template_start(&c->loop, ROTAD_WORKER, pool, &c->t), 0);
+	spawn_set_template(c->t);
+	run_until(c, NULL, c->t, pool);
+	snprintf(c->parent, sizeof(c->parent), "%ld", (long)getpid());
+	c->argv[0] = ROTAD_WORKER;
+	c->argv[1] = "--provider";
+	c->argv[2] = "test";
+	c->argv[3] = "--user";
+	c->argv[4] = worker_user();
+	c->argv[5] = "--parent";
+	c->argv[6] = c->parent;
+	c->argv[7] = NULL;
+}
+
+static void
+tstop(struct tctx *c)
+{
+	spawn_set_template(NULL);
+	template_stop(c->t);
+	uv_close((uv_handle_t *)&c->tick, NULL);
+	uv_run(&c->loop, UV_RUN_DEFAULT);
+	/* Every handle the template and spawn made is closed. */
+	assert_int_equal(uv_loop_close(&c->loop), 0);
+}
+
+/* PID's parent, from /proc/PID/stat; 0 when it is gone. */
+static int
+parent_of(int pid)
+{
+	char path[64], buf[512], *p;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL)
+		(void)sscanf(p + 2, "%*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+/* One step of the test provider doing ACTION; *RET_PPID (may be NULL) the
+ * worker's parent as it started. */
+static struct outcome
+tstep(struct tctx *c, const char *action, uint64_t deadline_ms,
+    enum spawn_fault fault, int *ret_ppid)
+{
+	struct spawn_args a = { 0 };
+	struct outcome o = { 0 };
+	struct spawn *sp = NULL;
+
+	a.argv = c->argv;
+	a.request = request_for(action);
+	a.deadline_ms = deadline_ms;
+	a.grace_ms = 200;
+	a.fault = fault;
+	assert_int_equal(spawn_start(&c->loop, &a, done, &o, &sp), 0);
+	if (ret_ppid != NULL)
+		*ret_ppid = parent_of(spawn_pid(sp));
+	run_until(c, &o.calls, NULL, 0);
+	assert_int_equal(o.calls, 1);
+	return o;
+}
+
+/* After a failed test: its template is on a loop that is gone. */
+static int
+forget(void **state)
+{
+	(void)state;
+	spawn_set_template(NULL);
+	return 0;
+}
+
+/* Without test_hooks the worker has no test provider: nothing to run. */
+static bool
+have_test_provider(const struct outcome *o)
+{
+	return !(o->status == 0 && o->class == WIRE_CLASS_FATAL &&
+	    strstr(o->message, "unknown provider") != NULL);
+}
+
+static void
+test_template_answer(void **state)
+{
+	struct outcome o;
+	struct tctx c;
+	int ppid = 0;
+
+	(void)state;
+	tstart(&c, 2);
+	o = tstep(&c, "clock", 10000, SPAWN_FAULT_NONE, &ppid);
+	if (!have_test_provider(&o)) {
+		tstop(&c);
+		skip();
+	}
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.exit_code, 0);
+	assert_int_equal(o.class, WIRE_CLASS_NONE);
+	/* A fork of the template, not of this process. */
+	assert_true(ppid != 0 && ppid != getpid());
+	assert_int_equal(parent_of(ppid), getpid());
+	tstop(&c);
+}
+
+static void
+test_template_deadline_and_faults(void **state)
+{
+	struct outcome o;
+	struct tctx c;
+
+	(void)state;
+	tstart(&c, 2);
+	o = tstep(&c, "hang", 300, SPAWN_FAULT_NONE, NULL);
+	if (!have_test_provider(&o)) {
+		tstop(&c);
+		skip();
+	}
+	assert_int_equal(o.status, -ETIMEDOUT);
+	assert_int_equal(o.exit_code, 128 + SIGTERM);
+	o = tstep(&c, "clock", 10000, SPAWN_FAULT_KILL_EARLY, NULL);
+	assert_int_not_equal(o.status, 0);
+	assert_int_equal(o.exit_code, 128 + SIGKILL);
+	/* Killed once its answer has begun: the answer is lost. */
+	o = tstep(&c, "clock", 10000, SPAWN_FAULT_KILL_LATE, NULL);
+	assert_int_equal(o.status, -EPIPE);
+	tstop(&c);
+}
+
+static void
+test_template_dies(void **state)
+{
+	struct spawn_args a = { 0 };
+	struct outcome o = { 0 };
+	struct spawn *sp = NULL;
+	struct tctx c;
+	uint64_t t0;
+	int tpid;
+
+	(void)state;
+	tstart(&c, 1);
+	o = tstep(&c, "clock", 10000, SPAWN_FAULT_NONE, NULL);
+	if (!have_test_provider(&o)) {
+		tstop(&c);
+		skip();
+	}
+	run_until(&c, NULL, c.t, 1);
+	/* Mid-step, the template is killed: the step ends at once (not at
+	 * its deadline), its worker killed. */
+	memset(&o, 0, sizeof(o));
+	a.argv = c.argv;
+	a.request = request_for("hang");
+	a.deadline_ms = 15000;
+	a.grace_ms = 200;
+	assert_int_equal(spawn_start(&c.loop, &a, done, &o, &sp), 0);
+	tpid = parent_of(spawn_pid(sp));
+	assert_true(tpid > 0 && tpid != getpid());
+	t0 = uv_hrtime();
+	assert_int_equal(kill(tpid, SIGKILL), 0);
+	run_until(&c, &o.calls, NULL, 0);
+	assert_true(uv_hrtime() - t0 < 5000000000ULL);
+	assert_int_not_equal(o.status, 0);
+	assert_int_equal(o.exit_code, 128 + SIGKILL);
+	/* Meanwhile, fork and exec: the worker is our child. */
+	{
+		int ppid = 0;
+
+		o = tstep(&c, "clock", 10000, SPAWN_FAULT_NONE, &ppid);
+		assert_int_equal(o.status, 0);
+		assert_int_equal(ppid, getpid());
+	}
+	/* Then another template serves. */
+	run_until(&c, NULL, c.t, 1);
+	{
+		int ppid = 0;
+
+		o = tstep(&c, "clock", 10000, SPAWN_FAULT_NONE, &ppid);
+		assert_int_equal(o.status, 0);
+		assert_true(ppid != getpid() && ppid != tpid);
+	}
+	tstop(&c);
+}
+
+static void
+test_template_pool_empty(void **state)
+{
+	struct spawn_args a = { 0 };
+	struct outcome o[2] = { { 0 } };
+	struct spawn *sp[2];
+	struct tctx c;
+	int i, ppid[2];
+
+	(void)state;
+	tstart(&c, 1);
+	o[0] = tstep(&c, "clock", 10000, SPAWN_FAULT_NONE, NULL);
+	if (!have_test_provider(&o[0])) {
+		tstop(&c);
+		skip();
+	}
+	run_until(&c, NULL, c.t, 1);
+	memset(o, 0, sizeof(o));
+	/* Two at once from a pool of one: the second is fork and exec'd. */
+	for (i = 0; i < 2; i++) {
+		a.argv = c.argv;
+		a.request = request_for("clock");
+		a.deadline_ms = 10000;
+		a.grace_ms = 200;
+		assert_int_equal(
+		    spawn_start(&c.loop, &a, done, &o[i], &sp[i]), 0);
+		ppid[i] = parent_of(spawn_pid(sp[i]));
+	}
+	run_until(&c, &o[0].calls, NULL, 0);
+	run_until(&c, &o[1].calls, NULL, 0);
+	assert_int_equal(o[0].status, 0);
+	assert_int_equal(o[1].status, 0);
+	assert_true(ppid[0] != getpid());
+	assert_int_equal(ppid[1], getpid());
+	tstop(&c);
+}
+
 int
 main(void)
 {
@@ -324,6 +615,11 @@ main(void)
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_reap_does_not_block),
 		cmocka_unit_test(test_no_such_worker),
+		cmocka_unit_test_teardown(test_template_answer, forget),
+		cmocka_unit_test_teardown(
+		    test_template_deadline_and_faults, forget),
+		cmocka_unit_test_teardown(test_template_dies, forget),
+		cmocka_unit_test_teardown(test_template_pool_empty, forget),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

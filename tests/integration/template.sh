@@ -1,0 +1,242 @@
+#!/bin/bash
+# Integration test of the worker template (worker/forkserver.c,
+# scheduler/template.c): the real daemon, as root, with workers as nobody,
+# seen from outside through /proc and its log.  Speaks TAP.
+#
+#   tests/integration/template.sh BUILDDIR
+#
+# What docs/security.md says of it, each point checked on the running
+# processes: the template is the daemon's child and holds no file of the
+# daemon's and no secret; a step's worker is a fork of it with fds 0-2
+# only, an empty environment and the sandbox in force, in the record of
+# live workers; a template that dies takes its steps' workers with it,
+# rotations go on by fork and exec, and another template starts; a reload
+# starts a new one; and the daemon's death takes the template and its
+# workers with it.  Needs a build configured with -Dtest_hooks=true.
+set -u
+B=$(realpath "$1")
+ROTAD=$B/scheduler/rotad
+ROTACTL=$B/ctl/rotactl
+T=$(mktemp -d /tmp/rotad-template.XXXXXX)
+stop_all() {
+	rotad_kill
+	rm -rf "$T"
+}
+trap stop_all EXIT
+export ROTAD_SOCKET=$T/rotad.sock
+LIB=$(dirname "$(realpath "$0")")/lib
+. "$LIB/tap.sh"
+. "$LIB/rotad.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP needs root (workers drop to nobody)"
+	exit 0
+fi
+ctl() { "$ROTACTL" "$@"; }
+
+chmod 755 "$T"
+printf 'initial-secret-of-alice\n' >"$T/alice.pw"
+printf 'initial-secret-of-sloth\n' >"$T/sloth.pw"
+chmod 600 "$T"/*.pw
+# A rotate script that takes its time, so that its worker can be looked
+# at (python's sleep: the script's sandbox executes nothing but its
+# interpreter); verify says yes.
+cat >"$T/slow.py" <<'EOF'
+import sys, time
+sys.stdin.readline()
+time.sleep(3)
+print("rotated")
+EOF
+cat >"$T/ok.sh" <<'EOF'
+#!/bin/sh
+read -r line
+echo verified
+EOF
+chmod 644 "$T/slow.py"
+chmod 755 "$T/ok.sh"
+mkdir -p "$T/conf.d"
+cat >"$T/rotad.yaml" <<EOF
+store: {path: $T/rotad.db, key_file: $T/master.key}
+control: {socket: $T/rotad.sock}
+max_workers: 4
+worker: {path: $B/rotad-worker, user: nobody}
+EOF
+cat >"$T/conf.d/test.yaml" <<EOF
+resources:
+  box: {kind: machine, host: 127.0.0.1, protocol: test}
+  slow:
+    kind: api
+    protocol: script
+    rotate_script: {path: $T/slow.py, command: /usr/bin/python3}
+    verify_script: $T/ok.sh
+users:
+  alice: {login: alice, resource: box, password_file: $T/alice.pw}
+  sloth: {login: sloth, resource: slow, password_file: $T/sloth.pw, timeout: 30s}
+EOF
+
+# template_of PID: the daemon's template process (its child running
+# rotad-worker --template).
+template_of() { pgrep -P "$1" -f 'rotad-worker --template' | head -n 1; }
+# busy_worker TPID: the template's child that runs a step (sandboxed:
+# seccomp on; the idle ones are not yet).
+busy_worker() {
+	local p
+	for p in $(pgrep -P "$1"); do
+		grep -q '^Seccomp:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && echo "$p" && return 0
+	done
+	return 1
+}
+wait_busy() { # TPID: wait (10 s at most) for a busy worker; print it
+	local i
+	for i in $(seq 1 200); do
+		busy_worker "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+gone() { # PID [SECONDS]: wait until PID is gone (or a zombie)
+	local i
+	for i in $(seq 1 $((${2:-5} * 20))); do
+		[ -e "/proc/$1" ] || return 0
+		grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+# memory_has PID STRING: whether STRING is anywhere in PID's readable
+# memory (root reads a non-dumpable process's /proc/PID/mem).
+memory_has() {
+	python3 - "$1" "$2" <<'EOF'
+import re, sys
+pid, needle = sys.argv[1], sys.argv[2].encode()
+found = False
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        m = re.match(r"([0-9a-f]+)-([0-9a-f]+) (\S+)", line)
+        if "r" not in m.group(3) or "[vvar" in line or "[vsyscall" in line:
+            continue
+        start, end = int(m.group(1), 16), int(m.group(2), 16)
+        try:
+            mem.seek(start)
+            if needle in mem.read(end - start):
+                found = True
+                break
+        except OSError:
+            pass
+sys.exit(0 if found else 1)
+EOF
+}
+
+echo "1..9"
+
+rotad_start "$T/rotad.yaml" "$T/log"
+st=$?
+TPID=$(template_of "$DPID")
+[ $st -eq 0 ] && [ -n "$TPID" ] &&
+    grep -q "ROTAD-0060 worker template started: pid $TPID, $B/rotad-worker, 4 workers kept ready" "$T/log"
+verdict "the daemon starts its worker template and says so" $? "$ROTAD_OUT" "$(tail -5 "$T/log")"
+
+# 2: what the template is, from outside: the daemon's uid, no_new_privs,
+# its idle children, and of the daemon's files nothing (fd 2, the log the
+# test gave the daemon, aside).
+sleep 0.5
+fds=$(cd "/proc/$TPID/fd" && for f in *; do [ "$f" = 2 ] || readlink "$f"; done)
+idle=$(pgrep -P "$TPID" | wc -l)
+[ "$(field "$TPID" Uid)" = 0 ] && [ "$(field "$TPID" NoNewPrivs)" = 1 ] &&
+    [ "$idle" = 4 ] && [ "$(readlink "/proc/$TPID/fd/1")" = /dev/null ] &&
+    ! printf '%s\n' "$fds" | grep -Ev '^(socket:|anon_inode:\[signalfd\]|/dev/null$)' | grep -q .
+verdict "the template: no_new_privs, 4 idle children, no file of the daemon's open" $? \
+    "idle=$idle" "$fds" "$(grep -E 'Uid|NoNewPrivs|Seccomp' "/proc/$TPID/status")"
+
+# 3: a rotation through it commits.
+out=$(ctl rotate --wait alice 2>&1)
+echo "$out" | grep -q 'state: committed'
+verdict "a rotation with a worker from the template commits" $? "$out" "$(tail -5 "$T/log")"
+
+# 4: a step's worker, seen while it runs: the template's child, fds 0-2
+# and the pipes to its script (made after the sandbox closed every other
+# fd), no environment, nobody, seccomp, and in the record of live workers
+# under its start time and the name the next life looks for.
+ctl rotate sloth >/dev/null 2>&1
+W=$(wait_busy "$TPID")
+fdl=$(cd "/proc/$W/fd" 2>&1 && for f in *; do
+	case $f in 0 | 1 | 2) echo "$f" ;; *) readlink "$f" | sed 's/:.*//' ;; esac
+done | sort | uniq | xargs)
+envl=$(tr '\0' '\n' <"/proc/$W/environ" 2>&1 | wc -c)
+start_time=$(sed 's/.*) //' "/proc/$W/stat" | cut -d' ' -f20)
+[ -n "$W" ] && [ "$(field "$W" PPid)" = "$TPID" ] && [ "$fdl" = "0 1 2 pipe" ] &&
+    [ "$envl" = 0 ] && [ "$(field "$W" Uid)" = "$(id -u nobody)" ] &&
+    [ "$(cat "/proc/$W/comm")" = rotad-worker ] &&
+    grep -qx "$W $start_time" "$T/rotad.db.workers"
+verdict "a step's worker: the template's child, fds 0-2 and its script's pipes, no environment, nobody, recorded" $? \
+    "W=$W fds=$fdl env=$envl" "$(cat "$T/rotad.db.workers" 2>&1)" \
+    "$(grep -E 'PPid|Uid|Seccomp' "/proc/$W/status" 2>&1)"
+out=$(ctl rotate --wait sloth 2>&1)
+
+# 5: no secret ever in the template: the current secrets of both users
+# are not in its memory (where the argv it was started with is).
+a=$(ctl secret get alice 2>&1)
+s=$(ctl secret get sloth 2>&1)
+memory_has "$TPID" "rotad-worker" && ! memory_has "$TPID" "$a" &&
+    ! memory_has "$TPID" "$s" && ! memory_has "$TPID" "initial-secret-of"
+verdict "no secret in the template's memory" $? "$out"
+
+# 6: the template dies mid-step: the step's worker dies with it, the log
+# says so, the run still ends, a rotation meanwhile runs by fork and
+# exec, and another template starts.
+ctl rotate sloth >/dev/null 2>&1
+W=$(wait_busy "$TPID")
+kill -KILL "$TPID"
+bad=
+gone "$W" || bad="the step's worker outlived the template"
+grep -q "ROTAD-0060 worker template (pid $TPID) killed by signal 9" "$T/log" ||
+    bad="$bad; not logged"
+out=$(ctl rotate --wait alice 2>&1)
+echo "$out" | grep -q 'state: committed' || bad="$bad; a rotation meanwhile: $out"
+out=$(timeout 60 "$ROTACTL" rotate --wait sloth 2>&1)
+echo "$out" | grep -Eq 'state: (committed|failed)' || bad="$bad; the run did not end: $out"
+NEW=
+for _ in $(seq 1 200); do
+	NEW=$(template_of "$DPID")
+	[ -n "$NEW" ] && [ "$NEW" != "$TPID" ] && break
+	sleep 0.1
+done
+[ -n "$NEW" ] && [ "$NEW" != "$TPID" ] || bad="$bad; no new template"
+verdict "a template killed mid-step: its worker dies, rotations go on, another starts" \
+    "$([ -z "$bad" ]; echo $?)" "$bad" "$(grep -E 'ROTAD-00(1[2-5]|4[01]|60)' "$T/log" | tail -12)"
+TPID=$NEW
+
+# 7: after that restart, workers are the new template's again.
+ctl rotate sloth >/dev/null 2>&1
+W=$(wait_busy "$TPID")
+[ -n "$W" ]
+verdict "the new template serves the next step" $? "$(tail -5 "$T/log")"
+ctl rotate --wait sloth >/dev/null 2>&1
+
+# 8: a reload starts a new template; the old one exits.
+ctl reload >/dev/null 2>&1
+NEW=
+for _ in $(seq 1 100); do
+	NEW=$(template_of "$DPID")
+	[ -n "$NEW" ] && [ "$NEW" != "$TPID" ] && gone "$TPID" 1 && break
+	sleep 0.1
+done
+out=$(ctl rotate --wait alice 2>&1)
+[ -n "$NEW" ] && [ "$NEW" != "$TPID" ] && gone "$TPID" 1 &&
+    echo "$out" | grep -q 'state: committed'
+verdict "a reload starts a new template, the old one exits" $? "old=$TPID new=$NEW" "$out"
+TPID=$NEW
+
+# 9: the daemon dies mid-step: its template and the step's worker die
+# with it (each by its parent-death signal).
+ctl rotate sloth >/dev/null 2>&1
+W=$(wait_busy "$TPID")
+kill -KILL "$DPID"
+wait "$DPID" 2>/dev/null
+DPID=
+[ -n "$W" ] && gone "$TPID" && gone "$W"
+verdict "the daemon killed mid-step: the template and the worker die with it" $? \
+    "template $TPID worker $W" "$(ps -o pid,ppid,stat,args -p "$TPID" -p "${W:-1}" 2>&1)"
+
+[ "$failed" -eq 0 ]
