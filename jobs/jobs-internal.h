@@ -1,9 +1,8 @@
 /*
  * jobs-internal.h: what the files of jobs/ share and nobody else sees.
  *
- *   jobs.c    the model: allocation, the users' settings slabs,
- *             inheritance, freeing, and the load entry points that run
- *             the passes below in order
+ *   jobs.c    the model: allocation, inheritance, freeing, and the load
+ *             entry points that run the passes below in order
  *   parse.c   pass 1: YAML walking, each file into its own objects
  *   settle.c  pass 2: names, references and checks across files
  *   print.c   the -nv printer and the error list
@@ -57,8 +56,6 @@ struct object {
 	size_t nraw;
 };
 
-struct own_slab;
-
 struct job_loader {
 	struct job_set *set;
 	int64_t now;
@@ -84,10 +81,6 @@ struct job_loader {
 		int64_t gap;
 	} * gaps;
 	size_t ngaps, gaps_cap;
-	/* Users' own settings, needed only until collect: in mapped slabs
-	 * of their own, so that freeing them gives the memory back to the
-	 * system instead of leaving holes between what the set keeps. */
-	struct own_slab *own_slabs;
 };
 
 /* Grow array V of *N elements by one zeroed element, doubling capacity at
@@ -140,18 +133,17 @@ void jobs_error_at(struct job_loader *l, size_t file, int line, int column,
 bool jobs_trusted(struct job_loader *l, const struct job_origin *origin,
     size_t file, const char *what, const char *path);
 
-/* A zeroed job_settings from the loader's slabs (see own_slabs). */
-struct job_settings *jobs_own_alloc(struct job_loader *l);
-
 void jobs_settings_free(struct job_settings *st);
 
 /*
- * Fill in OUT field by field from the first of CHAIN (most specific
- * first) that set it.  Pointers are borrowed, not copied: the user's
- * resolved settings are a view of its chain.
+ * Fill in each field of ST that it does not set itself (ST->set) from the
+ * first of CHAIN (most specific first) that sets it, else from the last.
+ * Pointers are borrowed, not copied: a user's resolved settings are its
+ * own values and a view of its chain.  ST->set is left as it was, so that
+ * resolving again (settle.c repeats) gives the same answer.
  */
 void jobs_inherit(
-    struct job_settings *out, struct job_settings *const *chain, size_t n);
+    struct job_settings *st, struct job_settings *const *chain, size_t n);
 
 void jobs_format_duration(int64_t s, char *buf, size_t size);
 

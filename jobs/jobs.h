@@ -192,12 +192,11 @@ struct job_user {
 	struct job_configuration *configuration; /* resolved, may be NULL */
 	char *password_file;
 	char *private_key_file;
-	/* As written on the user; the loader's until the set is settled,
-	 * then NULL.  From then on the user owns the resolved fields whose
-	 * origin is JOB_LEVEL_USER. */
-	struct job_settings *own;
-	struct job_settings settings; /* resolved: every field filled in,
-					 borrowing from the chain */
+	/* Parsed into as written (settings.set: the fields the user gave),
+	 * then resolved in place: every other field filled in, borrowing
+	 * from the chain.  The user owns the fields whose origin is
+	 * JOB_LEVEL_USER. */
+	struct job_settings settings;
 	struct job_scripts scripts;
 };
 

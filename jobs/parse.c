@@ -433,7 +433,6 @@ parse_user(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	o->p = u;
 	o->file = l->file;
 	u->origin = node_origin(l, k, JOB_LEVEL_USER, NULL);
-	u->own = jobs_own_alloc(l);
 	u->managed = true;
 	if (get_name(l, k, &u->name) < 0)
 		u->name = xstrdup("?");
@@ -443,7 +442,7 @@ parse_user(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	for (MAP_EACH(l, n, pair, kk, v)) {
 		if (node_duplicate_key(l, n, pair, kk))
 			continue;
-		if (setting_parse(l, kk, v, u->own, JOB_LEVEL_USER, NULL))
+		if (setting_parse(l, kk, v, &u->settings, JOB_LEVEL_USER, NULL))
 			continue;
 		user_key(l, kk, v, u);
 	}

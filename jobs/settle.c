@@ -595,7 +595,7 @@ settle_resource(struct job_loader *l, struct object *o)
 static int
 user_resolve(struct job_loader *l, struct object *o, struct job_user *u)
 {
-	struct job_settings *chain[5];
+	struct job_settings *chain[4];
 	struct object *other;
 	size_t n = 0;
 
@@ -617,7 +617,6 @@ user_resolve(struct job_loader *l, struct object *o, struct job_user *u)
 	} else if (u->resource != NULL) {
 		u->configuration = u->resource->configuration;
 	}
-	chain[n++] = u->own;
 	if (u->resource != NULL)
 		chain[n++] = &u->resource->settings;
 	if (u->configuration != NULL)
