@@ -66,6 +66,15 @@ struct job_loader {
 	bool trust;
 	uid_t self;
 	yaml_document_t *doc; /* the document being parsed (parse.c) */
+	/* node.c's table of the keys of the document's large mappings, to
+	 * find a key given twice without a scan per key: open addressing
+	 * on (mapping, key); key NULL marks a mapping as indexed. */
+	struct dup_key {
+		const yaml_node_t *map;
+		const char *key; /* the document's */
+		size_t first;    /* index of its first pair */
+	} * dups;
+	size_t ndups, ndup_slots;
 	bool *file_bad;       /* per file: has an error */
 	struct object *objs;
 	size_t nobjs;
@@ -82,6 +91,17 @@ struct job_loader {
 	} * gaps;
 	size_t ngaps, gaps_cap;
 };
+
+/* FNV-1a of S, from SEED: the hash of every table of the loader. */
+static inline size_t
+jobs_hash(size_t seed, const char *s)
+{
+	size_t h = 14695981039346656037ULL ^ seed;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
 
 /* Grow array V of *N elements by one zeroed element, doubling capacity at
  * powers of two. */
@@ -201,6 +221,8 @@ void node_unknown_key(struct job_loader *l, const yaml_node_t *k,
  * keeps both); true if it was. */
 bool node_duplicate_key(struct job_loader *l, const yaml_node_t *map,
     const yaml_node_pair_t *upto, const yaml_node_t *k);
+/* Forget what node.c keeps about the document: it is being freed. */
+void node_done(struct job_loader *l);
 
 /* ---- setting.c: the settings and scripts every level shares ---- */
 

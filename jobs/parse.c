@@ -563,6 +563,7 @@ parse_job_text(struct job_loader *l, const char *text, size_t len)
 			node_unknown_key(l, k, "a job file", keys);
 	}
 out:
+	node_done(l);
 	l->doc = NULL;
 	yaml_document_delete(&doc);
 }
@@ -852,6 +853,7 @@ parse_daemon_text(
 	root = yaml_document_get_root_node(&doc);
 	if (root != NULL)
 		parse_daemon(l, root, dir);
+	node_done(l);
 	l->doc = NULL;
 	yaml_document_delete(&doc);
 }

@@ -62,11 +62,7 @@ object_name(const struct object *o)
 static size_t
 name_hash(int type, const char *name)
 {
-	size_t h = 14695981039346656037ULL ^ (size_t)type;
-
-	for (; *name != '\0'; name++)
-		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
-	return h;
+	return jobs_hash((size_t)type, name);
 }
 
 /* The slot of (TYPE, NAME): its first object + 1, or 0 when absent. */
