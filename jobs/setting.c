@@ -87,29 +87,55 @@ schedule_fields_of(struct job_loader *l, yaml_node_t *n,
 	return 0;
 }
 
-/* The schedule F as written, for -nv. */
+/* S at P, returning the end: schedule_text()'s pieces. */
+static char *
+append(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* Whether schedule_text() shows KEY of F as " key=value". */
+static bool
+key_shown(const struct schedule_fields *f, int key)
+{
+	return f->value[key] != NULL && key != SCHEDULE_KEY_TYPE &&
+	    (key != SCHEDULE_KEY_CRON || f->value[SCHEDULE_KEY_TYPE] != NULL);
+}
+
+/*
+ * The schedule F as written, for -nv: the cron spec, or type=TYPE, then
+ * " key=value" for each other key.  Made once per user: no stdio.
+ */
 static char *
 schedule_text(const struct schedule_fields *f)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *mem;
+	const char *type = f->value[SCHEDULE_KEY_TYPE];
+	const char *first = type != NULL ? type : f->value[SCHEDULE_KEY_CRON];
+	char *text, *p;
+	size_t len;
 	int key;
 
-	mem = open_memstream(&text, &len);
-	if (mem == NULL)
-		xalloc_fail();
-	if (f->value[SCHEDULE_KEY_TYPE] == NULL)
-		fprintf(mem, "%s", f->value[SCHEDULE_KEY_CRON]);
-	else
-		fprintf(mem, "type=%s", f->value[SCHEDULE_KEY_TYPE]);
+	/* FIRST is not NULL: schedule_new() took F. */
+	len = (type != NULL ? strlen("type=") : 0) + strlen(first);
 	for (key = 0; key < SCHEDULE_KEY_COUNT; key++)
-		if (f->value[key] != NULL && key != SCHEDULE_KEY_TYPE &&
-		    (key != SCHEDULE_KEY_CRON ||
-			f->value[SCHEDULE_KEY_TYPE] != NULL))
-			fprintf(mem, " %s=%s", schedule_key_name(key),
-			    f->value[key]);
-	fclose(mem);
+		if (key_shown(f, key))
+			len += 2 + strlen(schedule_key_name(key)) +
+			    strlen(f->value[key]);
+	text = p = xmalloc(len + 1);
+	if (type != NULL)
+		p = append(p, "type=");
+	p = append(p, first);
+	for (key = 0; key < SCHEDULE_KEY_COUNT; key++)
+		if (key_shown(f, key)) {
+			p = append(p, " ");
+			p = append(p, schedule_key_name(key));
+			p = append(p, "=");
+			p = append(p, f->value[key]);
+		}
+	*p = '\0';
 	return text;
 }
 
