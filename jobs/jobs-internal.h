@@ -6,6 +6,8 @@
  *   parse.c   pass 1: YAML walking, each file into its own objects
  *   settle.c  pass 2: names, references and checks across files
  *   print.c   the -nv printer and the error list
+ *   yamldoc.c the YAML documents parse.c walks, composed from libyaml's
+ *             events
  *
  * Functions shared between the files carry the name of the file that
  * defines them (jobs_, parse_, settle_, print_); the public ones are in
@@ -56,6 +58,23 @@ struct object {
 	size_t nraw;
 };
 
+/*
+ * A YAML document as libyaml's yaml_parser_load() makes it, composed by
+ * yamldoc.c in memory kept from one document to the next; doc is what
+ * the rest reads.
+ */
+struct yamldoc {
+	yaml_document_t doc;
+	size_t nodes_cap;
+	struct yamldoc_block *blocks; /* the arena: text, children, anchors */
+	struct yamldoc_open *open;    /* the collections not ended yet */
+	size_t nopen, open_cap;
+	int *kids; /* their children so far, innermost last */
+	size_t nkids, kids_cap;
+	struct yamldoc_anchor *anchors;
+	size_t nanchors, anchors_cap;
+};
+
 struct job_loader {
 	struct job_set *set;
 	int64_t now;
@@ -66,6 +85,7 @@ struct job_loader {
 	bool trust;
 	uid_t self;
 	yaml_document_t *doc; /* the document being parsed (parse.c) */
+	struct yamldoc yaml;  /* where it lives */
 	/* node.c's table of the keys of the document's large mappings, to
 	 * find a key given twice without a scan per key: open addressing
 	 * on (mapping, key); key NULL marks a mapping as indexed. */
@@ -262,6 +282,19 @@ void parse_daemon_text(
 
 /* Parse one job file's TEXT into the loader's objects. */
 void parse_job_text(struct job_loader *l, const char *text, size_t len);
+
+/* ---- yamldoc.c ---- */
+
+/*
+ * Compose the next document of PARSER's stream into D, replacing what D
+ * held, as yaml_parser_load() would: 1 (D holds no node at the end of the
+ * stream), or 0 with the error in PARSER (problem, context and marks)
+ * and D empty.
+ */
+int yamldoc_load(struct yamldoc *d, yaml_parser_t *parser);
+
+/* Free D's memory; D is then empty, and may be loaded again. */
+void yamldoc_free(struct yamldoc *d);
 
 /* ---- sinkconf.c: rotad.yaml's events: ---- */
 

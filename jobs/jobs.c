@@ -485,6 +485,7 @@ finish(struct job_loader *l)
 	l->set->nfiles_skipped = nbad;
 	free(l->file_bad);
 	l->file_bad = NULL;
+	yamldoc_free(&l->yaml);
 }
 
 int
@@ -710,6 +711,7 @@ jobs_load(const char *path, int64_t now, struct job_set **ret)
 		l.file = SIZE_MAX;
 		builtin_defaults(&d->defaults);
 		free(l.file_bad);
+		yamldoc_free(&l.yaml);
 		r = -EINVAL;
 		goto out;
 	}
