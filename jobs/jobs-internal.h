@@ -123,6 +123,18 @@ jobs_hash(size_t seed, const char *s)
 	return h;
 }
 
+/* The same of the N bytes at P. */
+static inline size_t
+jobs_hash_mem(size_t seed, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t h = 14695981039346656037ULL ^ seed;
+
+	while (n-- > 0)
+		h = (h ^ *s++) * 1099511628211ULL;
+	return h;
+}
+
 /* Grow array V of *N elements by one zeroed element, doubling capacity at
  * powers of two. */
 static inline void *
@@ -246,6 +258,9 @@ void node_done(struct job_loader *l);
 
 /* ---- setting.c: the settings and scripts every level shares ---- */
 
+struct schedule_error;
+struct schedule_fields;
+
 /* The names of the rotation settings, NULL-terminated. */
 extern const char *const setting_names[];
 
@@ -256,6 +271,18 @@ extern const char *const setting_names[];
  */
 int setting_parse(struct job_loader *l, yaml_node_t *k, yaml_node_t *v,
     struct job_settings *st, enum job_level level, const char *owner);
+
+/*
+ * The schedule written as F, parsed once per set and shared by every
+ * setting written alike: 0 with ST's schedule, schedule_text and
+ * schedule_gap set (the set's: never freed with ST), or schedule_new()'s
+ * error with ERR filled in.
+ */
+int setting_schedule(struct job_set *set, const struct schedule_fields *f,
+    struct job_settings *st, struct schedule_error *err);
+
+/* Free the set's schedules. */
+void setting_schedules_free(struct job_set *set);
 
 /* One script: an absolute path, or {path, command}. */
 int setting_parse_script(struct job_loader *l, yaml_node_t *e,

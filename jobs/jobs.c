@@ -128,8 +128,7 @@ const char *const jobs_right_names[] = { "read", "trigger", "secrets", "admin",
 void
 jobs_settings_free(struct job_settings *st)
 {
-	schedule_free(st->schedule);
-	free(st->schedule_text);
+	/* The schedule and its text are the set's. */
 	free(st->private_key_type);
 	free(st->complexity);
 	memset(st, 0, sizeof(*st));
@@ -148,10 +147,12 @@ scripts_free(struct job_scripts *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-/* Built-in defaults, the last link of every inheritance chain. */
+/* Built-in defaults, the last link of every inheritance chain: what
+ * rotad.yaml's defaults do not set. */
 static void
-builtin_defaults(struct job_settings *st)
+builtin_defaults(struct job_set *set)
 {
+	struct job_settings *st = &set->daemon.defaults;
 	struct job_origin o = { .level = JOB_LEVEL_BUILTIN };
 	struct schedule_error err;
 
@@ -161,10 +162,8 @@ builtin_defaults(struct job_settings *st)
 			.value = { [SCHEDULE_KEY_TYPE] = "ON_DEMAND" }
 		};
 
-		if (schedule_new(&f, &st->schedule, &err) < 0)
+		if (setting_schedule(set, &f, st, &err) < 0)
 			xalloc_fail(); /* a constant: only memory can fail */
-		st->schedule_text = xstrdup("type=ON_DEMAND");
-		st->schedule_gap = INT64_MAX;
 		st->schedule_origin = o;
 	}
 	if (!(st->set & JOB_SET_COMPLEXITY)) {
@@ -321,14 +320,10 @@ user_free(struct job_user *u)
 	free(u->configuration_name);
 	free(u->password_file);
 	free(u->private_key_file);
-	/* A user's settings borrow what they inherit (the schedule, the
-	 * policy, the key type) from the chain; only its own are freed.  A
-	 * value that failed to parse left its field NULL, with the user's
-	 * origin. */
-	if (u->settings.schedule_origin.level == JOB_LEVEL_USER) {
-		schedule_free(u->settings.schedule);
-		free(u->settings.schedule_text);
-	}
+	/* A user's settings borrow what they inherit (the policy, the key
+	 * type) from the chain; only its own are freed.  A value that failed
+	 * to parse left its field NULL, with the user's origin.  Schedules
+	 * are the set's. */
 	if (u->settings.complexity_origin.level == JOB_LEVEL_USER)
 		free(u->settings.complexity);
 	if (u->settings.private_key_type_origin.level == JOB_LEVEL_USER)
@@ -471,7 +466,7 @@ finish(struct job_loader *l)
 {
 	size_t i, nbad = 0;
 
-	builtin_defaults(&l->set->daemon.defaults);
+	builtin_defaults(l->set);
 	settle_run(l);
 	collect(l);
 	warn_tls(l->set);
@@ -709,7 +704,7 @@ jobs_load(const char *path, int64_t now, struct job_set **ret)
 	if (set->nerrors > 0) {
 		/* A broken rotad.yaml: nothing else is loaded. */
 		l.file = SIZE_MAX;
-		builtin_defaults(&d->defaults);
+		builtin_defaults(set);
 		free(l.file_bad);
 		yamldoc_free(&l.yaml);
 		r = -EINVAL;
@@ -772,6 +767,7 @@ jobs_free(struct job_set *set)
 	for (i = 0; i < set->nfiles; i++)
 		free(set->files[i]);
 	free(set->files);
+	setting_schedules_free(set);
 	free(set);
 }
 
