@@ -139,6 +139,7 @@ static const char *const migrations[] = {
 
 enum stmt_id {
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_SAVEPOINT,
@@ -184,6 +185,9 @@ _Static_assert(ST_SECRET_DISCARDED - ST_SECRET_PENDING ==
 
 static const char *const sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	/* Deferred: the first read takes a snapshot (WAL: a read mark),
+	 * no lock a writer waits for. */
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_SAVEPOINT] = "SAVEPOINT nested",
@@ -199,17 +203,20 @@ static const char *const sql[ST_COUNT] = {
 			     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 /* The state written in, not bound: the partial indexes name it,
  * and SQLite compiles a statement again at every new value bound
- * where one is compared with a partial index's WHERE. */
+ * where one is compared with a partial index's WHERE.  A state with a
+ * unique index holds one version at most: no ORDER BY, which sorts in
+ * a temporary b-tree at every lookup. */
 #define SECRET_BY_STATE(state)                                                 \
 	"SELECT " SECRET_COLUMNS " FROM secrets"                               \
-	" WHERE user_name = ?1 AND state = '" state "'"                        \
-	" ORDER BY version DESC LIMIT 1"
+	" WHERE user_name = ?1 AND state = '" state "'"
+#define LATEST " ORDER BY version DESC LIMIT 1"
 	[ST_SECRET_PENDING] = SECRET_BY_STATE("pending"),
 	[ST_SECRET_CURRENT] = SECRET_BY_STATE("current"),
 	[ST_SECRET_PREVIOUS] = SECRET_BY_STATE("previous"),
-	[ST_SECRET_HISTORY] = SECRET_BY_STATE("history"),
-	[ST_SECRET_DISCARDED] = SECRET_BY_STATE("discarded"),
+	[ST_SECRET_HISTORY] = SECRET_BY_STATE("history") LATEST,
+	[ST_SECRET_DISCARDED] = SECRET_BY_STATE("discarded") LATEST,
 #undef SECRET_BY_STATE
+#undef LATEST
 	[ST_SECRET_BY_VERSION] = "SELECT " SECRET_COLUMNS " FROM secrets"
 				 " WHERE user_name = ?1 AND version = ?2",
 	[ST_SECRET_SET_STATE] = "UPDATE secrets SET state = ?3, changed = ?4"
@@ -561,6 +568,23 @@ sqlite_commit(struct store_backend *b)
 	}
 	b->depth--;
 	return r;
+}
+
+static int
+sqlite_read_begin(struct store_backend *b)
+{
+	if (b->depth > 0 || !sqlite3_get_autocommit(b->db))
+		return store_fail(b->err, b->errlen, -EINVAL,
+		    "a read snapshot inside a transaction");
+	return run_id(b, ST_BEGIN_READ, "starting a read");
+}
+
+static void
+sqlite_read_end(struct store_backend *b)
+{
+	/* Nothing was written: ending it cannot lose anything. */
+	if (b->depth == 0 && !sqlite3_get_autocommit(b->db))
+		sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL);
 }
 
 static void
@@ -1599,6 +1623,8 @@ const struct store_backend_ops store_sqlite_ops = {
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.read_begin = sqlite_read_begin,
+	.read_end = sqlite_read_end,
 	.scrub = sqlite_scrub,
 	.dek_get = sqlite_dek_get,
 	.dek_put = sqlite_dek_put,
