@@ -29,6 +29,7 @@
 #include <yaml.h>
 
 #include "jobs.h"
+#include "trust.h"
 #include "xalloc.h"
 
 /*
@@ -84,6 +85,7 @@ struct job_loader {
 	 * not for a buffer, which names no real files. */
 	bool trust;
 	uid_t self;
+	struct trust_memo trust_memo; /* the last directory judged */
 	yaml_document_t *doc; /* the document being parsed (parse.c) */
 	struct yamldoc yaml;  /* where it lives */
 	/* node.c's table of the keys of the document's large mappings, to

@@ -70,7 +70,8 @@ jobs_trusted(struct job_loader *l, const struct job_origin *origin, size_t file,
 	char why[2 * 4096 + 256];
 
 	if (!l->trust || path == NULL ||
-	    trust_check_path(path, l->self, why, sizeof(why)) == 0)
+	    trust_check_path_memo(
+		path, l->self, &l->trust_memo, why, sizeof(why)) == 0)
 		return true;
 	jobs_error_at(l, file, origin != NULL ? origin->line : 0,
 	    origin != NULL ? origin->column : 0, "%s%s%s%s%s",
