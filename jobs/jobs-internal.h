@@ -1,12 +1,13 @@
 /*
  * jobs-internal.h: what the files of jobs/ share and nobody else sees.
  *
- *   jobs.c    the model: allocation, the users' settings slabs,
- *             inheritance, freeing, and the load entry points that run
- *             the passes below in order
+ *   jobs.c    the model: allocation, inheritance, freeing, and the load
+ *             entry points that run the passes below in order
  *   parse.c   pass 1: YAML walking, each file into its own objects
  *   settle.c  pass 2: names, references and checks across files
  *   print.c   the -nv printer and the error list
+ *   yamldoc.c the YAML documents parse.c walks, composed from libyaml's
+ *             events
  *
  * Functions shared between the files carry the name of the file that
  * defines them (jobs_, parse_, settle_, print_); the public ones are in
@@ -28,6 +29,7 @@
 #include <yaml.h>
 
 #include "jobs.h"
+#include "trust.h"
 #include "xalloc.h"
 
 /*
@@ -57,7 +59,22 @@ struct object {
 	size_t nraw;
 };
 
-struct own_slab;
+/*
+ * A YAML document as libyaml's yaml_parser_load() makes it, composed by
+ * yamldoc.c in memory kept from one document to the next; doc is what
+ * the rest reads.
+ */
+struct yamldoc {
+	yaml_document_t doc;
+	size_t nodes_cap;
+	struct yamldoc_block *blocks; /* the arena: text, children, anchors */
+	struct yamldoc_open *open;    /* the collections not ended yet */
+	size_t nopen, open_cap;
+	int *kids; /* their children so far, innermost last */
+	size_t nkids, kids_cap;
+	struct yamldoc_anchor *anchors;
+	size_t nanchors, anchors_cap;
+};
 
 struct job_loader {
 	struct job_set *set;
@@ -68,7 +85,18 @@ struct job_loader {
 	 * not for a buffer, which names no real files. */
 	bool trust;
 	uid_t self;
+	struct trust_memo trust_memo; /* the last directory judged */
 	yaml_document_t *doc; /* the document being parsed (parse.c) */
+	struct yamldoc yaml;  /* where it lives */
+	/* node.c's table of the keys of the document's large mappings, to
+	 * find a key given twice without a scan per key: open addressing
+	 * on (mapping, key); key NULL marks a mapping as indexed. */
+	struct dup_key {
+		const yaml_node_t *map;
+		const char *key; /* the document's */
+		size_t first;    /* index of its first pair */
+	} * dups;
+	size_t ndups, ndup_slots;
 	bool *file_bad;       /* per file: has an error */
 	struct object *objs;
 	size_t nobjs;
@@ -84,11 +112,30 @@ struct job_loader {
 		int64_t gap;
 	} * gaps;
 	size_t ngaps, gaps_cap;
-	/* Users' own settings, needed only until collect: in mapped slabs
-	 * of their own, so that freeing them gives the memory back to the
-	 * system instead of leaving holes between what the set keeps. */
-	struct own_slab *own_slabs;
 };
+
+/* FNV-1a of S, from SEED: the hash of every table of the loader. */
+static inline size_t
+jobs_hash(size_t seed, const char *s)
+{
+	size_t h = 14695981039346656037ULL ^ seed;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+/* The same of the N bytes at P. */
+static inline size_t
+jobs_hash_mem(size_t seed, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t h = 14695981039346656037ULL ^ seed;
+
+	while (n-- > 0)
+		h = (h ^ *s++) * 1099511628211ULL;
+	return h;
+}
 
 /* Grow array V of *N elements by one zeroed element, doubling capacity at
  * powers of two. */
@@ -140,18 +187,17 @@ void jobs_error_at(struct job_loader *l, size_t file, int line, int column,
 bool jobs_trusted(struct job_loader *l, const struct job_origin *origin,
     size_t file, const char *what, const char *path);
 
-/* A zeroed job_settings from the loader's slabs (see own_slabs). */
-struct job_settings *jobs_own_alloc(struct job_loader *l);
-
 void jobs_settings_free(struct job_settings *st);
 
 /*
- * Fill in OUT field by field from the first of CHAIN (most specific
- * first) that set it.  Pointers are borrowed, not copied: the user's
- * resolved settings are a view of its chain.
+ * Fill in each field of ST that it does not set itself (ST->set) from the
+ * first of CHAIN (most specific first) that sets it, else from the last.
+ * Pointers are borrowed, not copied: a user's resolved settings are its
+ * own values and a view of its chain.  ST->set is left as it was, so that
+ * resolving again (settle.c repeats) gives the same answer.
  */
 void jobs_inherit(
-    struct job_settings *out, struct job_settings *const *chain, size_t n);
+    struct job_settings *st, struct job_settings *const *chain, size_t n);
 
 void jobs_format_duration(int64_t s, char *buf, size_t size);
 
@@ -209,8 +255,13 @@ void node_unknown_key(struct job_loader *l, const yaml_node_t *k,
  * keeps both); true if it was. */
 bool node_duplicate_key(struct job_loader *l, const yaml_node_t *map,
     const yaml_node_pair_t *upto, const yaml_node_t *k);
+/* Forget what node.c keeps about the document: it is being freed. */
+void node_done(struct job_loader *l);
 
 /* ---- setting.c: the settings and scripts every level shares ---- */
+
+struct schedule_error;
+struct schedule_fields;
 
 /* The names of the rotation settings, NULL-terminated. */
 extern const char *const setting_names[];
@@ -222,6 +273,18 @@ extern const char *const setting_names[];
  */
 int setting_parse(struct job_loader *l, yaml_node_t *k, yaml_node_t *v,
     struct job_settings *st, enum job_level level, const char *owner);
+
+/*
+ * The schedule written as F, parsed once per set and shared by every
+ * setting written alike: 0 with ST's schedule, schedule_text and
+ * schedule_gap set (the set's: never freed with ST), or schedule_new()'s
+ * error with ERR filled in.
+ */
+int setting_schedule(struct job_set *set, const struct schedule_fields *f,
+    struct job_settings *st, struct schedule_error *err);
+
+/* Free the set's schedules. */
+void setting_schedules_free(struct job_set *set);
 
 /* One script: an absolute path, or {path, command}. */
 int setting_parse_script(struct job_loader *l, yaml_node_t *e,
@@ -248,6 +311,19 @@ void parse_daemon_text(
 
 /* Parse one job file's TEXT into the loader's objects. */
 void parse_job_text(struct job_loader *l, const char *text, size_t len);
+
+/* ---- yamldoc.c ---- */
+
+/*
+ * Compose the next document of PARSER's stream into D, replacing what D
+ * held, as yaml_parser_load() would: 1 (D holds no node at the end of the
+ * stream), or 0 with the error in PARSER (problem, context and marks)
+ * and D empty.
+ */
+int yamldoc_load(struct yamldoc *d, yaml_parser_t *parser);
+
+/* Free D's memory; D is then empty, and may be loaded again. */
+void yamldoc_free(struct yamldoc *d);
 
 /* ---- sinkconf.c: rotad.yaml's events: ---- */
 

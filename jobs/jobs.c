@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -41,47 +40,6 @@
 #define DEFAULT_SOCKET "/run/rotad/rotad.sock"
 #define DEFAULT_MIN_INTERVAL 3600
 #define DEFAULT_MAX_WORKERS 16
-
-/* ---- the users' settings slabs ---- */
-
-#define OWN_SLAB_SIZE (1 << 20)
-
-struct own_slab {
-	struct own_slab *next;
-	size_t used, cap;
-	struct job_settings v[];
-};
-
-/* A zeroed job_settings from the loader's slabs (see own_slabs). */
-struct job_settings *
-jobs_own_alloc(struct job_loader *l)
-{
-	struct own_slab *sl = l->own_slabs;
-
-	if (sl == NULL || sl->used == sl->cap) {
-		sl = mmap(NULL, OWN_SLAB_SIZE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (sl == MAP_FAILED)
-			xalloc_fail();
-		sl->next = l->own_slabs;
-		sl->used = 0;
-		sl->cap = (OWN_SLAB_SIZE - sizeof(*sl)) / sizeof(sl->v[0]);
-		l->own_slabs = sl;
-	}
-	return &sl->v[sl->used++]; /* fresh anonymous pages are zero */
-}
-
-static void
-own_free_all(struct job_loader *l)
-{
-	struct own_slab *sl, *next;
-
-	for (sl = l->own_slabs; sl != NULL; sl = next) {
-		next = sl->next;
-		munmap(sl, OWN_SLAB_SIZE);
-	}
-	l->own_slabs = NULL;
-}
 
 void
 jobs_error_at(struct job_loader *l, size_t file, int line, int column,
@@ -112,7 +70,8 @@ jobs_trusted(struct job_loader *l, const struct job_origin *origin, size_t file,
 	char why[2 * 4096 + 256];
 
 	if (!l->trust || path == NULL ||
-	    trust_check_path(path, l->self, why, sizeof(why)) == 0)
+	    trust_check_path_memo(
+		path, l->self, &l->trust_memo, why, sizeof(why)) == 0)
 		return true;
 	jobs_error_at(l, file, origin != NULL ? origin->line : 0,
 	    origin != NULL ? origin->column : 0, "%s%s%s%s%s",
@@ -170,8 +129,7 @@ const char *const jobs_right_names[] = { "read", "trigger", "secrets", "admin",
 void
 jobs_settings_free(struct job_settings *st)
 {
-	schedule_free(st->schedule);
-	free(st->schedule_text);
+	/* The schedule and its text are the set's. */
 	free(st->private_key_type);
 	free(st->complexity);
 	memset(st, 0, sizeof(*st));
@@ -190,10 +148,12 @@ scripts_free(struct job_scripts *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-/* Built-in defaults, the last link of every inheritance chain. */
+/* Built-in defaults, the last link of every inheritance chain: what
+ * rotad.yaml's defaults do not set. */
 static void
-builtin_defaults(struct job_settings *st)
+builtin_defaults(struct job_set *set)
 {
+	struct job_settings *st = &set->daemon.defaults;
 	struct job_origin o = { .level = JOB_LEVEL_BUILTIN };
 	struct schedule_error err;
 
@@ -203,10 +163,8 @@ builtin_defaults(struct job_settings *st)
 			.value = { [SCHEDULE_KEY_TYPE] = "ON_DEMAND" }
 		};
 
-		if (schedule_new(&f, &st->schedule, &err) < 0)
+		if (setting_schedule(set, &f, st, &err) < 0)
 			xalloc_fail(); /* a constant: only memory can fail */
-		st->schedule_text = xstrdup("type=ON_DEMAND");
-		st->schedule_gap = INT64_MAX;
 		st->schedule_origin = o;
 	}
 	if (!(st->set & JOB_SET_COMPLEXITY)) {
@@ -262,23 +220,23 @@ builtin_defaults(struct job_settings *st)
 
 void
 jobs_inherit(
-    struct job_settings *out, struct job_settings *const *chain, size_t n)
+    struct job_settings *st, struct job_settings *const *chain, size_t n)
 {
 	size_t i;
 
 #define TAKE(bit, field)                                                       \
-	for (i = 0; i < n; i++) {                                              \
+	for (i = 0; !(st->set & (bit)) && i < n; i++) {                        \
 		if (chain[i]->set & (bit) || i == n - 1) {                     \
-			out->field = chain[i]->field;                          \
-			out->field##_origin = chain[i]->field##_origin;        \
+			st->field = chain[i]->field;                           \
+			st->field##_origin = chain[i]->field##_origin;         \
 			break;                                                 \
 		}                                                              \
 	}
 	TAKE(JOB_SET_SCHEDULE, schedule);
-	for (i = 0; i < n; i++)
+	for (i = 0; !(st->set & JOB_SET_SCHEDULE) && i < n; i++)
 		if (chain[i]->set & JOB_SET_SCHEDULE || i == n - 1) {
-			out->schedule_text = chain[i]->schedule_text;
-			out->schedule_gap = chain[i]->schedule_gap;
+			st->schedule_text = chain[i]->schedule_text;
+			st->schedule_gap = chain[i]->schedule_gap;
 			break;
 		}
 	TAKE(JOB_SET_COMPLEXITY, complexity);
@@ -293,7 +251,6 @@ jobs_inherit(
 	TAKE(JOB_SET_ROLLBACK_POST_ROTATION, rollback_on_post_rotation_fail);
 	TAKE(JOB_SET_RERUN_POST_ROTATION, rerun_on_post_rotation_fail);
 #undef TAKE
-	out->set = 0;
 }
 void
 jobs_format_duration(int64_t s, char *buf, size_t size)
@@ -364,45 +321,16 @@ user_free(struct job_user *u)
 	free(u->configuration_name);
 	free(u->password_file);
 	free(u->private_key_file);
-	/* A resolved user's settings borrow the schedule and key type from
-	 * wherever they were inherited; only its own are freed. */
-	if (u->own != NULL) {
-		jobs_settings_free(u->own); /* the struct is the loader's */
-	} else {
-		if (u->settings.schedule_origin.level == JOB_LEVEL_USER) {
-			schedule_free(u->settings.schedule);
-			free(u->settings.schedule_text);
-		}
-		if (u->settings.complexity_origin.level == JOB_LEVEL_USER)
-			free(u->settings.complexity);
-		if (u->settings.private_key_type_origin.level == JOB_LEVEL_USER)
-			free(u->settings.private_key_type);
-	}
+	/* A user's settings borrow what they inherit (the policy, the key
+	 * type) from the chain; only its own are freed.  A value that failed
+	 * to parse left its field NULL, with the user's origin.  Schedules
+	 * are the set's. */
+	if (u->settings.complexity_origin.level == JOB_LEVEL_USER)
+		free(u->settings.complexity);
+	if (u->settings.private_key_type_origin.level == JOB_LEVEL_USER)
+		free(u->settings.private_key_type);
 	scripts_free(&u->scripts);
 	free(u);
-}
-
-/*
- * A kept user no longer needs what was written on it apart from what its
- * resolved settings took: free the rest (values set but superseded cannot
- * happen, as the user is first in its chain, but a value parsed with an
- * error and left unset can).  collect() then unmaps the structs, which a
- * large estate would otherwise carry once per user.
- */
-static void
-user_release_own(struct job_user *u)
-{
-	struct job_settings *o = u->own;
-
-	if (o->schedule != u->settings.schedule) {
-		schedule_free(o->schedule);
-		free(o->schedule_text);
-	}
-	if (o->complexity != u->settings.complexity)
-		free(o->complexity);
-	if (o->private_key_type != u->settings.private_key_type)
-		free(o->private_key_type);
-	u->own = NULL; /* the struct is the loader's */
 }
 
 static size_t
@@ -439,19 +367,16 @@ collect(struct job_loader *l)
 				*PUSH(set->resources, set->nresources) = o->p;
 			break;
 		case OBJ_USER:
-			if (o->dropped) {
+			if (o->dropped)
 				user_free(o->p);
-			} else {
-				user_release_own(o->p);
+			else
 				*PUSH(set->users, set->nusers) = o->p;
-			}
 			break;
 		}
 	}
 	free(l->objs);
 	l->objs = NULL;
 	l->nobjs = 0;
-	own_free_all(l);
 	settle_done(l);
 }
 
@@ -542,7 +467,7 @@ finish(struct job_loader *l)
 {
 	size_t i, nbad = 0;
 
-	builtin_defaults(&l->set->daemon.defaults);
+	builtin_defaults(l->set);
 	settle_run(l);
 	collect(l);
 	warn_tls(l->set);
@@ -556,6 +481,7 @@ finish(struct job_loader *l)
 	l->set->nfiles_skipped = nbad;
 	free(l->file_bad);
 	l->file_bad = NULL;
+	yamldoc_free(&l->yaml);
 }
 
 int
@@ -779,8 +705,9 @@ jobs_load(const char *path, int64_t now, struct job_set **ret)
 	if (set->nerrors > 0) {
 		/* A broken rotad.yaml: nothing else is loaded. */
 		l.file = SIZE_MAX;
-		builtin_defaults(&d->defaults);
+		builtin_defaults(set);
 		free(l.file_bad);
+		yamldoc_free(&l.yaml);
 		r = -EINVAL;
 		goto out;
 	}
@@ -841,6 +768,7 @@ jobs_free(struct job_set *set)
 	for (i = 0; i < set->nfiles; i++)
 		free(set->files[i]);
 	free(set->files);
+	setting_schedules_free(set);
 	free(set);
 }
 

@@ -88,8 +88,10 @@ struct job_scripts {
  * a (partial) set; a user's resolved set has every field filled in.
  */
 struct job_settings {
+	/* The set's, shared by every setting whose schedule is written
+	 * alike (see schedule_text); never freed with the settings. */
 	JOB_SETTING(struct schedule *, schedule);
-	JOB_SETTING(struct policy *, complexity); /* owned like schedule */
+	JOB_SETTING(struct policy *, complexity);
 	JOB_SETTING(unsigned, rotate);
 	JOB_SETTING(struct job_retry, retry);
 	JOB_SETTING(enum job_misfire, misfire);
@@ -103,7 +105,8 @@ struct job_settings {
 	/* Which fields were given (JOB_SET_* bits), for inheritance. */
 	unsigned set;
 	/* The schedule as written, for display, and the shortest gap
-	 * between its fires (checked against min_interval). */
+	 * between its fires (checked against min_interval); the text is
+	 * the set's, like the schedule. */
 	char *schedule_text;
 	int64_t schedule_gap;
 };
@@ -192,12 +195,11 @@ struct job_user {
 	struct job_configuration *configuration; /* resolved, may be NULL */
 	char *password_file;
 	char *private_key_file;
-	/* As written on the user; the loader's until the set is settled,
-	 * then NULL.  From then on the user owns the resolved fields whose
-	 * origin is JOB_LEVEL_USER. */
-	struct job_settings *own;
-	struct job_settings settings; /* resolved: every field filled in,
-					 borrowing from the chain */
+	/* Parsed into as written (settings.set: the fields the user gave),
+	 * then resolved in place: every other field filled in, borrowing
+	 * from the chain.  The user owns the fields whose origin is
+	 * JOB_LEVEL_USER. */
+	struct job_settings settings;
 	struct job_scripts scripts;
 };
 
@@ -340,6 +342,7 @@ struct job_set {
 	size_t nfiles_skipped; /* job files left out for errors */
 	/* Private to the loader. */
 	struct job_loader *loader;
+	struct job_schedules *schedules; /* every schedule, parsed once */
 };
 
 /*

@@ -200,26 +200,104 @@ node_unknown_key(struct job_loader *l, const yaml_node_t *k, const char *what,
 		ERR(l, k, "unknown key '%s' in %s", s, what);
 }
 
-/* Complain about a key given twice in one mapping (YAML forbids it, and
- * libyaml keeps both). */
+/*
+ * A key given twice.  Each key is checked against the ones before it in
+ * its mapping: by a scan in a small mapping, and through l->dups in a
+ * large one, which a job file's users: is (scanning would cost the square
+ * of its size).  The table holds every scalar key of each large mapping
+ * met in the document, with its first pair, until node_done().
+ */
+#define DUP_SCAN_MAX 32
+
+/* The slot of (MAP, KEY) in l->dups: its entry, or the empty slot where
+ * it would go. */
+static size_t
+dup_slot(const struct job_loader *l, const yaml_node_t *map, const char *key)
+{
+	const struct dup_key *d;
+	size_t mask = l->ndup_slots - 1, i;
+
+	for (i = jobs_hash((uintptr_t)map, key != NULL ? key : "") & mask;
+	     (d = &l->dups[i])->map != NULL; i = (i + 1) & mask)
+		if (d->map == map &&
+		    (key == NULL ? d->key == NULL
+				 : d->key != NULL && strcmp(d->key, key) == 0))
+			break;
+	return i;
+}
+
+/* Add (MAP, KEY) at pair FIRST, unless it is there. */
+static void
+dup_put(
+    struct job_loader *l, const yaml_node_t *map, const char *key, size_t first)
+{
+	struct dup_key *old = l->dups;
+	size_t n = l->ndup_slots, i;
+
+	if ((l->ndups + 1) * 2 > l->ndup_slots) {
+		l->ndup_slots = n == 0 ? 256 : n * 2;
+		l->dups = xcalloc(l->ndup_slots, sizeof(*l->dups));
+		for (i = 0; i < n; i++)
+			if (old[i].map != NULL)
+				l->dups[dup_slot(l, old[i].map, old[i].key)] =
+				    old[i];
+		free(old);
+	}
+	i = dup_slot(l, map, key);
+	if (l->dups[i].map != NULL)
+		return;
+	l->dups[i] = (struct dup_key){ map, key, first };
+	l->ndups++;
+}
+
+/* The first pair of MAP whose key is S, if it comes before UPTO. */
+static const yaml_node_pair_t *
+first_with_key(struct job_loader *l, const yaml_node_t *map,
+    const yaml_node_pair_t *upto, const char *s)
+{
+	const yaml_node_pair_t *p, *start = map->data.mapping.pairs.start;
+	const struct dup_key *d;
+	const char *t;
+
+	if (map->data.mapping.pairs.top - start <= DUP_SCAN_MAX) {
+		for (p = start; p < upto; p++) {
+			t = node_scalar(node_get(l, p->key));
+			if (t != NULL && strcmp(s, t) == 0)
+				return p;
+		}
+		return NULL;
+	}
+	if (l->ndup_slots == 0 || l->dups[dup_slot(l, map, NULL)].map == NULL) {
+		dup_put(l, map, NULL, 0);
+		for (p = start; p < map->data.mapping.pairs.top; p++) {
+			t = node_scalar(node_get(l, p->key));
+			if (t != NULL)
+				dup_put(l, map, t, (size_t)(p - start));
+		}
+	}
+	d = &l->dups[dup_slot(l, map, s)];
+	return d->map != NULL && start + d->first < upto ? start + d->first
+							 : NULL;
+}
+
 bool
 node_duplicate_key(struct job_loader *l, const yaml_node_t *map,
     const yaml_node_pair_t *upto, const yaml_node_t *k)
 {
 	const yaml_node_pair_t *p;
-	const char *s = node_scalar(k), *t;
+	const char *s = node_scalar(k);
 
-	if (s == NULL)
+	if (s == NULL || (p = first_with_key(l, map, upto, s)) == NULL)
 		return false;
-	for (p = map->data.mapping.pairs.start; p < upto; p++) {
-		t = node_scalar(node_get(l, p->key));
-		if (t != NULL && strcmp(s, t) == 0) {
-			ERR(l, k,
-			    "key '%s' given twice in one mapping "
-			    "(first at line %d)",
-			    s, (int)node_get(l, p->key)->start_mark.line + 1);
-			return true;
-		}
-	}
-	return false;
+	ERR(l, k, "key '%s' given twice in one mapping (first at line %d)", s,
+	    (int)node_get(l, p->key)->start_mark.line + 1);
+	return true;
+}
+
+void
+node_done(struct job_loader *l)
+{
+	free(l->dups);
+	l->dups = NULL;
+	l->ndups = l->ndup_slots = 0;
 }

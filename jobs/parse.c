@@ -433,7 +433,6 @@ parse_user(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	o->p = u;
 	o->file = l->file;
 	u->origin = node_origin(l, k, JOB_LEVEL_USER, NULL);
-	u->own = jobs_own_alloc(l);
 	u->managed = true;
 	if (get_name(l, k, &u->name) < 0)
 		u->name = xstrdup("?");
@@ -443,7 +442,7 @@ parse_user(struct job_loader *l, yaml_node_t *k, yaml_node_t *n)
 	for (MAP_EACH(l, n, pair, kk, v)) {
 		if (node_duplicate_key(l, n, pair, kk))
 			continue;
-		if (setting_parse(l, kk, v, u->own, JOB_LEVEL_USER, NULL))
+		if (setting_parse(l, kk, v, &u->settings, JOB_LEVEL_USER, NULL))
 			continue;
 		user_key(l, kk, v, u);
 	}
@@ -478,18 +477,22 @@ parse_section(struct job_loader *l, yaml_node_t *n,
 	}
 }
 
+/*
+ * TEXT's one YAML document into l->yaml, with l->doc pointing at it; -EINVAL
+ * with the error recorded, and no document.
+ */
 static int
-load_yaml(
-    struct job_loader *l, const char *text, size_t len, yaml_document_t *doc)
+load_yaml(struct job_loader *l, const char *text, size_t len)
 {
 	yaml_parser_t parser;
-	yaml_document_t extra;
+	struct yamldoc extra = { 0 };
+	yaml_document_t *doc = &l->yaml.doc;
 	int r = 0;
 
 	if (!yaml_parser_initialize(&parser))
 		xalloc_fail(); /* libyaml fails here only for memory */
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, doc)) {
+	if (!yamldoc_load(&l->yaml, &parser)) {
 		jobs_error_at(l, l->file, (int)parser.problem_mark.line + 1,
 		    (int)parser.problem_mark.column + 1, "YAML: %s%s%s",
 		    parser.problem != NULL ? parser.problem : "syntax error",
@@ -500,30 +503,29 @@ load_yaml(
 	}
 	/* One document per file: a second one would be silently ignored. */
 	if (yaml_document_get_root_node(doc) != NULL) {
-		if (!yaml_parser_load(&parser, &extra)) {
+		if (!yamldoc_load(&extra, &parser)) {
 			jobs_error_at(l, l->file,
 			    (int)parser.problem_mark.line + 1,
 			    (int)parser.problem_mark.column + 1, "YAML: %s",
 			    parser.problem != NULL ? parser.problem
 						   : "syntax error");
-			yaml_document_delete(doc);
 			r = -EINVAL;
 			goto out;
 		}
-		if (yaml_document_get_root_node(&extra) != NULL) {
+		if (yaml_document_get_root_node(&extra.doc) != NULL) {
 			jobs_error_at(l, l->file,
-			    (int)extra.start_mark.line + 1,
-			    (int)extra.start_mark.column + 1,
+			    (int)extra.doc.start_mark.line + 1,
+			    (int)extra.doc.start_mark.column + 1,
 			    "a job file holds one YAML document; found a "
 			    "second one here");
 			r = -EINVAL;
 		}
-		yaml_document_delete(&extra);
-		if (r < 0)
-			yaml_document_delete(doc);
 	}
 out:
+	yamldoc_free(&extra);
 	yaml_parser_delete(&parser);
+	if (r == 0)
+		l->doc = doc;
 	return r;
 }
 
@@ -532,14 +534,12 @@ parse_job_text(struct job_loader *l, const char *text, size_t len)
 {
 	static const char *const keys[] = { "configurations", "resources",
 		"users", NULL };
-	yaml_document_t doc;
 	yaml_node_t *root, *k, *v;
 	const char *s;
 
-	if (load_yaml(l, text, len, &doc) < 0)
+	if (load_yaml(l, text, len) < 0)
 		return;
-	l->doc = &doc;
-	root = yaml_document_get_root_node(&doc);
+	root = yaml_document_get_root_node(l->doc);
 	if (root == NULL)
 		goto out; /* an empty file is fine: nothing in it */
 	if (root->type != YAML_MAPPING_NODE) {
@@ -564,8 +564,8 @@ parse_job_text(struct job_loader *l, const char *text, size_t len)
 			node_unknown_key(l, k, "a job file", keys);
 	}
 out:
+	node_done(l);
 	l->doc = NULL;
-	yaml_document_delete(&doc);
 }
 
 int
@@ -844,15 +844,13 @@ void
 parse_daemon_text(
     struct job_loader *l, const char *text, size_t len, const char *dir)
 {
-	yaml_document_t doc;
 	yaml_node_t *root;
 
-	if (load_yaml(l, text, len, &doc) < 0)
+	if (load_yaml(l, text, len) < 0)
 		return;
-	l->doc = &doc;
-	root = yaml_document_get_root_node(&doc);
+	root = yaml_document_get_root_node(l->doc);
 	if (root != NULL)
 		parse_daemon(l, root, dir);
+	node_done(l);
 	l->doc = NULL;
-	yaml_document_delete(&doc);
 }

@@ -87,30 +87,207 @@ schedule_fields_of(struct job_loader *l, yaml_node_t *n,
 	return 0;
 }
 
-/* The schedule F as written, for -nv. */
+/* S at P, returning the end: schedule_text()'s pieces. */
+static char *
+append(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* Whether schedule_text() shows KEY of F as " key=value". */
+static bool
+key_shown(const struct schedule_fields *f, int key)
+{
+	return f->value[key] != NULL && key != SCHEDULE_KEY_TYPE &&
+	    (key != SCHEDULE_KEY_CRON || f->value[SCHEDULE_KEY_TYPE] != NULL);
+}
+
+/*
+ * The schedule F as written, for -nv: the cron spec, or type=TYPE, then
+ * " key=value" for each other key.  Made once per user: no stdio.
+ */
 static char *
 schedule_text(const struct schedule_fields *f)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *mem;
+	const char *type = f->value[SCHEDULE_KEY_TYPE];
+	const char *first = type != NULL ? type : f->value[SCHEDULE_KEY_CRON];
+	char *text, *p;
+	size_t len;
 	int key;
 
-	mem = open_memstream(&text, &len);
-	if (mem == NULL)
-		xalloc_fail();
-	if (f->value[SCHEDULE_KEY_TYPE] == NULL)
-		fprintf(mem, "%s", f->value[SCHEDULE_KEY_CRON]);
-	else
-		fprintf(mem, "type=%s", f->value[SCHEDULE_KEY_TYPE]);
+	/* FIRST is not NULL: schedule_new() took F. */
+	len = (type != NULL ? strlen("type=") : 0) + strlen(first);
 	for (key = 0; key < SCHEDULE_KEY_COUNT; key++)
-		if (f->value[key] != NULL && key != SCHEDULE_KEY_TYPE &&
-		    (key != SCHEDULE_KEY_CRON ||
-			f->value[SCHEDULE_KEY_TYPE] != NULL))
-			fprintf(mem, " %s=%s", schedule_key_name(key),
-			    f->value[key]);
-	fclose(mem);
+		if (key_shown(f, key))
+			len += 2 + strlen(schedule_key_name(key)) +
+			    strlen(f->value[key]);
+	text = p = xmalloc(len + 1);
+	if (type != NULL)
+		p = append(p, "type=");
+	p = append(p, first);
+	for (key = 0; key < SCHEDULE_KEY_COUNT; key++)
+		if (key_shown(f, key)) {
+			p = append(p, " ");
+			p = append(p, schedule_key_name(key));
+			p = append(p, "=");
+			p = append(p, f->value[key]);
+		}
+	*p = '\0';
 	return text;
+}
+
+/* ---- schedules, parsed once per set ---- */
+
+/*
+ * Every schedule of a set is parsed once, kept in the set's table by what
+ * was written (all its keys), and shared by every setting written alike:
+ * 100k users have a few thousand distinct schedules, and each costs a
+ * cron parse, a zone lookup, its text and some 300 bytes.  The set owns
+ * them (jobs_free()); the settings that point at one never free it.
+ */
+struct setting_schedule {
+	char *key; /* the fields as fields_key() writes them; NULL: empty */
+	size_t keylen;
+	struct schedule *schedule;
+	char *text;
+	int64_t gap;
+};
+
+struct job_schedules {
+	struct setting_schedule *slots;
+	size_t n, nslots;
+};
+
+/*
+ * F's values one after the other, each key as 1 when it is not given,
+ * else 2, its value and a NUL: no two schedules written differently
+ * share one.  In BUF (SIZE bytes) when it fits, else allocated; its
+ * length in *LEN.
+ */
+static char *
+fields_key(const struct schedule_fields *f, char *buf, size_t size, size_t *len)
+{
+	size_t n = 0, vlen;
+	char *key = buf;
+	int k, pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1 && n > size)
+			key = xmalloc(n);
+		for (k = 0, n = 0; k < SCHEDULE_KEY_COUNT; k++) {
+			if (f->value[k] == NULL) {
+				if (pass == 1)
+					key[n] = 1;
+				n++;
+				continue;
+			}
+			vlen = strlen(f->value[k]) + 1;
+			if (pass == 1) {
+				key[n] = 2;
+				memcpy(key + n + 1, f->value[k], vlen);
+			}
+			n += 1 + vlen;
+		}
+	}
+	*len = n;
+	return key;
+}
+
+/* The slot of KEY in T: its entry, or the empty slot it would take. */
+static struct setting_schedule *
+schedule_slot(const struct job_schedules *t, const char *key, size_t len)
+{
+	struct setting_schedule *e;
+	size_t mask = t->nslots - 1, i;
+
+	for (i = jobs_hash_mem(0, key, len) & mask;
+	     (e = &t->slots[i])->key != NULL; i = (i + 1) & mask)
+		if (e->keylen == len && memcmp(e->key, key, len) == 0)
+			break;
+	return e;
+}
+
+/* Room in T for one more. */
+static void
+schedules_grow(struct job_schedules *t)
+{
+	struct setting_schedule *old = t->slots;
+	size_t n = t->nslots, i;
+
+	if ((t->n + 1) * 2 <= t->nslots)
+		return;
+	t->nslots = n == 0 ? 256 : n * 2;
+	t->slots = xcalloc(t->nslots, sizeof(*t->slots));
+	for (i = 0; i < n; i++)
+		if (old[i].key != NULL)
+			*schedule_slot(t, old[i].key, old[i].keylen) = old[i];
+	free(old);
+}
+
+int
+setting_schedule(struct job_set *set, const struct schedule_fields *f,
+    struct job_settings *st, struct schedule_error *err)
+{
+	struct job_schedules *t = set->schedules;
+	struct setting_schedule *e;
+	struct schedule *s;
+	char buf[256], *key;
+	size_t len;
+	int64_t gap;
+	int r = 0;
+
+	if (t == NULL)
+		t = set->schedules = xcalloc(1, sizeof(*t));
+	schedules_grow(t);
+	key = fields_key(f, buf, sizeof(buf), &len);
+	e = schedule_slot(t, key, len);
+	if (e->key == NULL) {
+		r = schedule_new(f, &s, err);
+		if (r < 0)
+			goto out;
+		e->key = key != buf ? key : memcpy(xmalloc(len), key, len);
+		key = buf; /* the entry's now */
+		e->keylen = len;
+		e->schedule = s;
+		e->text = schedule_text(f);
+		/* A bound for now; settle.c's exact_gap() only when it is
+		 * below min_interval (which is not known yet when
+		 * rotad.yaml's defaults are parsed). */
+		gap = schedule_min_wall_gap(s);
+		e->gap = gap == INT64_MAX ? gap
+		    : gap > DST_SLACK     ? gap - DST_SLACK
+					  : 0;
+		t->n++;
+	}
+	st->schedule = e->schedule;
+	st->schedule_text = e->text;
+	st->schedule_gap = e->gap;
+out:
+	if (key != buf)
+		free(key);
+	return r;
+}
+
+void
+setting_schedules_free(struct job_set *set)
+{
+	struct job_schedules *t = set->schedules;
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->nslots; i++)
+		if (t->slots[i].key != NULL) {
+			free(t->slots[i].key);
+			schedule_free(t->slots[i].schedule);
+			free(t->slots[i].text);
+		}
+	free(t->slots);
+	free(t);
+	set->schedules = NULL;
 }
 
 static int
@@ -119,12 +296,11 @@ parse_schedule(struct job_loader *l, yaml_node_t *n, struct job_settings *st)
 	struct schedule_fields f = { 0 };
 	struct schedule_error err;
 	yaml_node_t *at[SCHEDULE_KEY_COUNT] = { 0 };
-	int64_t gap;
 	int r;
 
 	if (schedule_fields_of(l, n, &f, at) < 0)
 		return -EINVAL;
-	r = schedule_new(&f, &st->schedule, &err);
+	r = setting_schedule(l->set, &f, st, &err);
 	if (r == -ENOMEM)
 		xalloc_fail();
 	if (r < 0) {
@@ -142,14 +318,6 @@ parse_schedule(struct job_loader *l, yaml_node_t *n, struct job_settings *st)
 			ERR(l, where, "schedule: %s", err.message);
 		return -EINVAL;
 	}
-	st->schedule_text = schedule_text(&f);
-	/* A bound for now; settle.c's exact_gap() only when it is below
-	 * min_interval (which is not known yet when rotad.yaml's defaults
-	 * are parsed). */
-	gap = schedule_min_wall_gap(st->schedule);
-	st->schedule_gap = gap == INT64_MAX ? gap
-	    : gap > DST_SLACK               ? gap - DST_SLACK
-					    : 0;
 	return 0;
 }
 

@@ -62,11 +62,7 @@ object_name(const struct object *o)
 static size_t
 name_hash(int type, const char *name)
 {
-	size_t h = 14695981039346656037ULL ^ (size_t)type;
-
-	for (; *name != '\0'; name++)
-		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
-	return h;
+	return jobs_hash((size_t)type, name);
 }
 
 /* The slot of (TYPE, NAME): its first object + 1, or 0 when absent. */
@@ -595,7 +591,7 @@ settle_resource(struct job_loader *l, struct object *o)
 static int
 user_resolve(struct job_loader *l, struct object *o, struct job_user *u)
 {
-	struct job_settings *chain[5];
+	struct job_settings *chain[4];
 	struct object *other;
 	size_t n = 0;
 
@@ -617,7 +613,6 @@ user_resolve(struct job_loader *l, struct object *o, struct job_user *u)
 	} else if (u->resource != NULL) {
 		u->configuration = u->resource->configuration;
 	}
-	chain[n++] = u->own;
 	if (u->resource != NULL)
 		chain[n++] = &u->resource->settings;
 	if (u->configuration != NULL)
@@ -699,48 +694,88 @@ settle_user(struct job_loader *l, struct object *o)
  * the first.
  */
 
+/* The accounts' keys of one pass, each NUL-terminated, one after the
+ * other: no allocation per user. */
+struct account_keys {
+	char *text;
+	size_t len, cap;
+};
+
 struct account_slot {
-	char *key; /* NULL: empty */
+	size_t key; /* offset in account_keys.text; SIZE_MAX: empty */
 	struct object *o;
 };
 
-/* U's account KIND ("login" or "dn") as a key; NULL when it has none. */
-static char *
-account_key(const struct job_user *u, bool dn)
+static void
+keys_append(struct account_keys *k, const char *s, size_t n)
+{
+	if (k->len + n > k->cap) {
+		while (k->len + n > k->cap)
+			k->cap = k->cap == 0 ? 4096 : k->cap * 2;
+		k->text = xrealloc(k->text, k->cap);
+	}
+	memcpy(k->text + k->len, s, n);
+	k->len += n;
+}
+
+static void
+keys_puts(struct account_keys *k, const char *s)
+{
+	keys_append(k, s, strlen(s));
+}
+
+/*
+ * U's account, its login or (DN) its dn, as a key appended to K:
+ * "l<host>:<port>/<protocol>/<login>", or "l<resource>//<login>" for a
+ * resource with no host ('d' and the dn for a dn, all in lower case).
+ * The key's offset, or SIZE_MAX when U has no such account.
+ */
+static size_t
+account_key(const struct job_user *u, bool dn, struct account_keys *k)
 {
 	const struct job_resource *r = u->resource;
 	const char *who = dn ? u->dn : u->login;
-	char *key, *p;
+	size_t start = k->len, i;
+	char port[16];
 
 	if (r == NULL || who == NULL || u->noop)
-		return NULL;
-	if (r->host != NULL)
-		key = xasprintf("%c%s:%d/%s/%s", dn ? 'd' : 'l', r->host,
-		    r->port, r->protocol != NULL ? r->protocol : "", who);
-	else
-		key = xasprintf("%c%s//%s", dn ? 'd' : 'l', r->name, who);
+		return SIZE_MAX;
+	keys_puts(k, dn ? "d" : "l");
+	if (r->host != NULL) {
+		keys_puts(k, r->host);
+		keys_append(k, port,
+		    (size_t)snprintf(port, sizeof(port), ":%d/", r->port));
+		keys_puts(k, r->protocol != NULL ? r->protocol : "");
+		keys_puts(k, "/");
+	} else {
+		keys_puts(k, r->name);
+		keys_puts(k, "//");
+	}
+	keys_append(k, who, strlen(who) + 1);
 	/* A dn is compared without case, as directories do. */
 	if (dn)
-		for (p = key; *p != '\0'; p++)
-			*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a'
-							   : *p);
-	return key;
+		for (i = start; i < k->len; i++)
+			if (k->text[i] >= 'A' && k->text[i] <= 'Z')
+				k->text[i] = (char)(k->text[i] - 'A' + 'a');
+	return start;
 }
 
 static void
 account_conflicts(struct job_loader *l)
 {
+	struct account_keys keys = { 0 };
 	struct account_slot *slots;
 	struct job_user *u, *first;
-	size_t i, n = 0, nslots = 16, h;
-	char *key;
+	size_t i, n = 0, nslots = 16, h, key;
 	int dn;
 
 	for (i = 0; i < l->nobjs; i++)
 		n += l->objs[i].type == OBJ_USER;
 	while (nslots < 4 * n + 16)
 		nslots <<= 1;
-	slots = xcalloc(nslots, sizeof(*slots));
+	slots = xreallocarray(NULL, nslots, sizeof(*slots));
+	for (i = 0; i < nslots; i++)
+		slots[i].key = SIZE_MAX;
 	for (i = 0; i < l->nobjs; i++) {
 		struct object *o = &l->objs[i];
 
@@ -748,18 +783,19 @@ account_conflicts(struct job_loader *l)
 			continue;
 		u = o->p;
 		for (dn = 0; dn < 2; dn++) {
-			if ((key = account_key(u, dn)) == NULL)
+			if ((key = account_key(u, dn, &keys)) == SIZE_MAX)
 				continue;
-			h = name_hash(0, key) & (nslots - 1);
-			while (slots[h].key != NULL &&
-			    strcmp(slots[h].key, key) != 0)
+			h = name_hash(0, keys.text + key) & (nslots - 1);
+			while (slots[h].key != SIZE_MAX &&
+			    strcmp(keys.text + slots[h].key, keys.text + key) !=
+				0)
 				h = (h + 1) & (nslots - 1);
-			if (slots[h].key == NULL) {
+			if (slots[h].key == SIZE_MAX) {
 				slots[h].key = key;
 				slots[h].o = o;
 				continue;
 			}
-			free(key);
+			keys.len = key; /* the first one's is kept */
 			first = slots[h].o->p;
 			error_origin(l, &u->origin, o->file,
 			    "user %s manages the same account as user %s at "
@@ -779,8 +815,7 @@ account_conflicts(struct job_loader *l)
 			break;
 		}
 	}
-	for (i = 0; i < nslots; i++)
-		free(slots[i].key);
+	free(keys.text);
 	free(slots);
 }
 

@@ -137,8 +137,79 @@ long_:
 	return -ENAMETOOLONG;
 }
 
+/* Whether absolute path P names its file plainly: no empty, "." or ".."
+ * component, no trailing slash; its real path is then its directory's
+ * real path and its last component, when that is not a symlink. */
+static bool
+plain(const char *p)
+{
+	const char *c = p, *end;
+
+	while (*c == '/') {
+		c++;
+		end = strchr(c, '/');
+		if (end == NULL)
+			end = c + strlen(c);
+		if (end == c || (end - c == 1 && c[0] == '.') ||
+		    (end - c == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		c = end;
+	}
+	return true;
+}
+
+/*
+ * ABS (plain, not a symlink; SB its lstat()) as trust_check_path() would
+ * judge it, its directory's chain from MEMO.  1 when MEMO cannot say
+ * (the directory does not resolve): the caller then checks as always.
+ */
+static int
+in_memo(const char *abs, const struct stat *sb, uid_t self,
+    struct trust_memo *memo, char *why, size_t size)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *base = strrchr(abs, '/') + 1;
+	int r;
+
+	strcpy(dir, abs);
+	parent(dir);
+	if (strcmp(memo->dir, dir) != 0) {
+		if (realpath(dir, memo->real) == NULL) {
+			memo->dir[0] = '\0';
+			return 1;
+		}
+		/* chain() as it goes on above the file: a directory's words
+		 * do not depend on which file asked. */
+		memo->verdict =
+		    chain("", memo->real, self, memo->why, sizeof(memo->why));
+		strcpy(memo->dir, dir);
+	}
+	if ((size_t)snprintf(real, sizeof(real), "%s/%s",
+		strcmp(memo->real, "/") == 0 ? "" : memo->real,
+		base) >= sizeof(real)) {
+		snprintf(why, size, "cannot check: path too long");
+		return -ENAMETOOLONG;
+	}
+	/* The file, as chain()'s first step: not a link, so its lstat() is
+	 * the stat() of its real path. */
+	r = judge(strcmp(real, abs) == 0 ? real : "", real, sb, self, false,
+	    why, size);
+	if (r == 0 && memo->verdict < 0) {
+		snprintf(why, size, "%s", memo->why);
+		r = memo->verdict;
+	}
+	return r;
+}
+
 int
 trust_check_path(const char *path, uid_t self, char *why, size_t size)
+{
+	return trust_check_path_memo(path, self, NULL, why, size);
+}
+
+int
+trust_check_path_memo(const char *path, uid_t self, struct trust_memo *memo,
+    char *why, size_t size)
 {
 	char abs[PATH_MAX], real[PATH_MAX], dir[PATH_MAX];
 	struct stat sb;
@@ -161,6 +232,9 @@ trust_check_path(const char *path, uid_t self, char *why, size_t size)
 				return chain("", real, self, why, size);
 		return 0;
 	}
+	if (memo != NULL && !S_ISLNK(sb.st_mode) && plain(abs) &&
+	    (r = in_memo(abs, &sb, self, memo, why, size)) != 1)
+		return r;
 	if (S_ISLNK(sb.st_mode)) {
 		/* The link: its owner, and where it lives. */
 		strcpy(dir, abs);

@@ -18,6 +18,7 @@
 #ifndef ROTAD_TRUST_H
 #define ROTAD_TRUST_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,5 +36,22 @@
  * a directory it may not search), with WHY saying so.
  */
 int trust_check_path(const char *path, uid_t self, char *why, size_t size);
+
+/*
+ * What trust_check_path_memo() found of the last directory it was asked
+ * about: a load may name 100k password files in one directory, and each
+ * then costs one lstat() instead of a stat() and a readlink() per
+ * component.  The caller zeroes it, and keeps it for one load only.
+ */
+struct trust_memo {
+	char dir[PATH_MAX];  /* as named (absolute); "" when empty */
+	char real[PATH_MAX]; /* resolved */
+	int verdict;         /* of real and every directory above it */
+	char why[2 * PATH_MAX + 256];
+};
+
+/* trust_check_path(), the same answer and words, with MEMO. */
+int trust_check_path_memo(const char *path, uid_t self, struct trust_memo *memo,
+    char *why, size_t size);
 
 #endif

@@ -238,6 +238,9 @@ keys_unseeded(const struct job_set *set, struct store *st, bool files,
 		if (set->resources[i]->admin_user != NULL)
 			admins[nadmins++] = set->resources[i]->admin_user;
 	qsort(admins, nadmins, sizeof(*admins), compare_strings);
+	/* One snapshot for the lot: a read each is a transaction each. */
+	if ((r = store_read_begin(st)) < 0)
+		goto out;
 	for (i = 0; i < set->nusers; i++) {
 		const struct job_user *u = set->users[i];
 		bool admin = is_admin(admins, nadmins, u->name);
@@ -267,6 +270,8 @@ keys_unseeded(const struct job_set *set, struct store *st, bool files,
 			}
 		}
 	}
+	store_read_end(st);
+out:
 	free(admins);
 	return r < 0 ? r : n;
 }

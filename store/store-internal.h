@@ -54,6 +54,9 @@ struct store_backend_ops {
 	int (*begin)(struct store_backend *b);
 	int (*commit)(struct store_backend *b);
 	int (*rollback)(struct store_backend *b);
+	/* A read-only snapshot (store_read_begin()); may be NULL. */
+	int (*read_begin)(struct store_backend *b);
+	void (*read_end)(struct store_backend *b);
 	/* Best effort, outside a transaction: drop the superseded copies of
 	 * rewritten rows (after a rekey, the DEK under the old key). */
 	void (*scrub)(struct store_backend *b);

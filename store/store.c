@@ -480,6 +480,19 @@ store_rollback(struct store *st)
 	return st->ops->rollback(st->be);
 }
 
+int
+store_read_begin(struct store *st)
+{
+	return st->ops->read_begin != NULL ? st->ops->read_begin(st->be) : 0;
+}
+
+void
+store_read_end(struct store *st)
+{
+	if (st->ops->read_end != NULL)
+		st->ops->read_end(st->be);
+}
+
 /* End the transaction a call began: commit if R is 0, else undo. */
 static int
 end(struct store *st, int r)

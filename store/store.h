@@ -135,6 +135,15 @@ int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
 
+/*
+ * Read what follows from one snapshot, in one transaction that blocks no
+ * writer: a scan of every user then costs one transaction, not one per
+ * read.  Reads only, and not inside store_begin(); store_read_end() ends
+ * it.  A backend without snapshots reads as before.
+ */
+int store_read_begin(struct store *st);
+void store_read_end(struct store *st);
+
 /* ---- secret versions ---- */
 
 /*

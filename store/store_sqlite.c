@@ -139,6 +139,7 @@ static const char *const migrations[] = {
 
 enum stmt_id {
 	ST_BEGIN,
+	ST_BEGIN_READ,
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_SAVEPOINT,
@@ -148,7 +149,11 @@ enum stmt_id {
 	ST_META_PUT,
 	ST_SECRET_LAST,
 	ST_SECRET_INSERT,
-	ST_SECRET_BY_STATE,
+	ST_SECRET_PENDING, /* by state: in the order of store_secret_state */
+	ST_SECRET_CURRENT,
+	ST_SECRET_PREVIOUS,
+	ST_SECRET_HISTORY,
+	ST_SECRET_DISCARDED,
 	ST_SECRET_BY_VERSION,
 	ST_SECRET_SET_STATE,
 	ST_SECRET_LIST,
@@ -174,8 +179,15 @@ enum stmt_id {
 	ST_COUNT
 };
 
+_Static_assert(ST_SECRET_DISCARDED - ST_SECRET_PENDING ==
+	STORE_SECRET_DISCARDED - STORE_SECRET_PENDING,
+    "a statement per secret state, in the enum's order");
+
 static const char *const sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	/* Deferred: the first read takes a snapshot (WAL: a read mark),
+	 * no lock a writer waits for. */
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_SAVEPOINT] = "SAVEPOINT nested",
@@ -189,9 +201,22 @@ static const char *const sql[ST_COUNT] = {
 			   " WHERE user_name = ?1",
 	[ST_SECRET_INSERT] = "INSERT INTO secrets (user_name, " SECRET_COLUMNS
 			     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[ST_SECRET_BY_STATE] = "SELECT " SECRET_COLUMNS " FROM secrets"
-			       " WHERE user_name = ?1 AND state = ?2"
-			       " ORDER BY version DESC LIMIT 1",
+/* The state written in, not bound: the partial indexes name it,
+ * and SQLite compiles a statement again at every new value bound
+ * where one is compared with a partial index's WHERE.  A state with a
+ * unique index holds one version at most: no ORDER BY, which sorts in
+ * a temporary b-tree at every lookup. */
+#define SECRET_BY_STATE(state)                                                 \
+	"SELECT " SECRET_COLUMNS " FROM secrets"                               \
+	" WHERE user_name = ?1 AND state = '" state "'"
+#define LATEST " ORDER BY version DESC LIMIT 1"
+	[ST_SECRET_PENDING] = SECRET_BY_STATE("pending"),
+	[ST_SECRET_CURRENT] = SECRET_BY_STATE("current"),
+	[ST_SECRET_PREVIOUS] = SECRET_BY_STATE("previous"),
+	[ST_SECRET_HISTORY] = SECRET_BY_STATE("history") LATEST,
+	[ST_SECRET_DISCARDED] = SECRET_BY_STATE("discarded") LATEST,
+#undef SECRET_BY_STATE
+#undef LATEST
 	[ST_SECRET_BY_VERSION] = "SELECT " SECRET_COLUMNS " FROM secrets"
 				 " WHERE user_name = ?1 AND version = ?2",
 	[ST_SECRET_SET_STATE] = "UPDATE secrets SET state = ?3, changed = ?4"
@@ -543,6 +568,23 @@ sqlite_commit(struct store_backend *b)
 	}
 	b->depth--;
 	return r;
+}
+
+static int
+sqlite_read_begin(struct store_backend *b)
+{
+	if (b->depth > 0 || !sqlite3_get_autocommit(b->db))
+		return store_fail(b->err, b->errlen, -EINVAL,
+		    "a read snapshot inside a transaction");
+	return run_id(b, ST_BEGIN_READ, "starting a read");
+}
+
+static void
+sqlite_read_end(struct store_backend *b)
+{
+	/* Nothing was written: ending it cannot lose anything. */
+	if (b->depth == 0 && !sqlite3_get_autocommit(b->db))
+		sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL);
 }
 
 static void
@@ -980,10 +1022,10 @@ sqlite_secret_insert(struct store_backend *b, const char *user,
 	return run(b, s, "writing a secret");
 }
 
+/* USER's secret by statement ID: by state (no ?2), or by version KEY. */
 static int
 secret_one(struct store_backend *b, enum stmt_id id, const char *user,
-    int64_t key, const char *state, struct store_secret_info *ret,
-    struct store_blob *value)
+    int64_t key, struct store_secret_info *ret, struct store_blob *value)
 {
 	sqlite3_stmt *s = NULL;
 	int r;
@@ -992,9 +1034,7 @@ secret_one(struct store_backend *b, enum stmt_id id, const char *user,
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
-	if (state != NULL)
-		sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
-	else
+	if (id == ST_SECRET_BY_VERSION)
 		sqlite3_bind_int64(s, 2, key);
 	r = step_row(b, s, "reading a secret");
 	if (r == 0)
@@ -1008,16 +1048,17 @@ sqlite_secret_by_state(struct store_backend *b, const char *user,
     enum store_secret_state state, struct store_secret_info *ret,
     struct store_blob *value)
 {
-	return secret_one(b, ST_SECRET_BY_STATE, user, 0,
-	    store_secret_state_name(state), ret, value);
+	if ((unsigned)state > STORE_SECRET_DISCARDED)
+		return store_fail(b->err, b->errlen, -EINVAL, "no such state");
+	return secret_one(
+	    b, ST_SECRET_PENDING + (int)state, user, 0, ret, value);
 }
 
 static int
 sqlite_secret_by_version(struct store_backend *b, const char *user,
     int64_t version, struct store_secret_info *ret, struct store_blob *value)
 {
-	return secret_one(
-	    b, ST_SECRET_BY_VERSION, user, version, NULL, ret, value);
+	return secret_one(b, ST_SECRET_BY_VERSION, user, version, ret, value);
 }
 
 static int
@@ -1582,6 +1623,8 @@ const struct store_backend_ops store_sqlite_ops = {
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.read_begin = sqlite_read_begin,
+	.read_end = sqlite_read_end,
 	.scrub = sqlite_scrub,
 	.dek_get = sqlite_dek_get,
 	.dek_put = sqlite_dek_put,

@@ -536,6 +536,37 @@ test_secret_versions(void **state)
 	assert_int_equal(h.n, 0);
 }
 
+/*
+ * A read snapshot: reads inside see the store as at its first read, a
+ * writer on another connection is not held up by it, and it is refused
+ * inside a transaction.
+ */
+static void
+test_read_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	struct store *other = NULL;
+	struct secret *v = make_secret("b");
+
+	seed(f, "alice", "a");
+	assert_int_equal(store_open(f->db, f->key, 0, &other, f->err,
+			     sizeof(f->err)),
+	    0);
+	assert_int_equal(store_read_begin(f->st), 0);
+	expect_slot(f, "alice", STORE_CURRENT, "a", 1);
+	assert_int_equal(store_secret_seed(other, "bob", v, T0, NULL), 0);
+	expect_slot(f, "bob", STORE_CURRENT, NULL, 0);
+	store_read_end(f->st);
+	expect_slot(f, "bob", STORE_CURRENT, "b", 1);
+	store_read_end(f->st); /* ending none is harmless */
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_read_begin(f->st), -EINVAL);
+	assert_int_equal(store_rollback(f->st), 0);
+	store_close(other);
+	secret_free(v);
+}
+
 static void
 test_secret_discard(void **state)
 {
@@ -1824,6 +1855,8 @@ main(void)
 		    test_open_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_secret_versions, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_read_snapshot, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_secret_discard, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -1,7 +1,9 @@
 /*
  * test_trust: trust_check_path() on files and directories it makes under
  * a private temporary directory, with chmod and chown (the tests run as
- * root; without root the ownership cases are skipped).
+ * root; without root the ownership cases are skipped).  Every check is
+ * also made through a trust_memo, which must give the same answer in the
+ * same words.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,13 +59,33 @@ make_dir(const char *name, mode_t mode, uid_t uid)
 	assert_int_equal(chown(p, uid, (gid_t)-1), 0);
 }
 
+/* What trust_check_path_memo() says of P with MEMO: the same as R and
+ * WHY, trust_check_path()'s. */
+static void
+same_with_memo(const char *p, struct trust_memo *memo, int r)
+{
+	char why2[sizeof(why)] = "";
+
+	assert_int_equal(
+	    trust_check_path_memo(p, geteuid(), memo, why2, sizeof(why2)), r);
+	if (r != 0)
+		assert_string_equal(why2, why);
+}
+
 static int
 check(const char *name)
 {
+	static struct trust_memo memo;
 	const char *p = at(name);
+	int r;
 
 	why[0] = '\0';
-	return trust_check_path(p, geteuid(), why, sizeof(why));
+	r = trust_check_path(p, geteuid(), why, sizeof(why));
+	/* A fresh memo, then the one it left. */
+	memset(&memo, 0, sizeof(memo));
+	same_with_memo(p, &memo, r);
+	same_with_memo(p, &memo, r);
+	return r;
 }
 
 /* WHY, with the temporary directory's path written as "T". */
@@ -297,6 +319,53 @@ test_relative(void **state)
 	    why_t(), "mode 0646 is writable by others; fix: chmod go-w T/rel");
 }
 
+/*
+ * One memo for many files, in good and bad directories, one reached
+ * through a symlink, taken in turn: each answer is the one without it.
+ */
+static void
+test_memo(void **state)
+{
+	static const char *const names[] = { "m/good", "m/w666", "m/theirs",
+		"m/sub", "m/absent", "mw/good", "mw/w666", "ml/good", "ml/w666",
+		"m/good", "m/./good", "m/../m/good", "m//good", "m/sub/",
+		"ml/../m/good", "m/link", "m/good", "mw/good" };
+	struct trust_memo memo;
+	char p[2 * PATH_MAX];
+	size_t i, round;
+	int r;
+
+	(void)state;
+	NEED_ROOT();
+	make_dir("m", 0755, 0);
+	make_file("m/good", 0644, 0);
+	make_file("m/w666", 0666, 0);
+	make_file("m/theirs", 0644, NOBODY);
+	make_dir("m/sub", 0755, 0);
+	make_dir("mw", 0777, 0);
+	make_file("mw/good", 0644, 0);
+	make_file("mw/w666", 0666, 0);
+	assert_int_equal(symlink("mw", at("ml")), 0);
+	assert_int_equal(symlink("good", at("m/link")), 0);
+	memset(&memo, 0, sizeof(memo));
+	for (round = 0; round < 2; round++)
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			snprintf(p, sizeof(p), "%s", at(names[i]));
+			why[0] = '\0';
+			r = trust_check_path(p, geteuid(), why, sizeof(why));
+			same_with_memo(p, &memo, r);
+		}
+	/* A sample of what was said. */
+	assert_int_equal(check("ml/good"), -EPERM);
+	assert_string_equal(why_t(),
+	    "T/mw: mode 0777 is writable by others; fix: chmod go-w "
+	    "T/mw");
+	assert_int_equal(check("ml/w666"), -EPERM);
+	assert_string_equal(why_t(),
+	    "T/mw/w666: mode 0666 is writable by others; fix: chmod go-w "
+	    "T/mw/w666");
+}
+
 int
 main(void)
 {
@@ -310,6 +379,7 @@ main(void)
 		cmocka_unit_test(test_symlink),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_relative),
+		cmocka_unit_test(test_memo),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
