@@ -211,6 +211,15 @@ struct daemon {
 	TAILQ_HEAD(, run) queue;
 	TAILQ_HEAD(, run) finished;
 	int nqueued, nrunning, nfinished;
+	/* run_dispatch_queue(): while fires are taken it waits for them
+	 * all; it starts RUN_DISPATCH_TURN runs a turn of the loop, and
+	 * goes on from the idle handle, so that a burst leaves the socket
+	 * and the schedule served between turns. */
+	bool taking, dispatching, dispatch_again;
+	uv_idle_t dispatch_idle;
+	uint64_t turn_now; /* uv_now() of the turn that TURN_STARTED counts */
+	uint64_t turn_t0;  /* uv_hrtime() when its first run was started */
+	int turn_started;
 
 	struct workers *workers; /* the live workers' record, on disk */
 	struct template *tmpl;   /* the worker template (template.h) */
@@ -264,6 +273,10 @@ void run_apply_bound(struct daemon *d, struct ustate *us, uint64_t deadline_ms);
 struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
     int64_t fire, bool *ret_coalesced);
 /* Start the queued runs that have a worker slot. */
+/* Runs started a turn of the loop at most, and the time a turn may spend
+ * starting them (run_dispatch_queue()). */
+#define RUN_DISPATCH_TURN 32
+#define RUN_DISPATCH_TURN_NS (2 * 1000 * 1000)
 void run_dispatch_queue(struct daemon *d);
 const char *run_kind_name(enum run_kind k);
 /* A stored run's state as shown: a committed verify run is "verified". */

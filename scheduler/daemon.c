@@ -141,6 +141,7 @@ close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
+	uv_close((uv_handle_t *)&d->dispatch_idle, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
 	if (d->sinks != NULL) {
@@ -542,6 +543,8 @@ init_loop(struct daemon *d)
 	d->tfd_poll.data = d;
 	uv_timer_init(d->loop, &d->stop_timer);
 	d->stop_timer.data = d;
+	uv_idle_init(d->loop, &d->dispatch_idle);
+	d->dispatch_idle.data = d;
 	uv_timer_init(d->loop, &d->watchdog);
 	uv_timer_init(d->loop, &d->metrics_timer);
 	d->metrics_timer.data = d;

@@ -129,45 +129,84 @@ fire_arm(struct daemon *d)
 
 /* ---- fires ---- */
 
-static void
-fire(struct daemon *d, struct ustate *us, int64_t at)
-{
-	struct timespec ts;
-	bool coalesced;
+/* A fire taken: whose, when due, and how late it was taken (us). */
+struct taken {
+	struct ustate *us;
+	int64_t at;
 	int64_t late;
+};
+
+/* The rest of a fire once taken: its next instant, then a run (or the
+ * one running), unless the user is paused. */
+static void
+fire(struct daemon *d, const struct taken *t)
+{
+	struct ustate *us = t->us;
+	bool coalesced;
 
 	d->fires++;
-	fire_reschedule(d, us, now_s() > at ? now_s() : at);
+	fire_reschedule(d, us, now_s() > t->at ? now_s() : t->at);
 	if (us->paused) {
 		log_msg(
 		    LOG_INFO, MSG_FIRE, "%s: fire skipped: paused", us->name);
-		us->last_fire = at;
+		us->last_fire = t->at;
 		fire_persist(d, us);
 		return;
 	}
-	/* How late the daemon takes the fire: the scheduler's precision,
-	 * which bench/scheduler measures from these lines. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	late = ((int64_t)ts.tv_sec - at) * 1000000 + ts.tv_nsec / 1000;
+	/* How late the daemon took the fire: the scheduler's precision,
+	 * which bench/run-scheduler and run-burst read from these lines. */
 	log_msg(LOG_INFO, MSG_FIRE, "%s: due, taken %" PRId64 " us late",
-	    us->name, late);
-	run_new(d, us, RUN_ROTATE, at, &coalesced);
+	    us->name, t->late);
+	run_new(d, us, RUN_ROTATE, t->at, &coalesced);
 	if (coalesced) {
 		/* The running one serves this fire. */
-		us->last_fire = at;
+		us->last_fire = t->at;
 		fire_persist(d, us);
 	}
 }
 
+/*
+ * Every fire due now, in two passes.  First each is taken: out of the
+ * heap, its instant noted, nothing else (a few hundred nanoseconds), so
+ * that 10,000 fires due at one second are all taken within milliseconds
+ * of it.  Then each is rescheduled, logged and queued, in the order
+ * taken; and only then are runs started, RUN_DISPATCH_TURN a turn of the
+ * loop, in queue order (run_dispatch_queue()).  Log lines of the burst
+ * are written in one go (log_hold()).
+ */
 void
 fire_process_due(struct daemon *d)
 {
 	struct heap_node *top;
+	struct taken *v = NULL;
+	struct timespec ts;
 	int64_t now = now_s();
+	size_t n = 0, cap = 0, i;
 
 	while ((top = heap_top(&d->heap)) != NULL && top->key <= now &&
-	    !d->stopping)
-		fire(d, node_user(top), top->key);
+	    !d->stopping) {
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		v[n].us = node_user(top);
+		v[n].at = top->key;
+		v[n].late = ((int64_t)ts.tv_sec - top->key) * 1000000 +
+		    ts.tv_nsec / 1000;
+		heap_remove(&d->heap, top);
+		n++;
+	}
+	if (n > 0) {
+		d->taking = true;
+		log_hold(true);
+		for (i = 0; i < n; i++)
+			fire(d, &v[i]);
+		log_hold(false);
+		d->taking = false;
+		run_dispatch_queue(d);
+	}
+	free(v);
 	fire_arm(d);
 }
 

@@ -9,6 +9,25 @@
 
 static bool to_stderr = true;
 static int threshold = LOG_INFO;
+static bool held;
+static char hbuf[64 * 1024];
+static size_t hlen;
+
+static void
+flush_held(void)
+{
+	if (hlen > 0)
+		fwrite(hbuf, 1, hlen, stderr);
+	hlen = 0;
+}
+
+void
+log_hold(bool hold)
+{
+	if (!hold)
+		flush_held();
+	held = hold;
+}
 
 void
 log_open(bool foreground, int min_priority)
@@ -64,7 +83,20 @@ log_msg(int priority, const char *id, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	escape(raw, safe, sizeof(safe));
-	if (to_stderr)
+	/* A warning or worse is written at once, after what was held: the
+	 * next thing may be an exit. */
+	if (to_stderr && held && priority <= LOG_WARNING)
+		flush_held();
+	if (to_stderr && held && priority > LOG_WARNING) {
+		int n;
+
+		if (hlen + sizeof(safe) + 64 > sizeof(hbuf))
+			flush_held();
+		n = snprintf(hbuf + hlen, sizeof(hbuf) - hlen, "<%d>%s %s\n",
+		    priority, id, safe);
+		if (n > 0 && (size_t)n < sizeof(hbuf) - hlen)
+			hlen += (size_t)n;
+	} else if (to_stderr)
 		fprintf(stderr, "<%d>%s %s\n", priority, id, safe);
 	else
 		syslog(priority, "%s %s", id, safe);

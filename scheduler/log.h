@@ -57,6 +57,13 @@ void log_close(void);
  * characters in the formatted text are escaped, because user names and
  * target messages are not ours.
  */
+/*
+ * HOLD true: lines to stderr are kept in a buffer, written when it fills
+ * and when HOLD goes false, so that a burst (10,000 fires at one second)
+ * costs a few writes, not one per line.  Syslog is not held.
+ */
+void log_hold(bool hold);
+
 void log_msg(int priority, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

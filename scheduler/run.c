@@ -480,24 +480,73 @@ start_run(struct daemon *d, struct run *r)
 	run_do(r, &acts);
 }
 
+static void
+dispatch_idle(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+	run_dispatch_queue(h->data);
+}
+
+/*
+ * Start what the limits allow, in queue order, at most RUN_DISPATCH_TURN
+ * runs this turn of the loop, and none once the turn has spent
+ * RUN_DISPATCH_TURN_NS starting them (a start writes to the store: a
+ * burst of them would hold the control socket up); the rest from the idle
+ * handle, next turn.
+ * The count is the turn's, not the call's: runs that end on a timer of
+ * 0 ms (a noop user) end in the same timer phase of libuv, each calling
+ * back in here, and without it a burst of them would run to the last
+ * before the loop read its sockets again.  A call made while the queue
+ * is walked (a run that ends at once) only asks for another pass.
+ */
 void
 run_dispatch_queue(struct daemon *d)
 {
 	struct run *r, *tmp;
 	int max = d->gen->set->daemon.max_workers;
 
-	if (d->stopping)
+	if (d->stopping || d->taking)
 		return;
-	TAILQ_FOREACH_SAFE(r, &d->queue, queue, tmp)
-	{
-		if (d->nrunning >= max)
-			break;
-		/* A noop user has no resource to spare: max_workers only. */
-		if (r->user->resource != NULL &&
-		    r->rs->running >= r->user->resource->max_concurrent)
-			continue;
-		start_run(d, r);
+	if (d->turn_now != uv_now(d->loop)) {
+		d->turn_now = uv_now(d->loop);
+		d->turn_started = 0;
+		d->turn_t0 = uv_hrtime();
 	}
+	if (d->dispatching) {
+		d->dispatch_again = true;
+		return;
+	}
+	d->dispatching = true;
+	do {
+		d->dispatch_again = false;
+		TAILQ_FOREACH_SAFE(r, &d->queue, queue, tmp)
+		{
+			if (d->nrunning >= max || d->stopping)
+				break;
+			/* A noop user has no resource to spare:
+			 * max_workers only. */
+			if (r->user->resource != NULL &&
+			    r->rs->running >=
+				r->user->resource->max_concurrent)
+				continue;
+			if (d->turn_started >= RUN_DISPATCH_TURN ||
+			    (d->turn_started > 0 &&
+				uv_hrtime() - d->turn_t0 >
+				    RUN_DISPATCH_TURN_NS)) {
+				uv_idle_start(&d->dispatch_idle,
+				    dispatch_idle);
+				d->dispatch_again = false;
+				break;
+			}
+			start_run(d, r);
+			d->turn_started++;
+			/* START_RUN may have ended runs and so changed the
+			 * queue behind TMP: walk it again. */
+			d->dispatch_again = true;
+			break;
+		}
+	} while (d->dispatch_again);
+	d->dispatching = false;
 }
 
 /*

@@ -19,10 +19,15 @@
 set -u
 B=$(realpath "$1")
 HERE=$(dirname "$(realpath "$0")")
-export DELIVER=$B/deliver/rotad-deliver
 export LIBDIR=$HERE/../lib
 T=$(mktemp -d /tmp/rotad-deliver.XXXXXX)
 export T
+# Cases run it as nobody and as daemon, who may not reach a build
+# directory (a clone in a 0700 directory): a copy they can run.
+chmod 711 "$T"
+mkdir -m 755 "$T/bin"
+cp "$B/deliver/rotad-deliver" "$T/bin/"
+export DELIVER=$T/bin/rotad-deliver
 . "$HERE/lib/tap.sh"
 
 # Every receiver writes its pid to $T/*.pid; the trap ends each by PID.
