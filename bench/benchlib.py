@@ -1,0 +1,354 @@
+"""bench/benchlib.py: what the Python benches share.
+
+The daemon (a private rotad in a directory of its own, driven through
+its control socket), its event stream, CPU read from /proc, the limit
+program (bench/rotate_limit), and the goal rows: a figure beside its
+goal, and MISS where it misses, never hidden.
+
+Passwords never reach an argv or an environment: files of mode 600,
+the daemon's socket, a child's stdin.
+"""
+import base64
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_private(path, text):
+    """TEXT into PATH, created or truncated, mode 600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_split(pid):
+    """(own, reaped children's) CPU seconds of PID, user + system."""
+    tck = os.sysconf("SC_CLK_TCK")
+    v = [int(x) for x in _stat_fields(pid)[11:15]]
+    return (v[0] + v[1]) / tck, (v[2] + v[3]) / tck
+
+
+def cpu_of(pid):
+    """CPU seconds of PID and of its children it has reaped."""
+    own, kids = cpu_split(pid)
+    return own + kids
+
+
+def tree_cpu(pid):
+    """CPU seconds of PID, of the children it reaped and of those still
+    running (a server's background processes: PostgreSQL's WAL writer,
+    checkpointer, ...).  Read the live children first: one reaped in
+    between counts twice rather than not at all, and is rare."""
+    live = 0.0
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            f = _stat_fields(p)
+            if int(f[1]) == pid:
+                live += cpu_of(int(p))
+        except (OSError, IndexError, ValueError):
+            pass
+    return live + cpu_of(pid)
+
+
+def percentile(v, p):
+    """The P-th percentile of V, nearest rank."""
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def timed(argv, **kw):
+    """Run ARGV; (wall seconds, CPU seconds of it and its descendants,
+    CompletedProcess).  CPU comes from RUSAGE_CHILDREN, so nothing else
+    may be reaped meanwhile."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, capture_output=True, text=True, **kw)
+    dt = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + \
+        (after.ru_stime - before.ru_stime)
+    return dt, cpu, r
+
+
+class Goal:
+    """Goal rows, counting the misses."""
+
+    def __init__(self):
+        self.misses = 0
+
+    def row(self, what, value, goal=None, ok=True, width=40):
+        if goal is None:
+            print(f"  {what:<{width}} {value:>14}")
+            return
+        if not ok:
+            self.misses += 1
+        print(f"  {what:<{width}} {value:>14}   goal {goal:<12} "
+              f"{'met' if ok else 'MISS'}")
+
+
+# ---- the control socket ----
+
+def call(sock_path, req, timeout=60):
+    """One request on a fresh connection; its final answer."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    s.sendall((json.dumps(dict(req, v=1)) + "\n").encode())
+    f = s.makefile("rb")
+    while True:
+        line = f.readline()
+        if not line:
+            s.close()
+            return {}
+        m = json.loads(line)
+        if "ok" in m:
+            s.close()
+            return m
+
+
+def pipelined(sock_path, reqs, timeout=120):
+    """Send REQS on one connection at once; the answers, by request."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    s.sendall(b"".join(json.dumps(dict(r, v=1, id=i)).encode() + b"\n"
+                       for i, r in enumerate(reqs)))
+    f = s.makefile("rb")
+    out = [None] * len(reqs)
+    for _ in reqs:
+        line = f.readline()
+        if not line:
+            break
+        m = json.loads(line)
+        out[m["id"]] = m
+    s.close()
+    return out
+
+
+class Events:
+    """The daemon's events from now on (`events` with "follow"), read by
+    a thread: each kept as (the time this process received it, on
+    CLOCK_REALTIME, the event)."""
+
+    def __init__(self, sock_path):
+        last = call(sock_path, {"cmd": "events", "limit": 1})
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(sock_path)
+        self.s.sendall((json.dumps({"v": 1, "cmd": "events", "follow": True,
+                                    "since": last["result"]["last"]})
+                        + "\n").encode())
+        self.got = []
+        self.cond = threading.Condition()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        f = self.s.makefile("rb")
+        for line in f:
+            now = time.time()
+            m = json.loads(line)
+            ev = m.get("progress", {}).get("event")
+            if ev is None:
+                continue
+            with self.cond:
+                self.got.append((now, ev))
+                self.cond.notify_all()
+
+    def wait_for(self, pred, timeout):
+        """Wait until PRED(list of (received, event)) holds; whether it
+        did within TIMEOUT seconds."""
+        end = time.monotonic() + timeout
+        with self.cond:
+            while not pred(self.got):
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(min(left, 1.0))
+            return True
+
+    def close(self):
+        try:
+            self.s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.s.close()
+        self.t.join(5)
+
+
+# A run's last event: its record (the outcome), whatever the trigger.
+RUN_END = ("record_rotation_scheduled_ok", "record_rotation_scheduled_fail",
+           "record_rotation_on_demand_ok", "record_rotation_on_demand_fail")
+
+
+class Daemon:
+    """A private rotad in directory D: its main configuration (store,
+    socket, worker as WORKER_USER, EXTRA lines) and one job file of
+    JOBS text, started in the foreground, its log in D/log."""
+
+    def __init__(self, build, d, jobs, extra="", worker_user="nobody",
+                 start_timeout=120):
+        self.d = d
+        os.makedirs(os.path.join(d, "conf.d"), mode=0o700, exist_ok=True)
+        self.sock = os.path.join(d, "rotad.sock")
+        self.cfg = os.path.join(d, "rotad.yaml")
+        with open(self.cfg, "w") as f:
+            f.write(f"store: {{path: {d}/rotad.db, "
+                    f"key_file: {d}/master.key}}\n"
+                    f"control: {{socket: {self.sock}}}\n"
+                    f"worker: {{path: {build}/rotad-worker, "
+                    f"user: {worker_user}}}\n"
+                    f"conf_dir: {d}/conf.d\n{extra}")
+        with open(os.path.join(d, "conf.d", "bench.yaml"), "w") as f:
+            f.write(jobs)
+        rotad = os.path.join(build, "scheduler", "rotad")
+        subprocess.run([rotad, "--init", "-c", self.cfg], check=True,
+                       capture_output=True)
+        self.log = open(os.path.join(d, "log"), "w")
+        self.p = subprocess.Popen([rotad, "-f", "-c", self.cfg],
+                                  stderr=self.log)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < start_timeout:
+            try:
+                if call(self.sock, {"cmd": "status"}).get("ok"):
+                    self.ready = time.monotonic() - t0
+                    return
+            except OSError:
+                if self.p.poll() is not None:
+                    break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("rotad did not start; see " + self.log.name)
+
+    def seed(self, pws):
+        """Store each PWS[user] as the user's current secret."""
+        ans = pipelined(self.sock, [
+            {"cmd": "secret_set", "user": u,
+             "value_b64": base64.b64encode(pw.encode()).decode()}
+            for u, pw in pws.items()])
+        bad = [a for a in ans if not (a and a.get("ok"))]
+        if bad:
+            raise RuntimeError(f"secret_set refused: {bad[0]}")
+
+    def wave(self, users, timeout=3600):
+        """Trigger every one of USERS at once, on one connection; the
+        wave ends when the last run's record event arrives.  (seconds,
+        run ids, the daemon's CPU seconds with its workers', the
+        daemon's own)."""
+        ev = Events(self.sock)
+        try:
+            own0, kids0 = cpu_split(self.p.pid)
+            t0 = time.perf_counter()
+            ans = pipelined(self.sock, [{"cmd": "rotate", "user": u}
+                                        for u in users])
+            ids = {a["result"]["run"] for a in ans if a and a.get("ok")}
+            if len(ids) != len(users):
+                raise RuntimeError(f"{len(users) - len(ids)} triggers "
+                                   "refused or coalesced")
+            if not ev.wait_for(lambda got: ids <= {
+                    e.get("run_id") for _, e in got
+                    if e["name"] in RUN_END}, timeout):
+                raise RuntimeError("the wave did not end")
+            dt = time.perf_counter() - t0
+            own1, kids1 = cpu_split(self.p.pid)
+        finally:
+            ev.close()
+        return dt, sorted(ids), own1 + kids1 - own0 - kids0, own1 - own0
+
+    def run_states(self, ids):
+        ans = pipelined(self.sock, [{"cmd": "run", "run": i} for i in ids])
+        return [a["result"]["run"]["state"] if a and a.get("ok") else "?"
+                for a in ans]
+
+    def current(self, users):
+        """The current secret of each of USERS, by user (None: none)."""
+        ans = pipelined(self.sock, [{"cmd": "secret_get", "user": u}
+                                    for u in users])
+        return {u: base64.b64decode(a["result"]["value_b64"]).decode()
+                if a and a.get("ok") else None
+                for u, a in zip(users, ans)}
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(60)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.log.close()
+        return rc
+
+
+# ---- the limit ----
+
+class Limit:
+    """bench/rotate_limit for FAMILY (pg or mysql), the admin's
+    connection in a file of DIR (mode 600) made from CONN (a dict:
+    host, port, ca, user, password, ...)."""
+
+    def __init__(self, build, family, d, conn):
+        self.bin = os.path.join(build, "bench", "rotate_limit")
+        self.family = family
+        self.d = d
+        self.conn = os.path.join(d, f"{family}-limit.conn")
+        write_private(self.conn, "".join(f"{k}={v}\n"
+                                         for k, v in conn.items()))
+
+    def users_file(self, name, users):
+        path = os.path.join(self.d, name)
+        with open(path, "w") as f:
+            f.write("\n".join(users) + "\n")
+        return path
+
+    def wave(self, users_file, stored, procs=2):
+        """Rotate every user of USERS_FILE with PROCS processes, the new
+        passwords appended to STORED; (seconds, CPU seconds)."""
+        dt, cpu, r = timed([self.bin, self.family, self.conn, users_file,
+                            stored, str(procs)])
+        if r.returncode != 0:
+            raise RuntimeError("the limit failed: " + r.stderr[-2000:])
+        return dt, cpu
+
+    def check(self, users, pws):
+        """The users of USERS whose password in PWS (by user) does not
+        log in, or who have none."""
+        stored = os.path.join(self.d, "check.stored")
+        missing = [u for u in users if pws.get(u) is None]
+        write_private(stored, "".join(f"{u}\t{pws[u]}\n" for u in users
+                                      if pws.get(u) is not None))
+        uf = self.users_file("check.users",
+                             [u for u in users if pws.get(u) is not None])
+        try:
+            r = subprocess.run([self.bin, self.family, "-c", self.conn, uf,
+                                stored], capture_output=True, text=True)
+        finally:
+            os.unlink(stored)
+        bad = missing + [l[4:] for l in r.stdout.splitlines()
+                         if l.startswith("bad ")]
+        if r.returncode != 0 and len(bad) == len(missing):
+            bad.append(f"(rotate_limit -c failed: {r.stderr[-500:]})")
+        return sorted(set(bad))
+
+
+def read_stored(path):
+    """The last password of each login in a LOGIN<TAB>PASSWORD file."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            u, _, pw = line.rstrip("\n").partition("\t")
+            out[u] = pw
+    return out
