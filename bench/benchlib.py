@@ -14,6 +14,7 @@ import os
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import threading
 import time
@@ -90,13 +91,13 @@ class Goal:
     def __init__(self):
         self.misses = 0
 
-    def row(self, what, value, goal=None, ok=True, width=40):
+    def row(self, what, value, goal=None, ok=True, width=40, vwidth=14):
         if goal is None:
-            print(f"  {what:<{width}} {value:>14}")
+            print(f"  {what:<{width}} {value:>{vwidth}}")
             return
         if not ok:
             self.misses += 1
-        print(f"  {what:<{width}} {value:>14}   goal {goal:<12} "
+        print(f"  {what:<{width}} {value:>{vwidth}}   goal {goal:<12} "
               f"{'met' if ok else 'MISS'}")
 
 
@@ -352,3 +353,85 @@ def read_stored(path):
             u, _, pw = line.rstrip("\n").partition("\t")
             out[u] = pw
     return out
+
+
+# ---- rotate_pg and rotate_mysql: rotad, the limit and the bash loop ----
+
+SIDES = ("rotad", "limit", "loop")
+GOAL_VS_LIMIT = 0.8
+GOAL_VS_LOOP = 6.0
+
+
+def rounds_of(sides, rounds, n):
+    """Run each of SIDES ((name, fn) in SIDES order; fn() gives (seconds,
+    client CPU s, server CPU s, rotad's own CPU s or None) for N
+    rotations) once a round, the order turning by one each round; the
+    results by side, a round a row."""
+    res = {name: [] for name, _ in sides}
+    for i in range(rounds):
+        order = sides[i % len(sides):] + sides[:i % len(sides)]
+        for name, fn in order:
+            res[name].append(fn())
+        print(f"  round {i + 1} ({', '.join(s for s, _ in order)}): " +
+              ", ".join(f"{s} {n / res[s][-1][0]:.1f}" for s, _ in sides) +
+              " rot/s", flush=True)
+    return res
+
+
+def lost_of(dm, limit, ids, users, stored, first, what):
+    """What went missing: rotad runs of IDS that did not commit, and the
+    WHAT (roles, accounts) of each side (USERS[side]) whose password in
+    STORED[side] is still FIRST's or does not log in."""
+    lost = []
+    states = dm.run_states(ids)
+    failed = [s for s in states if s != "committed"]
+    if failed:
+        lost.append(f"{len(failed)} of {len(states)} rotad runs did not "
+                    f"commit ({sorted(set(failed))})")
+    for side in SIDES:
+        same = [u for u in users[side] if stored[side].get(u) == first[u]]
+        if same:
+            lost.append(f"{side}: {len(same)} {what} never rotated "
+                        f"({same[0]}, ...)")
+        bad = limit.check(users[side], stored[side])
+        if bad:
+            lost.append(f"{side}: {len(bad)} {what} do not log in with the "
+                        f"stored password ({', '.join(bad[:5])})")
+    return lost
+
+
+def report(res, n, rounds, what, lost):
+    """The three sides' table (medians of the rounds), rotad's ratios
+    beside the goals, and what was lost; the exit status (1: lost)."""
+    def med(side, k):
+        return statistics.median(r[k] for r in res[side])
+
+    def line(what, cells):
+        print(f"  {what:<36} {cells[0]:>9} {cells[1]:>9} {cells[2]:>10}")
+
+    line("", ("rotad", "limit", "bash loop"))
+    rate = {s: n / med(s, 0) for s in SIDES}
+    line("rotations per second (median)", [f"{rate[s]:.1f}" for s in SIDES])
+    line("CPU per rotation, client (ms)",
+         [f"{1000 * med(s, 1) / n:.1f}" for s in SIDES])
+    line("  of which the daemon itself (ms)",
+         (f"{1000 * med('rotad', 3) / n:.1f}", "-", "-"))
+    line("CPU per rotation, server (ms)",
+         [f"{1000 * med(s, 2) / n:.1f}" for s in SIDES])
+    goal = Goal()
+    r1 = rate["rotad"] / rate["limit"]
+    r2 = rate["rotad"] / rate["loop"]
+    goal.row("rotad / limit (2 processes)", f"{r1:.2f}x",
+             f">= {GOAL_VS_LIMIT}x", r1 >= GOAL_VS_LIMIT, width=36, vwidth=9)
+    goal.row("rotad / bash loop", f"{r2:.2f}x", f">= {GOAL_VS_LOOP:.0f}x",
+             r2 >= GOAL_VS_LOOP, width=36, vwidth=9)
+    load = os.getloadavg()
+    print(f"  load after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    if lost:
+        print("  LOST:")
+        for text in lost[:20]:
+            print("    " + text)
+        return 1
+    print(f"  nothing lost: {rounds * n} rotad runs committed; all {3 * n} "
+          f"{what} log in with their stored passwords")
+    return 0
