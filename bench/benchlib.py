@@ -11,6 +11,7 @@ the daemon's socket, a child's stdin.
 import base64
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -170,16 +171,20 @@ class Events:
                 self.cond.notify_all()
 
     def wait_for(self, pred, timeout):
-        """Wait until PRED(list of (received, event)) holds; whether it
-        did within TIMEOUT seconds."""
+        """Wait until PRED holds; whether it did within TIMEOUT seconds.
+        PRED is given the (received, event) pairs that came since its
+        last call (each once: it keeps its own count)."""
         end = time.monotonic() + timeout
+        seen = 0
         with self.cond:
-            while not pred(self.got):
+            while True:
+                new, seen = self.got[seen:], len(self.got)
+                if pred(new):
+                    return True
                 left = end - time.monotonic()
                 if left <= 0:
                     return False
                 self.cond.wait(min(left, 1.0))
-            return True
 
     def close(self):
         try:
@@ -259,9 +264,14 @@ class Daemon:
             if len(ids) != len(users):
                 raise RuntimeError(f"{len(users) - len(ids)} triggers "
                                    "refused or coalesced")
-            if not ev.wait_for(lambda got: ids <= {
-                    e.get("run_id") for _, e in got
-                    if e["name"] in RUN_END}, timeout):
+            left = set(ids)
+
+            def ended(new):
+                left.difference_update(e.get("run_id") for _, e in new
+                                       if e["name"] in RUN_END)
+                return not left
+
+            if not ev.wait_for(ended, timeout):
                 raise RuntimeError("the wave did not end")
             dt = time.perf_counter() - t0
             own1, kids1 = cpu_split(self.p.pid)
@@ -435,3 +445,103 @@ def report(res, n, rounds, what, lost):
     print(f"  nothing lost: {rounds * n} rotad runs committed; all {3 * n} "
           f"{what} log in with their stored passwords")
     return 0
+
+
+# ---- run-scheduler and run-burst: scheduled fires, watched ----
+
+FIRE_TAKEN = re.compile(r"ROTAD-0010 (\S+): due, taken (-?\d+) us late")
+
+
+def noop_due_jobs(due):
+    """Job file lines of noop users, each firing once: DUE maps a user's
+    name to the second (epoch, UTC) it is due."""
+    lines = []
+    for name, t in due.items():
+        tm = time.gmtime(t)
+        lines.append(f"  {name}: {{noop: true, schedule: {{cron: "
+                     f"\"{tm.tm_sec} {tm.tm_min} {tm.tm_hour} {tm.tm_mday} "
+                     f"{tm.tm_mon} ? {tm.tm_year}\", tz: UTC}}}}")
+    return lines
+
+
+class FireWatch:
+    """The fires of the noop users of DUE (name -> due second) on the
+    daemon at SOCK_PATH, followed from before the first is due: when
+    each was taken (the daemon's log), and when its run started and
+    committed, by the events' stamps and by when this process received
+    them (from outside the daemon), each in ms after the user's due
+    second."""
+
+    def __init__(self, sock_path, due):
+        self.due = due
+        self.ev = Events(sock_path)
+        self.got = []
+
+    def wait(self, timeout):
+        """Until every user's run has ended; whether they all did in
+        TIMEOUT seconds.  Stops following either way."""
+        left = set(self.due)
+
+        def done(new):
+            left.difference_update(e.get("user") for _, e in new
+                                   if e["name"] in RUN_END)
+            return not left
+
+        ok = self.ev.wait_for(done, timeout)
+        self.got = list(self.ev.got)
+        self.ev.close()
+        return ok
+
+    def last_received(self):
+        """When the last event came (wall clock)."""
+        return self.got[-1][0] if self.got else 0
+
+    def figures(self, log_path):
+        """{taken, started_stamp, started_rx, committed_stamp,
+        committed_rx: [ms, ...]}, and what was lost (text)."""
+        fig, lost = {"taken": []}, []
+        for what, name in (("started", "rotation_started"),
+                           ("committed", "record_rotation_scheduled_ok")):
+            mine = [(rx, e) for rx, e in self.got
+                    if e["name"] == name and e.get("user") in self.due]
+            fig[what + "_stamp"] = [e["time"] - self.due[e["user"]] * 1000
+                                    for _, e in mine]
+            fig[what + "_rx"] = [(rx - self.due[e["user"]]) * 1000
+                                 for rx, e in mine]
+        n = len(fig["committed_stamp"])
+        if n != len(self.due):
+            lost.append(f"{n} of {len(self.due)} scheduled runs committed")
+        with open(log_path) as f:
+            for line in f:
+                m = FIRE_TAKEN.search(line)
+                if m and m.group(1) in self.due:
+                    fig["taken"].append(int(m.group(2)) / 1000.0)
+        if len(fig["taken"]) != len(self.due):
+            lost.append(f"{len(fig['taken'])} fires logged, not "
+                        f"{len(self.due)}")
+        return fig, lost
+
+
+def spread(v):
+    """(p50, p99, max) of V; NaNs when empty."""
+    return (percentile(v, 50), percentile(v, 99), max(v)) if v else \
+        (float("nan"),) * 3
+
+
+def lateness_table(head, figs, rows):
+    """A table of ROWS ((what, key) of FIGS' lists): the medians over
+    FIGS (one dict a round) of each round's p50, p99 and max."""
+    def med(key, k):
+        return statistics.median(spread(f[key])[k] for f in figs)
+
+    print(f"  {head:<40} {'p50':>9} {'p99':>9} {'max':>9}")
+    for what, key in rows:
+        print(f"  {what:<40} {med(key, 0):>9.2f} {med(key, 1):>9.2f} "
+              f"{med(key, 2):>9.1f}")
+
+
+FIRE_ROWS = [("fire taken (the daemon's log)", "taken"),
+             ("run started (event stamp)", "started_stamp"),
+             ("run started (received outside)", "started_rx"),
+             ("run committed (event stamp)", "committed_stamp"),
+             ("run committed (received outside)", "committed_rx")]
