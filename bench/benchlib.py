@@ -66,6 +66,23 @@ def tree_cpu(pid):
     return live + cpu_of(pid)
 
 
+def machine():
+    """The machine's state for a bench's header and footer: the load
+    averages, and the share of the last 60 s some task stalled on I/O
+    and on the CPU (/proc/pressure, where the kernel has it).  Other
+    work on the machine shows here, and in every figure."""
+    load = os.getloadavg()
+    text = f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    for what in ("io", "cpu"):
+        try:
+            with open(f"/proc/pressure/{what}") as f:
+                some = f.readline().split()
+            text += f", {what} pressure {some[2].split('=')[1]}%"
+        except (OSError, IndexError):
+            pass
+    return text + f", {os.cpu_count()} CPUs"
+
+
 def percentile(v, p):
     """The P-th percentile of V, nearest rank."""
     v = sorted(v)
@@ -435,8 +452,7 @@ def report(res, n, rounds, what, lost):
              f">= {GOAL_VS_LIMIT}x", r1 >= GOAL_VS_LIMIT, width=36, vwidth=9)
     goal.row("rotad / bash loop", f"{r2:.2f}x", f">= {GOAL_VS_LOOP:.0f}x",
              r2 >= GOAL_VS_LOOP, width=36, vwidth=9)
-    load = os.getloadavg()
-    print(f"  load after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print(f"  after: {machine()}")
     if lost:
         print("  LOST:")
         for text in lost[:20]:
