@@ -217,8 +217,8 @@ struct daemon {
 	 * and the schedule served between turns. */
 	bool taking, dispatching, dispatch_again;
 	uv_idle_t dispatch_idle;
-	uint64_t turn_now; /* uv_now() of the turn that TURN_STARTED counts */
-	uint64_t turn_t0;  /* uv_hrtime() when its first run was started */
+	uv_check_t turn_check; /* a turn of the loop ends: a new budget */
+	uint64_t turn_t0;      /* uv_hrtime() of the turn's first start */
 	int turn_started;
 
 	struct workers *workers; /* the live workers' record, on disk */
@@ -278,6 +278,8 @@ struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
 #define RUN_DISPATCH_TURN 32
 #define RUN_DISPATCH_TURN_NS (2 * 1000 * 1000)
 void run_dispatch_queue(struct daemon *d);
+/* The check handle's callback: the loop has polled, a turn ends. */
+void run_turn_end(uv_check_t *h);
 const char *run_kind_name(enum run_kind k);
 /* A stored run's state as shown: a committed verify run is "verified". */
 const char *run_state_shown(const char *kind, enum store_run_state state);

@@ -142,6 +142,7 @@ close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
 	uv_close((uv_handle_t *)&d->dispatch_idle, NULL);
+	uv_close((uv_handle_t *)&d->turn_check, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
 	if (d->sinks != NULL) {
@@ -545,6 +546,10 @@ init_loop(struct daemon *d)
 	d->stop_timer.data = d;
 	uv_idle_init(d->loop, &d->dispatch_idle);
 	d->dispatch_idle.data = d;
+	uv_check_init(d->loop, &d->turn_check);
+	d->turn_check.data = d;
+	uv_check_start(&d->turn_check, run_turn_end);
+	uv_unref((uv_handle_t *)&d->turn_check);
 	uv_timer_init(d->loop, &d->watchdog);
 	uv_timer_init(d->loop, &d->metrics_timer);
 	d->metrics_timer.data = d;

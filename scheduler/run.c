@@ -480,6 +480,14 @@ start_run(struct daemon *d, struct run *r)
 	run_do(r, &acts);
 }
 
+void
+run_turn_end(uv_check_t *h)
+{
+	struct daemon *d = h->data;
+
+	d->turn_started = 0;
+}
+
 static void
 dispatch_idle(uv_idle_t *h)
 {
@@ -493,10 +501,11 @@ dispatch_idle(uv_idle_t *h)
  * RUN_DISPATCH_TURN_NS starting them (a start writes to the store: a
  * burst of them would hold the control socket up); the rest from the idle
  * handle, next turn.
- * The count is the turn's, not the call's: runs that end on a timer of
- * 0 ms (a noop user) end in the same timer phase of libuv, each calling
- * back in here, and without it a burst of them would run to the last
- * before the loop read its sockets again.  A call made while the queue
+ * The count is the turn's, not the call's (run_turn_end() resets it once
+ * the loop has polled): runs that end on a timer of 0 ms (a noop user)
+ * end in the same timer phase of libuv, each calling back in here, and
+ * without it a burst of them would run to the last before the loop read
+ * its sockets again.  A call made while the queue
  * is walked (a run that ends at once) only asks for another pass.
  */
 void
@@ -507,11 +516,8 @@ run_dispatch_queue(struct daemon *d)
 
 	if (d->stopping || d->taking)
 		return;
-	if (d->turn_now != uv_now(d->loop)) {
-		d->turn_now = uv_now(d->loop);
-		d->turn_started = 0;
+	if (d->turn_started == 0)
 		d->turn_t0 = uv_hrtime();
-	}
 	if (d->dispatching) {
 		d->dispatch_again = true;
 		return;
