@@ -1,8 +1,8 @@
 /*
  * confine.c: rotad-deliver's lockdown (confine.h).
  *
- * The ids are dropped as rotad-worker drops them (worker/sandbox.c):
- * raw capget/capset, no libcap.  The seccomp allow-list is what the
+ * The ids are dropped by the mechanism rotad-worker uses
+ * (common/privdrop.c).  The seccomp allow-list is what the
  * process was seen to use under `strace -f` delivering to every kind of
  * sink: libuv's loop and its thread pool (uv_getaddrinfo), glibc's
  * resolver, OpenSSL, and libcurl, whose threaded resolver starts a thread
@@ -49,6 +49,7 @@
 #include <seccomp.h>
 
 #include "confine.h"
+#include "privdrop.h"
 
 static int fail(char *why, size_t size, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -101,104 +102,6 @@ close_fds(char *why, size_t size)
 	return 0;
 }
 
-static int
-caps_get(struct __user_cap_data_struct data[2])
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0
-	};
-
-	memset(data, 0, 2 * sizeof(*data));
-	return syscall(SYS_capget, &h, data) < 0 ? -errno : 0;
-}
-
-static bool
-cap_effective(const struct __user_cap_data_struct data[2], int cap)
-{
-	return (data[cap / 32].effective & (1U << (cap % 32))) != 0;
-}
-
-/* No capability left in any set, checked. */
-static int
-drop_caps(const char *name, char *why, size_t size)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
-	    errno != EINVAL)
-		return fail(why, size, -errno,
-		    "cannot clear the ambient capabilities: %s",
-		    strerror(errno));
-	memset(data, 0, sizeof(data));
-	if (syscall(SYS_capset, &h, data) < 0)
-		return fail(why, size, -errno, "cannot drop capabilities: %s",
-		    strerror(errno));
-	if (caps_get(data) < 0 || data[0].effective != 0 ||
-	    data[1].effective != 0 || data[0].permitted != 0 ||
-	    data[1].permitted != 0 || data[0].inheritable != 0 ||
-	    data[1].inheritable != 0)
-		return fail(why, size, -EPERM,
-		    "capabilities left after dropping to %s", name);
-	return 0;
-}
-
-/* Step e. */
-static int
-drop_ids(const char *name, uid_t uid, gid_t gid, char *why, size_t size)
-{
-	struct __user_cap_data_struct data[2];
-	bool can_switch, setpcap;
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-	int cap;
-
-	if (uid == 0 || gid == 0)
-		return fail(why, size, -EPERM,
-		    "user %s is root; refusing to run as root", name);
-	if (getresuid(&ru, &eu, &su) < 0)
-		return fail(
-		    why, size, -errno, "getresuid: %s", strerror(errno));
-	can_switch = eu == 0 ||
-	    (caps_get(data) == 0 && cap_effective(data, CAP_SETUID) &&
-		cap_effective(data, CAP_SETGID));
-	if (!can_switch) {
-		if (ru != uid || eu != uid || su != uid)
-			return fail(why, size, -EPERM,
-			    "cannot switch to user %s (uid %u): running as "
-			    "uid %u without CAP_SETUID and CAP_SETGID; "
-			    "refusing to run as uid %u",
-			    name, (unsigned)uid, (unsigned)eu, (unsigned)eu);
-		return drop_caps(name, why, size);
-	}
-	/* While CAP_SETPCAP lasts: nothing can gain a capability back. */
-	setpcap = caps_get(data) == 0 && cap_effective(data, CAP_SETPCAP);
-	for (cap = 0; setpcap && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0;
-	     cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-			return fail(why, size, -errno,
-			    "cannot drop capability %d from the bounding set: "
-			    "%s",
-			    cap, strerror(errno));
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0)
-		return fail(why, size, -errno, "cannot become user %s: %s",
-		    name, strerror(errno));
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
-	    ru != uid || eu != uid || su != uid || rg != gid || eg != gid ||
-	    sg != gid || getgroups(0, NULL) != 0)
-		return fail(
-		    why, size, -EPERM, "ids did not change to user %s", name);
-	if ((cap = drop_caps(name, why, size)) < 0)
-		return cap;
-	if (setuid(0) == 0 || setgid(0) == 0)
-		return fail(why, size, -EPERM,
-		    "could regain root after dropping to %s", name);
-	return 0;
-}
-
 int
 confine_begin(const char *user, char *why, size_t size)
 {
@@ -234,7 +137,7 @@ confine_begin(const char *user, char *why, size_t size)
 		return fail(
 		    why, size, -errno, "RLIMIT_CORE: %s", strerror(errno));
 	/* e, f */
-	if ((r = drop_ids(user, uid, gid, why, size)) < 0)
+	if ((r = privdrop_become("user", user, uid, gid, "", why, size)) < 0)
 		return r;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 	    getppid() != parent)

@@ -42,6 +42,7 @@
 
 #include "config.h"
 #include "catalog.h"
+#include "privdrop.h"
 #include "sandbox.h"
 
 /* Landlock rights newer than Debian 12's <linux/landlock.h>. */
@@ -303,156 +304,6 @@ set_limits(const struct sandbox_profile *p, char *why, size_t size)
 err:
 	return fail(why, size, -errno, "cannot set resource limits: %s",
 	    strerror(errno));
-}
-
-/* The process's capability sets, through the raw system call (no
- * libcap): 0, or a negative errno. */
-static int
-caps_get(struct __user_cap_data_struct data[2])
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0
-	};
-
-	memset(data, 0, 2 * sizeof(*data));
-	if (syscall(SYS_capget, &h, data) < 0)
-		return -errno;
-	return 0;
-}
-
-static bool
-cap_effective(const struct __user_cap_data_struct data[2], int cap)
-{
-	return (data[cap / 32].effective & (1U << (cap % 32))) != 0;
-}
-
-/*
- * Whether this process may switch its ids to any user: root, or a
- * non-root daemon's worker holding CAP_SETUID and CAP_SETGID (a systemd
- * unit's AmbientCapabilities=, passed on through the exec).
- */
-static bool
-can_switch_ids(void)
-{
-	struct __user_cap_data_struct data[2];
-
-	if (geteuid() == 0)
-		return true;
-	return caps_get(data) == 0 && cap_effective(data, CAP_SETUID) &&
-	    cap_effective(data, CAP_SETGID);
-}
-
-/*
- * Empty the bounding set, so that nothing exec'd later can gain a
- * capability back.  It takes CAP_SETPCAP, which root has and a non-root
- * daemon's worker does not: there the bounding set stays the unit's
- * (CapabilityBoundingSet=), inert once every other set is empty and
- * no_new_privs is set (step 6).  Called before the uid switch, while
- * root still holds CAP_SETPCAP.
- */
-static int
-drop_bounding_set(char *why, size_t size)
-{
-	struct __user_cap_data_struct data[2];
-	int cap;
-
-	if (caps_get(data) < 0 || !cap_effective(data, CAP_SETPCAP))
-		return 0;
-	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-			return fail(why, size, -errno,
-			    "cannot drop capability %d from the bounding set: "
-			    "%s",
-			    cap, strerror(errno));
-	return 0;
-}
-
-/*
- * After the switch: no capability left in any set.  Leaving uid 0 empties
- * the permitted and effective sets by itself; a switch between two
- * non-root uids keeps them (and the ambient set), so they are cleared
- * here, and checked.
- */
-static int
-drop_caps(const char *name, char *why, size_t size)
-{
-	struct __user_cap_header_struct h = {
-		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0
-	};
-	struct __user_cap_data_struct data[2];
-
-	/* EINVAL: a kernel without ambient capabilities has none to clear. */
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
-	    errno != EINVAL)
-		return fail(why, size, -errno,
-		    "cannot clear the ambient capabilities: %s",
-		    strerror(errno));
-	memset(data, 0, sizeof(data));
-	if (syscall(SYS_capset, &h, data) < 0)
-		return fail(why, size, -errno, "cannot drop capabilities: %s",
-		    strerror(errno));
-	if (caps_get(data) < 0 || data[0].effective != 0 ||
-	    data[1].effective != 0 || data[0].permitted != 0 ||
-	    data[1].permitted != 0 || data[0].inheritable != 0 ||
-	    data[1].inheritable != 0)
-		return fail(why, size, -EPERM,
-		    "capabilities left after dropping to %s", name);
-	return 0;
-}
-
-/*
- * Step 4, once the user has been looked up (while files could still be
- * opened): become NAME (UID, GID), whoever started us.  With the right to
- * switch (root, or CAP_SETUID and CAP_SETGID) every id is set, then
- * checked; then every capability goes, and we make sure root cannot be
- * had back.  Without it, a worker that is not NAME already refuses to
- * run: it would otherwise run as the daemon's own uid, which owns the key,
- * the store and the control socket.
- */
-static int
-drop_ids(const char *name, uid_t uid, gid_t gid, char *why, size_t size)
-{
-	uid_t ru, eu, su;
-	gid_t rg, eg, sg;
-	int r;
-
-	if (uid == 0 || gid == 0)
-		return fail(why, size, -EPERM,
-		    "worker user %s is root; refusing to run as root", name);
-	if (getresuid(&ru, &eu, &su) < 0)
-		return fail(
-		    why, size, -errno, "getresuid: %s", strerror(errno));
-	if (!can_switch_ids()) {
-		if (ru != uid || eu != uid || su != uid)
-			return fail(why, size, -EPERM,
-			    "cannot switch to worker user %s (uid %u): "
-			    "running as uid %u without CAP_SETUID and "
-			    "CAP_SETGID (a non-root rotad needs them as "
-			    "ambient capabilities: "
-			    "AmbientCapabilities=CAP_SETUID CAP_SETGID "
-			    "CAP_KILL); refusing to run as uid %u",
-			    name, (unsigned)uid, (unsigned)eu, (unsigned)eu);
-		/* Already the worker user (started by hand): nothing to
-		 * switch, and no capability to drop but ambient ones. */
-		return drop_caps(name, why, size);
-	}
-	if ((r = drop_bounding_set(why, size)) < 0)
-		return r;
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0)
-		return fail(why, size, -errno, "cannot drop to user %s: %s",
-		    name, strerror(errno));
-	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
-	    ru != uid || eu != uid || su != uid || rg != gid || eg != gid ||
-	    sg != gid || getgroups(0, NULL) != 0)
-		return fail(
-		    why, size, -EPERM, "ids did not change to user %s", name);
-	if ((r = drop_caps(name, why, size)) < 0)
-		return r;
-	if (setuid(0) == 0 || setgid(0) == 0)
-		return fail(why, size, -EPERM,
-		    "could regain root after dropping to %s", name);
-	return 0;
 }
 
 /* Step 7: the rights each ABI handles. */
@@ -830,7 +681,11 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 		return r;
 	if ((r = set_limits(p, why, size)) < 0) /* 3 */
 		return r;
-	if ((r = drop_ids(user, uid, gid, why, size)) < 0) /* 4 */
+	/* 4: common/privdrop.c, shared with rotad-deliver. */
+	if ((r = privdrop_become("worker user", user, uid, gid,
+		 " (a non-root rotad needs them as ambient capabilities: "
+		 "AmbientCapabilities=CAP_SETUID CAP_SETGID CAP_KILL)",
+		 why, size)) < 0)
 		return r;
 	if (pdeath != 0 &&
 	    (prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0 ||
