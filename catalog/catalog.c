@@ -46,9 +46,10 @@ static const struct catalog_provider postgresql = {
 	.protocols = postgresql_protocols,
 	.keys = postgresql_keys,
 	/* With admin_user the admin sets the role's password; without, the
-	 * role changes its own with its current one. */
-	.caps =
-	    CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE | CATALOG_CAP_TLS,
+	 * role changes its own with its current one.  A batch's applies
+	 * share one admin session. */
+	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE |
+	    CATALOG_CAP_TLS | CATALOG_CAP_BATCH,
 	.verify = CATALOG_VERIFY_LOGIN,
 	/* TCP to a host, or the server's Unix socket when host is a path. */
 	.sandbox = { .needs = CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX,
@@ -99,9 +100,10 @@ static const struct catalog_provider mysql = {
 	.protocols = mysql_protocols,
 	.keys = mysql_keys,
 	/* With admin_user the admin sets the account's password; without,
-	 * the login changes its own. */
-	.caps =
-	    CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE | CATALOG_CAP_TLS,
+	 * the login changes its own.  A batch's applies share one admin
+	 * session. */
+	.caps = CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE |
+	    CATALOG_CAP_TLS | CATALOG_CAP_BATCH,
 	.verify = CATALOG_VERIFY_LOGIN,
 	/* TCP to a host, or the server's Unix socket when host is a path;
 	 * the client plugins (caching_sha2_password, client_ed25519) are

@@ -84,6 +84,14 @@ enum {
 	/* It talks to its target over TLS and honours the resource's tls:
 	 * (verification against ca_file, else CATALOG_SYSTEM_CA_FILE). */
 	CATALOG_CAP_TLS = 1 << 8,
+	/*
+	 * One worker can take a batch of requests for one resource (up to
+	 * WIRE_BATCH_MAX, in order, one answer each as it is done) and
+	 * keeps one admin session for the batch's applies; each verify
+	 * still logs in afresh.  The daemon groups a resource's runs into
+	 * such batches (the resource's `batch:`).
+	 */
+	CATALOG_CAP_BATCH = 1 << 9,
 };
 
 /* The system's CA bundle (Debian's ca-certificates), which a provider

@@ -34,6 +34,14 @@ struct secret;
 
 /* The largest message either way (a script's captured output included). */
 #define WIRE_MAX (1024 * 1024)
+/*
+ * A worker of a provider with CATALOG_CAP_BATCH takes up to this many
+ * requests on its fd 0, one message after the other until EOF, and
+ * writes one response per request, in order, each as soon as it is done
+ * (so that a batch cut short by a deadline or a kill still tells how the
+ * ones before went).  Any other worker takes one.
+ */
+#define WIRE_BATCH_MAX 64
 /* Bounds of the response's texts, NUL included. */
 #define WIRE_MESSAGE_MAX 1024
 #define WIRE_FACTS_MAX 1024

@@ -218,7 +218,11 @@ test_descriptors_as_built(void **state)
 	assert_int_equal(p->kinds, CATALOG_KIND_DATABASE);
 	assert_int_equal(p->caps,
 	    CATALOG_CAP_ADMIN_RESET | CATALOG_CAP_SELF_CHANGE |
-		CATALOG_CAP_TLS);
+		CATALOG_CAP_TLS | CATALOG_CAP_BATCH);
+	/* Only the SQL providers batch; ssh and ldap one user a worker. */
+	assert_true(catalog_find("postgresql")->caps & CATALOG_CAP_BATCH);
+	assert_false(catalog_find("ssh")->caps & CATALOG_CAP_BATCH);
+	assert_false(catalog_find("ldap")->caps & CATALOG_CAP_BATCH);
 	assert_int_equal(p->verify, CATALOG_VERIFY_LOGIN);
 	assert_int_equal(
 	    p->sandbox.needs, CATALOG_NEEDS_NET | CATALOG_NEEDS_UNIX);
