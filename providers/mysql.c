@@ -51,8 +51,9 @@
  * and each statement (which holds the password or its hash, and the hash
  * is enough to log in with mysql_native_password), lives in a struct
  * secret; what libmariadb keeps in its own buffers (the statement in its
- * net buffer) is freed unwiped by mysql_close(), in a process that exits
- * right after.
+ * net buffer, and the login's password for the session's life) is freed
+ * unwiped by mysql_close(), for a kept admin session at the end of the
+ * batch (finish()), in a process that exits right after.
  */
 #include <errno.h>
 #include <stdbool.h>

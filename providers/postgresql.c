@@ -12,8 +12,10 @@
  * such as "host=elsewhere" stays a database name.  Every C string copy of
  * a secret lives in a struct secret (locked, wiped on free); the escaped
  * statement and the verifier are wiped before they are freed.  What libpq
- * keeps in its own buffers (the statement in its output buffer) is freed
- * unwiped by PQfinish(), in a process that exits right after.
+ * keeps in its own buffers (the statement in its output buffer, and the
+ * login's password for the session's life) is freed by PQfinish(), for a
+ * kept admin session at the end of the batch (finish()), in a process
+ * that exits right after.
  *
  * Server-side work ends before the step's deadline (provider.h): before
  * each apply and verify, the session's lock_timeout and statement_timeout
