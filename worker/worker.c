@@ -7,13 +7,13 @@
  *   rotad-worker --template --parent PID [--pool N]
  *   rotad-worker --help | --version
  *
- * The daemon starts one per step.  The command line carries no secret,
- * only what the sandbox must know before the request is read: the
- * provider (a catalog name: its catalog entry shapes the profile), the
- * service user, the CA file and, for scripts, what may be executed and
- * read.  The request arrives on fd 0 and the one response leaves on fd 1
- * (proto/wire.h); fd 2 is a log for diagnostics, which never hold a
- * secret.
+ * The daemon starts one per step, or per batch of steps (below).  The
+ * command line carries no secret, only what the sandbox must know before
+ * the request is read: the provider (a catalog name: its catalog entry
+ * shapes the profile), the service user, the CA file and, for scripts,
+ * what may be executed and read.  The request arrives on fd 0 and its
+ * response leaves on fd 1 (proto/wire.h); fd 2 is a log for diagnostics,
+ * which never hold a secret.
  *
  * The order of main() is the point of the file: die with the daemon
  * (PR_SET_PDEATHSIG, SIGKILL, before anything else; then, once argv says
@@ -50,9 +50,10 @@
  * started it, and counts on nothing of its applies landing after that
  * and a second.  So a request after the first is not started once more
  * than half of its timeout has passed (it is answered transient,
- * untouched: "not started: the batch ran out of time"), and providers
- * bound their server-side work by what is left since the worker's
- * start (provider.h).
+ * untouched: "not started: the batch ran out of time"): the other half
+ * is what a login may take (the providers' connect timeouts) before its
+ * statement, and providers bound their server-side work by what is left
+ * since the worker's start (provider.h).
  *
  * Why die with the daemon: an orphan would go on with its step with no
  * deadline, and its apply could land after the daemon's next life has
