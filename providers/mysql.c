@@ -32,17 +32,28 @@
  *
  * The step's deadline bounds the server's work too: the connect, read
  * and write timeouts come from the request's timeout, and the session's
- * lock_wait_timeout (and max_statement_time on MariaDB) is set below it,
- * so an ALTER USER stuck behind a lock is ended by the server, as an
- * error this classes transient, not left running after the worker dies.
+ * lock_wait_timeout (and max_statement_time on MariaDB) is set below it
+ * (a third of it, and never more than what is left of it since the
+ * worker's start: provider.h), so an ALTER USER stuck behind a lock is
+ * ended by the server, as an error this classes transient, not left
+ * running after the worker dies.
+ *
+ * A batch (CATALOG_CAP_BATCH), as postgresql.c: the admin session of one
+ * apply is kept for the next when the next would open the very same
+ * one (a provider_admin_key), bounded again before each apply; one that
+ * broke (a client error, 2000 and up) is dropped and the next apply logs
+ * in again; an admin login the server refused is not tried again in this
+ * worker.  A self-change logs in as the login each time, a verify always
+ * logs in afresh, and finish() closes the kept session (COM_QUIT).
  *
  * Errors are classed by number (mysql_classify()), never by text: the
  * server may speak another language.  Every C string copy of a secret,
  * and each statement (which holds the password or its hash, and the hash
  * is enough to log in with mysql_native_password), lives in a struct
  * secret; what libmariadb keeps in its own buffers (the statement in its
- * net buffer) is freed unwiped by mysql_close(), in a process that exits
- * right after.
+ * net buffer, and the login's password for the session's life) is freed
+ * unwiped by mysql_close(), for a kept admin session at the end of the
+ * batch (finish()), in a process that exits right after.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -406,6 +417,17 @@ share(const struct wire_request *req, unsigned div)
 	return t / div > 0 ? t / div : 1;
 }
 
+/* The whole seconds left of the step's deadline since the worker's start
+ * (provider.h), at least 1: the least lock_wait_timeout there is. */
+static unsigned
+seconds_left(const struct wire_request *req)
+{
+	long long left = provider_left_ms(
+	    req->timeout > 0 ? req->timeout : MY_DEFAULT_TIMEOUT);
+
+	return left >= 2000 ? (unsigned)(left / 1000) : 1;
+}
+
 /* Run SQL (LEN bytes, no result wanted).  0, or RES failed for WHAT. */
 static int
 my_exec(struct my_conn *c, const char *sql, size_t len, const char *what,
@@ -426,14 +448,19 @@ my_exec(struct my_conn *c, const char *sql, size_t len, const char *what,
 /*
  * Bound what the server may spend on our statements below the step's
  * deadline: the daemon ends the worker then, and the server must not
- * keep an ALTER USER waiting on a lock after it.
+ * keep an ALTER USER waiting on a lock after it.  A third of the step's
+ * timeout, and never more than what is left of it since the worker's
+ * start: on a kept session, set again before each apply.
  */
 static int
 session_limits(struct my_conn *c, const struct wire_request *req,
     struct wire_response *res)
 {
 	char sql[128];
-	unsigned lim = share(req, 3);
+	unsigned lim = share(req, 3), left = seconds_left(req);
+
+	if (left < lim)
+		lim = left;
 
 	if (c->mariadb)
 		snprintf(sql, sizeof(sql),
@@ -449,7 +476,8 @@ session_limits(struct my_conn *c, const struct wire_request *req,
 /*
  * Connect to REQ's server as USER with PASSWORD (from secret_cstring()).
  * 0 with C filled (its flavour and version read), or RES filled and -EIO
- * (nothing left open).
+ * (nothing left open).  What it learnt of the server is for
+ * server_facts().
  */
 static int
 my_connect(const struct wire_request *req, const char *user,
@@ -515,9 +543,15 @@ my_connect(const struct wire_request *req, const char *user,
 	c->mariadb = info != NULL && strstr(info, "MariaDB") != NULL;
 	c->version = mysql_get_server_version(c->m);
 	c->tls = !socket && !req->tls_disabled;
-	provider_fact(res, "server", c->mariadb ? "mariadb" : "mysql");
-	provider_fact(res, "server_version", info);
 	return 0;
+}
+
+/* What C's server said of itself at the login, as RES's facts. */
+static void
+server_facts(struct my_conn *c, struct wire_response *res)
+{
+	provider_fact(res, "server", c->mariadb ? "mariadb" : "mysql");
+	provider_fact(res, "server_version", mysql_get_server_info(c->m));
 }
 
 static void
@@ -526,6 +560,77 @@ my_close(struct my_conn *c)
 	if (c->m != NULL)
 		mysql_close(c->m);
 	c->m = NULL;
+}
+
+/* The admin session kept between a batch's applies, and its key. */
+static struct my_conn kept;
+static struct provider_admin_key *kept_key;
+
+static void
+drop_kept(void)
+{
+	my_close(&kept);
+	provider_admin_key_free(kept_key);
+	kept_key = NULL;
+}
+
+/* Whether C's last error says the connection is gone or unusable (a
+ * client error): it then serves no other apply. */
+static bool
+broken(struct my_conn *c)
+{
+	return c->m != NULL && mysql_errno(c->m) >= 2000;
+}
+
+/* provider_admin_login()'s way in: REQ's admin to SESSION (a struct
+ * my_conn). */
+static int
+admin_login(const struct wire_request *req, const struct secret *pw,
+    void *session, struct wire_response *res)
+{
+	return my_connect(req, req->admin_login, pw, session, res);
+}
+
+/*
+ * The admin session for REQ, its facts in RES, bounded for it: the kept
+ * one when REQ's key is its key, else a new one, kept in its place.  A
+ * kept session that fails to take the new bounds because it broke is
+ * replaced once.  An admin login the server refused, now or earlier in
+ * the worker, is failed auth without a new attempt
+ * (provider_admin_login()).  0 with the session in *ret (the kept one:
+ * not the caller's to close), or RES filled and -EIO.
+ */
+static int
+admin_session(const struct wire_request *req, struct my_conn **ret,
+    struct wire_response *res)
+{
+	size_t facts = strlen(res->facts);
+	int r;
+
+	*ret = NULL;
+	if (kept.m != NULL && !provider_admin_key_match(kept_key, req))
+		drop_kept();
+	if (kept.m != NULL) {
+		server_facts(&kept, res);
+		if ((r = session_limits(&kept, req, res)) == 0) {
+			*ret = &kept;
+			return 0;
+		}
+		if (!broken(&kept))
+			return r;
+		drop_kept();
+		res->facts[facts] = '\0';
+		memset(res->message, 0, sizeof(res->message));
+		res->class = WIRE_CLASS_NONE;
+	}
+	if ((r = provider_admin_login(
+		 req, admin_login, &kept, &kept_key, res)) < 0)
+		return r;
+	server_facts(&kept, res);
+	if ((r = session_limits(&kept, req, res)) < 0)
+		return r;
+	*ret = &kept;
+	return 0;
 }
 
 /* ---- statements ---- */
@@ -822,10 +927,9 @@ self_statement(struct my_conn *c, const struct mysql_auth *a,
 static int
 my_apply(const struct wire_request *req, struct wire_response *res)
 {
-	struct secret *login_pw = NULL, *new_pw = NULL, *hash_s = NULL;
-	const struct secret *cred;
-	const char *user, *user_host = wire_param(req, "user_host");
-	struct my_conn c = { 0 };
+	struct secret *cur_pw = NULL, *new_pw = NULL, *hash_s = NULL;
+	const char *user_host = wire_param(req, "user_host");
+	struct my_conn own = { 0 }, *c = NULL;
 	struct mysql_auth a;
 	struct sql account = { 0 }, q = { 0 };
 	char *hash;
@@ -838,9 +942,7 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
 	if (user_host == NULL)
 		user_host = MY_DEFAULT_USER_HOST;
-	user = req->admin_login != NULL ? req->admin_login : req->login;
-	cred = req->admin_login != NULL ? req->admin : req->current;
-	if (cred == NULL)
+	if ((req->admin_login != NULL ? req->admin : req->current) == NULL)
 		return provider_fail(res, WIRE_CLASS_FATAL, "%s",
 		    req->admin_login != NULL
 			? "no admin credential given"
@@ -853,10 +955,14 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 	if (r < 0)
 		return provider_fail(
 		    res, WIRE_CLASS_TRANSIENT, "out of memory");
-	r = secret_cstring(cred, &login_pw);
+	/* A self-change's current password; the admin's is
+	 * admin_session()'s. */
+	r = req->admin_login == NULL ? secret_cstring(req->current, &cur_pw)
+				     : 0;
 	if (r == -EINVAL) {
 		r = provider_fail(res, WIRE_CLASS_AUTH,
-		    "the credential for %s is empty or holds a NUL byte", user);
+		    "the credential for %s is empty or holds a NUL byte",
+		    req->login);
 		goto out;
 	}
 	if (r < 0 ||
@@ -872,42 +978,48 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		goto out;
 	}
 
-	r = my_connect(req, user, login_pw, &c, res);
+	if (req->admin_login != NULL)
+		r = admin_session(req, &c, res);
+	else if ((r = my_connect(req, req->login, cur_pw, &own, res)) == 0) {
+		c = &own;
+		server_facts(c, res);
+		r = session_limits(c, req, res);
+	}
 	if (r < 0)
-		goto out;
-	if ((r = session_limits(&c, req, res)) < 0)
 		goto out;
 
 	/* Statements at most: the account twice, the password and the
 	 * current one escaped (2n + 2 each), and the fixed text. */
 	if ((r = sql_new(&q,
 		 1024 + 4 * (strlen(req->login) + strlen(user_host)) +
-		     2 * (secret_len(new_pw) + secret_len(login_pw)))) < 0 ||
+		     2 *
+			 (secret_len(new_pw) +
+			     (cur_pw != NULL ? secret_len(cur_pw) : 0)))) < 0 ||
 	    (r = sql_new(&account,
 		 64 + 2 * (strlen(req->login) + strlen(user_host)))) < 0) {
 		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
 		goto out;
 	}
 	if (req->admin_login != NULL) {
-		sql_account(&account, c.m, req->login, user_host);
+		sql_account(&account, c->m, req->login, user_host);
 		if (account.overflow) {
 			r = provider_fail(res, WIRE_CLASS_FATAL,
 			    "cannot quote the account name");
 			goto out;
 		}
-		r = read_auth(&c, secret_data(account.s), &a, res);
+		r = read_auth(c, secret_data(account.s), &a, res);
 	} else
-		r = read_auth(&c, "CURRENT_USER()", &a, res);
+		r = read_auth(c, "CURRENT_USER()", &a, res);
 	if (r < 0)
 		goto out;
-	read_validation(&c);
+	read_validation(c);
 	auth_fact(res, &a);
 	if (req->admin_login != NULL)
-		r = admin_statement(&c, &a, req->login, user_host, new_pw, hash,
+		r = admin_statement(c, &a, req->login, user_host, new_pw, hash,
 		    &q, &hashed, res);
 	else
 		r = self_statement(
-		    &c, &a, login_pw, new_pw, hash, &q, &hashed, res);
+		    c, &a, cur_pw, new_pw, hash, &q, &hashed, res);
 	if (r < 0)
 		goto out;
 	if (q.overflow) {
@@ -916,11 +1028,11 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		goto out;
 	}
 	res->untouched = false;
-	if (mysql_real_query(c.m, secret_data(q.s), (unsigned long)q.len) !=
+	if (mysql_real_query(c->m, secret_data(q.s), (unsigned long)q.len) !=
 	    0) {
-		unsigned err = mysql_errno(c.m);
+		unsigned err = mysql_errno(c->m);
 
-		r = statement_fail(&c,
+		r = statement_fail(c,
 		    req->admin_login != NULL ? "ALTER USER"
 					     : "changing the password",
 		    res);
@@ -931,18 +1043,21 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		goto out;
 	}
 	provider_fact(res, "password_sent",
-	    hashed      ? "native_hash"
-		: c.tls ? "text_over_tls"
-			: "text_over_unix_socket");
+	    hashed       ? "native_hash"
+		: c->tls ? "text_over_tls"
+			 : "text_over_unix_socket");
 	r = 0;
 out:
 	if (r == 0)
 		res->untouched = false;
-	my_close(&c);
+	my_close(&own);
+	/* A kept session that broke under this apply serves no other. */
+	if (broken(&kept))
+		drop_kept();
 	sql_free(&q);
 	sql_free(&account);
 	secret_free(hash_s);
-	secret_free(login_pw);
+	secret_free(cur_pw);
 	secret_free(new_pw);
 	return r;
 }
@@ -968,6 +1083,7 @@ my_verify(const struct wire_request *req, struct wire_response *res)
 	r = my_connect(req, req->login, pw, &c, res);
 	if (r < 0)
 		goto out;
+	server_facts(&c, res);
 	/* Logging in proves the secret; a query proves the session works
 	 * (an expired password logs in but may run nothing). */
 	if (mysql_real_query(c.m, "SELECT 1", 8) != 0 ||
@@ -985,8 +1101,18 @@ out:
 	return r;
 }
 
+/* The batch is over: close the kept session and wipe its key, and
+ * forget the refusals. */
+static void
+my_finish(void)
+{
+	drop_kept();
+	provider_refusals_free();
+}
+
 const struct provider provider_mysql = {
 	.name = "mysql",
 	.apply = my_apply,
 	.verify = my_verify,
+	.finish = my_finish,
 };

@@ -12,15 +12,31 @@
  * such as "host=elsewhere" stays a database name.  Every C string copy of
  * a secret lives in a struct secret (locked, wiped on free); the escaped
  * statement and the verifier are wiped before they are freed.  What libpq
- * keeps in its own buffers (the statement in its output buffer) is freed
- * unwiped by PQfinish(), in a process that exits right after.
+ * keeps in its own buffers (the statement in its output buffer, and the
+ * login's password for the session's life) is freed by PQfinish(), for a
+ * kept admin session at the end of the batch (finish()), in a process
+ * that exits right after.
  *
- * Server-side work ends before the step's deadline (provider.h): once
- * logged in, the session's lock_timeout and statement_timeout are set to
- * what is left of the deadline, less a second, so that an ALTER ROLE
- * queued behind another session's lock is cancelled by the server before
- * the daemon gives the step up.  Without that, the statement would
- * outlive its worker and could commit a secret the daemon has dropped.
+ * Server-side work ends before the step's deadline (provider.h): before
+ * each apply and verify, the session's lock_timeout and statement_timeout
+ * are set to what is left of the deadline since the WORKER's start, less
+ * a second, so that an ALTER ROLE queued behind another session's lock
+ * is cancelled by the server before the daemon gives the step up.
+ * Without that, the statement would outlive its worker and could commit
+ * a secret the daemon has dropped.
+ *
+ * A batch (CATALOG_CAP_BATCH): the admin session of one apply is kept
+ * for the next, when the next would open the very same one (host, port,
+ * database, TLS settings, admin login and admin secret: a
+ * provider_admin_key), so that N applies cost one login, one TLS
+ * handshake and one line of the server's connection log.  A session
+ * that broke is dropped, and the next apply logs in again.  An admin
+ * login the server refused is not tried again in this worker: every
+ * later apply with that key is refused as it was, without a login, so
+ * that a batch with a wrong admin password is one failed login on the
+ * server, not 64.  A self-change logs in as the login each time and
+ * closes at once, and a verify always logs in afresh: proving the new
+ * password is the point of it.  finish() closes the kept session.
  *
  * libpq gives no SQLSTATE for a failed connection, so those are classed
  * by the text of PQerrorMessage(); the worker runs with an empty
@@ -33,7 +49,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -221,6 +236,10 @@ tls_params(const struct wire_request *req, const char **keys,
 	values[(*n)++] = "require";
 }
 
+/* The admin session kept between a batch's applies, and its key. */
+static PGconn *kept_conn;
+static struct provider_admin_key *kept_key;
+
 /*
  * Connect to REQ's server as USER with PASSWORD (a NUL-terminated secret
  * from secret_cstring()).  0 with the connection in *ret, or RES filled
@@ -290,35 +309,28 @@ pg_connect(const struct wire_request *req, const char *user,
 	return 0;
 }
 
-/* Milliseconds on CLOCK_MONOTONIC. */
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
- * Bound the server-side work of CONN, opened for REQ's step that began at
- * STARTED (mono_ms()): lock_timeout and statement_timeout are what is
- * left of the step's deadline less PG_BOUND_MARGIN_MS, never less than
- * PG_BOUND_MIN_MS.  0, or RES filled and -EIO.
+ * Bound the server-side work of CONN for REQ: lock_timeout and
+ * statement_timeout are what is left of the step's deadline since the
+ * worker's start, less PG_BOUND_MARGIN_MS, never less than
+ * PG_BOUND_MIN_MS.  The floor keeps the daemon's bound: the worker starts
+ * no request after half its timeout, and a login takes at most the other
+ * half (connect_timeout), so a statement sent at the latest ends by the
+ * deadline; one sent earlier, a second before it.  0, or RES filled and
+ * -EIO.
  */
 static int
-bound_session(PGconn *conn, const struct wire_request *req, long long started,
-    struct wire_response *res)
+bound_session(
+    PGconn *conn, const struct wire_request *req, struct wire_response *res)
 {
-	long long left, deadline;
+	long long left;
 	char sql[128];
 	PGresult *pr;
 	int r = 0;
 
-	deadline =
-	    (long long)(req->timeout > 0 ? req->timeout : PG_DEFAULT_TIMEOUT) *
-	    1000;
-	left = deadline - (mono_ms() - started) - PG_BOUND_MARGIN_MS;
+	left = provider_left_ms(
+		   req->timeout > 0 ? req->timeout : PG_DEFAULT_TIMEOUT) -
+	    PG_BOUND_MARGIN_MS;
 	if (left < PG_BOUND_MIN_MS)
 		left = PG_BOUND_MIN_MS;
 	snprintf(sql, sizeof(sql),
@@ -354,17 +366,99 @@ wipe_pqfree(char *s)
 	PQfreemem(s);
 }
 
+/* Drop the kept admin session, if any. */
+static void
+drop_kept(void)
+{
+	PQfinish(kept_conn);
+	kept_conn = NULL;
+	provider_admin_key_free(kept_key);
+	kept_key = NULL;
+}
+
+/* provider_admin_login()'s way in: REQ's admin to *SESSION (a PGconn *). */
+static int
+admin_login(const struct wire_request *req, const struct secret *pw,
+    void *session, struct wire_response *res)
+{
+	return pg_connect(req, req->admin_login, pw, session, res);
+}
+
+/*
+ * The admin session for REQ, bounded for it: the kept one when REQ's key
+ * is its key, else a new one, which is kept in its place.  A kept session
+ * that fails to take the new bounds because it broke (the server ended
+ * it while the worker read the next request) is replaced once.  An admin
+ * login the server refused, now or earlier in the worker, is failed auth
+ * without a new attempt (provider_admin_login()).  0 with the session in
+ * *ret (the kept one: not the caller's to close), or RES filled and -EIO.
+ */
+static int
+admin_session(
+    const struct wire_request *req, PGconn **ret, struct wire_response *res)
+{
+	int r;
+
+	*ret = NULL;
+	if (kept_conn != NULL &&
+	    (!provider_admin_key_match(kept_key, req) ||
+		PQstatus(kept_conn) != CONNECTION_OK))
+		drop_kept();
+	if (kept_conn != NULL) {
+		if ((r = bound_session(kept_conn, req, res)) == 0) {
+			*ret = kept_conn;
+			return 0;
+		}
+		if (PQstatus(kept_conn) == CONNECTION_OK)
+			return r;
+		drop_kept();
+		memset(res->message, 0, sizeof(res->message));
+		res->class = WIRE_CLASS_NONE;
+	}
+	if ((r = provider_admin_login(
+		 req, admin_login, &kept_conn, &kept_key, res)) < 0)
+		return r;
+	if ((r = bound_session(kept_conn, req, res)) < 0)
+		return r;
+	*ret = kept_conn;
+	return 0;
+}
+
+/* A self-change's session: logged in as REQ's login with its current
+ * secret, bounded, the caller's to close.  As admin_session(). */
+static int
+self_session(
+    const struct wire_request *req, PGconn **ret, struct wire_response *res)
+{
+	struct secret *pw = NULL;
+	int r;
+
+	*ret = NULL;
+	r = secret_cstring(req->current, &pw);
+	if (r == -EINVAL)
+		return provider_fail(res, WIRE_CLASS_AUTH,
+		    "the credential for %s is empty or holds a NUL byte",
+		    req->login);
+	if (r < 0)
+		return provider_fail(
+		    res, WIRE_CLASS_TRANSIENT, "out of memory");
+	r = pg_connect(req, req->login, pw, ret, res);
+	secret_free(pw);
+	if (r == 0 && (r = bound_session(*ret, req, res)) < 0) {
+		PQfinish(*ret);
+		*ret = NULL;
+	}
+	return r;
+}
+
 static int
 pg_apply(const struct wire_request *req, struct wire_response *res)
 {
-	struct secret *login_pw = NULL, *new_pw = NULL;
-	const struct secret *cred;
-	const char *user;
+	struct secret *new_pw = NULL;
 	char *verifier = NULL, *ident = NULL, *literal = NULL, *sql = NULL;
 	size_t sql_len = 0;
-	PGconn *conn = NULL;
+	PGconn *conn = NULL, *own = NULL;
 	PGresult *pr = NULL;
-	long long started = mono_ms();
 	int r;
 
 	/* Until the ALTER ROLE is sent nothing can change on the target: a
@@ -375,9 +469,7 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
 	/* An admin changes the login's password; without one, the login
 	 * changes its own with its current password. */
-	user = req->admin_login != NULL ? req->admin_login : req->login;
-	cred = req->admin_login != NULL ? req->admin : req->current;
-	if (cred == NULL)
+	if ((req->admin_login != NULL ? req->admin : req->current) == NULL)
 		return provider_fail(res, WIRE_CLASS_FATAL, "%s",
 		    req->admin_login != NULL
 			? "no admin credential given"
@@ -390,21 +482,13 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 	if (r < 0)
 		return provider_fail(
 		    res, WIRE_CLASS_TRANSIENT, "out of memory");
-	r = secret_cstring(cred, &login_pw);
-	if (r == -EINVAL) {
-		r = provider_fail(res, WIRE_CLASS_AUTH,
-		    "the credential for %s is empty or holds a NUL byte", user);
-		goto out;
-	}
-	if (r < 0) {
-		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
-		goto out;
-	}
 
-	r = pg_connect(req, user, login_pw, &conn, res);
-	if (r < 0)
-		goto out;
-	r = bound_session(conn, req, started, res);
+	if (req->admin_login != NULL)
+		r = admin_session(req, &conn, res);
+	else {
+		r = self_session(req, &own, res);
+		conn = own;
+	}
 	if (r < 0)
 		goto out;
 
@@ -459,8 +543,10 @@ out:
 	wipe_pqfree(literal);
 	PQfreemem(ident);
 	wipe_pqfree(verifier);
-	PQfinish(conn);
-	secret_free(login_pw);
+	PQfinish(own);
+	/* A kept session that broke under this apply serves no other. */
+	if (kept_conn != NULL && PQstatus(kept_conn) != CONNECTION_OK)
+		drop_kept();
 	secret_free(new_pw);
 	return r;
 }
@@ -471,7 +557,6 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 	struct secret *pw = NULL;
 	PGconn *conn = NULL;
 	PGresult *pr = NULL;
-	long long started = mono_ms();
 	int r;
 
 	if (req->login == NULL)
@@ -486,7 +571,7 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 	r = pg_connect(req, req->login, pw, &conn, res);
 	if (r < 0)
 		goto out;
-	r = bound_session(conn, req, started, res);
+	r = bound_session(conn, req, res);
 	if (r < 0)
 		goto out;
 	/* Logging in proves the secret; a query proves the session works. */
@@ -506,8 +591,18 @@ out:
 	return r;
 }
 
+/* The batch is over: close the kept session (PQfinish() says goodbye to
+ * the server) and wipe its key, and forget the refusals. */
+static void
+pg_finish(void)
+{
+	drop_kept();
+	provider_refusals_free();
+}
+
 const struct provider provider_postgresql = {
 	.name = "postgresql",
 	.apply = pg_apply,
 	.verify = pg_verify,
+	.finish = pg_finish,
 };

@@ -1,18 +1,19 @@
 /*
- * rotad-worker: one provider operation in a locked-down process.
+ * rotad-worker: one provider operation, or one batch of them, in a
+ * locked-down process.
  *
  *   rotad-worker --provider NAME [--user USER] [--parent PID]
  *       [--ca-file PATH] [--exec PATH]... [--read PATH]...
  *   rotad-worker --template --parent PID [--pool N]
  *   rotad-worker --help | --version
  *
- * The daemon starts one per step.  The command line carries no secret,
- * only what the sandbox must know before the request is read: the
- * provider (a catalog name: its catalog entry shapes the profile), the
- * service user, the CA file and, for scripts, what may be executed and
- * read.  The request arrives on fd 0 and the one response leaves on fd 1
- * (proto/wire.h); fd 2 is a log for diagnostics, which never hold a
- * secret.
+ * The daemon starts one per step, or per batch of steps (below).  The
+ * command line carries no secret, only what the sandbox must know before
+ * the request is read: the provider (a catalog name: its catalog entry
+ * shapes the profile), the service user, the CA file and, for scripts,
+ * what may be executed and read.  The request arrives on fd 0 and its
+ * response leaves on fd 1 (proto/wire.h); fd 2 is a log for diagnostics,
+ * which never hold a secret.
  *
  * The order of main() is the point of the file: die with the daemon
  * (PR_SET_PDEATHSIG, SIGKILL, before anything else; then, once argv says
@@ -26,6 +27,33 @@
  * exit 0.
  * A worker that cannot answer exits non-zero and the daemon classes the
  * step transient; one that can answer but must not run answers fatal.
+ *
+ * A batch.  A provider whose catalog entry has CATALOG_CAP_BATCH takes
+ * up to WIRE_BATCH_MAX requests for one resource on fd 0, one message
+ * after the other, then end of file; any other provider takes one and
+ * never reads a second.  Each request goes through the whole of the
+ * above on its own (the checks against argv and the catalog, the run,
+ * the scrub with its own secrets) and is answered at once, before the
+ * next is read, so that a batch cut short by the deadline or a kill
+ * still tells how the ones before it went.  A refusal (another
+ * provider, another CA file, a parameter) is that request's fatal
+ * answer; the others run.  After the last request the provider's
+ * finish() ends what it kept for the batch (its admin session).  The
+ * worker stops at end of file, after WIRE_BATCH_MAX (it reads no more),
+ * or at a message it cannot read or decode: with nothing answered yet
+ * that is EXIT_NO_REQUEST, as for a single request; after an answer,
+ * EXIT_BATCH_CUT, and the daemon has no answer for the rest.
+ *
+ * Time.  The worker notes its start (provider_clock_start()) before it
+ * reads anything, and the deadline of every request runs from there:
+ * the daemon ends a batch's worker once the timeout has passed since it
+ * started it, and counts on nothing of its applies landing after that
+ * and a second.  So a request after the first is not started once more
+ * than half of its timeout has passed (it is answered transient,
+ * untouched: "not started: the batch ran out of time"): the other half
+ * is what a login may take (the providers' connect timeouts) before its
+ * statement, and providers bound their server-side work by what is left
+ * since the worker's start (provider.h).
  *
  * Why die with the daemon: an orphan would go on with its step with no
  * deadline, and its apply could land after the daemon's next life has
@@ -66,10 +94,11 @@
 	"       rotad-worker --template --parent PID [--pool N]\n"             \
 	"       rotad-worker --help | --version\n"
 
-/* Exit statuses when no answer was written. */
+/* Exit statuses when an answer is missing. */
 #define EXIT_NO_REQUEST 2 /* the request could not be read or decoded */
-#define EXIT_NO_ANSWER 3  /* the response could not be written */
+#define EXIT_NO_ANSWER 3  /* a response could not be written */
 #define EXIT_ORPHAN 4     /* the daemon that started us is gone */
+#define EXIT_BATCH_CUT 5  /* a request after an answer could not be read */
 
 struct args {
 	const char *provider;
@@ -422,12 +451,19 @@ help_or_version(int argc, char **argv)
 		    "Only the daemon\n"
 		    "runs it: the request arrives on standard input and the "
 		    "answer leaves on\n"
-		    "standard output, both in rotad's wire format.\n"
+		    "standard output, both in rotad's wire format.  A "
+		    "provider that takes\n"
+		    "batches (postgresql, mysql) reads up to 64 requests "
+		    "until end of file and\n"
+		    "answers each, in order, as soon as it is done; a request "
+		    "after the first\n"
+		    "is not started once half its timeout has passed since "
+		    "the worker started.\n"
 		    "\n"
 		    "  --provider NAME  the provider (a catalog name, as "
 		    "`protocol:` names it)\n"
-		    "  --user USER      the user to switch to (default "
-		    SANDBOX_USER_DEFAULT ")\n"
+		    "  --user USER      the user to switch to "
+		    "(default " SANDBOX_USER_DEFAULT ")\n"
 		    "  --parent PID     the daemon: exit at once when it is "
 		    "gone\n"
 		    "  --ca-file PATH   the CA file TLS may read\n"
@@ -440,9 +476,11 @@ help_or_version(int argc, char **argv)
 		    "  -h, --help       this text\n"
 		    "  --version        the version\n"
 		    "\n"
-		    "Exit status: 0 answered, 2 no request read, 3 the answer "
-		    "not written,\n"
-		    "4 the daemon is gone.\n",
+		    "Exit status: 0 answered (every request read), 2 no "
+		    "request read, 3 an\n"
+		    "answer not written, 4 the daemon is gone, 5 a request "
+		    "after an answer\n"
+		    "could not be read (the answers before it stand).\n",
 		    stdout);
 		return 1;
 	}
@@ -465,6 +503,163 @@ note_sandbox(struct wire_response *res)
 		    len > 0 && res->facts[len - 1] != '\n' ? "\n" : "");
 }
 
+/* All N bytes of BUF from FD.  0, -errno, or at end of file -ENODATA
+ * before the first byte, -EBADMSG after it. */
+static int
+read_all(int fd, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	ssize_t k;
+
+	while (got < n) {
+		k = read(fd, p + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			return got == 0 ? -ENODATA : -EBADMSG;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * The next message on FD, as wire_read_fd() reads one, but telling the
+ * end of a batch from a cut message (wire_read_fd() says -EBADMSG for
+ * both): 0 with its fields in *OUT; -ENODATA when the input ends before
+ * its first byte; -EBADMSG when it is cut short or over WIRE_MAX; or
+ * -errno.
+ */
+static int
+read_message(int fd, struct secret **out)
+{
+	struct secret *msg = NULL;
+	uint8_t prefix[4];
+	uint32_t len;
+	int r;
+
+	*out = NULL;
+	if ((r = read_all(fd, prefix, sizeof(prefix))) < 0)
+		return r;
+	len = (uint32_t)prefix[0] << 24 | (uint32_t)prefix[1] << 16 |
+	    (uint32_t)prefix[2] << 8 | prefix[3];
+	if (len > WIRE_MAX)
+		return -EBADMSG;
+	if ((r = secret_new(NULL, len, &msg)) < 0)
+		return r;
+	if ((r = read_all(fd, secret_buf(msg), len)) < 0) {
+		secret_free(msg);
+		return r == -ENODATA ? -EBADMSG : r;
+	}
+	*out = msg;
+	return 0;
+}
+
+/* Whether REQ is for this worker: its provider and CA file those of A's
+ * command line, which shaped the sandbox.  0, or -EINVAL and WHY. */
+static int
+mismatch(const struct args *a, const struct wire_request *req, char *why,
+    size_t size)
+{
+	if (!same_string(req->provider, a->provider)) {
+		snprintf(why, size,
+		    "request for provider %s sent to a %s worker",
+		    req->provider != NULL ? req->provider : "(none)",
+		    a->provider);
+		return -EINVAL;
+	}
+	if (!same_string(req->tls_ca_file, a->ca_file)) {
+		snprintf(why, size,
+		    "request's CA file differs from the one the sandbox "
+		    "allows");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Whether REQ, a request after the first, comes too late to start: more
+ * than half of its timeout has passed since the worker started, and what
+ * is left would not see it through before the daemon gives the worker up.
+ * A request with no timeout has none of its own here.
+ */
+static bool
+too_late(const struct wire_request *req)
+{
+	return req->timeout > 0 &&
+	    provider_elapsed_ms() > (long long)req->timeout * 1000 / 2;
+}
+
+/*
+ * Read the batch's request number NTH (from 0) and answer it: checked
+ * against A and DESC, run on P unless it is refused or too late, its
+ * answer scrubbed of its own secrets and written.  0 once answered;
+ * -ENODATA when the input ended before it (the end of a batch, for
+ * NTH > 0), -EBADMSG when it could not be read or decoded, -EIO when its
+ * answer could not be written: the worker then stops.
+ */
+static int
+serve_one(const struct catalog_provider *desc, const struct provider *p,
+    const struct args *a, size_t nth)
+{
+	struct secret *raw = NULL;
+	struct wire_request req;
+	struct wire_response res;
+	char why[512];
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	memset(&res, 0, sizeof(res));
+	if ((r = read_message(0, &raw)) < 0) {
+		if (r != -ENODATA || nth == 0)
+			logx("cannot read request %zu: %s", nth + 1,
+			    strerror(-r));
+		r = r == -ENODATA && nth > 0 ? -ENODATA : -EBADMSG;
+		goto out;
+	}
+	r = wire_request_decode(secret_data(raw), secret_len(raw), &req);
+	secret_free(raw);
+	raw = NULL;
+	if (r < 0) {
+		logx("cannot decode request %zu: %s", nth + 1, strerror(-r));
+		r = -EBADMSG;
+		goto out;
+	}
+
+	/* A refusal still goes through the scrubber below: a parameter's
+	 * reason quotes its value. */
+	if (mismatch(a, &req, why, sizeof(why)) < 0) {
+		logx("%s", why);
+		provider_fail(&res, WIRE_CLASS_FATAL, "%s", why);
+	} else if (check_params(desc, &req, why, sizeof(why)) < 0)
+		provider_fail(&res, WIRE_CLASS_FATAL, "%s", why);
+	else if (nth > 0 && too_late(&req)) {
+		/* Never sent: nothing of it can land. */
+		provider_fail(&res, WIRE_CLASS_TRANSIENT,
+		    "not started: the batch ran out of time (%lld ms of "
+		    "%d s gone)",
+		    provider_elapsed_ms(), req.timeout);
+		res.untouched = true;
+	} else
+		dispatch(desc, p, &req, &res);
+	if (scrub_response(&req, &res) < 0) {
+		/* Unscrubbed text must not leave: answer without it. */
+		wire_response_clear(&res);
+		provider_fail(
+		    &res, WIRE_CLASS_FATAL, "out of memory while scrubbing");
+		logx("%s", res.message);
+	}
+	note_sandbox(&res);
+	r = answer(&res) < 0 ? -EIO : 0;
+out:
+	wire_response_clear(&res);
+	wire_request_clear(&req);
+	secret_free(raw);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -472,20 +667,16 @@ main(int argc, char **argv)
 	struct args a = { 0 };
 	struct sandbox_profile prof;
 	const struct catalog_provider *desc;
-	const struct provider *p;
+	const struct provider *p = NULL;
 	const char **reads = NULL;
-	struct secret *raw = NULL;
-	struct wire_request req;
-	struct wire_response res;
 	char why[512];
-	int r, status;
+	size_t nth, most;
+	int r, status = 0;
 
 	/* Die with the daemon, first of all (see the top).  The sandbox
 	 * keeps the signal across its drop to the service user, which
 	 * would clear it (sandbox.h). */
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	memset(&req, 0, sizeof(req));
-	memset(&res, 0, sizeof(res));
 	if (help_or_version(argc, argv))
 		return fflush(stdout) == 0 ? 0 : 1;
 	/* The template returns here only in a child, which runs the step
@@ -496,6 +687,9 @@ main(int argc, char **argv)
 		argc = forked.argc;
 		argv = forked.argv;
 	}
+	/* The step's deadline runs from here (see the top): a fork of the
+	 * template starts when its START comes. */
+	provider_clock_start();
 
 	/* argv, then the provider: nothing is read before the sandbox.
 	 * Internal providers (post-rotation) are workers' names too. */
@@ -543,50 +737,20 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	/* Only now the request. */
-	if ((r = wire_read_fd(0, &raw)) < 0) {
-		logx("cannot read the request: %s", strerror(-r));
-		status = EXIT_NO_REQUEST;
-		goto out;
+	/* Only now the requests: one, or a batch (see the top). */
+	most = desc->caps & CATALOG_CAP_BATCH ? WIRE_BATCH_MAX : 1;
+	for (nth = 0; nth < most; nth++) {
+		if ((r = serve_one(desc, p, &a, nth)) == 0)
+			continue;
+		if (r == -EIO)
+			status = EXIT_NO_ANSWER;
+		else if (r == -EBADMSG)
+			status = nth == 0 ? EXIT_NO_REQUEST : EXIT_BATCH_CUT;
+		break;
 	}
-	r = wire_request_decode(secret_data(raw), secret_len(raw), &req);
-	secret_free(raw);
-	raw = NULL;
-	if (r < 0) {
-		logx("cannot decode the request: %s", strerror(-r));
-		status = EXIT_NO_REQUEST;
-		goto out;
-	}
-	if (!same_string(req.provider, a.provider)) {
-		status = answer_fatal("request for provider %s sent to a %s "
-				      "worker",
-		    req.provider != NULL ? req.provider : "(none)", a.provider);
-		goto out;
-	}
-	if (!same_string(req.tls_ca_file, a.ca_file)) {
-		status = answer_fatal("request's CA file differs from the one "
-				      "the sandbox allows");
-		goto out;
-	}
-
-	/* A refused parameter still goes through the scrubber below: the
-	 * reason quotes its value. */
-	if (check_params(desc, &req, why, sizeof(why)) < 0)
-		provider_fail(&res, WIRE_CLASS_FATAL, "%s", why);
-	else
-		dispatch(desc, p, &req, &res);
-	if (scrub_response(&req, &res) < 0) {
-		/* Unscrubbed text must not leave: answer without it. */
-		wire_response_clear(&res);
-		status = answer_fatal("out of memory while scrubbing");
-		goto out;
-	}
-	note_sandbox(&res);
-	status = answer(&res) < 0 ? EXIT_NO_ANSWER : 0;
+	if (p->finish != NULL)
+		p->finish();
 out:
-	wire_response_clear(&res);
-	wire_request_clear(&req);
-	secret_free(raw);
 	free(reads);
 	free(a.exec);
 	free(a.read);

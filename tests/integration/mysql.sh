@@ -74,7 +74,7 @@ fact() {
 # logged FILE: whether the password in FILE is anywhere in the general log.
 logged() { grep -qF -f <(tr -d '\n' <"$1"; echo) "$MY_GENERAL_LOG"; }
 
-echo "1..42"
+echo "1..50"
 
 # Not in $(...): my_start exports what it sets.
 my_start "$T/my" 2>"$T/start.err"
@@ -87,7 +87,8 @@ fi
 
 export T SECRET_FILES="adm.pw adm2.pw old.pw new.pw self_old.pw self_new.pw
 wrong.pw hosty.pw hosty_new.pw ed.pw ed_new.pw chain.pw chain_new.pw
-e2e_adm.pw e2e_app.pw e2e_self.pw weak_e2e.pw strong.pw"
+e2e_adm.pw e2e_app.pw e2e_self.pw weak_e2e.pw strong.pw
+m1.pw m2.pw m3.pw mn1.pw mn2.pw mn3.pw"
 for f in $SECRET_FILES; do newpw "$T/$f"; done
 printf 'Ab1-x\n' >"$T/weak.pw" # too short for the policy below
 SECRET_FILES="$SECRET_FILES weak.pw"
@@ -163,6 +164,69 @@ verdict "... with SET PASSWORD = '*hash' (its own plugin read)" $? "$R"
 out=$(my_login selfie "$T/self_new.pw" 2>&1) &&
     ! my_login selfie "$T/self_old.pw" 2>/dev/null
 verdict "selfie logs in with its new password only" $? "$out"
+
+# ---- a batch: one worker, several requests for one resource ----
+# wbatch COMMON... -- REQUEST... [-- REQUEST...]...: call_worker.py --batch,
+# its answer in $R; each request is the common words and its own.
+wbatch() {
+	R=$(python3 "$SRC/tests/lib/call_worker.py" mysql "$SRC/tests/lib" \
+	    "$WORKER" --batch \
+	    host=127.0.0.1 port="${MY_PORT:-1}" timeout=10 \
+	    tls_ca_file="${MY_CA:-/nonexistent}" "$@")
+}
+# answers EXPR: EXPR of each answer a of $R, as one Python list.
+answers() { printf '%s' "$R" | jget "[($1) for a in j['answers']]"; }
+# logcount ERE: the general log's lines matching ERE.
+logcount() { grep -cE -- "$1" "$MY_GENERAL_LOG"; }
+admins() { logcount 'Connect[[:space:]]+adm@'; }
+out=$(for i in 1 2 3; do
+	my_sql "CREATE USER 'm$i'@'%'" && my_set_password m$i % "$T/m$i.pw" ||
+	    exit 1
+done 2>&1)
+verdict "accounts m1, m2, m3 exist (for the batches)" $? "$out"
+
+before=$(admins) bounds=$(logcount 'SET SESSION max_statement_time')
+wbatch op=apply admin_login=adm admin=adm.pw -- \
+    login=m1 new_secret=mn1.pw -- login=m2 new_secret=mn2.pw -- \
+    login=m3 new_secret=mn3.pw
+got="$(answers 'a["class"]') $(answers '"server=mariadb" in a["facts"]') $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "['none', 'none', 'none'] [True, True, True] (0, [])" ]
+verdict "a batch of 3 applies: 3 answers, none, with facts, exit 0, no leak" \
+    $? "$got" "$R"
+out=$(for i in 1 2 3; do my_login m$i "$T/mn$i.pw" || exit 1; done 2>&1)
+verdict "... m1, m2 and m3 log in with their new passwords" $? "$out"
+got="$(($(admins) - before)) $(($(logcount 'SET SESSION max_statement_time') - bounds))"
+[ "$got" = "1 3" ]
+verdict "... through ONE admin connection (the general log), bounded again before each apply" \
+    $? "connections, bounds: $got"
+
+before=$(admins)
+wbatch op=apply admin_login=adm admin=adm.pw -- \
+    login=m1 new_secret=m1.pw -- login=nobody_here new_secret=m2.pw -- \
+    login=m3 new_secret=m3.pw
+got="$(answers 'a["class"], a["untouched"]') $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "[('none', False), ('fatal', True), ('none', False)] (0, [])" ]
+verdict "a batch whose 2nd account does not exist: none, fatal (untouched), none" \
+    $? "$got" "$R"
+out=$(my_login m1 "$T/m1.pw" 2>&1 && my_login m3 "$T/m3.pw" 2>&1)
+st=$?
+[ $st -eq 0 ] && [ "$(($(admins) - before))" -eq 1 ]
+verdict "... m1 and m3 changed, still through one admin connection" $? \
+    "$out" "$(($(admins) - before)) admin connections"
+
+refused="Access denied for user 'adm'@"
+before=$(logcount "$refused")
+wbatch op=apply admin_login=adm admin=wrong.pw -- \
+    login=m1 new_secret=mn1.pw -- login=m2 new_secret=m2.pw -- \
+    login=m3 new_secret=mn3.pw
+got="$(answers 'a["class"], a["untouched"]') $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "[('auth', True), ('auth', True), ('auth', True)] (0, [])" ]
+verdict "a batch with a wrong admin password: every answer auth, untouched" \
+    $? "$got" "$R"
+got=$(($(logcount "$refused") - before))
+[ "$got" -eq 1 ] && my_login m2 "$T/mn2.pw" 2>/dev/null
+verdict "... ONE failed admin login on the server, not three; m2 keeps its password" \
+    $? "$got failed logins"
 
 # ---- the account's host part ----
 wcall op=apply login=hosty admin_login=adm admin=adm.pw \
@@ -362,5 +426,5 @@ out=$("$B/tests/unit/test_mysql" 2>&1)
 verdict "unit test of the classifier, the SHOW CREATE USER parser and the hash" \
     $? "$out"
 
-[ "$n" -eq 42 ] || echo "# planned 42 tests, ran $n"
+[ "$n" -eq 50 ] || echo "# planned 50 tests, ran $n"
 [ "$failed" -eq 0 ]

@@ -20,8 +20,9 @@ if [ "$(id -u)" -ne 0 ] || [ ! -x "$PG_BIN/postgres" ]; then
 fi
 
 T=$(mktemp -d /tmp/rotad-pg.XXXXXX)
-HOLE=
+HOLE= LOCKER=
 cleanup() {
+	[ -n "$LOCKER" ] && kill "$LOCKER" 2>/dev/null
 	pg_stop
 	if [ -n "$HOLE" ]; then
 		kill "$HOLE" 2>/dev/null
@@ -60,7 +61,7 @@ expect() {
 	    "got:  $got" "$R"
 }
 
-echo "1..37"
+echo "1..52"
 
 # TLS: pg_start's CA signed the server's certificate for 127.0.0.1
 # ($PG_CA_FILE); another CA did not.  The worker runs as nobody: the CA
@@ -79,7 +80,8 @@ fi
 verdict "PostgreSQL starts (TLS, log_statement=all, passwordcheck)" $st \
     "$out" "$(tail -n 5 "$T/pg/server.log" 2>/dev/null)"
 
-export T SECRET_FILES="admin.pw old.pw new.pw self_old.pw self_new.pw wrong.pw odd.pw"
+export T SECRET_FILES="admin.pw old.pw new.pw self_old.pw self_new.pw wrong.pw odd.pw
+b1.pw b2.pw b3.pw bn1.pw bn2.pw bn3.pw"
 for f in $SECRET_FILES; do newpw "$T/$f"; done
 printf 'target\n' >"$T/weak.pw" # passwordcheck: not the role's name
 
@@ -169,6 +171,122 @@ out=$(pg_login selfie "$T/self_new.pw" 2>&1) &&
     ! pg_login selfie "$T/self_old.pw" 2>/dev/null
 verdict "selfie logs in with its new password only" $? "$out"
 
+# ---- a batch: one worker, several requests for one resource ----
+# wbatch COMMON... -- REQUEST... [-- REQUEST...]...: call_worker.py --batch,
+# its answer in $R; each request is the common words and its own.
+wbatch() {
+	R=$(python3 "$SRC/tests/lib/call_worker.py" postgresql "$SRC/tests/lib" \
+	    "$WORKER" --batch \
+	    host=127.0.0.1 port="${PGPORT_T:-1}" timeout=10 \
+	    tls_ca_file="${PG_CA_FILE:-}" "$@")
+}
+# answers EXPR: EXPR of each answer a of $R, as one Python list.
+answers() { printf '%s' "$R" | jget "[($1) for a in j['answers']]"; }
+# logcount TEXT: the server log's lines holding TEXT.
+logcount() { grep -cF -- "$1" "$PG_LOG"; }
+admins() { logcount 'connection authorized: user=admin database='; }
+out=$(for i in 1 2 3; do
+	pg_sql "CREATE ROLE b$i LOGIN" && pg_set_password b$i "$T/b$i.pw" ||
+	    exit 1
+done 2>&1)
+verdict "roles b1, b2, b3 exist (for the batches)" $? "$out"
+
+before=$(admins)
+wbatch op=apply admin_login=admin admin=admin.pw -- \
+    login=b1 new_secret=bn1.pw -- login=b2 new_secret=bn2.pw -- \
+    login=b3 new_secret=bn3.pw
+got="$(answers 'a["class"]') $(answers '"server_version=15." in a["facts"]') $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "['none', 'none', 'none'] [True, True, True] (0, [])" ]
+verdict "a batch of 3 applies: 3 answers, none, with facts, exit 0, no leak" \
+    $? "$got" "$R"
+out=$(for i in 1 2 3; do pg_login b$i "$T/bn$i.pw" || exit 1; done 2>&1)
+verdict "... b1, b2 and b3 log in with their new passwords" $? "$out"
+[ "$(($(admins) - before))" -eq 1 ]
+verdict "... through ONE admin connection (the server's log)" $? \
+    "$(($(admins) - before)) admin connections"
+
+before=$(admins)
+wbatch op=apply admin_login=admin admin=admin.pw -- \
+    login=b1 new_secret=b1.pw -- login=no_such_role new_secret=b2.pw -- \
+    login=b3 new_secret=b3.pw
+got="$(answers 'a["class"], a["untouched"]') $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "[('none', False), ('fatal', True), ('none', False)] (0, [])" ]
+verdict "a batch whose 2nd role does not exist: none, fatal (untouched), none" \
+    $? "$got" "$R"
+out=$(pg_login b1 "$T/b1.pw" 2>&1 && pg_login b3 "$T/b3.pw" 2>&1)
+st=$?
+[ $st -eq 0 ] && [ "$(($(admins) - before))" -eq 1 ]
+verdict "... b1 and b3 changed, still through one admin connection" $? \
+    "$out" "$(($(admins) - before)) admin connections"
+
+refused='password authentication failed for user "admin"'
+before=$(logcount "$refused")
+wbatch op=apply admin_login=admin admin=wrong.pw -- \
+    login=b1 new_secret=bn1.pw -- login=b2 new_secret=bn2.pw -- \
+    login=b3 new_secret=bn3.pw
+got="$(answers 'a["class"], a["untouched"]') $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "[('auth', True), ('auth', True), ('auth', True)] (0, [])" ]
+verdict "a batch with a wrong admin password: every answer auth, untouched" \
+    $? "$got" "$R"
+[ "$(($(logcount "$refused") - before))" -eq 1 ]
+verdict "... and ONE failed admin login on the server, not three" $? \
+    "$(($(logcount "$refused") - before)) failed logins"
+pg_login b2 "$T/bn2.pw" 2>/dev/null
+verdict "... b2 keeps its password" $?
+
+for u in b1 b2 b3; do eval "v_$u=\$(logcount 'connection authorized: user=$u ')"; done
+wbatch op=verify -- login=b1 new_secret=b1.pw -- login=b2 new_secret=bn2.pw \
+    -- login=b3 new_secret=b3.pw -- login=b1 new_secret=b1.pw
+got="$(answers 'a["class"]') $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "['none', 'none', 'none', 'none'] (0, [])" ]
+verdict "a batch of 4 verifies (b1, b2, b3, b1): all none" $? "$got" "$R"
+got="$(($(logcount 'connection authorized: user=b1 ') - v_b1)) $(($(logcount 'connection authorized: user=b2 ') - v_b2)) $(($(logcount 'connection authorized: user=b3 ') - v_b3))"
+[ "$got" = "2 1 1" ]
+verdict "... each logged in afresh (b1 twice, b2 and b3 once)" $? "$got"
+
+wbatch op=verify -- login=b1 new_secret=b1.pw -- login=b2 new_secret=b2.pw \
+    provider=mysql -- login=b3 new_secret=b3.pw
+got="$(answers 'a["class"]') $(answers '"request for provider mysql sent to a postgresql worker" in a["message"]')"
+[ "$got" = "['none', 'fatal', 'none'] [False, True, False]" ]
+verdict "a request for another provider inside a batch: refused fatal, the others run" \
+    $? "$got" "$R"
+
+# Time: b1's row locked by another session's open ALTER ROLE, the first
+# apply waits for it until its lock_timeout or statement_timeout (what
+# is left of 4 s since the worker's start, less a second; they are equal,
+# either may fire): about 3 s, past half the timeout,
+# so the second request is answered without being started.
+pg_psql postgres "$PG_SUPERPW_FILE" \
+    -c "BEGIN; ALTER ROLE b1 CONNECTION LIMIT 5; SELECT pg_sleep(60)" \
+    </dev/null >/dev/null 2>&1 &
+LOCKER=$!
+locked=1
+for i in $(seq 1 100); do
+	[ "$(pg_sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")" = 1 ] &&
+	    locked=0 && break
+	sleep 0.1
+done
+start=$(date +%s%N)
+wbatch op=apply admin_login=admin admin=admin.pw timeout=4 -- \
+    login=b1 new_secret=bn1.pw -- login=b2 new_secret=bn2.pw
+el=$((($(date +%s%N) - start) / 1000000))
+pg_sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
+kill "$LOCKER" 2>/dev/null
+wait "$LOCKER" 2>/dev/null
+LOCKER=
+got="$(answers 'a["class"], a["untouched"]')"
+[ "$locked" = 0 ] &&
+    [ "$got" = "[('transient', True), ('transient', True)]" ] &&
+    printf '%s' "$R" | jget 'j["answers"][0]["message"]' | grep -qE '55P03|57014' &&
+    printf '%s' "$R" | jget 'j["answers"][1]["message"]' |
+    grep -q 'not started: the batch ran out of time'
+verdict "a batch past half its timeout: the 1st apply's lock wait is cut by the server, the 2nd is not started (transient, untouched)" \
+    $? "$got" "$R"
+[ "$el" -lt 4000 ]
+verdict "... and the whole batch ended within its 4 s timeout (${el} ms)" $?
+pg_login b2 "$T/bn2.pw" 2>/dev/null
+verdict "... b2 keeps its password" $?
+
 # With a CA file: verify-full against it, or only TLS (require) when told
 # not to verify.
 wcall op=verify login=target new_secret=new.pw tls_ca_file="$PG_CA_FILE"
@@ -227,5 +345,5 @@ u=$(printf '%s' "$R" | jget 'j["untouched"]')
 [ "$u" = True ]
 verdict "an apply that never reached the server: untouched" $? "$R"
 
-[ "$n" -eq 37 ] || echo "# planned 37 tests, ran $n"
+[ "$n" -eq 52 ] || echo "# planned 52 tests, ran $n"
 [ "$failed" -eq 0 ]

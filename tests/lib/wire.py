@@ -31,6 +31,10 @@ From the shell (secrets in JSON are strings, or {"hex": "..."}):
     python3 tests/lib/wire.py decode-response HEX
     python3 tests/lib/wire.py selftest
 
+A batch (a provider with CATALOG_CAP_BATCH, up to WIRE_BATCH_MAX
+requests): call_worker_batch(worker, argv, [req, ...], timeout) returns
+(status, [res, ...], stderr).
+
 The encoders print the whole message (length prefix included) in hex;
 --raw writes the bytes instead, --body leaves the prefix out.
 
@@ -44,6 +48,7 @@ import subprocess
 import sys
 
 WIRE_MAX = 1024 * 1024
+WIRE_BATCH_MAX = 64
 WIRE_MESSAGE_MAX = 1024
 WIRE_FACTS_MAX = 1024
 WIRE_OUTPUT_MAX = 64 * 1024
@@ -395,10 +400,26 @@ def call_worker(worker_path, argv_extra, request_dict, timeout, env=None):
     stdout is not exactly one valid response, and TimeoutError (after
     killing the worker) when it runs past TIMEOUT seconds.
     """
-    if isinstance(request_dict, (bytes, bytearray)):
-        msg = bytes(request_dict)
-    else:
-        msg = encode_request(request_dict)
+    st, out, text = _run(worker_path, argv_extra, _message(request_dict),
+                         timeout, env)
+    if not out:
+        return st, None, text
+    try:
+        res = decode_response(split_message(out))
+    except WireError as e:
+        raise WireError("worker exited %d with a bad response: %s" % (st, e))
+    return st, res, text
+
+
+def _message(req):
+    """REQ encoded, or sent as it is when it is bytes already."""
+    if isinstance(req, (bytes, bytearray)):
+        return bytes(req)
+    return encode_request(req)
+
+
+def _run(worker_path, argv_extra, msg, timeout, env):
+    """Run the worker with MSG on fd 0: (status, stdout, stderr text)."""
     proc = subprocess.Popen([worker_path] + list(argv_extra),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
@@ -408,15 +429,44 @@ def call_worker(worker_path, argv_extra, request_dict, timeout, env=None):
         proc.kill()
         proc.communicate()
         raise TimeoutError("%s ran past %ss" % (worker_path, timeout))
-    text = err.decode("utf-8", "backslashreplace")
-    if not out:
-        return proc.returncode, None, text
+    return proc.returncode, out, err.decode("utf-8", "backslashreplace")
+
+
+def split_messages(data):
+    """The BODY of each whole message in DATA, in order: a batch worker's
+    answers.  WireError when DATA ends inside a message."""
+    bodies = []
+    while data:
+        if len(data) < 4:
+            raise WireError("short length prefix after %d messages" %
+                            len(bodies))
+        n = struct.unpack_from(">I", data)[0]
+        if n > WIRE_MAX or len(data) < 4 + n:
+            raise WireError("message %d: length prefix %d, %d bytes follow"
+                            % (len(bodies) + 1, n, len(data) - 4))
+        bodies.append(data[4:4 + n])
+        data = data[4 + n:]
+    return bodies
+
+
+def call_worker_batch(worker_path, argv_extra, requests, timeout, env=None):
+    """Run WORKER_PATH ARGV_EXTRA..., send it REQUESTS (a list, each a
+    dict or raw bytes as call_worker() takes them) one message after the
+    other on fd 0, then end of file.
+
+    Returns (exit_status, [response_dict...], stderr_text): the responses
+    in the order the worker wrote them (as many as it wrote).  Raises
+    WireError when stdout is not whole valid responses, TimeoutError
+    (after killing the worker) past TIMEOUT seconds.
+    """
+    st, out, text = _run(worker_path, argv_extra,
+                         b"".join(_message(r) for r in requests), timeout,
+                         env)
     try:
-        res = decode_response(split_message(out))
+        res = [decode_response(b) for b in split_messages(out)]
     except WireError as e:
-        raise WireError("worker exited %d with a bad response: %s" %
-                        (proc.returncode, e))
-    return proc.returncode, res, text
+        raise WireError("worker exited %d with a bad response: %s" % (st, e))
+    return st, res, text
 
 
 # A response encoded by the C codec (wire_response_encode(), see
@@ -582,6 +632,33 @@ def _selftest():
           refused(call_worker, sys.executable,
                   ["-c", "import sys; sys.stdout.write('junk')"],
                   b"", 30))
+    # call_worker_batch() against a stand-in batch worker: it answers
+    # each request it reads with its login, until end of file.
+    fake_batch = ("import struct, sys; sys.path.insert(0, %r); import wire\n"
+                  "i = sys.stdin.buffer\n"
+                  "while True:\n"
+                  "    p = i.read(4)\n"
+                  "    if not p: break\n"
+                  "    q = wire.decode_request(i.read("
+                  "struct.unpack('>I', p)[0]))\n"
+                  "    sys.stdout.buffer.write(wire.encode_response("
+                  "{'class': 'none', 'message': q['login']}))\n") % \
+        os.path.dirname(os.path.abspath(__file__))
+    reqs = [{"op": "apply", "provider": "pg", "login": "r%d" % i,
+             "new_secret": b"x"} for i in range(3)]
+    st, rs, err = call_worker_batch(sys.executable, ["-c", fake_batch],
+                                    reqs, 30)
+    check("call_worker_batch: one response per request, in order",
+          st == 0 and [r["message"] for r in rs] == ["r0", "r1", "r2"])
+    st, rs, err = call_worker_batch(
+        sys.executable, ["-c", "import sys; sys.exit(5)"], reqs, 30)
+    check("call_worker_batch: no response is an empty list",
+          st == 5 and rs == [])
+    check("split_messages: two whole messages",
+          split_messages(encode_response({"class": "none"}) * 2) ==
+          [split_message(encode_response({"class": "none"}))] * 2)
+    check("split_messages: a message cut short raises",
+          refused(split_messages, encode_response({"class": "none"})[:-1]))
     try:
         call_worker(sys.executable, ["-c", "import time; time.sleep(30)"],
                     b"", 0.5)
