@@ -115,7 +115,7 @@ jobs_kind_name(enum job_kind kind)
 }
 
 const char *const jobs_resource_keys[] = { "kind", "host", "port", "protocol",
-	"tls", "admin_user", "max_concurrent", "configuration", "scripts",
+	"tls", "admin_user", "max_concurrent", "batch", "configuration", "scripts",
 	"schedule", "complexity", "rotate", "retry", "misfire", "timeout",
 	"private_key_type", "private_key_rotate", "rollback_on_password_fail",
 	"rollback_on_private_key_fail", "rollback_on_post_rotation_fail",

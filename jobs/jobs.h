@@ -153,6 +153,10 @@ struct job_param {
 	struct job_script script;
 };
 
+/* A resource's batch: (job_resource.batch). */
+#define JOB_BATCH_DEFAULT 16
+#define JOB_BATCH_MAX 64
+
 struct job_resource {
 	char *name;
 	struct job_origin origin;
@@ -173,6 +177,10 @@ struct job_resource {
 	struct job_origin tls_origin;
 	char *admin_user;   /* name of the user holding the admin credential */
 	int max_concurrent; /* resolved: the kind's default if not given */
+	/* Runs one worker takes at once (CATALOG_CAP_BATCH): resolved, 1
+	 * for a provider that cannot batch, JOB_BATCH_DEFAULT if not
+	 * given; at most JOB_BATCH_MAX (proto/wire.h's WIRE_BATCH_MAX). */
+	int batch;
 	/* The provider's own keys, in the order written. */
 	struct job_param *params;
 	size_t nparams;

@@ -305,6 +305,8 @@ resource_key(struct job_loader *l, yaml_node_t *kk, yaml_node_t *v,
 		node_string(l, v, &r->admin_user);
 	else if (strcmp(s, "max_concurrent") == 0)
 		node_int(l, v, 1, 1000, &r->max_concurrent);
+	else if (strcmp(s, "batch") == 0)
+		node_int(l, v, 1, JOB_BATCH_MAX, &r->batch);
 	else if (strcmp(s, "configuration") == 0)
 		node_string(l, v, &r->configuration_name);
 	else if (strcmp(s, "scripts") == 0)

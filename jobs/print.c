@@ -275,6 +275,8 @@ print_resource(const struct job_resource *r, FILE *f)
 	print_opt(f, "admin_user", r->admin_user);
 	print_params(r, f);
 	fprintf(f, "    max_concurrent: %d\n", r->max_concurrent);
+	if (r->provider != NULL && (r->provider->caps & CATALOG_CAP_BATCH))
+		fprintf(f, "    batch: %d\n", r->batch);
 	print_opt(f, "configuration", r->configuration_name);
 	if (r->scripts.n > 0)
 		fprintf(f, "    scripts:\n");

@@ -551,6 +551,17 @@ resource_fit(struct job_loader *l, struct object *o, struct job_resource *r)
 		r->port = r->default_port;
 	if (r->max_concurrent == 0)
 		r->max_concurrent = r->kind == JOB_MACHINE ? 8 : 2;
+	if (!(p->caps & CATALOG_CAP_BATCH)) {
+		if (r->batch > 1) {
+			error_origin(l, &r->origin, o->file,
+			    "resource %s: batch: %d, but provider %s takes one "
+			    "user a worker (batch: 1 or none)",
+			    r->name, r->batch, p->name);
+			return;
+		}
+		r->batch = 1;
+	} else if (r->batch == 0)
+		r->batch = JOB_BATCH_DEFAULT;
 }
 
 static void

@@ -51,10 +51,16 @@
 #define STOP_DEADLINE_MS 30000
 #define CLOCK_BACK_MAX (3 * 3600)
 #define METRICS_PERIOD_MS 15000
+/* A worker's extra argument strings (pairs and the NULL) a step may
+ * have, the most a parked one keeps (batch.c). */
+#define BATCH_EXTRA_MAX 8
 #define RUNS_KEPT 64 /* finished runs kept in memory for `rotactl run` */
 
+struct batch;
+struct secret;
 struct sinks;
 struct spawn;
+struct wire_response;
 struct template;
 struct workers;
 
@@ -181,6 +187,14 @@ struct run {
 	bool scripted_fail; /* the test provider was told to fail */
 	int outputs;        /* script outputs kept so far */
 	const struct job_script *cur_script; /* the one a worker runs */
+	/* The batch it runs in (batch.h), or NULL; while it waits there for
+	 * a worker, that worker's provider, request and arguments. */
+	struct batch *batch;
+	struct secret *park_req;
+	const char *park_provider;
+	const char *park_extra[BATCH_EXTRA_MAX];
+	bool park_apply;
+	TAILQ_ENTRY(run) park;
 	struct store_run rec;
 	uv_timer_t timer;
 	LIST_HEAD(, waiter) waiters;
@@ -246,6 +260,7 @@ struct daemon {
 	/* metrics */
 	uint64_t runs_committed, runs_failed, runs_verified, retries, fires,
 	    misfires, coalesced;
+	uint64_t batches, batched; /* batches started, and their runs */
 };
 
 /* The wall clock, in seconds: what the schedule and the store count in. */
@@ -267,6 +282,23 @@ void run_stop_waiting(struct run *r);
 /* An apply of US's may land until DEADLINE_MS from now: one starts, or
  * (at start) the previous life's may have started until now. */
 void run_apply_bound(struct daemon *d, struct ustate *us, uint64_t deadline_ms);
+
+/*
+ * Start the worker of R's step (or a batch's, N > 1 requests with ARGS
+ * for CB, R the first): PROVIDER, the encoded REQUEST (owned, freed in
+ * any case) and EXTRA argument pairs (NULL-terminated).  0 with *RET, or
+ * -errno (uv_spawn's) when none could start.
+ */
+int run_spawn(struct run *r, const char *provider, struct secret *request,
+    const char *const *extra, size_t n, void *const *args,
+    void (*cb)(int, const struct wire_response *, int, void *),
+    struct spawn **ret);
+/* The answer of R's step's worker (spawn.h's callback). */
+void run_step_done(
+    int status, const struct wire_response *res, int exit_code, void *arg);
+/* R's batch could not start its step's worker (RC): nothing reached the
+ * target. */
+void run_step_unstarted(struct run *r, int rc);
 
 /* Make a run for US, or join the one it has (*RET_COALESCED).  FIRE is the
  * scheduled instant, 0 for a trigger. */

@@ -64,6 +64,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "batch.h"
 #include "daemon-internal.h"
 #include "emit.h"
 #include "fault.h"
@@ -213,6 +214,9 @@ stop_deadline(uv_timer_t *t)
 				spawn_cancel(r->sp);
 			continue;
 		}
+		/* Waiting in its batch for a worker, or between two: out of
+		 * it, its parked request wiped. */
+		batch_abandon(r);
 		uv_close((uv_handle_t *)&r->timer, run_closed);
 	}
 	d->nrunning = 0;

@@ -12,6 +12,7 @@
 #include "daemon-internal.h"
 #include "sinks.h"
 #include "log.h"
+#include "spawn.h"
 
 static void
 counter(FILE *f, const char *name, const char *help, uint64_t value)
@@ -141,6 +142,7 @@ metrics_text(struct daemon *d)
 {
 	char *text = NULL;
 	size_t len = 0;
+	uint64_t forked, exec;
 	FILE *f = open_memstream(&text, &len);
 
 	if (f == NULL)
@@ -158,8 +160,24 @@ metrics_text(struct daemon *d)
 	counter(f, "rotad_fires_total", "Scheduled fires taken.", d->fires);
 	counter(
 	    f, "rotad_misfires_total", "Fires missed while down.", d->misfires);
+	spawn_counts(&forked, &exec);
+	fprintf(f,
+	    "# HELP rotad_worker_starts_total Workers started: as forks of "
+	    "the worker template, or by fork and exec of the daemon (no "
+	    "template, or none of its children idle).\n"
+	    "# TYPE rotad_worker_starts_total counter\n"
+	    "rotad_worker_starts_total{how=\"template\"} %" PRIu64 "\n"
+	    "rotad_worker_starts_total{how=\"exec\"} %" PRIu64 "\n",
+	    forked, exec);
+	counter(f, "rotad_batches_total",
+	    "Batches started: runs of one resource sharing a worker a step.",
+	    d->batches);
+	counter(f, "rotad_batched_runs_total", "Runs started in a batch.",
+	    d->batched);
 	gauge(f, "rotad_queue_depth", "Runs waiting for a worker.", d->nqueued);
-	gauge(f, "rotad_workers", "Runs in progress.", d->nrunning);
+	gauge(f, "rotad_workers",
+	    "Worker slots in use (runs in progress, a batch counting one).",
+	    d->nrunning);
 	user_gauge(f, d, "rotad_last_success_timestamp_seconds",
 	    "Last committed rotation per user.", last_success);
 	user_gauge(f, d, "rotad_next_fire_timestamp_seconds",

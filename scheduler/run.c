@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "backoff.h"
+#include "batch.h"
 #include "catalog.h"
 #include "config.h"
 #include "control.h"
@@ -61,6 +62,19 @@ static void retry_timer(uv_timer_t *t);
 #define APPLY_SLACK_MS 1000
 
 /* ---- runs ---- */
+
+/*
+ * R stops running (it finished, or waits to retry): its worker slot, or
+ * its batch's once the last member stops, is free again.
+ */
+static void
+slot_free(struct run *r)
+{
+	if (batch_exit(r)) {
+		r->d->nrunning--;
+		r->rs->running--;
+	}
+}
 
 static void run_do(struct run *r, struct rotation_actions *acts);
 static void run_settings(const struct ustate *us, struct rotation_caps *caps,
@@ -260,10 +274,8 @@ run_finish(struct run *r, enum store_run_state state,
 	struct ustate *us = r->us;
 	struct waiter *w;
 
-	if (r->phase == PHASE_RUNNING) {
-		d->nrunning--;
-		r->rs->running--;
-	}
+	if (r->phase == PHASE_RUNNING)
+		slot_free(r);
 	r->phase = PHASE_DONE;
 	r->rec.state = state;
 	r->rec.error_class = class;
@@ -461,8 +473,10 @@ start_run(struct daemon *d, struct run *r)
 
 	TAILQ_REMOVE(&d->queue, r, queue);
 	d->nqueued--;
-	d->nrunning++;
-	r->rs->running++;
+	if (batch_enter(r)) {
+		d->nrunning++;
+		r->rs->running++;
+	}
 	r->phase = PHASE_RUNNING;
 	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
 	    run_kind_name(r->kind), r->us->name, r->rec.attempts);
@@ -544,8 +558,12 @@ run_dispatch_queue(struct daemon *d)
 				d->dispatch_again = false;
 				break;
 			}
-			start_run(d, r);
-			d->turn_started++;
+			if (batch_eligible(r))
+				d->turn_started += batch_start(d, r, start_run);
+			else {
+				start_run(d, r);
+				d->turn_started++;
+			}
 			/* START_RUN may have ended runs and so changed the
 			 * queue behind TMP: walk it again. */
 			d->dispatch_again = true;
@@ -618,8 +636,7 @@ retry_later(struct run *r, const struct rotation_action *a)
 		delay = backoff_delay(rp->initial, rp->max, a->attempt - 1,
 		    backoff_rand_crypto, NULL);
 	d->retries++;
-	d->nrunning--;
-	r->rs->running--;
+	slot_free(r);
 	if (a->oos)
 		r->rec.state = STORE_RUN_OUT_OF_SYNC;
 	r->rec.error_class = store_class(a->class);
@@ -723,7 +740,7 @@ prepare(struct run *r, char *msg, size_t size)
  * transactions, timers, log lines, waiters.  Each engine call fills a
  * short list of actions, run_do() performs them in order, and an outcome
  * goes back to the engine: at once for a store operation or a worker that
- * could not start, from step_done() for a worker's answer.
+ * could not start, from run_step_done() for a worker's answer.
  */
 
 /* The name of the step R is at, for logs and fault hooks. */
@@ -869,8 +886,6 @@ adopt_pending(struct run *r)
 	return 0;
 }
 
-static void step_done(
-    int status, const struct wire_response *res, int exit_code, void *arg);
 static void script_output(struct run *r, const struct wire_response *res);
 static const struct job_script *script_at(const struct job_user *u, size_t i);
 static int spawn_script(struct run *r, const char *provider,
@@ -879,21 +894,18 @@ static int spawn_script(struct run *r, const char *provider,
 
 #define WORKER_GRACE_MS 5000
 
-/*
- * Spawn a worker for R's current step with REQUEST (owned, freed here in
- * any case): PROVIDER and the command-line arguments in EXTRA (pairs,
- * NULL-terminated, at most 4).  0: it runs, and step_done() has its
- * answer.  A failure to start is a transient outcome, in O.
- */
-static int
-spawn_worker(struct run *r, const char *provider, struct secret *request,
-    const char *const *extra, struct outcome *o)
+int
+run_spawn(struct run *r, const char *provider, struct secret *request,
+    const char *const *extra, size_t nreq, void *const *args,
+    void (*cb)(int, const struct wire_response *, int, void *),
+    struct spawn **ret)
 {
 	const struct job_daemon *jd = &r->gen->set->daemon;
 	const char *argv[14];
 	char parent[24];
 	struct spawn_args a;
-	int n = 0, rc;
+	size_t i;
+	int n = 0;
 
 	memset(&a, 0, sizeof(a));
 	/* The worker dies with us (PR_SET_PDEATHSIG), and leaves at once
@@ -913,18 +925,58 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
 	argv[n] = NULL;
 	a.argv = argv;
 	a.request = request;
+	a.n = nreq;
+	a.args = args;
 	a.deadline_ms = (uint64_t)r->user->settings.timeout * 1000;
 	a.grace_ms = WORKER_GRACE_MS;
-	if (fault_is("worker-early", step_name(r)))
-		a.fault = SPAWN_FAULT_KILL_EARLY;
-	else if (fault_is("worker-late", step_name(r)))
-		a.fault = SPAWN_FAULT_KILL_LATE;
-	rc = spawn_start(r->d->loop, &a, step_done, r, &r->sp);
+	/* A batch's worker: the fault hook of any member's step. */
+	for (i = 0; i < nreq; i++) {
+		const struct run *m = nreq > 1 ? args[i] : r;
+
+		if (fault_is("worker-early", step_name(m)))
+			a.fault = SPAWN_FAULT_KILL_EARLY;
+		else if (fault_is("worker-late", step_name(m)))
+			a.fault = SPAWN_FAULT_KILL_LATE;
+	}
+	return spawn_start(r->d->loop, &a, cb, r, ret);
+}
+
+/* Why R's worker did not start (RC), in BUF. */
+static void
+unstarted_msg(const struct run *r, int rc, char *buf, size_t size)
+{
+	const struct job_daemon *jd = &r->gen->set->daemon;
+
+	snprintf(buf, size, "starting %s: %s",
+	    jd->worker_path != NULL ? jd->worker_path
+				    : ROTAD_LIBEXECDIR "/rotad-worker",
+	    uv_strerror(rc));
+}
+
+/*
+ * Spawn a worker for R's current step with REQUEST (owned, freed here in
+ * any case): PROVIDER and the command-line arguments in EXTRA (pairs,
+ * NULL-terminated, at most 6), APPLY when the step may change the target.
+ * 0: it runs (or waits in R's batch for the batch's worker), and
+ * run_step_done() has its answer.  A failure to start is a transient
+ * outcome, in O.
+ */
+static int
+spawn_worker(struct run *r, const char *provider, struct secret *request,
+    const char *const *extra, bool apply, struct outcome *o)
+{
+	int rc;
+
+	if (r->batch != NULL) {
+		batch_park(r, provider, request, extra, apply);
+		return 0;
+	}
+	rc = run_spawn(
+	    r, provider, request, extra, 1, NULL, run_step_done, &r->sp);
 	if (rc < 0) {
 		r->sp = NULL;
 		r->cur_script = NULL;
-		snprintf(o->buf, STORE_MESSAGE_MAX + 1, "starting %s: %s",
-		    argv[0], uv_strerror(rc));
+		unstarted_msg(r, rc, o->buf, STORE_MESSAGE_MAX + 1);
 		/* No worker ran: nothing can have reached the target. */
 		return failed(o, ROTATION_UNTOUCHED, rc);
 	}
@@ -1005,7 +1057,8 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 			extra[n++] = "--read";
 			extra[n++] = res->params[i].value;
 		}
-	return spawn_worker(r, res->provider->name, request, extra, o);
+	return spawn_worker(r, res->provider->name, request, extra,
+	    rop == ROTATION_OP_APPLY, o);
 }
 
 /* The outcome of R's current operation, to the engine: CLASS NONE is
@@ -1069,14 +1122,16 @@ with_hint(struct run *r, const char *message, char *buf, size_t size)
 	return buf;
 }
 
-static void
-step_done(int status, const struct wire_response *res, int exit_code, void *arg)
+void
+run_step_done(
+    int status, const struct wire_response *res, int exit_code, void *arg)
 {
 	struct run *r = arg;
 	char msg[STORE_MESSAGE_MAX + 1];
 
 	r->sp = NULL;
-	workers_remove(r->d->workers, r->pid);
+	if (r->pid != 0) /* a batch's worker is the batch's */
+		workers_remove(r->d->workers, r->pid);
 	r->pid = 0;
 	if (fault_is("daemon-mid", step_name(r))) {
 		/* The worker has done its step; the daemon dies before it
@@ -1085,6 +1140,7 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 	}
 	if (r->abandoned) {
 		/* The stop deadline passed while this worker ran. */
+		batch_abandon(r);
 		uv_close((uv_handle_t *)&r->timer, run_closed);
 		return;
 	}
@@ -1106,6 +1162,16 @@ step_done(int status, const struct wire_response *res, int exit_code, void *arg)
 	    res->class == WIRE_CLASS_NONE
 		? "ok"
 		: with_hint(r, res->message, msg, sizeof(msg)));
+}
+
+void
+run_step_unstarted(struct run *r, int rc)
+{
+	char msg[STORE_MESSAGE_MAX + 1];
+
+	r->cur_script = NULL;
+	unstarted_msg(r, rc, msg, sizeof(msg));
+	step_result(r, STORE_ERROR_TRANSIENT, true, msg);
 }
 
 /*
@@ -1165,7 +1231,10 @@ spawn_script(struct run *r, const char *provider, const struct job_script *sc,
 		extra[3] = sc->path;
 	}
 	r->cur_script = sc; /* its output is kept with the run */
-	return spawn_worker(r, provider, request, extra, o);
+	/* A generic provider's rotate script may change the target; its
+	 * apply bound was set by start_worker(), and a batch does not take
+	 * its scripts together. */
+	return spawn_worker(r, provider, request, extra, false, o);
 }
 
 /* Post-rotation script I: the new secret is current now. */
@@ -1448,7 +1517,7 @@ log_event(struct run *r, const struct rotation_action *a)
 /*
  * Carry out action A for R.  True when the action was an operation whose
  * outcome is known now, in O: a store operation, or a worker that could
- * not start.  A worker that runs answers later, in step_done().
+ * not start.  A worker that runs answers later, in run_step_done().
  */
 static bool
 act(struct run *r, const struct rotation_action *a, struct outcome *o)

@@ -30,6 +30,8 @@
 /* The daemon's one template (spawn_set_template()): one loop, one
  * template, as one daemon. */
 static struct template *tmpl;
+/* Workers started each way, for the metrics. */
+static uint64_t started_forked, started_exec;
 
 struct spawn {
 	uv_loop_t *loop;
@@ -43,6 +45,8 @@ struct spawn {
 	struct secret *request;
 	spawn_cb *cb;
 	void *arg;
+	size_t n;         /* requests: 1, or a batch's */
+	void **args;      /* a batch's callback arguments */
 	enum spawn_fault fault;
 	uint64_t grace_ms;
 
@@ -62,6 +66,47 @@ wipe_request(struct spawn *sp)
 	sp->request = NULL;
 }
 
+static uint32_t
+be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * A batch's answers: each response that arrived whole and decodes is its
+ * request's answer, whatever became of the worker afterwards (it wrote
+ * it once that request was done); the rest get the step's status, or
+ * -EBADMSG.  Only a late kill (the fault hook) loses all of them, as it
+ * stands for answers lost on the way.
+ */
+static void
+batch_done(struct spawn *sp)
+{
+	struct wire_response res;
+	size_t off = 0, i;
+	int status, rest = sp->status == 1 ? -EBADMSG : sp->status;
+	bool whole = !sp->killed_late;
+
+	for (i = 0; i < sp->n; i++) {
+		uint32_t len;
+
+		memset(&res, 0, sizeof(res));
+		status = rest;
+		if (whole && sp->len - off >= LEN_PREFIX &&
+		    (len = be32(sp->buf + off)) <= sp->len - off - LEN_PREFIX &&
+		    wire_response_decode(sp->buf + off + LEN_PREFIX, len,
+			&res) == 0) {
+			status = 0;
+			off += LEN_PREFIX + len;
+		} else
+			whole = false;
+		sp->cb(status, status == 0 ? &res : NULL, sp->exit_code,
+		    sp->args[i]);
+		wire_response_clear(&res);
+	}
+}
+
 static void
 closed(uv_handle_t *h)
 {
@@ -73,8 +118,13 @@ closed(uv_handle_t *h)
 		return;
 	if (sp->cb == NULL) { /* uv_spawn() failed: nobody to tell */
 		wipe_request(sp);
+		free(sp->args);
 		free(sp);
 		return;
+	}
+	if (sp->n > 1) {
+		batch_done(sp);
+		goto out;
 	}
 	memset(&res, 0, sizeof(res));
 	status = sp->status;
@@ -82,9 +132,7 @@ closed(uv_handle_t *h)
 		/* Exited with all of its output read: decode it. */
 		status = -EBADMSG;
 		if (sp->exit_code == 0 && sp->len >= LEN_PREFIX) {
-			uint32_t n = (uint32_t)sp->buf[0] << 24 |
-			    (uint32_t)sp->buf[1] << 16 |
-			    (uint32_t)sp->buf[2] << 8 | sp->buf[3];
+			uint32_t n = be32(sp->buf);
 
 			if (n == sp->len - LEN_PREFIX &&
 			    wire_response_decode(
@@ -94,7 +142,9 @@ closed(uv_handle_t *h)
 	}
 	sp->cb(status, status == 0 ? &res : NULL, sp->exit_code, sp->arg);
 	wire_response_clear(&res);
+out:
 	wipe_request(sp);
+	free(sp->args);
 	free(sp->buf);
 	free(sp);
 }
@@ -324,6 +374,17 @@ spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
 	sp->request = a->request;
 	sp->cb = cb;
 	sp->arg = arg;
+	sp->n = 1;
+	if (a->n > 1) {
+		sp->args = calloc(a->n, sizeof(*sp->args));
+		if (sp->args == NULL) {
+			secret_free(a->request);
+			free(sp);
+			return -ENOMEM;
+		}
+		memcpy(sp->args, a->args, a->n * sizeof(*sp->args));
+		sp->n = a->n;
+	}
 	sp->fault = a->fault;
 	sp->grace_ms = a->grace_ms;
 	sp->status = 1;
@@ -336,6 +397,7 @@ spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
 
 	if (tmpl != NULL && start_forked(sp, a) == 0) {
 		sp->open = 3; /* no process handle */
+		started_forked++;
 		goto started;
 	}
 	memset(&o, 0, sizeof(o));
@@ -364,6 +426,7 @@ spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
 		return rc;
 	}
 	sp->pid = sp->proc.pid;
+	started_exec++;
 started:
 	if (a->fault == SPAWN_FAULT_KILL_EARLY)
 		kill_worker(sp, SIGKILL);
@@ -387,6 +450,13 @@ spawn_cancel(struct spawn *sp)
 	if (sp->status == 1)
 		sp->status = -ECANCELED;
 	kill_worker(sp, SIGKILL);
+}
+
+void
+spawn_counts(uint64_t *forked, uint64_t *exec)
+{
+	*forked = started_forked;
+	*exec = started_exec;
 }
 
 int

@@ -6,6 +6,14 @@
  * wire.c.  The worker gets an empty environment; its stderr is the
  * daemon's (it writes no secret there).
  *
+ * A batch (a provider with CATALOG_CAP_BATCH, proto/wire.h's
+ * WIRE_BATCH_MAX) is the same with N requests one after the other on fd
+ * 0 and N responses on fd 1, the callback called once per request, in
+ * order: a response that arrived whole counts even when the worker was
+ * then ended (its deadline, a crash), and those it never wrote get the
+ * step's status.  All of the output is at most 4 + WIRE_MAX bytes either
+ * way.
+ *
  * At the deadline the worker gets SIGTERM, then SIGKILL after a grace
  * period; the step then ends with -ETIMEDOUT, which the daemon classes
  * transient like any step that got no answer.
@@ -30,8 +38,8 @@ struct spawn;
 struct template;
 
 /*
- * Called once per spawn_start(), after the process has exited and every
- * handle is closed.  STATUS is 0 when the worker answered (RES is its
+ * Called once per spawn_start() (once per request of a batch), after the
+ * process has exited and every handle is closed.  STATUS is 0 when the worker answered (RES is its
  * decoded response, valid during the call), or -ETIMEDOUT (the deadline),
  * -ECANCELED (spawn_cancel()), -EBADMSG (no or a malformed answer), or
  * another negative errno; then RES is NULL.  EXIT is the exit status, or
@@ -49,7 +57,11 @@ enum spawn_fault {
 
 struct spawn_args {
 	const char *const *argv; /* argv[0] is the executable's path */
-	struct secret *request;  /* an encoded request; spawn owns it */
+	struct secret *request;  /* encoded request(s); spawn owns it */
+	/* A batch: REQUEST holds N > 1 requests, and the callback is
+	 * called for each with ARGS[i] instead of the one ARG. */
+	size_t n;
+	void *const *args;
 	uint64_t deadline_ms;
 	uint64_t grace_ms;
 	enum spawn_fault fault;
@@ -75,5 +87,10 @@ void spawn_set_template(struct template *t);
 void spawn_cancel(struct spawn *sp);
 
 int spawn_pid(const struct spawn *sp);
+
+/* Workers started so far as forks of the template, and by fork and exec
+ * (no template, none idle, another worker path): the second growing
+ * while a template runs says its pool runs dry. */
+void spawn_counts(uint64_t *forked, uint64_t *exec);
 
 #endif

@@ -87,27 +87,6 @@ settle() {
 	done
 	return 1
 }
-# lock_role SECONDS: the superuser locks app's row of pg_authid for
-# SECONDS, in the background ($LOCK); returns once the lock is held.
-lock_role() {
-	local i
-	pg_sql "BEGIN; ALTER ROLE app CONNECTION LIMIT 5; SELECT pg_sleep($1); ROLLBACK;" >/dev/null 2>&1 &
-	LOCK=$!
-	for i in $(seq 1 200); do
-		[ "$(pg_sql "select count(*) from pg_stat_activity where query like 'BEGIN; ALTER ROLE app %' and state = 'active'")" = 1 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# wait_waiter: until a session of rotad's waits on a lock (bounded).
-wait_waiter() {
-	local i
-	for i in $(seq 1 300); do
-		[ "$(pg_sql "select count(*) from pg_stat_activity where application_name = 'rotad' and wait_event_type = 'Lock'")" -ge 1 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # unlocked: the lock's holder has ended, and so has every session of
 # rotad's (a statement queued behind the lock has committed or failed).
 unlocked() {
@@ -197,7 +176,7 @@ for c in $CASES; do
 	[ "$f1" != "${c#lock-}" ] && f2=${c#*+}
 	case $f1 in kill:* | timeout:*) f1= ;; esac # the test's own doing
 	start "$f1" || { not_ok "$c: the daemon starts" "$(tail -20 "$T/log")"; continue; }
-	if [ -n "$lock" ] && ! lock_role 15; then
+	if [ -n "$lock" ] && ! pg_lock_role app 15; then
 		not_ok "$c: the lock is taken"
 		stop
 		continue
@@ -206,7 +185,7 @@ for c in $CASES; do
 		# SIGKILL the daemon while its worker waits on the lock.
 		ctl --json rotate --wait app >"$T/rotate.out" 2>&1 &
 		CTL=$!
-		wait_waiter
+		pg_lock_waiter
 		kill -KILL "$PID"
 		wait "$CTL" 2>/dev/null
 		CTL=

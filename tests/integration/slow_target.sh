@@ -81,27 +81,6 @@ stop() {
 	PID=
 }
 
-# lock_role SECONDS: the superuser locks app3's row of pg_authid for
-# SECONDS, in the background ($LOCK); returns once the lock is held.
-lock_role() {
-	local i
-	pg_sql "BEGIN; ALTER ROLE app3 CONNECTION LIMIT 5; SELECT pg_sleep($1); ROLLBACK;" >/dev/null 2>&1 &
-	LOCK=$!
-	for i in $(seq 1 200); do
-		[ "$(pg_sql "select count(*) from pg_stat_activity where query like 'BEGIN; ALTER ROLE app3%' and state = 'active'")" = 1 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-# wait_waiter: until a session of rotad's waits on a lock (bounded).
-wait_waiter() {
-	local i
-	for i in $(seq 1 300); do
-		[ "$(pg_sql "select count(*) from pg_stat_activity where application_name = 'rotad' and wait_event_type = 'Lock'")" -ge 1 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # unlocked: the lock's holder has ended, and so has every session of
 # rotad's (a statement queued behind the lock has then committed or
 # failed).
@@ -204,7 +183,7 @@ echo "1..4"
 bad=
 start || bad="the daemon does not start"
 [ -z "$bad" ] && { fresh_password || bad="the password is not reset"; }
-[ -z "$bad" ] && { lock_role 30 || bad="the lock is not taken"; }
+[ -z "$bad" ] && { pg_lock_role app3 30 || bad="the lock is not taken"; }
 if [ -z "$bad" ]; then
 	ctl --json rotate --wait app3 >"$T/rotate.out" 2>&1
 	run=$(jget 'j["run"]["id"]' <"$T/rotate.out" 2>/dev/null) || run=$(last_run)
@@ -221,11 +200,11 @@ bad=
 : >"$T/log"
 start || bad="the daemon does not start"
 [ -z "$bad" ] && { fresh_password || bad="the password is not reset"; }
-[ -z "$bad" ] && { lock_role 30 || bad="the lock is not taken"; }
+[ -z "$bad" ] && { pg_lock_role app3 30 || bad="the lock is not taken"; }
 if [ -z "$bad" ]; then
 	ctl --json rotate --wait app3 >"$T/rotate.out" 2>&1 &
 	CTL=$!
-	wait_waiter || bad="no worker waits on the lock"
+	pg_lock_waiter || bad="no worker waits on the lock"
 	run=$(last_run)
 	stop_pid "$PID"
 	PID=

@@ -2,7 +2,9 @@
  * test_spawn: scheduler/spawn.c against stand-in workers (/bin/sh), on a
  * real libuv loop: an answer is decoded, silence and garbage are
  * refused, the deadline ends a worker that hangs, faults kill it, and
- * every handle is closed before the callback (the loop closes clean).
+ * every handle is closed before the callback (the loop closes clean); a
+ * batch's answers each reach their own callback, the ones the worker
+ * never wrote get its end.
  *
  * Then the same through the worker template (scheduler/template.c, the
  * real rotad-worker --template of this build and its test provider): the
@@ -196,6 +198,92 @@ test_answer_then_failure(void **state)
 	o = run(script, 5000, SPAWN_FAULT_NONE);
 	assert_int_equal(o.status, -EBADMSG);
 	assert_int_equal(o.exit_code, 3);
+}
+
+/* Run SCRIPT as the worker of a batch of N requests; OUT[i] is what
+ * the callback saw of request i. */
+static void
+run_batch(const char *script, uint64_t deadline_ms, enum spawn_fault fault,
+    struct outcome *out, size_t n)
+{
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	struct spawn_args a = { 0 };
+	struct secret *one = request(), *all = NULL;
+	void *args[8];
+	uv_loop_t loop;
+	size_t i, len = secret_len(one);
+
+	assert_true(n <= 8);
+	assert_int_equal(secret_new(NULL, n * len, &all), 0);
+	for (i = 0; i < n; i++) {
+		memcpy((char *)secret_buf(all) + i * len, secret_data(one), len);
+		memset(&out[i], 0, sizeof(out[i]));
+		args[i] = &out[i];
+	}
+	secret_free(one);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	a.argv = argv;
+	a.request = all;
+	a.n = n;
+	a.args = args;
+	a.deadline_ms = deadline_ms;
+	a.grace_ms = 200;
+	a.fault = fault;
+	assert_int_equal(spawn_start(&loop, &a, done, NULL, NULL), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(out[i].calls, 1);
+}
+
+static void
+test_batch(void **state)
+{
+	struct secret *one = request();
+	size_t len = secret_len(one);
+	struct outcome o[3];
+	char script[256];
+	int i;
+
+	(void)state;
+	secret_free(one);
+	/* Three requests arrive one after the other, three answers go
+	 * back, each to its own callback. */
+	snprintf(script, sizeof(script),
+	    "[ \"$(wc -c)\" = %zu ] && cat %s %s %s", 3 * len, answer_file,
+	    answer_file, answer_file);
+	run_batch(script, 5000, SPAWN_FAULT_NONE, o, 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(o[i].status, 0);
+		assert_int_equal(o[i].class, WIRE_CLASS_AUTH);
+	}
+	/* Two answers, then the worker fails: the third has none. */
+	snprintf(script, sizeof(script), "cat >/dev/null; cat %s %s; exit 3",
+	    answer_file, answer_file);
+	run_batch(script, 5000, SPAWN_FAULT_NONE, o, 3);
+	assert_int_equal(o[0].status, 0);
+	assert_int_equal(o[1].status, 0);
+	assert_int_equal(o[2].status, -EBADMSG);
+	assert_int_equal(o[2].exit_code, 3);
+	/* One answer, then it hangs past the deadline: the answer counts,
+	 * the others end with the deadline. */
+	snprintf(script, sizeof(script), "cat >/dev/null; cat %s; exec sleep 10",
+	    answer_file);
+	run_batch(script, 300, SPAWN_FAULT_NONE, o, 3);
+	assert_int_equal(o[0].status, 0);
+	assert_int_equal(o[1].status, -ETIMEDOUT);
+	assert_int_equal(o[2].status, -ETIMEDOUT);
+	/* Half an answer: it and the rest have none. */
+	run_batch("cat >/dev/null; printf '\\000\\000\\000\\020abc'", 5000,
+	    SPAWN_FAULT_NONE, o, 2);
+	assert_int_equal(o[0].status, -EBADMSG);
+	assert_int_equal(o[1].status, -EBADMSG);
+	/* Killed as it answers (the fault hook): every answer is lost. */
+	snprintf(script, sizeof(script), "cat >/dev/null; cat %s %s; sleep 1",
+	    answer_file, answer_file);
+	run_batch(script, 5000, SPAWN_FAULT_KILL_LATE, o, 2);
+	assert_int_equal(o[0].status, -EPIPE);
+	assert_int_equal(o[1].status, -EPIPE);
 }
 
 static void
@@ -612,6 +700,7 @@ main(void)
 		cmocka_unit_test(test_silence_and_garbage),
 		cmocka_unit_test(test_answer_then_failure),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_reap_does_not_block),
 		cmocka_unit_test(test_no_such_worker),

@@ -215,3 +215,29 @@ pg_set_password() {
 	printf 'ALTER ROLE "%s" PASSWORD '\''%s'\'';\n' "$1" "$v" |
 	    pg_psql postgres "$PG_SUPERPW_FILE" -tA -v ON_ERROR_STOP=1 -f -
 }
+
+# pg_lock_role ROLE SECONDS: the superuser locks ROLE's row of pg_authid
+# (an open transaction that altered it, then pg_sleep) for SECONDS, in the
+# background: its pid in LOCK, for the caller to wait for or end (its
+# trap).  Returns once the lock is held (20 s at most).  Not in $(...).
+pg_lock_role() {
+	local i
+	pg_sql "BEGIN; ALTER ROLE $1 CONNECTION LIMIT 5; SELECT pg_sleep($2); ROLLBACK;" >/dev/null 2>&1 &
+	LOCK=$!
+	for i in $(seq 1 200); do
+		[ "$(pg_sql "select count(*) from pg_stat_activity where query like 'BEGIN; ALTER ROLE $1 CONNECTION%' and state = 'active'")" = 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# pg_lock_waiter: until a session of rotad's (application_name rotad)
+# waits on a lock; 30 s at most.
+pg_lock_waiter() {
+	local i
+	for i in $(seq 1 300); do
+		[ "$(pg_sql "select count(*) from pg_stat_activity where application_name = 'rotad' and wait_event_type = 'Lock'")" -ge 1 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
