@@ -270,10 +270,13 @@ class Daemon:
         """Trigger every one of USERS at once, on one connection; the
         wave ends when the last run's record event arrives.  (seconds,
         run ids, the daemon's CPU seconds with its workers', the
-        daemon's own)."""
+        daemon's own).  The workers are the worker template's children,
+        reaped by it: the template's and rotad-deliver's CPU, with their
+        reaped children's, count through tree_cpu()."""
         ev = Events(self.sock)
         try:
-            own0, kids0 = cpu_split(self.p.pid)
+            own0 = cpu_split(self.p.pid)[0]
+            all0 = tree_cpu(self.p.pid)
             t0 = time.perf_counter()
             ans = pipelined(self.sock, [{"cmd": "rotate", "user": u}
                                         for u in users])
@@ -291,10 +294,13 @@ class Daemon:
             if not ev.wait_for(ended, timeout):
                 raise RuntimeError("the wave did not end")
             dt = time.perf_counter() - t0
-            own1, kids1 = cpu_split(self.p.pid)
+            # The last workers exit and are reaped by the template.
+            time.sleep(0.2)
+            own1 = cpu_split(self.p.pid)[0]
+            all1 = tree_cpu(self.p.pid)
         finally:
             ev.close()
-        return dt, sorted(ids), own1 + kids1 - own0 - kids0, own1 - own0
+        return dt, sorted(ids), all1 - all0, own1 - own0
 
     def run_states(self, ids):
         ans = pipelined(self.sock, [{"cmd": "run", "run": i} for i in ids])
