@@ -817,23 +817,24 @@ out:
 	return r;
 }
 
-/* All N bytes from FD.  0, -EBADMSG at end of file, or -errno. */
+/* All N bytes from FD.  0, -errno, or at end of file -ENODATA before the
+ * first byte, -EBADMSG after it. */
 static int
 read_full(int fd, uint8_t *buf, size_t n)
 {
+	size_t done = 0;
 	ssize_t got;
 
-	while (n > 0) {
-		got = read(fd, buf, n);
+	while (done < n) {
+		got = read(fd, buf + done, n - done);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
 		if (got == 0)
-			return -EBADMSG;
-		buf += got;
-		n -= (size_t)got;
+			return done == 0 ? -ENODATA : -EBADMSG;
+		done += (size_t)got;
 	}
 	return 0;
 }
@@ -859,6 +860,8 @@ wire_read_fd(int fd, struct secret **out)
 	if (r < 0)
 		goto out;
 	r = read_full(fd, secret_buf(msg), len);
+	if (r == -ENODATA)
+		r = -EBADMSG; /* the prefix promised more */
 	if (r < 0)
 		goto out;
 	*out = msg;

@@ -153,7 +153,9 @@ int wire_response_decode(
 /*
  * Read one whole message from FD (blocking): the length prefix, checked
  * against WIRE_MAX, then the fields into a struct secret in *out.
- * Returns 0, -EBADMSG (short or too long) or -errno.  For the worker.
+ * Returns 0, -ENODATA when FD ends before the message's first byte (the
+ * end of a batch), -EBADMSG (cut short or too long) or -errno.  For the
+ * worker.
  */
 int wire_read_fd(int fd, struct secret **out);
 

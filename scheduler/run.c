@@ -929,8 +929,9 @@ run_spawn(struct run *r, const char *provider, struct secret *request,
 	a.args = args;
 	a.deadline_ms = (uint64_t)r->user->settings.timeout * 1000;
 	a.grace_ms = WORKER_GRACE_MS;
-	/* A batch's worker: the fault hook of any member's step. */
-	for (i = 0; i < nreq; i++) {
+	/* A batch's worker: the fault hook of any member's step, one fault
+	 * for the one worker (each fires once). */
+	for (i = 0; i < nreq && a.fault == SPAWN_FAULT_NONE; i++) {
 		const struct run *m = nreq > 1 ? args[i] : r;
 
 		if (fault_is("worker-early", step_name(m)))

@@ -503,60 +503,6 @@ note_sandbox(struct wire_response *res)
 		    len > 0 && res->facts[len - 1] != '\n' ? "\n" : "");
 }
 
-/* All N bytes of BUF from FD.  0, -errno, or at end of file -ENODATA
- * before the first byte, -EBADMSG after it. */
-static int
-read_all(int fd, void *buf, size_t n)
-{
-	uint8_t *p = buf;
-	size_t got = 0;
-	ssize_t k;
-
-	while (got < n) {
-		k = read(fd, p + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return got == 0 ? -ENODATA : -EBADMSG;
-		got += (size_t)k;
-	}
-	return 0;
-}
-
-/*
- * The next message on FD, as wire_read_fd() reads one, but telling the
- * end of a batch from a cut message (wire_read_fd() says -EBADMSG for
- * both): 0 with its fields in *OUT; -ENODATA when the input ends before
- * its first byte; -EBADMSG when it is cut short or over WIRE_MAX; or
- * -errno.
- */
-static int
-read_message(int fd, struct secret **out)
-{
-	struct secret *msg = NULL;
-	uint8_t prefix[4];
-	uint32_t len;
-	int r;
-
-	*out = NULL;
-	if ((r = read_all(fd, prefix, sizeof(prefix))) < 0)
-		return r;
-	len = (uint32_t)prefix[0] << 24 | (uint32_t)prefix[1] << 16 |
-	    (uint32_t)prefix[2] << 8 | prefix[3];
-	if (len > WIRE_MAX)
-		return -EBADMSG;
-	if ((r = secret_new(NULL, len, &msg)) < 0)
-		return r;
-	if ((r = read_all(fd, secret_buf(msg), len)) < 0) {
-		secret_free(msg);
-		return r == -ENODATA ? -EBADMSG : r;
-	}
-	*out = msg;
-	return 0;
-}
-
 /* Whether REQ is for this worker: its provider and CA file those of A's
  * command line, which shaped the sandbox.  0, or -EINVAL and WHY. */
 static int
@@ -612,7 +558,7 @@ serve_one(const struct catalog_provider *desc, const struct provider *p,
 
 	memset(&req, 0, sizeof(req));
 	memset(&res, 0, sizeof(res));
-	if ((r = read_message(0, &raw)) < 0) {
+	if ((r = wire_read_fd(0, &raw)) < 0) {
 		if (r != -ENODATA || nth == 0)
 			logx("cannot read request %zu: %s", nth + 1,
 			    strerror(-r));
