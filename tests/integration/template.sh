@@ -190,6 +190,12 @@ W=$(wait_busy "$TPID")
 kill -KILL "$TPID"
 bad=
 gone "$W" || bad="the step's worker outlived the template"
+# The daemon hears of the template's death on its own turn, which may
+# come after the worker's: wait for the line (10 s at most).
+for _ in $(seq 1 100); do
+	grep -q "ROTAD-0060 worker template (pid $TPID) killed by signal 9" "$T/log" && break
+	sleep 0.1
+done
 grep -q "ROTAD-0060 worker template (pid $TPID) killed by signal 9" "$T/log" ||
     bad="$bad; not logged"
 out=$(ctl rotate --wait alice 2>&1)
