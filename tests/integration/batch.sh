@@ -121,13 +121,12 @@ runs_before() {
 # logs_in_all CHECK USER...: the users whose stored secret does not log
 # in with CHECK (pg_login or my_login), in $BAD_LOGINS.
 logs_in_all() {
-	local check=$1 u login
+	local check=$1 u
 	shift
 	BAD_LOGINS=
 	for u in "$@"; do
-		login=$u
 		ctl secret get "$u" >"$T/cur.pw" 2>/dev/null &&
-		    "$check" "$login" "$T/cur.pw" 2>>"$T/login.err" ||
+		    "$check" "$u" "$T/cur.pw" 2>>"$T/login.err" ||
 		    BAD_LOGINS="$BAD_LOGINS $u"
 		cat "$T/cur.pw" >>"$T/stored.pw" 2>/dev/null
 		echo >>"$T/stored.pw"
