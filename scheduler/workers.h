@@ -9,10 +9,15 @@
  * after recovery has decided that the target holds the other secret.  So
  * each worker's pid and start time (field 22 of /proc/PID/stat, in clock
  * ticks since boot: a reused pid has another) are kept in a file, the
- * store's path with ".workers" appended, mode 0600, rewritten whole
- * (a temporary file, fsync, rename) at each spawn and each exit.  At
- * start, before recovery, every process it lists that still runs with
- * the same start time and is a rotad-worker is SIGKILLed and waited for.
+ * store's path with ".workers" appended, mode 0600, rewritten whole in
+ * place at each spawn and each exit (workers.c: padded, so no older line
+ * outlives its record).  It is not fsynced: its reader is the next life
+ * on the same boot (a power loss ends every worker, and a start time
+ * from another boot is checked like any), and the page cache serves it
+ * that; an fsync per spawn and exit held the loop a millisecond each
+ * time, for nothing.  At start, before recovery, every process it lists
+ * that still runs with the same start time and is a rotad-worker is
+ * SIGKILLed and waited for.
  *
  * A worker forked from the worker template (template.h) is listed like
  * any other: spawn gives its own pid, and it is named rotad-worker (a
