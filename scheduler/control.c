@@ -104,6 +104,8 @@ struct control {
 	control_close_fn *on_close;
 	control_denied_fn *on_denied;
 	void *daemon;
+	uint64_t (*hold)(void *daemon);
+	uint64_t released;          /* control_release()'s last */
 	struct control_conn *conns; /* admitted connections not yet freed */
 	size_t nconns;   /* those that count: admitted and not closing */
 	size_t nhandles; /* open handles: the server, the idle handle,
@@ -136,8 +138,12 @@ struct control_conn {
 	size_t off, len, cap;
 	size_t scanned;      /* bytes from off known to hold no '\n' */
 	uint64_t line_start; /* loop time of the first byte after off */
-	size_t nwrites;      /* writes not yet called back */
-	json_t *id;          /* the current request's "id" */
+	size_t nwrites;      /* writes not yet called back, held ones too */
+	/* Lines held until the store is on disk (control_config.hold), in
+	 * order; once one is held, every later one waits behind it. */
+	TAILQ_HEAD(, held_line) held;
+	size_t held_bytes;
+	json_t *id;      /* the current request's "id" */
 	unsigned right;  /* the right it needed, 0 if it never got that far */
 	bool linked;     /* on c->conns: admitted */
 	bool counted;    /* in c->nconns: admitted and not closing */
@@ -158,7 +164,15 @@ struct write_req {
 	size_t len;
 };
 
+struct held_line {
+	TAILQ_ENTRY(held_line) link;
+	char *buf;
+	size_t len;
+	uint64_t hold;
+};
+
 static void process(struct control_conn *conn);
+static void drop_held(struct control_conn *conn);
 static unsigned conn_rights(const struct control_conn *conn);
 
 static int __attribute__((format(printf, 4, 5)))
@@ -215,6 +229,7 @@ conn_close_cb(uv_handle_t *h)
 		if (conn->next != NULL)
 			conn->next->prev = conn->prev;
 	}
+	drop_held(conn);
 	protocol_free_wiped(conn->buf, conn->cap);
 	free(conn->groups);
 	json_decref(conn->id);
@@ -366,9 +381,9 @@ write_cb(uv_write_t *req, int status)
 		arm_timer(conn);
 }
 
-/* Queue LINE (taken over) on CONN.  0 or a negative errno. */
+/* Write LINE (taken over) on CONN.  0 or a negative errno. */
 static int
-send_line(struct control_conn *conn, char *line, size_t len)
+write_line(struct control_conn *conn, char *line, size_t len)
 {
 	struct write_req *w;
 	uv_buf_t b;
@@ -391,6 +406,85 @@ send_line(struct control_conn *conn, char *line, size_t len)
 	}
 	conn->nwrites++;
 	return 0;
+}
+
+/*
+ * Queue LINE (taken over) on CONN: written now, or held until the store
+ * has on disk what it had when the line was made (the daemon's group
+ * commit, control_config.hold), behind any line held before it.  0 or a
+ * negative errno.
+ */
+static int
+send_line(struct control_conn *conn, char *line, size_t len)
+{
+	struct control *c = conn->c;
+	struct held_line *h;
+	uint64_t hold = c->hold != NULL ? c->hold(c->daemon) : 0;
+
+	if (hold <= c->released && TAILQ_EMPTY(&conn->held))
+		return write_line(conn, line, len);
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		protocol_free_wiped(line, len);
+		return -ENOMEM;
+	}
+	h->buf = line;
+	h->len = len;
+	h->hold = hold;
+	TAILQ_INSERT_TAIL(&conn->held, h, link);
+	conn->held_bytes += len;
+	conn->nwrites++;
+	return 0;
+}
+
+/* Write CONN's held lines that the store now covers, in order. */
+static void
+write_held(struct control_conn *conn)
+{
+	struct held_line *h;
+	int r;
+
+	while ((h = TAILQ_FIRST(&conn->held)) != NULL &&
+	    h->hold <= conn->c->released) {
+		TAILQ_REMOVE(&conn->held, h, link);
+		conn->held_bytes -= h->len;
+		conn->nwrites--; /* write_line() counts it again */
+		r = write_line(conn, h->buf, h->len);
+		free(h);
+		if (r < 0) {
+			conn_close(conn);
+			return;
+		}
+	}
+}
+
+static void
+drop_held(struct control_conn *conn)
+{
+	struct held_line *h;
+
+	while ((h = TAILQ_FIRST(&conn->held)) != NULL) {
+		TAILQ_REMOVE(&conn->held, h, link);
+		protocol_free_wiped(h->buf, h->len);
+		free(h);
+	}
+	conn->held_bytes = 0;
+}
+
+void
+control_release(struct control *c, uint64_t gen)
+{
+	struct control_conn *conn, *next;
+
+	if (c == NULL)
+		return;
+	if (gen > c->released)
+		c->released = gen;
+	for (conn = c->conns; conn != NULL; conn = next) {
+		next = conn->next;
+		if (!conn->closing && !TAILQ_EMPTY(&conn->held))
+			write_held(conn);
+	}
 }
 
 /* Whether a final answer may go out now; closes a broken connection. */
@@ -760,8 +854,11 @@ process(struct control_conn *conn)
 	conn->processing = true;
 	for (n = 0; !conn->closing && !conn->busy && !conn->close_after_write;
 	     n++) {
+		/* Held answers count: a client that pipelines must not
+		 * pile them up while the store syncs. */
 		backlog = uv_stream_get_write_queue_size(
-		    (const uv_stream_t *)&conn->pipe);
+			      (const uv_stream_t *)&conn->pipe) +
+		    conn->held_bytes;
 		if (backlog > WRITE_HIGH)
 			break; /* write_cb() comes back */
 		if (n == BATCH) {
@@ -988,6 +1085,7 @@ accept_one(struct control *c)
 		return;
 	}
 	conn->c = c;
+	TAILQ_INIT(&conn->held);
 	uv_pipe_init(c->loop, &conn->pipe, 0);
 	uv_timer_init(c->loop, &conn->timer);
 	conn->pipe.data = conn;
@@ -1236,6 +1334,7 @@ control_start(uv_loop_t *loop, const struct control_config *cfg,
 	c->on_close = cfg->on_close;
 	c->on_denied = cfg->on_denied;
 	c->daemon = cfg->daemon;
+	c->hold = cfg->hold;
 	c->max_conns =
 	    cfg->max_conns != 0 ? cfg->max_conns : CONTROL_DEFAULT_MAX_CONNS;
 	c->reserve = cfg->reserve != 0 ? cfg->reserve : CONTROL_DEFAULT_RESERVE;

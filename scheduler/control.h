@@ -79,6 +79,11 @@ struct control_config {
 	control_close_fn *on_close;
 	control_denied_fn *on_denied;
 	void *daemon;
+	/* May be NULL.  What a line queued now must wait for (the daemon's
+	 * group commit: the store's commits so far), 0 for nothing; such a
+	 * line, and every later one of its connection, goes out at
+	 * control_release() of that or more. */
+	uint64_t (*hold)(void *daemon);
 
 	/*
 	 * Limits, each 0 for its default (CONTROL_DEFAULT_*): the daemon
@@ -120,6 +125,9 @@ int control_start(uv_loop_t *loop, const struct control_config *cfg,
 /* Stop listening, close every connection, unlink the socket; CB runs once
  * every handle is closed (then free nothing: control_stop frees). */
 void control_stop(struct control *c, void (*cb)(void *arg), void *arg);
+
+/* Write the lines held for GEN or less (control_config.hold). */
+void control_release(struct control *c, uint64_t gen);
 
 /* A reload may change the ACL. */
 void control_set_acl(struct control *c, const struct control_acl *acl);

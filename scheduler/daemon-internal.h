@@ -235,6 +235,16 @@ struct daemon {
 	uint64_t turn_t0;      /* uv_hrtime() of the turn's first start */
 	int turn_started;
 
+	/* Group commit (durable.c): the store's commits on disk up to
+	 * durable_gen, its events up to durable_event; the flush running
+	 * on libuv's pool covers flush_gen and flush_event. */
+	uv_prepare_t durable_prepare;
+	uv_work_t durable_work;
+	uint64_t durable_gen, flush_gen, flushes;
+	int64_t durable_event, flush_event;
+	int flush_rc;
+	bool flushing, durable_stop_wait, durable_stopped;
+
 	struct workers *workers; /* the live workers' record, on disk */
 	struct template *tmpl;   /* the worker template (template.h) */
 

@@ -66,6 +66,7 @@
 #include "daemon.h"
 #include "batch.h"
 #include "daemon-internal.h"
+#include "durable.h"
 #include "emit.h"
 #include "fault.h"
 #include "sinks.h"
@@ -164,6 +165,10 @@ daemon_maybe_finish_stop(struct daemon *d)
 	struct run *r;
 
 	if (!d->stopping || d->nrunning > 0)
+		return;
+	/* What the last runs wrote goes to disk, and their answers out,
+	 * before the socket closes (a flush running calls back here). */
+	if (durable_stop(d) < 0)
 		return;
 	/* Runs in retry-wait stop here; queued fires stay due. */
 	uv_timer_stop(&d->stop_timer);
@@ -511,8 +516,8 @@ open_store(struct daemon *d, const struct job_set *set)
 		    err);
 		return -ENOKEY;
 	}
-	r = store_open(
-	    set->daemon.store_path, key, 0, &d->store, err, sizeof(err));
+	r = store_open(set->daemon.store_path, key, STORE_OPEN_GROUP_COMMIT,
+	    &d->store, err, sizeof(err));
 	secret_free(key);
 	if (r < 0) {
 		log_msg(LOG_ERR, MSG_STORE, "store: %s", err);
@@ -565,6 +570,12 @@ init_loop(struct daemon *d)
 	return 0;
 }
 
+static uint64_t
+control_hold(void *daemon)
+{
+	return durable_hold(daemon);
+}
+
 /*
  * Open the control socket and start the handles: from here on the daemon
  * answers.  On failure every handle is closed.
@@ -583,6 +594,7 @@ start_serving(struct daemon *d)
 	cc.dispatch = command_dispatch;
 	cc.on_close = command_on_close;
 	cc.on_denied = command_on_denied;
+	cc.hold = control_hold;
 	cc.daemon = d;
 	r = control_start(d->loop, &cc, &d->control, err, sizeof(err));
 	if (r < 0) {
@@ -609,7 +621,9 @@ start_serving(struct daemon *d)
 	 * what was spooled while the daemon was down included. */
 	if (sinks_open(&d->gen->set->daemon.events,
 		d->gen->set->daemon.worker_user, d->store, d->loop,
-		&d->sinks) < 0)
+		&d->sinks) == 0)
+		sinks_set_ceiling(d->sinks, d->durable_event);
+	else
 		log_msg(LOG_ERR, MSG_CONFIG,
 		    "events: the sinks could not be opened (rotad -n says "
 		    "why); events are spooled, and delivered once a reload "
@@ -677,7 +691,7 @@ daemon_main(const char *config, bool to_syslog)
 	/* Before the store is opened and any secret read: what the
 	 * template is exec'd from holds none (template.h). */
 	start_template(&d, set);
-	if (open_store(&d, set) < 0) {
+	if (open_store(&d, set) < 0 || durable_start(&d) < 0) {
 		stop_template(&d);
 		abandon_loop(&d);
 		goto out;

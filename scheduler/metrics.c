@@ -174,6 +174,16 @@ metrics_text(struct daemon *d)
 	    d->batches);
 	counter(f, "rotad_batched_runs_total", "Runs started in a batch.",
 	    d->batched);
+	counter(f, "rotad_store_commits_total",
+	    "Store transactions that wrote (since the start).",
+	    store_written(d->store));
+	counter(f, "rotad_store_flushes_total",
+	    "Syncs of the store to disk: each covers every commit before it "
+	    "(group commit).",
+	    d->flushes);
+	gauge(f, "rotad_held_worker_requests",
+	    "Workers started whose request waits for the store's sync.",
+	    (int)spawn_held());
 	gauge(f, "rotad_queue_depth", "Runs waiting for a worker.", d->nqueued);
 	gauge(f, "rotad_workers",
 	    "Worker slots in use (runs in progress, a batch counting one).",

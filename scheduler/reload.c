@@ -390,9 +390,9 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	if (d->sinks != NULL)
 		(void)sinks_reconfigure(d->sinks, &set->daemon.events,
 		    set->daemon.worker_user);
-	else
-		(void)sinks_open(&set->daemon.events, set->daemon.worker_user,
-		    d->store, d->loop, &d->sinks);
+	else if (sinks_open(&set->daemon.events, set->daemon.worker_user,
+		     d->store, d->loop, &d->sinks) == 0)
+		sinks_set_ceiling(d->sinks, d->durable_event);
 	log_msg(LOG_INFO, MSG_RELOAD,
 	    "configuration generation %d: %zu "
 	    "users, %zu files",

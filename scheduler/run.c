@@ -33,6 +33,7 @@
 #include "config.h"
 #include "control.h"
 #include "daemon-internal.h"
+#include "durable.h"
 #include "emit.h"
 #include "fault.h"
 #include "sinks.h"
@@ -908,6 +909,9 @@ run_spawn(struct run *r, const char *provider, struct secret *request,
 	int n = 0;
 
 	memset(&a, 0, sizeof(a));
+	/* Nothing reaches a target before what the store has now is on
+	 * disk (durable.h): the worker waits for its request till then. */
+	a.hold = durable_hold(r->d);
 	/* The worker dies with us (PR_SET_PDEATHSIG), and leaves at once
 	 * if we died before it could ask for that: it checks this pid. */
 	snprintf(parent, sizeof(parent), "%ld", (long)getpid());

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -84,6 +85,7 @@ struct sinks {
 	struct delivery *dl; /* started with the first network sink */
 	uint64_t token;      /* the last batch's */
 	int64_t trimmed;     /* the spool's bound deleted ids up to this */
+	int64_t ceiling;     /* no event after this id is sent (on disk) */
 };
 
 static const char *const type_names[] = { "syslog", "file", "udp", "tcp",
@@ -98,6 +100,7 @@ struct item {
 
 struct batch {
 	struct item v[SINKS_BATCH];
+	int64_t ceiling; /* the sinks' when it was filled */
 	size_t n;
 };
 
@@ -472,6 +475,8 @@ collect(int64_t id, int64_t time, const void *payload, size_t len, void *arg)
 	struct item *it = &b->v[b->n];
 
 	(void)time;
+	if (id > b->ceiling)
+		return 0; /* not on disk yet: a later kick sends it */
 	it->payload = malloc(len + 1);
 	if (it->payload == NULL)
 		return -ENOMEM;
@@ -664,6 +669,7 @@ deliver(struct sink *k)
 		return;
 	}
 	b->n = 0;
+	b->ceiling = k->owner->ceiling;
 	for (;;) {
 		r = store_event_since(
 		    k->owner->st, k->cursor, SINKS_BATCH, collect, b);
@@ -776,6 +782,7 @@ deliver_net(struct sink *k)
 		return;
 	}
 	b->n = 0;
+	b->ceiling = k->owner->ceiling;
 	free(k->ids);
 	k->ids = calloc(SINKS_BATCH, sizeof(*k->ids));
 	if (k->ids == NULL) {
@@ -999,6 +1006,7 @@ sinks_open(const struct job_events *cfg, const char *user, struct store *st,
 	s->st = st;
 	s->loop = loop;
 	s->spool_max = cfg->spool_max;
+	s->ceiling = INT64_MAX;
 	r = set_delivery(s, cfg, user);
 	if (r == 0)
 		r = spool_start(st, &s->trimmed);
@@ -1056,6 +1064,15 @@ sinks_reconfigure(
 	s->spool_max = cfg->spool_max;
 	sinks_kick(s);
 	return 0;
+}
+
+void
+sinks_set_ceiling(struct sinks *s, int64_t id)
+{
+	if (s == NULL || id == s->ceiling)
+		return;
+	s->ceiling = id;
+	sinks_kick(s);
 }
 
 void

@@ -71,6 +71,11 @@ int sinks_open(const struct job_events *cfg, const char *user,
  * catches up now.  NULL-safe. */
 void sinks_kick(struct sinks *s);
 
+/* Send no event after ID (the daemon's group commit: the last on disk;
+ * INT64_MAX, the default, for no limit), and catch up to it now.
+ * NULL-safe. */
+void sinks_set_ceiling(struct sinks *s, int64_t id);
+
 /* SIGHUP: file sinks close and reopen their path (logrotate moved the
  * file), then catch up.  NULL-safe. */
 void sinks_reopen(struct sinks *s);

@@ -15,6 +15,8 @@
  * three handles; or, when the template cannot serve, a uv_spawn()ed
  * child of the daemon (a fork and exec of it).
  */
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -57,7 +59,16 @@ struct spawn {
 	int exit_code;
 	bool exited, eof, killed_late;
 	int open; /* handles not yet closed */
+
+	uint64_t hold; /* the request waits for spawn_release(hold) */
+	bool held;     /* on the held list */
+	TAILQ_ENTRY(spawn) hlink;
 };
+
+/* Workers whose request waits for the store (spawn_args.hold), in the
+ * order they started, and the last generation released. */
+static TAILQ_HEAD(, spawn) held = TAILQ_HEAD_INITIALIZER(held);
+static uint64_t released;
 
 static void
 wipe_request(struct spawn *sp)
@@ -116,6 +127,10 @@ closed(uv_handle_t *h)
 
 	if (--sp->open > 0)
 		return;
+	if (sp->held) {
+		TAILQ_REMOVE(&held, sp, hlink);
+		sp->held = false;
+	}
 	if (sp->cb == NULL) { /* uv_spawn() failed: nobody to tell */
 		wipe_request(sp);
 		free(sp->args);
@@ -296,6 +311,53 @@ deadline(uv_timer_t *t)
 	uv_timer_start(&sp->timer, grace_over, sp->grace_ms, 0);
 }
 
+/* The request(s) to the worker's fd 0; closing our end after is its
+ * EOF.  A worker already ended (its pipe closing) gets nothing. */
+static void
+send_request(struct spawn *sp)
+{
+	uv_buf_t b;
+
+	if (!uv_is_closing((uv_handle_t *)&sp->in)) {
+		b = uv_buf_init((char *)secret_data(sp->request),
+		    (unsigned)secret_len(sp->request));
+		if (uv_write(&sp->wreq, (uv_stream_t *)&sp->in, &b, 1,
+			on_written) == 0)
+			return;
+	}
+	wipe_request(sp);
+	close_one(sp, (uv_handle_t *)&sp->in);
+}
+
+void
+spawn_release(uint64_t gen)
+{
+	struct spawn *sp, *tmp;
+
+	if (gen > released)
+		released = gen;
+	/* glibc's sys/queue.h has no TAILQ_FOREACH_SAFE. */
+	for (sp = TAILQ_FIRST(&held); sp != NULL; sp = tmp) {
+		tmp = TAILQ_NEXT(sp, hlink);
+		if (sp->hold > released)
+			continue;
+		TAILQ_REMOVE(&held, sp, hlink);
+		sp->held = false;
+		send_request(sp);
+	}
+}
+
+size_t
+spawn_held(void)
+{
+	struct spawn *sp;
+	size_t n = 0;
+
+	TAILQ_FOREACH(sp, &held, hlink)
+		n++;
+	return n;
+}
+
 void
 spawn_set_template(struct template *t)
 {
@@ -362,7 +424,6 @@ spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
 	uv_process_options_t o;
 	uv_stdio_container_t stdio[3];
 	struct spawn *sp;
-	uv_buf_t b;
 	int rc;
 
 	sp = calloc(1, sizeof(*sp));
@@ -431,13 +492,12 @@ started:
 	if (a->fault == SPAWN_FAULT_KILL_EARLY)
 		kill_worker(sp, SIGKILL);
 	uv_read_start((uv_stream_t *)&sp->out, alloc_cb, on_read);
-	b = uv_buf_init((char *)secret_data(sp->request),
-	    (unsigned)secret_len(sp->request));
-	rc = uv_write(&sp->wreq, (uv_stream_t *)&sp->in, &b, 1, on_written);
-	if (rc < 0) {
-		wipe_request(sp);
-		close_one(sp, (uv_handle_t *)&sp->in);
-	}
+	if (a->hold > released) {
+		sp->hold = a->hold;
+		sp->held = true;
+		TAILQ_INSERT_TAIL(&held, sp, hlink);
+	} else
+		send_request(sp);
 	uv_timer_start(&sp->timer, deadline, a->deadline_ms, 0);
 	if (ret != NULL)
 		*ret = sp;

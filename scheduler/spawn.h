@@ -65,6 +65,11 @@ struct spawn_args {
 	uint64_t deadline_ms;
 	uint64_t grace_ms;
 	enum spawn_fault fault;
+	/* Nonzero: the worker starts, but its request waits until
+	 * spawn_release() of HOLD or later (the daemon's group commit: what
+	 * the store wrote before the step is on disk before the worker can
+	 * touch a target).  Its deadline runs from the start all the same. */
+	uint64_t hold;
 };
 
 /*
@@ -82,6 +87,13 @@ int spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
  * caller's; set NULL before stopping it.
  */
 void spawn_set_template(struct template *t);
+
+/* Send their requests to the workers held for GEN or less (and for
+ * any later start that asks no more). */
+void spawn_release(uint64_t gen);
+
+/* Workers whose request is held (tests, metrics). */
+size_t spawn_held(void);
 
 /* End the worker now (SIGKILL); the callback gets -ECANCELED. */
 void spawn_cancel(struct spawn *sp);

@@ -61,6 +61,14 @@ struct store_backend_ops {
 	 * rewritten rows (after a rekey, the DEK under the old key). */
 	void (*scrub)(struct store_backend *b);
 
+	/* Group commit (store.h): commits durable at flush(), which may
+	 * run on another thread; written() counts the outermost commits
+	 * that changed something.  group_commit and flush may be NULL: a
+	 * backend whose commits are durable as they return. */
+	int (*group_commit)(struct store_backend *b);
+	uint64_t (*written)(const struct store_backend *b);
+	int (*flush)(struct store_backend *b);
+
 	/* The wrapped DEK; -ENOENT in a new store. */
 	int (*dek_get)(struct store_backend *b, struct store_blob *ret);
 	int (*dek_put)(struct store_backend *b, const struct store_blob *dek);

@@ -432,6 +432,9 @@ store_open(const char *location, const struct secret *master_key,
 	if (r < 0)
 		goto out;
 	r = load_dek(st, location, master_key);
+	if (r == 0 && (flags & STORE_OPEN_GROUP_COMMIT) &&
+	    st->ops->group_commit != NULL)
+		r = st->ops->group_commit(st->be);
 	if (r < 0)
 		goto out;
 	*ret = st;
@@ -478,6 +481,18 @@ int
 store_rollback(struct store *st)
 {
 	return st->ops->rollback(st->be);
+}
+
+uint64_t
+store_written(const struct store *st)
+{
+	return st->ops->written != NULL ? st->ops->written(st->be) : 0;
+}
+
+int
+store_flush(struct store *st)
+{
+	return st->ops->flush != NULL ? st->ops->flush(st->be) : 0;
 }
 
 int

@@ -81,6 +81,9 @@ enum {
 	 * missing or empty store is an error: the daemon never makes a new
 	 * store in place of one it cannot find. */
 	STORE_OPEN_CREATE = 1 << 0,
+	/* Commits durable at store_flush(), not as they return (the
+	 * daemon's group commit, below). */
+	STORE_OPEN_GROUP_COMMIT = 1 << 1,
 };
 
 /*
@@ -129,11 +132,32 @@ int store_rekey(struct store *st, const struct secret *new_master_key);
  * all or none of them.  Calls nest (inner ones become savepoints).  Inside,
  * a failing call undoes only its own writes; the caller decides whether
  * to store_rollback() or store_commit() the rest.  Durable when the
- * outermost store_commit() returns.
+ * outermost store_commit() returns (with group commit: at the next
+ * store_flush()).
  */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
+
+/*
+ * Group commit.  Opened with STORE_OPEN_GROUP_COMMIT, an outermost
+ * store_commit() is atomic and ordered as ever, but on disk only once a
+ * store_flush() begun after it has returned 0: one flush makes every
+ * commit before it durable, however many (one fdatasync() of SQLite's
+ * WAL).  A power loss before that takes back the last commits, whole and
+ * in order; a crash of the process alone takes back nothing.
+ * store_written() counts the outermost commits that changed something,
+ * so that the caller knows which ones a flush covers: those counted
+ * when it began.
+ *
+ * store_flush() is the one call that may run on another thread while
+ * the owning thread goes on with the others, one flush at a time.  A
+ * failure (-EIO, ...) means the commits since the last good flush may
+ * be lost: nothing may act on them.  Without the flag every commit is
+ * durable as it returns and store_flush() returns 0 at once.
+ */
+uint64_t store_written(const struct store *st);
+int store_flush(struct store *st);
 
 /*
  * Read what follows from one snapshot, in one transaction that blocks no

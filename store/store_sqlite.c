@@ -3,10 +3,16 @@
  *
  * Durability: WAL with synchronous=FULL, so a transaction is on disk (the
  * WAL fsynced) when COMMIT returns, and a crash at any point leaves the
- * last committed state.  Every write runs in BEGIN IMMEDIATE, which takes
- * the write lock up front: a read-then-write (the state machine in
- * store.c) cannot be overtaken by another writer, and contention shows up
- * as a busy wait at BEGIN, never as a failure half-way.
+ * last committed state.  Group commit (the daemon's, store.h) is WAL
+ * with synchronous=NORMAL instead: COMMIT appends to the WAL without a
+ * sync, and flush() is one fdatasync() of the WAL for every commit
+ * before it, on a descriptor of our own (so that it may run on another
+ * thread); SQLite itself still syncs the WAL before every checkpoint and
+ * the database after, so a power loss takes back at most the commits
+ * since the last flush, whole and in order.  Every write runs in BEGIN
+ * IMMEDIATE, which takes the write lock up front: a read-then-write (the state
+ * machine in store.c) cannot be overtaken by another writer, and contention
+ * shows up as a busy wait at BEGIN, never as a failure half-way.
  *
  * Hardening: the file is created 0600 before SQLite sees it (SQLite would
  * use 0644, and gives the -wal and -shm files the database's mode),
@@ -279,6 +285,12 @@ struct store_backend {
 	size_t errlen;
 	int depth; /* nesting of begin() */
 	sqlite3_stmt *stmt[ST_COUNT];
+	/* Group commit: the WAL, open for flush() alone (-1: every commit
+	 * durable as it returns); the outermost commits that changed
+	 * something, and the change count at the outermost begin. */
+	int walfd;
+	uint64_t written;
+	int64_t changes0;
 };
 
 /* ---- errors ---- */
@@ -515,8 +527,8 @@ sqlite_begin(struct store_backend *b)
 		    b->path);
 	r = run_id(b, b->depth == 0 ? ST_BEGIN : ST_SAVEPOINT,
 	    "starting a transaction");
-	if (r == 0)
-		b->depth++;
+	if (r == 0 && b->depth++ == 0)
+		b->changes0 = sqlite3_total_changes64(b->db);
 	return r;
 }
 
@@ -556,6 +568,9 @@ sqlite_commit(struct store_backend *b)
 		    b->path);
 	}
 	r = run_id(b, b->depth == 1 ? ST_COMMIT : ST_RELEASE, "committing");
+	if (r == 0 && b->depth == 1 &&
+	    sqlite3_total_changes64(b->db) != b->changes0)
+		b->written++;
 	if (r < 0) {
 		/* A failed COMMIT may leave the transaction open; end it,
 		 * keeping the first error's message. */
@@ -808,6 +823,12 @@ sqlite_close(struct store_backend *b)
 
 	if (b == NULL)
 		return;
+	/* Another process may hold the store open, and then closing
+	 * checkpoints nothing: what group commit left unsynced goes now. */
+	if (b->walfd >= 0) {
+		(void)fdatasync(b->walfd);
+		close(b->walfd);
+	}
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(b->stmt[i]);
 	/* Rolls back a transaction left open; the last connection to close
@@ -834,6 +855,7 @@ sqlite_open(const char *location, bool create, char *err, size_t errlen,
 		return store_fail(err, errlen, -ENOMEM, "out of memory");
 	b->err = err;
 	b->errlen = errlen;
+	b->walfd = -1;
 	b->path = strdup(location);
 	if (b->path == NULL) {
 		r = store_fail(err, errlen, -ENOMEM, "out of memory");
@@ -1616,6 +1638,68 @@ sqlite_event_purge(struct store_backend *b, int64_t before)
 	return run(b, s, "purging events");
 }
 
+/* ---- group commit ---- */
+
+static int
+sqlite_group_commit(struct store_backend *b)
+{
+	char wal[4096];
+	int r;
+
+	if (b->walfd >= 0)
+		return 0;
+	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", b->path) >=
+	    sizeof(wal))
+		return store_fail(b->err, b->errlen, -ENAMETOOLONG,
+		    "%s: path too long", b->path);
+	/* Every commit so far is durable (FULL); the WAL exists since the
+	 * connection has read (the integrity check).  The descriptor is
+	 * only ever synced. */
+	b->walfd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (b->walfd < 0)
+		return store_fail(
+		    b->err, b->errlen, -errno, "%s: %s", wal, strerror(errno));
+	r = exec(b, "PRAGMA synchronous = NORMAL", "setting up group commit");
+	if (r < 0) {
+		close(b->walfd);
+		b->walfd = -1;
+	}
+	return r;
+}
+
+static uint64_t
+sqlite_written(const struct store_backend *b)
+{
+	return b->written;
+}
+
+/*
+ * Any thread: only the descriptor is touched, and only this call uses
+ * it.  SQLite unlinks the WAL when its last connection closes, ours
+ * being one; should another program have done so (its own connection
+ * set another journal mode), the WAL was checkpointed and synced first,
+ * and the next one is opened anew.
+ */
+static int
+sqlite_flush(struct store_backend *b)
+{
+	char wal[4096];
+	struct stat sb;
+	int fd;
+
+	if (b->walfd < 0)
+		return 0;
+	if (fstat(b->walfd, &sb) == 0 && sb.st_nlink == 0) {
+		snprintf(wal, sizeof(wal), "%s-wal", b->path);
+		fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			close(b->walfd);
+			b->walfd = fd;
+		}
+	}
+	return fdatasync(b->walfd) < 0 ? -errno : 0;
+}
+
 const struct store_backend_ops store_sqlite_ops = {
 	.scheme = NULL,
 	.open = sqlite_open,
@@ -1626,6 +1710,9 @@ const struct store_backend_ops store_sqlite_ops = {
 	.read_begin = sqlite_read_begin,
 	.read_end = sqlite_read_end,
 	.scrub = sqlite_scrub,
+	.group_commit = sqlite_group_commit,
+	.written = sqlite_written,
+	.flush = sqlite_flush,
 	.dek_get = sqlite_dek_get,
 	.dek_put = sqlite_dek_put,
 	.secret_last_version = sqlite_secret_last_version,

@@ -150,7 +150,8 @@ for k in "$T/ours-ssh-rsa" "$T/theirs-ssh-rsa" "$T/theirs-ssh-rsa.pem"; do
 		out=$("$GEN" -s $h "$k" "$T/data" "$T/sig" 2>&1 &&
 		    openssl dgst -sha$h -verify "$T/pub.pem" -signature "$T/sig" \
 			"$T/data" 2>&1)
-		verdict "rsa-sha2-$h signature with $(basename "$k") verifies" $? "$out"
+		st=$? # before the name's $(...), which sets $? again
+		verdict "rsa-sha2-$h signature with $(basename "$k") verifies" $st "$out"
 	done
 done
 k=$T/theirs-ssh-rsa

@@ -222,6 +222,45 @@ test_no_replay(void **state)
 	assert_int_equal(mt.cursor, id);
 }
 
+/* The ceiling (the daemon's group commit): nothing after it is sent,
+ * however often kicked; raising it sends the rest, in order. */
+static void
+test_ceiling(void **state)
+{
+	struct fixture *f = *state;
+	char *want = NULL, *got, *p;
+	size_t wlen = 0;
+	FILE *m = open_memstream(&want, &wlen);
+	int64_t id, mid = 0;
+	int i;
+
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	for (i = 0; i < 6; i++) {
+		spool(f, EVENT_VERIFY_FAIL, &id);
+		expect(m, EVENT_VERIFY_FAIL, id, EVENT_FORMAT_JSON);
+		if (i == 2)
+			mid = id;
+	}
+	fflush(m);
+	sinks_set_ceiling(f->s, mid);
+	sinks_kick(f->s);
+	assert_int_equal(cursor(f, "audit"), mid);
+	got = slurp(f->out);
+	/* The first three lines, and not one more. */
+	for (i = 0, p = want; i < 3; i++)
+		p = strchr(p, '\n') + 1;
+	assert_int_equal(strlen(got), (size_t)(p - want));
+	assert_memory_equal(got, want, strlen(got));
+	free(got);
+	sinks_set_ceiling(f->s, INT64_MAX);
+	fclose(m);
+	got = slurp(f->out);
+	assert_string_equal(got, want);
+	assert_int_equal(cursor(f, "audit"), id);
+	free(got);
+	free(want);
+}
+
 /* min_severity, names and users, and the counters. */
 static void
 test_filter(void **state)
@@ -550,6 +589,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_file_order_and_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_ceiling, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_no_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),

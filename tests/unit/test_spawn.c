@@ -4,7 +4,8 @@
  * refused, the deadline ends a worker that hangs, faults kill it, and
  * every handle is closed before the callback (the loop closes clean); a
  * batch's answers each reach their own callback, the ones the worker
- * never wrote get its end.
+ * never wrote get its end; a request held for the store's sync goes
+ * out at its release, not before.
  *
  * Then the same through the worker template (scheduler/template.c, the
  * real rotad-worker --template of this build and its test provider): the
@@ -106,6 +107,52 @@ run(const char *script, uint64_t deadline_ms, enum spawn_fault fault)
 
 static char answer_file[64];
 
+/* A held request (spawn_args.hold): released by a timer, or never. */
+struct held_run {
+	uint64_t release_at_ms; /* 0: never */
+	uint64_t gen;           /* released with this */
+	size_t held_seen;       /* spawn_held() when the timer fired */
+};
+
+static void
+release_cb(uv_timer_t *t)
+{
+	struct held_run *h = t->data;
+
+	h->held_seen = spawn_held();
+	spawn_release(h->gen);
+	uv_close((uv_handle_t *)t, NULL);
+}
+
+static struct outcome
+run_held(const char *script, uint64_t hold, struct held_run *h)
+{
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	struct spawn_args a = { 0 };
+	struct outcome o = { 0 };
+	uv_timer_t timer;
+	uv_loop_t loop;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	a.argv = argv;
+	a.request = request();
+	a.deadline_ms = 1500;
+	a.grace_ms = 200;
+	a.hold = hold;
+	assert_int_equal(spawn_start(&loop, &a, done, &o, NULL), 0);
+	assert_int_equal(spawn_held(), 1);
+	if (h->release_at_ms > 0) {
+		uv_timer_init(&loop, &timer);
+		timer.data = h;
+		uv_timer_start(&timer, release_cb, h->release_at_ms, 0);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(o.calls, 1);
+	assert_int_equal(spawn_held(), 0);
+	return o;
+}
+
 /* An encoded response in a file, for `cat` to play the worker. */
 static int
 setup(void **state)
@@ -154,6 +201,46 @@ test_answer(void **state)
 	assert_int_equal(o.exit_code, 0);
 	assert_int_equal(o.class, WIRE_CLASS_AUTH);
 	assert_string_equal(o.message, "refused, as asked");
+}
+
+/*
+ * A request held for the store's sync (spawn_args.hold): the worker runs
+ * but reads nothing until spawn_release() of that generation or more; a
+ * release of less keeps it; a worker ended while held (its deadline) is
+ * off the list, its request never sent.
+ */
+static void
+test_hold(void **state)
+{
+	struct held_run h = { 0 };
+	char script[160];
+	struct outcome o;
+
+	(void)state;
+	/* Answers only when the request came whole: bytes, then EOF. */
+	snprintf(script, sizeof(script),
+	    "n=$(wc -c); [ \"$n\" -gt 0 ] && cat %s", answer_file);
+	h.release_at_ms = 100;
+	h.gen = 7;
+	o = run_held(script, 7, &h);
+	assert_int_equal(h.held_seen, 1);
+	assert_int_equal(o.status, 0);
+	assert_int_equal(o.class, WIRE_CLASS_AUTH);
+
+	/* Released up to 7 only: a hold of 9 waits on to its deadline. */
+	h.gen = 8;
+	o = run_held(script, 9, &h);
+	assert_int_equal(h.held_seen, 1);
+	assert_int_equal(o.status, -ETIMEDOUT);
+
+	/* Never released: the deadline ends it, nothing left held. */
+	h.release_at_ms = 0;
+	o = run_held(script, 20, &h);
+	assert_int_equal(o.status, -ETIMEDOUT);
+
+	/* A hold already covered goes out at once. */
+	o = run(script, 5000, SPAWN_FAULT_NONE);
+	assert_int_equal(o.status, 0);
 }
 
 static void
@@ -697,6 +784,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answer),
 		cmocka_unit_test(test_answer_without_reading),
+		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_silence_and_garbage),
 		cmocka_unit_test(test_answer_then_failure),
 		cmocka_unit_test(test_deadline),

@@ -1601,6 +1601,50 @@ test_transactions(void **state)
 	secret_free(v);
 }
 
+/*
+ * Group commit: store_written() counts the outermost commits that wrote
+ * (not a rollback, not an empty transaction, a nested one once), with
+ * the flag or without; store_flush() succeeds either way, and what was
+ * committed under group commit reads back after a reopen.
+ */
+static void
+test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t w0;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			store_close(f->st);
+			f->st = NULL;
+			assert_int_equal(store_open(f->db, f->key,
+					     STORE_OPEN_GROUP_COMMIT, &f->st,
+					     f->err, sizeof(f->err)),
+			    0);
+		}
+		w0 = store_written(f->st);
+		assert_int_equal(store_event_put(f->st, T0, "e1", 2, NULL), 0);
+		assert_int_equal(store_written(f->st), w0 + 1);
+		assert_int_equal(store_begin(f->st), 0);
+		assert_int_equal(store_event_put(f->st, T0, "e2", 2, NULL), 0);
+		assert_int_equal(store_rollback(f->st), 0);
+		assert_int_equal(store_begin(f->st), 0);
+		assert_int_equal(store_commit(f->st), 0);
+		assert_int_equal(store_written(f->st), w0 + 1);
+		assert_int_equal(store_begin(f->st), 0);
+		assert_int_equal(store_begin(f->st), 0);
+		assert_int_equal(store_event_put(f->st, T0, "e3", 2, NULL), 0);
+		assert_int_equal(store_commit(f->st), 0);
+		assert_int_equal(store_written(f->st), w0 + 1);
+		assert_int_equal(store_commit(f->st), 0);
+		assert_int_equal(store_written(f->st), w0 + 2);
+		assert_int_equal(store_flush(f->st), 0);
+	}
+	reopen(f);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 4);
+}
+
 /* ---- key files ---- */
 
 static void
@@ -1890,6 +1934,8 @@ main(void)
 		    test_event_cursors, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_transactions, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_group_commit, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_key_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(

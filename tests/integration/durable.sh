@@ -1,0 +1,202 @@
+#!/bin/bash
+# Group commit (scheduler/durable.h), watched from outside with strace:
+# the daemon's store commits are not synced one by one, and yet no
+# worker gets its request before a sync of the store's WAL that began
+# after the last commit before its step (the protocol's rule: durable before
+# each target change).  30 users of the test provider rotate at once; the
+# daemon (all its threads: the flush runs on libuv's pool) is traced from
+# just after its start:
+#   - every request written to a worker comes after an fdatasync() of
+#     the WAL that began after the daemon's last write to the WAL before
+#     the worker started (the commits its step follows), and ended
+#     before the request (checked to fail when the hold is taken out);
+#   - fewer syncs than commits (rotad_store_flushes_total against
+#     rotad_store_commits_total), every run committed;
+#   - a daemon stopped with SIGTERM right after a wave leaves nothing
+#     unsynced: its last WAL write is followed by a sync;
+#   - rotactl's answers arrive, and `secret get` reads what a rotation
+#     committed (the held answers are released).
+# A power loss itself cannot be pulled here; what the rule needs of the
+# kernel is that fdatasync() means what it says.
+#   tests/integration/durable.sh BUILDDIR          Speaks TAP.
+set -u
+B=$(realpath "$1")
+ROTAD=$B/scheduler/rotad
+ROTACTL=$B/ctl/rotactl
+T=$(mktemp -d /tmp/rotad-durable.XXXXXX)
+PID= SPID=
+stop_all() {
+	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null
+	if [ -n "$PID" ]; then
+		kill -KILL "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	[ -n "$SPID" ] && wait "$SPID" 2>/dev/null
+	rm -rf "$T"
+}
+trap stop_all EXIT
+export ROTAD_SOCKET=$T/rotad.sock
+. "$(dirname "$(realpath "$0")")/lib/tap.sh"
+ctl() { "$ROTACTL" "$@"; }
+N=30
+
+if ! command -v strace >/dev/null; then
+	echo "1..1"
+	not_ok "strace is needed (scripts/install-deps installs it)"
+	exit 1
+fi
+mkdir -p "$T/conf.d"
+WU=rotad-test-worker
+getent passwd "$WU" >/dev/null ||
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$WU"
+printf 'first-secret-of-them-all\n' >"$T/first.pw"
+chmod 600 "$T/first.pw"
+cat >"$T/rotad.yaml" <<EOF
+store: {path: $T/rotad.db, key_file: $T/master.key}
+control: {socket: $T/rotad.sock}
+max_workers: 8
+worker: {path: $B/rotad-worker, user: $WU}
+conf_dir: $T/conf.d
+EOF
+{
+	echo "resources:"
+	echo "  box: {kind: machine, host: 127.0.0.1, protocol: test, max_concurrent: 8}"
+	echo "users:"
+	for i in $(seq 1 $N); do
+		echo "  u$i: {login: u$i, resource: box, password_file: $T/first.pw}"
+	done
+} >"$T/conf.d/a.yaml"
+
+echo "1..7"
+out=$("$ROTAD" -n -c "$T/rotad.yaml" 2>&1) &&
+    out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
+verdict "rotad -n and --init" $? "$out"
+
+"$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
+PID=$!
+for _ in $(seq 1 100); do
+	ctl status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+# Which descriptors are the WAL: SQLite's, and the one durable.c syncs.
+walfds=$(for f in /proc/$PID/fd/*; do
+	[ "$(readlink "$f")" = "$T/rotad.db-wal" ] && basename "$f"
+done | tr '\n' ' ')
+strace -f -qq -ttt -T -s 24 -x -p "$PID" -o "$T/trace" \
+    -e trace=pwrite64,pwritev,write,fdatasync,fsync,pipe2 2>"$T/strace.err" &
+SPID=$!
+sleep 1 # strace attaches to each thread
+[ -n "$walfds" ] && kill -0 "$SPID" 2>/dev/null
+verdict "the daemon runs, its WAL open (fds $walfds), strace attached" $? \
+    "$(tail -n 5 "$T/log")" "$(cat "$T/strace.err")"
+
+runs=()
+for i in $(seq 1 $N); do
+	runs+=("$(ctl --json rotate "u$i" | jget 'j["run"]' 2>/dev/null)")
+done
+done_all=1
+for _ in $(seq 1 300); do
+	done_all=0
+	for r in "${runs[@]}"; do
+		s=$(ctl --json run "$r" 2>/dev/null | jget 'j["run"]["state"]' 2>/dev/null)
+		[ "$s" = committed ] || { done_all=1; break; }
+	done
+	[ "$done_all" = 0 ] && break
+	sleep 0.1
+done
+verdict "all $N runs commit" "$done_all" "$(tail -n 5 "$T/log")"
+
+m=$(ctl metrics 2>&1)
+commits=$(echo "$m" | awk '$1 == "rotad_store_commits_total" { print $2 }')
+flushes=$(echo "$m" | awk '$1 == "rotad_store_flushes_total" { print $2 }')
+[ -n "$commits" ] && [ -n "$flushes" ] && [ "$flushes" -gt 0 ] &&
+    [ "$flushes" -lt "$commits" ]
+verdict "group commit: $flushes syncs for $commits commits" $? "$m"
+
+got=$(ctl secret get u7 2>&1)
+[ -n "$got" ] && [ "$got" != first-secret-of-them-all ]
+verdict "secret get reads the rotated secret (answers released)" $? \
+    "$(echo "$got" | head -c 40 | tr -c '[:alnum:] \n' '.')"
+
+# A last wave, then SIGTERM at once: the daemon syncs before it goes.
+for i in $(seq 1 8); do ctl rotate "u$i" >/dev/null 2>&1; done
+kill -TERM "$PID"
+wait "$PID"
+st=$?
+PID=
+sleep 0.3
+kill "$SPID" 2>/dev/null
+wait "$SPID" 2>/dev/null
+SPID=
+
+python3 - "$T/trace" "$walfds" >"$T/audit" 2>&1 <<'EOF'
+import re, sys
+trace, walfds = sys.argv[1], set(sys.argv[2].split())
+line_re = re.compile(r'^(\d+)\s+(\d+\.\d+) (.*)$')
+# Complete the calls strace cut in two (another thread ran between).
+calls, pending = [], {}
+for ln in open(trace):
+    m = line_re.match(ln.rstrip("\n"))
+    if not m:
+        continue
+    tid, t, rest = m.group(1), float(m.group(2)), m.group(3)
+    if rest.endswith("<unfinished ...>"):
+        pending[tid] = (t, rest[:-len("<unfinished ...>")])
+        continue
+    r = re.match(r'<\.\.\. (\w+) resumed>(.*)$', rest)
+    if r:
+        t0, head = pending.pop(tid, (t, r.group(1) + "("))
+        t, rest = t0, head + r.group(2)
+    d = re.search(r'<(\d+\.\d+)>$', rest)
+    dur = float(d.group(1)) if d else 0.0
+    calls.append((t, t + dur, tid, rest))
+calls.sort()
+# A request is held from its worker's start (its pipes made) until a
+# sync covers what the store had then; it may go out later than that.
+pipe_w, syncs, walw, reqs = {}, [], [], []
+for t0, t1, tid, c in calls:
+    m = re.match(r'pipe2\(\[(\d+), (\d+)\]', c)
+    if m:
+        pipe_w[m.group(2)] = t0
+        continue
+    m = re.match(r'(\w+)\((\d+)', c)
+    if not m:
+        continue
+    name, fd = m.group(1), m.group(2)
+    if name in ("fdatasync", "fsync") and fd in walfds and c.rstrip().split("=")[-1].split("<")[0].strip() == "0":
+        syncs.append((t0, t1))
+    elif name in ("pwrite64", "pwritev") and fd in walfds:
+        walw.append(t0)
+    elif name == "write" and fd in pipe_w and \
+            re.match(r'write\(\d+, "\\x00\\x00', c) and \
+            "\\x74\\x65\\x73\\x74" in c:
+        # a request (a length, then the test provider's name), not a
+        # control answer on a reused fd: (its worker's start, now)
+        reqs.append((pipe_w[fd], t0))
+print(f"{len(reqs)} worker requests, {len(walw)} WAL writes, {len(syncs)} WAL syncs")
+bad = 0
+for start, w in reqs:
+    before = [p for p in walw if p < start]
+    if not before:
+        continue
+    last = before[-1]
+    if not any(s0 > last and s1 <= w for s0, s1 in syncs):
+        bad += 1
+        if bad <= 5:
+            print(f"request at {w:.6f} (worker started {start:.6f}): "
+                  f"last WAL write before the start {last:.6f}, no sync "
+                  "begun after it and ended before the request")
+last_w = walw[-1] if walw else 0
+tail_ok = any(s0 > last_w for s0, s1 in syncs)
+print("last WAL write synced before the exit:", tail_ok)
+sys.exit(0 if reqs and syncs and bad == 0 and tail_ok else 1)
+EOF
+audit=$?
+head -n 1 "$T/audit" | grep -q "^[1-9][0-9]* worker requests" && [ "$audit" -eq 0 ]
+st6=$? # (the name's $(...) below would set $? again)
+verdict "every worker request after a sync of the WAL begun after the last commit before it ($(head -n 1 "$T/audit"))" \
+    $st6 "$(cat "$T/audit")"
+[ "$st" -eq 0 ] && grep -q "last WAL write synced before the exit: True" "$T/audit"
+verdict "SIGTERM: exit 0, the last commits synced before the exit" $? \
+    "exit $st" "$(tail -n 3 "$T/log")"
+exit 0
