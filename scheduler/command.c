@@ -997,26 +997,35 @@ cmd_metrics(struct daemon *d, struct control_conn *c, json_t *req)
  * (protocol_command_right()): the control module has checked it before
  * a request gets here.
  */
+/*
+ * READ: the command writes nothing to the store, so its answer need not
+ * wait for the store's sync (durable.h); it may tell of a transition a
+ * power loss then takes back, as any read of a running system can.  The
+ * rest are held: a write's answer, a waiter's, events followed, and
+ * secret_get's (the read is audited: its event is on disk before the
+ * secret leaves).
+ */
 static const struct command {
 	const char *name;
 	void (*fn)(struct daemon *d, struct control_conn *c, json_t *req);
+	bool read;
 } commands[] = {
-	{ "status", cmd_status },
-	{ "list", cmd_list },
-	{ "show", cmd_show },
-	{ "next", cmd_next },
-	{ "rotate", cmd_rotate },
-	{ "verify", cmd_verify },
-	{ "runs", cmd_runs },
-	{ "run", cmd_run },
-	{ "pause", cmd_pause_users },
-	{ "resume", cmd_resume_users },
-	{ "reload", cmd_reload },
-	{ "secret_set", cmd_secret_set },
-	{ "secret_get", cmd_secret_get },
-	{ "secret_history", cmd_secret_history },
-	{ "events", cmd_events },
-	{ "metrics", cmd_metrics },
+	{ "status", cmd_status, true },
+	{ "list", cmd_list, true },
+	{ "show", cmd_show, true },
+	{ "next", cmd_next, true },
+	{ "rotate", cmd_rotate, false },
+	{ "verify", cmd_verify, false },
+	{ "runs", cmd_runs, true },
+	{ "run", cmd_run, true },
+	{ "pause", cmd_pause_users, false },
+	{ "resume", cmd_resume_users, false },
+	{ "reload", cmd_reload, false },
+	{ "secret_set", cmd_secret_set, false },
+	{ "secret_get", cmd_secret_get, false },
+	{ "secret_history", cmd_secret_history, true },
+	{ "events", cmd_events, false },
+	{ "metrics", cmd_metrics, true },
 };
 
 void
@@ -1028,6 +1037,8 @@ command_dispatch(
 
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(cmd, commands[i].name) == 0) {
+			if (commands[i].read)
+				control_unheld(c);
 			commands[i].fn(d, c, req);
 			return;
 		}

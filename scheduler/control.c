@@ -153,6 +153,7 @@ struct control_conn {
 	bool eof;
 	bool busy;   /* a request is taken, until its final answer is queued */
 	bool broken; /* a send failed inside a daemon call */
+	bool unheld; /* this request's lines need not wait (control_unheld) */
 	bool close_after_write;
 	bool closing;
 };
@@ -419,7 +420,8 @@ send_line(struct control_conn *conn, char *line, size_t len)
 {
 	struct control *c = conn->c;
 	struct held_line *h;
-	uint64_t hold = c->hold != NULL ? c->hold(c->daemon) : 0;
+	uint64_t hold =
+	    c->hold != NULL && !conn->unheld ? c->hold(c->daemon) : 0;
 
 	if (hold <= c->released && TAILQ_EMPTY(&conn->held))
 		return write_line(conn, line, len);
@@ -472,6 +474,12 @@ drop_held(struct control_conn *conn)
 }
 
 void
+control_unheld(struct control_conn *conn)
+{
+	conn->unheld = true;
+}
+
+void
 control_release(struct control *c, uint64_t gen)
 {
 	struct control_conn *conn, *next;
@@ -515,6 +523,7 @@ send_final(struct control_conn *conn, int r, char *line, size_t len)
 	if (r == 0)
 		r = send_line(conn, line, len);
 	conn->busy = false;
+	conn->unheld = false;
 	json_decref(conn->id);
 	conn->id = NULL;
 	if (r < 0)

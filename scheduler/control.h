@@ -126,6 +126,10 @@ int control_start(uv_loop_t *loop, const struct control_config *cfg,
  * every handle is closed (then free nothing: control_stop frees). */
 void control_stop(struct control *c, void (*cb)(void *arg), void *arg);
 
+/* CONN's current request wrote nothing: its lines need not wait for
+ * control_config.hold (though still behind any held before them). */
+void control_unheld(struct control_conn *conn);
+
 /* Write the lines held for GEN or less (control_config.hold). */
 void control_release(struct control *c, uint64_t gen);
 

@@ -18,7 +18,8 @@
  *     before the state that allows it, the pending secret above all, is
  *     on disk (the protocol's rule: durable before each target change);
  *   - every line to a control client (control.h's hold): answers,
- *     progress, followed events;
+ *     progress, followed events; but the answers of commands that write
+ *     nothing (command.c's READ), which need not wait;
  *   - events to the sinks (sinks_set_ceiling()).
  * The log is not held: a line may tell of a transition that a power loss
  * then takes back; the store, recovery and the events stay right.

@@ -76,6 +76,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "catalog.h"
@@ -95,6 +96,7 @@
 	"       rotad-worker --help | --version\n"
 
 /* Exit statuses when an answer is missing. */
+#define WORKER_NICE 5 /* setpriority(): below the daemon, see main() */
 #define EXIT_NO_REQUEST 2 /* the request could not be read or decoded */
 #define EXIT_NO_ANSWER 3  /* a response could not be written */
 #define EXIT_ORPHAN 4     /* the daemon that started us is gone */
@@ -623,6 +625,10 @@ main(int argc, char **argv)
 	 * keeps the signal across its drop to the service user, which
 	 * would clear it (sandbox.h). */
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* Below the daemon (the template's forks inherit it): on a busy
+	 * machine the daemon's loop, which answers the control socket and
+	 * takes fires, runs first; a worker mostly waits on its target. */
+	(void)setpriority(PRIO_PROCESS, 0, WORKER_NICE);
 	if (help_or_version(argc, argv))
 		return fflush(stdout) == 0 ? 0 : 1;
 	/* The template returns here only in a child, which runs the step

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +74,15 @@ struct fixture {
 
 	/* Loop thread only. */
 	struct control_conn *slow_conn;
+
+	/* The store's sync, faked (control_config.hold): lines wait for
+	 * HOLD until control_release(RELEASE_TO), sent through REL; a
+	 * status that says it wrote nothing (control_unheld) when
+	 * STATUS_UNHELD. */
+	bool use_hold;
+	atomic_uint_fast64_t hold, release_to;
+	atomic_bool status_unheld;
+	uv_async_t rel;
 };
 
 /* ---- the fake daemon (loop thread) ---- */
@@ -111,6 +121,8 @@ dispatch(void *daemon, struct control_conn *conn, const char *cmd, json_t *req)
 	struct fixture *f = daemon;
 
 	note(f, "%s;", cmd);
+	if (strcmp(cmd, "status") == 0 && atomic_load(&f->status_unheld))
+		control_unheld(conn);
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "show") == 0) {
 		control_reply(conn,
 		    json_pack("{s:s, s:O?, s:i}", "cmd", cmd, "user",
@@ -134,6 +146,22 @@ dispatch(void *daemon, struct control_conn *conn, const char *cmd, json_t *req)
 	} else {
 		control_error(conn, "not_found", "no fake for %s", cmd);
 	}
+}
+
+static uint64_t
+fake_hold(void *daemon)
+{
+	struct fixture *f = daemon;
+
+	return atomic_load(&f->hold);
+}
+
+static void
+rel_cb(uv_async_t *a)
+{
+	struct fixture *f = a->data;
+
+	control_release(f->c, atomic_load(&f->release_to));
 }
 
 static void
@@ -182,6 +210,7 @@ stop_cb(uv_async_t *a)
 	control_stop(f->c, stopped, f);
 	uv_close((uv_handle_t *)&f->stop, NULL);
 	uv_close((uv_handle_t *)&f->slow, NULL);
+	uv_close((uv_handle_t *)&f->rel, NULL);
 }
 
 static void *
@@ -248,6 +277,7 @@ try_start(struct fixture *f, const char *group, char *err, size_t errlen)
 		.per_uid = f->limits.per_uid,
 		.idle_ms = f->limits.idle_ms,
 		.line_ms = f->limits.line_ms,
+		.hold = f->use_hold ? fake_hold : NULL,
 	};
 	int r;
 
@@ -263,6 +293,8 @@ try_start(struct fixture *f, const char *group, char *err, size_t errlen)
 	f->stop.data = f;
 	uv_timer_init(&f->loop, &f->slow);
 	f->slow.data = f;
+	uv_async_init(&f->loop, &f->rel, rel_cb);
+	f->rel.data = f;
 	assert_int_equal(pthread_create(&f->thread, NULL, run_loop, f), 0);
 	f->running = true;
 	return 0;
@@ -572,6 +604,69 @@ test_reply_and_id(void **state)
 	assert_int_equal(json_array_size(json_object_get(
 			     json_object_get(obj, "error"), "errors")),
 	    2);
+	json_decref(obj);
+	close(fd);
+}
+
+/* Whether a line arrives on FD within MS milliseconds (not read). */
+static bool
+readable_within(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/*
+ * Held lines (the daemon's group commit): an answer waits for
+ * control_release() of what hold() said when it was made, a release of
+ * less keeps it, and a later answer waits behind it in order; a request
+ * that wrote nothing (control_unheld) is answered at once.
+ */
+static void
+test_hold(void **state)
+{
+	struct fixture *f = *state;
+	json_t *obj, *res;
+	int fd;
+
+	f->use_hold = true;
+	atomic_store(&f->hold, 5);
+	start(f, NULL);
+	fd = client(f);
+
+	say(fd, "{\"v\":1,\"cmd\":\"show\",\"user\":\"a\"}\n");
+	assert_false(readable_within(fd, 300));
+	atomic_store(&f->release_to, 4);
+	uv_async_send(&f->rel);
+	assert_false(readable_within(fd, 300));
+	/* A read behind it waits too: answers keep their order. */
+	atomic_store(&f->status_unheld, true);
+	say(fd, "{\"v\":1,\"cmd\":\"status\"}\n");
+	assert_false(readable_within(fd, 300));
+	atomic_store(&f->release_to, 5);
+	uv_async_send(&f->rel);
+	res = expect_ok(fd, &obj);
+	assert_string_equal(
+	    json_string_value(json_object_get(res, "cmd")), "show");
+	json_decref(obj);
+	res = expect_ok(fd, &obj);
+	assert_string_equal(
+	    json_string_value(json_object_get(res, "cmd")), "status");
+	json_decref(obj);
+
+	/* Nothing held now: a read goes out at once, hold or not. */
+	atomic_store(&f->hold, 9);
+	say(fd, "{\"v\":1,\"cmd\":\"status\"}\n");
+	assert_true(readable_within(fd, 2000));
+	expect_ok(fd, &obj);
+	json_decref(obj);
+	/* A write's answer waits for 9. */
+	say(fd, "{\"v\":1,\"cmd\":\"show\",\"user\":\"b\"}\n");
+	assert_false(readable_within(fd, 300));
+	atomic_store(&f->release_to, 9);
+	uv_async_send(&f->rel);
+	expect_ok(fd, &obj);
 	json_decref(obj);
 	close(fd);
 }
@@ -1431,6 +1526,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_reply_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(
