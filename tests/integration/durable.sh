@@ -4,8 +4,8 @@
 # worker gets its request before a sync of the store's WAL that began
 # after the last commit before its step (the protocol's rule: durable before
 # each target change).  30 users of the test provider rotate at once; the
-# daemon (all its threads: the flush runs on libuv's pool) is traced from
-# just after its start:
+# daemon runs under strace (all its threads: the flush runs on libuv's
+# pool):
 #   - every request written to a worker comes after an fdatasync() of
 #     the WAL that began after the daemon's last write to the WAL before
 #     the worker started (the commits its step follows), and ended
@@ -26,12 +26,13 @@ ROTACTL=$B/ctl/rotactl
 T=$(mktemp -d /tmp/rotad-durable.XXXXXX)
 PID= SPID=
 stop_all() {
-	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null
-	if [ -n "$PID" ]; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
+	# The daemon first (its workers die with it): strace killed first
+	# would leave it running, detached.
+	[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null
+	if [ -n "$SPID" ]; then
+		pkill -KILL -P "$SPID" 2>/dev/null
+		wait "$SPID" 2>/dev/null
 	fi
-	[ -n "$SPID" ] && wait "$SPID" 2>/dev/null
 	rm -rf "$T"
 }
 trap stop_all EXIT
@@ -72,23 +73,24 @@ out=$("$ROTAD" -n -c "$T/rotad.yaml" 2>&1) &&
     out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad -n and --init" $? "$out"
 
-"$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
-PID=$!
+# The daemon under strace from its start (its own child: no attaching to
+# a running process, which a host may forbid), all its threads followed.
+strace -f -qq -ttt -T -s 24 -x -o "$T/trace" \
+    -e trace=pwrite64,pwritev,write,fdatasync,fsync,pipe2,clone,clone3 \
+    "$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
+SPID=$!
 for _ in $(seq 1 100); do
 	ctl status >/dev/null 2>&1 && break
 	sleep 0.1
 done
+PID=$(pgrep -P "$SPID" -x rotad)
 # Which descriptors are the WAL: SQLite's, and the one durable.c syncs.
 walfds=$(for f in /proc/$PID/fd/*; do
 	[ "$(readlink "$f")" = "$T/rotad.db-wal" ] && basename "$f"
 done | tr '\n' ' ')
-strace -f -qq -ttt -T -s 24 -x -p "$PID" -o "$T/trace" \
-    -e trace=pwrite64,pwritev,write,fdatasync,fsync,pipe2 2>"$T/strace.err" &
-SPID=$!
-sleep 1 # strace attaches to each thread
-[ -n "$walfds" ] && kill -0 "$SPID" 2>/dev/null
-verdict "the daemon runs, its WAL open (fds $walfds), strace attached" $? \
-    "$(tail -n 5 "$T/log")" "$(cat "$T/strace.err")"
+[ -n "$PID" ] && [ -n "$walfds" ]
+verdict "the daemon runs under strace, its WAL open (fds $walfds)" $? \
+    "$(tail -n 5 "$T/log")"
 
 runs=()
 for i in $(seq 1 $N); do
@@ -120,18 +122,16 @@ verdict "secret get reads the rotated secret (answers released)" $? \
 
 # A last wave, then SIGTERM at once: the daemon syncs before it goes.
 for i in $(seq 1 8); do ctl rotate "u$i" >/dev/null 2>&1; done
+PIDS=$PID
 kill -TERM "$PID"
-wait "$PID"
+wait "$SPID" # strace ends with the daemon, with its status
 st=$?
-PID=
-sleep 0.3
-kill "$SPID" 2>/dev/null
-wait "$SPID" 2>/dev/null
-SPID=
+PID= SPID=
 
-python3 - "$T/trace" "$walfds" >"$T/audit" 2>&1 <<'EOF'
+python3 - "$T/trace" "$walfds" "$PIDS" >"$T/audit" 2>&1 <<'EOF'
 import re, sys
 trace, walfds = sys.argv[1], set(sys.argv[2].split())
+daemon = {sys.argv[3]}  # its threads join as they are cloned
 line_re = re.compile(r'^(\d+)\s+(\d+\.\d+) (.*)$')
 # Complete the calls strace cut in two (another thread ran between).
 calls, pending = [], {}
@@ -151,6 +151,15 @@ for ln in open(trace):
     dur = float(d.group(1)) if d else 0.0
     calls.append((t, t + dur, tid, rest))
 calls.sort()
+# The daemon's threads (libuv's pool: CLONE_THREAD); the worker template
+# and the workers are other processes, left out.
+for t0, t1, tid, c in calls:
+    if tid in daemon and c.startswith(("clone(", "clone3(")) and \
+            "CLONE_THREAD" in c:
+        r = re.search(r'= (\d+)( <[\d.]+>)?$', c)
+        if r:
+            daemon.add(r.group(1))
+calls = [x for x in calls if x[2] in daemon]
 # A request is held from its worker's start (its pipes made) until a
 # sync covers what the store had then; it may go out later than that.
 pipe_w, syncs, walw, reqs = {}, [], [], []
