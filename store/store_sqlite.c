@@ -10,9 +10,10 @@
  * thread); SQLite itself still syncs the WAL before every checkpoint and
  * the database after, so a power loss takes back at most the commits
  * since the last flush, whole and in order.  Every write runs in BEGIN
- * IMMEDIATE, which takes the write lock up front: a read-then-write (the state
- * machine in store.c) cannot be overtaken by another writer, and contention
- * shows up as a busy wait at BEGIN, never as a failure half-way.
+ * IMMEDIATE, which takes the write lock up front: a read-then-write (the
+ * state machine in store.c) cannot be overtaken by another writer, and
+ * contention shows up as a busy wait at BEGIN, never as a failure
+ * half-way.
  *
  * Hardening: the file is created 0600 before SQLite sees it (SQLite would
  * use 0644, and gives the -wal and -shm files the database's mode),
