@@ -344,6 +344,7 @@ struct my_conn {
 	 * validation plugin is active and strict_password_validation is
 	 * on: the password must then be sent for the policy to apply. */
 	bool validates;
+	bool validation_read; /* validates is the server's answer */
 };
 
 /*
@@ -751,7 +752,9 @@ read_auth(struct my_conn *c, const char *account, struct mysql_auth *a,
 /*
  * Whether C's server would check the password itself (MariaDB: an active
  * password validation plugin under strict_password_validation), into
- * C->validates.  A server that cannot say is taken not to.
+ * C->validates.  A server that cannot say is taken not to.  Asked once a
+ * connection: a batch's kept admin session asks it once for all its
+ * applies (a query of information_schema, and a round trip, each).
  */
 static void
 read_validation(struct my_conn *c)
@@ -766,6 +769,8 @@ read_validation(struct my_conn *c)
 	MYSQL_RES *rs;
 	MYSQL_ROW row;
 
+	if (c->validation_read)
+		return;
 	c->validates = false;
 	if (!c->mariadb || c->version < 100102 ||
 	    mysql_real_query(c->m, sql, sizeof(sql) - 1) != 0)
@@ -775,6 +780,7 @@ read_validation(struct my_conn *c)
 	row = mysql_fetch_row(rs);
 	c->validates = row != NULL && row[0] != NULL && row[1] != NULL &&
 	    strcmp(row[0], "1") == 0 && strcmp(row[1], "0") != 0;
+	c->validation_read = row != NULL;
 	mysql_free_result(rs);
 }
 
