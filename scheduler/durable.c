@@ -78,6 +78,16 @@ flush_done(uv_work_t *w, int status)
 	flush_start(d);
 }
 
+/* A flush about to begin covers W commits and the spool's last event
+ * now: no transaction is open between callbacks, so it is committed. */
+static void
+mark(struct daemon *d, uint64_t w)
+{
+	d->flush_gen = w;
+	if (store_event_last(d->store, &d->flush_event) < 0)
+		d->flush_event = d->durable_event;
+}
+
 /* What the store has now goes to disk, unless a flush runs already (its
  * end starts the next). */
 static void
@@ -87,11 +97,7 @@ flush_start(struct daemon *d)
 
 	if (d->flushing || d->durable_stopped || w <= d->durable_gen)
 		return;
-	d->flush_gen = w;
-	/* The spool's last event now; no transaction is open between
-	 * callbacks, so it is committed, and covered by this flush. */
-	if (store_event_last(d->store, &d->flush_event) < 0)
-		d->flush_event = d->durable_event;
+	mark(d, w);
 	d->flushing = true;
 	d->durable_work.data = d;
 	if (uv_queue_work(d->loop, &d->durable_work, flush_work, flush_done) <
@@ -144,7 +150,6 @@ int
 durable_stop(struct daemon *d)
 {
 	uint64_t w;
-	int r;
 
 	if (d->durable_stopped)
 		return 0;
@@ -154,14 +159,10 @@ durable_stop(struct daemon *d)
 	}
 	w = store_written(d->store);
 	if (w > d->durable_gen) {
-		if ((r = store_flush(d->store)) < 0)
-			sync_failed(r);
-		d->durable_gen = w;
-		if (store_event_last(d->store, &d->durable_event) < 0)
-			d->durable_event = 0;
-		d->flushes++;
-	}
-	release(d);
+		mark(d, w);
+		flushed(d, store_flush(d->store));
+	} else
+		release(d);
 	d->durable_stopped = true;
 	uv_close((uv_handle_t *)&d->durable_prepare, NULL);
 	return 0;
