@@ -118,7 +118,7 @@ verdict "group commit: $flushes syncs for $commits commits" $? "$m"
 got=$(ctl secret get u7 2>&1)
 [ -n "$got" ] && [ "$got" != first-secret-of-them-all ]
 verdict "secret get reads the rotated secret (answers released)" $? \
-    "$(echo "$got" | head -c 40 | tr -c '[:alnum:] \n' '.')"
+    "got ${#got} bytes (not shown: a secret)"
 
 # A last wave, then SIGTERM at once: the daemon syncs before it goes.
 for i in $(seq 1 8); do ctl rotate "u$i" >/dev/null 2>&1; done
