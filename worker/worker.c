@@ -96,7 +96,7 @@
 	"       rotad-worker --help | --version\n"
 
 /* Exit statuses when an answer is missing. */
-#define WORKER_NICE 5 /* setpriority(): below the daemon, see main() */
+#define WORKER_NICE 10 /* setpriority(): below the daemon, see main() */
 #define EXIT_NO_REQUEST 2 /* the request could not be read or decoded */
 #define EXIT_NO_ANSWER 3  /* a response could not be written */
 #define EXIT_ORPHAN 4     /* the daemon that started us is gone */
