@@ -40,6 +40,29 @@ sync_failed(int r)
 	_exit(EXIT_FAILURE);
 }
 
+/* The batch could not be committed: its commits are gone, and what was
+ * held for them must never go out.  Exit as a failed sync does. */
+static _Noreturn void
+settle_failed(struct daemon *d, int r)
+{
+	log_msg(LOG_CRIT, MSG_STORE,
+	    "store: cannot commit to it (%s: %s): exiting now, nothing "
+	    "released; the next start recovers from what is on disk",
+	    strerror(-r), store_last_error(d->store));
+	_exit(EXIT_FAILURE);
+}
+
+/* The commits so far into one transaction: a flush begun next covers
+ * them. */
+static void
+settle(struct daemon *d)
+{
+	int r = store_settle(d->store);
+
+	if (r < 0)
+		settle_failed(d, r);
+}
+
 /* A flush of flush_gen and flush_event returned R. */
 static void
 flushed(struct daemon *d, int r)
@@ -93,8 +116,10 @@ mark(struct daemon *d, uint64_t w)
 static void
 flush_start(struct daemon *d)
 {
-	uint64_t w = store_written(d->store);
+	uint64_t w;
 
+	settle(d);
+	w = store_written(d->store);
 	if (d->flushing || d->durable_stopped || w <= d->durable_gen)
 		return;
 	mark(d, w);
@@ -109,8 +134,10 @@ flush_start(struct daemon *d)
 }
 
 /* Before the loop waits for I/O: whatever any phase wrote (the close
- * callbacks too, where a worker's end is told) is flushed before the
- * loop can block with it unsynced and its holders waiting. */
+ * callbacks too, where a worker's end is told) is committed, in one
+ * transaction for the whole turn, and flushed before the loop can block
+ * with it unsynced and its holders waiting.  A flush under way settles
+ * now and flushes at its end. */
 static void
 before_poll(uv_prepare_t *h)
 {
@@ -122,7 +149,9 @@ durable_start(struct daemon *d)
 {
 	int r;
 
-	r = store_flush(d->store);
+	r = store_settle(d->store);
+	if (r == 0)
+		r = store_flush(d->store);
 	if (r < 0) {
 		log_msg(LOG_ERR, MSG_STORE, "store: cannot sync it to disk: %s",
 		    strerror(-r));
@@ -157,6 +186,7 @@ durable_stop(struct daemon *d)
 		d->durable_stop_wait = true;
 		return -EAGAIN;
 	}
+	settle(d);
 	w = store_written(d->store);
 	if (w > d->durable_gen) {
 		mark(d, w);

@@ -2,15 +2,18 @@
  * durable: the daemon's group commit.
  *
  * The daemon opens its store with STORE_OPEN_GROUP_COMMIT (store.h): a
- * commit is atomic and ordered at once, but on disk only at the next
- * store_flush().  This module flushes, and holds back what must not go
- * out before.  Before the loop waits for I/O (a prepare handle), when
- * the store was written since the last flush, one flush goes to libuv's
+ * commit is atomic and ordered at once, but committed to the database
+ * only at the next store_settle() and on disk only at the flush after
+ * it.  This module settles, flushes, and holds back what must not go out
+ * before.  Before the loop waits for I/O (a prepare handle) the turn's
+ * commits are settled, one transaction for all of them, and, when the
+ * store was written since the last flush, one flush goes to libuv's
  * thread pool, and the loop goes on; what is committed meanwhile waits
- * for the next flush, started as soon as this one returns.  One
- * fdatasync() so covers every transition of every run that a turn of the
- * loop, or a flush's time, made: six or seven syncs a rotation became
- * one per turn for all of them, and none of them on the loop.
+ * for the next flush, started as soon as this one returns.  One COMMIT
+ * and one fdatasync() so cover every transition of every run that a
+ * turn of the loop, or a flush's time, made: six or seven transactions
+ * and syncs a rotation became one per turn for all of them, the syncs
+ * off the loop.
  *
  * Held until the flush that covers what the store had when they were
  * made:
@@ -26,8 +29,11 @@
  *
  * A flush that fails leaves nothing the daemon can trust (the kernel may
  * have dropped the pages it could not write, and a second fdatasync()
- * would then succeed on a hole): it logs and exits at once, releasing
- * nothing, and its next start recovers from what is on disk.
+ * would then succeed on a hole), and a settle that fails has lost the
+ * turn's commits, which the daemon's memory has acted on: either logs and
+ * exits at once, releasing nothing, and the next start recovers from
+ * what is on disk (what a crash of the process at that instant would
+ * have left).
  */
 #ifndef ROTAD_DURABLE_H
 #define ROTAD_DURABLE_H

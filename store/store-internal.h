@@ -63,9 +63,12 @@ struct store_backend_ops {
 
 	/* Group commit (store.h): commits durable at flush(), which may
 	 * run on another thread; written() counts the outermost commits
-	 * that changed something.  group_commit and flush may be NULL: a
-	 * backend whose commits are durable as they return. */
+	 * that changed something; settle() makes the commits since the
+	 * last one the ones a flush() begun next covers.  group_commit,
+	 * settle and flush may be NULL: a backend whose commits are durable
+	 * as they return. */
 	int (*group_commit)(struct store_backend *b);
+	int (*settle)(struct store_backend *b);
 	uint64_t (*written)(const struct store_backend *b);
 	int (*flush)(struct store_backend *b);
 

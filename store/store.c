@@ -483,6 +483,12 @@ store_rollback(struct store *st)
 	return st->ops->rollback(st->be);
 }
 
+int
+store_settle(struct store *st)
+{
+	return st->ops->settle != NULL ? st->ops->settle(st->be) : 0;
+}
+
 uint64_t
 store_written(const struct store *st)
 {

@@ -132,8 +132,8 @@ int store_rekey(struct store *st, const struct secret *new_master_key);
  * all or none of them.  Calls nest (inner ones become savepoints).  Inside,
  * a failing call undoes only its own writes; the caller decides whether
  * to store_rollback() or store_commit() the rest.  Durable when the
- * outermost store_commit() returns (with group commit: at the next
- * store_flush()).
+ * outermost store_commit() returns (with group commit: at the first
+ * store_flush() after the next store_settle()).
  */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
@@ -141,21 +141,29 @@ int store_rollback(struct store *st);
 
 /*
  * Group commit.  Opened with STORE_OPEN_GROUP_COMMIT, an outermost
- * store_commit() is atomic and ordered as ever, but on disk only once a
- * store_flush() begun after it has returned 0: one flush makes every
- * commit before it durable, however many (one fdatasync() of SQLite's
- * WAL).  A power loss before that takes back the last commits, whole and
- * in order; a crash of the process alone takes back nothing.
- * store_written() counts the outermost commits that changed something,
- * so that the caller knows which ones a flush covers: those counted
- * when it began.
+ * store_commit() is atomic and ordered as ever, and seen at once by this
+ * store's own reads, but it is one step inside a larger transaction (a
+ * batch): store_settle() commits every commit made since the last
+ * settle in one, and a store_flush() begun after that settle has
+ * returned 0 makes them durable (one fdatasync() of SQLite's WAL).  So
+ * many runs' transitions cost one database transaction and one sync.  A
+ * crash of the process takes back the commits since the last settle, a
+ * power loss those since the last good flush: whole and in order, never
+ * a part of one.  store_written() counts the outermost commits that
+ * changed something, so that the caller knows which ones a flush covers:
+ * those counted when the settle before it returned.
  *
- * store_flush() is the one call that may run on another thread while
- * the owning thread goes on with the others, one flush at a time.  A
- * failure (-EIO, ...) means the commits since the last good flush may
- * be lost: nothing may act on them.  Without the flag every commit is
- * durable as it returns and store_flush() returns 0 at once.
+ * store_settle() runs on the owning thread, outside store_begin(), and
+ * fails (-EIO, ...) when the batch could not be committed or SQLite rolled
+ * it back by itself after an error (disk full, I/O): its commits are
+ * gone and nothing may act on them; every later settle and begin fails
+ * alike.  store_flush() is the one call that may run on another thread
+ * while the owning thread goes on with the others, one flush at a time;
+ * a failure means the commits since the last good flush may be lost.
+ * store_close() settles.  Without the flag every commit is durable as it
+ * returns, and store_settle() and store_flush() return 0 at once.
  */
+int store_settle(struct store *st);
 uint64_t store_written(const struct store *st);
 int store_flush(struct store *st);
 

@@ -4,16 +4,20 @@
  * Durability: WAL with synchronous=FULL, so a transaction is on disk (the
  * WAL fsynced) when COMMIT returns, and a crash at any point leaves the
  * last committed state.  Group commit (the daemon's, store.h) is WAL
- * with synchronous=NORMAL instead: COMMIT appends to the WAL without a
- * sync, and flush() is one fdatasync() of the WAL for every commit
- * before it, on a descriptor of our own (so that it may run on another
- * thread); SQLite itself still syncs the WAL before every checkpoint and
- * the database after, so a power loss takes back at most the commits
- * since the last flush, whole and in order.  Every write runs in BEGIN
- * IMMEDIATE, which takes the write lock up front: a read-then-write (the
- * state machine in store.c) cannot be overtaken by another writer, and
- * contention shows up as a busy wait at BEGIN, never as a failure
- * half-way.
+ * with synchronous=NORMAL instead, and every outermost begin() ...
+ * commit() a savepoint inside one open transaction (the batch), which
+ * settle() commits: one COMMIT appends the pages the batch changed to
+ * the WAL once (a page many runs touched, once), without a sync; flush()
+ * is one fdatasync() of the WAL for every COMMIT before it, on a
+ * descriptor of our own (so that it may run on another thread), and,
+ * once the WAL is long, a checkpoint on a connection of our own in place
+ * of SQLite's automatic one on the owning thread.  A checkpoint syncs the
+ * WAL before and the database after, so a power loss takes back at most
+ * the commits since the last flush, whole and in order.  Every write runs
+ * in BEGIN IMMEDIATE, which takes the write lock up front: a
+ * read-then-write (the state machine in store.c) cannot be overtaken by
+ * another writer, and contention shows up as a busy wait at BEGIN, never
+ * as a failure half-way (with group commit, at the turn's first begin).
  *
  * Hardening: the file is created 0600 before SQLite sees it (SQLite would
  * use 0644, and gives the -wal and -shm files the database's mode),
@@ -31,6 +35,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +60,9 @@
 #define APPLICATION_ID 0x726f7461
 
 #define BUSY_TIMEOUT_MS 5000
+/* Group commit: flush() checkpoints once the WAL has this many frames
+ * (SQLite's own automatic checkpoint threshold). */
+#define CHECKPOINT_FRAMES 1000
 
 static const char *const migrations[] = {
 	/* 1: the first schema. */
@@ -292,6 +300,18 @@ struct store_backend {
 	int walfd;
 	uint64_t written;
 	int64_t changes0;
+	/* Group commit settles too: an outermost begin() opens a savepoint
+	 * inside one transaction (the batch: BEGIN IMMEDIATE at the first,
+	 * open until settle() commits it); broken once SQLite has rolled
+	 * the batch back by itself, losing commits it held. */
+	bool open;
+	bool broken;
+	/* Group commit checkpoints in flush(), off the owning thread, on a
+	 * connection of its own; the WAL's length in frames after the last
+	 * COMMIT, from SQLite's WAL hook (which replaces its automatic
+	 * checkpoint, otherwise run by the COMMIT, two syncs included). */
+	sqlite3 *ckdb;
+	atomic_int wal_frames;
 };
 
 /* ---- errors ---- */
@@ -514,7 +534,26 @@ grow(struct store_backend *b, void *v, size_t *cap, size_t n, size_t size)
 static bool
 lost(struct store_backend *b)
 {
-	return b->depth > 0 && sqlite3_get_autocommit(b->db);
+	if (!sqlite3_get_autocommit(b->db))
+		return false;
+	if (b->open)
+		b->broken = true;
+	return b->depth > 0 || b->open;
+}
+
+/* Whether begin() opens a savepoint in the batch (group commit). */
+static bool
+batching(const struct store_backend *b)
+{
+	return b->walfd >= 0;
+}
+
+static int
+broken_fail(struct store_backend *b)
+{
+	return store_fail(b->err, b->errlen, -EIO,
+	    "%s: SQLite rolled back the commits since the last settle after "
+	    "an error", b->path);
 }
 
 static int
@@ -526,7 +565,15 @@ sqlite_begin(struct store_backend *b)
 		return store_fail(b->err, b->errlen, -EIO,
 		    "%s: the transaction was rolled back after an error",
 		    b->path);
-	r = run_id(b, b->depth == 0 ? ST_BEGIN : ST_SAVEPOINT,
+	if (b->broken)
+		return broken_fail(b);
+	if (batching(b) && !b->open) {
+		r = run_id(b, ST_BEGIN, "starting a transaction");
+		if (r < 0)
+			return r;
+		b->open = true;
+	}
+	r = run_id(b, b->depth == 0 && !batching(b) ? ST_BEGIN : ST_SAVEPOINT,
 	    "starting a transaction");
 	if (r == 0 && b->depth++ == 0)
 		b->changes0 = sqlite3_total_changes64(b->db);
@@ -543,7 +590,7 @@ sqlite_rollback(struct store_backend *b)
 		    b->err, b->errlen, -EINVAL, "no transaction to roll back");
 	if (lost(b))
 		r = 0;
-	else if (b->depth == 1)
+	else if (b->depth == 1 && !batching(b))
 		r = run_id(b, ST_ROLLBACK, "rolling back");
 	else {
 		r = run_id(b, ST_ROLLBACK_TO, "rolling back");
@@ -568,16 +615,18 @@ sqlite_commit(struct store_backend *b)
 		    "%s: the transaction was rolled back after an error",
 		    b->path);
 	}
-	r = run_id(b, b->depth == 1 ? ST_COMMIT : ST_RELEASE, "committing");
+	r = run_id(b, b->depth == 1 && !batching(b) ? ST_COMMIT : ST_RELEASE,
+	    "committing");
 	if (r == 0 && b->depth == 1 &&
 	    sqlite3_total_changes64(b->db) != b->changes0)
 		b->written++;
 	if (r < 0) {
 		/* A failed COMMIT may leave the transaction open; end it,
 		 * keeping the first error's message. */
-		if (b->depth == 1 && !sqlite3_get_autocommit(b->db))
+		if (b->depth == 1 && !batching(b) &&
+		    !sqlite3_get_autocommit(b->db))
 			sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
-		else if (b->depth > 1)
+		else if (!sqlite3_get_autocommit(b->db))
 			sqlite3_exec(b->db,
 			    "ROLLBACK TO nested; RELEASE nested", NULL, NULL,
 			    NULL);
@@ -589,9 +638,13 @@ sqlite_commit(struct store_backend *b)
 static int
 sqlite_read_begin(struct store_backend *b)
 {
-	if (b->depth > 0 || !sqlite3_get_autocommit(b->db))
+	if (b->depth > 0 || (!b->open && !sqlite3_get_autocommit(b->db)))
 		return store_fail(b->err, b->errlen, -EINVAL,
 		    "a read snapshot inside a transaction");
+	/* The batch is a snapshot already: no other connection writes
+	 * while it is open. */
+	if (b->open)
+		return 0;
 	return run_id(b, ST_BEGIN_READ, "starting a read");
 }
 
@@ -599,8 +652,42 @@ static void
 sqlite_read_end(struct store_backend *b)
 {
 	/* Nothing was written: ending it cannot lose anything. */
-	if (b->depth == 0 && !sqlite3_get_autocommit(b->db))
+	if (b->depth == 0 && !b->open && !sqlite3_get_autocommit(b->db))
 		sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL);
+}
+
+/*
+ * Group commit: the batch's commits, made since the last settle() as
+ * savepoints released, become one COMMIT, appended to the WAL (not
+ * synced: flush() does that).  After a failure here, or once SQLite has
+ * rolled the batch back by itself, those commits are gone, and every
+ * settle() says so until the store is closed.
+ */
+static int
+sqlite_settle(struct store_backend *b)
+{
+	int r;
+
+	if (b->depth > 0)
+		return store_fail(b->err, b->errlen, -EINVAL,
+		    "settling inside a transaction");
+	(void)lost(b);
+	if (b->broken) {
+		if (!sqlite3_get_autocommit(b->db))
+			sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+		b->open = false;
+		return broken_fail(b);
+	}
+	if (!b->open)
+		return 0;
+	r = run_id(b, ST_COMMIT, "committing");
+	if (r < 0) {
+		if (!sqlite3_get_autocommit(b->db))
+			sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+		b->broken = true;
+	}
+	b->open = false;
+	return r;
 }
 
 static void
@@ -613,7 +700,7 @@ sqlite_scrub(struct store_backend *b)
 	 * makes this a partial checkpoint, and the next full one finishes
 	 * the job.
 	 */
-	if (b->depth == 0)
+	if (b->depth == 0 && sqlite_settle(b) == 0)
 		sqlite3_wal_checkpoint_v2(
 		    b->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 }
@@ -824,6 +911,12 @@ sqlite_close(struct store_backend *b)
 
 	if (b == NULL)
 		return;
+	/* The batch's commits were made: they stay (unless broken). */
+	if (b->open && b->depth == 0)
+		(void)sqlite_settle(b);
+	/* Ours first, so that the store's own connection closes last and
+	 * checkpoints. */
+	sqlite3_close_v2(b->ckdb);
 	/* Another process may hold the store open, and then closing
 	 * checkpoints nothing: what group commit left unsynced goes now. */
 	if (b->walfd >= 0) {
@@ -1641,6 +1734,51 @@ sqlite_event_purge(struct store_backend *b, int64_t before)
 
 /* ---- group commit ---- */
 
+/* On the owning thread, after each COMMIT: the WAL's length, for
+ * flush() (instead of a checkpoint here). */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store_backend *b = arg;
+
+	(void)db;
+	(void)name;
+	atomic_store_explicit(&b->wal_frames, frames, memory_order_relaxed);
+	return SQLITE_OK;
+}
+
+/*
+ * The checkpoint's connection.  It reads once, so that its pager knows
+ * the WAL, and never writes: a PASSIVE checkpoint on it copies what the
+ * readers allow into the database, syncing the WAL before and the
+ * database after, and waits for no one, the owning thread's writes
+ * going on meanwhile (WAL lets one checkpointer run beside the writer).
+ */
+static int
+checkpointer_open(struct store_backend *b)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(b->path, &b->ckdb,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX |
+		SQLITE_OPEN_EXRESCODE,
+	    NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(b->ckdb, "SELECT count(*) FROM sqlite_schema",
+		    NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		store_fail(b->err, b->errlen, -EIO,
+		    "%s: opening the checkpoint's connection: %s", b->path,
+		    b->ckdb != NULL ? sqlite3_errmsg(b->ckdb)
+				    : sqlite3_errstr(rc));
+		sqlite3_close_v2(b->ckdb);
+		b->ckdb = NULL;
+		return -EIO;
+	}
+	sqlite3_wal_hook(b->db, wal_hook, b);
+	return 0;
+}
+
 static int
 sqlite_group_commit(struct store_backend *b)
 {
@@ -1661,6 +1799,8 @@ sqlite_group_commit(struct store_backend *b)
 		return store_fail(
 		    b->err, b->errlen, -errno, "%s: %s", wal, strerror(errno));
 	r = exec(b, "PRAGMA synchronous = NORMAL", "setting up group commit");
+	if (r == 0)
+		r = checkpointer_open(b);
 	if (r < 0) {
 		close(b->walfd);
 		b->walfd = -1;
@@ -1675,11 +1815,11 @@ sqlite_written(const struct store_backend *b)
 }
 
 /*
- * Any thread: only the descriptor is touched, and only this call uses
- * it.  SQLite unlinks the WAL when its last connection closes, ours
- * being one; should another program have done so (its own connection
- * set another journal mode), the WAL was checkpointed and synced first,
- * and the next one is opened anew.
+ * Any thread: only the descriptor and the checkpoint's connection are
+ * touched, and only this call uses them.  SQLite unlinks the WAL when its
+ * last connection closes, ours being one; should another program have
+ * done so (its own connection set another journal mode), the WAL was
+ * checkpointed and synced first, and the next one is opened anew.
  */
 static int
 sqlite_flush(struct store_backend *b)
@@ -1698,7 +1838,15 @@ sqlite_flush(struct store_backend *b)
 			b->walfd = fd;
 		}
 	}
-	return fdatasync(b->walfd) < 0 ? -errno : 0;
+	if (fdatasync(b->walfd) < 0)
+		return -errno;
+	/* Best effort, as SQLite's own: what is not copied now stays in the
+	 * WAL, synced, and the next flush tries again. */
+	if (atomic_load_explicit(&b->wal_frames, memory_order_relaxed) >=
+	    CHECKPOINT_FRAMES)
+		(void)sqlite3_wal_checkpoint_v2(
+		    b->ckdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return 0;
 }
 
 const struct store_backend_ops store_sqlite_ops = {
@@ -1712,6 +1860,7 @@ const struct store_backend_ops store_sqlite_ops = {
 	.read_end = sqlite_read_end,
 	.scrub = sqlite_scrub,
 	.group_commit = sqlite_group_commit,
+	.settle = sqlite_settle,
 	.written = sqlite_written,
 	.flush = sqlite_flush,
 	.dek_get = sqlite_dek_get,

@@ -3,13 +3,19 @@
 # the daemon's store commits are not synced one by one, and yet no
 # worker gets its request before a sync of the store's WAL that began
 # after the last commit before its step (the protocol's rule: durable before
-# each target change).  30 users of the test provider rotate at once; the
+# each target change).  60 users of the test provider rotate at once; the
 # daemon runs under strace (all its threads: the flush runs on libuv's
 # pool):
 #   - every request written to a worker comes after an fdatasync() of
-#     the WAL that began after the daemon's last write to the WAL before
-#     the worker started (the commits its step follows), and ended
-#     before the request (checked to fail when the hold is taken out);
+#     the WAL that began after the daemon's last write to the WAL in the
+#     turn of its loop that started the worker (the turn's commits, its
+#     step's among them, go to the WAL as one transaction before the
+#     loop waits again), and ended before the request (checked to fail
+#     when the hold is taken out);
+#   - while the runs go on, the loop's thread makes no sync but SQLite's
+#     of a new WAL header (once a log cycle, when a commit starts the log
+#     over after a complete checkpoint): the WAL's flushes and the
+#     checkpoints (the database's syncs) run on libuv's pool;
 #   - fewer syncs than commits (rotad_store_flushes_total against
 #     rotad_store_commits_total), every run committed;
 #   - a daemon stopped with SIGTERM right after a wave leaves nothing
@@ -39,7 +45,7 @@ trap stop_all EXIT
 export ROTAD_SOCKET=$T/rotad.sock
 . "$(dirname "$(realpath "$0")")/lib/tap.sh"
 ctl() { "$ROTACTL" "$@"; }
-N=30
+N=60
 
 if ! command -v strace >/dev/null; then
 	echo "1..1"
@@ -68,7 +74,7 @@ EOF
 	done
 } >"$T/conf.d/a.yaml"
 
-echo "1..7"
+echo "1..8"
 out=$("$ROTAD" -n -c "$T/rotad.yaml" 2>&1) &&
     out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad -n and --init" $? "$out"
@@ -76,7 +82,7 @@ verdict "rotad -n and --init" $? "$out"
 # The daemon under strace from its start (its own child: no attaching to
 # a running process, which a host may forbid), all its threads followed.
 strace -f -qq -ttt -T -s 24 -x -o "$T/trace" \
-    -e trace=pwrite64,pwritev,write,fdatasync,fsync,pipe2,clone,clone3 \
+    -e trace=pwrite64,pwritev,write,fdatasync,fsync,pipe2,clone,clone3,epoll_wait \
     "$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
 SPID=$!
 for _ in $(seq 1 100); do
@@ -123,12 +129,13 @@ verdict "secret get reads the rotated secret (answers released)" $? \
 # A last wave, then SIGTERM at once: the daemon syncs before it goes.
 for i in $(seq 1 8); do ctl rotate "u$i" >/dev/null 2>&1; done
 PIDS=$PID
+killed=$(date +%s.%N)
 kill -TERM "$PID"
 wait "$SPID" # strace ends with the daemon, with its status
 st=$?
 PID= SPID=
 
-python3 - "$T/trace" "$walfds" "$PIDS" >"$T/audit" 2>&1 <<'EOF'
+python3 - "$T/trace" "$walfds" "$PIDS" "$killed" >"$T/audit" 2>&1 <<'EOF'
 import re, sys
 trace, walfds = sys.argv[1], set(sys.argv[2].split())
 daemon = {sys.argv[3]}  # its threads join as they are cloned
@@ -161,7 +168,12 @@ for t0, t1, tid, c in calls:
             daemon.add(r.group(1))
 calls = [x for x in calls if x[2] in daemon]
 # A request is held from its worker's start (its pipes made) until a
-# sync covers what the store had then; it may go out later than that.
+# sync covers what the store had at the end of that turn of the loop
+# (the turn's commits, its step's among them, are one transaction
+# written to the WAL before the loop waits again); it may go out later.
+main = sys.argv[3]
+waits = [t0 for t0, t1, tid, c in calls
+         if tid == main and c.startswith("epoll_wait(")]
 pipe_w, syncs, walw, reqs = {}, [], [], []
 for t0, t1, tid, c in calls:
     m = re.match(r'pipe2\(\[(\d+), (\d+)\]', c)
@@ -185,19 +197,51 @@ for t0, t1, tid, c in calls:
 print(f"{len(reqs)} worker requests, {len(walw)} WAL writes, {len(syncs)} WAL syncs")
 bad = 0
 for start, w in reqs:
-    before = [p for p in walw if p < start]
+    end = next((p for p in waits if p > start), w)
+    before = [p for p in walw if p < end]
     if not before:
         continue
     last = before[-1]
     if not any(s0 > last and s1 <= w for s0, s1 in syncs):
         bad += 1
         if bad <= 5:
-            print(f"request at {w:.6f} (worker started {start:.6f}): "
-                  f"last WAL write before the start {last:.6f}, no sync "
-                  "begun after it and ended before the request")
+            print(f"request at {w:.6f} (worker started {start:.6f}, "
+                  f"its turn ended {end:.6f}): last WAL write of the "
+                  f"turn {last:.6f}, no sync begun after it and ended "
+                  "before the request")
 last_w = walw[-1] if walw else 0
 tail_ok = any(s0 > last_w for s0, s1 in syncs)
 print("last WAL write synced before the exit:", tail_ok)
+# The loop's own thread syncs nothing while the runs go on but the one
+# sync SQLite makes of a new WAL header when a writer starts the log
+# over after a complete checkpoint (the 32 bytes at 0, then the sync):
+# neither the WAL's flushes nor the checkpoints' syncs.  From the first
+# worker's start to the SIGTERM (whose stop syncs on the loop, as it
+# should).
+if reqs:
+    w0, w1 = min(r[0] for r in reqs), float(sys.argv[4])
+    sync = ("fdatasync(", "fsync(")
+    mine = [(t0, c) for t0, t1, tid, c in calls if tid == main]
+    on_loop, headers = [], 0
+    for i, (t0, c) in enumerate(mine):
+        if not (w0 <= t0 <= w1 and c.startswith(sync)):
+            continue
+        fd = re.match(r'\w+\((\d+)', c).group(1)
+        prev = mine[i - 1][1] if i > 0 else ""
+        if fd in walfds and re.match(r'pwrite64\(' + fd + r', .*, 32, 0\)',
+                                     prev):
+            headers += 1
+        else:
+            on_loop.append(f"{t0:.6f} {c} (after {prev[:60]})")
+    off_loop = [c for t0, t1, tid, c in calls if tid != main and
+                w0 <= t0 <= w1 and c.startswith(sync)]
+    db = [c for c in off_loop if re.match(r'\w+\((\d+)', c).group(1)
+          not in walfds]
+    print(f"syncs during the runs: {len(on_loop)} on the loop's thread "
+          f"(and {headers} of a new WAL header), {len(off_loop)} on the "
+          f"pool's ({len(db)} of the database: checkpoints)")
+    for c in on_loop[:5]:
+        print("  on the loop:", c)
 sys.exit(0 if reqs and syncs and bad == 0 and tail_ok else 1)
 EOF
 audit=$?
@@ -205,6 +249,10 @@ head -n 1 "$T/audit" | grep -q "^[1-9][0-9]* worker requests" && [ "$audit" -eq 
 st6=$? # (the name's $(...) below would set $? again)
 verdict "every worker request after a sync of the WAL begun after the last commit before it ($(head -n 1 "$T/audit"))" \
     $st6 "$(cat "$T/audit")"
+grep -q "^syncs during the runs: 0 on the loop's thread (and [0-9]* of a new WAL header), [1-9][0-9]* on the pool's ([1-9]" "$T/audit"
+st7=$?
+verdict "no sync on the loop's thread while the runs go on ($(grep '^syncs during' "$T/audit"))" \
+    $st7 "$(cat "$T/audit")"
 [ "$st" -eq 0 ] && grep -q "last WAL write synced before the exit: True" "$T/audit"
 verdict "SIGTERM: exit 0, the last commits synced before the exit" $? \
     "exit $st" "$(tail -n 3 "$T/log")"

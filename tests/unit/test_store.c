@@ -120,12 +120,19 @@ teardown(void **state)
 }
 
 static void
-reopen(struct fixture *f)
+reopen_with(struct fixture *f, int flags)
 {
 	store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(
-	    store_open(f->db, f->key, 0, &f->st, f->err, sizeof(f->err)), 0);
+	    store_open(f->db, f->key, flags, &f->st, f->err, sizeof(f->err)),
+	    0);
+}
+
+static void
+reopen(struct fixture *f)
+{
+	reopen_with(f, 0);
 }
 
 /*
@@ -1615,14 +1622,8 @@ test_group_commit(void **state)
 	int pass;
 
 	for (pass = 0; pass < 2; pass++) {
-		if (pass == 1) {
-			store_close(f->st);
-			f->st = NULL;
-			assert_int_equal(store_open(f->db, f->key,
-					     STORE_OPEN_GROUP_COMMIT, &f->st,
-					     f->err, sizeof(f->err)),
-			    0);
-		}
+		if (pass == 1)
+			reopen_with(f, STORE_OPEN_GROUP_COMMIT);
 		w0 = store_written(f->st);
 		assert_int_equal(store_event_put(f->st, T0, "e1", 2, NULL), 0);
 		assert_int_equal(store_written(f->st), w0 + 1);
@@ -1643,6 +1644,89 @@ test_group_commit(void **state)
 	}
 	reopen(f);
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), 4);
+}
+
+/*
+ * Group commit settles: the commits between two store_settle()s are one
+ * transaction, seen at once by the store's own reads (a read snapshot
+ * inside the batch too) and by another connection only once settled; a
+ * rollback in the batch undoes its own writes alone; closing settles.
+ */
+static void
+test_group_commit_settle(void **state)
+{
+	struct fixture *f = *state;
+	int64_t last = 0, before;
+	uint64_t w0;
+
+	reopen_with(f, STORE_OPEN_GROUP_COMMIT);
+	before = sql_int(f, "SELECT count(*) FROM events");
+	w0 = store_written(f->st);
+	assert_int_equal(store_event_put(f->st, T0, "e1", 2, NULL), 0);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_event_put(f->st, T0, "e2", 2, NULL), 0);
+	assert_int_equal(store_rollback(f->st), 0);
+	assert_int_equal(store_event_put(f->st, T0, "e3", 2, NULL), 0);
+	assert_int_equal(store_written(f->st), w0 + 2);
+	/* Ours to read, a snapshot too; not another connection's. */
+	assert_int_equal(store_read_begin(f->st), 0);
+	assert_int_equal(store_event_last(f->st, &last), 0);
+	store_read_end(f->st);
+	assert_int_equal(last, 2); /* e2's id was rolled back too */
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM events"), before);
+	/* Not inside a transaction. */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_settle(f->st), -EINVAL);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_settle(f->st), 0);
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM events"), before + 2);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM events"
+				    " WHERE payload = CAST('e2' AS BLOB)"),
+	    0);
+	assert_int_equal(store_settle(f->st), 0); /* nothing to settle */
+	assert_int_equal(store_flush(f->st), 0);
+	/* Closing settles what is left. */
+	assert_int_equal(store_event_put(f->st, T0, "e4", 2, NULL), 0);
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM events"), before + 2);
+	reopen(f);
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM events"), before + 3);
+	/* Without the flag, settling has nothing to do. */
+	assert_int_equal(store_settle(f->st), 0);
+}
+
+/*
+ * Group commit checkpoints in store_flush() (another thread's call in
+ * the daemon), never in a settle: the database file stays as it was
+ * however long the WAL grows, until a flush copies it in.
+ */
+static void
+test_group_commit_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct stat sb0, sb1;
+	char big[400];
+	int i;
+
+	reopen_with(f, STORE_OPEN_GROUP_COMMIT);
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(stat(f->db, &sb0), 0);
+	for (i = 0; i < 1500; i++) {
+		assert_int_equal(
+		    store_event_put(f->st, T0, big, sizeof(big), NULL), 0);
+		assert_int_equal(store_settle(f->st), 0);
+	}
+	assert_int_equal(stat(f->db, &sb1), 0);
+	assert_int_equal(sb1.st_size, sb0.st_size);
+	assert_int_equal(store_flush(f->st), 0);
+	assert_int_equal(stat(f->db, &sb1), 0);
+	assert_true(sb1.st_size > sb0.st_size + 1500 * (off_t)sizeof(big));
+	reopen(f);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM events"
+				    " WHERE length(payload) = 400"),
+	    1500);
 }
 
 /* ---- key files ---- */
@@ -1936,6 +2020,10 @@ main(void)
 		    test_transactions, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_group_commit, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_group_commit_settle, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_group_commit_checkpoint, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_key_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(
