@@ -1798,7 +1798,14 @@ sqlite_group_commit(struct store_backend *b)
 	if (b->walfd < 0)
 		return store_fail(
 		    b->err, b->errlen, -errno, "%s: %s", wal, strerror(errno));
-	r = exec(b, "PRAGMA synchronous = NORMAL", "setting up group commit");
+	/* The batch makes every outermost transaction a savepoint, whose
+	 * undo copies (the sub-journal) SQLite would spill past 64 KiB to a
+	 * temporary file (/var/tmp: a reload of 100k users' schedules is one
+	 * such transaction); in memory instead. */
+	r = exec(b,
+	    "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA temp_store = MEMORY;",
+	    "setting up group commit");
 	if (r == 0)
 		r = checkpointer_open(b);
 	if (r < 0) {
