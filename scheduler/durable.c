@@ -150,8 +150,12 @@ durable_start(struct daemon *d)
 	int r;
 
 	r = store_settle(d->store);
-	if (r == 0)
-		r = store_flush(d->store);
+	if (r < 0) {
+		log_msg(LOG_ERR, MSG_STORE, "store: cannot commit to it: %s",
+		    store_last_error(d->store));
+		return r;
+	}
+	r = store_flush(d->store);
 	if (r < 0) {
 		log_msg(LOG_ERR, MSG_STORE, "store: cannot sync it to disk: %s",
 		    strerror(-r));
