@@ -26,6 +26,7 @@
 #include "protocol.h"
 #include "schedule.h"
 #include "secret.h"
+#include "storeq.h"
 #include "tz.h"
 #include "xalloc.h"
 
@@ -511,6 +512,99 @@ find_run(struct daemon *d, const char *id)
 	return NULL;
 }
 
+/*
+ * ---- reads off the loop ----
+ *
+ * What reads the store's history -- runs, their outputs, versions, the
+ * spool -- reads it on libuv's pool (storeq.h): the arguments are copied
+ * out of the request here, on the loop; the job's FN reads through the
+ * read handle and builds the answer there, from the store alone (no
+ * daemon state); the answer goes out on the loop, unless the connection
+ * closed meanwhile (command_on_close()).
+ */
+struct cmd_read {
+	struct storeq_job job;
+	LIST_ENTRY(cmd_read) link;
+	struct daemon *d;
+	struct control_conn *c; /* NULL: it closed */
+	void (*fn)(struct cmd_read *rq, struct store *rd);
+	/* the arguments */
+	char *user; /* NULL: none */
+	char *id;
+	int limit;
+	bool has_since, follow;
+	int64_t since;
+	/* the answer: RESULT, or CODE and MSG */
+	json_t *result;
+	const char *code;
+	char msg[512];
+};
+
+static void
+read_work(struct storeq_job *j, struct store *rd)
+{
+	struct cmd_read *rq = (struct cmd_read *)j;
+
+	rq->fn(rq, rd);
+}
+
+/* RQ failed with CODE; the message is the read handle's. */
+static void
+read_fail(struct cmd_read *rq, const char *code, struct store *rd)
+{
+	rq->code = code;
+	snprintf(rq->msg, sizeof(rq->msg), "%s", store_last_error(rd));
+}
+
+static void
+read_done(struct storeq_job *j, bool cancelled)
+{
+	struct cmd_read *rq = (struct cmd_read *)j;
+	struct control_conn *c = rq->c;
+
+	LIST_REMOVE(rq, link);
+	if (c == NULL)
+		;
+	else if (cancelled)
+		control_error(c, "internal", "the daemon is stopping");
+	else if (rq->code != NULL)
+		control_error(c, rq->code, "%s", rq->msg);
+	else if (rq->follow) {
+		/* The backlog, then what was spooled since the request. */
+		emit_follow_from(rq->d, c,
+		    json_incref(json_object_get(rq->result, "events")));
+	} else {
+		control_reply(c, rq->result);
+		rq->result = NULL;
+	}
+	json_decref(rq->result);
+	free(rq->user);
+	free(rq->id);
+	free(rq);
+}
+
+/* A read of C's for FN, its arguments for the caller to fill. */
+static struct cmd_read *
+read_new(struct daemon *d, struct control_conn *c,
+    void (*fn)(struct cmd_read *rq, struct store *rd))
+{
+	struct cmd_read *rq = xcalloc(1, sizeof(*rq));
+
+	rq->job.work = read_work;
+	rq->job.done = read_done;
+	rq->d = d;
+	rq->c = c;
+	rq->fn = fn;
+	return rq;
+}
+
+static void
+read_submit(struct cmd_read *rq)
+{
+	LIST_INSERT_HEAD(&rq->d->reads, rq, link);
+	storeq_submit(rq->d->storeq, &rq->job);
+}
+
 static const char *
 stored_kind(const struct store_run *rec)
 {
@@ -529,17 +623,30 @@ collect_run(const struct store_run *rec, void *arg)
 }
 
 static void
+runs_read(struct cmd_read *rq, struct store *rd)
+{
+	json_t *arr = json_array();
+
+	if (store_run_list(rd, rq->user, rq->limit, collect_run, arr) < 0) {
+		json_decref(arr);
+		read_fail(rq, "internal", rd);
+		return;
+	}
+	rq->result = json_pack("{s:o}", "runs", arr);
+}
+
+static void
 cmd_runs(struct daemon *d, struct control_conn *c, json_t *req)
 {
 	const char *user = str_arg(req, "user");
-	json_t *lim = json_object_get(req, "limit"), *arr = json_array();
+	json_t *lim = json_object_get(req, "limit");
+	struct cmd_read *rq;
 	int limit = 20;
 
 	/* protocol_decode() has checked it; again here, before the cast. */
 	if (lim != NULL) {
 		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
 		    json_integer_value(lim) > PROTOCOL_COUNT_MAX) {
-			json_decref(arr);
 			control_error(c, "bad_request",
 			    "\"limit\" must be from 1 to %d",
 			    PROTOCOL_COUNT_MAX);
@@ -547,12 +654,10 @@ cmd_runs(struct daemon *d, struct control_conn *c, json_t *req)
 		}
 		limit = (int)json_integer_value(lim);
 	}
-	if (store_run_list(d->store, user, limit, collect_run, arr) < 0) {
-		json_decref(arr);
-		control_error(c, "internal", "%s", store_last_error(d->store));
-		return;
-	}
-	control_reply(c, json_pack("{s:o}", "runs", arr));
+	rq = read_new(d, c, runs_read);
+	rq->user = user != NULL ? xstrdup(user) : NULL;
+	rq->limit = limit;
+	read_submit(rq);
 }
 
 /* A script's output as a JSON string: bytes that are not UTF-8 become
@@ -587,13 +692,13 @@ collect_output(const struct store_run_output *o, void *arg)
 	return 0;
 }
 
-/* The run's JSON with its scripts' outputs, when it has any. */
+/* The run's JSON, RUN, with its scripts' outputs, when it has any. */
 static json_t *
-with_outputs(struct daemon *d, json_t *run, const char *id)
+with_outputs(struct store *rd, json_t *run, const char *id)
 {
 	json_t *arr = json_array();
 
-	if (store_run_outputs(d->store, id, collect_output, arr) == 0 &&
+	if (store_run_outputs(rd, id, collect_output, arr) == 0 &&
 	    json_array_size(arr) > 0)
 		json_object_set_new(run, "scripts", arr);
 	else
@@ -601,11 +706,33 @@ with_outputs(struct daemon *d, json_t *run, const char *id)
 	return run;
 }
 
+/* A run: RQ->result holds it when it is in memory, else it is read. */
+static void
+run_read(struct cmd_read *rq, struct store *rd)
+{
+	struct store_run rec;
+
+	if (rq->result != NULL) {
+		with_outputs(rd, json_object_get(rq->result, "run"), rq->id);
+		return;
+	}
+	if (store_run_get(rd, rq->id, &rec) < 0) {
+		rq->code = "not_found";
+		snprintf(rq->msg, sizeof(rq->msg), "no run %s", rq->id);
+		return;
+	}
+	rq->result = json_pack("{s:o}", "run",
+	    with_outputs(rd,
+		run_json(&rec, stored_kind(&rec),
+		    run_state_shown(stored_kind(&rec), rec.state)),
+		rq->id));
+}
+
 static void
 cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 {
 	const char *id = str_arg(req, "run");
-	struct store_run rec;
+	struct cmd_read *rq;
 	struct run *r;
 
 	if (id == NULL) {
@@ -613,26 +740,14 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 		    c, "bad_request", "\"run\" (a string) is required");
 		return;
 	}
+	rq = read_new(d, c, run_read);
+	rq->id = xstrdup(id);
 	r = find_run(d, id);
-	if (r != NULL) {
-		control_reply(c,
-		    json_pack("{s:o}", "run",
-			with_outputs(d,
-			    run_json(&r->rec, run_kind_name(r->kind),
-				run_phase_name(r)),
-			    id)));
-		return;
-	}
-	if (store_run_get(d->store, id, &rec) < 0) {
-		control_error(c, "not_found", "no run %s", id);
-		return;
-	}
-	control_reply(c,
-	    json_pack("{s:o}", "run",
-		with_outputs(d,
-		    run_json(&rec, stored_kind(&rec),
-			run_state_shown(stored_kind(&rec), rec.state)),
-		    id)));
+	if (r != NULL)
+		rq->result = json_pack("{s:o}", "run",
+		    run_json(&r->rec, run_kind_name(r->kind),
+			run_phase_name(r)));
+	read_submit(rq);
 }
 
 /*
@@ -781,48 +896,60 @@ collect_event(
 	return 0;
 }
 
+/* The spool's events after RQ->since (or the last RQ->limit), of
+ * RQ->user only if set, and its last id, from one snapshot. */
+static void
+events_read(struct cmd_read *rq, struct store *rd)
+{
+	struct events_out o = { json_array(), rq->user, 0 };
+	int64_t last = 0;
+	int r;
+
+	r = store_read_begin(rd);
+	if (r < 0 || store_event_last(rd, &last) < 0) {
+		read_fail(rq, "internal", rd);
+		if (r == 0)
+			store_read_end(rd);
+		json_decref(o.arr);
+		return;
+	}
+	o.last = rq->has_since ? rq->since
+			       : (last > rq->limit ? last - rq->limit : 0);
+	/* A user filter reads on until LIMIT events of the user or the
+	 * end of the spool. */
+	while (json_array_size(o.arr) < (size_t)rq->limit && o.last < last) {
+		int64_t before = o.last;
+
+		if (store_event_since(rd, o.last, rq->limit, collect_event,
+			&o) < 0 ||
+		    o.last == before)
+			break;
+	}
+	store_read_end(rd);
+	while (json_array_size(o.arr) > (size_t)rq->limit)
+		json_array_remove(o.arr, json_array_size(o.arr) - 1);
+	rq->result = json_pack(
+	    "{s:o, s:I}", "events", o.arr, "last", (json_int_t)last);
+}
+
 static void
 cmd_events(struct daemon *d, struct control_conn *c, json_t *req)
 {
 	json_t *js = json_object_get(req, "since"),
 	       *jl = json_object_get(req, "limit");
-	struct events_out o = { json_array(), str_arg(req, "user"), 0 };
-	int64_t since, last = 0;
-	int limit = jl != NULL ? (int)json_integer_value(jl) : 20;
+	const char *user = str_arg(req, "user");
+	struct cmd_read *rq = read_new(d, c, events_read);
 
-	if (store_event_last(d->store, &last) < 0) {
-		json_decref(o.arr);
-		control_error(c, "internal", "%s", store_last_error(d->store));
-		return;
-	}
-	since = js != NULL ? json_integer_value(js)
-			   : (last > limit ? last - limit : 0);
-	o.last = since;
-	/* A user filter reads on until LIMIT events of the user or the
-	 * end of the spool. */
-	while (json_array_size(o.arr) < (size_t)limit && o.last < last) {
-		int64_t before = o.last;
-
-		if (store_event_since(
-			d->store, o.last, limit, collect_event, &o) < 0 ||
-		    o.last == before)
-			break;
-	}
-	while (json_array_size(o.arr) > (size_t)limit)
-		json_array_remove(o.arr, json_array_size(o.arr) - 1);
-	if (json_is_true(json_object_get(req, "follow"))) {
-		size_t i;
-
-		for (i = 0; i < json_array_size(o.arr); i++)
-			control_progress(c,
-			    json_pack(
-				"{s:O}", "event", json_array_get(o.arr, i)));
-		json_decref(o.arr);
-		emit_follow(d, c, o.user);
-		return; /* no final answer: it follows until it closes */
-	}
-	control_reply(c,
-	    json_pack("{s:o, s:I}", "events", o.arr, "last", (json_int_t)last));
+	rq->user = user != NULL ? xstrdup(user) : NULL;
+	rq->limit = jl != NULL ? (int)json_integer_value(jl) : 20;
+	rq->has_since = js != NULL;
+	rq->since = js != NULL ? json_integer_value(js) : 0;
+	rq->follow = json_is_true(json_object_get(req, "follow"));
+	/* Followed from now: what is spooled while the backlog is read
+	 * waits for it (emit_follow_from()). */
+	if (rq->follow)
+		emit_follow(d, c, rq->user);
+	read_submit(rq);
 }
 
 static void
@@ -932,21 +1059,30 @@ collect_version(const struct store_secret_info *in, void *arg)
 }
 
 static void
+history_read(struct cmd_read *rq, struct store *rd)
+{
+	json_t *arr = json_array();
+
+	if (store_secret_history(rd, rq->user, collect_version, arr) < 0) {
+		json_decref(arr);
+		read_fail(rq, "internal", rd);
+		return;
+	}
+	rq->result = json_pack("{s:o}", "versions", arr);
+}
+
+static void
 cmd_secret_history(struct daemon *d, struct control_conn *c, json_t *req)
 {
 	char name[STORE_USER_MAX + 1];
+	struct cmd_read *rq;
 	struct ustate *us;
-	json_t *arr;
 
 	if (!req_secret(d, c, req, name, &us))
 		return;
-	arr = json_array();
-	if (store_secret_history(d->store, name, collect_version, arr) < 0) {
-		json_decref(arr);
-		control_error(c, "internal", "%s", store_last_error(d->store));
-		return;
-	}
-	control_reply(c, json_pack("{s:o}", "versions", arr));
+	rq = read_new(d, c, history_read);
+	rq->user = xstrdup(name);
+	read_submit(rq);
 }
 
 static void
@@ -1052,9 +1188,13 @@ command_on_close(void *arg, struct control_conn *c)
 {
 	struct daemon *d = arg;
 	struct waiter *w, *tmp;
+	struct cmd_read *rq;
 	size_t i;
 
 	emit_unfollow(d, c);
+	LIST_FOREACH(rq, &d->reads, link)
+	if (rq->c == c)
+		rq->c = NULL;
 	for (i = 0; i < d->users_cap; i++) {
 		struct run *r;
 

@@ -209,6 +209,8 @@ struct daemon {
 	struct gen *gen;
 	int generations;
 	struct store *store;
+	struct storeq *storeq; /* the store's reads off the loop */
+	LIST_HEAD(, cmd_read) reads; /* control's, in flight (command.c) */
 	struct control *control;
 	struct control_acl acl;
 

@@ -80,6 +80,7 @@
 #include "script_input.h"
 #include "spawn.h"
 #include "store.h"
+#include "storeq.h"
 #include "template.h"
 #include "wire.h"
 #include "workers.h"
@@ -147,6 +148,10 @@ close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->turn_check, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
+	/* First: the jobs not started are told now, while their sinks
+	 * and connections still are. */
+	storeq_close(d->storeq);
+	d->storeq = NULL;
 	if (d->sinks != NULL) {
 		sinks_close(d->sinks);
 		d->sinks = NULL;
@@ -535,6 +540,18 @@ open_store(struct daemon *d, const struct job_set *set)
 	return 0;
 }
 
+/* The store's reads off the loop (storeq.h). */
+static int
+open_reads(struct daemon *d)
+{
+	int r = storeq_open(d->loop, d->store, &d->storeq);
+
+	if (r < 0)
+		log_msg(LOG_ERR, MSG_STORE, "store: %s",
+		    store_last_error(d->store));
+	return r;
+}
+
 /* The loop and its handles, none started yet. */
 static int
 init_loop(struct daemon *d)
@@ -691,7 +708,8 @@ daemon_main(const char *config, bool to_syslog)
 	/* Before the store is opened and any secret read: what the
 	 * template is exec'd from holds none (template.h). */
 	start_template(&d, set);
-	if (open_store(&d, set) < 0 || durable_start(&d) < 0) {
+	if (open_store(&d, set) < 0 || durable_start(&d) < 0 ||
+	    open_reads(&d) < 0) {
 		stop_template(&d);
 		abandon_loop(&d);
 		goto out;

@@ -15,6 +15,7 @@
 #include "sinks.h"
 #include "spawn.h"
 #include "store.h"
+#include "storeq.h"
 
 static void flush_start(struct daemon *d);
 
@@ -61,6 +62,7 @@ settle(struct daemon *d)
 
 	if (r < 0)
 		settle_failed(d, r);
+	storeq_settled(d->storeq);
 }
 
 /* A flush of flush_gen and flush_event returned R. */
@@ -198,6 +200,7 @@ durable_stop(struct daemon *d)
 	} else
 		release(d);
 	d->durable_stopped = true;
+	storeq_direct(d->storeq);
 	uv_close((uv_handle_t *)&d->durable_prepare, NULL);
 	return 0;
 }

@@ -23,6 +23,10 @@
 struct follower {
 	struct control_conn *conn;
 	char *user; /* NULL: every event */
+	/* Until its backlog is read (emit_follow_from()): the events
+	 * spooled since it asked, kept back in order. */
+	bool catching_up;
+	json_t *kept;
 	LIST_ENTRY(follower) link;
 };
 
@@ -84,7 +88,11 @@ follow_now(
 		if (o == NULL)
 			continue;
 		json_object_set_new(o, "seq", json_integer(seq));
-		control_progress(f->conn, json_pack("{s:o}", "event", o));
+		if (f->catching_up)
+			json_array_append_new(f->kept, o);
+		else
+			control_progress(
+			    f->conn, json_pack("{s:o}", "event", o));
 	}
 }
 
@@ -260,7 +268,53 @@ emit_follow(struct daemon *d, struct control_conn *c, const char *user)
 
 	f->conn = c;
 	f->user = user != NULL ? xstrdup(user) : NULL;
+	f->catching_up = true;
+	f->kept = json_array();
 	LIST_INSERT_HEAD(&d->followers, f, link);
+}
+
+/* The events of ARR (stolen) after AFTER, as C's progress lines. */
+static void
+send_after(struct control_conn *c, json_t *arr, int64_t after)
+{
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(arr, i, o)
+	{
+		if (json_integer_value(json_object_get(o, "seq")) <= after)
+			continue;
+		control_progress(c, json_pack("{s:O}", "event", o));
+	}
+	json_decref(arr);
+}
+
+void
+emit_follow_from(struct daemon *d, struct control_conn *c, json_t *backlog)
+{
+	struct follower *f;
+	int64_t last = 0;
+	size_t n = json_array_size(backlog);
+
+	if (n > 0)
+		last = json_integer_value(
+		    json_object_get(json_array_get(backlog, n - 1), "seq"));
+	LIST_FOREACH(f, &d->followers, link)
+	{
+		if (f->conn != c || !f->catching_up)
+			continue;
+		send_after(c, backlog, 0);
+		backlog = NULL;
+		/* A kept event up to the backlog's last is in it: the
+		 * backlog is every event of the filter from its first on
+		 * (then read up to the snapshot's end, or cut at the
+		 * limit). */
+		send_after(c, f->kept, last);
+		f->kept = NULL;
+		f->catching_up = false;
+		break;
+	}
+	json_decref(backlog);
 }
 
 void
@@ -273,6 +327,7 @@ emit_unfollow(struct daemon *d, struct control_conn *c)
 		if (f->conn != c)
 			continue;
 		LIST_REMOVE(f, link);
+		json_decref(f->kept);
 		free(f->user);
 		free(f);
 	}

@@ -33,9 +33,18 @@ void emit_run(struct run *r, enum event_name name, const char *msg);
 /* A new event NAME with every field absent, for the caller to fill. */
 void emit_new(struct daemon *d, struct event *ev, enum event_name name);
 
-/* C follows the events (of USER, if not NULL) from now on; until it
- * closes (emit_unfollow). */
+/*
+ * C follows the events (of USER, if not NULL) spooled from now on, until
+ * it closes (emit_unfollow); they are kept back until emit_follow_from()
+ * tells where its backlog, read off the loop meanwhile, ends.
+ */
 void emit_follow(struct daemon *d, struct control_conn *c, const char *user);
+
+/* C's backlog, BACKLOG (a JSON array of events with their "seq", oldest
+ * first, stolen): it goes out, then what C was kept back that is after
+ * its last, then each event as spooled. */
+void emit_follow_from(
+    struct daemon *d, struct control_conn *c, json_t *backlog);
 
 /*
  * The caller's transaction (d->in_tx) has ended: COMMITTED, the events

@@ -50,6 +50,10 @@ struct store_backend_ops {
 	int (*open)(const char *location, bool create, char *err, size_t errlen,
 	    struct store_backend **ret);
 	void (*close)(struct store_backend *b);
+	/* A second connection to B's store for store_reader(): reads
+	 * only, for another thread; its messages go to ERR.  May be NULL. */
+	int (*reader)(struct store_backend *b, char *err, size_t errlen,
+	    struct store_backend **ret);
 
 	int (*begin)(struct store_backend *b);
 	int (*commit)(struct store_backend *b);

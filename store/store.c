@@ -446,6 +446,29 @@ out:
 	return r;
 }
 
+int
+store_reader(struct store *st, struct store **ret)
+{
+	struct store *rd;
+	int r;
+
+	*ret = NULL;
+	if (st->ops->reader == NULL)
+		return fail(st, -EOPNOTSUPP, "this store has no read handles");
+	rd = calloc(1, sizeof(*rd));
+	if (rd == NULL)
+		return fail(st, -ENOMEM, "out of memory");
+	rd->ops = st->ops;
+	r = st->ops->reader(st->be, rd->err, sizeof(rd->err), &rd->be);
+	if (r < 0) {
+		fail(st, r, "%s", rd->err);
+		free(rd);
+		return r;
+	}
+	*ret = rd;
+	return 0;
+}
+
 void
 store_close(struct store *st)
 {
@@ -539,6 +562,8 @@ store_rekey(struct store *st, const struct secret *new_master_key)
 	 * DEK, which does not change, so a rekey is one small write however
 	 * many secrets there are, and it is atomic.
 	 */
+	if (st->dek == NULL)
+		return fail(st, -EPERM, "a read handle holds no key");
 	r = seal(new_master_key, dek_aad, DEK_AAD_LEN, secret_data(st->dek),
 	    STORE_KEY_LEN, &wrapped);
 	if (r < 0)
@@ -604,6 +629,8 @@ insert_version(struct store *st, const char *user, const struct secret *value,
 	info.created = info.changed = now;
 	if (run_id != NULL)
 		memcpy(info.run_id, run_id, sizeof(info.run_id));
+	if (st->dek == NULL)
+		return fail(st, -EPERM, "a read handle holds no key");
 	r = seal(st->dek, aad, value_aad(user, info.version, aad),
 	    secret_data(value), secret_len(value), &sealed);
 	if (r < 0)
@@ -725,6 +752,8 @@ open_value(struct store *st, const char *user,
 	unsigned char aad[VALUE_AAD_MAX];
 	int r;
 
+	if (st->dek == NULL)
+		return fail(st, -EPERM, "a read handle holds no key");
 	r = unseal(
 	    st->dek, aad, value_aad(user, info->version, aad), sealed, ret);
 	if (r == -EBADMSG)

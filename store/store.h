@@ -112,6 +112,19 @@ int store_open(const char *location, const struct secret *master_key,
 /* NULL-safe.  Wipes the DEK. */
 void store_close(struct store *st);
 
+/*
+ * A second handle on ST's store, for reads on another thread while ST's
+ * owner goes on (one thread at a time uses it; store_close() it before
+ * ST).  It reads what ST has committed -- with group commit, what ST's
+ * last store_settle() committed -- and blocks no writer: in a snapshot of
+ * its own with store_read_begin(), else a statement at a time.  It holds
+ * no key: a secret's value read or written through it fails -EPERM
+ * (versions, runs, outputs, schedules and events read as from ST), and
+ * the backend refuses every other write.  -EOPNOTSUPP for a backend
+ * without read handles.
+ */
+int store_reader(struct store *st, struct store **ret);
+
 /* Why the last failing call on ST failed, in words; "" if none did. */
 const char *store_last_error(const struct store *st);
 

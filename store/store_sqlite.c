@@ -932,6 +932,17 @@ sqlite_close(struct store_backend *b)
 	free(b);
 }
 
+/* A connection of ours: extended codes, a busy wait, and the file
+ * trusted for nothing (no schema-defined functions, defensive mode). */
+static void
+harden(sqlite3 *db)
+{
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+}
+
 static int
 sqlite_open(const char *location, bool create, char *err, size_t errlen,
     struct store_backend **ret)
@@ -974,10 +985,7 @@ sqlite_open(const char *location, bool create, char *err, size_t errlen,
 		r = db_fail(b, rc, "cannot open");
 		goto out;
 	}
-	sqlite3_extended_result_codes(b->db, 1);
-	sqlite3_busy_timeout(b->db, BUSY_TIMEOUT_MS);
-	sqlite3_db_config(b->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	sqlite3_db_config(b->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	harden(b->db);
 	r = query(b, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL);
 	if (r == 0 && strcmp(mode, "wal") != 0)
 		r = store_fail(err, errlen, -EIO,
@@ -1001,6 +1009,50 @@ sqlite_open(const char *location, bool create, char *err, size_t errlen,
 	b = NULL;
 out:
 	sqlite_close(b);
+	return r;
+}
+
+/*
+ * store_reader(): a connection of its own on B's file, read only (SQLite
+ * refuses every write on it), without B's check and migration, which
+ * B's open has made.  In WAL mode it reads beside B's writes, each
+ * statement or read_begin() a snapshot of what B had committed then.
+ */
+static int
+sqlite_reader(struct store_backend *b, char *err, size_t errlen,
+    struct store_backend **ret)
+{
+	struct store_backend *rd;
+	int rc, r = 0;
+
+	*ret = NULL;
+	rd = calloc(1, sizeof(*rd));
+	if (rd == NULL)
+		return store_fail(err, errlen, -ENOMEM, "out of memory");
+	rd->err = err;
+	rd->errlen = errlen;
+	rd->walfd = -1;
+	rd->path = strdup(b->path);
+	if (rd->path == NULL) {
+		r = store_fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = sqlite3_open_v2(rd->path, &rd->db,
+	    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX |
+		SQLITE_OPEN_EXRESCODE,
+	    NULL);
+	if (rc != SQLITE_OK) {
+		r = db_fail(rd, rc, "cannot open a read connection");
+		goto out;
+	}
+	harden(rd->db);
+	r = exec(rd, "PRAGMA query_only = ON", "setting up a read connection");
+	if (r < 0)
+		goto out;
+	*ret = rd;
+	rd = NULL;
+out:
+	sqlite_close(rd);
 	return r;
 }
 
@@ -1860,6 +1912,7 @@ const struct store_backend_ops store_sqlite_ops = {
 	.scheme = NULL,
 	.open = sqlite_open,
 	.close = sqlite_close,
+	.reader = sqlite_reader,
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,

@@ -1,0 +1,161 @@
+/*
+ * storeq.c: the store's reads, off the loop (see storeq.h).
+ *
+ * One read handle, so one job at a time: a job's reads are short (a
+ * page of a listing, a batch of the spool), and one connection keeps the
+ * order of the answers that of the asking.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <uv.h>
+
+#include "store.h"
+#include "storeq.h"
+
+TAILQ_HEAD(storeq_jobs, storeq_job);
+
+struct storeq {
+	uv_loop_t *loop;
+	struct store *rd;
+	struct storeq_jobs asked; /* wait for the next settle */
+	struct storeq_jobs ready; /* may start */
+	struct storeq_job *running;
+	uv_work_t work;
+	uint64_t ndone;
+	bool direct;
+	bool closing;
+};
+
+static void start(struct storeq *q);
+
+static void
+free_queue(struct storeq *q)
+{
+	store_close(q->rd);
+	free(q);
+}
+
+static void
+work_cb(uv_work_t *w)
+{
+	struct storeq *q = w->data;
+
+	q->running->work(q->running, q->rd);
+}
+
+static void
+after_cb(uv_work_t *w, int status)
+{
+	struct storeq *q = w->data;
+	struct storeq_job *j = q->running;
+
+	q->running = NULL;
+	q->ndone++;
+	j->done(j, status < 0 || q->closing);
+	if (q->closing)
+		free_queue(q);
+	else
+		start(q);
+}
+
+static void
+start(struct storeq *q)
+{
+	struct storeq_job *j;
+
+	if (q->running != NULL || q->closing ||
+	    (j = TAILQ_FIRST(&q->ready)) == NULL)
+		return;
+	TAILQ_REMOVE(&q->ready, j, link);
+	q->running = j;
+	q->work.data = q;
+	if (uv_queue_work(q->loop, &q->work, work_cb, after_cb) < 0) {
+		/* Not on this loop's pool: on the loop, then. */
+		work_cb(&q->work);
+		after_cb(&q->work, 0);
+	}
+}
+
+int
+storeq_open(uv_loop_t *loop, struct store *st, struct storeq **ret)
+{
+	struct storeq *q;
+	int r;
+
+	*ret = NULL;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return -ENOMEM;
+	r = store_reader(st, &q->rd);
+	if (r < 0) {
+		free(q);
+		return r;
+	}
+	q->loop = loop;
+	TAILQ_INIT(&q->asked);
+	TAILQ_INIT(&q->ready);
+	*ret = q;
+	return 0;
+}
+
+void
+storeq_submit(struct storeq *q, struct storeq_job *j)
+{
+	if (q->closing) {
+		j->done(j, true);
+		return;
+	}
+	if (q->direct) {
+		TAILQ_INSERT_TAIL(&q->ready, j, link);
+		start(q);
+	} else
+		TAILQ_INSERT_TAIL(&q->asked, j, link);
+}
+
+void
+storeq_settled(struct storeq *q)
+{
+	if (q == NULL || TAILQ_EMPTY(&q->asked))
+		return;
+	TAILQ_CONCAT(&q->ready, &q->asked, link);
+	start(q);
+}
+
+void
+storeq_direct(struct storeq *q)
+{
+	if (q == NULL)
+		return;
+	q->direct = true;
+	storeq_settled(q);
+}
+
+uint64_t
+storeq_done(const struct storeq *q)
+{
+	return q->ndone;
+}
+
+static void
+cancel_all(struct storeq_jobs *h)
+{
+	struct storeq_job *j;
+
+	while ((j = TAILQ_FIRST(h)) != NULL) {
+		TAILQ_REMOVE(h, j, link);
+		j->done(j, true);
+	}
+}
+
+void
+storeq_close(struct storeq *q)
+{
+	if (q == NULL || q->closing)
+		return;
+	q->closing = true;
+	cancel_all(&q->ready);
+	cancel_all(&q->asked);
+	if (q->running == NULL)
+		free_queue(q);
+}
