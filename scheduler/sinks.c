@@ -42,6 +42,7 @@
 #include "secret.h"
 #include "sinks.h"
 #include "store.h"
+#include "storeq.h"
 
 struct sink {
 	struct sinks *owner;
@@ -61,6 +62,12 @@ struct sink {
 	int64_t retry_ms; /* the last delay; 0: the last write worked */
 	bool waiting;     /* on the timer */
 	uv_timer_t timer; /* data: the sink; it is freed in the close cb */
+	/* The spool is read off the loop (storeq.h), a batch at a time,
+	 * and a local sink's batch written there too: the job in flight,
+	 * which alone touches fd meanwhile; whether the sink was kicked,
+	 * reopened (SIGHUP) or closed meanwhile, and its timer closed. */
+	struct sink_read *reading;
+	bool again, reopen, closed, timer_closed;
 
 	/* A network sink: its settings (for its SINK message, read again
 	 * when it could not be), and its batch in rotad-deliver. */
@@ -76,6 +83,7 @@ struct sink {
 
 struct sinks {
 	struct store *st;
+	struct storeq *q; /* the spool's reads */
 	uv_loop_t *loop;
 	int64_t spool_max;
 	struct sink **v;
@@ -102,6 +110,22 @@ struct batch {
 	struct item v[SINKS_BATCH];
 	int64_t ceiling; /* the sinks' when it was filled */
 	size_t n;
+};
+
+/* What a batch came to, counted where it was written. */
+struct tally {
+	uint64_t seen, filtered, failures, delivered;
+};
+
+/* A batch of the spool after FROM read for K on libuv's pool; a local
+ * sink's written there as well, as far as UPTO. */
+struct sink_read {
+	struct storeq_job job;
+	struct sink *k;
+	int64_t from, upto;
+	int rc;
+	struct tally t;
+	struct batch b;
 };
 
 /* ---- the configuration ---- */
@@ -338,9 +362,8 @@ is_network(const struct sink *k)
 }
 
 static void
-on_close(uv_handle_t *h)
+sink_free(struct sink *k)
 {
-	struct sink *k = h->data;
 	size_t i;
 
 	conf_free(k->conf);
@@ -357,6 +380,17 @@ on_close(uv_handle_t *h)
 	free(k);
 }
 
+/* Freed once its timer is closed and no job of its runs. */
+static void
+on_close(uv_handle_t *h)
+{
+	struct sink *k = h->data;
+
+	k->timer_closed = true;
+	if (k->reading == NULL)
+		sink_free(k);
+}
+
 static void
 sink_close(struct sink *k)
 {
@@ -364,6 +398,7 @@ sink_close(struct sink *k)
 		return;
 	if (k->opened && k->owner->dl != NULL)
 		delivery_drop(k->owner->dl, k->name);
+	k->closed = true;
 	uv_timer_stop(&k->timer);
 	uv_close((uv_handle_t *)&k->timer, on_close);
 }
@@ -522,13 +557,14 @@ write_all(int fd, const char *buf, size_t len)
  * Returns 0, or -errno of the write that stopped it.
  */
 static int
-sink_write(struct sink *k, const struct batch *b, int64_t *ret_upto)
+sink_write(struct sink *k, const struct batch *b, int64_t from,
+    struct tally *t, int64_t *ret_upto)
 {
 	uint64_t seen = 0, filtered = 0, bad = 0, sent = 0;
 	struct event ev = { 0 };
 	char *msg = NULL, *buf = NULL;
 	size_t len, blen = 0, i;
-	int64_t upto = k->cursor;
+	int64_t upto = from;
 	FILE *mf = NULL;
 	off_t size = -1;
 	struct stat sb;
@@ -611,24 +647,24 @@ sink_write(struct sink *k, const struct batch *b, int64_t *ret_upto)
 				/* Leave no partial line: the batch is
 				 * written again whole. */
 				if (size >= 0 && ftruncate(k->fd, size) < 0)
-					k->failures++; /* a partial line stays */
+					t->failures++; /* a partial line stays */
 				sink_disconnect(k);
 				goto undo;
 			}
 		}
 	}
 out:
-	k->seen += seen;
-	k->filtered += filtered;
-	k->failures += bad;
-	k->delivered += sent;
+	t->seen += seen;
+	t->filtered += filtered;
+	t->failures += bad;
+	t->delivered += sent;
 	*ret_upto = upto;
 	if (mf != NULL)
 		fclose(mf);
 	free(buf);
 	return r;
 undo:
-	*ret_upto = k->cursor;
+	*ret_upto = from;
 	free(buf);
 	return r;
 }
@@ -646,56 +682,130 @@ sink_retry_later(struct sink *k)
 	uv_timer_start(&k->timer, on_retry, (uint64_t)k->retry_ms, 0);
 }
 
-static void deliver_net(struct sink *k);
+static void written(struct sink *k, struct batch *b, int r, int64_t upto);
+static void send_batch(struct sink *k, struct batch *b);
+static int net_open(struct sink *k);
+static void net_failed(struct sink *k, const char *why);
 
-/* Catch K up with the spool, a batch at a time. */
+/*
+ * On the pool: the batch after the cursor, as far as the ceiling; a
+ * local sink's written there too (an fsync of a file is no wait for the
+ * loop), through its fd, which the loop leaves alone meanwhile, and its
+ * settings, which do not change while the sink lives.
+ */
+static void
+read_work(struct storeq_job *j, struct store *rd)
+{
+	struct sink_read *rq = (struct sink_read *)j;
+
+	rq->upto = rq->from;
+	rq->rc = store_event_since(rd, rq->from, SINKS_BATCH, collect, &rq->b);
+	if (rq->rc == 0 && rq->b.n > 0 && !is_network(rq->k))
+		rq->rc = sink_write(rq->k, &rq->b, rq->from, &rq->t, &rq->upto);
+}
+
+static void
+read_done(struct storeq_job *j, bool cancelled)
+{
+	struct sink_read *rq = (struct sink_read *)j;
+	struct sink *k = rq->k;
+
+	k->reading = NULL;
+	k->seen += rq->t.seen;
+	k->filtered += rq->t.filtered;
+	k->failures += rq->t.failures;
+	k->delivered += rq->t.delivered;
+	if (k->closed) {
+		if (k->timer_closed)
+			sink_free(k);
+		goto out;
+	}
+	/* SIGHUP while it wrote: the path is opened again for the next
+	 * batch (the kick that came with it reads on). */
+	if (k->reopen) {
+		k->reopen = false;
+		sink_disconnect(k);
+	}
+	if (cancelled)
+		;
+	else if (is_network(k))
+		send_batch(k, &rq->b);
+	else
+		written(k, &rq->b, rq->rc, rq->upto);
+out:
+	batch_clear(&rq->b);
+	free(rq);
+}
+
+/* Catch K up with the spool: a batch read off the loop, then written
+ * or sent (its end reads the next while the batches come full, or the
+ * sink was kicked meanwhile). */
 static void
 deliver(struct sink *k)
 {
-	struct batch *b;
-	int64_t upto;
-	size_t n;
-	int r;
+	struct sink_read *rq;
 
-	if (k->waiting)
-		return;
-	if (is_network(k)) {
-		deliver_net(k);
+	if (k->reading != NULL) {
+		k->again = true;
 		return;
 	}
-	b = malloc(sizeof(*b));
-	if (b == NULL) {
+	if (k->waiting || k->inflight)
+		return;
+	if (is_network(k) && !k->opened && net_open(k) < 0) {
+		if (!k->waiting)
+			net_failed(k, "its settings could not be made");
+		return;
+	}
+	rq = calloc(1, sizeof(*rq));
+	if (rq == NULL) {
 		sink_retry_later(k);
 		return;
 	}
-	b->n = 0;
-	b->ceiling = k->owner->ceiling;
-	for (;;) {
-		r = store_event_since(
-		    k->owner->st, k->cursor, SINKS_BATCH, collect, b);
-		if (r < 0 || b->n == 0)
-			break;
-		n = b->n;
-		r = sink_write(k, b, &upto);
-		batch_clear(b);
-		if (upto > k->cursor) {
-			int rc =
-			    store_event_cursor_put(k->owner->st, k->name, upto);
+	rq->job.work = read_work;
+	rq->job.done = read_done;
+	rq->k = k;
+	rq->from = k->cursor;
+	rq->b.ceiling = k->owner->ceiling;
+	k->reading = rq;
+	k->again = false;
+	storeq_submit(k->owner->q, &rq->job);
+}
 
-			if (rc < 0 && r == 0)
-				r = rc;
-			else if (rc == 0)
-				k->cursor = upto;
-		}
-		if (r < 0 || n < SINKS_BATCH)
-			break;
-	}
-	batch_clear(b);
-	free(b);
-	if (r < 0)
-		sink_retry_later(k);
-	else
+/* The batch after it was read: more to read (a full batch, or a kick
+ * since the read began), read it. */
+static void
+read_on(struct sink *k, size_t n)
+{
+	if (n == SINKS_BATCH || k->again)
+		deliver(k);
+}
+
+/* A local sink's batch B was written as far as UPTO (R: how it went):
+ * the cursor moves past it. */
+static void
+written(struct sink *k, struct batch *b, int r, int64_t upto)
+{
+	size_t n = b->n;
+	int rc;
+
+	if (r == 0 && n == 0) {
 		k->retry_ms = 0;
+		read_on(k, n);
+		return;
+	}
+	if (upto > k->cursor) {
+		rc = store_event_cursor_put(k->owner->st, k->name, upto);
+		if (rc < 0 && r == 0)
+			r = rc;
+		else if (rc == 0)
+			k->cursor = upto;
+	}
+	if (r < 0) {
+		sink_retry_later(k);
+		return;
+	}
+	k->retry_ms = 0;
+	read_on(k, n);
 }
 
 static void
@@ -754,101 +864,84 @@ net_open(struct sink *k)
 }
 
 /*
- * Send the events after K's cursor, filtered and formatted here, as one
- * batch; those the filter refuses or that do not format move the cursor
- * without a batch.  One batch in flight at a time: on_result() goes on.
+ * A network sink's batch B, filtered and formatted here, sent as one
+ * batch; one that the filter refuses or that does not format moves the
+ * cursor without a batch.  One batch in flight at a time: on_result()
+ * goes on.
  */
 static void
-deliver_net(struct sink *k)
+send_batch(struct sink *k, struct batch *b)
 {
 	struct deliver_frame fr[SINKS_BATCH];
 	struct event ev = { 0 };
-	struct batch *b = NULL;
 	char *msg[SINKS_BATCH];
-	size_t n = 0, len, i;
-	int64_t upto;
-	int r;
+	size_t n = 0, len, i, nread = b->n;
+	int64_t upto = k->cursor;
+	int r = 0;
 
-	if (k->inflight)
-		return;
-	if (!k->opened && net_open(k) < 0) {
-		if (!k->waiting)
-			net_failed(k, "its settings could not be made");
+	if (nread == 0) {
+		k->retry_ms = 0;
+		read_on(k, nread);
 		return;
 	}
-	b = malloc(sizeof(*b));
-	if (b == NULL) {
-		sink_retry_later(k);
-		return;
-	}
-	b->n = 0;
-	b->ceiling = k->owner->ceiling;
 	free(k->ids);
 	k->ids = calloc(SINKS_BATCH, sizeof(*k->ids));
 	if (k->ids == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		r = store_event_since(
-		    k->owner->st, k->cursor, SINKS_BATCH, collect, b);
-		if (r < 0 || b->n == 0)
-			goto out;
-		upto = k->cursor;
-		for (i = 0; i < b->n; i++) {
-			k->seen++;
-			upto = b->v[i].id;
-			if (event_decode_json(b->v[i].payload, b->v[i].len,
-				&ev) < 0) {
-				k->failures++; /* never will: skip it */
-				continue;
-			}
-			ev.seq = b->v[i].id;
-			if (!event_filter_match(&k->filter, &ev))
-				k->filtered++;
-			else if (event_format(&ev, k->fmt, &k->opt, &msg[n],
-				     &len) < 0)
-				k->failures++;
-			else if (len <= 1 || len > DELIVER_FRAME_MAX) {
-				free(msg[n]);
-				k->failures++;
-			} else {
-				/* JSON lines' newline is the transport's. */
-				if (msg[n][len - 1] == '\n')
-					len--;
-				fr[n].data = (const uint8_t *)msg[n];
-				fr[n].len = len;
-				k->ids[n++] = b->v[i].id;
-			}
-			event_clear(&ev);
+	for (i = 0; i < b->n; i++) {
+		k->seen++;
+		upto = b->v[i].id;
+		if (event_decode_json(b->v[i].payload, b->v[i].len, &ev) < 0) {
+			k->failures++; /* never will: skip it */
+			continue;
 		}
-		batch_clear(b);
-		if (n > 0)
-			break;
+		ev.seq = b->v[i].id;
+		if (!event_filter_match(&k->filter, &ev))
+			k->filtered++;
+		else if (event_format(&ev, k->fmt, &k->opt, &msg[n], &len) < 0)
+			k->failures++;
+		else if (len <= 1 || len > DELIVER_FRAME_MAX) {
+			free(msg[n]);
+			k->failures++;
+		} else {
+			/* JSON lines' newline is the transport's. */
+			if (msg[n][len - 1] == '\n')
+				len--;
+			fr[n].data = (const uint8_t *)msg[n];
+			fr[n].len = len;
+			k->ids[n++] = b->v[i].id;
+		}
+		event_clear(&ev);
+	}
+	if (n == 0) {
 		/* Nothing to send in this batch: past it. */
 		r = store_event_cursor_put(k->owner->st, k->name, upto);
-		if (r < 0)
-			goto out;
-		k->cursor = upto;
+		if (r == 0) {
+			k->cursor = upto;
+			k->retry_ms = 0;
+			read_on(k, nread);
+		}
+		goto out;
 	}
 	k->token = ++k->owner->token;
 	k->upto = upto;
 	k->nframes = n;
 	r = delivery_batch(k->owner->dl, k->name, k->token, fr, n);
-	if (r == 0)
+	if (r == 0) {
 		k->inflight = true;
+		k->again = false; /* on_result() reads on */
+	}
 out:
 	for (i = 0; i < n; i++)
 		free(msg[i]);
-	batch_clear(b);
-	free(b);
 	if (r == -EAGAIN)
 		sink_retry_later(k);
 	else if (r < 0)
 		net_failed(k, r == -ENOENT ? "not open in rotad-deliver"
+		    : r == -ENOMEM	   ? "out of memory"
 					   : "rotad-deliver could not be run");
-	else if (!k->inflight)
-		k->retry_ms = 0;
 }
 
 /* rotad-deliver's answer to a batch: the cursor moves past what it
@@ -993,7 +1086,7 @@ set_delivery(struct sinks *s, const struct job_events *cfg, const char *user)
 
 int
 sinks_open(const struct job_events *cfg, const char *user, struct store *st,
-    uv_loop_t *loop, struct sinks **ret)
+    struct storeq *q, uv_loop_t *loop, struct sinks **ret)
 {
 	struct sinks *s;
 	int r;
@@ -1004,6 +1097,7 @@ sinks_open(const struct job_events *cfg, const char *user, struct store *st,
 	if (s == NULL)
 		return -ENOMEM;
 	s->st = st;
+	s->q = q;
 	s->loop = loop;
 	s->spool_max = cfg->spool_max;
 	s->ceiling = INT64_MAX;
@@ -1102,9 +1196,13 @@ sinks_reopen(struct sinks *s)
 			k->opened = false;
 		if (k->type != JOB_SINK_FILE)
 			continue;
-		sink_disconnect(k);
 		uv_timer_stop(&k->timer);
 		k->waiting = false;
+		/* Its batch being written: when that ends (read_done()). */
+		if (k->reading != NULL)
+			k->reopen = true;
+		else
+			sink_disconnect(k);
 	}
 	sinks_kick(s);
 }

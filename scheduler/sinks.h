@@ -18,8 +18,10 @@
  * A sink seen for the first time (no cursor in the store under its name)
  * starts at the spool's last id: it does not replay history.
  *
- * Local sinks run on the daemon's loop, synchronously: a datagram to a
- * local socket (non-blocking) or a small append and an fsync per batch.
+ * The spool is read off the loop, a batch at a time (storeq.h: the read
+ * sees what was spooled before the kick).  Local sinks write on the
+ * daemon's loop, synchronously: a datagram to a local socket
+ * (non-blocking) or a small append and an fsync per batch.
  * Network sinks (udp, tcp, tls, http) are formatted here and handed, a
  * batch at a time, to rotad-deliver (delivery.h), which holds no store
  * and no key, runs as the workers' user, and answers on the loop: the
@@ -40,6 +42,7 @@
 
 struct job_events;
 struct store;
+struct storeq;
 struct sinks;
 
 #define SINKS_BATCH 256           /* events read from the spool at a time */
@@ -55,8 +58,8 @@ struct sinks;
 size_t sinks_check(const struct job_events *cfg, FILE *f);
 
 /*
- * Open the sinks CFG describes on LOOP, reading ST's spool (both
- * borrowed: they outlive the sinks); USER (NULL: the default worker
+ * Open the sinks CFG describes on LOOP, reading ST's spool through Q
+ * (all borrowed: they outlive the sinks); USER (NULL: the default worker
  * user) is what rotad-deliver runs as, should a network sink need it.  Each sink's cursor is read from ST,
  * or, for a sink never seen, set to the spool's last id.  Opening a
  * file or connecting a socket may fail: the sink then retries on its
@@ -65,7 +68,7 @@ size_t sinks_check(const struct job_events *cfg, FILE *f);
  * or the store's error.
  */
 int sinks_open(const struct job_events *cfg, const char *user,
-    struct store *st, uv_loop_t *loop, struct sinks **ret);
+    struct store *st, struct storeq *q, uv_loop_t *loop, struct sinks **ret);
 
 /* New events were spooled: each sink not waiting on its retry timer
  * catches up now.  NULL-safe. */

@@ -52,7 +52,7 @@ after_cb(uv_work_t *w, int status)
 
 	q->running = NULL;
 	q->ndone++;
-	j->done(j, status < 0 || q->closing);
+	j->done(j, status < 0);
 	if (q->closing)
 		free_queue(q);
 	else
@@ -135,6 +135,13 @@ uint64_t
 storeq_done(const struct storeq *q)
 {
 	return q->ndone;
+}
+
+bool
+storeq_idle(const struct storeq *q)
+{
+	return q->running == NULL && TAILQ_EMPTY(&q->ready) &&
+	    TAILQ_EMPTY(&q->asked);
 }
 
 static void

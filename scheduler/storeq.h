@@ -29,9 +29,10 @@ struct storeq;
 
 /*
  * A job, inside the caller's own struct.  WORK runs on the pool with the
- * read handle (RD's calls only: no loop state, no daemon memory); DONE
- * runs on the loop after it, with CANCELLED true when WORK did not run or
- * the queue is closing -- DONE frees the job either way.
+ * read handle and what the job alone holds (no loop state, no daemon
+ * memory another callback may change meanwhile); DONE runs on the loop
+ * after it, with CANCELLED true when WORK did not run, and frees the job
+ * either way.
  */
 struct storeq_job {
 	void (*work)(struct storeq_job *j, struct store *rd);
@@ -56,9 +57,12 @@ void storeq_direct(struct storeq *q);
 /* The jobs done so far, for tests and metrics. */
 uint64_t storeq_done(const struct storeq *q);
 
+/* Whether no job is asked, waiting or running. */
+bool storeq_idle(const struct storeq *q);
+
 /* Cancel the jobs not started (their DONE runs now, cancelled); the
- * running one's DONE runs when it returns, cancelled, and then the read
- * handle is closed and Q freed.  NULL-safe. */
+ * running one's DONE runs when it returns (the loop must run until then),
+ * and then the read handle is closed and Q freed.  NULL-safe. */
 void storeq_close(struct storeq *q);
 
 #endif

@@ -21,7 +21,11 @@
 #   - a daemon stopped with SIGTERM right after a wave leaves nothing
 #     unsynced: its last WAL write is followed by a sync;
 #   - rotactl's answers arrive, and `secret get` reads what a rotation
-#     committed (the held answers are released).
+#     committed (the held answers are released);
+#   - the store's reads for the control socket's listings (`run`, polled
+#     here) and for the sinks (a file sink) go through the read
+#     connection (scheduler/storeq.h), on the pool's threads: its reads
+#     are many, none on the loop's thread, and the sink has every event.
 # A power loss itself cannot be pulled here; what the rule needs of the
 # kernel is that fdatasync() means what it says.
 #   tests/integration/durable.sh BUILDDIR          Speaks TAP.
@@ -64,6 +68,9 @@ control: {socket: $T/rotad.sock}
 max_workers: 8
 worker: {path: $B/rotad-worker, user: $WU}
 conf_dir: $T/conf.d
+events:
+  sinks:
+    - {name: audit, type: file, path: $T/events.jsonl, format: json}
 EOF
 {
 	echo "resources:"
@@ -74,7 +81,7 @@ EOF
 	done
 } >"$T/conf.d/a.yaml"
 
-echo "1..8"
+echo "1..9"
 out=$("$ROTAD" -n -c "$T/rotad.yaml" 2>&1) &&
     out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad -n and --init" $? "$out"
@@ -82,7 +89,7 @@ verdict "rotad -n and --init" $? "$out"
 # The daemon under strace from its start (its own child: no attaching to
 # a running process, which a host may forbid), all its threads followed.
 strace -f -qq -ttt -T -s 24 -x -o "$T/trace" \
-    -e trace=pwrite64,pwritev,write,fdatasync,fsync,pipe2,clone,clone3,epoll_wait \
+    -e trace=pwrite64,pwritev,write,fdatasync,fsync,pipe2,clone,clone3,epoll_wait,pread64 \
     "$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
 SPID=$!
 for _ in $(seq 1 100); do
@@ -94,8 +101,18 @@ PID=$(pgrep -P "$SPID" -x rotad)
 walfds=$(for f in /proc/$PID/fd/*; do
 	[ "$(readlink "$f")" = "$T/rotad.db-wal" ] && basename "$f"
 done | tr '\n' ' ')
-[ -n "$PID" ] && [ -n "$walfds" ]
-verdict "the daemon runs under strace, its WAL open (fds $walfds)" $? \
+dbfds=$(for f in /proc/$PID/fd/*; do
+	[ "$(readlink "$f")" = "$T/rotad.db" ] && basename "$f"
+done | tr '\n' ' ')
+# The read connection (storeq.h): the store's file opened read only
+# (fdinfo's flags, octal: the access mode is the low two bits).
+readfds=$(for f in /proc/$PID/fd/*; do
+	[ "$(readlink "$f")" = "$T/rotad.db" ] || continue
+	fl=$(awk '$1 == "flags:" { print $2 }' "/proc/$PID/fdinfo/${f##*/}")
+	[ $((0$fl & 3)) -eq 0 ] && basename "$f"
+done | tr '\n' ' ')
+[ -n "$PID" ] && [ -n "$walfds" ] && [ -n "$readfds" ]
+verdict "the daemon runs under strace, its WAL open (fds $walfds), its read connection (fd $readfds)" $? \
     "$(tail -n 5 "$T/log")"
 
 runs=()
@@ -135,7 +152,7 @@ wait "$SPID" # strace ends with the daemon, with its status
 st=$?
 PID= SPID=
 
-python3 - "$T/trace" "$walfds" "$PIDS" "$killed" >"$T/audit" 2>&1 <<'EOF'
+python3 - "$T/trace" "$walfds" "$PIDS" "$killed" "$readfds" "$dbfds" >"$T/audit" 2>&1 <<'EOF'
 import re, sys
 trace, walfds = sys.argv[1], set(sys.argv[2].split())
 daemon = {sys.argv[3]}  # its threads join as they are cloned
@@ -235,13 +252,24 @@ if reqs:
             on_loop.append(f"{t0:.6f} {c} (after {prev[:60]})")
     off_loop = [c for t0, t1, tid, c in calls if tid != main and
                 w0 <= t0 <= w1 and c.startswith(sync)]
+    dbfds = set(sys.argv[6].split())
     db = [c for c in off_loop if re.match(r'\w+\((\d+)', c).group(1)
-          not in walfds]
+          in dbfds]
     print(f"syncs during the runs: {len(on_loop)} on the loop's thread "
           f"(and {headers} of a new WAL header), {len(off_loop)} on the "
           f"pool's ({len(db)} of the database: checkpoints)")
     for c in on_loop[:5]:
         print("  on the loop:", c)
+# The read connection's reads while the runs go on, by thread: the
+# loop's, and the others'.  (Opening it, at the start, reads its first
+# page on the loop.)
+readfds = set(sys.argv[5].split())
+rd = [(tid, c) for t0, t1, tid, c in calls if c.startswith("pread64(") and
+      re.match(r'pread64\((\d+)', c).group(1) in readfds and reqs and
+      w0 <= t0 <= w1]
+print(f"read connection: {sum(1 for t, c in rd if t != main)} reads on "
+      f"the pool's threads, {sum(1 for t, c in rd if t == main)} on the "
+      "loop's")
 sys.exit(0 if reqs and syncs and bad == 0 and tail_ok else 1)
 EOF
 audit=$?
@@ -256,4 +284,13 @@ verdict "no sync on the loop's thread while the runs go on ($(grep '^syncs durin
 [ "$st" -eq 0 ] && grep -q "last WAL write synced before the exit: True" "$T/audit"
 verdict "SIGTERM: exit 0, the last commits synced before the exit" $? \
     "exit $st" "$(tail -n 3 "$T/log")"
+# Every run's record event in the sink, each once: its reads of the
+# spool, off the loop, lost and repeated nothing.
+ok_events=$(grep -c '"name":"record_rotation_on_demand_ok"' "$T/events.jsonl" 2>/dev/null)
+seqs=$(grep -o '"seq":[0-9]*' "$T/events.jsonl" 2>/dev/null | sort | uniq -d | wc -l)
+grep -q "^read connection: [1-9][0-9]* reads on the pool's threads, 0 on the loop's" "$T/audit" &&
+    [ "${ok_events:-0}" -ge "$N" ] && [ "$seqs" -eq 0 ]
+st9=$?
+verdict "the listings' and the sink's reads on the pool, none on the loop ($(grep '^read connection' "$T/audit"); $ok_events records in the sink)" \
+    $st9 "$(grep '^read connection' "$T/audit"); duplicates: $seqs"
 exit 0

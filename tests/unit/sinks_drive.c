@@ -25,9 +25,11 @@
 #include "secret.h"
 #include "sinks.h"
 #include "store.h"
+#include "storeq.h"
 
 struct drive {
 	struct store *st;
+	struct storeq *q;
 	struct sinks *s;
 	uint64_t deadline;
 	int done;
@@ -102,7 +104,14 @@ main(int argc, char **argv)
 	cfg.sinks = sinks;
 	cfg.nsinks = 2;
 	uv_loop_init(&loop);
-	if (sinks_open(&cfg, NULL, d.st, &loop, &d.s) < 0) {
+	/* The spool's reads, as the daemon makes them (no group commit
+	 * here: each as asked). */
+	if (storeq_open(&loop, d.st, &d.q) < 0) {
+		fprintf(stderr, "sinks-drive: storeq_open failed\n");
+		return 1;
+	}
+	storeq_direct(d.q);
+	if (sinks_open(&cfg, NULL, d.st, d.q, &loop, &d.s) < 0) {
 		fprintf(stderr, "sinks-drive: sinks_open failed\n");
 		return 1;
 	}
@@ -133,6 +142,7 @@ main(int argc, char **argv)
 	printf("last=%lld local=%lld audit=%lld\n", (long long)last,
 	    (long long)m[0].cursor, (long long)m[1].cursor);
 	uv_close((uv_handle_t *)&t, NULL);
+	storeq_close(d.q);
 	sinks_close(d.s);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);

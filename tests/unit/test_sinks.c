@@ -30,6 +30,7 @@
 #include "secret.h"
 #include "sinks.h"
 #include "store.h"
+#include "storeq.h"
 
 struct fixture {
 	char dir[64], db[96], out[96], sock[96];
@@ -39,6 +40,7 @@ struct fixture {
 	struct job_events cfg;
 	struct job_sink sink;
 	struct sinks *s;
+	struct storeq *q; /* the spool's reads: at once, no group commit */
 };
 
 static int
@@ -60,6 +62,8 @@ setup(void **state)
 			     err, sizeof(err)),
 	    0);
 	assert_int_equal(uv_loop_init(&f->loop), 0);
+	assert_int_equal(storeq_open(&f->loop, f->st, &f->q), 0);
+	storeq_direct(f->q);
 	f->cfg.spool_max = JOB_SPOOL_MAX_DEFAULT;
 	f->cfg.sinks = &f->sink;
 	f->cfg.nsinks = 1;
@@ -76,6 +80,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 	char cmd[128];
 
+	storeq_close(f->q);
 	sinks_close(f->s);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -85,6 +90,15 @@ teardown(void **state)
 	assert_int_equal(system(cmd), 0);
 	free(f);
 	return 0;
+}
+
+/* The sinks' reads of the spool (off the loop) done, and what they
+ * read written or sent. */
+static void
+drain(struct fixture *f)
+{
+	while (!storeq_idle(f->q))
+		uv_run(&f->loop, UV_RUN_ONCE);
 }
 
 /* Spool the sample of NAME, encoded as the daemon does (seq 0: the
@@ -164,7 +178,7 @@ test_file_order_and_restart(void **state)
 	int64_t id, first = 0;
 	int i;
 
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	assert_int_equal(cursor(f, "audit"), 0);
 	for (i = 0; i < 300; i++) { /* more than a batch */
 		spool(f, i % EVENT__MAX, &id);
@@ -173,6 +187,7 @@ test_file_order_and_restart(void **state)
 		expect(m, i % EVENT__MAX, id, EVENT_FORMAT_JSON);
 	}
 	sinks_kick(f->s);
+	drain(f);
 	assert_int_equal(cursor(f, "audit"), id);
 
 	/* A restart: three more spooled while closed, then two after. */
@@ -183,10 +198,11 @@ test_file_order_and_restart(void **state)
 		spool(f, EVENT_VERIFY_FAIL, &id);
 		expect(m, EVENT_VERIFY_FAIL, id, EVENT_FORMAT_JSON);
 	}
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	spool(f, EVENT_SECRET_READ, &id);
 	expect(m, EVENT_SECRET_READ, id, EVENT_FORMAT_JSON);
 	sinks_kick(f->s);
+	drain(f);
 	fclose(m);
 	got = slurp(f->out);
 	assert_string_equal(got, want);
@@ -207,14 +223,16 @@ test_no_replay(void **state)
 
 	spool(f, EVENT_DAEMON_STARTED, &id);
 	spool(f, EVENT_DAEMON_STOPPING, &id);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	assert_int_equal(cursor(f, "audit"), id);
 	sinks_kick(f->s);
+	drain(f);
 	got = slurp(f->out);
 	assert_string_equal(got, "");
 	free(got);
 	spool(f, EVENT_CONFIG_RELOADED, &id);
 	sinks_kick(f->s);
+	drain(f);
 	assert_int_equal(sinks_metrics(f->s, &mt, 1), 1);
 	assert_string_equal(mt.name, "audit");
 	assert_int_equal(mt.seen, 1);
@@ -234,7 +252,7 @@ test_ceiling(void **state)
 	int64_t id, mid = 0;
 	int i;
 
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 6; i++) {
 		spool(f, EVENT_VERIFY_FAIL, &id);
 		expect(m, EVENT_VERIFY_FAIL, id, EVENT_FORMAT_JSON);
@@ -243,7 +261,9 @@ test_ceiling(void **state)
 	}
 	fflush(m);
 	sinks_set_ceiling(f->s, mid);
+	drain(f);
 	sinks_kick(f->s);
+	drain(f);
 	assert_int_equal(cursor(f, "audit"), mid);
 	got = slurp(f->out);
 	/* The first three lines, and not one more. */
@@ -253,6 +273,7 @@ test_ceiling(void **state)
 	assert_memory_equal(got, want, strlen(got));
 	free(got);
 	sinks_set_ceiling(f->s, INT64_MAX);
+	drain(f);
 	fclose(m);
 	got = slurp(f->out);
 	assert_string_equal(got, want);
@@ -284,7 +305,7 @@ test_filter(void **state)
 	f->sink.users = users;
 	f->sink.nusers = 1;
 	f->sink.format = "cef";
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < EVENT__MAX; i++) {
 		struct event ev;
 
@@ -298,6 +319,7 @@ test_filter(void **state)
 			expect(m, i, id, EVENT_FORMAT_CEF);
 	}
 	sinks_kick(f->s);
+	drain(f);
 	fclose(m);
 	got = slurp(f->out);
 	assert_string_equal(got, want);
@@ -329,7 +351,7 @@ test_check(void **state)
 	assert_non_null(
 	    strstr(buf, "rotad.yaml:7:9: unknown event 'verify_fial'"));
 	free(buf);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), -EINVAL);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), -EINVAL);
 	f->s = NULL;
 }
 
@@ -343,12 +365,14 @@ test_reopen(void **state)
 	int64_t a, b;
 
 	snprintf(moved, sizeof(moved), "%s.1", f->out);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	spool(f, EVENT_VERIFY_OK, &a);
 	sinks_kick(f->s);
+	drain(f);
 	assert_int_equal(rename(f->out, moved), 0);
 	spool(f, EVENT_VERIFY_FAIL, &b);
 	sinks_reopen(f->s);
+	drain(f);
 	got = slurp(moved);
 	assert_non_null(strstr(got, "\"name\":\"verify_ok\""));
 	assert_null(strstr(got, "verify_fail"));
@@ -358,6 +382,71 @@ test_reopen(void **state)
 	assert_null(strstr(got, "verify_ok"));
 	free(got);
 	assert_int_equal(cursor(f, "audit"), b);
+}
+
+/* Count the lines of PATH that hold NEEDLE. */
+static int
+count_in(const char *path, const char *needle)
+{
+	char *got = slurp(path), *p = got;
+	int n = 0;
+
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p += strlen(needle);
+	}
+	free(got);
+	return n;
+}
+
+/* SIGHUP while a batch is written off the loop: its fd is left to it,
+ * the path opened again after; each event lands once, in one file or
+ * the other, and the cursor reaches the last. */
+static void
+test_reopen_while_writing(void **state)
+{
+	struct fixture *f = *state;
+	char moved[128];
+	int64_t a, b;
+
+	snprintf(moved, sizeof(moved), "%s.1", f->out);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	spool(f, EVENT_VERIFY_OK, &a);
+	sinks_kick(f->s); /* its batch in flight: not drained */
+	assert_false(storeq_idle(f->q));
+	(void)rename(f->out, moved);
+	spool(f, EVENT_VERIFY_FAIL, &b);
+	sinks_reopen(f->s);
+	drain(f);
+	assert_int_equal(count_in(moved, "\"name\":\"verify_ok\"") +
+		count_in(f->out, "\"name\":\"verify_ok\""),
+	    1);
+	assert_int_equal(count_in(moved, "\"name\":\"verify_fail\"") +
+		count_in(f->out, "\"name\":\"verify_fail\""),
+	    1);
+	assert_int_equal(cursor(f, "audit"), b);
+	(void)a;
+}
+
+/* Closed while its batch is written: freed when the write ends, not
+ * before (the sanitizers' build would see a use after free). */
+static void
+test_close_while_writing(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a;
+
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	spool(f, EVENT_VERIFY_OK, &a);
+	sinks_kick(f->s);
+	assert_false(storeq_idle(f->q));
+	sinks_close(f->s);
+	f->s = NULL;
+	drain(f);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(count_in(f->out, "\"name\":\"verify_ok\""), 1);
 }
 
 /* The bound trims the oldest and says how many. */
@@ -370,7 +459,7 @@ test_bound(void **state)
 	int i;
 
 	f->cfg.spool_max = 10;
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 25; i++)
 		spool(f, EVENT_SECRET_READ, &id);
 	assert_int_equal(sinks_bound(f->s, id, &dropped), 0);
@@ -384,7 +473,7 @@ test_bound(void **state)
 	 * five more spooled and deleted are five more lost. */
 	sinks_close(f->s);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 5; i++)
 		spool(f, EVENT_SECRET_READ, &id);
 	assert_int_equal(sinks_bound(f->s, id, &dropped), 0);
@@ -395,6 +484,7 @@ test_bound(void **state)
 	assert_int_equal(last, id);
 	/* The sink, behind, gets the ten kept. */
 	sinks_kick(f->s);
+	drain(f);
 	assert_int_equal(cursor(f, "audit"), id);
 }
 
@@ -433,10 +523,11 @@ test_syslog_waits(void **state)
 	f->sink.type = JOB_SINK_SYSLOG;
 	f->sink.path = NULL;
 	f->sink.socket = f->sock;
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 5; i++)
 		spool(f, EVENT_VERIFY_FAIL, &ids[i]);
 	sinks_kick(f->s);
+	drain(f);
 	assert_int_equal(sinks_metrics(f->s, &mt, 1), 1);
 	assert_int_equal(mt.retrying, 1);
 	assert_int_equal(mt.delivered, 0);
@@ -486,9 +577,10 @@ test_journal(void **state)
 	f->sink.path = NULL;
 	f->sink.socket = f->sock;
 	f->sink.format = "journal";
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	spool(f, EVENT_VERIFY_FAIL, &id);
 	sinks_kick(f->s);
+	drain(f);
 	n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
 	assert_true(n > 0);
 	buf[n] = '\0';
@@ -553,7 +645,7 @@ test_network_partial_and_crash(void **state)
 	f->sink.timeout = 10;
 	f->cfg.delivery_path = FAKE_DELIVER;
 	/* The fake takes its output file as --user's value. */
-	assert_int_equal(sinks_open(&f->cfg, path, f->st, &f->loop, &f->s), 0);
+	assert_int_equal(sinks_open(&f->cfg, path, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 5; i++) {
 		spool(f, i % 2 ? EVENT_VERIFY_FAIL : EVENT_VERIFY_OK, &id[i]);
 		expect(m, i % 2 ? EVENT_VERIFY_FAIL : EVENT_VERIFY_OK, id[i],
@@ -561,6 +653,7 @@ test_network_partial_and_crash(void **state)
 	}
 	fclose(m);
 	sinks_kick(f->s);
+	drain(f);
 	u.want = id[4];
 	uv_timer_init(&f->loop, &u.poll);
 	uv_timer_init(&f->loop, &u.deadline);
@@ -596,6 +689,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reopen_while_writing, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_close_while_writing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_syslog_waits, setup, teardown),
