@@ -184,6 +184,7 @@ struct run {
 	enum event_trigger trigger;      /* what started it, for its events */
 	char alert_id[EVENT_ID_MAX + 1]; /* the SIEM alert's, or "" */
 	bool generating;    /* its new key is being made (keygen.h) */
+	bool requesting;    /* its step's request is being built (run.c) */
 	bool scripted_fail; /* the test provider was told to fail */
 	int outputs;        /* script outputs kept so far */
 	const struct job_script *cur_script; /* the one a worker runs */

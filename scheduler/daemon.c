@@ -215,10 +215,10 @@ stop_deadline(uv_timer_t *t)
 		}
 		reload_gen_put(r->gen);
 		uv_timer_stop(&r->timer);
-		if (r->sp != NULL || r->generating) {
-			/* step_done() (key_made()) closes it once the worker
-			 * (the key) is done; the run stays as persisted, for
-			 * recovery. */
+		if (r->sp != NULL || r->generating || r->requesting) {
+			/* step_done() (key_made(), req_done()) closes it once
+			 * the worker (the key, the request) is done; the run
+			 * stays as persisted, for recovery. */
 			r->abandoned = true;
 			if (r->sp != NULL)
 				spawn_cancel(r->sp);

@@ -47,6 +47,7 @@
 #include "secret.h"
 #include "spawn.h"
 #include "store.h"
+#include "storeq.h"
 #include "wire.h"
 #include "workers.h"
 #include "xalloc.h"
@@ -834,24 +835,98 @@ admin_identity(const struct ustate *admin)
 	return admin->user->dn != NULL ? admin->user->dn : admin->user->login;
 }
 
-/* The encoded request for the worker of R's current step (request.h).
- * Returns 0, or -errno with a reason in MSG. */
-static int
-step_request(struct run *r, enum wire_op op, enum rotation_cand cand,
-    struct secret **ret, char *msg, size_t size)
-{
-	const struct job_resource *res = r->user->resource;
-	const struct request_subject who = { r->user, r->us->name,
-		r->us->cred == CRED_PRIVATE_KEY };
-	struct ustate *admin = NULL;
-	char action[64];
-	const char *ta;
+/*
+ * ---- requests, built off the loop ----
+ *
+ * A step's request carries secrets the store decrypts (the candidate,
+ * the current one, the admin's): it is built on libuv's pool through the
+ * store's read handle (storeq.h), after the settle that ends this turn --
+ * which commits what the step stands on, the pending secret above all --
+ * while the loop goes on.  The run waits for it as it waits for its
+ * worker.  What the request is built from is copied here, on the loop,
+ * or is the run's generation's (held while the run lives).  The worker
+ * then waits, as ever, for the flush that covers the store's commits when
+ * it started (run_spawn()).
+ */
+struct step_req {
+	struct storeq_job job;
+	struct run *r;
+	struct request_subject who;
+	char *admin; /* its identity, or NULL */
+	enum wire_op op;
+	enum store_slot slot, old_slot;
+	const struct job_script *sc; /* a script's input, else NULL */
+	const char *provider;
+	char action[64]; /* the test builds' word, or "" */
+	const char *extra[7];
+	bool apply;
+	/* out */
+	struct secret *request;
+	int rc;
+	char msg[STORE_MESSAGE_MAX + 1];
+};
 
-	if (res->admin_user != NULL)
-		admin = users_find(r->d, res->admin_user);
-	ta = test_action(r, op, action, sizeof(action));
-	return request_step(r->d->store, &who, admin_identity(admin), op,
-	    cand_slot(cand), ta, ret, msg, size);
+static void
+req_work(struct storeq_job *j, struct store *rd)
+{
+	struct step_req *q = (struct step_req *)j;
+
+	if (q->sc != NULL)
+		q->rc = request_script(rd, &q->who, q->provider, q->sc,
+		    q->slot, q->old_slot, &q->request, q->msg, sizeof(q->msg));
+	else
+		q->rc = request_step(rd, &q->who, q->admin, q->op, q->slot,
+		    q->action[0] != '\0' ? q->action : NULL, &q->request,
+		    q->msg, sizeof(q->msg));
+}
+
+static void resume(struct run *r, enum rotation_class c, const char *msg);
+static void step_result(struct run *r, enum store_error_class class,
+    bool untouched, const char *msg);
+static int spawn_worker(struct run *r, const char *provider,
+    struct secret *request, const char *const *extra, bool apply,
+    struct outcome *o);
+
+static void
+req_done(struct storeq_job *j, bool cancelled)
+{
+	struct step_req *q = (struct step_req *)j;
+	struct run *r = q->r;
+	struct outcome o;
+
+	r->requesting = false;
+	if (r->abandoned) {
+		/* The stop deadline passed meanwhile: no worker starts. */
+		secret_free(q->request);
+		batch_abandon(r);
+		uv_close((uv_handle_t *)&r->timer, run_closed);
+	} else if (cancelled) {
+		step_result(r, STORE_ERROR_TRANSIENT, true,
+		    "the daemon is stopping: no worker started");
+	} else if (q->rc < 0) {
+		step_result(r, STORE_ERROR_FATAL, false, q->msg);
+	} else {
+		if (q->sc != NULL)
+			r->cur_script = q->sc; /* its output is kept */
+		if (spawn_worker(r, q->provider, q->request, q->extra, q->apply,
+			&o) < 0)
+			resume(r, o.class, o.msg);
+	}
+	free(q->admin);
+	free(q);
+}
+
+/* Build Q's request off the loop; req_done() goes on. */
+static void
+ask_request(struct run *r, struct step_req *q)
+{
+	q->job.work = req_work;
+	q->job.done = req_done;
+	q->r = r;
+	q->who = (struct request_subject){ r->user, r->us->name,
+		r->us->cred == CRED_PRIVATE_KEY };
+	r->requesting = true;
+	storeq_submit(r->d->storeq, &q->job);
 }
 
 static bool
@@ -912,7 +987,10 @@ run_spawn(struct run *r, const char *provider, struct secret *request,
 
 	memset(&a, 0, sizeof(a));
 	/* Nothing reaches a target before what the store has now is on
-	 * disk (durable.h): the worker waits for its request till then. */
+	 * disk (durable.h): the worker waits for its request till then.
+	 * Its step's commits were made before the request was asked, so
+	 * before now; holding for all of now's is simpler to reason about
+	 * (and to watch: durable.sh) than for just those. */
 	a.hold = durable_hold(r->d);
 	/* The worker dies with us (PR_SET_PDEATHSIG), and leaves at once
 	 * if we died before it could ask for that: it checks this pid. */
@@ -1025,10 +1103,10 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 	const struct job_resource *res = r->user->resource;
 	enum wire_op op =
 	    rop == ROTATION_OP_APPLY ? WIRE_OP_APPLY : WIRE_OP_VERIFY;
-	const char *extra[7] = { NULL };
-	struct secret *request = NULL;
+	struct ustate *admin = NULL;
+	struct step_req *q;
+	const char *ta, *id;
 	size_t i, n = 0;
-	int rc;
 
 	/* From now until its deadline has passed, this apply may land,
 	 * whatever becomes of the worker. */
@@ -1048,24 +1126,34 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 						  : STORE_CURRENT,
 		    o);
 	}
-	rc = step_request(r, op, cand, &request, o->buf, STORE_MESSAGE_MAX + 1);
-	if (rc < 0)
-		return failed(o, ROTATION_FATAL, rc);
+	q = xcalloc(1, sizeof(*q));
+	if (res->admin_user != NULL)
+		admin = users_find(r->d, res->admin_user);
+	id = admin_identity(admin);
+	q->admin = id != NULL ? xstrdup(id) : NULL;
+	ta = test_action(r, op, q->action, sizeof(q->action));
+	if (ta != NULL && ta != q->action)
+		snprintf(q->action, sizeof(q->action), "%s", ta);
+	q->op = op;
+	q->slot = cand_slot(cand);
+	q->provider = res->provider->name;
+	q->apply = rop == ROTATION_OP_APPLY;
 	if (res->tls_ca_file != NULL) {
-		extra[n++] = "--ca-file";
-		extra[n++] = res->tls_ca_file;
+		q->extra[n++] = "--ca-file";
+		q->extra[n++] = res->tls_ca_file;
 	}
 	/* A file the provider reads (ssh's known_hosts) must be open to
 	 * its sandbox: each path its worker is sent, at most two. */
-	for (i = 0; i < res->nparams && n + 2 < sizeof(extra) / sizeof(*extra);
+	for (i = 0;
+	     i < res->nparams && n + 2 < sizeof(q->extra) / sizeof(*q->extra);
 	     i++)
 		if (res->params[i].key->type == CATALOG_PATH &&
 		    (res->params[i].key->flags & CATALOG_KEY_WORKER)) {
-			extra[n++] = "--read";
-			extra[n++] = res->params[i].value;
+			q->extra[n++] = "--read";
+			q->extra[n++] = res->params[i].value;
 		}
-	return spawn_worker(r, res->provider->name, request, extra,
-	    rop == ROTATION_OP_APPLY, o);
+	ask_request(r, q);
+	return 0;
 }
 
 /* The outcome of R's current operation, to the engine: CLASS NONE is
@@ -1074,12 +1162,20 @@ static void
 step_result(struct run *r, enum store_error_class class, bool untouched,
     const char *msg)
 {
-	struct rotation_actions acts;
-	struct rotation_env env;
 	enum rotation_class c = class_of(class);
 
 	if (untouched && c == ROTATION_TRANSIENT)
 		c = ROTATION_UNTOUCHED;
+	resume(r, c, msg);
+}
+
+/* R's operation ended with class C (MSG): the engine goes on. */
+static void
+resume(struct run *r, enum rotation_class c, const char *msg)
+{
+	struct rotation_actions acts;
+	struct rotation_env env;
+
 	env_of(r, &env);
 	rotation_result(&r->rot, c, msg, &env, &acts);
 	run_do(r, &acts);
@@ -1219,29 +1315,27 @@ static int
 spawn_script(struct run *r, const char *provider, const struct job_script *sc,
     enum store_slot new_slot, enum store_slot old_slot, struct outcome *o)
 {
-	const struct request_subject who = { r->user, r->us->name,
-		r->us->cred == CRED_PRIVATE_KEY };
-	const char *extra[5] = { NULL };
-	struct secret *request = NULL;
-	int rc;
+	struct step_req *q = xcalloc(1, sizeof(*q));
 
-	rc = request_script(r->d->store, &who, provider, sc, new_slot, old_slot,
-	    &request, o->buf, STORE_MESSAGE_MAX + 1);
-	if (rc < 0)
-		return failed(o, ROTATION_FATAL, rc);
+	(void)o; /* the outcome comes from req_done() */
+	q->sc = sc;
+	q->provider = provider;
+	q->slot = new_slot;
+	q->old_slot = old_slot;
 	/* The script's profile may execute its interpreter, or the script
 	 * itself, and nothing else. */
-	extra[0] = "--exec";
-	extra[1] = sc->command != NULL ? sc->command : sc->path;
+	q->extra[0] = "--exec";
+	q->extra[1] = sc->command != NULL ? sc->command : sc->path;
 	if (sc->command != NULL) {
-		extra[2] = "--read";
-		extra[3] = sc->path;
+		q->extra[2] = "--read";
+		q->extra[3] = sc->path;
 	}
-	r->cur_script = sc; /* its output is kept with the run */
 	/* A generic provider's rotate script may change the target; its
 	 * apply bound was set by start_worker(), and a batch does not take
 	 * its scripts together. */
-	return spawn_worker(r, provider, request, extra, false, o);
+	q->apply = false;
+	ask_request(r, q);
+	return 0;
 }
 
 /* Post-rotation script I: the new secret is current now. */

@@ -459,10 +459,16 @@ store_reader(struct store *st, struct store **ret)
 	if (rd == NULL)
 		return fail(st, -ENOMEM, "out of memory");
 	rd->ops = st->ops;
-	r = st->ops->reader(st->be, rd->err, sizeof(rd->err), &rd->be);
+	/* The data key, copied: the worker requests built off the loop
+	 * decrypt through it (the master key is long gone). */
+	r = secret_new(secret_data(st->dek), secret_len(st->dek), &rd->dek);
+	if (r < 0)
+		snprintf(rd->err, sizeof(rd->err), "out of memory");
+	else
+		r = st->ops->reader(st->be, rd->err, sizeof(rd->err), &rd->be);
 	if (r < 0) {
 		fail(st, r, "%s", rd->err);
-		free(rd);
+		store_close(rd);
 		return r;
 	}
 	*ret = rd;
@@ -562,8 +568,6 @@ store_rekey(struct store *st, const struct secret *new_master_key)
 	 * DEK, which does not change, so a rekey is one small write however
 	 * many secrets there are, and it is atomic.
 	 */
-	if (st->dek == NULL)
-		return fail(st, -EPERM, "a read handle holds no key");
 	r = seal(new_master_key, dek_aad, DEK_AAD_LEN, secret_data(st->dek),
 	    STORE_KEY_LEN, &wrapped);
 	if (r < 0)
@@ -629,8 +633,6 @@ insert_version(struct store *st, const char *user, const struct secret *value,
 	info.created = info.changed = now;
 	if (run_id != NULL)
 		memcpy(info.run_id, run_id, sizeof(info.run_id));
-	if (st->dek == NULL)
-		return fail(st, -EPERM, "a read handle holds no key");
 	r = seal(st->dek, aad, value_aad(user, info.version, aad),
 	    secret_data(value), secret_len(value), &sealed);
 	if (r < 0)
@@ -752,8 +754,6 @@ open_value(struct store *st, const char *user,
 	unsigned char aad[VALUE_AAD_MAX];
 	int r;
 
-	if (st->dek == NULL)
-		return fail(st, -EPERM, "a read handle holds no key");
 	r = unseal(
 	    st->dek, aad, value_aad(user, info->version, aad), sealed, ret);
 	if (r == -EBADMSG)

@@ -118,10 +118,9 @@ void store_close(struct store *st);
  * ST).  It reads what ST has committed -- with group commit, what ST's
  * last store_settle() committed -- and blocks no writer: in a snapshot of
  * its own with store_read_begin(), else a statement at a time.  It holds
- * no key: a secret's value read or written through it fails -EPERM
- * (versions, runs, outputs, schedules and events read as from ST), and
- * the backend refuses every other write.  -EOPNOTSUPP for a backend
- * without read handles.
+ * a copy of ST's data key, and reads secrets as ST does; the backend
+ * refuses every write through it.  -EOPNOTSUPP for a backend without
+ * read handles.
  */
 int store_reader(struct store *st, struct store **ret);
 

@@ -7,11 +7,13 @@
 # daemon runs under strace (all its threads: the flush runs on libuv's
 # pool):
 #   - every request written to a worker comes after an fdatasync() of
-#     the WAL that began after the daemon's last write to the WAL in the
-#     turn of its loop that started the worker (the turn's commits, its
-#     step's among them, go to the WAL as one transaction before the
-#     loop waits again), and ended before the request (checked to fail
-#     when the hold is taken out);
+#     the WAL that began after the daemon's last write to the WAL before
+#     the worker started, and ended before the request (checked to fail
+#     when the hold is taken out).  Its step's commits are among those
+#     writes: a turn's commits go to the WAL as one transaction before
+#     the loop waits again, and a step's request is built off the loop
+#     (scheduler/storeq.h) after the turn that asked for it, its worker
+#     started once it is;
 #   - while the runs go on, the loop's thread makes no sync but SQLite's
 #     of a new WAL header (once a log cycle, when a commit starts the log
 #     over after a complete checkpoint): the WAL's flushes and the
@@ -185,12 +187,11 @@ for t0, t1, tid, c in calls:
             daemon.add(r.group(1))
 calls = [x for x in calls if x[2] in daemon]
 # A request is held from its worker's start (its pipes made) until a
-# sync covers what the store had at the end of that turn of the loop
-# (the turn's commits, its step's among them, are one transaction
-# written to the WAL before the loop waits again); it may go out later.
+# sync covers what the WAL had then: its step's commits were written to
+# it at the end of an earlier turn of the loop, the one that asked for
+# the request, which is built off the loop after that turn; it may go out
+# later.
 main = sys.argv[3]
-waits = [t0 for t0, t1, tid, c in calls
-         if tid == main and c.startswith("epoll_wait(")]
 pipe_w, syncs, walw, reqs = {}, [], [], []
 for t0, t1, tid, c in calls:
     m = re.match(r'pipe2\(\[(\d+), (\d+)\]', c)
@@ -214,18 +215,16 @@ for t0, t1, tid, c in calls:
 print(f"{len(reqs)} worker requests, {len(walw)} WAL writes, {len(syncs)} WAL syncs")
 bad = 0
 for start, w in reqs:
-    end = next((p for p in waits if p > start), w)
-    before = [p for p in walw if p < end]
+    before = [p for p in walw if p < start]
     if not before:
         continue
     last = before[-1]
     if not any(s0 > last and s1 <= w for s0, s1 in syncs):
         bad += 1
         if bad <= 5:
-            print(f"request at {w:.6f} (worker started {start:.6f}, "
-                  f"its turn ended {end:.6f}): last WAL write of the "
-                  f"turn {last:.6f}, no sync begun after it and ended "
-                  "before the request")
+            print(f"request at {w:.6f} (worker started {start:.6f}): "
+                  f"last WAL write before it {last:.6f}, no sync begun "
+                  "after it and ended before the request")
 last_w = walw[-1] if walw else 0
 tail_ok = any(s0 > last_w for s0, s1 in syncs)
 print("last WAL write synced before the exit:", tail_ok)
@@ -275,7 +274,7 @@ EOF
 audit=$?
 head -n 1 "$T/audit" | grep -q "^[1-9][0-9]* worker requests" && [ "$audit" -eq 0 ]
 st6=$? # (the name's $(...) below would set $? again)
-verdict "every worker request after a sync of the WAL begun after the last commit before it ($(head -n 1 "$T/audit"))" \
+verdict "every worker request after a sync of the WAL begun after the last WAL write before its worker started ($(head -n 1 "$T/audit"))" \
     $st6 "$(cat "$T/audit")"
 grep -q "^syncs during the runs: 0 on the loop's thread (and [0-9]* of a new WAL header), [1-9][0-9]* on the pool's ([1-9]" "$T/audit"
 st7=$?

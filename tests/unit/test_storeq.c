@@ -6,8 +6,8 @@
  *   - a job asked before a settle does not start until storeq_settled(),
  *     and then sees every commit made before it was asked;
  *   - jobs run one at a time, in the order asked, on another thread;
- *   - the read handle reads runs and events, refuses secrets' values
- *     (-EPERM) and every write;
+ *   - the read handle reads runs, events and secrets, and refuses every
+ *     write;
  *   - closing tells the jobs not started, cancelled, and the running one
  *     when it returns, done.
  */
@@ -49,6 +49,7 @@ struct job {
 	pthread_t thread;
 	char id[STORE_RUN_ID_LEN + 1];
 	int get_rc, secret_rc, write_rc;
+	bool secret_ok;
 	int64_t last;
 	struct store_run got;
 	int *order, *norder, n; /* where DONE writes its number */
@@ -120,6 +121,8 @@ work(struct storeq_job *sj, struct store *rd)
 	j->get_rc = store_run_get(rd, j->id, &j->got);
 	(void)store_event_last(rd, &j->last);
 	j->secret_rc = store_secret_get(rd, "alice", STORE_CURRENT, &s, NULL);
+	j->secret_ok = j->secret_rc == 0 && secret_len(s) == 4 &&
+	    memcmp(secret_data(s), "pw-1", 4) == 0;
 	secret_free(s);
 	memcpy(r.id, j->id, sizeof(r.id));
 	snprintf(r.user, sizeof(r.user), "mallory");
@@ -176,8 +179,9 @@ seed_alice(struct fixture *f)
 	secret_free(v);
 }
 
-/* Asked before the settle, a job waits for it, then sees the commit;
- * it ran on another thread; the read handle refuses values and writes. */
+/* Asked before the settle, a job waits for it, then sees the commits
+ * (a secret's too, decrypted); it ran on another thread; the read handle
+ * refuses writes. */
 static void
 test_waits_for_the_settle(void **state)
 {
@@ -205,7 +209,8 @@ test_waits_for_the_settle(void **state)
 	assert_string_equal(j.got.user, "alice");
 	assert_true(j.last >= 1);
 	assert_false(pthread_equal(j.thread, pthread_self()));
-	assert_int_equal(j.secret_rc, -EPERM);
+	assert_int_equal(j.secret_rc, 0);
+	assert_true(j.secret_ok);
 	assert_true(j.write_rc < 0);
 }
 
