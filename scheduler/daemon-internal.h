@@ -210,7 +210,11 @@ struct daemon {
 	struct gen *gen;
 	int generations;
 	struct store *store;
-	struct storeq *storeq; /* the store's reads off the loop */
+	/* The store's reads off the loop (storeq.h): the daemon's own
+	 * (worker requests, the sinks' spool), and the control socket's
+	 * listings, each queue its own read connection, so that no
+	 * operator's listing ever delays a rotation's request. */
+	struct storeq *storeq, *ctlq;
 	LIST_HEAD(, cmd_read) reads; /* control's, in flight (command.c) */
 	struct control *control;
 	struct control_acl acl;

@@ -151,7 +151,8 @@ close_all(struct daemon *d)
 	/* First: the jobs not started are told now, while their sinks
 	 * and connections still are. */
 	storeq_close(d->storeq);
-	d->storeq = NULL;
+	storeq_close(d->ctlq);
+	d->storeq = d->ctlq = NULL;
 	if (d->sinks != NULL) {
 		sinks_close(d->sinks);
 		d->sinks = NULL;
@@ -540,15 +541,21 @@ open_store(struct daemon *d, const struct job_set *set)
 	return 0;
 }
 
-/* The store's reads off the loop (storeq.h). */
+/* The store's reads off the loop (storeq.h): the daemon's, the control
+ * socket's. */
 static int
 open_reads(struct daemon *d)
 {
 	int r = storeq_open(d->loop, d->store, &d->storeq);
 
-	if (r < 0)
+	if (r == 0)
+		r = storeq_open(d->loop, d->store, &d->ctlq);
+	if (r < 0) {
 		log_msg(LOG_ERR, MSG_STORE, "store: %s",
 		    store_last_error(d->store));
+		storeq_close(d->storeq); /* nothing asked yet: freed now */
+		d->storeq = NULL;
+	}
 	return r;
 }
 

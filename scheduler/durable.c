@@ -63,6 +63,7 @@ settle(struct daemon *d)
 	if (r < 0)
 		settle_failed(d, r);
 	storeq_settled(d->storeq);
+	storeq_settled(d->ctlq);
 }
 
 /* A flush of flush_gen and flush_event returned R. */
@@ -201,6 +202,7 @@ durable_stop(struct daemon *d)
 		release(d);
 	d->durable_stopped = true;
 	storeq_direct(d->storeq);
+	storeq_direct(d->ctlq);
 	uv_close((uv_handle_t *)&d->durable_prepare, NULL);
 	return 0;
 }

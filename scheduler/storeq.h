@@ -9,7 +9,8 @@
  * with a store across the network, a round trip each -- while what the
  * loop itself writes and reads is the turn's own (durable.h).
  *
- * Jobs run one at a time, in the order asked.  A job sees every commit
+ * A queue's jobs run one at a time, in the order asked (the daemon keeps
+ * two queues: its own, and the control socket's listings').  A job sees every commit
  * made before it was asked: the read handle sees what the store's last
  * settle committed, so a job asked during a turn starts after the settle
  * that ends the turn (storeq_settled(), called by durable.c).  It may see
