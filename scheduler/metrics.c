@@ -13,6 +13,7 @@
 #include "sinks.h"
 #include "log.h"
 #include "spawn.h"
+#include "storeq.h"
 
 static void
 counter(FILE *f, const char *name, const char *help, uint64_t value)
@@ -181,6 +182,15 @@ metrics_text(struct daemon *d)
 	    "Syncs of the store to disk: each covers every commit before it "
 	    "(group commit).",
 	    d->flushes);
+	fprintf(f,
+	    "# HELP rotad_store_reads_total Reads of the store made off the "
+	    "loop, on libuv's pool: the daemon's (worker requests, the "
+	    "sinks' spool) and the control socket's listings.\n"
+	    "# TYPE rotad_store_reads_total counter\n"
+	    "rotad_store_reads_total{queue=\"daemon\"} %" PRIu64 "\n"
+	    "rotad_store_reads_total{queue=\"control\"} %" PRIu64 "\n",
+	    d->storeq != NULL ? storeq_done(d->storeq) : 0,
+	    d->ctlq != NULL ? storeq_done(d->ctlq) : 0);
 	gauge(f, "rotad_held_worker_requests",
 	    "Workers started whose request waits for the store's sync.",
 	    (int)spawn_held());
