@@ -745,8 +745,8 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 	r = find_run(d, id);
 	if (r != NULL)
 		rq->result = json_pack("{s:o}", "run",
-		    run_json(&r->rec, run_kind_name(r->kind),
-			run_phase_name(r)));
+		    run_json(
+			&r->rec, run_kind_name(r->kind), run_phase_name(r)));
 	read_submit(rq);
 }
 
@@ -920,16 +920,16 @@ events_read(struct cmd_read *rq, struct store *rd)
 	while (json_array_size(o.arr) < (size_t)rq->limit && o.last < last) {
 		int64_t before = o.last;
 
-		if (store_event_since(rd, o.last, rq->limit, collect_event,
-			&o) < 0 ||
+		if (store_event_since(
+			rd, o.last, rq->limit, collect_event, &o) < 0 ||
 		    o.last == before)
 			break;
 	}
 	store_read_end(rd);
 	while (json_array_size(o.arr) > (size_t)rq->limit)
 		json_array_remove(o.arr, json_array_size(o.arr) - 1);
-	rq->result = json_pack(
-	    "{s:o, s:I}", "events", o.arr, "last", (json_int_t)last);
+	rq->result =
+	    json_pack("{s:o, s:I}", "events", o.arr, "last", (json_int_t)last);
 }
 
 static void

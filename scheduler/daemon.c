@@ -644,8 +644,8 @@ start_serving(struct daemon *d)
 	/* Sinks before the first event: they deliver from their cursors,
 	 * what was spooled while the daemon was down included. */
 	if (sinks_open(&d->gen->set->daemon.events,
-		d->gen->set->daemon.worker_user, d->store, d->storeq,
-		d->loop, &d->sinks) == 0)
+		d->gen->set->daemon.worker_user, d->store, d->storeq, d->loop,
+		&d->sinks) == 0)
 		sinks_set_ceiling(d->sinks, d->durable_event);
 	else
 		log_msg(LOG_ERR, MSG_CONFIG,

@@ -872,8 +872,8 @@ req_work(struct storeq_job *j, struct store *rd)
 	struct step_req *q = (struct step_req *)j;
 
 	if (q->sc != NULL)
-		q->rc = request_script(rd, &q->who, q->provider, q->sc,
-		    q->slot, q->old_slot, &q->request, q->msg, sizeof(q->msg));
+		q->rc = request_script(rd, &q->who, q->provider, q->sc, q->slot,
+		    q->old_slot, &q->request, q->msg, sizeof(q->msg));
 	else
 		q->rc = request_step(rd, &q->who, q->admin, q->op, q->slot,
 		    q->action[0] != '\0' ? q->action : NULL, &q->request,
@@ -908,8 +908,8 @@ req_done(struct storeq_job *j, bool cancelled)
 	} else {
 		if (q->sc != NULL)
 			r->cur_script = q->sc; /* its output is kept */
-		if (spawn_worker(r, q->provider, q->request, q->extra, q->apply,
-			&o) < 0)
+		if (spawn_worker(
+			r, q->provider, q->request, q->extra, q->apply, &o) < 0)
 			resume(r, o.class, o.msg);
 	}
 	free(q->admin);

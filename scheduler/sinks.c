@@ -557,8 +557,8 @@ write_all(int fd, const char *buf, size_t len)
  * Returns 0, or -errno of the write that stopped it.
  */
 static int
-sink_write(struct sink *k, const struct batch *b, int64_t from,
-    struct tally *t, int64_t *ret_upto)
+sink_write(struct sink *k, const struct batch *b, int64_t from, struct tally *t,
+    int64_t *ret_upto)
 {
 	uint64_t seen = 0, filtered = 0, bad = 0, sent = 0;
 	struct event ev = { 0 };
@@ -645,9 +645,10 @@ sink_write(struct sink *k, const struct batch *b, int64_t from,
 				r = -errno;
 			if (r < 0) {
 				/* Leave no partial line: the batch is
-				 * written again whole. */
+				 * written again whole (if that fails, a
+				 * partial line stays: counted). */
 				if (size >= 0 && ftruncate(k->fd, size) < 0)
-					t->failures++; /* a partial line stays */
+					t->failures++;
 				sink_disconnect(k);
 				goto undo;
 			}
@@ -939,9 +940,10 @@ out:
 	if (r == -EAGAIN)
 		sink_retry_later(k);
 	else if (r < 0)
-		net_failed(k, r == -ENOENT ? "not open in rotad-deliver"
-		    : r == -ENOMEM	   ? "out of memory"
-					   : "rotad-deliver could not be run");
+		net_failed(k,
+		    r == -ENOENT       ? "not open in rotad-deliver"
+			: r == -ENOMEM ? "out of memory"
+				       : "rotad-deliver could not be run");
 }
 
 /* rotad-deliver's answer to a batch: the cursor moves past what it

@@ -60,15 +60,15 @@ size_t sinks_check(const struct job_events *cfg, FILE *f);
 /*
  * Open the sinks CFG describes on LOOP, reading ST's spool through Q
  * (all borrowed: they outlive the sinks); USER (NULL: the default worker
- * user) is what rotad-deliver runs as, should a network sink need it.  Each sink's cursor is read from ST,
- * or, for a sink never seen, set to the spool's last id.  Opening a
- * file or connecting a socket may fail: the sink then retries on its
- * timer, and sinks_open() still succeeds.  Nothing is sent until the
- * first sinks_kick().  0; -EINVAL (sinks_check() refuses CFG); -ENOMEM;
- * or the store's error.
+ * user) is what rotad-deliver runs as, should a network sink need it.  Each
+ * sink's cursor is read from ST, or, for a sink never seen, set to the spool's
+ * last id.  Opening a file or connecting a socket may fail: the sink then
+ * retries on its timer, and sinks_open() still succeeds.  Nothing is sent until
+ * the first sinks_kick().  0; -EINVAL (sinks_check() refuses CFG); -ENOMEM; or
+ * the store's error.
  */
-int sinks_open(const struct job_events *cfg, const char *user,
-    struct store *st, struct storeq *q, uv_loop_t *loop, struct sinks **ret);
+int sinks_open(const struct job_events *cfg, const char *user, struct store *st,
+    struct storeq *q, uv_loop_t *loop, struct sinks **ret);
 
 /* New events were spooled: each sink not waiting on its retry timer
  * catches up now.  NULL-safe. */

@@ -10,8 +10,8 @@
  * loop itself writes and reads is the turn's own (durable.h).
  *
  * A queue's jobs run one at a time, in the order asked (the daemon keeps
- * two queues: its own, and the control socket's listings').  A job sees every commit
- * made before it was asked: the read handle sees what the store's last
+ * two queues: its own, and the control socket's listings').  A job sees every
+ * commit made before it was asked: the read handle sees what the store's last
  * settle committed, so a job asked during a turn starts after the settle
  * that ends the turn (storeq_settled(), called by durable.c).  It may see
  * later commits too: it reads a snapshot of when it starts, no earlier.

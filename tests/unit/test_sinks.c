@@ -178,7 +178,8 @@ test_file_order_and_restart(void **state)
 	int64_t id, first = 0;
 	int i;
 
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	assert_int_equal(cursor(f, "audit"), 0);
 	for (i = 0; i < 300; i++) { /* more than a batch */
 		spool(f, i % EVENT__MAX, &id);
@@ -198,7 +199,8 @@ test_file_order_and_restart(void **state)
 		spool(f, EVENT_VERIFY_FAIL, &id);
 		expect(m, EVENT_VERIFY_FAIL, id, EVENT_FORMAT_JSON);
 	}
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	spool(f, EVENT_SECRET_READ, &id);
 	expect(m, EVENT_SECRET_READ, id, EVENT_FORMAT_JSON);
 	sinks_kick(f->s);
@@ -223,7 +225,8 @@ test_no_replay(void **state)
 
 	spool(f, EVENT_DAEMON_STARTED, &id);
 	spool(f, EVENT_DAEMON_STOPPING, &id);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	assert_int_equal(cursor(f, "audit"), id);
 	sinks_kick(f->s);
 	drain(f);
@@ -252,7 +255,8 @@ test_ceiling(void **state)
 	int64_t id, mid = 0;
 	int i;
 
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 6; i++) {
 		spool(f, EVENT_VERIFY_FAIL, &id);
 		expect(m, EVENT_VERIFY_FAIL, id, EVENT_FORMAT_JSON);
@@ -305,7 +309,8 @@ test_filter(void **state)
 	f->sink.users = users;
 	f->sink.nusers = 1;
 	f->sink.format = "cef";
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < EVENT__MAX; i++) {
 		struct event ev;
 
@@ -351,7 +356,8 @@ test_check(void **state)
 	assert_non_null(
 	    strstr(buf, "rotad.yaml:7:9: unknown event 'verify_fial'"));
 	free(buf);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), -EINVAL);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), -EINVAL);
 	f->s = NULL;
 }
 
@@ -365,7 +371,8 @@ test_reopen(void **state)
 	int64_t a, b;
 
 	snprintf(moved, sizeof(moved), "%s.1", f->out);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	spool(f, EVENT_VERIFY_OK, &a);
 	sinks_kick(f->s);
 	drain(f);
@@ -459,7 +466,8 @@ test_bound(void **state)
 	int i;
 
 	f->cfg.spool_max = 10;
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 25; i++)
 		spool(f, EVENT_SECRET_READ, &id);
 	assert_int_equal(sinks_bound(f->s, id, &dropped), 0);
@@ -473,7 +481,8 @@ test_bound(void **state)
 	 * five more spooled and deleted are five more lost. */
 	sinks_close(f->s);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 5; i++)
 		spool(f, EVENT_SECRET_READ, &id);
 	assert_int_equal(sinks_bound(f->s, id, &dropped), 0);
@@ -523,7 +532,8 @@ test_syslog_waits(void **state)
 	f->sink.type = JOB_SINK_SYSLOG;
 	f->sink.path = NULL;
 	f->sink.socket = f->sock;
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 5; i++)
 		spool(f, EVENT_VERIFY_FAIL, &ids[i]);
 	sinks_kick(f->s);
@@ -577,7 +587,8 @@ test_journal(void **state)
 	f->sink.path = NULL;
 	f->sink.socket = f->sock;
 	f->sink.format = "journal";
-	assert_int_equal(sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, NULL, f->st, f->q, &f->loop, &f->s), 0);
 	spool(f, EVENT_VERIFY_FAIL, &id);
 	sinks_kick(f->s);
 	drain(f);
@@ -645,7 +656,8 @@ test_network_partial_and_crash(void **state)
 	f->sink.timeout = 10;
 	f->cfg.delivery_path = FAKE_DELIVER;
 	/* The fake takes its output file as --user's value. */
-	assert_int_equal(sinks_open(&f->cfg, path, f->st, f->q, &f->loop, &f->s), 0);
+	assert_int_equal(
+	    sinks_open(&f->cfg, path, f->st, f->q, &f->loop, &f->s), 0);
 	for (i = 0; i < 5; i++) {
 		spool(f, i % 2 ? EVENT_VERIFY_FAIL : EVENT_VERIFY_OK, &id[i]);
 		expect(m, i % 2 ? EVENT_VERIFY_FAIL : EVENT_VERIFY_OK, id[i],
@@ -682,8 +694,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_file_order_and_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_ceiling, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ceiling, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_no_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter, setup, teardown),

@@ -80,9 +80,9 @@ setup(void **state)
 	snprintf(f->db, sizeof(f->db), "%s/store.db", f->dir);
 	memset(k, 7, sizeof(k));
 	assert_int_equal(secret_new(k, sizeof(k), &key), 0);
-	assert_int_equal(store_open(f->db, key,
-			     STORE_OPEN_CREATE | STORE_OPEN_GROUP_COMMIT, &f->st,
-			     err, sizeof(err)),
+	assert_int_equal(
+	    store_open(f->db, key, STORE_OPEN_CREATE | STORE_OPEN_GROUP_COMMIT,
+		&f->st, err, sizeof(err)),
 	    0);
 	secret_free(key);
 	assert_int_equal(uv_loop_init(&f->loop), 0);
