@@ -602,7 +602,7 @@ static void
 read_submit(struct cmd_read *rq)
 {
 	LIST_INSERT_HEAD(&rq->d->reads, rq, link);
-	storeq_submit(rq->d->ctlq, &rq->job);
+	storeq_submit(rq->d->readq[READQ_CONTROL], &rq->job);
 }
 
 static const char *

@@ -203,6 +203,14 @@ struct run {
 	TAILQ_ENTRY(run) done;
 };
 
+/* The store's read queues (struct daemon's readq). */
+enum readq {
+	READQ_RUNS,
+	READQ_SINKS,
+	READQ_CONTROL,
+	READQ_COUNT
+};
+
 /* The daemon's whole state: one, on daemon_main()'s stack. */
 struct daemon {
 	uv_loop_t *loop;
@@ -210,11 +218,11 @@ struct daemon {
 	struct gen *gen;
 	int generations;
 	struct store *store;
-	/* The store's reads off the loop (storeq.h): the daemon's own
-	 * (worker requests, the sinks' spool), and the control socket's
-	 * listings, each queue its own read connection, so that no
-	 * operator's listing ever delays a rotation's request. */
-	struct storeq *storeq, *ctlq;
+	/* The store's reads off the loop (storeq.h), a queue and a read
+	 * connection each for the runs' worker requests, the sinks, and the
+	 * control socket's listings: no operator's listing and no file
+	 * sink's fsync() ever delays a rotation's request. */
+	struct storeq *readq[READQ_COUNT];
 	LIST_HEAD(, cmd_read) reads; /* control's, in flight (command.c) */
 	struct control *control;
 	struct control_acl acl;

@@ -137,6 +137,8 @@ stop_template(struct daemon *d)
 static void
 close_all(struct daemon *d)
 {
+	int i;
+
 	/* Its processes exit once their last steps have ended. */
 	stop_template(d);
 	uv_close((uv_handle_t *)&d->tfd_poll, NULL);
@@ -150,9 +152,10 @@ close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
 	/* First: the jobs not started are told now, while their sinks
 	 * and connections still are. */
-	storeq_close(d->storeq);
-	storeq_close(d->ctlq);
-	d->storeq = d->ctlq = NULL;
+	for (i = 0; i < READQ_COUNT; i++) {
+		storeq_close(d->readq[i]);
+		d->readq[i] = NULL;
+	}
 	if (d->sinks != NULL) {
 		sinks_close(d->sinks);
 		d->sinks = NULL;
@@ -546,15 +549,18 @@ open_store(struct daemon *d, const struct job_set *set)
 static int
 open_reads(struct daemon *d)
 {
-	int r = storeq_open(d->loop, d->store, &d->storeq);
+	int i, r = 0;
 
-	if (r == 0)
-		r = storeq_open(d->loop, d->store, &d->ctlq);
+	for (i = 0; i < READQ_COUNT && r == 0; i++)
+		r = storeq_open(d->loop, d->store, &d->readq[i]);
 	if (r < 0) {
 		log_msg(LOG_ERR, MSG_STORE, "store: %s",
 		    store_last_error(d->store));
-		storeq_close(d->storeq); /* nothing asked yet: freed now */
-		d->storeq = NULL;
+		for (i = 0; i < READQ_COUNT; i++) {
+			/* Nothing asked yet: freed now. */
+			storeq_close(d->readq[i]);
+			d->readq[i] = NULL;
+		}
 	}
 	return r;
 }
@@ -644,7 +650,8 @@ start_serving(struct daemon *d)
 	/* Sinks before the first event: they deliver from their cursors,
 	 * what was spooled while the daemon was down included. */
 	if (sinks_open(&d->gen->set->daemon.events,
-		d->gen->set->daemon.worker_user, d->store, d->storeq, d->loop,
+		d->gen->set->daemon.worker_user, d->store,
+		d->readq[READQ_SINKS], d->loop,
 		&d->sinks) == 0)
 		sinks_set_ceiling(d->sinks, d->durable_event);
 	else

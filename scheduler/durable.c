@@ -58,12 +58,12 @@ settle_failed(struct daemon *d, int r)
 static void
 settle(struct daemon *d)
 {
-	int r = store_settle(d->store);
+	int r = store_settle(d->store), i;
 
 	if (r < 0)
 		settle_failed(d, r);
-	storeq_settled(d->storeq);
-	storeq_settled(d->ctlq);
+	for (i = 0; i < READQ_COUNT; i++)
+		storeq_settled(d->readq[i]);
 }
 
 /* A flush of flush_gen and flush_event returned R. */
@@ -186,6 +186,7 @@ int
 durable_stop(struct daemon *d)
 {
 	uint64_t w;
+	int i;
 
 	if (d->durable_stopped)
 		return 0;
@@ -201,8 +202,8 @@ durable_stop(struct daemon *d)
 	} else
 		release(d);
 	d->durable_stopped = true;
-	storeq_direct(d->storeq);
-	storeq_direct(d->ctlq);
+	for (i = 0; i < READQ_COUNT; i++)
+		storeq_direct(d->readq[i]);
 	uv_close((uv_handle_t *)&d->durable_prepare, NULL);
 	return 0;
 }

@@ -138,6 +138,10 @@ sink_metrics(FILE *f, struct daemon *d)
 		    m[i].name, m[i].cursor);
 }
 
+/* enum readq's, as rotad_store_reads_total labels them. */
+static const char *const readq_names[READQ_COUNT] = { "runs", "sinks",
+	"control" };
+
 char *
 metrics_text(struct daemon *d)
 {
@@ -145,6 +149,7 @@ metrics_text(struct daemon *d)
 	size_t len = 0;
 	uint64_t forked, exec;
 	FILE *f = open_memstream(&text, &len);
+	int i;
 
 	if (f == NULL)
 		return NULL;
@@ -184,13 +189,13 @@ metrics_text(struct daemon *d)
 	    d->flushes);
 	fprintf(f,
 	    "# HELP rotad_store_reads_total Reads of the store made off the "
-	    "loop, on libuv's pool: the daemon's (worker requests, the "
-	    "sinks' spool) and the control socket's listings.\n"
-	    "# TYPE rotad_store_reads_total counter\n"
-	    "rotad_store_reads_total{queue=\"daemon\"} %" PRIu64 "\n"
-	    "rotad_store_reads_total{queue=\"control\"} %" PRIu64 "\n",
-	    d->storeq != NULL ? storeq_done(d->storeq) : 0,
-	    d->ctlq != NULL ? storeq_done(d->ctlq) : 0);
+	    "loop, on libuv's pool, by queue: the runs' worker requests, the "
+	    "sinks' batches, the control socket's listings.\n"
+	    "# TYPE rotad_store_reads_total counter\n");
+	for (i = 0; i < READQ_COUNT; i++)
+		fprintf(f, "rotad_store_reads_total{queue=\"%s\"} %" PRIu64 "\n",
+		    readq_names[i],
+		    d->readq[i] != NULL ? storeq_done(d->readq[i]) : 0);
 	gauge(f, "rotad_held_worker_requests",
 	    "Workers started whose request waits for the store's sync.",
 	    (int)spawn_held());

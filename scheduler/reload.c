@@ -391,7 +391,8 @@ reload_config(struct daemon *d, json_t **ret_errors)
 		(void)sinks_reconfigure(d->sinks, &set->daemon.events,
 		    set->daemon.worker_user);
 	else if (sinks_open(&set->daemon.events, set->daemon.worker_user,
-		     d->store, d->storeq, d->loop, &d->sinks) == 0)
+		     d->store, d->readq[READQ_SINKS], d->loop,
+		     &d->sinks) == 0)
 		sinks_set_ceiling(d->sinks, d->durable_event);
 	log_msg(LOG_INFO, MSG_RELOAD,
 	    "configuration generation %d: %zu "

@@ -926,7 +926,7 @@ ask_request(struct run *r, struct step_req *q)
 	q->who = (struct request_subject){ r->user, r->us->name,
 		r->us->cred == CRED_PRIVATE_KEY };
 	r->requesting = true;
-	storeq_submit(r->d->storeq, &q->job);
+	storeq_submit(r->d->readq[READQ_RUNS], &q->job);
 }
 
 static bool

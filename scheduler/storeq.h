@@ -10,11 +10,11 @@
  * loop itself writes and reads is the turn's own (durable.h).
  *
  * A queue's jobs run one at a time, in the order asked (the daemon keeps
- * two queues: its own, and the control socket's listings').  A job sees every
- * commit made before it was asked: the read handle sees what the store's last
- * settle committed, so a job asked during a turn starts after the settle
- * that ends the turn (storeq_settled(), called by durable.c).  It may see
- * later commits too: it reads a snapshot of when it starts, no earlier.
+ * three: the runs' requests, the sinks', the control socket's listings').  A
+ * job sees every commit made before it was asked: the read handle sees what the
+ * store's last settle committed, so a job asked during a turn starts after the
+ * settle that ends the turn (storeq_settled(), called by durable.c).  It may
+ * see later commits too: it reads a snapshot of when it starts, no earlier.
  */
 #ifndef ROTAD_STOREQ_H
 #define ROTAD_STOREQ_H

@@ -288,12 +288,13 @@ verdict "SIGTERM: exit 0, the last commits synced before the exit" $? \
 ok_events=$(grep -c '"name":"record_rotation_on_demand_ok"' "$T/events.jsonl" 2>/dev/null)
 seqs=$(grep -o '"seq":[0-9]*' "$T/events.jsonl" 2>/dev/null | sort | uniq -d | wc -l)
 # The daemon's count of them, by queue (`rotactl metrics`, read above).
-qd=$(echo "$m" | awk '$1 == "rotad_store_reads_total{queue=\"daemon\"}" { print $2 }')
+qd=$(echo "$m" | awk '$1 == "rotad_store_reads_total{queue=\"runs\"}" { print $2 }')
+qs=$(echo "$m" | awk '$1 == "rotad_store_reads_total{queue=\"sinks\"}" { print $2 }')
 qc=$(echo "$m" | awk '$1 == "rotad_store_reads_total{queue=\"control\"}" { print $2 }')
 grep -q "^read connection: [1-9][0-9]* reads on the pool's threads, 0 on the loop's" "$T/audit" &&
     [ "${ok_events:-0}" -ge "$N" ] && [ "$seqs" -eq 0 ] &&
-    [ "${qd:-0}" -ge "$N" ] && [ "${qc:-0}" -ge "$N" ]
+    [ "${qd:-0}" -ge "$N" ] && [ "${qc:-0}" -ge "$N" ] && [ "${qs:-0}" -gt 0 ]
 st9=$?
-verdict "the listings' and the sink's reads on the pool, none on the loop ($(grep '^read connection' "$T/audit"); jobs: $qd the daemon's, $qc the control socket's; $ok_events records in the sink)" \
+verdict "the listings' and the sink's reads on the pool, none on the loop ($(grep '^read connection' "$T/audit"); jobs: $qd the runs', $qs the sinks', $qc the control socket's; $ok_events records in the sink)" \
     $st9 "$(grep '^read connection' "$T/audit"); duplicates: $seqs"
 exit 0
