@@ -563,6 +563,10 @@ read_done(struct storeq_job *j, bool cancelled)
 	struct control_conn *c = rq->c;
 
 	LIST_REMOVE(rq, link);
+	/* A follow that ends in an error answer follows no more: what it
+	 * kept back would otherwise grow for as long as it stays open. */
+	if (c != NULL && rq->follow && (cancelled || rq->code != NULL))
+		emit_unfollow(rq->d, c);
 	if (c == NULL)
 		;
 	else if (cancelled)

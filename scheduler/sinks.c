@@ -729,6 +729,8 @@ read_done(struct storeq_job *j, bool cancelled)
 	}
 	if (cancelled)
 		;
+	else if (is_network(k) && rq->rc < 0)
+		sink_retry_later(k); /* the spool could not be read */
 	else if (is_network(k))
 		send_batch(k, &rq->b);
 	else
