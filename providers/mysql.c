@@ -40,10 +40,12 @@
  *
  * A batch (CATALOG_CAP_BATCH), as postgresql.c: the admin session of one
  * apply is kept for the next when the next would open the very same
- * one (a provider_admin_key), bounded again before each apply; one that
- * broke (a client error, 2000 and up) is dropped and the next apply logs
- * in again; an admin login the server refused is not tried again in this
- * worker.  A self-change logs in as the login each time, a verify always
+ * one (a provider_admin_key), its bounds set again only when an apply's
+ * differ; one that broke (a client error, 2000 and up) is dropped, and
+ * one that broke since the last apply (the server or the network ended
+ * it) fails the next apply's first statement and is replaced once, by a
+ * new login; an admin login the server refused is not tried again in
+ * this worker.  A self-change logs in as the login each time, a verify always
  * logs in afresh, and finish() closes the kept session (COM_QUIT).
  *
  * Errors are classed by number (mysql_classify()), never by text: the
@@ -345,6 +347,7 @@ struct my_conn {
 	 * on: the password must then be sent for the policy to apply. */
 	bool validates;
 	bool validation_read; /* validates is the server's answer */
+	unsigned bound;       /* the seconds session_limits() set; 0: none */
 };
 
 /*
@@ -451,7 +454,9 @@ my_exec(struct my_conn *c, const char *sql, size_t len, const char *what,
  * deadline: the daemon ends the worker then, and the server must not
  * keep an ALTER USER waiting on a lock after it.  A third of the step's
  * timeout, and never more than what is left of it since the worker's
- * start: on a kept session, set again before each apply.
+ * start: on a kept session, checked before each apply and set again
+ * when it is another number than the session has (a round trip saved
+ * per apply of a batch while a third is less than what is left).
  */
 static int
 session_limits(struct my_conn *c, const struct wire_request *req,
@@ -459,6 +464,7 @@ session_limits(struct my_conn *c, const struct wire_request *req,
 {
 	char sql[128];
 	unsigned lim = share(req, 3), left = seconds_left(req);
+	int r;
 
 	if (left < lim)
 		lim = left;
@@ -471,7 +477,13 @@ session_limits(struct my_conn *c, const struct wire_request *req,
 	else
 		snprintf(sql, sizeof(sql), "SET SESSION lock_wait_timeout = %u",
 		    lim);
-	return my_exec(c, sql, strlen(sql), "bounding the session", res);
+	if (lim == c->bound)
+		return 0;
+	c->bound = 0;
+	if ((r = my_exec(c, sql, strlen(sql), "bounding the session", res)) < 0)
+		return r;
+	c->bound = lim;
+	return 0;
 }
 
 /*
@@ -594,37 +606,23 @@ admin_login(const struct wire_request *req, const struct secret *pw,
 
 /*
  * The admin session for REQ, its facts in RES, bounded for it: the kept
- * one when REQ's key is its key, else a new one, kept in its place.  A
- * kept session that fails to take the new bounds because it broke is
- * replaced once.  An admin login the server refused, now or earlier in
- * the worker, is failed auth without a new attempt
- * (provider_admin_login()).  0 with the session in *ret (the kept one:
- * not the caller's to close), or RES filled and -EIO.
+ * one when REQ's key is its key, else a new one, kept in its place.  An
+ * admin login the server refused, now or earlier in the worker, is
+ * failed auth without a new attempt (provider_admin_login()).  0 with the
+ * session in *ret (the kept one: not the caller's to close), or RES
+ * filled and -EIO.
  */
 static int
 admin_session(const struct wire_request *req, struct my_conn **ret,
     struct wire_response *res)
 {
-	size_t facts = strlen(res->facts);
 	int r;
 
 	*ret = NULL;
 	if (kept.m != NULL && !provider_admin_key_match(kept_key, req))
 		drop_kept();
-	if (kept.m != NULL) {
-		server_facts(&kept, res);
-		if ((r = session_limits(&kept, req, res)) == 0) {
-			*ret = &kept;
-			return 0;
-		}
-		if (!broken(&kept))
-			return r;
-		drop_kept();
-		res->facts[facts] = '\0';
-		memset(res->message, 0, sizeof(res->message));
-		res->class = WIRE_CLASS_NONE;
-	}
-	if ((r = provider_admin_login(
+	if (kept.m == NULL &&
+	    (r = provider_admin_login(
 		 req, admin_login, &kept, &kept_key, res)) < 0)
 		return r;
 	server_facts(&kept, res);
@@ -633,6 +631,8 @@ admin_session(const struct wire_request *req, struct my_conn **ret,
 	*ret = &kept;
 	return 0;
 }
+
+/* ---- statements ---- */
 
 /* ---- statements ---- */
 
@@ -782,6 +782,44 @@ read_validation(struct my_conn *c)
 	    strcmp(row[0], "1") == 0 && strcmp(row[1], "0") != 0;
 	c->validation_read = row != NULL;
 	mysql_free_result(rs);
+}
+
+/*
+ * admin_session() for REQ, with LOGIN@HOST's plugins read on it into A
+ * (ACCOUNT: the quoted name, built on the session).  A kept session that
+ * broke since the last apply (the server closed it, the network cut it)
+ * fails its first statement, the account's read or the new bounds, with
+ * a client error: it is replaced once, by a new login.  0 with the
+ * session in *ret, or RES filled and -EIO.
+ */
+static int
+admin_ready(const struct wire_request *req, const char *login, const char *host,
+    struct sql *account, struct mysql_auth *a, struct my_conn **ret,
+    struct wire_response *res)
+{
+	size_t facts = strlen(res->facts);
+	bool again = kept.m != NULL && provider_admin_key_match(kept_key, req);
+	int r;
+
+	for (;;) {
+		if ((r = admin_session(req, ret, res)) == 0) {
+			account->len = 0;
+			account->overflow = false;
+			sql_account(account, (*ret)->m, login, host);
+			r = account->overflow
+			    ? provider_fail(res, WIRE_CLASS_FATAL,
+				  "cannot quote the account name")
+			    : read_auth(*ret, secret_data(account->s), a, res);
+		}
+		if (r == 0 || !again || !broken(&kept))
+			return r;
+		again = false;
+		drop_kept();
+		*ret = NULL;
+		res->facts[facts] = '\0';
+		memset(res->message, 0, sizeof(res->message));
+		res->class = WIRE_CLASS_NONE;
+	}
 }
 
 /* The plugins of A as one fact: "ed25519", "unix_socket OR ...". */
@@ -984,16 +1022,6 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		goto out;
 	}
 
-	if (req->admin_login != NULL)
-		r = admin_session(req, &c, res);
-	else if ((r = my_connect(req, req->login, cur_pw, &own, res)) == 0) {
-		c = &own;
-		server_facts(c, res);
-		r = session_limits(c, req, res);
-	}
-	if (r < 0)
-		goto out;
-
 	/* Statements at most: the account twice, the password and the
 	 * current one escaped (2n + 2 each), and the fixed text. */
 	if ((r = sql_new(&q,
@@ -1006,16 +1034,15 @@ my_apply(const struct wire_request *req, struct wire_response *res)
 		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
 		goto out;
 	}
-	if (req->admin_login != NULL) {
-		sql_account(&account, c->m, req->login, user_host);
-		if (account.overflow) {
-			r = provider_fail(res, WIRE_CLASS_FATAL,
-			    "cannot quote the account name");
-			goto out;
-		}
-		r = read_auth(c, secret_data(account.s), &a, res);
-	} else
-		r = read_auth(c, "CURRENT_USER()", &a, res);
+	if (req->admin_login != NULL)
+		r = admin_ready(
+		    req, req->login, user_host, &account, &a, &c, res);
+	else if ((r = my_connect(req, req->login, cur_pw, &own, res)) == 0) {
+		c = &own;
+		server_facts(c, res);
+		if ((r = session_limits(c, req, res)) == 0)
+			r = read_auth(c, "CURRENT_USER()", &a, res);
+	}
 	if (r < 0)
 		goto out;
 	read_validation(c);
@@ -1116,9 +1143,18 @@ my_finish(void)
 	provider_refusals_free();
 }
 
+/* In the worker template: libmariadb's set-up (its TLS library, its
+ * built-in plugins), which mysql_init() would do in each worker. */
+static void
+my_warm(void)
+{
+	(void)mysql_library_init(0, NULL, NULL);
+}
+
 const struct provider provider_mysql = {
 	.name = "mysql",
 	.apply = my_apply,
 	.verify = my_verify,
 	.finish = my_finish,
+	.warm = my_warm,
 };

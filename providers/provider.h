@@ -60,6 +60,14 @@ struct provider {
 	 * (a session closed cleanly, the secrets it kept wiped).
 	 */
 	void (*finish)(void);
+	/*
+	 * Optional: the library set-up every worker of this provider would
+	 * do at its first call, done once in the worker template before it
+	 * forks (registry_warm()), so that each fork starts with it done.
+	 * It must hold nothing of a step: no request, secret, file of a job
+	 * or connection; an exec'd worker never calls it.
+	 */
+	void (*warm)(void);
 };
 
 /*

@@ -3,8 +3,12 @@
  * catalog and this table list the same providers; a descriptor with no
  * implementation here is answered fatal, as an unknown name is.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "provider.h"
@@ -32,4 +36,23 @@ registry_find(const struct catalog_provider *desc)
 		if (strcmp(providers[i]->name, desc->name) == 0)
 			return providers[i];
 	return NULL;
+}
+
+int
+registry_warm(void)
+{
+	SSL_CTX *ctx;
+	size_t i;
+	int r = 0;
+
+	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
+	    (ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		r = -EIO;
+	else
+		SSL_CTX_free(ctx);
+	ERR_clear_error();
+	for (i = 0; providers[i] != NULL; i++)
+		if (providers[i]->warm != NULL)
+			providers[i]->warm();
+	return r;
 }

@@ -15,11 +15,12 @@
  * What it holds: nothing of the daemon's (it was exec'd: a fresh image,
  * an empty environment, fds 0, 1 and 2 only, then every other closed),
  * no secret, no request (it passes a step's pipes on, and never reads or
- * writes them), no configuration.  It keeps POOL children idle, each a
- * fork made before any step was known, waiting on a socket of its own for
- * the one START it will get; the daemon learns of each (READY, with a
- * pidfd) before it needs one, so that starting a step never waits for a
- * fork.  It reaps its children and tells the daemon how each ended
+ * writes them), no configuration; its libraries set up as each worker's
+ * first TLS connection would (registry_warm(): OpenSSL, libmariadb).  It keeps
+ * POOL children idle, each a fork made before any step was known, waiting on a
+ * socket of its own for the one START it will get; the daemon learns of each
+ * (READY, with a pidfd) before it needs one, so that starting a step never
+ * waits for a fork.  It reaps its children and tells the daemon how each ended
  * (EXITED).  It is not dumpable, sets no_new_privs (it never executes
  * anything, and what its children execute gains nothing), and keeps
  * the ids and capabilities the daemon gave it, which its children need

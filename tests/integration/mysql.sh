@@ -74,7 +74,7 @@ fact() {
 # logged FILE: whether the password in FILE is anywhere in the general log.
 logged() { grep -qF -f <(tr -d '\n' <"$1"; echo) "$MY_GENERAL_LOG"; }
 
-echo "1..50"
+echo "1..53"
 
 # Not in $(...): my_start exports what it sets.
 my_start "$T/my" 2>"$T/start.err"
@@ -196,9 +196,36 @@ verdict "a batch of 3 applies: 3 answers, none, with facts, exit 0, no leak" \
 out=$(for i in 1 2 3; do my_login m$i "$T/mn$i.pw" || exit 1; done 2>&1)
 verdict "... m1, m2 and m3 log in with their new passwords" $? "$out"
 got="$(($(admins) - before)) $(($(logcount 'SET SESSION max_statement_time') - bounds))"
-[ "$got" = "1 3" ]
-verdict "... through ONE admin connection (the general log), bounded again before each apply" \
+[ "$got" = "1 1" ]
+verdict "... through ONE admin connection (the general log), bounded once (the same bound for each)" \
     $? "connections, bounds: $got"
+
+# A request whose bound differs (a third of its 30 s, not of 10 s) sets
+# the session's again; the next, with the first's, sets it back.
+bounds=$(logcount 'SET SESSION max_statement_time')
+tens=$(logcount 'SET SESSION max_statement_time = 10,')
+wbatch op=apply admin_login=adm admin=adm.pw -- \
+    login=m1 new_secret=m1.pw -- login=m2 new_secret=m2.pw timeout=30 -- \
+    login=m3 new_secret=m3.pw
+got="$(answers 'a["class"]') $(($(logcount 'SET SESSION max_statement_time') - bounds)) $(($(logcount 'SET SESSION max_statement_time = 10,') - tens))"
+[ "$got" = "['none', 'none', 'none'] 3 1" ]
+verdict "... a batch whose 2nd request has another timeout: bounded 3 times, once to 10 s" \
+    $? "answers, bounds, bounds of 10 s: $got" "$R"
+
+# The server ends the kept admin session between two applies: the next
+# apply's first statement fails on it, and it is replaced once.
+before=$(admins)
+R=$(CALL_WORKER_BETWEEN=". '$SRC/tests/integration/lib/mariadb.sh' && my_sql 'KILL USER adm'" \
+    python3 "$SRC/tests/lib/call_worker.py" mysql "$SRC/tests/lib" \
+    "$WORKER" --batch host=127.0.0.1 port="$MY_PORT" timeout=10 \
+    tls_ca_file="$MY_CA" op=apply admin_login=adm admin=adm.pw -- \
+    login=m1 new_secret=mn1.pw -- login=m2 new_secret=mn2.pw)
+got="$(answers 'a["class"]') $(($(admins) - before)) $(printf '%s' "$R" | jget 'j["status"], j["leaked"]')"
+[ "$got" = "['none', 'none'] 2 (0, [])" ]
+verdict "a kept admin session killed between two applies: both none, a second admin login" \
+    $? "answers, admin connections, status: $got" "$R"
+out=$(my_login m1 "$T/mn1.pw" 2>&1 && my_login m2 "$T/mn2.pw" 2>&1)
+verdict "... m1 and m2 log in with their new passwords" $? "$out"
 
 before=$(admins)
 wbatch op=apply admin_login=adm admin=adm.pw -- \
@@ -426,5 +453,5 @@ out=$("$B/tests/unit/test_mysql" 2>&1)
 verdict "unit test of the classifier, the SHOW CREATE USER parser and the hash" \
     $? "$out"
 
-[ "$n" -eq 50 ] || echo "# planned 50 tests, ran $n"
+[ "$n" -eq 53 ] || echo "# planned 53 tests, ran $n"
 [ "$failed" -eq 0 ]

@@ -19,9 +19,15 @@ and each group after a -- is one request of the batch (its words after
 the common ones); the worker gets them all on one stdin.  Prints
 {"status", "answers": [{"class", "message", "facts", "untouched"}...],
 "stderr", "leaked"}, the answers in the order the worker wrote them.
+With CALL_WORKER_BETWEEN set in the environment, a batch's first request
+is sent alone and its answer read, then that shell command runs (bash
+-c; its failure fails the call), then the rest are sent: what happens to
+the target between two requests of one worker.
 """
 import json
 import os
+import struct
+import subprocess
 import sys
 
 sys.path.insert(0, sys.argv[2])
@@ -89,13 +95,42 @@ else:
 argv = ["--provider", provider, "--user", "nobody"]
 if reqs[0].get("tls_ca_file"):
     argv += ["--ca-file", reqs[0]["tls_ca_file"]]
+
+
+def batch_between(worker, argv, reqs, limit, cmd):
+    """call_worker_batch(), CMD run after the first answer."""
+    proc = subprocess.Popen([worker] + argv, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(wire.encode_request(reqs[0]))
+        proc.stdin.flush()
+        head = proc.stdout.read(4)
+        body = proc.stdout.read(struct.unpack(">I", head)[0]) \
+            if len(head) == 4 else b""
+        subprocess.run(["bash", "-c", cmd], check=True, timeout=limit)
+        out, err = proc.communicate(
+            b"".join(wire.encode_request(r) for r in reqs[1:]),
+            timeout=limit)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    answers = [wire.decode_response(b)
+               for b in wire.split_messages(head + body + out)]
+    return proc.returncode, answers, err.decode("utf-8", "backslashreplace")
+
+
 try:
-    if batch:
+    if batch and os.environ.get("CALL_WORKER_BETWEEN"):
+        st, answers, err = batch_between(worker, argv, reqs, limit,
+                                         os.environ["CALL_WORKER_BETWEEN"])
+    elif batch:
         st, answers, err = wire.call_worker_batch(worker, argv, reqs, limit)
     else:
         st, res, err = wire.call_worker(worker, argv, reqs[0], limit)
         answers = [res]
-except (wire.WireError, TimeoutError) as e:
+except (wire.WireError, TimeoutError, OSError,
+        subprocess.SubprocessError) as e:
     st, answers, err = -1, [] if batch else [None], str(e)
 answers = [answer(r) for r in answers]
 text = ("".join(a["message"] + a["facts"] for a in answers) + err).encode()
