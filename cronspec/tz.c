@@ -13,6 +13,7 @@
  * zones Debian installs outside right/.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -97,6 +98,9 @@ struct tz {
  * every file a different one.
  */
 #define TZ_CACHE_BUCKETS 256
+/* The cache and every cached zone's refs: a reload loads zones on
+ * libuv's pool while the loop frees an old generation's. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tz *cache[TZ_CACHE_BUCKETS];
 static uint64_t cache_epoch = 1;
 static char cache_dir[PATH_MAX]; /* the zone directory of the last load */
@@ -857,16 +861,19 @@ tz_load(const char *name, struct tz **ret)
 	if (r < 0 || (size_t)r >= sizeof(path))
 		return -EINVAL;
 
-	/* Already loaded from this very file: share it. */
+	/* Already loaded from this very file: share it.  The lock is held
+	 * to the end: a zone read twice at once would be cached twice. */
+	pthread_mutex_lock(&cache_lock);
 	if (strcmp(dir, cache_dir) != 0) {
 		/* Shorter than path: it fits. */
 		snprintf(cache_dir, sizeof(cache_dir), "%s", dir);
-		tz_cache_expire();
+		cache_epoch++;
 	}
 	if ((tz = cache_get(name, path)) != NULL) {
 		tz->refs++;
 		*ret = tz;
-		return 0;
+		r = 0;
+		goto out;
 	}
 
 	/*
@@ -911,6 +918,7 @@ tz_load(const char *name, struct tz **ret)
 	if (r == 0)
 		cache_put(*ret, &st);
 out:
+	pthread_mutex_unlock(&cache_lock);
 	free(buf);
 	if (fd >= 0)
 		close(fd);
@@ -920,17 +928,25 @@ out:
 void
 tz_cache_expire(void)
 {
+	pthread_mutex_lock(&cache_lock);
 	cache_epoch++;
+	pthread_mutex_unlock(&cache_lock);
 }
 
 void
 tz_free(struct tz *tz)
 {
-	if (tz == NULL || --tz->refs > 0)
+	bool last;
+
+	if (tz == NULL)
 		return;
-	if (tz->cached)
+	pthread_mutex_lock(&cache_lock);
+	last = --tz->refs == 0;
+	if (last && tz->cached)
 		cache_remove(tz);
-	free(tz);
+	pthread_mutex_unlock(&cache_lock);
+	if (last)
+		free(tz);
 }
 
 const char *

@@ -25,7 +25,9 @@ struct tz;
  * device, inode, size and mtime), so 100k schedules cost a few hundred
  * zones.  That is checked once per cache epoch (below), so 100k loads
  * of a zone cost one stat() and a tzdata upgrade is seen by the first
- * load of the next epoch.  Not thread-safe.
+ * load of the next epoch.  Loading, expiring and freeing are safe from
+ * any thread (one lock: a reload loads on libuv's pool while the loop
+ * frees); a zone, once loaded, is read-only.
  */
 int tz_load(const char *name, struct tz **ret);
 

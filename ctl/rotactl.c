@@ -613,9 +613,9 @@ user_args(const struct ctl *ctl)
 static int
 cmd_status(const struct ctl *ctl)
 {
-	static const char *const order[] = { "health", "state", "version",
-		"pid", "uptime", "config", "generation", "users", "paused",
-		"queued", "running", "max_workers", NULL };
+	static const char *const order[] = { "health", "state", "reloading",
+		"version", "pid", "uptime", "config", "generation", "users",
+		"paused", "queued", "running", "max_workers", NULL };
 	json_t *res, *up, *skipped, *e;
 	char buf[64];
 	size_t i;

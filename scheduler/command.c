@@ -272,15 +272,10 @@ static void
 cmd_status(struct daemon *d, struct control_conn *c, json_t *req)
 {
 	json_t *skipped = skipped_json(d->gen->set);
-	size_t i, paused = 0;
 
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->user != NULL &&
-		    d->users[i]->paused)
-			paused++;
 	control_reply(c,
 	    json_pack("{s:s, s:o, s:s, s:i, s:I, s:i, s:s, s:i, s:i, "
-		      "s:i, s:i, s:i, s:s}",
+		      "s:i, s:i, s:i, s:s, s:b}",
 		"health",
 		d->gen->set->nfiles_skipped > 0 || json_array_size(skipped) > 0
 		    ? "degraded"
@@ -288,10 +283,11 @@ cmd_status(struct daemon *d, struct control_conn *c, json_t *req)
 		"skipped", skipped, "version", ROTAD_VERSION, "pid",
 		(int)getpid(), "uptime", (json_int_t)(now_s() - d->started),
 		"generation", d->gen->number, "config", d->config, "users",
-		(int)d->gen->set->nusers, "paused", (int)paused, "queued",
+		(int)d->gen->set->nusers, "paused", (int)d->npaused, "queued",
 		d->nqueued, "running", d->nrunning, "max_workers",
 		d->gen->set->daemon.max_workers, "state",
-		d->stopping ? "stopping" : "running"));
+		d->stopping ? "stopping" : "running", "reloading",
+		d->reloading != NULL));
 }
 
 static void
@@ -776,9 +772,14 @@ set_paused(struct daemon *d, struct ustate **v, size_t n, bool pause)
 		r = store_commit(d->store);
 	else
 		store_rollback(d->store);
-	if (r < 0)
-		for (j = 0; j < i; j++)
+	for (j = 0; j < i; j++) {
+		if (r < 0)
 			v[j]->paused = was[j];
+		else if (was[j] != pause && v[j]->user != NULL && pause)
+			d->npaused++;
+		else if (was[j] != pause && v[j]->user != NULL)
+			d->npaused--;
+	}
 	free(was);
 	return r;
 }
@@ -835,23 +836,12 @@ out:
 static void
 cmd_reload(struct daemon *d, struct control_conn *c, json_t *req)
 {
-	json_t *errors = NULL;
-
-	/* Audited; the outcome follows as ROTAD-0003 or ROTAD-0004. */
+	(void)req;
+	/* Audited; the outcome follows as ROTAD-0003 or ROTAD-0004, and
+	 * the answer once the files are loaded (reload_request()). */
 	log_msg(LOG_NOTICE, MSG_RELOAD_BY, "reload requested by " CALLER_FMT,
 	    CALLER(c));
-	if (reload_config(d, &errors) < 0) {
-		size_t n = json_array_size(errors);
-
-		control_error_extra(c, json_pack("{s:o}", "errors", errors),
-		    "invalid",
-		    "the configuration has %zu error%s; "
-		    "generation %d stays (fix them, check with rotad -n, "
-		    "then rotactl reload)",
-		    n, n == 1 ? "" : "s", d->gen->number);
-		return;
-	}
-	control_reply(c, json_pack("{s:i}", "generation", d->gen->number));
+	reload_request(d, c);
 }
 
 /* An audit event NAME: the caller C did it to the secret NAME. */
@@ -1196,6 +1186,7 @@ command_on_close(void *arg, struct control_conn *c)
 	size_t i;
 
 	emit_unfollow(d, c);
+	reload_forget(d, c);
 	LIST_FOREACH(rq, &d->reads, link)
 	if (rq->c == c)
 		rq->c = NULL;

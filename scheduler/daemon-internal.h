@@ -61,6 +61,7 @@ struct secret;
 struct sinks;
 struct spawn;
 struct wire_response;
+struct reload_load;
 struct template;
 struct workers;
 
@@ -260,6 +261,16 @@ struct daemon {
 	int flush_rc;
 	bool flushing, durable_stop_wait, durable_stopped;
 
+	/* The reload whose job files are being parsed on libuv's pool, or
+	 * NULL; the control connections waiting for the next one, and
+	 * whether one was asked (reload.c). */
+	struct reload_load *reloading;
+	LIST_HEAD(, reload_waiter) reload_next;
+	bool reload_again;
+	/* The paused credentials of the generation in force (status):
+	 * counted at each adoption, kept by pause and resume. */
+	size_t npaused;
+
 	struct workers *workers; /* the live workers' record, on disk */
 	struct template *tmpl;   /* the worker template (template.h) */
 
@@ -410,12 +421,25 @@ void fire_on_timerfd(uv_poll_t *p, int status, int events);
 
 /* Drop a reference to generation G; the last frees its job set. */
 void reload_gen_put(struct gen *g);
+/* The same while the loop runs: the last frees the job set on libuv's
+ * pool (100k users' set: about 0.1 s), unless the daemon is stopping. */
+void reload_gen_drop(struct daemon *d, struct gen *g);
 /* Make SET (owned from now) the current generation; AT_START: the first,
  * read the stored schedule and recover unfinished runs. */
 void reload_adopt(struct daemon *d, struct job_set *set, bool at_start);
-/* Load the configuration again and adopt it if it has no error: 0, or
- * -EINVAL with the errors in *RET_ERRORS (if not NULL) as a JSON array. */
-int reload_config(struct daemon *d, json_t **ret_errors);
+/*
+ * Load the configuration again (SIGHUP, `rotactl reload`: C, or NULL for
+ * none to answer) and adopt it if it has no error.  The job files are
+ * parsed on libuv's pool, the loop going on meanwhile; what was loaded
+ * is checked and adopted on the loop, and C answered then ({"generation"}
+ * or the error `invalid` with the errors).  Asked while a load runs, the
+ * reload is the next load's, which starts when that one is done: one load
+ * for every request made while it ran, each answered by a load that began
+ * after it was made.
+ */
+void reload_request(struct daemon *d, struct control_conn *c);
+/* C closed: its reloads go on, unanswered. */
+void reload_forget(struct daemon *d, struct control_conn *c);
 /* The job files SET left out for errors, one at a time: the first error
  * of the next such file after *I (start at 0), or NULL when there is none
  * left.  While any is left out, the daemon is degraded. */

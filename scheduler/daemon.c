@@ -309,8 +309,7 @@ on_signal(uv_signal_t *s, int signum)
 		/* logrotate's signal too: file sinks open their path again. */
 		if (d->sinks != NULL)
 			sinks_reopen(d->sinks);
-		if (!d->stopping)
-			reload_config(d, NULL);
+		reload_request(d, NULL);
 		return;
 	}
 	begin_stop(d);

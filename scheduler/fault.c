@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fault.h"
@@ -20,7 +22,8 @@
  * answered and before the answer is read), `hang`, `fail` or `auth` (the
  * worker is told to hang, to fail transient with an outcome it does not
  * know, or to fail as a refused login).  Worker faults fire once each, so
- * that recovery can then proceed.
+ * that recovery can then proceed.  `gate:reload` holds the next reload's
+ * load until the file ROTAD_FAULT_GATE exists (fault_gate_wait()).
  */
 #define FAULTS_MAX 4
 static struct {
@@ -63,9 +66,25 @@ fault_is(const char *what, const char *step)
 	}
 	return false;
 }
+
+void
+fault_gate_wait(void)
+{
+	const char *path = getenv("ROTAD_FAULT_GATE");
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+	int i;
+
+	for (i = 0; path != NULL && i < 3000 && access(path, F_OK) != 0; i++)
+		nanosleep(&ts, NULL);
+}
 #else
 void
 fault_init(void)
+{
+}
+
+void
+fault_gate_wait(void)
 {
 }
 

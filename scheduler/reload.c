@@ -21,6 +21,7 @@
 
 #include "daemon-internal.h"
 #include "emit.h"
+#include "fault.h"
 #include "sinks.h"
 #include "keys.h"
 #include "log.h"
@@ -34,6 +35,46 @@ reload_gen_put(struct gen *g)
 		return;
 	jobs_free(g->set);
 	free(g);
+}
+
+/* A generation's job set freed on libuv's pool: no one refers to it any
+ * more, and the zones it frees are the zone cache's to lock. */
+struct set_free {
+	uv_work_t work;
+	struct job_set *set;
+};
+
+static void
+set_free_work(uv_work_t *w)
+{
+	jobs_free(((struct set_free *)w->data)->set);
+}
+
+static void
+set_free_done(uv_work_t *w, int status)
+{
+	(void)status;
+	free(w->data);
+}
+
+void
+reload_gen_drop(struct daemon *d, struct gen *g)
+{
+	struct set_free *f;
+
+	if (g == NULL || g->refs > 1 || d->stopping) {
+		reload_gen_put(g);
+		return;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->set = g->set;
+	f->work.data = f;
+	free(g);
+	if (uv_queue_work(d->loop, &f->work, set_free_work, set_free_done) <
+	    0) {
+		jobs_free(f->set);
+		free(f);
+	}
 }
 
 static void
@@ -173,6 +214,7 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 		daemon_recover_unfinished(d);
 	}
 	store_begin(d->store);
+	d->npaused = 0;
 	for (i = 0; i < set->nusers * 2; i++) {
 		struct job_user *u = set->users[i / 2];
 		enum cred c = i % 2 == 0 ? CRED_PASSWORD : CRED_PRIVATE_KEY;
@@ -183,15 +225,17 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 			continue;
 		us = users_cred(d, u, c);
 		us->user = u;
-		if (at_start) {
+		if (at_start)
 			adopt_stored(d, us, u, now);
-			continue;
+		else {
+			/* Persist only what moved: 100k users reload
+			 * fast. */
+			before = fire_next(us);
+			fire_reschedule(d, us, now);
+			if (fire_next(us) != before)
+				fire_persist(d, us);
 		}
-		/* Persist only what moved: 100k users reload fast. */
-		before = fire_next(us);
-		fire_reschedule(d, us, now);
-		if (fire_next(us) != before)
-			fire_persist(d, us);
+		d->npaused += us->paused;
 	}
 	if (store_commit(d->store) < 0)
 		log_msg(LOG_ERR, MSG_STORE, "schedule state: %s",
@@ -201,7 +245,7 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 	for (i = 0; i < d->users_cap; i++)
 		if (d->users[i] != NULL && d->users[i]->user == NULL)
 			heap_remove(&d->heap, &d->users[i]->node);
-	reload_gen_put(old);
+	reload_gen_drop(d, old);
 	acl_build(d, &set->daemon);
 	if (d->control != NULL)
 		control_set_acl(d->control, &d->acl);
@@ -304,18 +348,18 @@ sinks_refused(struct daemon *d, const struct job_set *set, json_t **ret_errors)
 	return n > 0;
 }
 
-/* Reload: everything parsed first; any error keeps the old config. */
-int
-reload_config(struct daemon *d, json_t **ret_errors)
+/*
+ * Adopt SET (owned), loaded by a reload: any error keeps the old
+ * configuration.  0, or -EINVAL with the errors in *RET_ERRORS (if not
+ * NULL) as a JSON array.
+ */
+static int
+reload_config(struct daemon *d, struct job_set *set, json_t **ret_errors)
 {
-	struct job_set *set = NULL;
 	char why[512];
 	size_t i;
 	int r;
 
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
-	    (uint64_t)uv_hrtime() / 1000);
-	r = jobs_load(d->config, now_s(), &set);
 	if (set->nerrors > 0) {
 		log_msg(LOG_ERR, MSG_RELOAD_FAILED,
 		    "reload refused, %zu "
@@ -403,4 +447,162 @@ reload_config(struct daemon *d, json_t **ret_errors)
 	    d->gen->number, set->nusers);
 	run_dispatch_queue(d);
 	return 0;
+}
+
+/*
+ * ---- a reload's load, off the loop ----
+ *
+ * Parsing every job file and loading their zones (jobs_load()) takes
+ * about 0.6 s for 100k users; on libuv's pool it holds neither the fires
+ * nor the control socket.  It reads files and the zone cache only
+ * (cronspec/tz.c locks that cache: the loop frees zones while it loads),
+ * and builds a job set no one else sees until the loop adopts it.
+ */
+struct reload_waiter {
+	LIST_ENTRY(reload_waiter) link;
+	struct control_conn *c; /* NULL: it closed */
+};
+
+struct reload_load {
+	uv_work_t work;
+	struct daemon *d;
+	int64_t now;
+	bool gate; /* a test's fault: wait for ROTAD_FAULT_GATE (fault.h) */
+	struct job_set *set;
+	LIST_HEAD(, reload_waiter) waiters; /* the ones it answers */
+};
+
+static void
+load_work(uv_work_t *w)
+{
+	struct reload_load *l = w->data;
+
+	if (l->gate)
+		fault_gate_wait();
+	(void)jobs_load(l->d->config, l->now, &l->set);
+}
+
+/* Tell C how the reload it asked for went: RC from reload_config(). */
+static void
+answer(struct daemon *d, struct control_conn *c, int rc, json_t *errors)
+{
+	size_t n = json_array_size(errors);
+
+	if (rc == 0)
+		control_reply(
+		    c, json_pack("{s:i}", "generation", d->gen->number));
+	else
+		control_error_extra(c,
+		    errors != NULL ? json_pack("{s:O}", "errors", errors)
+				   : json_pack("{s:[]}", "errors"),
+		    "invalid",
+		    "the configuration has %zu error%s; "
+		    "generation %d stays (fix them, check with rotad -n, "
+		    "then rotactl reload)",
+		    n, n == 1 ? "" : "s", d->gen->number);
+}
+
+static void start_load(struct daemon *d);
+
+static void
+load_done(uv_work_t *w, int status)
+{
+	struct reload_load *l = w->data;
+	struct daemon *d = l->d;
+	struct reload_waiter *rw;
+	json_t *errors = NULL;
+	int rc = -ECANCELED;
+
+	(void)status;
+	d->reloading = NULL;
+	if (!d->stopping)
+		rc = reload_config(d, l->set, &errors);
+	else
+		jobs_free(l->set);
+	while ((rw = LIST_FIRST(&l->waiters)) != NULL) {
+		LIST_REMOVE(rw, link);
+		if (rw->c != NULL && rc == -ECANCELED)
+			control_error(
+			    rw->c, "internal", "the daemon is stopping");
+		else if (rw->c != NULL)
+			answer(d, rw->c, rc, errors);
+		free(rw);
+	}
+	json_decref(errors);
+	free(l);
+	if (d->stopping) {
+		while ((rw = LIST_FIRST(&d->reload_next)) != NULL) {
+			LIST_REMOVE(rw, link);
+			if (rw->c != NULL)
+				control_error(rw->c, "internal",
+				    "the daemon is stopping");
+			free(rw);
+		}
+		return;
+	}
+	if (d->reload_again)
+		start_load(d);
+}
+
+/* Start a load for the reloads asked since the last one started. */
+static void
+start_load(struct daemon *d)
+{
+	struct reload_load *l = xcalloc(1, sizeof(*l));
+	struct reload_waiter *rw;
+
+	l->d = d;
+	l->now = now_s();
+	l->gate = fault_is("gate", "reload");
+	l->work.data = l;
+	LIST_INIT(&l->waiters);
+	while ((rw = LIST_FIRST(&d->reload_next)) != NULL) {
+		LIST_REMOVE(rw, link);
+		LIST_INSERT_HEAD(&l->waiters, rw, link);
+	}
+	d->reload_again = false;
+	d->reloading = l;
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
+	    (uint64_t)uv_hrtime() / 1000);
+	/* libuv's pool takes any work; should it ever refuse, the load runs
+	 * here, as it did before it had a pool. */
+	if (uv_queue_work(d->loop, &l->work, load_work, load_done) < 0) {
+		load_work(&l->work);
+		load_done(&l->work, 0);
+	}
+}
+
+void
+reload_request(struct daemon *d, struct control_conn *c)
+{
+	struct reload_waiter *rw;
+
+	if (d->stopping) {
+		if (c != NULL)
+			control_error(c, "internal", "the daemon is stopping");
+		return;
+	}
+	if (c != NULL) {
+		rw = xcalloc(1, sizeof(*rw));
+		rw->c = c;
+		LIST_INSERT_HEAD(&d->reload_next, rw, link);
+	}
+	d->reload_again = true;
+	if (d->reloading == NULL)
+		start_load(d);
+}
+
+void
+reload_forget(struct daemon *d, struct control_conn *c)
+{
+	struct reload_waiter *rw;
+
+	LIST_FOREACH(rw, &d->reload_next, link)
+	if (rw->c == c)
+		rw->c = NULL;
+	if (d->reloading == NULL)
+		return;
+	LIST_FOREACH(rw, &d->reloading->waiters, link)
+	if (rw->c == c)
+		rw->c = NULL;
 }

@@ -316,7 +316,7 @@ run_finish(struct run *r, enum store_run_state state,
 		    run_json(&r->rec, run_kind_name(r->kind),
 			run_state_shown(run_kind_name(r->kind), state)));
 	}
-	reload_gen_put(r->gen);
+	reload_gen_drop(d, r->gen);
 	r->gen = NULL;
 	if (state != STORE_RUN_OUT_OF_SYNC)
 		us->recoveries = 0;

@@ -107,7 +107,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..27"
+echo "1..29"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -255,6 +255,46 @@ out=$("$ROTAD" -f -c "$T/rotad.yaml" 2>&1)
 st=$?
 [ $st -ne 0 ] && echo "$out" | grep -q 'another rotad is running' && ctl status >/dev/null
 verdict "a second daemon on the same socket refuses to start" $? "$out"
+stop
+
+# A reload parses the job files on libuv's pool: held there (the test
+# fault gate:reload, until $T/gate exists), the daemon goes on serving.
+rm -f "$T/gate"
+start env ROTAD_FAULT=gate:reload ROTAD_FAULT_GATE="$T/gate"
+g0=$(ctl --json status | jget 'j["generation"]')
+ctl --json reload >"$T/reload1.out" 2>&1 &
+RL1=$!
+for i in $(seq 1 100); do
+	[ "$(ctl --json status | jget 'j["reloading"]')" = True ] && break
+	sleep 0.1
+done
+during=$(ctl --json status | jget 'j["reloading"], j["generation"]')
+out=$(ctl --json rotate --wait alice 2>&1)
+rot=$(echo "$out" | jlast 'j["run"]["state"]')
+kill -0 "$RL1" 2>/dev/null && waiting=yes || waiting=no
+# Two more reloads asked while it loads: one load after it serves both.
+ctl --json reload >"$T/reload2.out" 2>&1 &
+RL2=$!
+kill -HUP "$PID"
+sleep 0.3
+touch "$T/gate"
+wait "$RL1"
+st1=$?
+wait "$RL2"
+st2=$?
+for i in $(seq 1 50); do
+	[ "$(ctl --json status | jget 'j["reloading"]')" = False ] && break
+	sleep 0.1
+done
+after=$(ctl --json status | jget 'j["reloading"], j["generation"]')
+got="$during $rot $waiting $st1 $(jget 'j["generation"]' <"$T/reload1.out") $st2 $(jget 'j["generation"]' <"$T/reload2.out") $after"
+[ "$got" = "(True, $g0) committed yes 0 $((g0 + 1)) 0 $((g0 + 2)) (False, $((g0 + 2)))" ]
+verdict "while a reload's files load: status answers (reloading), a rotation commits, the reload waits" \
+    $? "got:  $got" "want: (True, $g0) committed yes 0 $((g0 + 1)) 0 $((g0 + 2)) (False, $((g0 + 2)))" "$(tail -5 "$T/log")"
+lines=$(grep -c "configuration generation" "$T/log")
+grep -q "configuration generation $((g0 + 2)):" "$T/log" &&
+    ! grep -q "configuration generation $((g0 + 3)):" "$T/log"
+verdict "... a reload and a SIGHUP asked meanwhile: one more load serves both" $? "$lines generation lines"
 stop
 
 # One whole daemon life under valgrind: start, rotate, reload, SIGTERM.

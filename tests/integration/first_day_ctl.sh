@@ -191,12 +191,16 @@ a=$(nruns pf) b=$(nruns uf)
 verdict "a fire due while running: skipped for the paused user, run for the other" $? "pf=$a uf=$b" "$(grep ROTAD-0010 "$T/log")"
 
 ctl resume pf >/dev/null 2>&1
+ctl pause pm >/dev/null 2>&1 # paused already: still one
+n1=$(ctl --json status | jget 'j["paused"]')
 rotad_term
 start
 pf=$(ctl --json show pf 2>&1) pm=$(ctl --json show pm 2>&1)
+n2=$(ctl --json status | jget 'j["paused"]')
 [ "$(echo "$pf" | jget 'j["user"]["paused"]')" = False ] &&
-    [ "$(echo "$pm" | jget 'j["user"]["paused"]')" = True ]
-verdict "a resume survives a restart too (pf resumed, pm still paused)" $? "$pf" "$pm"
+    [ "$(echo "$pm" | jget 'j["user"]["paused"]')" = True ] &&
+    [ "$n1 $n2" = "1 1" ]
+verdict "a resume survives a restart too (pf resumed, pm still paused; status: 1 paused before and after)" $? "$pf" "$pm" "paused: $n1 $n2"
 
 # ---- audit lines: the caller's uid and pid, the user names ----
 
