@@ -10,8 +10,19 @@
  *
  * The small header (struct secret) is plain heap memory: it holds only the
  * length and the mapping, nothing worth hiding.
+ *
+ * A pool of pages.  A rotation makes and frees a few dozen small secrets
+ * (the request, the passwords, a statement holding one), and each mapping
+ * costs five system calls (mmap, madvise, mlock, munlock, munmap).  So a
+ * freed one-page secret's page, wiped, still locked and out of core
+ * dumps, is kept for the next secret of at most a page: at most POOL_MAX
+ * pages, locked ones only (an unlocked page goes back to the kernel), and
+ * only in the process that locked them — mlock() does not pass to a
+ * fork's copy, so a forked process lets its parent's pool go at its first
+ * secret.  One lock: secrets are made on libuv's pool threads too.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +31,13 @@
 
 #include "secret.h"
 
+#define POOL_MAX 32
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char *pool[POOL_MAX];
+static size_t npool;
+static pid_t pool_pid; /* the process whose pages they are */
+
 struct secret {
 	unsigned char *data; /* page-aligned, mapsize bytes mapped */
 	size_t len;
@@ -27,27 +45,80 @@ struct secret {
 	bool locked;
 };
 
+static size_t
+page_size(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	return page > 0 ? (size_t)page : 4096;
+}
+
+/* Under pool_lock: forget a pool that is another process's (a fork's
+ * copies of its parent's pages, wiped and no longer locked). */
+static void
+pool_own(void)
+{
+	pid_t self = getpid();
+
+	if (pool_pid == self)
+		return;
+	while (npool > 0)
+		munmap(pool[--npool], page_size());
+	pool_pid = self;
+}
+
+/* A locked, undumpable, zeroed page from the pool, or NULL. */
+static unsigned char *
+pool_take(void)
+{
+	unsigned char *p = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	pool_own();
+	if (npool > 0)
+		p = pool[--npool];
+	pthread_mutex_unlock(&pool_lock);
+	return p;
+}
+
+/* Keep P (a wiped, locked page) in the pool: false when it is full. */
+static bool
+pool_give(unsigned char *p)
+{
+	bool kept = false;
+
+	pthread_mutex_lock(&pool_lock);
+	pool_own();
+	if (npool < POOL_MAX) {
+		pool[npool++] = p;
+		kept = true;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return kept;
+}
+
 int
 secret_new(const void *data, size_t len, struct secret **ret)
 {
 	struct secret *s = NULL;
-	long page;
+	size_t page = page_size();
 	int r;
 
 	*ret = NULL;
 	if (len > SECRET_MAX)
 		return -EINVAL;
-	page = sysconf(_SC_PAGESIZE);
-	if (page <= 0)
-		page = 4096;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
 	s->len = len;
 	/* At least one page, so that an empty secret is still a mapping. */
-	s->mapsize = (len + (size_t)page - 1) / (size_t)page * (size_t)page;
+	s->mapsize = (len + page - 1) / page * page;
 	if (s->mapsize == 0)
-		s->mapsize = (size_t)page;
+		s->mapsize = page;
+	if (s->mapsize == page && (s->data = pool_take()) != NULL) {
+		s->locked = true;
+		goto fill;
+	}
 	s->data = mmap(NULL, s->mapsize, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (s->data == MAP_FAILED) {
@@ -76,6 +147,7 @@ secret_new(const void *data, size_t len, struct secret **ret)
 		r = -errno;
 		goto out;
 	}
+fill:
 	if (data != NULL && len > 0)
 		memcpy(s->data, data, len);
 	*ret = s;
@@ -95,9 +167,14 @@ secret_free(struct secret *s)
 		/* The whole mapping: a caller may have written past len
 		 * through secret_buf() by mistake. */
 		explicit_bzero(s->data, s->mapsize);
-		if (s->locked)
-			munlock(s->data, s->mapsize);
-		munmap(s->data, s->mapsize);
+		if (s->locked && s->mapsize == page_size() &&
+		    pool_give(s->data))
+			s->data = NULL;
+		else {
+			if (s->locked)
+				munlock(s->data, s->mapsize);
+			munmap(s->data, s->mapsize);
+		}
 	}
 	free(s);
 }

@@ -4,11 +4,13 @@
  * A secret lives in a private anonymous mapping, rounded up to whole pages,
  * that is locked into RAM when the memory-lock limit allows (so it is never
  * written to swap), excluded from core dumps, and wiped before it is
- * unmapped.  There is deliberately no way to get a secret as a C string:
- * the bytes are reached only through secret_data() and secret_len(), so no
- * printf("%s") can format one by accident, and a secret may hold NUL bytes.
+ * unmapped or, a locked page, kept wiped for the next small secret (a
+ * pool of a few dozen pages, secret.c).  Safe from any thread.  There is
+ * deliberately no way to get a secret as a C string: the bytes are reached only
+ * through secret_data() and secret_len(), so no printf("%s") can format one by
+ * accident, and a secret may hold NUL bytes.
  *
- * libc only.
+ * libc (and its threads) only.
  */
 #ifndef ROTAD_SECRET_H
 #define ROTAD_SECRET_H

@@ -1,9 +1,11 @@
 /*
  * Unit tests of struct secret: copies, bounds, page alignment, locking
  * (and its graceful failure under RLIMIT_MEMLOCK) and exclusion from core
- * dumps, checked in /proc/self/smaps.
+ * dumps, checked in /proc/self/smaps; the pool of freed pages (reuse,
+ * its bound, a fork, threads).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,6 +164,154 @@ test_memlock_limit(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A freed small secret's page serves the next one, zeroed; a larger one
+ * is its own mapping. */
+static void
+test_pool_reuse(void **state)
+{
+	struct secret *a = NULL, *b = NULL, *big = NULL;
+	const unsigned char *p;
+	unsigned char zero[64] = { 0 };
+
+	(void)state;
+	assert_int_equal(secret_new("pool-secret-one", 15, &a), 0);
+	if (!secret_is_locked(a)) {
+		/* Unlocked pages go back to the kernel: nothing to see. */
+		secret_free(a);
+		skip();
+	}
+	p = secret_data(a);
+	memset(secret_buf(a), 0x5a, 64); /* past len: wiped all the same */
+	secret_free(a);
+	assert_int_equal(secret_new(NULL, 10, &b), 0);
+	assert_ptr_equal(secret_data(b), p);
+	assert_true(secret_is_locked(b));
+	assert_memory_equal(secret_data(b), zero, sizeof(zero));
+	assert_int_equal(secret_new(NULL, 5000, &big), 0);
+	assert_ptr_not_equal(secret_data(big), p);
+	secret_free(b);
+	secret_free(big);
+}
+
+/* The kB of locked memory, from /proc/self/status. */
+static long
+vmlck_kb(void)
+{
+	char line[128];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Of 100 one-page secrets freed, the pool keeps exactly 32 pages, still
+ * locked, and gives the other 68 back (unlocked, unmapped). */
+static void
+test_pool_bounded(void **state)
+{
+	struct secret *v[100];
+	long page = sysconf(_SC_PAGESIZE) / 1024;
+	long held, after;
+	size_t i;
+
+	(void)state;
+	if (!MLOCK_IS_REAL)
+		skip();
+	for (i = 0; i < 100; i++)
+		assert_int_equal(secret_new("x", 1, &v[i]), 0);
+	if (!secret_is_locked(v[0])) {
+		for (i = 0; i < 100; i++)
+			secret_free(v[i]);
+		skip();
+	}
+	/* Every page of the pool is in use now: none is counted twice. */
+	held = vmlck_kb();
+	for (i = 0; i < 100; i++)
+		secret_free(v[i]);
+	after = vmlck_kb();
+	assert_int_equal(held - after, 68 * page);
+}
+
+/* A fork does not reuse its parent's pooled pages, which the kernel
+ * did not lock in it: its secrets are locked pages of its own. */
+static void
+test_pool_fork(void **state)
+{
+	struct secret *a = NULL, *b = NULL;
+	const void *p;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(secret_new("k", 1, &a), 0);
+	if (!secret_is_locked(a)) {
+		secret_free(a);
+		skip();
+	}
+	p = secret_data(a);
+	secret_free(a); /* into the pool */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char flags[256];
+
+		if (secret_new("k", 1, &b) != 0 || secret_data(b) == p)
+			_exit(3);
+		vmflags(secret_data(b), flags, sizeof(flags));
+		_exit(!MLOCK_IS_REAL || strstr(flags, " lo") != NULL ? 0 : 4);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Secrets made and freed on several threads at once keep their own
+ * bytes. */
+#define THREADS 4
+static void *
+churn(void *arg)
+{
+	unsigned char mark = (unsigned char)(uintptr_t)arg, buf[32];
+	struct secret *v[16];
+	int round, i;
+
+	memset(buf, mark, sizeof(buf));
+	for (round = 0; round < 500; round++) {
+		for (i = 0; i < 16; i++)
+			if (secret_new(buf, sizeof(buf), &v[i]) != 0)
+				return (void *)1;
+		for (i = 0; i < 16; i++) {
+			if (memcmp(secret_data(v[i]), buf, sizeof(buf)) != 0)
+				return (void *)2;
+			secret_free(v[i]);
+		}
+	}
+	return NULL;
+}
+
+static void
+test_pool_threads(void **state)
+{
+	pthread_t t[THREADS];
+	void *res;
+	int i;
+
+	(void)state;
+	for (i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, churn,
+				     (void *)(uintptr_t)(i + 1)),
+		    0);
+	for (i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], &res), 0);
+		assert_null(res);
+	}
+}
+
 /* A copy with a NUL after it, for C APIs; a NUL inside or nothing at all
  * is refused rather than cut short. */
 static void
@@ -197,6 +347,10 @@ main(void)
 		cmocka_unit_test(test_dontdump_and_lock),
 		cmocka_unit_test(test_memlock_limit),
 		cmocka_unit_test(test_cstring),
+		cmocka_unit_test(test_pool_reuse),
+		cmocka_unit_test(test_pool_bounded),
+		cmocka_unit_test(test_pool_fork),
+		cmocka_unit_test(test_pool_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
