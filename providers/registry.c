@@ -45,7 +45,11 @@ registry_warm(void)
 	size_t i;
 	int r = 0;
 
-	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
+	/* No atexit cleanup: each fork would walk and free every cache
+	 * the template filled, page by copied page, as it exits (about a
+	 * millisecond a worker, TLS or not); its memory goes with it. */
+	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_NO_ATEXIT,
+		NULL) != 1 ||
 	    (ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		r = -EIO;
 	else

@@ -19,7 +19,8 @@ const struct provider *registry_find(const struct catalog_provider *desc);
  * would otherwise set up afresh — OpenSSL's configuration, its providers
  * and the algorithms an SSL_CTX fetches (cached in OpenSSL's default
  * library context), then each provider's warm().  Nothing of a step is
- * in it.  An SSL_CTX draws from OpenSSL's random generators, which are
+ * in it.  OpenSSL is told not to clean up at exit (a fork's exit would
+ * otherwise free all of it again, page by copied page).  An SSL_CTX draws from OpenSSL's random generators, which are
  * then seeded in the template: OpenSSL reseeds them in a process whose
  * pid is not theirs before it gives a byte, so that no two forks draw the
  * same (test_warm checks it).  0, or -EIO when OpenSSL refused (the
