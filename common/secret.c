@@ -19,7 +19,8 @@
  * pages, locked ones only (an unlocked page goes back to the kernel), and
  * only in the process that locked them — mlock() does not pass to a
  * fork's copy, so a forked process lets its parent's pool go at its first
- * secret.  One lock: secrets are made on libuv's pool threads too.
+ * secret, and a secret it inherited is unmapped, not pooled, when it frees
+ * it.  One lock: secrets are made on libuv's pool threads too.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@ struct secret {
 	size_t len;
 	size_t mapsize;
 	bool locked;
+	pid_t locker; /* the process that locked it (a fork's is not) */
 };
 
 static size_t
@@ -67,30 +69,35 @@ pool_own(void)
 	pool_pid = self;
 }
 
-/* A locked, undumpable, zeroed page from the pool, or NULL. */
-static unsigned char *
-pool_take(void)
+/* A locked, undumpable, zeroed page from the pool into S, or false. */
+static bool
+pool_take(struct secret *s)
 {
-	unsigned char *p = NULL;
+	bool took = false;
 
 	pthread_mutex_lock(&pool_lock);
 	pool_own();
-	if (npool > 0)
-		p = pool[--npool];
+	if (npool > 0) {
+		s->data = pool[--npool];
+		s->locked = true;
+		s->locker = pool_pid;
+		took = true;
+	}
 	pthread_mutex_unlock(&pool_lock);
-	return p;
+	return took;
 }
 
-/* Keep P (a wiped, locked page) in the pool: false when it is full. */
+/* Keep S's page (wiped, and locked by this process) in the pool: false
+ * when the pool is full or the page is not this process's to keep. */
 static bool
-pool_give(unsigned char *p)
+pool_give(const struct secret *s)
 {
 	bool kept = false;
 
 	pthread_mutex_lock(&pool_lock);
 	pool_own();
-	if (npool < POOL_MAX) {
-		pool[npool++] = p;
+	if (npool < POOL_MAX && s->locker == pool_pid) {
+		pool[npool++] = s->data;
 		kept = true;
 	}
 	pthread_mutex_unlock(&pool_lock);
@@ -115,10 +122,8 @@ secret_new(const void *data, size_t len, struct secret **ret)
 	s->mapsize = (len + page - 1) / page * page;
 	if (s->mapsize == 0)
 		s->mapsize = page;
-	if (s->mapsize == page && (s->data = pool_take()) != NULL) {
-		s->locked = true;
+	if (s->mapsize == page && pool_take(s))
 		goto fill;
-	}
 	s->data = mmap(NULL, s->mapsize, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (s->data == MAP_FAILED) {
@@ -141,8 +146,10 @@ secret_new(const void *data, size_t len, struct secret **ret)
 	 * spent).  The secret still works, it may merely reach swap, which
 	 * an encrypted swap or none at all makes moot.
 	 */
-	if (mlock(s->data, s->mapsize) == 0)
+	if (mlock(s->data, s->mapsize) == 0) {
 		s->locked = true;
+		s->locker = getpid();
+	}
 	else if (errno != ENOMEM && errno != EPERM && errno != EAGAIN) {
 		r = -errno;
 		goto out;
@@ -167,8 +174,7 @@ secret_free(struct secret *s)
 		/* The whole mapping: a caller may have written past len
 		 * through secret_buf() by mistake. */
 		explicit_bzero(s->data, s->mapsize);
-		if (s->locked && s->mapsize == page_size() &&
-		    pool_give(s->data))
+		if (s->locked && s->mapsize == page_size() && pool_give(s))
 			s->data = NULL;
 		else {
 			if (s->locked)

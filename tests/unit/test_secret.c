@@ -238,11 +238,12 @@ test_pool_bounded(void **state)
 }
 
 /* A fork does not reuse its parent's pooled pages, which the kernel
- * did not lock in it: its secrets are locked pages of its own. */
+ * did not lock in it: its secrets are locked pages of its own; and a
+ * secret it inherited does not go into its pool when it frees it. */
 static void
 test_pool_fork(void **state)
 {
-	struct secret *a = NULL, *b = NULL;
+	struct secret *a = NULL, *b = NULL, *c = NULL;
 	const void *p;
 	int status;
 	pid_t pid;
@@ -255,16 +256,27 @@ test_pool_fork(void **state)
 	}
 	p = secret_data(a);
 	secret_free(a); /* into the pool */
+	assert_int_equal(secret_new("inherited", 9, &c), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char flags[256];
+		struct secret *d = NULL;
 
 		if (secret_new("k", 1, &b) != 0 || secret_data(b) == p)
 			_exit(3);
 		vmflags(secret_data(b), flags, sizeof(flags));
-		_exit(!MLOCK_IS_REAL || strstr(flags, " lo") != NULL ? 0 : 4);
+		if (MLOCK_IS_REAL && strstr(flags, " lo") == NULL)
+			_exit(4);
+		/* What it inherited is not locked here: not pooled, so the
+		 * next secret is a page locked here too. */
+		secret_free(c);
+		if (secret_new("m", 1, &d) != 0)
+			_exit(5);
+		vmflags(secret_data(d), flags, sizeof(flags));
+		_exit(MLOCK_IS_REAL && strstr(flags, " lo") == NULL ? 6 : 0);
 	}
+	secret_free(c);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
