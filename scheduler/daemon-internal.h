@@ -265,7 +265,7 @@ struct daemon {
 	 * NULL; the control connections waiting for the next one, and
 	 * whether one was asked (reload.c). */
 	struct reload_load *reloading;
-	LIST_HEAD(, reload_waiter) reload_next;
+	LIST_HEAD(reload_waiters, reload_waiter) reload_next; /* its tag: reload.c */
 	bool reload_again;
 	/* The paused credentials of the generation in force (status):
 	 * counted at each adoption, kept by pause and resume. */

@@ -469,7 +469,7 @@ struct reload_load {
 	int64_t now;
 	bool gate; /* a test's fault: wait for ROTAD_FAULT_GATE (fault.h) */
 	struct job_set *set;
-	LIST_HEAD(, reload_waiter) waiters; /* the ones it answers */
+	struct reload_waiters waiters; /* the ones it answers */
 };
 
 static void
@@ -482,13 +482,16 @@ load_work(uv_work_t *w)
 	(void)jobs_load(l->d->config, l->now, &l->set);
 }
 
-/* Tell C how the reload it asked for went: RC from reload_config(). */
+/* Tell C how the reload it asked for went: RC from reload_config(), or
+ * -ECANCELED when the daemon stops first. */
 static void
 answer(struct daemon *d, struct control_conn *c, int rc, json_t *errors)
 {
 	size_t n = json_array_size(errors);
 
-	if (rc == 0)
+	if (rc == -ECANCELED)
+		control_error(c, "internal", "the daemon is stopping");
+	else if (rc == 0)
 		control_reply(
 		    c, json_pack("{s:i}", "generation", d->gen->number));
 	else
@@ -502,6 +505,21 @@ answer(struct daemon *d, struct control_conn *c, int rc, json_t *errors)
 		    n, n == 1 ? "" : "s", d->gen->number);
 }
 
+/* Answer every waiter of LIST (those still connected) and free them. */
+static void
+answer_all(struct daemon *d, struct reload_waiters *list, int rc,
+    json_t *errors)
+{
+	struct reload_waiter *rw;
+
+	while ((rw = LIST_FIRST(list)) != NULL) {
+		LIST_REMOVE(rw, link);
+		if (rw->c != NULL)
+			answer(d, rw->c, rc, errors);
+		free(rw);
+	}
+}
+
 static void start_load(struct daemon *d);
 
 static void
@@ -509,7 +527,6 @@ load_done(uv_work_t *w, int status)
 {
 	struct reload_load *l = w->data;
 	struct daemon *d = l->d;
-	struct reload_waiter *rw;
 	json_t *errors = NULL;
 	int rc = -ECANCELED;
 
@@ -519,28 +536,12 @@ load_done(uv_work_t *w, int status)
 		rc = reload_config(d, l->set, &errors);
 	else
 		jobs_free(l->set);
-	while ((rw = LIST_FIRST(&l->waiters)) != NULL) {
-		LIST_REMOVE(rw, link);
-		if (rw->c != NULL && rc == -ECANCELED)
-			control_error(
-			    rw->c, "internal", "the daemon is stopping");
-		else if (rw->c != NULL)
-			answer(d, rw->c, rc, errors);
-		free(rw);
-	}
+	answer_all(d, &l->waiters, rc, errors);
 	json_decref(errors);
 	free(l);
-	if (d->stopping) {
-		while ((rw = LIST_FIRST(&d->reload_next)) != NULL) {
-			LIST_REMOVE(rw, link);
-			if (rw->c != NULL)
-				control_error(rw->c, "internal",
-				    "the daemon is stopping");
-			free(rw);
-		}
-		return;
-	}
-	if (d->reload_again)
+	if (d->stopping)
+		answer_all(d, &d->reload_next, -ECANCELED, NULL);
+	else if (d->reload_again)
 		start_load(d);
 }
 
@@ -579,7 +580,7 @@ reload_request(struct daemon *d, struct control_conn *c)
 
 	if (d->stopping) {
 		if (c != NULL)
-			control_error(c, "internal", "the daemon is stopping");
+			answer(d, c, -ECANCELED, NULL);
 		return;
 	}
 	if (c != NULL) {

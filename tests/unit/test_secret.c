@@ -134,13 +134,38 @@ test_dontdump_and_lock(void **state)
 	secret_free(s);
 }
 
+/* A new secret holding DATA; the case is skipped when it is not locked
+ * (RLIMIT_MEMLOCK): the pool keeps locked pages only. */
+static struct secret *
+locked_secret(const char *data)
+{
+	struct secret *s = NULL;
+
+	assert_int_equal(secret_new(data, strlen(data), &s), 0);
+	if (!secret_is_locked(s)) {
+		secret_free(s);
+		skip();
+	}
+	return s;
+}
+
+/* Child PID exited 0. */
+static void
+wait_clean(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* With no memory-lock allowance a secret still works, unlocked. */
 static void
 test_memlock_limit(void **state)
 {
 	struct rlimit rl = { 0, 0 };
 	struct secret *s = NULL;
-	int status;
 	pid_t pid;
 
 	(void)state;
@@ -159,9 +184,7 @@ test_memlock_limit(void **state)
 		secret_free(s);
 		_exit(0);
 	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	wait_clean(pid);
 }
 
 /* A freed small secret's page serves the next one, zeroed; a larger one
@@ -169,17 +192,12 @@ test_memlock_limit(void **state)
 static void
 test_pool_reuse(void **state)
 {
-	struct secret *a = NULL, *b = NULL, *big = NULL;
+	struct secret *a, *b = NULL, *big = NULL;
 	const unsigned char *p;
 	unsigned char zero[64] = { 0 };
 
 	(void)state;
-	assert_int_equal(secret_new("pool-secret-one", 15, &a), 0);
-	if (!secret_is_locked(a)) {
-		/* Unlocked pages go back to the kernel: nothing to see. */
-		secret_free(a);
-		skip();
-	}
+	a = locked_secret("pool-secret-one");
 	p = secret_data(a);
 	memset(secret_buf(a), 0x5a, 64); /* past len: wiped all the same */
 	secret_free(a);
@@ -243,17 +261,12 @@ test_pool_bounded(void **state)
 static void
 test_pool_fork(void **state)
 {
-	struct secret *a = NULL, *b = NULL, *c = NULL;
+	struct secret *a, *b = NULL, *c = NULL;
 	const void *p;
-	int status;
 	pid_t pid;
 
 	(void)state;
-	assert_int_equal(secret_new("k", 1, &a), 0);
-	if (!secret_is_locked(a)) {
-		secret_free(a);
-		skip();
-	}
+	a = locked_secret("k");
 	p = secret_data(a);
 	secret_free(a); /* into the pool */
 	assert_int_equal(secret_new("inherited", 9, &c), 0);
@@ -277,9 +290,7 @@ test_pool_fork(void **state)
 		_exit(MLOCK_IS_REAL && strstr(flags, " lo") == NULL ? 6 : 0);
 	}
 	secret_free(c);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	wait_clean(pid);
 }
 
 /* Secrets made and freed on several threads at once keep their own
