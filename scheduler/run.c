@@ -55,6 +55,7 @@
 static void run_step(struct run *r);
 static void recover_again(struct run *done);
 static void retry_timer(uv_timer_t *t);
+static void dispatch_idle(uv_idle_t *h);
 
 /*
  * Slack on the bound of an apply's server-side work: the provider keeps
@@ -381,7 +382,10 @@ recover_again(struct run *done)
 
 /*
  * Make a run for US.  A user with a run already gets that run back
- * (coalesced).  FIRE is the scheduled instant, 0 for a trigger.
+ * (coalesced).  FIRE is the scheduled instant, 0 for a trigger.  The run
+ * starts at the end of this turn (the dispatch's idle handle), not here:
+ * the other triggers of the turn (a burst read off the control socket)
+ * queue first, and a batch takes them all.
  */
 struct run *
 run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
@@ -401,7 +405,8 @@ run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
 	r = run_alloc(d, us, kind, fire);
 	TAILQ_INSERT_TAIL(&d->queue, r, queue);
 	d->nqueued++;
-	run_dispatch_queue(d);
+	if (!d->stopping)
+		uv_idle_start(&d->dispatch_idle, dispatch_idle);
 	return r;
 }
 
@@ -480,6 +485,8 @@ start_run(struct daemon *d, struct run *r)
 		r->rs->running++;
 	}
 	r->phase = PHASE_RUNNING;
+	/* Waiters see it leave the queue: "started". */
+	notify(r);
 	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
 	    run_kind_name(r->kind), r->us->name, r->rec.attempts);
 	if (r->kind == RUN_ROTATE)

@@ -18,6 +18,8 @@
 #                secret logs in, 1 + 3 admin logins.
 #   pg member    a batch with a role that no longer exists: its run
 #                fails, the other members commit, 1 + 1 admin logins.
+#   pg burst     6 users triggered at once on one connection, nothing
+#                held: one batch, 1 admin login.
 #   pg killed    the blocker's apply worker, then the batch's, is
 #                SIGKILLed as it answers (ROTAD_FAULT=worker-late:apply
 #                twice: each fires once): each member's apply is
@@ -241,7 +243,7 @@ EOF
 	exit 1
 }
 
-echo "1..5"
+echo "1..6"
 
 APPS=$(for i in $(seq -w 1 20); do printf 'app%s ' "$i"; done)
 rotad_run "$T/rotad.yaml" "$T/log" ||
@@ -275,7 +277,39 @@ case $st in *" gone=failed"*) ;; *) bad="$bad; gone did not fail:$st" ;; esac
 verdict "pg member: a batch with a role that is gone: it fails, the other five commit" \
     "$([ -z "$bad" ]; echo $?)" "$bad" "$(grep -E 'gone' "$T/log" | tail -4)"
 
-# 3: every apply worker killed as it answers: each member recovered.
+# 3: a burst of triggers on one connection, nothing held: the queue
+# starts runs at the end of the loop's turn that made them, so the six
+# make one batch (the first one used to start alone, then the other five
+# as a batch: 2 admin logins).
+BURST="app12 app13 app14 app15 app16 app17"
+bad=
+# shellcheck disable=SC2086
+runs_before "$T/before" $BURST
+before=$(pg_admin_logins)
+# shellcheck disable=SC2086
+python3 - "$ROTAD_SOCKET" $BURST <<'PY' || bad="the burst is not answered ok"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(60)
+s.connect(sys.argv[1])
+users = sys.argv[2:]
+s.sendall(b"".join(json.dumps({"v": 1, "id": i, "cmd": "rotate", "user": u})
+                   .encode() + b"\n" for i, u in enumerate(users)))
+f = s.makefile("rb")
+ok = sum(1 for _ in users if json.loads(f.readline()).get("ok"))
+sys.exit(0 if ok == len(users) else 1)
+PY
+# shellcheck disable=SC2086
+settled "$T/before" $BURST || bad="$bad; not settled:$STATES"
+LOGINS=$(($(pg_admin_logins) - before))
+# shellcheck disable=SC2086
+[ -z "$bad" ] && { logs_in_all pg_login $BURST || bad="no login:$BAD_LOGINS"; }
+case $STATES in *=failed*) bad="$bad; a run failed:$STATES" ;; esac
+[ -z "$bad" ] && [ "$LOGINS" != 1 ] && bad="$LOGINS admin logins, not 1"
+verdict "pg burst: 6 triggers pipelined on one connection make one batch: 1 admin login, all commit and log in" \
+    "$([ -z "$bad" ]; echo $?)" "$bad" "$(grep -E 'ROTAD-00' "$T/log" | tail -8)"
+
+# 4: every apply worker killed as it answers: each member recovered.
 rotad_term
 : >"$T/log"
 ROTAD_FAULT=worker-late:apply,worker-late:apply rotad_run "$T/rotad.yaml" "$T/log" ||
@@ -292,7 +326,7 @@ verdict "pg killed: batch workers killed as they answer: no pending left, every 
 rotad_term
 rotad_run "$T/rotad.yaml" "$T/log" || bad="the daemon does not restart"
 
-# 4: MariaDB, batches of 4 behind a global read lock.
+# 5: MariaDB, batches of 4 behind a global read lock.
 my_hold() {
 	local i
 	my_sql "FLUSH TABLES WITH READ LOCK; SELECT SLEEP(600)" >/dev/null 2>&1 &
@@ -338,7 +372,7 @@ verdict "my batches: 10 MariaDB accounts, batch 4: all commit and log in, 4 admi
     "$([ -z "$bad" ]; echo $?)" "$bad" "$(grep -E 'ROTAD-00' "$T/log" | tail -8)"
 rotad_term
 
-# 5: no stored secret in the daemon's log or the servers'.
+# 6: no stored secret in the daemon's log or the servers'.
 leaks=
 while read -r pw; do
 	[ -n "$pw" ] || continue
