@@ -548,6 +548,18 @@ schedule_min_wall_gap(const struct schedule *s)
 	return s->cs == NULL ? INT64_MAX : cronspec_min_wall_gap(s->cs);
 }
 
+bool
+schedule_same(const struct schedule *a, const struct schedule *b)
+{
+	/* The cron text is all a schedule compiled from, structured types
+	 * included (too long a spec is refused, never cut). */
+	if (a == NULL || b == NULL)
+		return a == b;
+	return a->type == b->type && a->interval == b->interval &&
+	    a->tz == b->tz && a->display == b->display &&
+	    strcmp(a->cron, b->cron) == 0;
+}
+
 int
 schedule_next(const struct schedule *s, int64_t after, int64_t *ret)
 {

@@ -13,6 +13,7 @@
 #ifndef ROTAD_SCHEDULE_H
 #define ROTAD_SCHEDULE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cronspec.h"
@@ -102,6 +103,14 @@ int schedule_interval(const struct schedule *s);
  * (cronspec_min_wall_gap()); INT64_MAX when it never fires.
  */
 int64_t schedule_min_wall_gap(const struct schedule *s);
+
+/*
+ * Whether A and B fire at the same instants: the same type, cron spec,
+ * intervalCount and zones.  Zones are the zone cache's (tz.h): the same
+ * file gives the same one, a changed file (a tzdata upgrade) another, so
+ * that a schedule whose zone changed is not the same.
+ */
+bool schedule_same(const struct schedule *a, const struct schedule *b);
 
 /*
  * The first fire instant strictly after AFTER.  Returns 0, or -ENOENT when

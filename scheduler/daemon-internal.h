@@ -102,6 +102,8 @@ struct ustate {
 	char *name; /* the store's: NAME or NAME/private_key */
 	enum cred cred;
 	struct job_user *user; /* in the current generation; NULL: removed */
+	/* During reload_adopt() only: the user in the generation before. */
+	const struct job_user *was;
 	struct heap_node node; /* next fire, when scheduled */
 	int64_t last_fire;
 	int64_t last_success;

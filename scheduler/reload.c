@@ -25,6 +25,7 @@
 #include "sinks.h"
 #include "keys.h"
 #include "log.h"
+#include "schedule.h"
 #include "worker_user.h"
 #include "xalloc.h"
 
@@ -182,6 +183,22 @@ adopt_stored(
 }
 
 /*
+ * Whether US, just given its new user, fires as it did in the generation
+ * before: then its place in the schedule stands as it is.  Computing it
+ * again from now would give the same instant, but for a fire due and not
+ * yet taken (its timer's callback still to come), which it would skip.
+ */
+static bool
+same_fires(const struct ustate *us)
+{
+	const struct job_user *was = us->was;
+
+	return was != NULL && was->managed && fire_rotates(was, us->cred) &&
+	    fire_schedulable(us) &&
+	    schedule_same(was->settings.schedule, us->user->settings.schedule);
+}
+
+/*
  * Make SET the current generation: match users by name, carry their
  * runtime state, recompute schedules that changed.  Persisting at start
  * is one transaction (the store's speed for 100k users).
@@ -201,8 +218,10 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 	d->gen = g;
 
 	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL)
+		if (d->users[i] != NULL) {
+			d->users[i]->was = d->users[i]->user;
 			d->users[i]->user = NULL;
+		}
 	if (at_start) {
 		for (i = 0; i < set->nusers; i++) {
 			struct job_user *u = set->users[i];
@@ -227,7 +246,7 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 		us->user = u;
 		if (at_start)
 			adopt_stored(d, us, u, now);
-		else {
+		else if (!same_fires(us)) {
 			/* Persist only what moved: 100k users reload
 			 * fast. */
 			before = fire_next(us);
@@ -235,6 +254,7 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 			if (fire_next(us) != before)
 				fire_persist(d, us);
 		}
+		us->was = NULL;
 		d->npaused += us->paused;
 	}
 	if (store_commit(d->store) < 0)
@@ -243,8 +263,10 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 	/* Users gone from the configuration: out of the schedule; a run in
 	 * flight finishes under its own generation. */
 	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->user == NULL)
+		if (d->users[i] != NULL && d->users[i]->user == NULL) {
+			d->users[i]->was = NULL;
 			heap_remove(&d->heap, &d->users[i]->node);
+		}
 	reload_gen_drop(d, old);
 	acl_build(d, &set->daemon);
 	if (d->control != NULL)

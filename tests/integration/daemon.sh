@@ -107,7 +107,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..29"
+echo "1..30"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -197,18 +197,46 @@ hist=$(ctl --json secret history carol 2>&1)
 [ "$(echo "$hist" | jget '[v["state"] for v in j["versions"]]')" = "['current']" ]
 verdict "the reload that adds a user imports its password_file" $? "$hist"
 
+# A reload keeps the place in the schedule of a user whose schedule is the
+# same (not computed again), and moves one whose schedule changed -- here
+# only its zone: erin's next fire becomes New York's 04:00, carol's stays.
+fires() { # USER: its next fire from the schedule (show), as epoch seconds
+	ctl --json show "$1" | jget 'int(__import__("datetime").datetime.fromisoformat(j["user"]["next_fire"]).timestamp())'
+}
+first() { # USER: the first instant `rotactl next` computes, as epoch seconds
+	ctl --json next "$1" -n 1 | jget 'int(__import__("datetime").datetime.fromisoformat(j["next"][0]).timestamp())'
+}
+more_yaml() { # ERIN_TZ
+	cat >"$T/conf.d/more.yaml" <<EOF
+users:
+  carol: {login: carol, resource: box, password_file: $T/carol.pw, schedule: {cron: "0 0 4 ? * MON-FRI", tz: Europe/Paris}}
+  erin: {login: erin, resource: box, schedule: {cron: "0 0 4 ? * MON-FRI", tz: $1}}
+EOF
+}
+more_yaml Europe/Paris
+ctl reload >/dev/null 2>&1
+c1=$(fires carol) e1=$(fires erin)
+more_yaml America/New_York
+ctl reload >/dev/null 2>&1
+c2=$(fires carol) e2=$(fires erin) e2want=$(first erin)
+[ -n "$c1" ] && [ "$c1" = "$e1" ] && [ "$c2" = "$c1" ] &&
+    [ -n "$e2" ] && [ "$e2" = "$e2want" ] && [ "$e2" != "$e1" ]
+verdict "a reload keeps an unchanged schedule's next fire and moves a changed one's (zone only)" $? \
+    "carol $c1 -> $c2, erin $e1 -> $e2 (its schedule says $e2want)"
+
 cat >"$T/conf.d/zz-bad.yaml" <<EOF
 users:
   dave: {login: dave, resource: box, schedule: {cron: "0 0 25 * * ?", tz: UTC}}
 EOF
+g0=$(ctl --json status | jget 'j["generation"]')
 out=$(ctl reload 2>&1)
 st=$?
 kill -HUP "$PID"
 sleep 0.3
 g=$(ctl --json status | jget 'j["generation"]')
-[ $st -eq 1 ] && echo "$out" | grep -q "zz-bad.yaml:2:[0-9]*:" && [ "$g" = 2 ] &&
+[ $st -eq 1 ] && echo "$out" | grep -q "zz-bad.yaml:2:[0-9]*:" && [ "$g" = "$g0" ] &&
     ! ctl show dave >/dev/null 2>&1 && ctl show carol >/dev/null 2>&1
-verdict "a bad reload (rotactl or SIGHUP) names file:line:col and keeps generation 2" $? "st=$st g=$g" "$out"
+verdict "a bad reload (rotactl or SIGHUP) names file:line:col and keeps the generation" $? "st=$st g=$g (was $g0)" "$out"
 rm "$T/conf.d/zz-bad.yaml"
 
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$ROTACTL" status 2>&1)
@@ -260,6 +288,7 @@ stop
 # A reload parses the job files on libuv's pool: held there (the test
 # fault gate:reload, until $T/gate exists), the daemon goes on serving.
 rm -f "$T/gate"
+l0=$(wc -l <"$T/log")
 start env ROTAD_FAULT=gate:reload ROTAD_FAULT_GATE="$T/gate"
 g0=$(ctl --json status | jget 'j["generation"]')
 ctl --json reload >"$T/reload1.out" 2>&1 &
@@ -291,9 +320,11 @@ got="$during $rot $waiting $st1 $(jget 'j["generation"]' <"$T/reload1.out") $st2
 [ "$got" = "(True, $g0) committed yes 0 $((g0 + 1)) 0 $((g0 + 2)) (False, $((g0 + 2)))" ]
 verdict "while a reload's files load: status answers (reloading), a rotation commits, the reload waits" \
     $? "got:  $got" "want: (True, $g0) committed yes 0 $((g0 + 1)) 0 $((g0 + 2)) (False, $((g0 + 2)))" "$(tail -5 "$T/log")"
-lines=$(grep -c "configuration generation" "$T/log")
-grep -q "configuration generation $((g0 + 2)):" "$T/log" &&
-    ! grep -q "configuration generation $((g0 + 3)):" "$T/log"
+# This life's lines only: the log goes on across the lives before.
+tail -n +"$((l0 + 1))" "$T/log" >"$T/life.log"
+lines=$(grep -c "configuration generation" "$T/life.log")
+grep -q "configuration generation $((g0 + 2)):" "$T/life.log" &&
+    ! grep -q "configuration generation $((g0 + 3)):" "$T/life.log"
 verdict "... a reload and a SIGHUP asked meanwhile: one more load serves both" $? "$lines generation lines"
 stop
 

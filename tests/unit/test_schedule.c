@@ -252,6 +252,69 @@ test_cron_error_position(void **state)
 	    schedule_key_name(SCHEDULE_KEY_UTC_TIME), "utcTime");
 }
 
+/* Schedule from "key=value" strings, or fail. */
+static struct schedule *
+make(const char *const *kv)
+{
+	struct schedule_fields f = { 0 };
+	struct schedule_error err = { 0 };
+	struct schedule *s = NULL;
+	char key[64];
+	int i, k;
+
+	for (i = 0; kv[i] != NULL; i++) {
+		const char *eq = strchr(kv[i], '=');
+
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv[i]), kv[i]);
+		k = schedule_key_from_name(key);
+		assert_true(k >= 0);
+		f.value[k] = eq + 1;
+	}
+	if (schedule_new(&f, &s, &err) != 0)
+		fail_msg("%s: %s", schedule_key_name(err.key), err.message);
+	return s;
+}
+
+/* A reload keeps a user's place in the schedule when its schedule is the
+ * same: the same spec in the same zone (read from the same file) is; a
+ * change of any part is not. */
+static void
+test_same(void **state)
+{
+	const char *const *const other[] = {
+		KV("type=DAILY", "time=03:31", "tz=Europe/Paris"),
+		KV("type=DAILY", "time=03:30", "tz=Europe/Berlin"),
+		KV("type=DAILY", "time=03:30", "tz=Europe/Paris",
+		    "intervalCount=2"),
+		KV("type=CRON", "cron=0 30 3 * * ?", "tz=Europe/Paris"),
+		KV("type=DAILY", "utcTime=03:30", "tz=Europe/Paris"),
+	};
+	struct schedule *a, *b;
+	size_t i;
+
+	(void)state;
+	a = make(KV("type=DAILY", "time=03:30", "tz=Europe/Paris"));
+	b = make(KV("type=DAILY", "time=03:30", "tz=Europe/Paris"));
+	assert_true(schedule_same(a, b));
+	assert_true(schedule_same(a, a));
+	assert_false(schedule_same(a, NULL));
+	assert_true(schedule_same(NULL, NULL));
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+		schedule_free(b);
+		b = make(other[i]);
+		if (schedule_same(a, b))
+			fail_msg("case %zu is taken for the same schedule", i);
+	}
+	schedule_free(b);
+	/* A new load of the zone database (a tzdata upgrade may have come)
+	 * gives the same zone while its file is the same. */
+	tz_cache_expire();
+	b = make(KV("type=DAILY", "time=03:30", "tz=Europe/Paris"));
+	assert_true(schedule_same(a, b));
+	schedule_free(b);
+	schedule_free(a);
+}
+
 int
 main(void)
 {
@@ -263,6 +326,7 @@ main(void)
 		cmocka_unit_test(test_yearly_once_demand),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_cron_error_position),
+		cmocka_unit_test(test_same),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
