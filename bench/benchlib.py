@@ -140,12 +140,18 @@ def call(sock_path, req, timeout=60):
 
 
 def pipelined(sock_path, reqs, timeout=120):
-    """Send REQS on one connection at once; the answers, by request."""
+    """Send REQS on one connection at once; the answers, by request.
+    A thread writes while this one reads: the daemon stops reading a
+    client that leaves 64 KB of answers unread (control.c's
+    backpressure), and a client that wrote everything first would wait on
+    it forever (3,000 `run` requests did)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(sock_path)
-    s.sendall(b"".join(json.dumps(dict(r, v=1, id=i)).encode() + b"\n"
-                       for i, r in enumerate(reqs)))
+    data = b"".join(json.dumps(dict(r, v=1, id=i)).encode() + b"\n"
+                    for i, r in enumerate(reqs))
+    writer = threading.Thread(target=s.sendall, args=(data,), daemon=True)
+    writer.start()
     f = s.makefile("rb")
     out = [None] * len(reqs)
     for _ in reqs:
@@ -154,6 +160,7 @@ def pipelined(sock_path, reqs, timeout=120):
             break
         m = json.loads(line)
         out[m["id"]] = m
+    writer.join(timeout)
     s.close()
     return out
 
