@@ -19,10 +19,10 @@
  * another template is started, at most one a second, and one every
  * minute at most while each dies young; meanwhile workers are fork and
  * exec'd.  Each start, death and restart is logged (ROTAD-0060).  A
- * reload (template_restart()) starts a new template, so that a new
- * worker binary or worker.path takes effect; the old one goes on serving
- * until the new one has a child ready, and exits once its last step has
- * ended.
+ * reload (template_restart()) starts a new template when the worker
+ * binary, worker.path or the pool changed, so that they take effect; the
+ * old one goes on serving until the new one has a child ready, and exits
+ * once its last step has ended.
  *
  * Daemon bookkeeping: it allocates with malloc and returns -ENOMEM like
  * spawn.c (its unit test and the bench link it), and logs.
@@ -51,7 +51,8 @@ typedef void template_exit_cb(int exit_code, void *arg);
 int template_start(
     uv_loop_t *loop, const char *path, unsigned pool, struct template **ret);
 
-/* A reload: a new template of PATH with POOL idle children; the current
+/* A reload: a new template of PATH with POOL idle children, unless the
+ * one serving runs the same file, unchanged, with as many; the current
  * one serves until the new one is ready, then ends after its steps. */
 void template_restart(struct template *t, const char *path, unsigned pool);
 

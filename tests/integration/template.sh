@@ -11,8 +11,8 @@
 # only, an empty environment and the sandbox in force, in the record of
 # live workers; a template that dies takes its steps' workers with it,
 # rotations go on by fork and exec, and another template starts; a reload
-# starts a new one; and the daemon's death takes the template and its
-# workers with it.  Needs a build configured with -Dtest_hooks=true.
+# starts a new one when the worker binary changed, and only then; and the
+# daemon's death takes the template and its workers with it.  Needs a build configured with -Dtest_hooks=true.
 set -u
 B=$(realpath "$1")
 ROTAD=$B/scheduler/rotad
@@ -128,7 +128,7 @@ sys.exit(0 if found else 1)
 EOF
 }
 
-echo "1..9"
+echo "1..10"
 
 rotad_start "$T/rotad.yaml" "$T/log"
 st=$?
@@ -220,7 +220,19 @@ W=$(wait_busy "$TPID")
 verdict "the new template serves the next step" $? "$(tail -5 "$T/log")"
 ctl rotate --wait sloth >/dev/null 2>&1
 
-# 8: a reload starts a new template; the old one exits.
+# 8: a reload that changes nothing the template runs keeps it: a new one
+# would be a fork of the daemon at every reload.
+ctl reload >/dev/null 2>&1
+out=$(ctl rotate --wait alice 2>&1)
+[ "$(template_of "$DPID")" = "$TPID" ] && ! gone "$TPID" 1 &&
+    echo "$out" | grep -q 'state: committed'
+verdict "a reload with the worker binary unchanged keeps the template" $? \
+    "template $TPID, now $(template_of "$DPID")" "$out"
+
+# 9: a reload after the worker binary changed (here its times: a rebuilt
+# or replaced file changes them too) starts a new template; the old one
+# exits.
+touch "$B/rotad-worker"
 ctl reload >/dev/null 2>&1
 NEW=
 for _ in $(seq 1 100); do
@@ -231,10 +243,10 @@ done
 out=$(ctl rotate --wait alice 2>&1)
 [ -n "$NEW" ] && [ "$NEW" != "$TPID" ] && gone "$TPID" 1 &&
     echo "$out" | grep -q 'state: committed'
-verdict "a reload starts a new template, the old one exits" $? "old=$TPID new=$NEW" "$out"
+verdict "a reload after the worker binary changed starts a new template, the old one exits" $? "old=$TPID new=$NEW" "$out"
 TPID=$NEW
 
-# 9: the daemon dies mid-step: its template and the step's worker die
+# 10: the daemon dies mid-step: its template and the step's worker die
 # with it (each by its parent-death signal).
 ctl rotate sloth >/dev/null 2>&1
 W=$(wait_busy "$TPID")
