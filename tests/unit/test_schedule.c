@@ -43,6 +43,30 @@ format(int64_t t, const struct tz *tz, char *buf, size_t size)
 	    off < 0 ? '-' : '+', a / 3600, a / 60 % 60);
 }
 
+/* Schedule from "key=value" strings, or fail. */
+static struct schedule *
+make(const char *const *kv)
+{
+	struct schedule_fields f = { 0 };
+	struct schedule_error err = { 0 };
+	struct schedule *s = NULL;
+	char key[64];
+	int i, k;
+
+	for (i = 0; kv[i] != NULL; i++) {
+		const char *eq = strchr(kv[i], '=');
+
+		assert_non_null(eq);
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv[i]), kv[i]);
+		k = schedule_key_from_name(key);
+		assert_true(k >= 0);
+		f.value[k] = eq + 1;
+	}
+	if (schedule_new(&f, &s, &err) != 0)
+		fail_msg("%s: %s", schedule_key_name(err.key), err.message);
+	return s;
+}
+
 /*
  * Build a schedule from "key=value" strings (NULL-terminated), and check
  * its cron spec and fire times from FROM (shown in the display zone).
@@ -51,25 +75,11 @@ static void
 expect(const char *const *kv, const char *cron, const char *from,
     const char *const *want)
 {
-	struct schedule_fields f = { 0 };
-	struct schedule_error err = { 0 };
-	struct schedule *s = NULL;
-	char keys[16][64], got[64];
+	struct schedule *s = make(kv);
+	char got[64];
 	int64_t t;
-	int i, k, r;
+	int i, r;
 
-	for (i = 0; kv[i] != NULL; i++) {
-		const char *eq = strchr(kv[i], '=');
-
-		assert_non_null(eq);
-		snprintf(
-		    keys[i], sizeof(keys[i]), "%.*s", (int)(eq - kv[i]), kv[i]);
-		k = schedule_key_from_name(keys[i]);
-		assert_true(k >= 0);
-		f.value[k] = eq + 1;
-	}
-	if (schedule_new(&f, &s, &err) != 0)
-		fail_msg("%s: %s", schedule_key_name(err.key), err.message);
 	assert_string_equal(schedule_cron(s), cron);
 	t = iso(from);
 	for (i = 0; want[i] != NULL; i++) {
@@ -250,29 +260,6 @@ test_cron_error_position(void **state)
 	assert_int_equal(schedule_key_from_name("nope"), -ENOENT);
 	assert_string_equal(
 	    schedule_key_name(SCHEDULE_KEY_UTC_TIME), "utcTime");
-}
-
-/* Schedule from "key=value" strings, or fail. */
-static struct schedule *
-make(const char *const *kv)
-{
-	struct schedule_fields f = { 0 };
-	struct schedule_error err = { 0 };
-	struct schedule *s = NULL;
-	char key[64];
-	int i, k;
-
-	for (i = 0; kv[i] != NULL; i++) {
-		const char *eq = strchr(kv[i], '=');
-
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - kv[i]), kv[i]);
-		k = schedule_key_from_name(key);
-		assert_true(k >= 0);
-		f.value[k] = eq + 1;
-	}
-	if (schedule_new(&f, &s, &err) != 0)
-		fail_msg("%s: %s", schedule_key_name(err.key), err.message);
-	return s;
 }
 
 /* A reload keeps a user's place in the schedule when its schedule is the
