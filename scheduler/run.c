@@ -485,7 +485,9 @@ start_run(struct daemon *d, struct run *r)
 		r->rs->running++;
 	}
 	r->phase = PHASE_RUNNING;
-	/* Waiters see it leave the queue: "started". */
+	/* Waiters see it leave the queue: "started", without the
+	 * "queued" message it had. */
+	r->rec.message[0] = '\0';
 	notify(r);
 	log_msg(LOG_INFO, MSG_RUN_START, "run %s %s %s attempt %d", r->rec.id,
 	    run_kind_name(r->kind), r->us->name, r->rec.attempts);
