@@ -492,22 +492,6 @@ cmd_trigger(
 	}
 }
 
-static struct run *
-find_run(struct daemon *d, const char *id)
-{
-	struct run *r;
-	size_t i;
-
-	for (i = 0; i < d->users_cap; i++)
-		if (d->users[i] != NULL && d->users[i]->run != NULL &&
-		    strcmp(d->users[i]->run->rec.id, id) == 0)
-			return d->users[i]->run;
-	TAILQ_FOREACH(r, &d->finished, done)
-	if (strcmp(r->rec.id, id) == 0)
-		return r;
-	return NULL;
-}
-
 /*
  * ---- reads off the loop ----
  *
@@ -742,7 +726,7 @@ cmd_run(struct daemon *d, struct control_conn *c, json_t *req)
 	}
 	rq = read_new(d, c, run_read);
 	rq->id = xstrdup(id);
-	r = find_run(d, id);
+	r = users_run_find(d, id);
 	if (r != NULL)
 		rq->result = json_pack("{s:o}", "run",
 		    run_json(

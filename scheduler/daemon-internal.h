@@ -239,6 +239,8 @@ struct daemon {
 	size_t users_cap, nusers;
 	struct rstate **resources;
 	size_t resources_cap, nresources;
+	struct run **runs; /* the runs in memory, by id (users.c) */
+	size_t runs_cap, nruns;
 
 	TAILQ_HEAD(, run) queue;
 	TAILQ_HEAD(, run) finished;
@@ -394,7 +396,13 @@ struct ustate *users_cred(
     struct daemon *d, const struct job_user *u, enum cred c);
 /* The state of resource NAME, made if it has none yet. */
 struct rstate *users_resource(struct daemon *d, const char *name);
-/* Free both tables (at exit; no run may be left). */
+/* R, whose id is set, is in memory from now on / freed (run_closed()). */
+void users_run_add(struct daemon *d, struct run *r);
+void users_run_remove(struct daemon *d, struct run *r);
+/* The run in memory (live, or among the last finished) whose id is ID,
+ * or NULL. */
+struct run *users_run_find(struct daemon *d, const char *id);
+/* Free the tables (at exit; no run may be left). */
 void users_free(struct daemon *d);
 
 /* ---- fire.c ---- */

@@ -252,6 +252,7 @@ run_closed(uv_handle_t *h)
 {
 	struct run *r = h->data;
 
+	users_run_remove(r->d, r);
 	free(r);
 }
 
@@ -443,6 +444,7 @@ run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 		log_msg(LOG_CRIT, MSG_INTERNAL, "the random generator failed");
 		_exit(EX_SOFTWARE);
 	}
+	users_run_add(d, r);
 	snprintf(r->rec.user, sizeof(r->rec.user), "%s", us->name);
 	r->rec.state = STORE_RUN_NONE;
 	r->rec.attempts = 1;

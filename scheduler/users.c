@@ -1,56 +1,34 @@
 /*
- * users.c: the daemon's tables of user and resource state, by name.
+ * users.c: the daemon's tables of user and resource state, by name, and
+ * of its runs in memory, by id.
  *
- * Two open-addressing hash tables (FNV-1a, linear probing, at most half
- * full) of structs whose first member is the name.  A user's state
- * outlives the generations that name it: a reload finds it here by name
- * and carries its schedule, pause and run over.
+ * Open-addressing hash tables (table.h).  A user's state outlives the
+ * generations that name it: a reload finds it here by name and carries
+ * its schedule, pause and run over.
+ * A run is in the runs' table from run_alloc() until it is freed
+ * (run_closed()): `rotactl run ID` finds a live or recently finished run
+ * without walking every user.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon-internal.h"
+#include "table.h"
 #include "xalloc.h"
 
-static uint64_t
-hash(const char *s)
+/* An entry's key: the users' and resources' structs begin with their
+ * name; a run's is its id. */
+static const char *
+name_key(const void *p)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	return *(char *const *)p;
 }
 
-/* Find NAME in an open-addressing table of structs whose first member is
- * the name; returns the slot (empty or matching). */
-static size_t
-slot_of(void **table, size_t cap, const char *name)
+static const char *
+run_key(const void *p)
 {
-	size_t i = hash(name) & (cap - 1);
-
-	while (table[i] != NULL && strcmp(*(char **)table[i], name) != 0)
-		i = (i + 1) & (cap - 1);
-	return i;
-}
-
-static void
-table_grow(void ***table, size_t *cap, size_t n)
-{
-	void **old = *table, **t;
-	size_t oldcap = *cap, ncap, i;
-
-	if ((n + 1) * 2 <= oldcap)
-		return;
-	ncap = oldcap == 0 ? 64 : oldcap * 2;
-	t = xcalloc(ncap, sizeof(*t));
-	for (i = 0; i < oldcap; i++)
-		if (old[i] != NULL)
-			t[slot_of(t, ncap, *(char **)old[i])] = old[i];
-	free(old);
-	*table = t;
-	*cap = ncap;
+	return ((const struct run *)p)->rec.id;
 }
 
 struct ustate *
@@ -58,7 +36,8 @@ users_find(struct daemon *d, const char *name)
 {
 	if (d->users_cap == 0)
 		return NULL;
-	return d->users[slot_of((void **)d->users, d->users_cap, name)];
+	return d->users[table_slot(
+	    (void **)d->users, d->users_cap, name, name_key)];
 }
 
 struct ustate *
@@ -68,11 +47,12 @@ users_get(struct daemon *d, const char *name)
 
 	if (us != NULL)
 		return us;
-	table_grow((void ***)&d->users, &d->users_cap, d->nusers);
+	table_grow((void ***)&d->users, &d->users_cap, d->nusers, name_key);
 	us = xcalloc(1, sizeof(*us));
 	us->name = xstrdup(name);
 	heap_node_init(&us->node);
-	d->users[slot_of((void **)d->users, d->users_cap, name)] = us;
+	d->users[table_slot((void **)d->users, d->users_cap, name, name_key)] =
+	    us;
 	d->nusers++;
 	return us;
 }
@@ -99,18 +79,48 @@ users_resource(struct daemon *d, const char *name)
 	size_t i;
 
 	if (d->resources_cap > 0) {
-		rs = d->resources[slot_of(
-		    (void **)d->resources, d->resources_cap, name)];
+		rs = d->resources[table_slot(
+		    (void **)d->resources, d->resources_cap, name, name_key)];
 		if (rs != NULL)
 			return rs;
 	}
-	table_grow((void ***)&d->resources, &d->resources_cap, d->nresources);
+	table_grow((void ***)&d->resources, &d->resources_cap, d->nresources,
+	    name_key);
 	rs = xcalloc(1, sizeof(*rs));
 	rs->name = xstrdup(name);
-	i = slot_of((void **)d->resources, d->resources_cap, name);
+	i = table_slot((void **)d->resources, d->resources_cap, name, name_key);
 	d->resources[i] = rs;
 	d->nresources++;
 	return rs;
+}
+
+void
+users_run_add(struct daemon *d, struct run *r)
+{
+	table_grow((void ***)&d->runs, &d->runs_cap, d->nruns, run_key);
+	d->runs[table_slot((void **)d->runs, d->runs_cap, r->rec.id, run_key)] =
+	    r;
+	d->nruns++;
+}
+
+void
+users_run_remove(struct daemon *d, struct run *r)
+{
+	size_t i =
+	    table_slot((void **)d->runs, d->runs_cap, r->rec.id, run_key);
+
+	if (d->runs[i] == r) {
+		table_remove((void **)d->runs, d->runs_cap, i, run_key);
+		d->nruns--;
+	}
+}
+
+struct run *
+users_run_find(struct daemon *d, const char *id)
+{
+	if (d->runs_cap == 0)
+		return NULL;
+	return d->runs[table_slot((void **)d->runs, d->runs_cap, id, run_key)];
 }
 
 void
@@ -132,4 +142,5 @@ users_free(struct daemon *d)
 		}
 	}
 	free(d->resources);
+	free(d->runs);
 }
