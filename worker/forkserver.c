@@ -118,10 +118,12 @@ parse(int argc, char **argv, long *ret_parent, unsigned *ret_pool)
 /*
  * What the template is, once: nothing open but the daemon's socket (0),
  * /dev/null (1) and the daemon's stderr (2); no core, not dumpable, no
- * new privileges; SIGCHLD blocked, read from a signalfd.  0 or -errno.
+ * new privileges; SIGCHLD blocked, read from a signalfd; its own seccomp
+ * filter (sandbox_template_filter()).  0, or -errno (with a reason in
+ * WHY when the filter failed).
  */
 static int
-set_up(struct server *s)
+set_up(struct server *s, char *why, size_t size)
 {
 	struct rlimit rl = { 0, 0 };
 	sigset_t set;
@@ -152,7 +154,9 @@ set_up(struct server *s)
 	 * child's first TLS connection would otherwise do (3 to 4 ms). */
 	if (registry_warm() < 0)
 		logx("OpenSSL's set-up failed; each worker does its own");
-	return 0;
+	/* Last, once the set-up needs nothing more: the filter every child
+	 * inherits, under its own. */
+	return sandbox_template_filter(why, size);
 }
 
 static struct child *
@@ -377,6 +381,7 @@ forkserver_run(
 {
 	struct server s;
 	struct pollfd pfd[2];
+	char why[256] = "";
 	long parent;
 	int r, timeout;
 
@@ -395,8 +400,8 @@ forkserver_run(
 		*ret_exit = FORKSERVER_EXIT_ORPHAN;
 		return 0;
 	}
-	if ((r = set_up(&s)) < 0) {
-		logx("cannot set up: %s", strerror(-r));
+	if ((r = set_up(&s, why, sizeof(why))) < 0) {
+		logx("cannot set up: %s", why[0] != '\0' ? why : strerror(-r));
 		*ret_exit = 1;
 		return 0;
 	}

@@ -22,9 +22,10 @@
  * (READY, with a pidfd) before it needs one, so that starting a step never
  * waits for a fork.  It reaps its children and tells the daemon how each ended
  * (EXITED).  It is not dumpable, sets no_new_privs (it never executes
- * anything, and what its children execute gains nothing), and keeps
- * the ids and capabilities the daemon gave it, which its children need
- * to switch to the worker user.
+ * anything, and what its children execute gains nothing), loads a
+ * seccomp deny-list its children inherit (sandbox_template_filter()),
+ * and keeps the ids and capabilities the daemon gave it, which its
+ * children need to switch to the worker user.
  *
  * Death: the template dies with the daemon (PR_SET_PDEATHSIG, set by
  * main() first of all, and the daemon's pid checked), and exits when the

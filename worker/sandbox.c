@@ -182,6 +182,33 @@ static const char *const sys_exec[] = {
 	"pause", "rt_sigtimedwait",
 	NULL,
 };
+/*
+ * The worker template's own filter (sandbox_template_filter()): what
+ * neither the template nor any of its children, of any profile, ever
+ * calls, and what would matter most to code running as the template --
+ * root or the daemon's uid with CAP_SETUID -- or as a child before its
+ * own lock-down: other processes' memory, mounts and namespaces, the
+ * kernel's modules, bpf, keyrings, raw devices and files by handle, the
+ * clock, and io_uring (whose operations seccomp does not see).
+ */
+static const char *const sys_never[] = {
+	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
+	"process_madvise", "kcmp",
+	"mount", "umount2", "pivot_root", "chroot", "move_mount",
+	"open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+	"mount_setattr", "unshare", "setns",
+	"init_module", "finit_module", "delete_module", "kexec_load",
+	"kexec_file_load", "reboot", "swapon", "swapoff", "acct",
+	"bpf", "perf_event_open", "userfaultfd", "lookup_dcookie",
+	"keyctl", "add_key", "request_key",
+	"mknod", "mknodat", "name_to_handle_at", "open_by_handle_at",
+	"quotactl", "quotactl_fd", "fanotify_init", "syslog", "vhangup",
+	"iopl", "ioperm", "uselib",
+	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+	"sethostname", "setdomainname",
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
+	NULL,
+};
 /* clang-format on */
 
 static int landlock_abi;
@@ -647,6 +674,49 @@ out:
 	if (r < 0)
 		return fail(why, size, r, "cannot %s the seccomp filter: %s",
 		    what, strerror(-r));
+	return 0;
+}
+
+/*
+ * A deny-list, not an allow-list: every child inherits it under its own
+ * filter, so it must let through all that any child does before and
+ * after it locks down (the setuid family, Landlock, seccomp, the script
+ * profile's exec).  EPERM, as the workers' own filter answers, since
+ * where both filters answer an error the kernel returns the smaller
+ * errno: a KILL here would kill a worker whose library only asks (a
+ * Kerberos library trying a keyring), where its own filter says EPERM.
+ */
+int
+sandbox_template_filter(char *why, size_t size)
+{
+	scmp_filter_ctx ctx;
+	const char *const *name;
+	const char *what = "set up";
+	int nr, r;
+
+	ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (ctx == NULL)
+		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
+	if ((r = seccomp_attr_set(
+		 ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+		goto out;
+	for (name = sys_never; *name != NULL; name++) {
+		/* Some are absent on some architectures: nothing to deny. */
+		nr = seccomp_syscall_resolve_name(*name);
+		if (nr == __NR_SCMP_ERROR)
+			continue;
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+		if (r < 0)
+			goto out;
+	}
+	what = "load";
+	r = seccomp_load(ctx);
+out:
+	seccomp_release(ctx);
+	if (r < 0)
+		return fail(why, size, r,
+		    "cannot %s the template's seccomp filter: %s", what,
+		    strerror(-r));
 	return 0;
 }
 

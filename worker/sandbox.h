@@ -64,6 +64,12 @@ int sandbox_enter(const struct sandbox_profile *p, char *why, size_t size);
  * it at its start, and each of its children as it is forked. */
 int sandbox_close_fds(char *why, size_t size);
 
+/* The worker template's own seccomp filter (forkserver.h), which its
+ * children inherit: a deny-list of what none of them ever calls (ptrace,
+ * mounts and namespaces, modules, bpf, keyrings, io_uring, ...).  Needs
+ * no_new_privs set.  0, or a negative errno with a reason in WHY. */
+int sandbox_template_filter(char *why, size_t size);
+
 /* The Landlock ABI sandbox_enter() used, 0 when the kernel has none (the
  * worker then says so in its facts: the file system was not confined). */
 int sandbox_landlock_abi(void);

@@ -296,13 +296,18 @@ for mode in root service; do
 	# The same, seen from outside on a worker in the middle of its step,
 	# with its capabilities: a service daemon's ambient ones are gone.
 	# A worker is a child of the daemon's worker template (the template's
-	# idle children are not locked down yet: the one with seccomp is the
-	# step's), or, when no template serves, of the daemon itself.
+	# idle children are not locked down yet: they have the template's
+	# seccomp filter alone, the step's its own over it, two), or, when no
+	# template serves, of the daemon itself (its own filter, one).
 	ctl rotate sleeper >/dev/null 2>&1
 	WPID=
 	for _ in $(seq 1 100); do
 		for p in $(pgrep -P "$PID" -f 'rotad-worker --template' |
-		    xargs -r -n 1 pgrep -P) $(pgrep -P "$PID" -f 'rotad-worker --provider'); do
+		    xargs -r -n 1 pgrep -P); do
+			grep -q '^Seccomp_filters:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && WPID=$p && break
+		done
+		[ -n "$WPID" ] && break
+		for p in $(pgrep -P "$PID" -f 'rotad-worker --provider'); do
 			grep -q '^Seccomp:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && WPID=$p && break
 		done
 		[ -n "$WPID" ] && break

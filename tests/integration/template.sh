@@ -78,11 +78,12 @@ EOF
 # rotad-worker --template).
 template_of() { pgrep -P "$1" -f 'rotad-worker --template' | head -n 1; }
 # busy_worker TPID: the template's child that runs a step (sandboxed:
-# seccomp on; the idle ones are not yet).
+# its own seccomp filter over the template's, two; the idle ones have
+# the template's alone).
 busy_worker() {
 	local p
 	for p in $(pgrep -P "$1"); do
-		grep -q '^Seccomp:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && echo "$p" && return 0
+		grep -q '^Seccomp_filters:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && echo "$p" && return 0
 	done
 	return 1
 }
@@ -144,9 +145,10 @@ sleep 0.5
 fds=$(cd "/proc/$TPID/fd" && for f in *; do [ "$f" = 2 ] || readlink "$f"; done)
 idle=$(pgrep -P "$TPID" | wc -l)
 [ "$(field "$TPID" Uid)" = 0 ] && [ "$(field "$TPID" NoNewPrivs)" = 1 ] &&
+    [ "$(field "$TPID" Seccomp)" = 2 ] && [ "$(field "$TPID" Seccomp_filters)" = 1 ] &&
     [ "$idle" = 4 ] && [ "$(readlink "/proc/$TPID/fd/1")" = /dev/null ] &&
     ! printf '%s\n' "$fds" | grep -Ev '^(socket:|anon_inode:\[signalfd\]|/dev/null$)' | grep -q .
-verdict "the template: no_new_privs, 4 idle children, no file of the daemon's open" $? \
+verdict "the template: no_new_privs, its seccomp filter, 4 idle children, no file of the daemon's open" $? \
     "idle=$idle" "$fds" "$(grep -E 'Uid|NoNewPrivs|Seccomp' "/proc/$TPID/status")"
 
 # 3: a rotation through it commits.

@@ -6,7 +6,8 @@
  * the worker user from a non-root uid: with CAP_SETUID and CAP_SETGID
  * (a non-root daemon's ambient capabilities) it happens and leaves no
  * capability; without them a worker refuses to run unless it is that
- * user already.  Each lock-down runs in a forked child, which reports by
+ * user already.  And of the worker template's own filter, under which
+ * a worker's loads.  Each lock-down runs in a forked child, which reports by
  * its exit status and leaves with _exit(): a sanitizer's exit-time work
  * would need calls the filter refuses.
  */
@@ -93,6 +94,63 @@ test_extra_allowed(void **state)
 	(void)state;
 	assert_int_equal(child_status(NULL), 1);
 	assert_int_equal(child_status(calls), 0);
+}
+
+/*
+ * The worker template's filter, in a forked child: unshare(0), which
+ * any process may make without it, and io_uring_setup() are refused with
+ * EPERM; what it does not list works; and a worker's own filter loads
+ * over it, its extra call allowed.  The exit status: 0 all as said; 1-6
+ * the step that went wrong.
+ */
+static int
+template_child(void)
+{
+	static const char *const calls[] = { EXTRA, NULL };
+	struct sandbox_profile prof;
+	char why[256];
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    sandbox_template_filter(why, sizeof(why)) < 0)
+		return 1;
+	errno = 0;
+	if (syscall(SYS_unshare, 0) != -1 || errno != EPERM)
+		return 2;
+	errno = 0;
+	if (syscall(SYS_io_uring_setup, 1, NULL) != -1 || errno != EPERM)
+		return 3;
+	errno = 0;
+	if (getpriority(PRIO_PROCESS, 0) == -1 && errno != 0)
+		return 4;
+	memset(&prof, 0, sizeof(prof));
+	prof.syscalls = calls;
+	prof.user = geteuid() == 0 ? "nobody" : getpwuid(geteuid())->pw_name;
+	if (sandbox_enter(&prof, why, sizeof(why)) < 0) {
+		fprintf(stderr, "# sandbox: %s\n", why);
+		return 5;
+	}
+	errno = 0;
+	if (getpriority(PRIO_PROCESS, 0) == -1 && errno != 0)
+		return 6;
+	return 0;
+}
+
+static void
+test_template_filter(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	/* Without the filter unshare(0) works: the test means something. */
+	assert_int_equal(syscall(SYS_unshare, 0), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(template_child());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 /* A non-root user other than nobody, for the switches below. */
@@ -233,6 +291,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unknown_name_refused),
 		cmocka_unit_test(test_extra_allowed),
+		cmocka_unit_test(test_template_filter),
 		cmocka_unit_test(test_switch_with_caps),
 		cmocka_unit_test(test_no_switch_without_caps),
 	};
