@@ -579,6 +579,44 @@ check_extra(const char *const *names, char *why, size_t size)
 	return 0;
 }
 
+/*
+ * A filter answering DEF to what its rules do not name, that kills a
+ * process calling through a foreign system call table (i386, x32: an
+ * escape route).  NULL when out of memory or refused.
+ */
+static scmp_filter_ctx
+filter_new(uint32_t def)
+{
+	scmp_filter_ctx ctx = seccomp_init(def);
+
+	if (ctx != NULL &&
+	    seccomp_attr_set(
+		ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
+		seccomp_release(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/* Load CTX unless building it failed (R < 0), and release it; WHOSE
+ * names the filter in WHY. */
+static int
+filter_load(
+    scmp_filter_ctx ctx, int r, const char *whose, char *why, size_t size)
+{
+	const char *what = "set up";
+
+	if (r >= 0) {
+		what = "load";
+		r = seccomp_load(ctx);
+	}
+	seccomp_release(ctx);
+	if (r < 0)
+		return fail(why, size, r, "cannot %s %s seccomp filter: %s",
+		    what, whose, strerror(-r));
+	return 0;
+}
+
 /* Namespace flags clone() must not carry. */
 #define CLONE_NEW_ANY                                                          \
 	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |         \
@@ -596,16 +634,11 @@ static int
 filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 {
 	scmp_filter_ctx ctx;
-	const char *what = "set up";
 	int r;
 
-	ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	ctx = filter_new(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
 		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
-	/* A foreign system call table (i386, x32) is an escape route. */
-	if ((r = seccomp_attr_set(
-		 ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
-		goto out;
 	if ((r = allow_names(ctx, sys_base)) < 0)
 		goto out;
 	/* Read a limit, never set one. */
@@ -664,17 +697,10 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 	}
 
 	/* Checked by sandbox_enter(): every name resolves. */
-	if (p->syscalls != NULL && (r = allow_names(ctx, p->syscalls)) < 0)
-		goto out;
-
-	what = "load";
-	r = seccomp_load(ctx);
+	if (p->syscalls != NULL)
+		r = allow_names(ctx, p->syscalls);
 out:
-	seccomp_release(ctx);
-	if (r < 0)
-		return fail(why, size, r, "cannot %s the seccomp filter: %s",
-		    what, strerror(-r));
-	return 0;
+	return filter_load(ctx, r, "the", why, size);
 }
 
 /*
@@ -691,33 +717,18 @@ sandbox_template_filter(char *why, size_t size)
 {
 	scmp_filter_ctx ctx;
 	const char *const *name;
-	const char *what = "set up";
-	int nr, r;
+	int nr, r = 0;
 
-	ctx = seccomp_init(SCMP_ACT_ALLOW);
+	ctx = filter_new(SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
-	if ((r = seccomp_attr_set(
-		 ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
-		goto out;
-	for (name = sys_never; *name != NULL; name++) {
+	for (name = sys_never; r >= 0 && *name != NULL; name++) {
 		/* Some are absent on some architectures: nothing to deny. */
 		nr = seccomp_syscall_resolve_name(*name);
-		if (nr == __NR_SCMP_ERROR)
-			continue;
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-		if (r < 0)
-			goto out;
+		if (nr != __NR_SCMP_ERROR)
+			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
 	}
-	what = "load";
-	r = seccomp_load(ctx);
-out:
-	seccomp_release(ctx);
-	if (r < 0)
-		return fail(why, size, r,
-		    "cannot %s the template's seccomp filter: %s", what,
-		    strerror(-r));
-	return 0;
+	return filter_load(ctx, r, "the template's", why, size);
 }
 
 int
