@@ -854,7 +854,7 @@ show_progress(const struct ctl *ctl, const json_t *p)
 		}
 		s = json_string_value(json_object_get(p, "run"));
 		if (s != NULL && attempt == NULL) {
-			fputs("  run ", stdout);
+			fputs(" run ", stdout);
 			put_text(stdout, s, "");
 		}
 		putchar('\n');

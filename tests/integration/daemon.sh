@@ -131,9 +131,12 @@ verdict "the daemon runs with RLIMIT_CORE 0" $? "$lim"
 out=$(ctl rotate --wait alice 2>&1)
 st=$?
 hist=$(ctl --json secret history alice 2>&1)
+# Its progress lines begin as rotactl(1)'s example shows them.
 [ $st -eq 0 ] && echo "$out" | grep -q 'state: committed' &&
+    echo "$out" | sed -n 1p | grep -Eqx 'queued      run [0-9a-f-]{36}' &&
+    [ "$(echo "$out" | sed -n 2p)" = "started     attempt 1" ] &&
     [ "$(echo "$hist" | jget '[v["state"] for v in j["versions"]]')" = "['current', 'previous']" ]
-verdict "rotate --wait commits; the imported secret becomes previous" $? "$out" "$hist"
+verdict "rotate --wait commits, its progress as rotactl(1) shows it; the imported secret becomes previous" $? "$out" "$hist"
 
 if ctl secret history alice | grep -q initial-secret || grep -q initial-secret "$T/log" ||
     grep -aq initial-secret "$T"/rotad.db*; then
