@@ -424,10 +424,13 @@ verdict "every write is below a path ProtectSystem=strict leaves writable" $? "$
 echo "$out" | tail -n 1 | sed 's/^/# /'
 
 # What the trace cannot show: the calls of providers not run here.  Each
-# system call a worker's seccomp allow-list names (worker/sandbox.c, the
-# catalog's extras) and those of its lock-down before the filter.
-names=$( (sed -n '/^static const char \*const sys_[a-z]*\[\] = {/,/^};/p' \
-    worker/sandbox.c; sed -n '/_syscalls\[\] = {/,/^};/p' catalog/catalog.c) |
+# system call a worker's seccomp allow-list names (worker/sandbox.c's
+# sys_* lists but sys_never, the template's deny-list of calls no worker
+# makes; the catalog's extras) and those of its lock-down before the
+# filter.
+names=$( (awk '/^static const char \*const sys_[a-z]*\[\] = \{/ { on = $0 !~ /sys_never/ }
+    on { print } /^};/ { on = 0 }' worker/sandbox.c
+    sed -n '/_syscalls\[\] = {/,/^};/p' catalog/catalog.c) |
     grep -o '"[a-z0-9_]*"' | tr -d '"'
     grep -o 'SCMP_SYS([a-z0-9_]*)' worker/sandbox.c | sed 's/^SCMP_SYS(\(.*\))$/\1/')
 # shellcheck disable=SC2086
