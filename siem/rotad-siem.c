@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -77,8 +78,21 @@ struct call {
 	char *body;
 	size_t len;
 	bool too_large;
+	size_t dropped; /* of a body too large, the bytes read and dropped */
 	bool done; /* answered on the first call (404, 405, 413, 429) */
 };
+
+/*
+ * A body over --max-body is refused (413).  Refused on its headers, the
+ * connection closes while the client may still be sending, and its
+ * kernel, told the rest was never read, resets the connection: the
+ * client sees a reset, not the 413, and a SIEM may retry what will never
+ * pass.  So a body up to this much over the limit is read and dropped
+ * first, and the 413 comes after it; one longer (a Content-Length
+ * beyond, or a chunked body that reaches it) is answered at once, as is
+ * one whose client waits for "100 Continue" and so sends nothing yet.
+ */
+#define DRAIN_MAX (1024 * 1024)
 
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -337,6 +351,15 @@ header(struct MHD_Connection *conn, const char *name)
 	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/* Whether the client waits for "100 Continue" before it sends its body. */
+static bool
+expects_continue(struct MHD_Connection *conn)
+{
+	const char *e = header(conn, MHD_HTTP_HEADER_EXPECT);
+
+	return e != NULL && strcasecmp(e, "100-continue") == 0;
+}
+
 /* The whole body is in: authenticate, parse, forward. */
 static enum MHD_Result
 finish(struct state *st, struct MHD_Connection *conn, struct call *c)
@@ -456,9 +479,17 @@ start(struct state *st, struct MHD_Connection *conn, struct call *c,
 		errno = 0;
 		n = strtoull(cl, &end, 10);
 		if (errno != 0 || *end != '\0' ||
-		    n > (unsigned long long)st->o.max_body)
+		    n > (unsigned long long)st->o.max_body + DRAIN_MAX ||
+		    (n > (unsigned long long)st->o.max_body &&
+			expects_continue(conn)))
 			return refuse(conn, c, MHD_HTTP_CONTENT_TOO_LARGE,
 			    "too_large", "the body is larger than --max-body");
+		if (n > (unsigned long long)st->o.max_body) {
+			/* Read and dropped, then refused (DRAIN_MAX). */
+			c->too_large = true;
+			c->done = false;
+			return MHD_YES;
+		}
 	}
 	c->body = malloc((size_t)st->o.max_body + 1);
 	if (c->body == NULL)
@@ -489,15 +520,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (*upload_data_size > (size_t)st->o.max_body - c->len)
+		if (!c->too_large &&
+		    *upload_data_size > (size_t)st->o.max_body - c->len)
 			c->too_large = true;
-		else
+		if (c->too_large)
+			c->dropped += *upload_data_size;
+		else {
 			memcpy(
 			    c->body + c->len, upload_data, *upload_data_size);
-		if (!c->too_large)
 			c->len += *upload_data_size;
+		}
 		*upload_data_size = 0;
-		return MHD_YES;
+		if (c->dropped <= DRAIN_MAX)
+			return MHD_YES;
+		/* Enough read: refuse now, and let the connection close. */
 	}
 	c->done = true;
 	return finish(st, conn, c);
