@@ -78,7 +78,7 @@ struct call {
 	char *body;
 	size_t len;
 	bool too_large;
-	size_t dropped; /* of a body too large, the bytes read and dropped */
+	size_t dropped; /* of a body too large, the bytes not kept */
 	bool done; /* answered on the first call (404, 405, 413, 429) */
 };
 
@@ -531,7 +531,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			c->len += *upload_data_size;
 		}
 		*upload_data_size = 0;
-		if (c->dropped <= DRAIN_MAX)
+		if (c->len + c->dropped <= (size_t)st->o.max_body + DRAIN_MAX)
 			return MHD_YES;
 		/* Enough read: refuse now, and let the connection close. */
 	}

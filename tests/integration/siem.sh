@@ -150,10 +150,11 @@ refused "a body over --max-body (65536), the client waiting for 100 Continue" 41
 # One that sends its body at once, by length or chunked: rotad-siem reads
 # and drops it, then answers (refused on the headers, the client still
 # sending would see the connection reset instead of the 413).  A body of
-# 1,000,000 bytes, more than the sockets' buffers hold, is still being
-# sent when the headers are read (within siem's 1 MiB over the limit);
-# unsigned, since the size is refused before anything else is looked at.
-python3 -c 'print("{\"alert_id\":\"huge\",\"users\":[\"" + "a" * 1000000 + "\"]}")' >"$T/huge.json"
+# 1,110,000 bytes, more than the sockets' buffers hold, is still being
+# sent when the headers are read (within siem's 1 MiB over the limit:
+# 65,536 + 1,048,576); unsigned, since the size is refused before
+# anything else is looked at.
+python3 -c 'print("{\"alert_id\":\"huge\",\"users\":[\"" + "a" * 1110000 + "\"]}")' >"$T/huge.json"
 out=$(raw -H 'Content-Type: application/json' -H 'Expect:' --data-binary @"$T/huge.json" "$URL")
 refused "a body over --max-body sent at once: the 413 arrives" 413 "$out"
 # The same, step by step on a socket: the headers alone get no answer
@@ -164,7 +165,7 @@ import select, socket, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])
 t = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))),
                     server_hostname="127.0.0.1")
-n = 1000000
+n = 1110000
 t.sendall(b"POST /v1/rotate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % n)
 early = t.pending() > 0 or bool(select.select([t], [], [], 1.0)[0])
