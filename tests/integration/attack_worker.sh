@@ -299,12 +299,17 @@ for mode in root service; do
 	# idle children are not locked down yet: they have the template's
 	# seccomp filter alone, the step's its own over it, two), or, when no
 	# template serves, of the daemon itself (its own filter, one).
+	# Filters counted relative to the parent's: a test run inside a
+	# filtered container inherits one.
+	nf() { awk '$1 == "Seccomp_filters:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
 	ctl rotate sleeper >/dev/null 2>&1
 	WPID=
 	for _ in $(seq 1 100); do
-		for p in $(pgrep -P "$PID" -f 'rotad-worker --template' |
-		    xargs -r -n 1 pgrep -P); do
-			grep -q '^Seccomp_filters:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && WPID=$p && break
+		for tp in $(pgrep -P "$PID" -f 'rotad-worker --template'); do
+			want=$(($(nf "$tp") + 1))
+			for p in $(pgrep -P "$tp"); do
+				[ "$(nf "$p")" = "$want" ] && WPID=$p && break
+			done
 		done
 		[ -n "$WPID" ] && break
 		for p in $(pgrep -P "$PID" -f 'rotad-worker --provider'); do

@@ -77,13 +77,17 @@ EOF
 # template_of PID: the daemon's template process (its child running
 # rotad-worker --template).
 template_of() { pgrep -P "$1" -f 'rotad-worker --template' | head -n 1; }
+# nfilters PID: how many seccomp filters PID runs under (those it
+# inherited too: counted relative to its parent's, so that a test run
+# inside a filtered container still reads right).
+nfilters() { awk '$1 == "Seccomp_filters:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
 # busy_worker TPID: the template's child that runs a step (sandboxed:
-# its own seccomp filter over the template's, two; the idle ones have
-# the template's alone).
+# its own seccomp filter over the template's; the idle ones have the
+# template's alone).
 busy_worker() {
-	local p
+	local p want=$(($(nfilters "$1") + 1))
 	for p in $(pgrep -P "$1"); do
-		grep -q '^Seccomp_filters:[[:space:]]*2' "/proc/$p/status" 2>/dev/null && echo "$p" && return 0
+		[ "$(nfilters "$p")" = "$want" ] && echo "$p" && return 0
 	done
 	return 1
 }
@@ -145,7 +149,8 @@ sleep 0.5
 fds=$(cd "/proc/$TPID/fd" && for f in *; do [ "$f" = 2 ] || readlink "$f"; done)
 idle=$(pgrep -P "$TPID" | wc -l)
 [ "$(field "$TPID" Uid)" = 0 ] && [ "$(field "$TPID" NoNewPrivs)" = 1 ] &&
-    [ "$(field "$TPID" Seccomp)" = 2 ] && [ "$(field "$TPID" Seccomp_filters)" = 1 ] &&
+    [ "$(field "$TPID" Seccomp)" = 2 ] &&
+    [ "$(nfilters "$TPID")" = "$(($(nfilters "$DPID") + 1))" ] &&
     [ "$idle" = 4 ] && [ "$(readlink "/proc/$TPID/fd/1")" = /dev/null ] &&
     ! printf '%s\n' "$fds" | grep -Ev '^(socket:|anon_inode:\[signalfd\]|/dev/null$)' | grep -q .
 verdict "the template: no_new_privs, its seccomp filter, 4 idle children, no file of the daemon's open" $? \
