@@ -17,20 +17,24 @@
  * kept admin session at the end of the batch (finish()), in a process
  * that exits right after.
  *
- * Server-side work ends before the step's deadline (provider.h): before
- * each apply and verify, the session's lock_timeout and statement_timeout
- * are set to what is left of the deadline since the WORKER's start, less
- * a second, so that an ALTER ROLE queued behind another session's lock
- * is cancelled by the server before the daemon gives the step up.
- * Without that, the statement would outlive its worker and could commit
- * a secret the daemon has dropped.
+ * Server-side work ends before the step's deadline (provider.h): each
+ * apply's and verify's query string begins by setting the session's
+ * lock_timeout and statement_timeout to what is left of the deadline
+ * since the WORKER's start, less a second, so that an ALTER ROLE queued
+ * behind another session's lock is cancelled by the server before the
+ * daemon gives the step up.  Without that, the statement would outlive
+ * its worker and could commit a secret the daemon has dropped.  The
+ * bounds travel in the same round trip as the work (exec_all()): an
+ * apply is one round trip on a kept session, as the bench's limit's is,
+ * and a verify one after its login.
  *
  * A batch (CATALOG_CAP_BATCH): the admin session of one apply is kept
  * for the next, when the next would open the very same one (host, port,
  * database, TLS settings, admin login and admin secret: a
  * provider_admin_key), so that N applies cost one login, one TLS
  * handshake and one line of the server's connection log.  A session
- * that broke is dropped, and the next apply logs in again.  An admin
+ * that broke, or has something to read while at rest (the server ending
+ * it), is dropped, and the next apply logs in again.  An admin
  * login the server refused is not tried again in this worker: every
  * later apply with that key is refused as it was, without a login, so
  * that a batch with a wrong admin password is one failed login on the
@@ -45,6 +49,7 @@
  * translated authentication failure is then classed transient).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +66,8 @@
 #define PG_DEFAULT_TIMEOUT 10
 #define PG_BOUND_MARGIN_MS 1000 /* the session's work ends this early */
 #define PG_BOUND_MIN_MS 1000    /* and is never given less than this */
+#define APPLY_RESULTS 4         /* the bounds' two SETs, SHOW, ALTER ROLE */
+#define VERIFY_RESULTS 3        /* the bounds' two SETs, SELECT 1 */
 
 /*
  * libpq's MSG with each line that repeats the one before left out, in OUT
@@ -310,50 +317,71 @@ pg_connect(const struct wire_request *req, const char *user,
 }
 
 /*
- * Bound the server-side work of CONN for REQ: lock_timeout and
- * statement_timeout are what is left of the step's deadline since the
- * worker's start, less PG_BOUND_MARGIN_MS, never less than
- * PG_BOUND_MIN_MS.  The floor keeps the daemon's bound: the worker starts
- * no request after half its timeout, and a login takes at most the other
- * half (connect_timeout), so a statement sent at the latest ends by the
- * deadline; one sent earlier, a second before it.  0, or RES filled and
- * -EIO.
+ * The bounds of REQ's step as the head of a query string, in SQL (SIZE
+ * bytes): lock_timeout and statement_timeout are what is left of the
+ * step's deadline since the worker's start, less PG_BOUND_MARGIN_MS,
+ * never less than PG_BOUND_MIN_MS.  The floor keeps the daemon's bound:
+ * the worker starts no request after half its timeout, and a login takes
+ * at most the other half (connect_timeout), so a statement sent at the
+ * latest ends by the deadline; one sent earlier, a second before it.
  */
-static int
-bound_session(
-    PGconn *conn, const struct wire_request *req, struct wire_response *res)
+static void
+bounds_sql(const struct wire_request *req, char *sql, size_t size)
 {
 	long long left;
-	char sql[128];
-	PGresult *pr;
-	int r = 0;
 
 	left = provider_left_ms(
 		   req->timeout > 0 ? req->timeout : PG_DEFAULT_TIMEOUT) -
 	    PG_BOUND_MARGIN_MS;
 	if (left < PG_BOUND_MIN_MS)
 		left = PG_BOUND_MIN_MS;
-	snprintf(sql, sizeof(sql),
-	    "SET lock_timeout = %lld; SET statement_timeout = %lld", left,
+	snprintf(sql, size,
+	    "SET lock_timeout = %lld; SET statement_timeout = %lld; ", left,
 	    left);
-	pr = PQexec(conn, sql);
-	if (PQresultStatus(pr) != PGRES_COMMAND_OK)
-		r = statement_fail(res, conn, pr, "SET statement_timeout");
-	PQclear(pr);
-	return r;
 }
 
-static void
-server_facts(PGconn *conn, struct wire_response *res)
+/*
+ * Send SQL, a query string that begins with bounds_sql(), and keep its
+ * results in OUT (N of them, one a statement, in order; the caller
+ * PQclear()s them).  One round trip for the bounds and the work: a
+ * simple query is one implicit transaction, each statement timed on its
+ * own under the bounds the SETs before it gave (PostgreSQL 13 and
+ * later), and the first statement that fails ends it, taking back those
+ * before it, the SETs included.  So all N results came back and the
+ * last is OK, or the last one kept is the failure (none: the query could
+ * not be sent or no answer came).  The count kept.
+ */
+static size_t
+exec_all(PGconn *conn, const char *sql, PGresult **out, size_t n)
 {
 	PGresult *pr;
+	size_t got = 0;
 
-	provider_fact(
-	    res, "server_version", PQparameterStatus(conn, "server_version"));
-	pr = PQexec(conn, "SHOW password_encryption");
-	if (PQresultStatus(pr) == PGRES_TUPLES_OK && PQntuples(pr) == 1)
-		provider_fact(res, "password_encryption", PQgetvalue(pr, 0, 0));
-	PQclear(pr);
+	if (!PQsendQuery(conn, sql))
+		return 0;
+	while ((pr = PQgetResult(conn)) != NULL) {
+		if (got < n)
+			out[got++] = pr;
+		else
+			PQclear(pr);
+	}
+	return got;
+}
+
+/*
+ * The statement exec_all() failed on, for a complaint: the one of the
+ * GOT-th result when the server said which (a SQLSTATE; the bounds' two
+ * SETs, then the work's, named in WORK, N of them), else the work's last,
+ * which is what matters when no one can say how far the query got (the
+ * connection lost).
+ */
+static const char *
+failed_name(size_t got, const PGresult *last, const char *const *work, size_t n)
+{
+	if (got == 0 || last == NULL ||
+	    PQresultErrorField(last, PG_DIAG_SQLSTATE) == NULL)
+		return work[n - 1];
+	return got <= 2 ? "SET statement_timeout" : work[got - 3];
 }
 
 /* Free a libpq string that holds a secret, wiped first.  NULL-safe. */
@@ -376,6 +404,23 @@ drop_kept(void)
 	kept_key = NULL;
 }
 
+/*
+ * Whether the kept session still looks usable.  A session at rest has
+ * nothing to read: the server answered everything asked, and rotad
+ * listens to nothing.  Anything readable (the server's goodbye, an end
+ * of file) says it is ending, and it is dropped for a new login.  No
+ * round trip: a server that ends it just after this look fails the
+ * apply's statement, as it would have failed a statement sent to check.
+ */
+static bool
+kept_alive(void)
+{
+	struct pollfd p = { .fd = PQsocket(kept_conn), .events = POLLIN };
+
+	return PQstatus(kept_conn) == CONNECTION_OK && p.fd >= 0 &&
+	    poll(&p, 1, 0) == 0;
+}
+
 /* provider_admin_login()'s way in: REQ's admin to *SESSION (a PGconn *). */
 static int
 admin_login(const struct wire_request *req, const struct secret *pw,
@@ -385,10 +430,8 @@ admin_login(const struct wire_request *req, const struct secret *pw,
 }
 
 /*
- * The admin session for REQ, bounded for it: the kept one when REQ's key
- * is its key, else a new one, which is kept in its place.  A kept session
- * that fails to take the new bounds because it broke (the server ended
- * it while the worker read the next request) is replaced once.  An admin
+ * The admin session for REQ: the kept one when REQ's key is its key and
+ * it looks alive, else a new one, which is kept in its place.  An admin
  * login the server refused, now or earlier in the worker, is failed auth
  * without a new attempt (provider_admin_login()).  0 with the session in
  * *ret (the kept one: not the caller's to close), or RES filled and -EIO.
@@ -401,31 +444,18 @@ admin_session(
 
 	*ret = NULL;
 	if (kept_conn != NULL &&
-	    (!provider_admin_key_match(kept_key, req) ||
-		PQstatus(kept_conn) != CONNECTION_OK))
+	    (!provider_admin_key_match(kept_key, req) || !kept_alive()))
 		drop_kept();
-	if (kept_conn != NULL) {
-		if ((r = bound_session(kept_conn, req, res)) == 0) {
-			*ret = kept_conn;
-			return 0;
-		}
-		if (PQstatus(kept_conn) == CONNECTION_OK)
-			return r;
-		drop_kept();
-		memset(res->message, 0, sizeof(res->message));
-		res->class = WIRE_CLASS_NONE;
-	}
-	if ((r = provider_admin_login(
+	if (kept_conn == NULL &&
+	    (r = provider_admin_login(
 		 req, admin_login, &kept_conn, &kept_key, res)) < 0)
-		return r;
-	if ((r = bound_session(kept_conn, req, res)) < 0)
 		return r;
 	*ret = kept_conn;
 	return 0;
 }
 
 /* A self-change's session: logged in as REQ's login with its current
- * secret, bounded, the caller's to close.  As admin_session(). */
+ * secret, the caller's to close.  As admin_session(). */
 static int
 self_session(
     const struct wire_request *req, PGconn **ret, struct wire_response *res)
@@ -444,21 +474,20 @@ self_session(
 		    res, WIRE_CLASS_TRANSIENT, "out of memory");
 	r = pg_connect(req, req->login, pw, ret, res);
 	secret_free(pw);
-	if (r == 0 && (r = bound_session(*ret, req, res)) < 0) {
-		PQfinish(*ret);
-		*ret = NULL;
-	}
 	return r;
 }
 
 static int
 pg_apply(const struct wire_request *req, struct wire_response *res)
 {
+	static const char *const apply_work[] = { "SHOW password_encryption",
+		"ALTER ROLE" };
 	struct secret *new_pw = NULL;
 	char *verifier = NULL, *ident = NULL, *literal = NULL, *sql = NULL;
-	size_t sql_len = 0;
+	char bounds[128];
+	size_t sql_len = 0, got = 0;
 	PGconn *conn = NULL, *own = NULL;
-	PGresult *pr = NULL;
+	PGresult *pr[APPLY_RESULTS], *last;
 	int r;
 
 	/* Until the ALTER ROLE is sent nothing can change on the target: a
@@ -509,33 +538,46 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 		    "cannot quote the role name or the verifier");
 		goto out;
 	}
-	sql_len = strlen("ALTER ROLE  PASSWORD ") + strlen(ident) +
-	    strlen(literal) + 1;
+	/* One round trip: the bounds, the server's password_encryption (a
+	 * fact for the record), the change. */
+	bounds_sql(req, bounds, sizeof(bounds));
+	sql_len = strlen(bounds) +
+	    strlen("SHOW password_encryption; ALTER ROLE  PASSWORD ") +
+	    strlen(ident) + strlen(literal) + 1;
 	sql = malloc(sql_len);
 	if (sql == NULL) {
 		r = provider_fail(res, WIRE_CLASS_TRANSIENT, "out of memory");
 		goto out;
 	}
-	snprintf(sql, sql_len, "ALTER ROLE %s PASSWORD %s", ident, literal);
+	snprintf(sql, sql_len,
+	    "%sSHOW password_encryption; ALTER ROLE %s PASSWORD %s", bounds,
+	    ident, literal);
 	res->untouched = false;
-	pr = PQexec(conn, sql);
-	if (PQresultStatus(pr) != PGRES_COMMAND_OK) {
-		r = statement_fail(res, conn, pr, "ALTER ROLE");
+	got = exec_all(conn, sql, pr, APPLY_RESULTS);
+	last = got > 0 ? pr[got - 1] : NULL;
+	if (got != APPLY_RESULTS || PQresultStatus(last) != PGRES_COMMAND_OK) {
+		r = statement_fail(
+		    res, conn, last, failed_name(got, last, apply_work, 2));
 		/* The server answered with an error, on a connection that
-		 * still works: the statement's transaction was rolled back,
-		 * and nothing of it can land later.  A lost connection or no
-		 * answer stays uncertain. */
-		res->untouched = pr != NULL &&
-		    PQresultErrorField(pr, PG_DIAG_SQLSTATE) != NULL &&
+		 * still works: the query's transaction was rolled back,
+		 * and nothing of it can land later.  A lost connection or
+		 * no answer stays uncertain. */
+		res->untouched = last != NULL &&
+		    PQresultErrorField(last, PG_DIAG_SQLSTATE) != NULL &&
 		    PQstatus(conn) == CONNECTION_OK;
 		goto out;
 	}
-	server_facts(conn, res);
+	provider_fact(
+	    res, "server_version", PQparameterStatus(conn, "server_version"));
+	if (PQresultStatus(pr[2]) == PGRES_TUPLES_OK && PQntuples(pr[2]) == 1)
+		provider_fact(
+		    res, "password_encryption", PQgetvalue(pr[2], 0, 0));
 	r = 0;
 out:
 	if (r == 0)
 		res->untouched = false; /* success is not a failure's flag */
-	PQclear(pr);
+	while (got > 0)
+		PQclear(pr[--got]);
 	if (sql != NULL) {
 		explicit_bzero(sql, sql_len);
 		free(sql);
@@ -554,9 +596,12 @@ out:
 static int
 pg_verify(const struct wire_request *req, struct wire_response *res)
 {
+	static const char *const work[] = { "SELECT 1" };
 	struct secret *pw = NULL;
 	PGconn *conn = NULL;
-	PGresult *pr = NULL;
+	PGresult *pr[VERIFY_RESULTS], *last;
+	char bounds[128], sql[160];
+	size_t got = 0;
 	int r;
 
 	if (req->login == NULL)
@@ -571,21 +616,24 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 	r = pg_connect(req, req->login, pw, &conn, res);
 	if (r < 0)
 		goto out;
-	r = bound_session(conn, req, res);
-	if (r < 0)
-		goto out;
-	/* Logging in proves the secret; a query proves the session works. */
-	pr = PQexec(conn, "SELECT 1");
-	if (PQresultStatus(pr) != PGRES_TUPLES_OK || PQntuples(pr) != 1 ||
-	    strcmp(PQgetvalue(pr, 0, 0), "1") != 0) {
-		r = statement_fail(res, conn, pr, "SELECT 1");
+	/* Logging in proves the secret; a query proves the session works.
+	 * The bounds and the query in one round trip. */
+	bounds_sql(req, bounds, sizeof(bounds));
+	snprintf(sql, sizeof(sql), "%sSELECT 1", bounds);
+	got = exec_all(conn, sql, pr, VERIFY_RESULTS);
+	last = got > 0 ? pr[got - 1] : NULL;
+	if (got != VERIFY_RESULTS || PQresultStatus(last) != PGRES_TUPLES_OK ||
+	    PQntuples(last) != 1 || strcmp(PQgetvalue(last, 0, 0), "1") != 0) {
+		r = statement_fail(
+		    res, conn, last, failed_name(got, last, work, 1));
 		goto out;
 	}
 	provider_fact(
 	    res, "server_version", PQparameterStatus(conn, "server_version"));
 	r = 0;
 out:
-	PQclear(pr);
+	while (got > 0)
+		PQclear(pr[--got]);
 	PQfinish(conn);
 	secret_free(pw);
 	return r;

@@ -61,7 +61,7 @@ expect() {
 	    "got:  $got" "$R"
 }
 
-echo "1..52"
+echo "1..54"
 
 # TLS: pg_start's CA signed the server's certificate for 127.0.0.1
 # ($PG_CA_FILE); another CA did not.  The worker runs as nobody: the CA
@@ -330,6 +330,26 @@ expect "a server that never answers: transient" transient "timeout expired"
 el=$(($(date +%s) - start))
 [ "$el" -le 10 ]
 verdict "... within the request's timeout (took ${el}s)" $?
+
+# A kept admin session the server ended while the worker was busy with
+# another request (the admin's idle_session_timeout of 1 s; a verify
+# against the hole in between, 2 s): the next apply sees the session
+# ending, logs in again and succeeds, rather than sending its ALTER ROLE
+# into a dead session (an uncertain, transient answer).
+newpw "$T/bk1.pw" && newpw "$T/bk2.pw"
+pg_sql "ALTER ROLE admin SET idle_session_timeout = 1000" >/dev/null
+before=$(admins)
+wbatch op=apply admin_login=admin admin=admin.pw -- \
+    login=b1 new_secret=bk1.pw -- \
+    op=verify login=target new_secret=new.pw port="$HOLE_PORT" timeout=4 -- \
+    login=b2 new_secret=bk2.pw
+pg_sql "ALTER ROLE admin RESET idle_session_timeout" >/dev/null
+got="$(answers 'a["class"]') $(($(admins) - before))"
+[ "$got" = "['none', 'transient', 'none'] 2" ]
+verdict "a kept admin session ended by the server mid-batch: the next apply logs in again (2 admin logins)" \
+    $? "$got" "$R"
+out=$(pg_login b1 "$T/bk1.pw" 2>&1 && pg_login b2 "$T/bk2.pw" 2>&1)
+verdict "... b1 and b2 log in with their new passwords" $? "$out"
 kill "$HOLE" 2>/dev/null
 wait "$HOLE" 2>/dev/null
 HOLE=
@@ -345,5 +365,5 @@ u=$(printf '%s' "$R" | jget 'j["untouched"]')
 [ "$u" = True ]
 verdict "an apply that never reached the server: untouched" $? "$R"
 
-[ "$n" -eq 52 ] || echo "# planned 52 tests, ran $n"
+[ "$n" -eq 54 ] || echo "# planned 54 tests, ran $n"
 [ "$failed" -eq 0 ]
