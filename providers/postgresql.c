@@ -346,10 +346,11 @@ bounds_sql(const struct wire_request *req, char *sql, size_t size)
  * PQclear()s them).  One round trip for the bounds and the work: a
  * simple query is one implicit transaction, each statement timed on its
  * own under the bounds the SETs before it gave (PostgreSQL 13 and
- * later), and the first statement that fails ends it, taking back those
- * before it, the SETs included.  So all N results came back and the
- * last is OK, or the last one kept is the failure (none: the query could
- * not be sent or no answer came).  The count kept.
+ * later; lock_timeout, the bound on the lock an ALTER ROLE waits for,
+ * takes effect at once on any version), and the first statement that
+ * fails ends it, taking back those before it, the SETs included.  So all N
+ * results came back and the last is OK, or the last one kept is the failure
+ * (none: the query could not be sent or no answer came).  The count kept.
  */
 static size_t
 exec_all(PGconn *conn, const char *sql, PGresult **out, size_t n)
