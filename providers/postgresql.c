@@ -349,8 +349,9 @@ bounds_sql(const struct wire_request *req, char *sql, size_t size)
  * later; lock_timeout, the bound on the lock an ALTER ROLE waits for,
  * takes effect at once on any version), and the first statement that
  * fails ends it, taking back those before it, the SETs included.  So all N
- * results came back and the last is OK, or the last one kept is the failure
- * (none: the query could not be sent or no answer came).  The count kept.
+ * results came back and the last is OK, or the last one is the failure
+ * (none: the query could not be sent or no answer came).  The count of
+ * results, which may exceed N; the last of them is OUT[min(count, N) - 1].
  */
 static size_t
 exec_all(PGconn *conn, const char *sql, PGresult **out, size_t n)
@@ -361,10 +362,13 @@ exec_all(PGconn *conn, const char *sql, PGresult **out, size_t n)
 	if (!PQsendQuery(conn, sql))
 		return 0;
 	while ((pr = PQgetResult(conn)) != NULL) {
-		if (got < n)
-			out[got++] = pr;
-		else
-			PQclear(pr);
+		/* More than N is not expected (the server commits before
+		 * its last statement's answer); the last result is kept in
+		 * OUT[N - 1], and the count says there were more. */
+		if (got >= n)
+			PQclear(out[n - 1]);
+		out[got < n ? got : n - 1] = pr;
+		got++;
 	}
 	return got;
 }
@@ -486,7 +490,7 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 	struct secret *new_pw = NULL;
 	char *verifier = NULL, *ident = NULL, *literal = NULL, *sql = NULL;
 	char bounds[128];
-	size_t sql_len = 0, got = 0;
+	size_t sql_len = 0, got = 0, kept = 0;
 	PGconn *conn = NULL, *own = NULL;
 	PGresult *pr[APPLY_RESULTS], *last;
 	int r;
@@ -555,15 +559,17 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 	    ident, literal);
 	res->untouched = false;
 	got = exec_all(conn, sql, pr, APPLY_RESULTS);
-	last = got > 0 ? pr[got - 1] : NULL;
+	kept = got < APPLY_RESULTS ? got : APPLY_RESULTS;
+	last = kept > 0 ? pr[kept - 1] : NULL;
 	if (got != APPLY_RESULTS || PQresultStatus(last) != PGRES_COMMAND_OK) {
 		r = statement_fail(
-		    res, conn, last, failed_name(got, last, apply_work, 2));
+		    res, conn, last, failed_name(kept, last, apply_work, 2));
 		/* The server answered with an error, on a connection that
 		 * still works: the query's transaction was rolled back,
 		 * and nothing of it can land later.  A lost connection or
-		 * no answer stays uncertain. */
-		res->untouched = last != NULL &&
+		 * no answer stays uncertain, and so does an answer longer
+		 * than the query. */
+		res->untouched = got <= APPLY_RESULTS && last != NULL &&
 		    PQresultErrorField(last, PG_DIAG_SQLSTATE) != NULL &&
 		    PQstatus(conn) == CONNECTION_OK;
 		goto out;
@@ -577,8 +583,8 @@ pg_apply(const struct wire_request *req, struct wire_response *res)
 out:
 	if (r == 0)
 		res->untouched = false; /* success is not a failure's flag */
-	while (got > 0)
-		PQclear(pr[--got]);
+	while (kept > 0)
+		PQclear(pr[--kept]);
 	if (sql != NULL) {
 		explicit_bzero(sql, sql_len);
 		free(sql);
@@ -602,7 +608,7 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 	PGconn *conn = NULL;
 	PGresult *pr[VERIFY_RESULTS], *last;
 	char bounds[128], sql[160];
-	size_t got = 0;
+	size_t got = 0, kept = 0;
 	int r;
 
 	if (req->login == NULL)
@@ -622,19 +628,20 @@ pg_verify(const struct wire_request *req, struct wire_response *res)
 	bounds_sql(req, bounds, sizeof(bounds));
 	snprintf(sql, sizeof(sql), "%sSELECT 1", bounds);
 	got = exec_all(conn, sql, pr, VERIFY_RESULTS);
-	last = got > 0 ? pr[got - 1] : NULL;
+	kept = got < VERIFY_RESULTS ? got : VERIFY_RESULTS;
+	last = kept > 0 ? pr[kept - 1] : NULL;
 	if (got != VERIFY_RESULTS || PQresultStatus(last) != PGRES_TUPLES_OK ||
 	    PQntuples(last) != 1 || strcmp(PQgetvalue(last, 0, 0), "1") != 0) {
 		r = statement_fail(
-		    res, conn, last, failed_name(got, last, work, 1));
+		    res, conn, last, failed_name(kept, last, work, 1));
 		goto out;
 	}
 	provider_fact(
 	    res, "server_version", PQparameterStatus(conn, "server_version"));
 	r = 0;
 out:
-	while (got > 0)
-		PQclear(pr[--got]);
+	while (kept > 0)
+		PQclear(pr[--kept]);
 	PQfinish(conn);
 	secret_free(pw);
 	return r;
