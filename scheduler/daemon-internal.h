@@ -245,12 +245,19 @@ struct daemon {
 	TAILQ_HEAD(, run) queue;
 	TAILQ_HEAD(, run) finished;
 	int nqueued, nrunning, nfinished;
-	/* run_dispatch_queue(): while fires are taken it waits for them
-	 * all; it starts RUN_DISPATCH_TURN runs a turn of the loop, and
+	/* run_dispatch_queue(): while a turn's share of fires is queued
+	 * it waits for it; it starts RUN_DISPATCH_TURN runs a turn, and
 	 * goes on from the idle handle, so that a burst leaves the socket
 	 * and the schedule served between turns. */
 	bool taking, dispatching, dispatch_again;
 	uv_idle_t dispatch_idle;
+	/* Fires taken but not yet queued (fire.c): queued FIRE_TURN_NS'
+	 * worth a turn of the loop, the rest from fire_idle, so that
+	 * 10,000 fires of one second do not hold the socket for the tens
+	 * of milliseconds queueing them all takes. */
+	struct taken *taken;
+	size_t ntaken, taken_off, taken_cap;
+	uv_idle_t fire_idle;
 	uv_check_t turn_check; /* a turn of the loop ends: a new budget */
 	uint64_t turn_t0;      /* uv_hrtime() of the turn's first start */
 	int turn_started;
@@ -349,6 +356,7 @@ struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
  * starting them (run_dispatch_queue()). */
 #define RUN_DISPATCH_TURN 32
 #define RUN_DISPATCH_TURN_NS (2 * 1000 * 1000)
+#define FIRE_TURN_NS (2 * 1000 * 1000)
 void run_dispatch_queue(struct daemon *d);
 /* The check handle's callback: the loop has polled, a turn ends. */
 void run_turn_end(uv_check_t *h);
@@ -422,8 +430,12 @@ int64_t fire_next(const struct ustate *us);
 int fire_persist(struct daemon *d, struct ustate *us);
 /* Set the timerfd for the earliest fire. */
 void fire_arm(struct daemon *d);
-/* Take every fire now due, then re-arm. */
+/* Take every fire now due, then re-arm; queue them, FIRE_TURN_NS' worth
+ * a turn of the loop. */
 void fire_process_due(struct daemon *d);
+/* Queue every fire taken and not yet queued, now: before a reload
+ * changes the users they belong to. */
+void fire_queue_all(struct daemon *d);
 /* The timerfd's poll callback: fires due, or the clock was set. */
 void fire_on_timerfd(uv_poll_t *p, int status, int events);
 

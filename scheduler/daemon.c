@@ -147,6 +147,7 @@ close_all(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->stop_timer, NULL);
 	uv_close((uv_handle_t *)&d->dispatch_idle, NULL);
+	uv_close((uv_handle_t *)&d->fire_idle, NULL);
 	uv_close((uv_handle_t *)&d->turn_check, NULL);
 	uv_close((uv_handle_t *)&d->watchdog, NULL);
 	uv_close((uv_handle_t *)&d->metrics_timer, NULL);
@@ -584,6 +585,8 @@ init_loop(struct daemon *d)
 	d->stop_timer.data = d;
 	uv_idle_init(d->loop, &d->dispatch_idle);
 	d->dispatch_idle.data = d;
+	uv_idle_init(d->loop, &d->fire_idle);
+	d->fire_idle.data = d;
 	uv_check_init(d->loop, &d->turn_check);
 	d->turn_check.data = d;
 	uv_check_start(&d->turn_check, run_turn_end);
@@ -683,6 +686,7 @@ teardown(struct daemon *d, struct job_set *set)
 	if (d->tfd >= 0)
 		close(d->tfd);
 	heap_free(&d->heap);
+	free(d->taken);
 	users_free(d);
 	workers_free(d->workers);
 	free(d->acl.v);

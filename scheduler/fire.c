@@ -165,49 +165,103 @@ fire(struct daemon *d, const struct taken *t)
 	}
 }
 
+static void fire_idle_cb(uv_idle_t *h);
+
+/*
+ * Queue the fires taken and not yet queued, in the order taken: all of
+ * them, or (ALL false) FIRE_TURN_NS' worth, the rest from the idle
+ * handle, next turn.  Queueing 10,000 fires (their next instants, their
+ * log lines, their runs) takes tens of milliseconds, which the loop's
+ * sockets would otherwise wait for.  Runs start in between, in queue
+ * order (run_dispatch_queue()), after each turn's share is queued.  A
+ * stopping daemon queues no more: those fires stay due in the store, a
+ * misfire at the next start, as a queued run's does.
+ */
+static void
+queue_taken(struct daemon *d, bool all)
+{
+	uint64_t t0 = uv_hrtime();
+	size_t done = 0;
+
+	d->taking = true;
+	log_hold(true);
+	while (d->taken_off < d->ntaken && !d->stopping) {
+		/* The clock read every 16 fires: a few hundred ns each. */
+		if (!all && done > 0 && done % 16 == 0 &&
+		    uv_hrtime() - t0 > FIRE_TURN_NS)
+			break;
+		fire(d, &d->taken[d->taken_off++]);
+		done++;
+	}
+	log_hold(false);
+	d->taking = false;
+	if (d->taken_off < d->ntaken && !d->stopping)
+		uv_idle_start(&d->fire_idle, fire_idle_cb);
+	else {
+		d->taken_off = d->ntaken = 0;
+		uv_idle_stop(&d->fire_idle);
+	}
+	run_dispatch_queue(d);
+}
+
+static void
+fire_idle_cb(uv_idle_t *h)
+{
+	queue_taken(h->data, false);
+}
+
+void
+fire_queue_all(struct daemon *d)
+{
+	if (d->taken_off < d->ntaken)
+		queue_taken(d, true);
+}
+
 /*
  * Every fire due now, in two passes.  First each is taken: out of the
  * heap, its instant noted, nothing else (a few hundred nanoseconds), so
  * that 10,000 fires due at one second are all taken within milliseconds
  * of it.  Then each is rescheduled, logged and queued, in the order
- * taken; and only then are runs started, RUN_DISPATCH_TURN a turn of the
- * loop, in queue order (run_dispatch_queue()).  Log lines of the burst
- * are written in one go (log_hold()).
+ * taken, FIRE_TURN_NS' worth a turn (queue_taken()); and runs are
+ * started, RUN_DISPATCH_TURN a turn of the loop, in queue order
+ * (run_dispatch_queue()).  Log lines of the burst are written a turn's
+ * share in one go (log_hold()).  ALL queues every one now: the clock was
+ * set, and the schedule is recomputed right after.
  */
-void
-fire_process_due(struct daemon *d)
+static void
+process_due(struct daemon *d, bool all)
 {
 	struct heap_node *top;
-	struct taken *v = NULL;
 	struct timespec ts;
 	int64_t now = now_s();
-	size_t n = 0, cap = 0, i;
+	size_t n0 = d->ntaken;
 
 	while ((top = heap_top(&d->heap)) != NULL && top->key <= now &&
 	    !d->stopping) {
-		if (n == cap) {
-			cap = cap == 0 ? 64 : cap * 2;
-			v = xreallocarray(v, cap, sizeof(*v));
+		if (d->ntaken == d->taken_cap) {
+			d->taken_cap =
+			    d->taken_cap == 0 ? 64 : d->taken_cap * 2;
+			d->taken = xreallocarray(
+			    d->taken, d->taken_cap, sizeof(*d->taken));
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
-		v[n].us = node_user(top);
-		v[n].at = top->key;
-		v[n].late = ((int64_t)ts.tv_sec - top->key) * 1000000 +
+		d->taken[d->ntaken].us = node_user(top);
+		d->taken[d->ntaken].at = top->key;
+		d->taken[d->ntaken].late =
+		    ((int64_t)ts.tv_sec - top->key) * 1000000 +
 		    ts.tv_nsec / 1000;
 		heap_remove(&d->heap, top);
-		n++;
+		d->ntaken++;
 	}
-	if (n > 0) {
-		d->taking = true;
-		log_hold(true);
-		for (i = 0; i < n; i++)
-			fire(d, &v[i]);
-		log_hold(false);
-		d->taking = false;
-		run_dispatch_queue(d);
-	}
-	free(v);
+	if (d->ntaken > n0 || (all && d->taken_off < d->ntaken))
+		queue_taken(d, all);
 	fire_arm(d);
+}
+
+void
+fire_process_due(struct daemon *d)
+{
+	process_due(d, false);
 }
 
 static void
@@ -234,7 +288,7 @@ fire_on_timerfd(uv_poll_t *p, int status, int events)
 		    "the system clock was set; "
 		    "recomputing the schedule");
 		d->armed = 0;
-		fire_process_due(d);
+		process_due(d, true);
 		recompute_all(d);
 	}
 	d->armed = 0;

@@ -211,6 +211,8 @@ reload_adopt(struct daemon *d, struct job_set *set, bool at_start)
 	int64_t now = now_s(), before;
 	size_t i;
 
+	/* A fire taken under the old generation is queued under it. */
+	fire_queue_all(d);
 	g->set = set;
 	g->refs = 1;
 	g->number = ++d->generations;
