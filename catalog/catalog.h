@@ -82,7 +82,8 @@ enum {
 	/* Apply and verify are scripts fed Keeper's input. */
 	CATALOG_CAP_KEEPER_INPUT = 1 << 7,
 	/* It talks to its target over TLS and honours the resource's tls:
-	 * (verification against ca_file, else CATALOG_SYSTEM_CA_FILE). */
+	 * (verification against ca_file, else the system's CAs:
+	 * CATALOG_SYSTEM_CA_FILE, or for mysql their hashed directory). */
 	CATALOG_CAP_TLS = 1 << 8,
 	/*
 	 * One worker can take a batch of requests for one resource (up to
