@@ -110,11 +110,16 @@ gone() { # PID [SECONDS]: wait until PID is gone (or a zombie)
 }
 field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # memory_has PID STRING: whether STRING is anywhere in PID's readable
-# memory (root reads a non-dumpable process's /proc/PID/mem).
+# memory (root reads a non-dumpable process's /proc/PID/mem), read a
+# chunk at a time (overlapping by the string's length). A mapping of
+# over 1 TiB is reserved address space, not data: under ASan its shadow
+# (15 TB of metadata), which read whole did not fit in memory, so the
+# helper found nothing, not even what it must find.
 memory_has() {
 	python3 - "$1" "$2" <<'EOF'
 import re, sys
 pid, needle = sys.argv[1], sys.argv[2].encode()
+CHUNK = 16 << 20
 found = False
 with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
     for line in maps:
@@ -122,13 +127,18 @@ with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as
         if "r" not in m.group(3) or "[vvar" in line or "[vsyscall" in line:
             continue
         start, end = int(m.group(1), 16), int(m.group(2), 16)
-        try:
-            mem.seek(start)
-            if needle in mem.read(end - start):
-                found = True
-                break
-        except OSError:
-            pass
+        if end - start > 1 << 40:
+            continue
+        at = start
+        while at < end and not found:
+            try:
+                mem.seek(at)
+                found = needle in mem.read(min(CHUNK + len(needle), end - at))
+            except OSError:
+                pass
+            at += CHUNK
+        if found:
+            break
 sys.exit(0 if found else 1)
 EOF
 }
