@@ -202,6 +202,13 @@ sql_int(struct fixture *f, const char *q)
 	return v;
 }
 
+static int64_t
+schema_version(struct fixture *f)
+{
+	return sql_int(
+	    f, "SELECT value FROM meta WHERE key = 'schema_version'");
+}
+
 static void
 new_run(struct fixture *f, const char *user, char id[STORE_RUN_ID_LEN + 1])
 {
@@ -280,10 +287,7 @@ test_open_creates(void **state)
 	assert_int_equal(stat(wal, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(sql_int(f, "PRAGMA journal_mode = WAL"), 0);
-	assert_int_equal(sql_int(f,
-			     "SELECT value FROM meta"
-			     " WHERE key = 'schema_version'"),
-	    4);
+	assert_int_equal(schema_version(f), 5);
 	assert_int_equal(sql_int(f, "PRAGMA application_id"), 0x726f7461);
 	reopen(f);
 	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
@@ -303,10 +307,7 @@ test_open_empty_file(void **state)
 	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
 			     f->err, sizeof(f->err)),
 	    0);
-	assert_int_equal(sql_int(f,
-			     "SELECT value FROM meta"
-			     " WHERE key = 'schema_version'"),
-	    4);
+	assert_int_equal(schema_version(f), 5);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name IN ('secrets', 'runs',"
@@ -1278,10 +1279,7 @@ test_run_outputs_migration(void **state)
 	    0);
 
 	reopen(f);
-	assert_int_equal(sql_int(f,
-			     "SELECT value FROM meta"
-			     " WHERE key = 'schema_version'"),
-	    4);
+	assert_int_equal(schema_version(f), 5);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name = 'run_outputs'"),
@@ -1344,10 +1342,7 @@ test_schedule_paused_migration(void **state)
 	assert_int_equal(schedule_has(f, "paused"), 0);
 
 	reopen(f);
-	assert_int_equal(sql_int(f,
-			     "SELECT value FROM meta"
-			     " WHERE key = 'schema_version'"),
-	    4);
+	assert_int_equal(schema_version(f), 5);
 	assert_int_equal(schedule_has(f, "paused"), 1);
 	assert_int_equal(store_schedule_get(f->st, "alice", &got), 0);
 	assert_int_equal(got.next_fire, T0 + 3600);
@@ -1384,6 +1379,146 @@ test_schedule_paused_migration(void **state)
 		    SQLITE_OK);
 		sqlite3_close(db);
 	}
+}
+
+/* Whether Q, run on the store's file directly, is refused. */
+static bool
+sql_fails(struct fixture *f, const char *q)
+{
+	sqlite3 *db = NULL;
+	int rc;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, q, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc != SQLITE_OK;
+}
+
+#define IN_LISTS                                                               \
+	"SELECT count(*) FROM sqlite_schema WHERE name IN ('secrets',"         \
+	" 'runs', 'runs_unfinished') AND sql LIKE '% IN (%'"
+
+/*
+ * Schema 5 writes the CHECKs of secrets and runs, and the predicate of
+ * the unfinished runs' index, without IN lists (store_sqlite.c: SQLite
+ * built an index of each list for every write).  A store that schema-4
+ * code left, with those tables as step 1 made them, opens: every row is
+ * kept (and each run's rowid, the listings' tie-break), no IN list is
+ * left, the unfinished runs list as before, and the constraints refuse
+ * what they refused.
+ */
+static void
+test_constraints_migration(void **state)
+{
+	struct fixture *f = *state;
+	char id[STORE_RUN_ID_LEN + 1];
+	struct store_run r;
+	struct runs rs = { 0 };
+
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
+	seed(f, "alice", "pw");
+	seed(f, "bob", "pw-b");
+	assert_int_equal(pending(f, "alice", "next", T0 + 10), 2);
+	new_run(f, "bob", id);
+	assert_int_equal(store_run_get(f->st, id, &r), 0);
+	r.state = STORE_RUN_COMMITTED;
+	r.updated = T0 + 20;
+	assert_int_equal(store_run_update(f->st, &r), 0);
+	store_close(f->st);
+	f->st = NULL;
+	sql(f,
+	    "CREATE TABLE snap_secrets AS SELECT * FROM secrets;"
+	    "CREATE TABLE snap_runs AS SELECT rowid AS rid, * FROM runs;"
+	    "CREATE TABLE s4 ("
+	    "  user_name TEXT NOT NULL,"
+	    "  version INTEGER NOT NULL CHECK (version > 0),"
+	    "  state TEXT NOT NULL CHECK (state IN ('pending', 'current',"
+	    "    'previous', 'history', 'discarded')),"
+	    "  run_id TEXT,"
+	    "  created INTEGER NOT NULL,"
+	    "  changed INTEGER NOT NULL,"
+	    "  value BLOB NOT NULL,"
+	    "  PRIMARY KEY (user_name, version)"
+	    ") STRICT, WITHOUT ROWID;"
+	    "INSERT INTO s4 SELECT * FROM secrets;"
+	    "DROP TABLE secrets;"
+	    "ALTER TABLE s4 RENAME TO secrets;"
+	    "CREATE UNIQUE INDEX secrets_pending ON secrets (user_name)"
+	    "  WHERE state = 'pending';"
+	    "CREATE UNIQUE INDEX secrets_current ON secrets (user_name)"
+	    "  WHERE state = 'current';"
+	    "CREATE UNIQUE INDEX secrets_previous ON secrets (user_name)"
+	    "  WHERE state = 'previous';"
+	    "CREATE TABLE r4 ("
+	    "  id TEXT PRIMARY KEY NOT NULL,"
+	    "  user_name TEXT NOT NULL,"
+	    "  state TEXT NOT NULL CHECK (state IN ('prepared', 'applied',"
+	    "    'verified', 'committed', 'failed', 'out_of_sync')),"
+	    "  attempts INTEGER NOT NULL CHECK (attempts >= 0),"
+	    "  error_class TEXT NOT NULL CHECK (error_class IN ('none',"
+	    "    'transient', 'auth', 'policy', 'fatal')),"
+	    "  created INTEGER NOT NULL,"
+	    "  updated INTEGER NOT NULL,"
+	    "  message TEXT NOT NULL"
+	    ") STRICT;"
+	    "INSERT INTO r4 (rowid, id, user_name, state, attempts,"
+	    "  error_class, created, updated, message)"
+	    "  SELECT rid, id, user_name, state, attempts, error_class,"
+	    "  created, updated, message FROM snap_runs;"
+	    "DROP TABLE runs;"
+	    "ALTER TABLE r4 RENAME TO runs;"
+	    "CREATE INDEX runs_user ON runs (user_name, created);"
+	    "CREATE INDEX runs_created ON runs (created);"
+	    "CREATE INDEX runs_unfinished ON runs (created)"
+	    "  WHERE state IN ('prepared', 'applied', 'verified',"
+	    "  'out_of_sync');"
+	    "UPDATE meta SET value = 4 WHERE key = 'schema_version'");
+	assert_int_equal(sql_int(f, IN_LISTS), 3);
+
+	reopen(f);
+	assert_int_equal(schema_version(f), 5);
+	assert_int_equal(sql_int(f, IN_LISTS), 0);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM secrets"), 3);
+	assert_int_equal(sql_int(f,
+			     "SELECT count(*) FROM (SELECT * FROM snap_secrets"
+			     " EXCEPT SELECT * FROM secrets)"),
+	    0);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM runs"), 2);
+	assert_int_equal(sql_int(f,
+			     "SELECT count(*) FROM (SELECT * FROM snap_runs"
+			     " EXCEPT SELECT rowid, * FROM runs)"),
+	    0);
+	assert_int_equal(sql_int(f,
+			     "SELECT count(*) FROM sqlite_schema"
+			     " WHERE type = 'index' AND name IN"
+			     " ('secrets_pending', 'secrets_current',"
+			     " 'secrets_previous', 'runs_user',"
+			     " 'runs_created', 'runs_unfinished')"),
+	    6);
+	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
+	expect_slot(f, "alice", STORE_PENDING, "next", 2);
+	expect_slot(f, "bob", STORE_CURRENT, "pw-b", 1);
+	assert_int_equal(
+	    store_run_list_unfinished(f->st, collect_runs, &rs), 0);
+	assert_int_equal(rs.n, 1);
+	assert_string_equal(rs.v[0].user, "alice");
+	assert_int_equal(rs.v[0].state, STORE_RUN_PREPARED);
+
+	store_close(f->st);
+	f->st = NULL;
+	assert_true(sql_fails(f, "UPDATE runs SET state = 'done'"));
+	assert_true(sql_fails(f, "UPDATE runs SET error_class = 'oops'"));
+	assert_true(sql_fails(f, "UPDATE secrets SET state = 'stale'"));
+	assert_false(sql_fails(f,
+	    "UPDATE runs SET state = 'failed',"
+	    " error_class = 'policy'"));
+	assert_true(sql_fails(f,
+	    "INSERT INTO secrets SELECT user_name,"
+	    " 9, 'pending', NULL, 0, 0, x'00'"
+	    " FROM secrets WHERE user_name = 'alice'"
+	    " AND version = 1"));
 }
 
 /* store_secret_version: whether a slot holds a secret, not decrypted. */
@@ -2010,6 +2145,8 @@ main(void)
 		    test_schedule, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_schedule_paused_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_constraints_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_secret_version, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
