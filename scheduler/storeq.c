@@ -3,7 +3,12 @@
  *
  * One read handle, so one job at a time: a job's reads are short (a
  * page of a listing, a batch of the spool), and one connection keeps the
- * order of the answers that of the asking.
+ * order of the answers that of the asking.  The jobs ready when the
+ * handle is free go to the pool together, up to STOREQ_GROUP_MAX, and run there
+ * one after the other: one thread's wake-up and one answer to the loop
+ * for the group, not each (a batch's sixteen requests are asked in one
+ * turn).  Each still reads its own snapshot, taken when it starts, and
+ * the DONEs run on the loop in the order asked.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,11 +25,12 @@ struct storeq {
 	struct store *rd;
 	struct storeq_jobs asked; /* wait for the next settle */
 	struct storeq_jobs ready; /* may start */
-	struct storeq_job *running;
+	struct storeq_jobs running; /* on the pool, as one group */
 	uv_work_t work;
 	uint64_t ndone;
 	bool direct;
 	bool closing;
+	bool answering; /* in after_cb: storeq_close() must not free Q */
 };
 
 static void start(struct storeq *q);
@@ -40,35 +46,49 @@ static void
 work_cb(uv_work_t *w)
 {
 	struct storeq *q = w->data;
+	struct storeq_job *j;
 
-	q->running->work(q->running, q->rd);
+	for (j = TAILQ_FIRST(&q->running); j != NULL; j = TAILQ_NEXT(j, link))
+		j->work(j, q->rd);
 }
 
 static void
 after_cb(uv_work_t *w, int status)
 {
 	struct storeq *q = w->data;
-	struct storeq_job *j = q->running;
+	struct storeq_jobs group = TAILQ_HEAD_INITIALIZER(group);
+	struct storeq_job *j;
 
-	q->running = NULL;
-	q->ndone++;
-	j->done(j, status < 0);
-	if (q->closing)
-		free_queue(q);
-	else
+	/* Off the running list first: a DONE may ask for another job,
+	 * which may start a group of its own on the pool at once. */
+	TAILQ_CONCAT(&group, &q->running, link);
+	q->answering = true;
+	while ((j = TAILQ_FIRST(&group)) != NULL) {
+		TAILQ_REMOVE(&group, j, link);
+		q->ndone++;
+		j->done(j, status < 0);
+	}
+	q->answering = false;
+	if (!q->closing)
 		start(q);
+	else if (TAILQ_EMPTY(&q->running))
+		free_queue(q);
 }
 
 static void
 start(struct storeq *q)
 {
 	struct storeq_job *j;
+	int n;
 
-	if (q->running != NULL || q->closing ||
-	    (j = TAILQ_FIRST(&q->ready)) == NULL)
+	if (!TAILQ_EMPTY(&q->running) || q->closing || TAILQ_EMPTY(&q->ready))
 		return;
-	TAILQ_REMOVE(&q->ready, j, link);
-	q->running = j;
+	for (n = 0;
+	     n < STOREQ_GROUP_MAX && (j = TAILQ_FIRST(&q->ready)) != NULL;
+	     n++) {
+		TAILQ_REMOVE(&q->ready, j, link);
+		TAILQ_INSERT_TAIL(&q->running, j, link);
+	}
 	q->work.data = q;
 	if (uv_queue_work(q->loop, &q->work, work_cb, after_cb) < 0) {
 		/* Not on this loop's pool: on the loop, then. */
@@ -95,6 +115,7 @@ storeq_open(uv_loop_t *loop, struct store *st, struct storeq **ret)
 	q->loop = loop;
 	TAILQ_INIT(&q->asked);
 	TAILQ_INIT(&q->ready);
+	TAILQ_INIT(&q->running);
 	*ret = q;
 	return 0;
 }
@@ -140,7 +161,7 @@ storeq_done(const struct storeq *q)
 bool
 storeq_idle(const struct storeq *q)
 {
-	return q->running == NULL && TAILQ_EMPTY(&q->ready) &&
+	return TAILQ_EMPTY(&q->running) && TAILQ_EMPTY(&q->ready) &&
 	    TAILQ_EMPTY(&q->asked);
 }
 
@@ -163,6 +184,6 @@ storeq_close(struct storeq *q)
 	q->closing = true;
 	cancel_all(&q->ready);
 	cancel_all(&q->asked);
-	if (q->running == NULL)
+	if (TAILQ_EMPTY(&q->running) && !q->answering)
 		free_queue(q);
 }

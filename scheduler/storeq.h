@@ -9,7 +9,8 @@
  * with a store across the network, a round trip each -- while what the
  * loop itself writes and reads is the turn's own (durable.h).
  *
- * A queue's jobs run one at a time, in the order asked (the daemon keeps
+ * A queue's jobs run one at a time, in the order asked, those ready
+ * together sent to the pool as one group (the daemon keeps
  * three: the runs' requests, the sinks', the control socket's listings').  A
  * job sees every commit made before it was asked: the read handle sees what the
  * store's last settle committed, so a job asked during a turn starts after the
@@ -27,6 +28,10 @@
 
 struct store;
 struct storeq;
+
+/* At most this many ready jobs go to the pool together: the first one's
+ * DONE waits for the others' reads. */
+#define STOREQ_GROUP_MAX 32
 
 /*
  * A job, inside the caller's own struct.  WORK runs on the pool with the
@@ -62,7 +67,7 @@ uint64_t storeq_done(const struct storeq *q);
 bool storeq_idle(const struct storeq *q);
 
 /* Cancel the jobs not started (their DONE runs now, cancelled); the
- * running one's DONE runs when it returns (the loop must run until then),
+ * running ones' DONEs run when they return (the loop must run until then),
  * and then the read handle is closed and Q freed.  NULL-safe. */
 void storeq_close(struct storeq *q);
 

@@ -5,11 +5,13 @@
  *
  *   - a job asked before a settle does not start until storeq_settled(),
  *     and then sees every commit made before it was asked;
- *   - jobs run one at a time, in the order asked, on another thread;
+ *   - jobs run one at a time, in the order asked, on another thread,
+ *     those ready together in one trip to the pool (at most
+ *     STOREQ_GROUP_MAX);
  *   - the read handle reads runs, events and secrets, and refuses every
  *     write;
- *   - closing tells the jobs not started, cancelled, and the running one
- *     when it returns, done.
+ *   - closing tells the jobs not started, cancelled, and the running ones
+ *     when they return, done.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* nftw() */
@@ -53,6 +55,11 @@ struct job {
 	int64_t last;
 	struct store_run got;
 	int *order, *norder, n; /* where DONE writes its number */
+	struct job *all;        /* DONE counts those of ALL that ran */
+	int nall, *ran_before_done;
+	struct storeq *q; /* DONE asks it for NEXT */
+	struct job *next;
+	int ndone;
 	bool ran, done, cancelled;
 	pthread_mutex_t *gate; /* held by the test: the job waits on it */
 };
@@ -135,11 +142,23 @@ static void
 done(struct storeq_job *sj, bool cancelled)
 {
 	struct job *j = (struct job *)sj;
+	int i;
 
+	/* Told once, and as done only after it ran. */
+	assert_false(j->done);
+	assert_true(cancelled || j->ran);
 	j->done = true;
+	j->ndone++;
 	j->cancelled = cancelled;
+	if (j->all != NULL) {
+		*j->ran_before_done = 0;
+		for (i = 0; i < j->nall; i++)
+			*j->ran_before_done += j->all[i].ran;
+	}
 	if (j->order != NULL)
 		j->order[(*j->norder)++] = j->n;
+	if (j->next != NULL)
+		storeq_submit(j->q, &j->next->j);
 }
 
 static void
@@ -149,6 +168,21 @@ job_init(struct job *j, const char *id)
 	j->j.work = work;
 	j->j.done = done;
 	snprintf(j->id, sizeof(j->id), "%s", id);
+}
+
+/* N jobs reading run ID, each writing its number into ORDER (*NORDER
+ * told so far) when DONE. */
+static void
+jobs_init(struct job *j, int n, const char *id, int *order, int *norder)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		job_init(&j[i], id);
+		j[i].order = order;
+		j[i].norder = norder;
+		j[i].n = i;
+	}
 }
 
 /* A run of alice's, committed (in the batch, not settled). */
@@ -243,18 +277,87 @@ test_order(void **state)
 
 	new_run(f, id);
 	assert_int_equal(store_settle(f->st), 0);
-	for (i = 0; i < 5; i++) {
-		job_init(&j[i], id);
-		j[i].order = order;
-		j[i].norder = &n;
-		j[i].n = i;
+	jobs_init(j, 5, id, order, &n);
+	for (i = 0; i < 5; i++)
 		storeq_submit(f->q, &j[i].j);
-	}
 	storeq_settled(f->q);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	assert_int_equal(n, 5);
 	for (i = 0; i < 5; i++) {
 		assert_int_equal(order[i], i);
+		assert_int_equal(j[i].get_rc, 0);
+	}
+}
+
+/*
+ * The jobs ready when the handle is free go to the pool together: when
+ * the first one's DONE runs, the whole group has run (one at a time
+ * they would not have), and no more than STOREQ_GROUP_MAX of them; the
+ * rest follow, in order.
+ */
+static void
+test_grouped(void **state)
+{
+	struct fixture *f = *state;
+	enum {
+		N = STOREQ_GROUP_MAX + 8
+	};
+	char id[STORE_RUN_ID_LEN + 1];
+	struct job j[N];
+	int order[N], n = 0, ran = -1, i;
+
+	new_run(f, id);
+	assert_int_equal(store_settle(f->st), 0);
+	jobs_init(j, N, id, order, &n);
+	for (i = 0; i < N; i++)
+		storeq_submit(f->q, &j[i].j);
+	j[0].all = j;
+	j[0].nall = N;
+	j[0].ran_before_done = &ran;
+	storeq_settled(f->q);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(ran, STOREQ_GROUP_MAX);
+	assert_int_equal(n, N);
+	assert_int_equal(storeq_done(f->q), N);
+	for (i = 0; i < N; i++) {
+		assert_int_equal(order[i], i);
+		assert_int_equal(j[i].get_rc, 0);
+		assert_false(j[i].cancelled);
+	}
+}
+
+/*
+ * A DONE that asks for another job, with no settle to wait for (the
+ * sinks' queue as the daemon stops, or a queue direct from the start):
+ * the new job starts a group of its own at once, while the DONEs of the
+ * one before are still being told; each runs before its DONE, and each
+ * DONE comes once, in order.
+ */
+static void
+test_asked_from_done(void **state)
+{
+	struct fixture *f = *state;
+	char id[STORE_RUN_ID_LEN + 1];
+	struct job j[4];
+	int order[4], n = 0, i;
+
+	new_run(f, id);
+	assert_int_equal(store_settle(f->st), 0);
+	jobs_init(j, 4, id, order, &n);
+	for (i = 0; i < 4; i++)
+		j[i].q = f->q;
+	/* 0 and 1 go as one group; 1's DONE asks for 2, whose asks for 3. */
+	j[1].next = &j[2];
+	j[2].next = &j[3];
+	storeq_submit(f->q, &j[0].j);
+	storeq_submit(f->q, &j[1].j);
+	storeq_direct(f->q);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(n, 4);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(order[i], i);
+		assert_int_equal(j[i].ndone, 1);
+		assert_true(j[i].ran);
 		assert_int_equal(j[i].get_rc, 0);
 	}
 }
@@ -272,13 +375,15 @@ test_close(void **state)
 
 	new_run(f, id);
 	assert_int_equal(store_settle(f->st), 0);
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 3; i++)
 		job_init(&j[i], id);
-		storeq_submit(f->q, &j[i].j);
-	}
 	j[0].gate = &gate;
 	pthread_mutex_lock(&gate);
+	storeq_submit(f->q, &j[0].j);
 	storeq_settled(f->q); /* j[0] starts, and waits on the gate */
+	storeq_submit(f->q, &j[1].j);
+	storeq_submit(f->q, &j[2].j);
+	storeq_settled(f->q); /* ready, behind the running j[0] */
 	storeq_close(f->q);
 	f->q = NULL;
 	assert_false(j[0].done);
@@ -304,6 +409,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_unsettled_unseen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_grouped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_asked_from_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close, setup, teardown),
 	};
 
