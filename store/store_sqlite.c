@@ -586,6 +586,51 @@ grow(struct store_backend *b, void *v, size_t *cap, size_t n, size_t size)
 	return p;
 }
 
+/* What reads one row of a listing into the element at ELEM. */
+typedef int row_reader(struct store_backend *b, sqlite3_stmt *s, void *elem);
+
+/*
+ * Every row of S (prepared and bound; done() here) into a new array of
+ * SIZE-byte elements, each filled by READ; CLEAR, if not NULL, frees
+ * what READ left in an element.  0 with the array in *RET (NULL for
+ * none) and its length in *RET_N; or -errno, nothing kept, and WHAT
+ * naming the listing in the error.
+ */
+static int
+rows(struct store_backend *b, sqlite3_stmt *s, size_t size, row_reader *read,
+    void (*clear)(void *elem), const char *what, void **ret, size_t *ret_n)
+{
+	size_t i, n = 0, cap = 0;
+	char *v = NULL, *p;
+	int r = 0, rc;
+
+	*ret = NULL;
+	*ret_n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((p = grow(b, v, &cap, n, size)) == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		v = p;
+		if ((r = read(b, s, v + n * size)) < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		r = db_fail(b, rc, what);
+out:
+	done(s);
+	if (r < 0) {
+		for (i = 0; clear != NULL && i < n; i++)
+			clear(v + i * size);
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 /* ---- transactions ---- */
 
 /*
@@ -1311,13 +1356,18 @@ sqlite_secret_set_state(struct store_backend *b, const char *user,
 }
 
 static int
+secret_info_row(struct store_backend *b, sqlite3_stmt *s, void *elem)
+{
+	return read_secret(b, s, elem, NULL);
+}
+
+static int
 sqlite_secret_list(struct store_backend *b, const char *user,
     struct store_secret_info **ret, size_t *ret_n)
 {
-	struct store_secret_info *v = NULL, *p;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	void *v = NULL;
+	int r;
 
 	*ret = NULL;
 	*ret_n = 0;
@@ -1325,29 +1375,10 @@ sqlite_secret_list(struct store_backend *b, const char *user,
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		p = grow(b, v, &cap, n, sizeof(*v));
-		if (p == NULL) {
-			r = -ENOMEM;
-			goto out;
-		}
-		v = p;
-		r = read_secret(b, s, &v[n], NULL);
-		if (r < 0)
-			goto out;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		r = db_fail(b, rc, "listing secrets");
-out:
-	done(s);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
+	r = rows(b, s, sizeof(**ret), secret_info_row, NULL, "listing secrets",
+	    &v, ret_n);
 	*ret = v;
-	*ret_n = n;
-	return 0;
+	return r;
 }
 
 /* ---- runs ---- */
@@ -1451,13 +1482,18 @@ sqlite_run_get(struct store_backend *b, const char *id, struct store_run *ret)
 }
 
 static int
+run_row(struct store_backend *b, sqlite3_stmt *s, void *elem)
+{
+	return read_run(b, s, elem);
+}
+
+static int
 sqlite_run_list(struct store_backend *b, const char *user, int limit,
     bool unfinished, struct store_run **ret, size_t *ret_n)
 {
-	struct store_run *v = NULL, *p;
-	size_t n = 0, cap = 0;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	void *v = NULL;
+	int r;
 
 	*ret = NULL;
 	*ret_n = 0;
@@ -1474,29 +1510,9 @@ sqlite_run_list(struct store_backend *b, const char *user, int limit,
 		/* LIMIT -1: no limit. */
 		sqlite3_bind_int(s, 2, limit > 0 ? limit : -1);
 	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		p = grow(b, v, &cap, n, sizeof(*v));
-		if (p == NULL) {
-			r = -ENOMEM;
-			goto out;
-		}
-		v = p;
-		r = read_run(b, s, &v[n]);
-		if (r < 0)
-			goto out;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		r = db_fail(b, rc, "listing runs");
-out:
-	done(s);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
+	r = rows(b, s, sizeof(**ret), run_row, NULL, "listing runs", &v, ret_n);
 	*ret = v;
-	*ret_n = n;
-	return 0;
+	return r;
 }
 
 /* ---- run outputs ---- */
@@ -1564,13 +1580,24 @@ read_run_output(
 }
 
 static int
+output_row(struct store_backend *b, sqlite3_stmt *s, void *elem)
+{
+	return read_run_output(b, s, elem);
+}
+
+static void
+output_clear(void *elem)
+{
+	free(((struct store_output_row *)elem)->output.data);
+}
+
+static int
 sqlite_run_output_list(struct store_backend *b, const char *run_id,
     struct store_output_row **ret, size_t *ret_n)
 {
-	struct store_output_row *v = NULL, *p;
-	size_t i, n = 0, cap = 0;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	void *v = NULL;
+	int r;
 
 	*ret = NULL;
 	*ret_n = 0;
@@ -1578,31 +1605,10 @@ sqlite_run_output_list(struct store_backend *b, const char *run_id,
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		p = grow(b, v, &cap, n, sizeof(*v));
-		if (p == NULL) {
-			r = -ENOMEM;
-			goto out;
-		}
-		v = p;
-		r = read_run_output(b, s, &v[n]);
-		if (r < 0)
-			goto out;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		r = db_fail(b, rc, "listing run outputs");
-out:
-	done(s);
-	if (r < 0) {
-		for (i = 0; i < n; i++)
-			free(v[i].output.data);
-		free(v);
-		return r;
-	}
+	r = rows(b, s, sizeof(**ret), output_row, output_clear,
+	    "listing run outputs", &v, ret_n);
 	*ret = v;
-	*ret_n = n;
-	return 0;
+	return r;
 }
 
 /* ---- schedule state ---- */
@@ -1684,13 +1690,28 @@ sqlite_event_put(struct store_backend *b, int64_t now,
 /* Up to LIMIT events: undelivered ones when SINCE is negative, else
  * those after id SINCE; oldest first. */
 static int
+event_row(struct store_backend *b, sqlite3_stmt *s, void *elem)
+{
+	struct store_event *e = elem;
+
+	e->id = sqlite3_column_int64(s, 0);
+	e->time = sqlite3_column_int64(s, 1);
+	return column_blob(b, s, 2, &e->payload, "event payload");
+}
+
+static void
+event_clear(void *elem)
+{
+	free(((struct store_event *)elem)->payload.data);
+}
+
+static int
 event_rows(struct store_backend *b, int64_t since, int limit,
     struct store_event **ret, size_t *ret_n)
 {
-	struct store_event *v = NULL, *p;
-	size_t i, n = 0, cap = 0;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	void *v = NULL;
+	int r;
 
 	*ret = NULL;
 	*ret_n = 0;
@@ -1700,33 +1721,10 @@ event_rows(struct store_backend *b, int64_t since, int limit,
 	sqlite3_bind_int(s, 1, limit);
 	if (since >= 0)
 		sqlite3_bind_int64(s, 2, since);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		p = grow(b, v, &cap, n, sizeof(*v));
-		if (p == NULL) {
-			r = -ENOMEM;
-			goto out;
-		}
-		v = p;
-		v[n].id = sqlite3_column_int64(s, 0);
-		v[n].time = sqlite3_column_int64(s, 1);
-		r = column_blob(b, s, 2, &v[n].payload, "event payload");
-		if (r < 0)
-			goto out;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		r = db_fail(b, rc, "reading events");
-out:
-	done(s);
-	if (r < 0) {
-		for (i = 0; i < n; i++)
-			free(v[i].payload.data);
-		free(v);
-		return r;
-	}
+	r = rows(b, s, sizeof(**ret), event_row, event_clear, "reading events",
+	    &v, ret_n);
 	*ret = v;
-	*ret_n = n;
-	return 0;
+	return r;
 }
 
 static int
