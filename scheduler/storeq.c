@@ -4,11 +4,11 @@
  * One read handle, so one job at a time: a job's reads are short (a
  * page of a listing, a batch of the spool), and one connection keeps the
  * order of the answers that of the asking.  The jobs ready when the
- * handle is free go to the pool together, up to STOREQ_GROUP_MAX, and run there
- * one after the other: one thread's wake-up and one answer to the loop
- * for the group, not each (a batch's sixteen requests are asked in one
- * turn).  Each still reads its own snapshot, taken when it starts, and
- * the DONEs run on the loop in the order asked.
+ * handle is free go to the pool together, up to STOREQ_GROUP_MAX, and
+ * run there one after the other: one thread's wake-up and one answer to
+ * the loop for the group, not each (a batch's sixteen requests are
+ * asked in one turn).  Each still reads its own snapshot, taken when it
+ * starts, and the DONEs run on the loop in the order asked.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ struct storeq {
 	uint64_t ndone;
 	bool direct;
 	bool closing;
-	bool answering; /* in after_cb: storeq_close() must not free Q */
+	bool answering; /* in after_cb: no group starts, Q is not freed */
 };
 
 static void start(struct storeq *q);
@@ -59,8 +59,10 @@ after_cb(uv_work_t *w, int status)
 	struct storeq_jobs group = TAILQ_HEAD_INITIALIZER(group);
 	struct storeq_job *j;
 
-	/* Off the running list first: a DONE may ask for another job,
-	 * which may start a group of its own on the pool at once. */
+	/* Off the running list, and no group starts until every DONE of
+	 * this one is told: a DONE may ask for another job (with no settle
+	 * awaited, it is ready at once), which must neither be taken for
+	 * one of this group nor answered before it. */
 	TAILQ_CONCAT(&group, &q->running, link);
 	q->answering = true;
 	while ((j = TAILQ_FIRST(&group)) != NULL) {
@@ -81,7 +83,8 @@ start(struct storeq *q)
 	struct storeq_job *j;
 	int n;
 
-	if (!TAILQ_EMPTY(&q->running) || q->closing || TAILQ_EMPTY(&q->ready))
+	if (q->answering || !TAILQ_EMPTY(&q->running) || q->closing ||
+	    TAILQ_EMPTY(&q->ready))
 		return;
 	for (n = 0;
 	     n < STOREQ_GROUP_MAX && (j = TAILQ_FIRST(&q->ready)) != NULL;

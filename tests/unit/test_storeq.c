@@ -327,11 +327,10 @@ test_grouped(void **state)
 }
 
 /*
- * A DONE that asks for another job, with no settle to wait for (the
- * sinks' queue as the daemon stops, or a queue direct from the start):
- * the new job starts a group of its own at once, while the DONEs of the
- * one before are still being told; each runs before its DONE, and each
- * DONE comes once, in order.
+ * A DONE that asks for another job, with no settle to wait for (a
+ * queue direct, as the daemon stops): the new job is ready at once, but
+ * starts a group of its own only once every DONE of the group before is
+ * told; each runs before its DONE, and each DONE comes once, in order.
  */
 static void
 test_asked_from_done(void **state)
