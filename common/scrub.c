@@ -656,7 +656,9 @@ scrub(const char *buf, size_t len, struct secret *const *secrets, size_t n,
 	has_url = len > 0 &&
 	    (memchr(t, '%', len) != NULL || memchr(t, '+', len) != NULL);
 	has_esc = len > 0 && memchr(t, '\\', len) != NULL;
-	for (i = 0; i < n; i++) {
+	/* An empty text (a success's message, most often) holds nothing:
+	 * no forms to make. */
+	for (i = 0; len > 0 && i < n; i++) {
 		if (secrets[i] == NULL ||
 		    secret_len(secrets[i]) < SCRUB_MIN_LEN)
 			continue;
