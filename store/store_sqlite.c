@@ -591,14 +591,15 @@ typedef int row_reader(struct store_backend *b, sqlite3_stmt *s, void *elem);
 
 /*
  * Every row of S (prepared and bound; done() here) into a new array of
- * SIZE-byte elements, each filled by READ; CLEAR, if not NULL, frees
- * what READ left in an element.  0 with the array in *RET (NULL for
+ * SIZE-byte elements, each filled by READ_ROW; CLEAR, if not NULL,
+ * frees what READ_ROW left in an element.  0 with the array in *RET (NULL for
  * none) and its length in *RET_N; or -errno, nothing kept, and WHAT
  * naming the listing in the error.
  */
 static int
-rows(struct store_backend *b, sqlite3_stmt *s, size_t size, row_reader *read,
-    void (*clear)(void *elem), const char *what, void **ret, size_t *ret_n)
+rows(struct store_backend *b, sqlite3_stmt *s, size_t size,
+    row_reader *read_row, void (*clear)(void *elem), const char *what,
+    void **ret, size_t *ret_n)
 {
 	size_t i, n = 0, cap = 0;
 	char *v = NULL, *p;
@@ -612,7 +613,7 @@ rows(struct store_backend *b, sqlite3_stmt *s, size_t size, row_reader *read,
 			goto out;
 		}
 		v = p;
-		if ((r = read(b, s, v + n * size)) < 0)
+		if ((r = read_row(b, s, v + n * size)) < 0)
 			goto out;
 		n++;
 	}
