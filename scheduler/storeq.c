@@ -56,25 +56,22 @@ static void
 after_cb(uv_work_t *w, int status)
 {
 	struct storeq *q = w->data;
-	struct storeq_jobs group = TAILQ_HEAD_INITIALIZER(group);
 	struct storeq_job *j;
 
-	/* Off the running list, and no group starts until every DONE of
-	 * this one is told: a DONE may ask for another job (with no settle
-	 * awaited, it is ready at once), which must neither be taken for
-	 * one of this group nor answered before it. */
-	TAILQ_CONCAT(&group, &q->running, link);
+	/* No group starts until every DONE of this one is told: a DONE may
+	 * ask for another job (with no settle awaited, it is ready at
+	 * once), which must not be answered before the rest of this group. */
 	q->answering = true;
-	while ((j = TAILQ_FIRST(&group)) != NULL) {
-		TAILQ_REMOVE(&group, j, link);
+	while ((j = TAILQ_FIRST(&q->running)) != NULL) {
+		TAILQ_REMOVE(&q->running, j, link);
 		q->ndone++;
 		j->done(j, status < 0);
 	}
 	q->answering = false;
-	if (!q->closing)
-		start(q);
-	else if (TAILQ_EMPTY(&q->running))
+	if (q->closing)
 		free_queue(q);
+	else
+		start(q);
 }
 
 static void
