@@ -167,7 +167,9 @@ for ln in open(trace):
         continue
     tid, t, rest = m.group(1), float(m.group(2)), m.group(3)
     if rest.endswith("<unfinished ...>"):
-        pending[tid] = (t, rest[:-len("<unfinished ...>")])
+        # Without the space strace puts before the mark, so that the
+        # call reads whole: "pwrite64(13, ..., 32, 0) = 32".
+        pending[tid] = (t, rest[:-len("<unfinished ...>")].rstrip())
         continue
     r = re.match(r'<\.\.\. (\w+) resumed>(.*)$', rest)
     if r:
