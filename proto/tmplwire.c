@@ -22,6 +22,7 @@ static const char *const type_names[TMPLWIRE__MAX] = {
 	[TMPLWIRE_START] = "START",
 	[TMPLWIRE_READY] = "READY",
 	[TMPLWIRE_EXITED] = "EXITED",
+	[TMPLWIRE_STALE] = "STALE",
 };
 
 const char *
@@ -85,6 +86,9 @@ fields_ok(const struct tmplwire_msg *m)
 		return m->pid > 0 && m->status == 0 && m->argc == 0;
 	case TMPLWIRE_EXITED:
 		return m->pid > 0 && m->argc == 0;
+	case TMPLWIRE_STALE:
+		return m->id == 0 && m->pid == 0 && m->status == 0 &&
+		    m->argc == 1;
 	default:
 		return false;
 	}

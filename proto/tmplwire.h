@@ -22,6 +22,12 @@
  *   template -> daemon  EXITED  child ID (pid PID) has exited, STATUS as
  *                               waitpid() put it; one per READY, whether
  *                               the child ran a step or died idle
+ *   template -> daemon  STALE   a file the template runs code of (the one
+ *                               argument: its path) was replaced on disk
+ *                               since it mapped it, a library upgraded:
+ *                               its children would run the old code, so
+ *                               the daemon starts another template; sent
+ *                               once at most
  *
  * Ids are the template's, never reused in its life: a START for a child
  * that died meanwhile cannot reach another.  Packets are ordered: an
@@ -54,6 +60,7 @@ enum tmplwire_type {
 	TMPLWIRE_START = 1,
 	TMPLWIRE_READY,
 	TMPLWIRE_EXITED,
+	TMPLWIRE_STALE,
 	TMPLWIRE__MAX,
 };
 
@@ -62,8 +69,8 @@ struct tmplwire_msg {
 	uint64_t id;
 	int32_t pid;    /* READY, EXITED */
 	int32_t status; /* EXITED: waitpid()'s status word */
-	/* START: argc arguments, NULL-terminated.  Decoded: one allocation
-	 * the message owns (tmplwire_msg_clear()). */
+	/* START: argc arguments, NULL-terminated; STALE: exactly one.
+	 * Decoded: one allocation the message owns (tmplwire_msg_clear()). */
 	char **argv;
 	size_t argc;
 };

@@ -73,6 +73,7 @@ struct tproc {
 	size_t nidle, idle_cap;
 	LIST_HEAD(, template_child) busy;
 	bool lost, retiring, exited;
+	bool stale;  /* it runs code replaced on disk (STALE) */
 	bool told;   /* its end is logged already */
 	int handles; /* proc, poll: open until their close callbacks */
 	LIST_ENTRY(tproc) link;
@@ -222,6 +223,22 @@ child_gone(uv_poll_t *w, int status, int events)
 	child_exited(w->data, 128 + SIGKILL);
 }
 
+/* Another template in P's place, through the restart timer: backing off
+ * while each is replaced young (it died, or runs replaced code, soon
+ * after its start). */
+static void
+replace(struct tproc *p)
+{
+	struct template *t = p->t;
+
+	uv_update_time(t->loop);
+	if (uv_now(t->loop) - p->started < YOUNG_MS)
+		t->young_deaths++;
+	else
+		t->young_deaths = 0;
+	schedule_restart(t);
+}
+
 /*
  * No message can come from P any more (its socket failed, or it exited).
  * WHY, when not NULL, is logged: a failure the exit status will not
@@ -266,14 +283,8 @@ proc_lost(struct tproc *p, const char *why)
 		t->cur = NULL;
 	if (t->next == p)
 		t->next = NULL;
-	if (serving && !t->stopping) {
-		uv_update_time(t->loop);
-		if (uv_now(t->loop) - p->started < YOUNG_MS)
-			t->young_deaths++;
-		else
-			t->young_deaths = 0;
-		schedule_restart(t);
-	}
+	if (serving && !t->stopping)
+		replace(p);
 	maybe_end(p);
 }
 
@@ -322,6 +333,8 @@ promote(struct tproc *p)
 	t->next = NULL;
 	if (old != NULL)
 		retire(old);
+	if (p->stale)
+		schedule_restart(t);
 }
 
 static int
@@ -360,6 +373,31 @@ on_exited(struct tproc *p, const struct tmplwire_msg *m)
 			p->idle[i] = p->idle[--p->nidle];
 			return;
 		}
+}
+
+/*
+ * A STALE: P runs code of a file replaced on disk since it started (a
+ * library upgraded), which each worker forked from it would run too.
+ * Another template is started, through the restart timer: one a second
+ * at most, and backing off while each reports this young (a file
+ * replaced again and again, or one a new template still finds old).
+ * P serves until the new one has a child ready.
+ */
+static void
+on_stale(struct tproc *p, const struct tmplwire_msg *m)
+{
+	struct template *t = p->t;
+
+	if (p->stale || p->retiring || t->stopping)
+		return;
+	p->stale = true;
+	log_msg(LOG_NOTICE, MSG_TEMPLATE,
+	    "worker template (pid %d) runs %s, replaced on disk since it "
+	    "started: starting another, for its workers to run the new one",
+	    p->pid, m->argv[0]);
+	if (t->cur != p || t->next != NULL)
+		return; /* a newer one is starting; promote() looks again */
+	replace(p);
 }
 
 static void
@@ -405,6 +443,9 @@ on_readable(uv_poll_t *h, int status, int events)
 			break;
 		case TMPLWIRE_EXITED:
 			on_exited(p, &m);
+			break;
+		case TMPLWIRE_STALE:
+			on_stale(p, &m);
 			break;
 		default:
 			proc_lost(p, "a START from the template");
@@ -514,7 +555,8 @@ restart_due(uv_timer_t *h)
 	struct tproc *p;
 
 	if (t->stopping || t->disabled || t->next != NULL ||
-	    (t->cur != NULL && strcmp(t->cur->path, t->path) == 0))
+	    (t->cur != NULL && !t->cur->stale &&
+		strcmp(t->cur->path, t->path) == 0))
 		return;
 	if ((p = proc_start(t, t->path, t->pool)) == NULL) {
 		t->young_deaths++;
@@ -609,7 +651,7 @@ template_restart(struct template *t, const char *path, unsigned pool)
 	 * the daemon on the loop (110 MB of it at 100k users), at every
 	 * reload. */
 	if (t->cur != NULL && t->next == NULL && t->pool == pool_size(pool) &&
-	    runs_current(t->cur, path))
+	    !t->cur->stale && runs_current(t->cur, path))
 		return;
 	if ((copy = strdup(path)) == NULL)
 		return;

@@ -22,7 +22,11 @@
  * reload (template_restart()) starts a new template when the worker
  * binary, worker.path or the pool changed, so that they take effect; the
  * old one goes on serving until the new one has a child ready, and exits
- * once its last step has ended.
+ * once its last step has ended.  So does a template that says it runs
+ * code of a file replaced on disk (STALE: a library upgraded), without a
+ * reload, at most once a second and backing off while each says so young
+ * (logged, ROTAD-0060): its workers would run the old code, where an
+ * exec'd worker would run the new.
  *
  * Daemon bookkeeping: it allocates with malloc and returns -ENOMEM like
  * spawn.c (its unit test and the bench link it), and logs.

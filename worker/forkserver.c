@@ -33,6 +33,7 @@
 #include <seccomp.h>
 
 #include "forkserver.h"
+#include "maps.h"
 #include "registry.h"
 #include "sandbox.h"
 #include "tmplwire.h"
@@ -42,6 +43,10 @@
 /* An idle child that died is replaced no sooner than this after: a child
  * that cannot even wait must not make the template fork in a loop. */
 #define REFILL_PAUSE_MS 100
+/* How often, at most, the template looks for code of its own replaced on
+ * disk: before it forks, so that a library upgrade is seen when workers
+ * are wanted, and at no other time. */
+#define STALE_CHECK_MS 1000
 
 struct child {
 	uint64_t id;
@@ -59,6 +64,8 @@ struct server {
 	size_t n, cap;
 	uint64_t next_id;
 	uint64_t pause_until; /* ms, CLOCK_MONOTONIC: no refill before */
+	uint64_t checked_at;  /* ms: the last look at its own maps */
+	bool stale_told;      /* STALE sent: it is not sent twice */
 };
 
 static void logx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -280,6 +287,45 @@ fork_idle(struct server *s, struct forkserver_child *ret)
 	return r;
 }
 
+/*
+ * Whether a file the template runs code of was replaced on disk since it
+ * mapped it (maps.h), told to the daemon once (STALE, with the path): a
+ * package upgrade of a library it links, or of rotad-worker.  Every
+ * child is a copy of this process, so until another template runs, each
+ * worker would run the old code, security fixes missing; an exec'd
+ * worker never did.  The daemon starts another template, which serves
+ * once it has a child ready.  0, or -errno from the socket.
+ */
+static int
+check_stale(struct server *s)
+{
+	struct tmplwire_msg m;
+	char path[TMPLWIRE_ARG_MAX + 1], *argv[2] = { path, NULL };
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+	FILE *f;
+
+	if (s->stale_told || now_ms() - s->checked_at < STALE_CHECK_MS)
+		return 0;
+	s->checked_at = now_ms();
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return 0; /* no /proc: nothing to be learnt */
+	while (!found && getline(&line, &cap, f) > 0)
+		found = maps_replaced(line, path, sizeof(path)) == 1;
+	free(line);
+	fclose(f);
+	if (!found)
+		return 0;
+	s->stale_told = true;
+	memset(&m, 0, sizeof(m));
+	m.type = TMPLWIRE_STALE;
+	m.argv = argv;
+	m.argc = 1;
+	/* The path fits: maps_replaced() cut it to TMPLWIRE_ARG_MAX. */
+	return tmplwire_send(s->sock, &m, NULL);
+}
+
 /* Fill the pool.  0, 1 in a child, or -errno: the daemon is gone, or
  * forks fail (then the next try is after a pause). */
 static int
@@ -287,6 +333,8 @@ fill(struct server *s, struct forkserver_child *ret)
 {
 	int r;
 
+	if (s->nidle < s->pool && (r = check_stale(s)) < 0)
+		return r;
 	while (s->nidle < s->pool && now_ms() >= s->pause_until) {
 		r = fork_idle(s, ret);
 		if (r == 1)

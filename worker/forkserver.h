@@ -21,7 +21,12 @@
  * socket of its own for the one START it will get; the daemon learns of each
  * (READY, with a pidfd) before it needs one, so that starting a step never
  * waits for a fork.  It reaps its children and tells the daemon how each ended
- * (EXITED).  It is not dumpable, sets no_new_privs (it never executes
+ * (EXITED).  Before it forks, once a second at most, it reads its own
+ * /proc/self/maps, and tells the daemon (STALE, once) when a file it
+ * runs code of was unlinked since it mapped it: a package upgrade of a
+ * library, or of rotad-worker itself, whose fix its children would
+ * otherwise miss until the daemon restarts; the daemon starts another
+ * template.  It is not dumpable, sets no_new_privs (it never executes
  * anything, and what its children execute gains nothing), loads a
  * seccomp deny-list its children inherit (sandbox_template_filter()),
  * and keeps the ids and capabilities the daemon gave it, which its

@@ -12,7 +12,10 @@
 # live workers; a template that dies takes its steps' workers with it,
 # rotations go on by fork and exec, and another template starts; a reload
 # starts a new one when the worker binary changed, and only then; and the
-# daemon's death takes the template and its workers with it.  Needs a build configured with -Dtest_hooks=true.
+# daemon's death takes the template and its workers with it; a library
+# the template runs, replaced on disk as a package upgrade replaces it,
+# makes the daemon start a new template without a reload.  Needs a build
+# configured with -Dtest_hooks=true.
 set -u
 B=$(realpath "$1")
 ROTAD=$B/scheduler/rotad
@@ -108,6 +111,17 @@ gone() { # PID [SECONDS]: wait until PID is gone (or a zombie)
 	done
 	return 1
 }
+# new_template OLD: wait (10 s at most) until the daemon's template is
+# another than OLD and OLD is gone; print the new one's pid.
+new_template() {
+	local new= i
+	for i in $(seq 1 100); do
+		new=$(template_of "$DPID")
+		[ -n "$new" ] && [ "$new" != "$1" ] && gone "$1" 1 && break
+		sleep 0.1
+	done
+	echo "$new"
+}
 field() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # memory_has PID STRING: whether STRING is anywhere in PID's readable
 # memory (root reads a non-dumpable process's /proc/PID/mem), read a
@@ -143,7 +157,7 @@ sys.exit(0 if found else 1)
 EOF
 }
 
-echo "1..10"
+echo "1..12"
 
 rotad_start "$T/rotad.yaml" "$T/log"
 st=$?
@@ -251,12 +265,7 @@ verdict "a reload with the worker binary unchanged keeps the template" $? \
 # exits.
 touch "$B/rotad-worker"
 ctl reload >/dev/null 2>&1
-NEW=
-for _ in $(seq 1 100); do
-	NEW=$(template_of "$DPID")
-	[ -n "$NEW" ] && [ "$NEW" != "$TPID" ] && gone "$TPID" 1 && break
-	sleep 0.1
-done
+NEW=$(new_template "$TPID")
 out=$(ctl rotate --wait alice 2>&1)
 [ -n "$NEW" ] && [ "$NEW" != "$TPID" ] && gone "$TPID" 1 &&
     echo "$out" | grep -q 'state: committed'
@@ -273,5 +282,55 @@ DPID=
 [ -n "$W" ] && gone "$TPID" && gone "$W"
 verdict "the daemon killed mid-step: the template and the worker die with it" $? \
     "template $TPID worker $W" "$(ps -o pid,ppid,stat,args -p "$TPID" -p "${W:-1}" 2>&1)"
+
+# 11: a daemon whose template maps a library that is then replaced on
+# disk.  The daemon runs in a mount namespace of its own (unshare -m)
+# where a copy of libseccomp is bind-mounted over the real file, so the
+# template maps the copy.  While nothing changes, its checks (before
+# forks, once a second at most) find nothing and it stays.
+LIBREAL=$(realpath "$(ldd "$B/rotad-worker" | awk '$1 ~ /^libseccomp/ { print $3 }')")
+cp "$LIBREAL" "$T/libcopy.so"
+cat >"$T/inns" <<EOF
+#!/bin/sh
+exec unshare -m --propagation private -- sh -c \
+    'mount --bind "\$1" "\$2" && shift 2 && exec "\$@"' \
+    sh "$T/libcopy.so" "$LIBREAL" "$ROTAD" "\$@"
+EOF
+chmod 755 "$T/inns"
+ROTAD=$T/inns rotad_run "$T/rotad.yaml" "$T/log2"
+st=$?
+TPID=$(template_of "$DPID")
+ino=$(stat -c %i "$T/libcopy.so")
+maps_copy=$(awk -v i="$ino" '$5 == i && $2 ~ /x/' "/proc/$TPID/maps" 2>&1)
+ctl rotate --wait alice >/dev/null 2>&1
+sleep 1.2
+out=$(ctl rotate --wait alice 2>&1)
+sleep 1.2
+ctl rotate --wait alice >/dev/null 2>&1
+[ $st -eq 0 ] && [ -n "$TPID" ] && [ -n "$maps_copy" ] &&
+    echo "$out" | grep -q 'state: committed' &&
+    [ "$(template_of "$DPID")" = "$TPID" ] &&
+    ! grep -q 'replaced on disk' "$T/log2"
+verdict "a template whose libraries stay as they were stays" $? \
+    "st=$st template=$TPID copy=$ino maps: $maps_copy" "$out" "$(tail -5 "$T/log2")"
+
+# 12: the copy is replaced as dpkg replaces a library (the new file in its
+# place, the old one unlinked; here the mount lifted, the copy removed).
+# At its next fork the template says so, the daemon logs it and starts
+# another template, which maps the real file; the old one exits, and
+# rotations go on, from the new one.
+nsenter -t "$DPID" -m umount -l "$LIBREAL"
+rm -f "$T/libcopy.so"
+sleep 1.2
+out=$(ctl rotate --wait alice 2>&1)
+NEW=$(new_template "$TPID")
+out2=$(ctl rotate --wait alice 2>&1)
+[ -n "$NEW" ] && [ "$NEW" != "$TPID" ] && gone "$TPID" 1 &&
+    grep -q "ROTAD-0060 worker template (pid $TPID) runs .*, replaced on disk since it started: starting another" "$T/log2" &&
+    ! grep -q ' (deleted)$' "/proc/$NEW/maps" &&
+    echo "$out" | grep -q 'state: committed' &&
+    echo "$out2" | grep -q 'state: committed'
+verdict "a library replaced on disk: a new template, without a reload; the old one exits" $? \
+    "old=$TPID new=$NEW" "$out" "$out2" "$(grep ROTAD-0060 "$T/log2")"
 
 [ "$failed" -eq 0 ]

@@ -73,6 +73,19 @@ test_roundtrip(void **state)
 	m.type = TMPLWIRE_START;
 	d = roundtrip(&m);
 	assert_int_equal(d.argc, 0);
+
+	/* A STALE names the file replaced. */
+	memset(&m, 0, sizeof(m));
+	m.type = TMPLWIRE_STALE;
+	m.argv = argv + 1;
+	m.argc = 1;
+	d = roundtrip(&m);
+	assert_int_equal(d.type, TMPLWIRE_STALE);
+	assert_int_equal(d.argc, 1);
+	assert_string_equal(d.argv[0], "postgresql");
+	assert_null(d.argv[1]);
+	assert_string_equal(tmplwire_type_name(d.type), "STALE");
+	tmplwire_msg_clear(&d);
 }
 
 static void
@@ -109,6 +122,21 @@ test_encode_refuses(void **state)
 	m.type = (enum tmplwire_type)9;
 	m.pid = 1;
 	assert_int_equal(tmplwire_encode(&m, buf, sizeof(buf), &len), -EINVAL);
+	/* A STALE names one file: not none, not two; and no id or pid. */
+	memset(&m, 0, sizeof(m));
+	m.type = TMPLWIRE_STALE;
+	assert_int_equal(tmplwire_encode(&m, buf, sizeof(buf), &len), -EINVAL);
+	m.argv = many;
+	m.argc = 2;
+	assert_int_equal(tmplwire_encode(&m, buf, sizeof(buf), &len), -EINVAL);
+	m.argc = 1;
+	m.pid = 1;
+	assert_int_equal(tmplwire_encode(&m, buf, sizeof(buf), &len), -EINVAL);
+	m.pid = 0;
+	m.id = 1;
+	assert_int_equal(tmplwire_encode(&m, buf, sizeof(buf), &len), -EINVAL);
+	m.id = 0;
+	assert_int_equal(tmplwire_encode(&m, buf, sizeof(buf), &len), 0);
 }
 
 static void
@@ -164,6 +192,21 @@ test_decode_refuses(void **state)
 	m.pid = 5;
 	assert_int_equal(tmplwire_encode(&m, copy, sizeof(copy), &len), 0);
 	copy[15] = 0;
+	assert_int_equal(tmplwire_decode(copy, len, &d), -EBADMSG);
+	/* A STALE with two strings, or with none. */
+	memset(&m, 0, sizeof(m));
+	m.type = TMPLWIRE_START;
+	m.argv = argv;
+	m.argc = 2;
+	assert_int_equal(tmplwire_encode(&m, copy, sizeof(copy), &len), 0);
+	copy[1] = TMPLWIRE_STALE;
+	assert_int_equal(tmplwire_decode(copy, len, &d), -EBADMSG);
+	copy[3] = 1; /* argc 1, but the area holds two strings */
+	assert_int_equal(tmplwire_decode(copy, len, &d), -EBADMSG);
+	memset(&m, 0, sizeof(m));
+	m.type = TMPLWIRE_START;
+	assert_int_equal(tmplwire_encode(&m, copy, sizeof(copy), &len), 0);
+	copy[1] = TMPLWIRE_STALE;
 	assert_int_equal(tmplwire_decode(copy, len, &d), -EBADMSG);
 }
 
