@@ -502,6 +502,24 @@ jobs_load_buffer(const char *name, const char *text, size_t len, int64_t now,
 	return 0;
 }
 
+int
+jobs_load_daemon_buffer(
+    const char *text, size_t len, int64_t now, struct job_set **ret)
+{
+	struct job_loader l;
+	struct job_set *set = set_new(&l, now);
+
+	set->daemon.config_file = xstrdup("rotad.yaml");
+	l.file = intern_file(set, "rotad.yaml");
+	mark_bad_grow(&l);
+	parse_daemon_text(&l, text, len, NULL);
+	if (set->daemon.conf_dir == NULL)
+		set->daemon.conf_dir = xstrdup("conf.d");
+	finish(&l);
+	*ret = set;
+	return set->nerrors > 0 ? -EINVAL : 0;
+}
+
 /* Parse rotad.yaml at PATH, whose directory is DIR (or NULL). */
 static void
 load_daemon(struct job_loader *l, const char *path, const char *dir)

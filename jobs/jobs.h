@@ -373,6 +373,14 @@ int jobs_load(const char *path, int64_t now, struct job_set **ret);
 int jobs_load_buffer(const char *name, const char *text, size_t len,
     int64_t now, struct job_set **ret);
 
+/*
+ * Parse TEXT as rotad.yaml alone: no job file, nothing it names opened
+ * or checked for trust.  0, or -EINVAL with its errors in the set.  For
+ * the fuzzer and tests.
+ */
+int jobs_load_daemon_buffer(
+    const char *text, size_t len, int64_t now, struct job_set **ret);
+
 void jobs_free(struct job_set *set);
 
 /* Print each error as "file:line:column: message". */
