@@ -19,10 +19,20 @@
  * then read a message.  Everything runs on one libuv loop, one sink's
  * waiting never holding up another's (sink.h).
  *
+ * It lives as long as the daemon, so a library upgraded meanwhile would
+ * go on running old, in the process that speaks TLS to the network.  On
+ * each BATCH, once a second at most, it reads its own /proc/self/maps
+ * (common/maps.h); a file it runs code of that was unlinked since it
+ * mapped it makes it log the file, answer what it holds, and exit
+ * DELIVER_EXIT_STALE once no batch is in flight and every RESULT is
+ * written.  The daemon starts a new one at the next batch, which runs
+ * what is on disk.  Nothing is lost on the way: a batch the daemon sent
+ * meanwhile is answered "exited" and sent again.
+ *
  * Exit status: 0 when the daemon closes its end (everything is closed,
  * batches in flight are dropped unanswered); 1 on a malformed message
  * (the daemon restarts it), a lockdown that failed, or an I/O error on
- * fd 0; 2 on a bad command line.
+ * fd 0; 2 on a bad command line; 3 (DELIVER_EXIT_STALE) as above.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>
@@ -41,6 +52,7 @@
 #include "config.h"
 #include "confine.h"
 #include "deliver.h"
+#include "maps.h"
 #include "sink.h"
 #include "xalloc.h"
 
@@ -49,6 +61,7 @@
 	"       rotad-deliver --help | --version\n"
 
 #define READ_CHUNK (64 * 1024)
+#define STALE_CHECK_MS 1000 /* the least time between two looks */
 
 struct link {
 	uv_loop_t loop;
@@ -59,6 +72,10 @@ struct link {
 	size_t nsinks;
 	bool quitting;
 	int status;
+	unsigned inflight; /* batches not answered yet */
+	unsigned writing;  /* RESULTs not written yet */
+	bool stale;        /* it runs code replaced on disk: ending */
+	uint64_t checked_at;
 };
 
 struct result_write {
@@ -100,17 +117,53 @@ quit(struct link *l, int status)
 	uv_close((uv_handle_t *)&l->pipe, NULL);
 }
 
+/* A stale process ends once nothing it was asked is left unanswered. */
+static void
+maybe_end_stale(struct link *l)
+{
+	if (l->stale && !l->quitting && l->inflight == 0 && l->writing == 0)
+		quit(l, DELIVER_EXIT_STALE);
+}
+
+/* Whether a file this process runs code of was replaced on disk; a look
+ * a second at most (a BATCH may come every few milliseconds). */
+static void
+check_stale(struct link *l)
+{
+	char path[512];
+	struct timespec ts;
+	uint64_t now;
+
+	if (l->stale)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (l->checked_at != 0 && now - l->checked_at < STALE_CHECK_MS)
+		return;
+	l->checked_at = now;
+	if (maps_self_replaced(path, sizeof(path)) != 1)
+		return;
+	l->stale = true;
+	logx("%s was replaced on disk since this process started: ending "
+	     "once its batches are answered, for the daemon to start it "
+	     "afresh",
+	    path);
+}
+
 static void
 on_result_written(uv_write_t *req, int status)
 {
 	struct result_write *w = (struct result_write *)req;
+	struct link *l = w->l;
 
-	if (status < 0 && !w->l->quitting) {
+	l->writing--;
+	if (status < 0 && !l->quitting) {
 		logx("cannot write to the daemon: %s", uv_strerror(status));
-		quit(w->l, 1);
+		quit(l, 1);
 	}
 	free(w->buf);
 	free(w);
+	maybe_end_stale(l);
 }
 
 /* sink_result_cb: one RESULT to the daemon. */
@@ -128,6 +181,8 @@ send_result(void *arg, const char *name, uint64_t token, uint32_t done,
 
 	if (l->quitting)
 		return;
+	if (l->inflight > 0)
+		l->inflight--;
 	memset(&m, 0, sizeof(m));
 	m.type = DELIVER_RESULT;
 	m.name = (char *)name;
@@ -157,7 +212,9 @@ send_result(void *arg, const char *name, uint64_t token, uint32_t done,
 		free(w);
 		logx("cannot write to the daemon: %s", uv_strerror(r));
 		quit(l, 1);
+		return;
 	}
+	l->writing++;
 }
 
 static size_t
@@ -195,6 +252,8 @@ dispatch(struct link *l, struct deliver_msg *m)
 		l->sinks[i] = l->sinks[--l->nsinks];
 		return;
 	case DELIVER_BATCH:
+		l->inflight++;
+		check_stale(l);
 		if (i == l->nsinks)
 			send_result(l, m->name, m->token, 0, "no such sink");
 		else

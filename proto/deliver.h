@@ -45,6 +45,12 @@
 
 struct secret;
 
+/* rotad-deliver's exit status when it ends because a file it runs code
+ * of was replaced on disk (a library upgraded): with no batch in flight,
+ * every RESULT written, for the daemon to start it afresh at the next
+ * batch. */
+#define DELIVER_EXIT_STALE 3
+
 #define DELIVER_MAX (8 * 1024 * 1024) /* one message, either way */
 #define DELIVER_BATCH_MAX 256         /* frames in a batch */
 #define DELIVER_FRAME_MAX (64 * 1024) /* one formatted event */

@@ -112,7 +112,13 @@ on_exit_(uv_process_t *h, int64_t status, int sig)
 	else
 		snprintf(why, sizeof(why), "rotad-deliver exited with "
 		    "status %lld", (long long)status);
-	if (p->owner != NULL || p->say_exit)
+	if (sig == 0 && status == DELIVER_EXIT_STALE)
+		/* Its own line named the file; nothing was in flight. */
+		log_msg(LOG_NOTICE, MSG_DELIVERY,
+		    "rotad-deliver ended to run the code now on disk (a "
+		    "library it runs was replaced); the next batch starts "
+		    "it again");
+	else if (p->owner != NULL || p->say_exit)
 		log_msg(LOG_WARNING, MSG_DELIVERY,
 		    "%s; the network sinks send their batches again", why);
 	if (p->owner != NULL)

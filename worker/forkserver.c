@@ -301,21 +301,11 @@ check_stale(struct server *s)
 {
 	struct tmplwire_msg m;
 	char path[TMPLWIRE_ARG_MAX + 1], *argv[2] = { path, NULL };
-	char *line = NULL;
-	size_t cap = 0;
-	bool found = false;
-	FILE *f;
 
 	if (s->stale_told || now_ms() - s->checked_at < STALE_CHECK_MS)
 		return 0;
 	s->checked_at = now_ms();
-	if ((f = fopen("/proc/self/maps", "re")) == NULL)
-		return 0; /* no /proc: nothing to be learnt */
-	while (!found && getline(&line, &cap, f) > 0)
-		found = maps_replaced(line, path, sizeof(path)) == 1;
-	free(line);
-	fclose(f);
-	if (!found)
+	if (maps_self_replaced(path, sizeof(path)) != 1)
 		return 0;
 	s->stale_told = true;
 	memset(&m, 0, sizeof(m));

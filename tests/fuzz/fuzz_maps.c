@@ -1,9 +1,9 @@
 /*
- * libFuzzer target: a /proc/PID/maps line as the worker template reads
- * its own (worker/maps.c).  The kernel writes it, but the reader must
- * hold whatever it is given: no read past the line, no write past the
- * buffer (a small one here, to cut paths short), and a path found is
- * what the line said it was.
+ * libFuzzer target: a /proc/PID/maps line as the worker template and
+ * rotad-deliver read their own (common/maps.c).  The kernel writes it,
+ * but the reader must hold whatever it is given: no read past the line,
+ * no write past the buffer (a small one here, to cut paths short), and
+ * a path found is what the line said it was.
  */
 #include <stdint.h>
 #include <stdlib.h>

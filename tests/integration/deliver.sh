@@ -14,7 +14,8 @@
 # sink answers its batch in flight; a silent TLS peer holds up no other
 # sink; the process runs as --user (root only), refuses to run as
 # another user without the right to switch, exits 1 on a malformed
-# message and 0 at EOF, and never logs a secret or an event.
+# message and 0 at EOF, exits 3 once idle when a library it runs was
+# replaced on disk, and never logs a secret or an event.
 #   tests/integration/deliver.sh BUILDDIR          Speaks TAP.
 set -u
 B=$(realpath "$1")
@@ -63,7 +64,7 @@ for tool in rsyslogd openssl python3; do
 		exit 0
 	fi
 done
-echo "1..20"
+echo "1..21"
 
 # The service user: nobody as root; as anyone else, that one (no switch).
 if [ "$(id -u)" -eq 0 ]; then
@@ -225,7 +226,7 @@ verdict "rsyslog ($driver TLS) and the HTTPS receiver listen" $? \
 
 # ---- the cases: tests/lib/deliver.py drives rotad-deliver ----
 cat >"$T/drive.py" <<'EOF'
-import json, os, pwd, socket, subprocess, sys, time
+import json, os, pwd, shutil, socket, subprocess, sys, time
 sys.path.insert(0, os.environ["LIBDIR"])
 import deliver
 
@@ -548,6 +549,48 @@ def case_caps():
     finish(d)
 
 
+def case_stale():
+    # In a mount namespace of its own, where a copy of libcurl is
+    # bind-mounted over the real file, rotad-deliver maps the copy.  While
+    # nothing changes it goes on; once the copy is replaced as dpkg
+    # replaces a library (the mount lifted, the copy unlinked), its next
+    # batch is answered and it exits 3, saying so.
+    real = os.environ["STALE_LIB"]
+    copy = T + "/libcurl.copy"
+    shutil.copy(real, copy)
+    d = deliver.Deliver("/usr/bin/unshare", [
+        "-m", "--propagation", "private", "--", "/usr/bin/sh", "-c",
+        '/usr/bin/mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh",
+        copy, real, os.environ["DELIVER"], "--user", os.environ["DUSER"]],
+        stderr=STDERR)
+    sink(d, "u", "udp")
+    expect(d.batch("u", frames("before", 1))["done"] == 1, "no delivery")
+    ino = str(os.stat(copy).st_ino)
+    maps = open("/proc/%d/maps" % d.proc.pid).read().splitlines()
+    expect(any(l.split()[4] == ino and "x" in l.split()[1] for l in maps),
+           "the copy is not mapped:\n" + "\n".join(maps))
+    time.sleep(1.2)
+    expect(d.batch("u", frames("still", 1))["done"] == 1, "no delivery")
+    expect(d.proc.poll() is None, "it ended with nothing replaced")
+    subprocess.run(["nsenter", "-t", str(d.proc.pid), "-m", "umount", "-l",
+                    real], check=True)
+    os.unlink(copy)
+    time.sleep(1.2)
+    r = d.batch("u", frames("stale", 2))
+    expect(r["done"] == 2 and "error" not in r, r)
+    received("stale-", 2)
+    st = d.proc.wait(10)
+    d.sock.close()
+    expect(st == 3, "exit status %r" % st)
+    STDERR.flush()
+    text = open(T + "/deliver.err", encoding="utf-8",
+                errors="replace").read()
+    # The file's name as the kernel gives it: for this copy, on a mount
+    # lifted from the tree, its own root ("/"); dpkg's replaced files
+    # keep their paths (test_maps).
+    expect("was replaced on disk since this process started" in text, text)
+
+
 def case_malformed():
     d = start()
     sink(d, "u", "udp")
@@ -601,6 +644,7 @@ CASES = {
     "ids": case_ids,
     "no-switch": case_no_switch,
     "caps": case_caps,
+    "stale": case_stale,
     "malformed": case_malformed,
     "stderr": case_stderr,
 }
@@ -629,10 +673,14 @@ if [ "$(id -u)" -eq 0 ]; then
 	drive ids "as root with --user nobody: nobody, no capability, seccomp"
 	drive no-switch "not root: refuses another user, runs as itself"
 	drive caps "not root, with CAP_SETUID and CAP_SETGID: switches, keeps none"
+	STALE_LIB=$(realpath "$(ldd "$DELIVER" | awk '$1 ~ /^libcurl/ { print $3 }')")
+	export STALE_LIB
+	drive stale "a library replaced on disk: the batch answered, then exit 3"
 else
 	ok "as root with --user nobody # SKIP not root"
 	ok "not root: refuses another user # SKIP not root"
 	ok "not root, with CAP_SETUID and CAP_SETGID # SKIP not root"
+	ok "a library replaced on disk # SKIP not root"
 fi
 drive malformed "a malformed message, a bad length, a RESULT: exit 1"
 drive stderr "the log: one prefixed line each, no secret, no event"

@@ -1,9 +1,10 @@
 /*
- * test_maps: reading /proc/PID/maps lines (worker/maps.c), as the worker
- * template reads its own to learn that a library it runs was upgraded:
- * lines the kernel writes, for code replaced and code not, and lines
- * that are not of that form; and the template's own maps, where nothing
- * is replaced, then a copy of a library this test maps and unlinks.
+ * test_maps: reading /proc/PID/maps lines (common/maps.c), as the worker
+ * template and rotad-deliver read their own to learn that a library they
+ * run was upgraded: lines the kernel writes, for code replaced and code
+ * not, and lines that are not of that form; and this process's own maps,
+ * where nothing is replaced, then a copy of a library this test maps and
+ * unlinks.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -101,24 +102,6 @@ test_lines(void **state)
 	    replaced("1-2 r-xp 0 08:01 7 /x (deleted)", path, 0), 0);
 }
 
-/* Whether a line of this process's maps says code was replaced; its path
- * in PATH. */
-static int
-any_replaced(char *path, size_t size)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	int found = 0;
-	FILE *f = fopen("/proc/self/maps", "re");
-
-	assert_non_null(f);
-	while (!found && getline(&line, &cap, f) > 0)
-		found = maps_replaced(line, path, size);
-	free(line);
-	fclose(f);
-	return found;
-}
-
 static void
 test_self(void **state)
 {
@@ -128,7 +111,7 @@ test_self(void **state)
 
 	(void)state;
 	/* This process runs no replaced code. */
-	assert_int_equal(any_replaced(path, sizeof(path)), 0);
+	assert_int_equal(maps_self_replaced(path, sizeof(path)), 0);
 
 	/* A library of its own, loaded from a file then unlinked, as dpkg
 	 * unlinks the file a new version is renamed over. */
@@ -142,9 +125,9 @@ test_self(void **state)
 	assert_int_equal(system(cmd), 0);
 	h = dlopen(tmpl, RTLD_NOW | RTLD_LOCAL);
 	assert_non_null(h);
-	assert_int_equal(any_replaced(path, sizeof(path)), 0);
+	assert_int_equal(maps_self_replaced(path, sizeof(path)), 0);
 	assert_int_equal(unlink(tmpl), 0);
-	assert_int_equal(any_replaced(path, sizeof(path)), 1);
+	assert_int_equal(maps_self_replaced(path, sizeof(path)), 1);
 	assert_string_equal(path, tmpl);
 	dlclose(h);
 }

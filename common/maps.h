@@ -1,8 +1,10 @@
 /*
- * maps: one line of /proc/PID/maps, read for what the worker template
- * must know of its own code: whether a file it runs was replaced on disk
- * since it mapped it (a package upgrade of a library it links, or of
- * rotad-worker itself).
+ * maps: /proc/self/maps, read for what a long-lived process must know of
+ * its own code: whether a file it runs was replaced on disk since it
+ * mapped it (a package upgrade of a library it links, or of its own
+ * binary).  The worker template and rotad-deliver ask, and are replaced
+ * by fresh processes when it was: a process started before an upgrade
+ * runs the old code, security fixes missing, for as long as it lives.
  *
  * The kernel writes each line as "START-END PERMS OFFSET MAJ:MIN INODE"
  * and, for a mapping of a file, spaces and the file's path, with
@@ -27,5 +29,12 @@
  * not of that form included.
  */
 int maps_replaced(const char *line, char *path, size_t size);
+
+/*
+ * Whether this process runs code of a file replaced on disk: the first
+ * line of /proc/self/maps that maps_replaced() takes, its path in PATH.
+ * 1, 0 (none, or no /proc to read: nothing learnt), or -ENOMEM.
+ */
+int maps_self_replaced(char *path, size_t size);
 
 #endif

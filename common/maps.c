@@ -5,7 +5,10 @@
  * permission word and decimal inode, and the path is the rest of the
  * line, spaces and all.
  */
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "maps.h"
@@ -85,4 +88,24 @@ maps_replaced(const char *line, char *path, size_t size)
 	memcpy(path, p, n);
 	path[n] = '\0';
 	return 1;
+}
+
+int
+maps_self_replaced(char *path, size_t size)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int found = 0;
+
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return errno == ENOMEM ? -ENOMEM : 0;
+	errno = 0;
+	while (found == 0 && getline(&line, &cap, f) > 0)
+		found = maps_replaced(line, path, size);
+	if (found == 0 && errno == ENOMEM)
+		found = -ENOMEM;
+	free(line);
+	fclose(f);
+	return found;
 }
