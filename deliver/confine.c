@@ -50,6 +50,7 @@
 
 #include "confine.h"
 #include "privdrop.h"
+#include "scmp.h"
 
 static int fail(char *why, size_t size, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -223,21 +224,12 @@ confine_seccomp(char *why, size_t size)
 	scmp_filter_ctx ctx;
 	const char *what = "set up";
 	size_t i;
-	int r, nr;
+	int r;
 
-	if ((ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM))) == NULL)
+	if ((ctx = scmp_new(SCMP_ACT_ERRNO(EPERM))) == NULL)
 		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
-	if ((r = seccomp_attr_set(
-		 ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+	if ((r = scmp_add_names(ctx, SCMP_ACT_ALLOW, allowed, &what)) < 0)
 		goto out;
-	for (i = 0; allowed[i] != NULL; i++) {
-		what = allowed[i];
-		nr = seccomp_syscall_resolve_name(allowed[i]);
-		if (nr == __NR_SCMP_ERROR)
-			continue; /* not on this architecture */
-		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) < 0)
-			goto out;
-	}
 	what = "open";
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 		 arg_masked(2, OPEN_WRITING, 0))) < 0 ||

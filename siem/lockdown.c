@@ -24,6 +24,7 @@
 #include <seccomp.h>
 
 #include "lockdown.h"
+#include "scmp.h"
 
 static int fail(char *why, size_t size, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -135,8 +136,7 @@ lockdown_apply(char *why, size_t size)
 	struct rlimit no = { 0, 0 };
 	scmp_filter_ctx ctx;
 	const char *what = "set up";
-	size_t i;
-	int r, nr;
+	int r;
 
 	if (setrlimit(RLIMIT_CORE, &no) < 0 ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -144,20 +144,11 @@ lockdown_apply(char *why, size_t size)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail(
 		    why, size, -errno, "no_new_privs: %s", strerror(errno));
-	ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+	ctx = scmp_new(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
 		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
-	if ((r = seccomp_attr_set(
-		 ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+	if ((r = scmp_add_names(ctx, SCMP_ACT_ALLOW, allowed, &what)) < 0)
 		goto out;
-	for (i = 0; allowed[i] != NULL; i++) {
-		what = allowed[i];
-		nr = seccomp_syscall_resolve_name(allowed[i]);
-		if (nr == __NR_SCMP_ERROR)
-			continue; /* not on this architecture */
-		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) < 0)
-			goto out;
-	}
 	what = "socket";
 	/* One family: the control socket's. */
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,

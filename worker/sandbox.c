@@ -44,6 +44,7 @@
 #include "catalog.h"
 #include "privdrop.h"
 #include "sandbox.h"
+#include "scmp.h"
 
 /* Landlock rights newer than Debian 12's <linux/landlock.h>. */
 #define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
@@ -549,16 +550,9 @@ arg_masked_zero(unsigned arg, scmp_datum_t mask)
 static int
 allow_names(scmp_filter_ctx ctx, const char *const *names)
 {
-	int nr, r;
+	const char *failed;
 
-	for (; *names != NULL; names++) {
-		nr = seccomp_syscall_resolve_name(*names);
-		if (nr == __NR_SCMP_ERROR)
-			continue;
-		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) < 0)
-			return r;
-	}
-	return 0;
+	return scmp_add_names(ctx, SCMP_ACT_ALLOW, names, &failed);
 }
 
 /*
@@ -577,25 +571,6 @@ check_extra(const char *const *names, char *why, size_t size)
 			    "profile",
 			    *names);
 	return 0;
-}
-
-/*
- * A filter answering DEF to what its rules do not name, that kills a
- * process calling through a foreign system call table (i386, x32: an
- * escape route).  NULL when out of memory or refused.
- */
-static scmp_filter_ctx
-filter_new(uint32_t def)
-{
-	scmp_filter_ctx ctx = seccomp_init(def);
-
-	if (ctx != NULL &&
-	    seccomp_attr_set(
-		ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0) {
-		seccomp_release(ctx);
-		ctx = NULL;
-	}
-	return ctx;
 }
 
 /* Load CTX unless building it failed (R < 0), and release it; WHOSE
@@ -636,7 +611,7 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 	scmp_filter_ctx ctx;
 	int r;
 
-	ctx = filter_new(SCMP_ACT_ERRNO(EPERM));
+	ctx = scmp_new(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
 		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
 	if ((r = allow_names(ctx, sys_base)) < 0)
@@ -716,18 +691,14 @@ int
 sandbox_template_filter(char *why, size_t size)
 {
 	scmp_filter_ctx ctx;
-	const char *const *name;
-	int nr, r = 0;
+	const char *failed;
+	int r;
 
-	ctx = filter_new(SCMP_ACT_ALLOW);
+	ctx = scmp_new(SCMP_ACT_ALLOW);
 	if (ctx == NULL)
 		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
-	for (name = sys_never; r >= 0 && *name != NULL; name++) {
-		/* Some are absent on some architectures: nothing to deny. */
-		nr = seccomp_syscall_resolve_name(*name);
-		if (nr != __NR_SCMP_ERROR)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-	}
+	/* Some are absent on some architectures: nothing to deny. */
+	r = scmp_add_names(ctx, SCMP_ACT_ERRNO(EPERM), sys_never, &failed);
 	return filter_load(ctx, r, "the template's", why, size);
 }
 
