@@ -1,9 +1,12 @@
 /*
- * libFuzzer target: ad_diag_parse() (providers/ldap.c), which reads the
- * diagnostic text an Active Directory server sends with a refusal, for
- * its error and data codes (never its English).  The server is a peer,
- * verified but not trusted with the worker's memory.  A code found is
- * at most eight hex digits, so it fits 32 bits.
+ * libFuzzer target: what the worker makes of a server's error text.
+ * ad_diag_parse() (providers/ldap.c) reads the diagnostic text an Active
+ * Directory server sends with a refusal, for its error and data codes
+ * (never its English): a code found is at most eight hex digits, so it
+ * fits 32 bits.  provider_one_line() (providers/provider.c) makes any
+ * server's message one printable line for the daemon: no control
+ * character, no space at either end, within its buffer.  The server is a
+ * peer, verified but not trusted with the worker's memory.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,7 +20,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ad_diag d;
-	char *text;
+	char *text, line[32];
+	size_t i, n;
 
 	if ((text = malloc(size + 1)) == NULL)
 		return 0;
@@ -30,6 +34,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	/* The state it names, if any, is one of the table's. */
 	(void)ad_state(&d);
+
+	memset(line, 'x', sizeof(line));
+	provider_one_line(text, line, sizeof(line));
+	n = strnlen(line, sizeof(line));
+	if (n == sizeof(line) ||
+	    (n > 0 && (line[0] == ' ' || line[n - 1] == ' ')))
+		abort();
+	for (i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			abort();
 	free(text);
 	return 0;
 }
