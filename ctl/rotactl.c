@@ -616,7 +616,7 @@ cmd_status(const struct ctl *ctl)
 	static const char *const order[] = { "health", "state", "reloading",
 		"version", "pid", "uptime", "config", "generation", "users",
 		"paused", "queued", "running", "max_workers", NULL };
-	json_t *res, *up, *skipped, *e;
+	json_t *res, *up, *skipped, *e, *replaced;
 	char buf[64];
 	size_t i;
 	int ret;
@@ -638,7 +638,17 @@ cmd_status(const struct ctl *ctl)
 	 * first error, and what to do about them. */
 	skipped = json_incref(json_object_get(res, "skipped"));
 	json_object_del(res, "skipped");
+	replaced = json_incref(json_object_get(res, "replaced"));
+	json_object_del(res, "replaced");
 	print_fields(res, order);
+	if (json_is_string(replaced)) {
+		printf("\nrestart needed: the daemon runs ");
+		put_text(stdout, json_string_value(replaced), "");
+		printf(", replaced on disk since it started (an upgrade); its "
+		       "workers already run the new code. systemctl restart "
+		       "rotad\n");
+	}
+	json_decref(replaced);
 	if (json_array_size(skipped) > 0)
 		printf("\nskipped job files (rotad -n lists every error; fix "
 		       "them, then rotactl reload):\n");

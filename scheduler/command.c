@@ -22,6 +22,7 @@
 #include "daemon-internal.h"
 #include "emit.h"
 #include "log.h"
+#include "maps.h"
 #include "policy.h"
 #include "protocol.h"
 #include "schedule.h"
@@ -268,14 +269,35 @@ skipped_json(const struct job_set *set)
 	return arr;
 }
 
+/*
+ * A file the daemon runs code of that was replaced on disk since it
+ * started (a library upgraded: the daemon goes on with the old code
+ * until it restarts, unlike its workers, whose template is replaced),
+ * or NULL.  /proc/self/maps is read once a second at most, and not
+ * again once a file is found.
+ */
+static const char *
+replaced_code(struct daemon *d)
+{
+	int64_t now = now_s();
+
+	if (d->replaced[0] == '\0' && now != d->replaced_checked) {
+		d->replaced_checked = now;
+		if (maps_self_replaced(d->replaced, sizeof(d->replaced)) != 1)
+			d->replaced[0] = '\0';
+	}
+	return d->replaced[0] != '\0' ? d->replaced : NULL;
+}
+
 static void
 cmd_status(struct daemon *d, struct control_conn *c, json_t *req)
 {
 	json_t *skipped = skipped_json(d->gen->set);
+	const char *replaced = replaced_code(d);
 
 	control_reply(c,
 	    json_pack("{s:s, s:o, s:s, s:i, s:I, s:i, s:s, s:i, s:i, "
-		      "s:i, s:i, s:i, s:s, s:b}",
+		      "s:i, s:i, s:i, s:s, s:b, s:s?}",
 		"health",
 		d->gen->set->nfiles_skipped > 0 || json_array_size(skipped) > 0
 		    ? "degraded"
@@ -287,7 +309,7 @@ cmd_status(struct daemon *d, struct control_conn *c, json_t *req)
 		d->nqueued, "running", d->nrunning, "max_workers",
 		d->gen->set->daemon.max_workers, "state",
 		d->stopping ? "stopping" : "running", "reloading",
-		d->reloading != NULL));
+		d->reloading != NULL, "replaced", replaced));
 }
 
 static void

@@ -290,6 +290,11 @@ struct daemon {
 	bool stopping;
 	int exit_status;
 	int64_t started;
+	/* A file the daemon runs code of that was replaced on disk since it
+	 * started ("" while none is known), looked for by `status` once a
+	 * second at most (command.c). */
+	char replaced[512];
+	int64_t replaced_checked;
 
 	/* events (emit.c) */
 	char hostname[256];

@@ -14,7 +14,8 @@
 # starts a new one when the worker binary changed, and only then; and the
 # daemon's death takes the template and its workers with it; a library
 # the template runs, replaced on disk as a package upgrade replaces it,
-# makes the daemon start a new template without a reload.  Needs a build
+# makes the daemon start a new template without a reload, and one the
+# daemon runs makes `status` say a restart is needed.  Needs a build
 # configured with -Dtest_hooks=true.
 set -u
 B=$(realpath "$1")
@@ -157,7 +158,7 @@ sys.exit(0 if found else 1)
 EOF
 }
 
-echo "1..12"
+echo "1..13"
 
 rotad_start "$T/rotad.yaml" "$T/log"
 st=$?
@@ -286,15 +287,20 @@ verdict "the daemon killed mid-step: the template and the worker die with it" $?
 # 11: a daemon whose template maps a library that is then replaced on
 # disk.  The daemon runs in a mount namespace of its own (unshare -m)
 # where a copy of libseccomp is bind-mounted over the real file, so the
-# template maps the copy.  While nothing changes, its checks (before
-# forks, once a second at most) find nothing and it stays.
+# template maps the copy, and a copy of libjansson, which the daemon
+# maps.  While nothing changes, the template's checks (before forks,
+# once a second at most) find nothing and it stays, and `status` names
+# no replaced file.
 LIBREAL=$(realpath "$(ldd "$B/rotad-worker" | awk '$1 ~ /^libseccomp/ { print $3 }')")
+DLIBREAL=$(realpath "$(ldd "$ROTAD" | awk '$1 ~ /^libjansson/ { print $3 }')")
 cp "$LIBREAL" "$T/libcopy.so"
+cp "$DLIBREAL" "$T/dlibcopy.so"
 cat >"$T/inns" <<EOF
 #!/bin/sh
 exec unshare -m --propagation private -- sh -c \
-    'mount --bind "\$1" "\$2" && shift 2 && exec "\$@"' \
-    sh "$T/libcopy.so" "$LIBREAL" "$ROTAD" "\$@"
+    'mount --bind "\$1" "\$2" && mount --bind "\$3" "\$4" &&
+     shift 4 && exec "\$@"' \
+    sh "$T/libcopy.so" "$LIBREAL" "$T/dlibcopy.so" "$DLIBREAL" "$ROTAD" "\$@"
 EOF
 chmod 755 "$T/inns"
 ROTAD=$T/inns rotad_run "$T/rotad.yaml" "$T/log2"
@@ -307,12 +313,17 @@ sleep 1.2
 out=$(ctl rotate --wait alice 2>&1)
 sleep 1.2
 ctl rotate --wait alice >/dev/null 2>&1
+dino=$(stat -c %i "$T/dlibcopy.so")
+dmaps_copy=$(awk -v i="$dino" '$5 == i && $2 ~ /x/' "/proc/$DPID/maps" 2>&1)
+status=$(ctl --json status 2>&1)
 [ $st -eq 0 ] && [ -n "$TPID" ] && [ -n "$maps_copy" ] &&
-    echo "$out" | grep -q 'state: committed' &&
+    [ -n "$dmaps_copy" ] && echo "$out" | grep -q 'state: committed' &&
     [ "$(template_of "$DPID")" = "$TPID" ] &&
-    ! grep -q 'replaced on disk' "$T/log2"
-verdict "a template whose libraries stay as they were stays" $? \
-    "st=$st template=$TPID copy=$ino maps: $maps_copy" "$out" "$(tail -5 "$T/log2")"
+    ! grep -q 'replaced on disk' "$T/log2" &&
+    echo "$status" | grep -q '"replaced":null'
+verdict "a template whose libraries stay as they were stays; status names nothing replaced" $? \
+    "st=$st template=$TPID copy=$ino maps: $maps_copy" "daemon: $dmaps_copy" \
+    "$status" "$out" "$(tail -5 "$T/log2")"
 
 # 12: the copy is replaced as dpkg replaces a library (the new file in its
 # place, the old one unlinked; here the mount lifted, the copy removed).
@@ -332,5 +343,18 @@ out2=$(ctl rotate --wait alice 2>&1)
     echo "$out2" | grep -q 'state: committed'
 verdict "a library replaced on disk: a new template, without a reload; the old one exits" $? \
     "old=$TPID new=$NEW" "$out" "$out2" "$(grep ROTAD-0060 "$T/log2")"
+
+# 13: the daemon's own library replaced the same way: the daemon cannot
+# replace itself, and `status` says a restart is needed, naming the file
+# (here the lifted mount's root, "/": dpkg's files keep their paths).
+nsenter -t "$DPID" -m umount -l "$DLIBREAL"
+rm -f "$T/dlibcopy.so"
+sleep 1.1
+status=$(ctl --json status 2>&1)
+text=$(ctl status 2>&1)
+echo "$status" | grep -q '"replaced":"/' &&
+    echo "$text" | grep -q '^restart needed: the daemon runs .*, replaced on disk since it started'
+verdict "the daemon's library replaced on disk: status says a restart is needed" $? \
+    "$status" "$text"
 
 [ "$failed" -eq 0 ]
