@@ -156,11 +156,14 @@ my_stop() {
 # my_with_password PASSWORD_FILE mariadb ARGS...: run mariadb (or
 # mariadb-admin) with the password from the file in a private option file
 # read first (--defaults-file: no other option file is read), removed
-# after.  The value is quoted for the option file's parser.
+# after.  The value is quoted for the option file's parser.  The file is
+# made in the server's directory, inside the caller's private one: a
+# client killed mid-call (batch.sh ends one holding a lock that way)
+# leaves it where the caller's cleanup removes it, not in /tmp.
 my_with_password() {
 	local pwfile=$1 cnf pw st
 	shift
-	cnf=$(mktemp "${TMPDIR:-/tmp}/rotad-my.XXXXXX") || return 1
+	cnf=$(mktemp "${MY_DIR:-${TMPDIR:-/tmp}}/client.cnf.XXXXXX") || return 1
 	pw=$(tr -d '\n' <"$pwfile")
 	pw=${pw//\\/\\\\}
 	pw=${pw//\"/\\\"}
