@@ -14,7 +14,8 @@
 # starts a new one when the worker binary changed, and only then; and the
 # daemon's death takes the template and its workers with it; a library
 # the template runs, replaced on disk as a package upgrade replaces it,
-# makes the daemon start a new template without a reload, and one the
+# makes the daemon start a new template without a reload, one
+# rotad-deliver runs makes it end once idle for a fresh one, and one the
 # daemon runs makes `status` say a restart is needed.  Needs a build
 # configured with -Dtest_hooks=true.
 set -u
@@ -22,8 +23,10 @@ B=$(realpath "$1")
 ROTAD=$B/scheduler/rotad
 ROTACTL=$B/ctl/rotactl
 T=$(mktemp -d /tmp/rotad-template.XXXXXX)
+UDPPID=
 stop_all() {
 	rotad_kill
+	[ -n "$UDPPID" ] && kill "$UDPPID" 2>/dev/null
 	rm -rf "$T"
 }
 trap stop_all EXIT
@@ -112,6 +115,17 @@ gone() { # PID [SECONDS]: wait until PID is gone (or a zombie)
 	done
 	return 1
 }
+# deliver_of PID: the daemon's rotad-deliver.
+deliver_of() { pgrep -P "$1" -f rotad-deliver | head -n 1; }
+# wait_udp N: wait (10 s at most) until the UDP receiver has N datagrams.
+wait_udp() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(wc -l <"$T/udp.log" 2>/dev/null || echo 0)" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 # new_template OLD: wait (10 s at most) until the daemon's template is
 # another than OLD and OLD is gone; print the new one's pid.
 new_template() {
@@ -158,7 +172,7 @@ sys.exit(0 if found else 1)
 EOF
 }
 
-echo "1..13"
+echo "1..14"
 
 rotad_start "$T/rotad.yaml" "$T/log"
 st=$?
@@ -284,26 +298,45 @@ DPID=
 verdict "the daemon killed mid-step: the template and the worker die with it" $? \
     "template $TPID worker $W" "$(ps -o pid,ppid,stat,args -p "$TPID" -p "${W:-1}" 2>&1)"
 
-# 11: a daemon whose template maps a library that is then replaced on
+# 11: a daemon whose processes map libraries that are then replaced on
 # disk.  The daemon runs in a mount namespace of its own (unshare -m)
-# where a copy of libseccomp is bind-mounted over the real file, so the
-# template maps the copy, and a copy of libjansson, which the daemon
-# maps.  While nothing changes, the template's checks (before forks,
-# once a second at most) find nothing and it stays, and `status` names
-# no replaced file.
+# where copies are bind-mounted over the real files: of libseccomp,
+# which the template maps, of libjansson, which the daemon maps, and of
+# libcurl, which rotad-deliver maps (events go to a UDP receiver here).
+# While nothing changes, the template's checks (before forks, once a
+# second at most) find nothing and it stays, rotad-deliver goes on, and
+# `status` names no replaced file.
 LIBREAL=$(realpath "$(ldd "$B/rotad-worker" | awk '$1 ~ /^libseccomp/ { print $3 }')")
 DLIBREAL=$(realpath "$(ldd "$ROTAD" | awk '$1 ~ /^libjansson/ { print $3 }')")
+CLIBREAL=$(realpath "$(ldd "$B/deliver/rotad-deliver" | awk '$1 ~ /^libcurl/ { print $3 }')")
 cp "$LIBREAL" "$T/libcopy.so"
 cp "$DLIBREAL" "$T/dlibcopy.so"
+cp "$CLIBREAL" "$T/clibcopy.so"
+python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+open(sys.argv[1] + ".port", "w").write("%d\n" % s.getsockname()[1])
+with open(sys.argv[1], "ab", buffering=0) as f:
+    while True:
+        f.write(s.recv(65536).replace(b"\n", b" ") + b"\n")' "$T/udp.log" &
+UDPPID=$!
+for _ in $(seq 1 50); do [ -s "$T/udp.log.port" ] && break; sleep 0.1; done
+cat "$T/rotad.yaml" - >"$T/rotad2.yaml" <<EOF
+events:
+  delivery_path: $B/deliver/rotad-deliver
+  sinks:
+    - {name: u, type: udp, host: 127.0.0.1, port: $(cat "$T/udp.log.port")}
+EOF
 cat >"$T/inns" <<EOF
 #!/bin/sh
 exec unshare -m --propagation private -- sh -c \
     'mount --bind "\$1" "\$2" && mount --bind "\$3" "\$4" &&
-     shift 4 && exec "\$@"' \
-    sh "$T/libcopy.so" "$LIBREAL" "$T/dlibcopy.so" "$DLIBREAL" "$ROTAD" "\$@"
+     mount --bind "\$5" "\$6" && shift 6 && exec "\$@"' \
+    sh "$T/libcopy.so" "$LIBREAL" "$T/dlibcopy.so" "$DLIBREAL" \
+    "$T/clibcopy.so" "$CLIBREAL" "$ROTAD" "\$@"
 EOF
 chmod 755 "$T/inns"
-ROTAD=$T/inns rotad_run "$T/rotad.yaml" "$T/log2"
+ROTAD=$T/inns rotad_run "$T/rotad2.yaml" "$T/log2"
 st=$?
 TPID=$(template_of "$DPID")
 ino=$(stat -c %i "$T/libcopy.so")
@@ -316,14 +349,19 @@ ctl rotate --wait alice >/dev/null 2>&1
 dino=$(stat -c %i "$T/dlibcopy.so")
 dmaps_copy=$(awk -v i="$dino" '$5 == i && $2 ~ /x/' "/proc/$DPID/maps" 2>&1)
 status=$(ctl --json status 2>&1)
+wait_udp 1
+DELPID=$(deliver_of "$DPID")
+cino=$(stat -c %i "$T/clibcopy.so")
+cmaps_copy=$(awk -v i="$cino" '$5 == i && $2 ~ /x/' "/proc/$DELPID/maps" 2>&1)
 [ $st -eq 0 ] && [ -n "$TPID" ] && [ -n "$maps_copy" ] &&
-    [ -n "$dmaps_copy" ] && echo "$out" | grep -q 'state: committed' &&
+    [ -n "$dmaps_copy" ] && [ -n "$cmaps_copy" ] &&
+    echo "$out" | grep -q 'state: committed' &&
     [ "$(template_of "$DPID")" = "$TPID" ] &&
-    ! grep -q 'replaced on disk' "$T/log2" &&
+    ! grep -qE 'replaced on disk|ended to run the code' "$T/log2" &&
     echo "$status" | grep -q '"replaced":null'
-verdict "a template whose libraries stay as they were stays; status names nothing replaced" $? \
+verdict "libraries that stay as they were: the template and rotad-deliver stay; status names nothing" $? \
     "st=$st template=$TPID copy=$ino maps: $maps_copy" "daemon: $dmaps_copy" \
-    "$status" "$out" "$(tail -5 "$T/log2")"
+    "deliver $DELPID: $cmaps_copy" "$status" "$out" "$(tail -5 "$T/log2")"
 
 # 12: the copy is replaced as dpkg replaces a library (the new file in its
 # place, the old one unlinked; here the mount lifted, the copy removed).
@@ -356,5 +394,34 @@ echo "$status" | grep -q '"replaced":"/' &&
     echo "$text" | grep -q '^restart needed: the daemon runs .*, replaced on disk since it started'
 verdict "the daemon's library replaced on disk: status says a restart is needed" $? \
     "$status" "$text"
+
+# 14: rotad-deliver's libcurl replaced the same way: at its next batch
+# it answers, then ends (exit 3), and the daemon says so as a notice; the
+# batch after starts a fresh one, which maps the real file, and every
+# event reaches the receiver.
+nsenter -t "$DPID" -m umount -l "$CLIBREAL"
+rm -f "$T/clibcopy.so"
+sleep 1.1
+got=$(wc -l <"$T/udp.log")
+out=$(ctl rotate --wait alice 2>&1)
+bad=
+wait_udp $((got + 1)) || bad="the batch after the replacement did not arrive"
+gone "$DELPID" 10 || bad="$bad; rotad-deliver $DELPID did not end"
+got=$(wc -l <"$T/udp.log")
+out2=$(ctl rotate --wait alice 2>&1)
+wait_udp $((got + 1)) || bad="$bad; the next batch did not arrive"
+NEWDEL=$(deliver_of "$DPID")
+[ -n "$NEWDEL" ] && [ "$NEWDEL" != "$DELPID" ] || bad="$bad; no new rotad-deliver"
+[ -n "$NEWDEL" ] && grep -q ' (deleted)$' "/proc/$NEWDEL/maps" 2>/dev/null &&
+    bad="$bad; the new rotad-deliver maps a deleted file"
+grep -q 'ROTAD-.* rotad-deliver ended to run the code now on disk' "$T/log2" ||
+    bad="$bad; no notice"
+grep -q 'rotad-deliver exited with status' "$T/log2" &&
+    bad="$bad; logged as a failure"
+echo "$out" | grep -q 'state: committed' && echo "$out2" | grep -q 'state: committed' ||
+    bad="$bad; a rotation did not commit"
+verdict "rotad-deliver's library replaced: it ends once idle, the next batch starts a fresh one, no event lost" \
+    "$([ -z "$bad" ]; echo $?)" "$bad" "old=$DELPID new=$NEWDEL" \
+    "$(grep -E 'rotad-deliver' "$T/log2" | tail -5)"
 
 [ "$failed" -eq 0 ]
