@@ -77,10 +77,12 @@ slapd_make_tls() {
 	fi
 }
 
-# slapd_hash PWFILE: the {SSHA} hash of the password in PWFILE.
+# slapd_hash PWFILE: the {SSHA} hash of the password in PWFILE.  The
+# password's copy is made in the server's directory, inside the caller's
+# private one, so that a call killed midway leaves nothing in /tmp.
 slapd_hash() {
 	local tmp
-	tmp=$(mktemp) || return 1
+	tmp=$(mktemp "${SLAPD_DIR:-${TMPDIR:-/tmp}}/pw.XXXXXX") || return 1
 	# -T takes the whole file: drop the newline.
 	tr -d '\n' <"$1" >"$tmp" && /usr/sbin/slappasswd -n -T "$tmp"
 	local st=$?
