@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,20 +12,7 @@
 #include <sys/syscall.h>
 
 #include "privdrop.h"
-
-static int fail(char *why, size_t size, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *why, size_t size, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, size, fmt, ap);
-	va_end(ap);
-	return err;
-}
+#include "why.h"
 
 /* The process's capability sets, through the raw system call (no
  * libcap): 0, or a negative errno. */
@@ -80,7 +66,7 @@ drop_bounding_set(char *why, size_t size)
 		return 0;
 	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
-			return fail(why, size, -errno,
+			return why_fail(why, size, -errno,
 			    "cannot drop capability %d from the bounding set: "
 			    "%s",
 			    cap, strerror(errno));
@@ -104,18 +90,18 @@ drop_caps(const char *name, char *why, size_t size)
 	/* EINVAL: a kernel without ambient capabilities has none to clear. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
 	    errno != EINVAL)
-		return fail(why, size, -errno,
+		return why_fail(why, size, -errno,
 		    "cannot clear the ambient capabilities: %s",
 		    strerror(errno));
 	memset(data, 0, sizeof(data));
 	if (syscall(SYS_capset, &h, data) < 0)
-		return fail(why, size, -errno, "cannot drop capabilities: %s",
-		    strerror(errno));
+		return why_fail(why, size, -errno,
+		    "cannot drop capabilities: %s", strerror(errno));
 	if (caps_get(data) < 0 || data[0].effective != 0 ||
 	    data[1].effective != 0 || data[0].permitted != 0 ||
 	    data[1].permitted != 0 || data[0].inheritable != 0 ||
 	    data[1].inheritable != 0)
-		return fail(why, size, -EPERM,
+		return why_fail(why, size, -EPERM,
 		    "capabilities left after dropping to %s", name);
 	return 0;
 }
@@ -129,14 +115,14 @@ privdrop_become(const char *what, const char *name, uid_t uid, gid_t gid,
 	int r;
 
 	if (uid == 0 || gid == 0)
-		return fail(why, size, -EPERM,
+		return why_fail(why, size, -EPERM,
 		    "%s %s is root; refusing to run as root", what, name);
 	if (getresuid(&ru, &eu, &su) < 0)
-		return fail(
+		return why_fail(
 		    why, size, -errno, "getresuid: %s", strerror(errno));
 	if (!can_switch_ids()) {
 		if (ru != uid || eu != uid || su != uid)
-			return fail(why, size, -EPERM,
+			return why_fail(why, size, -EPERM,
 			    "cannot switch to %s %s (uid %u): running as uid "
 			    "%u without CAP_SETUID and CAP_SETGID%s; refusing "
 			    "to run as uid %u",
@@ -150,17 +136,17 @@ privdrop_become(const char *what, const char *name, uid_t uid, gid_t gid,
 		return r;
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
 	    setresuid(uid, uid, uid) < 0)
-		return fail(why, size, -errno, "cannot drop to %s %s: %s",
+		return why_fail(why, size, -errno, "cannot drop to %s %s: %s",
 		    what, name, strerror(errno));
 	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
 	    ru != uid || eu != uid || su != uid || rg != gid || eg != gid ||
 	    sg != gid || getgroups(0, NULL) != 0)
-		return fail(why, size, -EPERM, "ids did not change to %s %s",
-		    what, name);
+		return why_fail(why, size, -EPERM,
+		    "ids did not change to %s %s", what, name);
 	if ((r = drop_caps(name, why, size)) < 0)
 		return r;
 	if (setuid(0) == 0 || setgid(0) == 0)
-		return fail(why, size, -EPERM,
+		return why_fail(why, size, -EPERM,
 		    "could regain root after dropping to %s", name);
 	return 0;
 }

@@ -33,7 +33,6 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,20 +50,7 @@
 #include "confine.h"
 #include "privdrop.h"
 #include "scmp.h"
-
-static int fail(char *why, size_t size, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *why, size_t size, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, size, fmt, ap);
-	va_end(ap);
-	return err;
-}
+#include "why.h"
 
 /* The daemon: the process that made fd 0's socket pair, which must be
  * our parent.  Its pid, or 0 when fd 0 is no Unix socket. */
@@ -87,17 +73,17 @@ close_fds(char *why, size_t size)
 	int fd;
 
 	if (close_range(3, ~0U, 0) < 0)
-		return fail(why, size, -errno,
+		return why_fail(why, size, -errno,
 		    "cannot close file descriptors: %s", strerror(errno));
 	(void)close(1);
 	fd = open("/dev/null", O_WRONLY | O_NOCTTY);
 	if (fd < 0)
-		return fail(why, size, -errno, "cannot open /dev/null: %s",
+		return why_fail(why, size, -errno, "cannot open /dev/null: %s",
 		    strerror(errno));
 	if (fd != 1) {
 		if (dup2(fd, 1) < 0)
-			return fail(why, size, -errno, "cannot set fd 1: %s",
-			    strerror(errno));
+			return why_fail(why, size, -errno,
+			    "cannot set fd 1: %s", strerror(errno));
 		close(fd);
 	}
 	return 0;
@@ -116,16 +102,16 @@ confine_begin(const char *user, char *why, size_t size)
 	/* a */
 	parent = daemon_pid();
 	if (parent == 0)
-		return fail(why, size, -ENOTSOCK,
+		return why_fail(why, size, -ENOTSOCK,
 		    "fd 0 is not a Unix socket to the daemon");
 	if (getppid() != parent)
-		return fail(why, size, -ESRCH,
+		return why_fail(why, size, -ESRCH,
 		    "the daemon (pid %ld) is gone, or is not our parent",
 		    (long)parent);
 	/* b */
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL)
-		return fail(why, size, errno != 0 ? -errno : -ESRCH,
+		return why_fail(why, size, errno != 0 ? -errno : -ESRCH,
 		    "unknown user %s", user);
 	uid = pw->pw_uid;
 	gid = pw->pw_gid;
@@ -133,24 +119,25 @@ confine_begin(const char *user, char *why, size_t size)
 	if ((r = close_fds(why, size)) < 0)
 		return r;
 	if (clearenv() != 0)
-		return fail(why, size, -ENOMEM, "cannot clear the environment");
+		return why_fail(
+		    why, size, -ENOMEM, "cannot clear the environment");
 	if (setrlimit(RLIMIT_CORE, &no) < 0)
-		return fail(
+		return why_fail(
 		    why, size, -errno, "RLIMIT_CORE: %s", strerror(errno));
 	/* e, f */
 	if ((r = privdrop_become("user", user, uid, gid, "", why, size)) < 0)
 		return r;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 ||
 	    getppid() != parent)
-		return fail(
+		return why_fail(
 		    why, size, -ESRCH, "the daemon went away while we started");
 	/* g */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		return fail(why, size, -errno, "cannot clear dumpable: %s",
+		return why_fail(why, size, -errno, "cannot clear dumpable: %s",
 		    strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return fail(why, size, -errno, "cannot set no_new_privs: %s",
-		    strerror(errno));
+		return why_fail(why, size, -errno,
+		    "cannot set no_new_privs: %s", strerror(errno));
 	return 0;
 }
 
@@ -227,7 +214,8 @@ confine_seccomp(char *why, size_t size)
 	int r;
 
 	if ((ctx = scmp_new(SCMP_ACT_ERRNO(EPERM))) == NULL)
-		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
+		return why_fail(
+		    why, size, -ENOMEM, "cannot create seccomp filter");
 	if ((r = scmp_add_names(ctx, SCMP_ACT_ALLOW, allowed, &what)) < 0)
 		goto out;
 	what = "open";
@@ -272,7 +260,7 @@ confine_seccomp(char *why, size_t size)
 out:
 	seccomp_release(ctx);
 	if (r < 0)
-		return fail(
+		return why_fail(
 		    why, size, r, "seccomp (%s): %s", what, strerror(-r));
 	return 0;
 }

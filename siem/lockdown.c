@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -25,20 +24,7 @@
 
 #include "lockdown.h"
 #include "scmp.h"
-
-static int fail(char *why, size_t size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *why, size_t size, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, size, fmt, ap);
-	va_end(ap);
-	return rc;
-}
+#include "why.h"
 
 int
 lockdown_drop(const char *user, uid_t uid, gid_t gid, char *why, size_t size)
@@ -46,13 +32,13 @@ lockdown_drop(const char *user, uid_t uid, gid_t gid, char *why, size_t size)
 	if (user == NULL)
 		return 0;
 	if (initgroups(user, gid) < 0)
-		return fail(why, size, -errno, "initgroups %s: %s", user,
+		return why_fail(why, size, -errno, "initgroups %s: %s", user,
 		    strerror(errno));
 	if (setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-		return fail(why, size, -errno, "cannot become %s: %s", user,
+		return why_fail(why, size, -errno, "cannot become %s: %s", user,
 		    strerror(errno));
 	if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
-		return fail(why, size, -EPERM, "root could be regained");
+		return why_fail(why, size, -EPERM, "root could be regained");
 	return 0;
 }
 
@@ -140,13 +126,15 @@ lockdown_apply(char *why, size_t size)
 
 	if (setrlimit(RLIMIT_CORE, &no) < 0 ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		return fail(why, size, -errno, "no core: %s", strerror(errno));
+		return why_fail(
+		    why, size, -errno, "no core: %s", strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return fail(
+		return why_fail(
 		    why, size, -errno, "no_new_privs: %s", strerror(errno));
 	ctx = scmp_new(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
-		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
+		return why_fail(
+		    why, size, -ENOMEM, "cannot create seccomp filter");
 	if ((r = scmp_add_names(ctx, SCMP_ACT_ALLOW, allowed, &what)) < 0)
 		goto out;
 	what = "socket";
@@ -180,7 +168,7 @@ lockdown_apply(char *why, size_t size)
 out:
 	seccomp_release(ctx);
 	if (r < 0)
-		return fail(
+		return why_fail(
 		    why, size, r, "seccomp (%s): %s", what, strerror(-r));
 	return 0;
 }

@@ -21,7 +21,6 @@
 #include <dirent.h>
 #include <pwd.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +44,7 @@
 #include "privdrop.h"
 #include "sandbox.h"
 #include "scmp.h"
+#include "why.h"
 
 /* Landlock rights newer than Debian 12's <linux/landlock.h>. */
 #define LL_FS_TRUNCATE (1ULL << 14)  /* ABI 3 */
@@ -220,23 +220,6 @@ sandbox_landlock_abi(void)
 	return landlock_abi;
 }
 
-static int fail(char *why, size_t size, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Fill WHY with a sentence and return ERR (a negative errno). */
-static int
-fail(char *why, size_t size, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why != NULL && size > 0) {
-		va_start(ap, fmt);
-		vsnprintf(why, size, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 /* Step 1.  close_range() first; kernels before 5.9 lack it, so fall back
  * to the fds /proc lists (collected first, since closing while reading
  * the directory would close the directory's own fd). */
@@ -254,7 +237,7 @@ sandbox_close_fds(char *why, size_t size)
 	for (;;) {
 		d = opendir("/proc/self/fd");
 		if (d == NULL)
-			return fail(why, size, -errno,
+			return why_fail(why, size, -errno,
 			    "cannot list open file descriptors: %s",
 			    strerror(errno));
 		dfd = dirfd(d);
@@ -301,7 +284,8 @@ clear_environment(char *why, size_t size)
 		(void)prctl(
 		    PR_SET_MM, PR_SET_MM_ENV_END, (unsigned long)start, 0, 0);
 	if (clearenv() != 0)
-		return fail(why, size, -ENOMEM, "cannot clear the environment");
+		return why_fail(
+		    why, size, -ENOMEM, "cannot clear the environment");
 	return 0;
 }
 
@@ -330,7 +314,7 @@ set_limits(const struct sandbox_profile *p, char *why, size_t size)
 		goto err;
 	return 0;
 err:
-	return fail(why, size, -errno, "cannot set resource limits: %s",
+	return why_fail(why, size, -errno, "cannot set resource limits: %s",
 	    strerror(errno));
 }
 
@@ -365,11 +349,11 @@ ll_allow(int rfd, const char *path, uint64_t access, uint64_t handled,
 	if (fd < 0) {
 		if (!required && (errno == ENOENT || errno == ENOTDIR))
 			return 0;
-		return fail(why, size, -errno,
+		return why_fail(why, size, -errno,
 		    "cannot open %s for Landlock: %s", path, strerror(errno));
 	}
 	if (fstat(fd, &st) < 0) {
-		r = fail(why, size, -errno, "cannot stat %s: %s", path,
+		r = why_fail(why, size, -errno, "cannot stat %s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
@@ -381,7 +365,7 @@ ll_allow(int rfd, const char *path, uint64_t access, uint64_t handled,
 	if (pb.allowed_access != 0 &&
 	    syscall(SYS_landlock_add_rule, rfd, LANDLOCK_RULE_PATH_BENEATH, &pb,
 		0) < 0)
-		r = fail(why, size, -errno,
+		r = why_fail(why, size, -errno,
 		    "cannot add Landlock rule for %s: %s", path,
 		    strerror(errno));
 out:
@@ -464,7 +448,7 @@ confine_files(const struct sandbox_profile *p, char *why, size_t size)
 			    "confined\n");
 			return 0;
 		}
-		return fail(why, size, -errno, "cannot query Landlock: %s",
+		return why_fail(why, size, -errno, "cannot query Landlock: %s",
 		    strerror(errno));
 	}
 	if (abi > LL_ABI_KNOWN)
@@ -482,7 +466,7 @@ confine_files(const struct sandbox_profile *p, char *why, size_t size)
 		attr.scoped = LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL;
 	rfd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
 	if (rfd < 0)
-		return fail(why, size, -errno,
+		return why_fail(why, size, -errno,
 		    "cannot create Landlock ruleset: %s", strerror(errno));
 
 	if ((r = ll_allow_list(
@@ -516,7 +500,7 @@ confine_files(const struct sandbox_profile *p, char *why, size_t size)
 			goto out;
 	}
 	if (syscall(SYS_landlock_restrict_self, rfd, 0) < 0)
-		r = fail(why, size, -errno, "cannot enforce Landlock: %s",
+		r = why_fail(why, size, -errno, "cannot enforce Landlock: %s",
 		    strerror(errno));
 out:
 	close(rfd);
@@ -566,7 +550,7 @@ check_extra(const char *const *names, char *why, size_t size)
 {
 	for (; names != NULL && *names != NULL; names++)
 		if (seccomp_syscall_resolve_name(*names) == __NR_SCMP_ERROR)
-			return fail(why, size, -EINVAL,
+			return why_fail(why, size, -EINVAL,
 			    "unknown system call %s in the provider's "
 			    "profile",
 			    *names);
@@ -587,7 +571,7 @@ filter_load(
 	}
 	seccomp_release(ctx);
 	if (r < 0)
-		return fail(why, size, r, "cannot %s %s seccomp filter: %s",
+		return why_fail(why, size, r, "cannot %s %s seccomp filter: %s",
 		    what, whose, strerror(-r));
 	return 0;
 }
@@ -613,7 +597,8 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 
 	ctx = scmp_new(SCMP_ACT_ERRNO(EPERM));
 	if (ctx == NULL)
-		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
+		return why_fail(
+		    why, size, -ENOMEM, "cannot create seccomp filter");
 	if ((r = allow_names(ctx, sys_base)) < 0)
 		goto out;
 	/* Read a limit, never set one. */
@@ -696,7 +681,8 @@ sandbox_template_filter(char *why, size_t size)
 
 	ctx = scmp_new(SCMP_ACT_ALLOW);
 	if (ctx == NULL)
-		return fail(why, size, -ENOMEM, "cannot create seccomp filter");
+		return why_fail(
+		    why, size, -ENOMEM, "cannot create seccomp filter");
 	/* Some are absent on some architectures: nothing to deny. */
 	r = scmp_add_names(ctx, SCMP_ACT_ERRNO(EPERM), sys_never, &failed);
 	return filter_load(ctx, r, "the template's", why, size);
@@ -720,7 +706,7 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 	errno = 0;
 	pw = getpwnam(user);
 	if (pw == NULL)
-		return fail(why, size, errno != 0 ? -errno : -ESRCH,
+		return why_fail(why, size, errno != 0 ? -errno : -ESRCH,
 		    "unknown service user %s", user);
 	uid = pw->pw_uid;
 	gid = pw->pw_gid;
@@ -742,14 +728,14 @@ sandbox_enter(const struct sandbox_profile *p, char *why, size_t size)
 	if (pdeath != 0 &&
 	    (prctl(PR_SET_PDEATHSIG, pdeath, 0, 0, 0) < 0 ||
 		getppid() != parent))
-		return fail(why, size, -ESRCH,
+		return why_fail(why, size, -ESRCH,
 		    "the daemon went away while the worker started");
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) /* 5 */
-		return fail(why, size, -errno, "cannot clear dumpable: %s",
+		return why_fail(why, size, -errno, "cannot clear dumpable: %s",
 		    strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) /* 6 */
-		return fail(why, size, -errno, "cannot set no_new_privs: %s",
-		    strerror(errno));
+		return why_fail(why, size, -errno,
+		    "cannot set no_new_privs: %s", strerror(errno));
 	if ((r = confine_files(p, why, size)) < 0) /* 7 */
 		return r;
 	return filter_syscalls(p, why, size); /* 8 */
