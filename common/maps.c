@@ -6,10 +6,12 @@
  * line, spaces and all.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "maps.h"
 
@@ -90,16 +92,27 @@ maps_replaced(const char *line, char *path, size_t size)
 	return 1;
 }
 
+/*
+ * Over a descriptor of our own, so that a process whose filter allows
+ * no open() (rotad-siem) reads its maps again and again: a seq_file
+ * read from offset 0 is made afresh.
+ */
 int
-maps_self_replaced(char *path, size_t size)
+maps_fd_replaced(int fd, char *path, size_t size)
 {
 	char *line = NULL;
 	size_t cap = 0;
 	FILE *f;
-	int found = 0;
+	int dfd, found = 0;
 
-	if ((f = fopen("/proc/self/maps", "re")) == NULL)
-		return errno == ENOMEM ? -ENOMEM : 0;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return 0;
+	if ((dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return errno == ENOMEM || errno == EMFILE ? -ENOMEM : 0;
+	if ((f = fdopen(dfd, "r")) == NULL) {
+		close(dfd);
+		return -ENOMEM;
+	}
 	errno = 0;
 	while (found == 0 && getline(&line, &cap, f) > 0)
 		found = maps_replaced(line, path, size);
@@ -107,5 +120,17 @@ maps_self_replaced(char *path, size_t size)
 		found = -ENOMEM;
 	free(line);
 	fclose(f);
+	return found;
+}
+
+int
+maps_self_replaced(char *path, size_t size)
+{
+	int fd, found;
+
+	if ((fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOMEM ? -ENOMEM : 0;
+	found = maps_fd_replaced(fd, path, size);
+	close(fd);
 	return found;
 }

@@ -37,4 +37,11 @@ int maps_replaced(const char *line, char *path, size_t size);
  */
 int maps_self_replaced(char *path, size_t size);
 
+/*
+ * The same over FD, /proc/self/maps opened once by the caller (whose
+ * seccomp filter may forbid opening it later), read from its start each
+ * time.  1, 0 or -ENOMEM, as above.
+ */
+int maps_fd_replaced(int fd, char *path, size_t size);
+
 #endif

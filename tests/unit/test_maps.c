@@ -8,6 +8,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,11 +121,15 @@ test_self(void **state)
 {
 	char *tmpl = copy, path[4096], cmd[512];
 	void *h;
-	int fd;
+	int fd, mfd;
 
 	(void)state;
 	/* This process runs no replaced code. */
 	assert_int_equal(maps_self_replaced(path, sizeof(path)), 0);
+	/* Opened once, as rotad-siem opens it before its filter. */
+	mfd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	assert_true(mfd >= 0);
+	assert_int_equal(maps_fd_replaced(mfd, path, sizeof(path)), 0);
 
 	/* A library of its own, loaded from a file then unlinked, as dpkg
 	 * unlinks the file a new version is renamed over. */
@@ -142,6 +147,12 @@ test_self(void **state)
 	assert_int_equal(unlink(tmpl), 0);
 	assert_int_equal(maps_self_replaced(path, sizeof(path)), 1);
 	assert_string_equal(path, tmpl);
+	/* The descriptor opened before the library came, read again. */
+	path[0] = '\0';
+	assert_int_equal(maps_fd_replaced(mfd, path, sizeof(path)), 1);
+	assert_string_equal(path, tmpl);
+	assert_int_equal(maps_fd_replaced(mfd, path, sizeof(path)), 1);
+	close(mfd);
 	dlclose(h);
 }
 
