@@ -8,10 +8,17 @@
  * `rotate` requests to rotad's socket, as its own uid, which control.acl
  * grants `trigger` only.  Its order, at the top of main():
  *
- *   options -> bind the TCP socket -> read certificate, key, HMAC key or
- *   token (each key file trusted: ours or root's, no group or other
- *   access) -> drop to --user -> no_new_privs -> seccomp -> only then
- *   start libmicrohttpd and read requests.
+ *   options -> bind the TCP socket, or take the one systemd passes ->
+ *   read certificate, key, HMAC key or token (each key file trusted:
+ *   ours or root's, no group or other access) -> the replay cache the
+ *   life before handed over, if any (activation.h) -> drop to --user ->
+ *   no_new_privs -> seccomp -> only then start libmicrohttpd and read
+ *   requests.
+ *
+ * The main thread then waits for a signal, and looks once a second at
+ * its own code (/proc/self/maps, opened before the lockdown): a library
+ * replaced on disk ends it once idle when systemd holds the socket, so
+ * that a security update reaches the endpoint facing the network.
  *
  * libmicrohttpd runs one polling thread (epoll), and every callback runs
  * in it, one at a time: the replay cache and the rate buckets need no
@@ -43,9 +50,11 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "activation.h"
 #include "bucket.h"
 #include "forward.h"
 #include "lockdown.h"
+#include "maps.h"
 #include "protocol.h"
 #include "secret.h"
 #include "siem_auth.h"
@@ -57,6 +66,10 @@
 #define SECRET_MIN 16
 #define REPLAY_CAPACITY 4096
 #define SOURCES 1024
+/* Exit status: a library replaced on disk, ended once idle (activation.h). */
+#define EXIT_REPLACED 3
+/* How long a life that ends for an upgrade waits for its connections. */
+#define DRAIN_SECONDS 30
 
 struct options {
 	const char *listen, *cert, *key, *socket, *hmac_key_file, *token_file;
@@ -118,7 +131,8 @@ usage(FILE *f)
 	    "SECONDS]\n"
 	    "                  [--max-body BYTES] [--rate-source N] "
 	    "[--rate-total M]\n"
-	    "                  [--timeout SECONDS]\n");
+	    "                  [--timeout SECONDS]\n"
+	    "--listen, unless started from a socket unit (LISTEN_FDS).\n");
 }
 
 static int64_t
@@ -696,8 +710,7 @@ parse_options(int argc, char **argv, struct options *o)
 			return -1;
 		}
 	}
-	if (optind != argc || o->listen == NULL || o->cert == NULL ||
-	    o->key == NULL ||
+	if (optind != argc || o->cert == NULL || o->key == NULL ||
 	    (o->hmac_key_file == NULL) == (o->token_file == NULL)) {
 		usage(stderr);
 		return -1;
@@ -705,18 +718,108 @@ parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* "ADDR:PORT" of a listening socket, for the log. */
+static void
+sock_name(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+			port = ntohs(s6->sin6_port);
+			snprintf(buf, size, "[%s]:%u", host, port);
+			return;
+		}
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+			port = ntohs(s4->sin_port);
+		}
+	}
+	snprintf(buf, size, "%s:%u", host, port);
+}
+
+/*
+ * Wait for SIGS, looking at our own code once a second (MAPS_FD, opened
+ * before the lockdown).  A library replaced on disk: with the socket
+ * systemd's (ACTIVATED), stop accepting, let the connections we hold
+ * finish (DRAIN_SECONDS at most), and return EXIT_REPLACED; systemd
+ * starts us again (RestartForceExitStatus=), and whoever connects
+ * meanwhile waits in the socket's queue.  Otherwise say so once, and go
+ * on: ending would refuse every connection until someone starts us.  0
+ * on a signal to stop.  *QUIESCED: the listening socket, ours again once
+ * libmicrohttpd stops, or -1.
+ */
+static int
+watch(struct MHD_Daemon *d, const sigset_t *sigs, int maps_fd, bool activated,
+    int *quiesced)
+{
+	struct timespec tick = { 1, 0 }, short_tick = { 0, 100000000 };
+	const union MHD_DaemonInfo *info;
+	char file[512];
+	bool replaced = false;
+	int sig, i;
+
+	for (;;) {
+		sig = sigtimedwait(sigs, NULL, &tick);
+		if (sig == SIGPIPE || (sig < 0 && errno == EINTR))
+			continue;
+		if (sig > 0)
+			return 0;
+		if (replaced || maps_fd < 0 ||
+		    maps_fd_replaced(maps_fd, file, sizeof(file)) != 1)
+			continue;
+		replaced = true;
+		if (!activated) {
+			logf_("runs %s, replaced on disk since it started: "
+			      "restart rotad-siem to run the new code",
+			    file);
+			continue;
+		}
+		logf_("runs %s, replaced on disk since it started: ending "
+		      "once idle; the socket stays open for the next start",
+		    file);
+		if ((*quiesced = MHD_quiesce_daemon(d)) == MHD_INVALID_SOCKET) {
+			*quiesced = -1;
+			logf_("cannot stop accepting; going on");
+			continue;
+		}
+		for (i = 0; i < DRAIN_SECONDS * 10; i++) {
+			info = MHD_get_daemon_info(
+			    d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+			if (info == NULL || info->num_connections == 0)
+				break;
+			sig = sigtimedwait(sigs, NULL, &short_tick);
+			if (sig > 0 && sig != SIGPIPE)
+				break;
+		}
+		return EXIT_REPLACED;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	struct state st;
+	struct activation act = { -1, -1, 0 };
 	struct secret *cert = NULL, *key = NULL, *auth = NULL;
 	struct MHD_Daemon *d = NULL;
 	struct passwd *pw = NULL;
 	uid_t uid = getuid();
 	gid_t gid = getgid();
 	sigset_t sigs;
-	char why[512];
-	int fd = -1, sig, rc = 1;
+	char why[512], where[INET6_ADDRSTRLEN + 16];
+	int fd = -1, maps_fd = -1, quiesced = -1, rc = 1, r;
+	bool activated, keep_state = false;
+	const char *bound = "this start";
+	int64_t not_before;
 
 	memset(&st, 0, sizeof(st));
 	if (parse_options(argc, argv, &st.o) < 0)
@@ -738,8 +841,26 @@ main(int argc, char **argv)
 	}
 
 	/* Acquire: the socket and every file, while we may still read them. */
-	if ((fd = bind_listen(st.o.listen, why, sizeof(why))) < 0 ||
-	    read_file(st.o.cert, CERT_FILE_MAX, false, uid, &cert, why,
+	if (activation_take(&act, why, sizeof(why)) < 0) {
+		logf_("%s", why);
+		goto out;
+	}
+	activated = act.listen_fd >= 0;
+	if (activated == (st.o.listen != NULL)) {
+		logf_(activated ? "--listen, and a socket from systemd: name "
+				  "one, not both"
+				: "name --listen ADDR:PORT, or start from a "
+				  "socket unit (rotad-siem.socket)");
+		goto out;
+	}
+	if (activated) {
+		fd = act.listen_fd;
+		act.listen_fd = -1;
+	} else if ((fd = bind_listen(st.o.listen, why, sizeof(why))) < 0) {
+		logf_("%s", why);
+		goto out;
+	}
+	if (read_file(st.o.cert, CERT_FILE_MAX, false, uid, &cert, why,
 		sizeof(why)) < 0 ||
 	    read_file(st.o.key, KEY_FILE_MAX * 4, true, uid, &key, why,
 		sizeof(why)) < 0 ||
@@ -768,17 +889,45 @@ main(int argc, char **argv)
 		logf_("out of memory");
 		goto out;
 	}
+	/* Our code, read again once a second once no file may be opened. */
+	maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 
 	warm_up(&st.auth);
 
 	/*
 	 * The replay cache starts empty: what an earlier life of ours
-	 * accepted is forgotten.  That life held the port until our bind
-	 * succeeded, so whatever it accepted was signed before now (with
-	 * the SIEM's clock in step): refuse every timestamp before the
-	 * first whole second from now on, and nothing need be persisted.
+	 * accepted is forgotten.  That life ended before we started (it
+	 * held the port until our bind succeeded, or systemd starts us
+	 * only once it is gone), so whatever it accepted was signed before
+	 * now (with the SIEM's clock in step): refuse every timestamp
+	 * before the first whole second from now on, and nothing need be
+	 * persisted.  Unless that life handed its cache over (activation.h):
+	 * then its bound holds, and what it accepted is in our cache.
 	 */
 	st.auth.not_before = now_ceil_seconds(CLOCK_REALTIME);
+	if (st.auth.mode == SIEM_AUTH_HMAC && act.passed) {
+		r = activation_load(
+		    &act, st.replay, (int64_t)time(NULL), &not_before);
+		if (r == 0 && not_before < st.auth.not_before) {
+			st.auth.not_before = not_before;
+			bound = "the bound of the life before, whose replay "
+				"cache was handed over";
+		} else if (r != 0 && r != -ENOENT) {
+			logf_("the replay state the life before left: %s; "
+			      "starting without it",
+			    r == -EINVAL ? "not one for this --window"
+					 : strerror(-r));
+		}
+		keep_state = true;
+	} else if (st.auth.mode == SIEM_AUTH_HMAC && activated &&
+	    getenv("NOTIFY_SOCKET") != NULL) {
+		if (activation_store(&act, why, sizeof(why)) < 0)
+			logf_("%s: the next start begins without this "
+			      "one's replay cache",
+			    why);
+		else
+			keep_state = true;
+	}
 
 	/* Lock down, before the first byte of a request is read. */
 	if (lockdown_drop(pw != NULL ? st.o.user : NULL, uid, gid, why,
@@ -795,9 +944,10 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	d = MHD_start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, on_request, &st, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	sock_name(fd, where, sizeof(where));
+	d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+		MHD_USE_TLS | MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, on_request, &st, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 	    NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_MEM_CERT,
 	    (const char *)secret_data(cert), MHD_OPTION_HTTPS_MEM_KEY,
 	    (const char *)secret_data(key), MHD_OPTION_HTTPS_PRIORITIES,
@@ -810,30 +960,40 @@ main(int argc, char **argv)
 		logf_("cannot start the HTTPS server (certificate or key?)");
 		goto out;
 	}
-	fd = -1; /* libmicrohttpd's now */
+	/* The socket is libmicrohttpd's now, until it gives it back. */
+	fd = -1;
 	/* The TLS key is libmicrohttpd's copy now; wipe ours. */
 	secret_free(key);
 	key = NULL;
 	if (st.auth.mode == SIEM_AUTH_HMAC)
-		logf_("listening on https://%s%s as uid %u, hmac "
-		      "authentication; refusing timestamps before %lld "
-		      "(this start)",
-		    st.o.listen, PATH, (unsigned)uid,
-		    (long long)st.auth.not_before);
+		logf_("listening on https://%s%s%s as uid %u, hmac "
+		      "authentication; refusing timestamps before %lld (%s)",
+		    where, PATH, activated ? " (socket from systemd)" : "",
+		    (unsigned)uid, (long long)st.auth.not_before, bound);
 	else
-		logf_("listening on https://%s%s as uid %u, bearer "
+		logf_("listening on https://%s%s%s as uid %u, bearer "
 		      "authentication",
-		    st.o.listen, PATH, (unsigned)uid);
-	do
-		rc = sigwait(&sigs, &sig);
-	while (rc == 0 && sig == SIGPIPE);
-	logf_("stopping");
-	rc = 0;
+		    where, PATH, activated ? " (socket from systemd)" : "",
+		    (unsigned)uid);
+	rc = watch(d, &sigs, maps_fd, activated, &quiesced);
+	logf_(rc == EXIT_REPLACED ? "ending for the next start" : "stopping");
 out:
-	if (d != NULL)
+	if (d != NULL) {
 		MHD_stop_daemon(d);
+		/* Stopped: nothing accepts more; what it accepted is cached. */
+		if (keep_state &&
+		    (r = activation_save(&act, st.replay, st.auth.not_before,
+			 (int64_t)time(NULL))) < 0)
+			logf_("cannot hand the replay cache over: %s",
+			    strerror(-r));
+	}
 	if (fd >= 0)
 		close(fd);
+	if (quiesced >= 0)
+		close(quiesced);
+	if (maps_fd >= 0)
+		close(maps_fd);
+	activation_close(&act);
 	siem_replay_free(st.replay);
 	bucket_table_free(st.buckets);
 	secret_free(auth);

@@ -251,3 +251,83 @@ siem_replay_add(struct siem_replay *c, const unsigned char *mac,
 	slot->expires = timestamp + c->window + 1;
 	return 0;
 }
+
+/* ---- the cache from one life to the next ---- */
+
+size_t
+siem_replay_state_size(const struct siem_replay *c)
+{
+	return SIEM_REPLAY_HEADER + c->capacity * SIEM_REPLAY_ENTRY;
+}
+
+long
+siem_replay_save(const struct siem_replay *c, int64_t not_before, int64_t now,
+    unsigned char *buf, size_t size)
+{
+	unsigned char *p = buf + SIEM_REPLAY_HEADER;
+	uint32_t count = 0;
+	size_t i;
+
+	if (size < siem_replay_state_size(c) || c->capacity > UINT32_MAX)
+		return -ENOSPC;
+	for (i = 0; i < c->capacity; i++) {
+		const struct replay_entry *e = &c->e[i];
+
+		if (e->expires == 0 || e->expires < now)
+			continue;
+		memcpy(p, e->mac, SIEM_MAC_LEN);
+		memcpy(p + SIEM_MAC_LEN, &e->expires, 8);
+		p += SIEM_REPLAY_ENTRY;
+		count++;
+	}
+	memcpy(buf, SIEM_REPLAY_MAGIC, 8);
+	memcpy(buf + 8, &c->window, 8);
+	memcpy(buf + 16, &not_before, 8);
+	memcpy(buf + 24, &count, 4);
+	return (long)(p - buf);
+}
+
+int
+siem_replay_load(struct siem_replay *c, const unsigned char *buf, size_t len,
+    int64_t now, int64_t *not_before)
+{
+	int64_t window, nb, expires;
+	uint32_t count, i;
+	size_t k = 0;
+
+	if (len < SIEM_REPLAY_HEADER || memcmp(buf, SIEM_REPLAY_MAGIC, 8) != 0)
+		return -EINVAL;
+	memcpy(&window, buf + 8, 8);
+	memcpy(&nb, buf + 16, 8);
+	memcpy(&count, buf + 24, 4);
+	/*
+	 * Entries kept for another window expire at other times: a longer
+	 * window now would let a MAC pass again once its entry lapsed.
+	 */
+	if (window != c->window || count > c->capacity || nb < 0 ||
+	    (len - SIEM_REPLAY_HEADER) / SIEM_REPLAY_ENTRY < count)
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		const unsigned char *p =
+		    buf + SIEM_REPLAY_HEADER + (size_t)i * SIEM_REPLAY_ENTRY;
+
+		memcpy(&expires, p + SIEM_MAC_LEN, 8);
+		/*
+		 * An entry lives at most two windows past the save (a
+		 * timestamp a window ahead, kept a window on), and the save
+		 * was before now: one beyond is not ours, or the clock went
+		 * back; either way the state is not to be trusted.
+		 */
+		if (expires <= 0 || expires > now + 2 * c->window + 1) {
+			memset(c->e, 0, c->capacity * sizeof(c->e[0]));
+			return -EINVAL;
+		}
+		if (expires < now)
+			continue;
+		memcpy(c->e[k].mac, p, SIEM_MAC_LEN);
+		c->e[k].expires = expires;
+		k++;
+	}
+	*not_before = nb;
+	return 0;
+}

@@ -83,4 +83,35 @@ void siem_replay_free(struct siem_replay *c);
 int siem_replay_add(struct siem_replay *c, const unsigned char *mac,
     int64_t timestamp, int64_t now);
 
+/*
+ * The cache handed from one life of rotad-siem to the next, through a
+ * memory file systemd keeps for the service (its file descriptor store):
+ * with it, the next life knows what this one accepted and need not
+ * refuse every timestamp from before its own start.  Host byte order
+ * (the file never leaves the machine):
+ *
+ *   "rsiemrp1"  8 bytes, written last (a torn write is no state)
+ *   window      int64, the --window it was kept for
+ *   not_before  int64, the earliest timestamp that life accepted
+ *   count       uint32
+ *   count x     MAC (32 bytes), expires (int64)
+ *
+ * siem_replay_state_size(): the bytes siem_replay_save() may need.
+ * siem_replay_save(): the live entries at NOW into BUF; the length, or
+ * -ENOSPC.  siem_replay_load(): into an empty C, entries expired at NOW
+ * dropped; *NOT_BEFORE set.  0, or -EINVAL for anything else than such a
+ * state (bad magic, another window, a count beyond C's capacity, short,
+ * an entry expiring later than any this window makes), C left empty.  Fuzzed
+ * (tests/fuzz/fuzz_siem_replay.c).
+ */
+#define SIEM_REPLAY_MAGIC "rsiemrp1"
+#define SIEM_REPLAY_HEADER (8 + 8 + 8 + 4)
+#define SIEM_REPLAY_ENTRY (SIEM_MAC_LEN + 8)
+
+size_t siem_replay_state_size(const struct siem_replay *c);
+long siem_replay_save(const struct siem_replay *c, int64_t not_before,
+    int64_t now, unsigned char *buf, size_t size);
+int siem_replay_load(struct siem_replay *c, const unsigned char *buf,
+    size_t len, int64_t now, int64_t *not_before);
+
 #endif

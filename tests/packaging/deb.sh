@@ -30,6 +30,7 @@ cd "$(dirname "$0")/../.."
 . tests/packaging/lib.sh
 ROOT=$PWD
 CHECK=$ROOT/tests/packaging/unit_check.py
+SDSOCK=$ROOT/tests/integration/lib/sdsocket.py
 
 pkg_preflight dpkg-buildpackage lintian systemd-analyze strace setpriv \
     unshare runuser python3
@@ -109,6 +110,7 @@ files_ok=0
 for f in /usr/sbin/rotad /usr/bin/rotactl /usr/libexec/rotad-worker \
     /usr/libexec/rotad-deliver /usr/share/man/man8/rotad-deliver.8.gz \
     /usr/sbin/rotad-siem /lib/systemd/system/rotad-siem.service \
+    /lib/systemd/system/rotad-siem.socket \
     /usr/share/man/man8/rotad-siem.8.gz \
     /lib/systemd/system/rotad.service /usr/lib/sysusers.d/rotad.conf \
     /usr/lib/tmpfiles.d/rotad.conf \
@@ -180,7 +182,14 @@ analyze "$UNIT"
 # rotad-siem's unit: off until the operator enables it, hardened, and its
 # filter lets rotad-siem's own lock-down and seccomp allow-list through.
 SUNIT=/lib/systemd/system/rotad-siem.service
+SSOCK=/lib/systemd/system/rotad-siem.socket
 analyze "$SUNIT"
+out=$(systemd-analyze verify "$SSOCK" 2>&1)
+[ $? -eq 0 ] && [ -z "$out" ]
+verdict "systemd-analyze verify $SSOCK" $? "$out"
+out=$(python3 "$CHECK" settings "$SSOCK" ListenStream=0.0.0.0:8443 \
+    PartOf=rotad.service WantedBy=sockets.target 2>&1)
+verdict "rotad-siem.socket: systemd binds 0.0.0.0:8443 for it, stopped with rotad" $? "$out"
 
 out=$(python3 "$CHECK" settings "$SUNIT" User=rotad-siem Group=rotad-siem \
     SupplementaryGroups=rotad CapabilityBoundingSet= '!AmbientCapabilities' \
@@ -188,19 +197,21 @@ out=$(python3 "$CHECK" settings "$SUNIT" User=rotad-siem Group=rotad-siem \
     'InaccessiblePaths~-/var/lib/rotad' 'InaccessiblePaths~-/etc/rotad/master.key' \
     'InaccessiblePaths~-/etc/rotad/rotad.yaml' 'InaccessiblePaths~-/etc/rotad/conf.d' \
     ProtectHome=yes PrivateTmp=yes PrivateDevices=yes \
-    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
+    'RestrictAddressFamilies=AF_UNIX' \
     'SystemCallFilter~@system-service' 'SystemCallFilter~~@privileged' \
-    MemoryDenyWriteExecute=yes Requires=rotad.service \
+    MemoryDenyWriteExecute=yes 'Requires~rotad.service' \
     'LoadCredential~siem.key:/etc/rotad/siem.key' \
     'LoadCredential~siem.secret:/etc/rotad/siem.secret' \
-    'Environment~ROTAD_SIEM_AUTH=--hmac-key-file' 2>&1)
-verdict "rotad-siem.service: its own user, no capability, no store nor key, no writes, AF_UNIX AF_INET AF_INET6, a system-call filter" $? "$out"
+    'Environment~ROTAD_SIEM_AUTH=--hmac-key-file' \
+    'Requires~rotad-siem.socket' FileDescriptorStoreMax=1 NotifyAccess=main \
+    RestartForceExitStatus=3 SuccessExitStatus=3 2>&1)
+verdict "rotad-siem.service: its own user, no capability, no store nor key, no writes, AF_UNIX alone, a system-call filter, its socket systemd's and a store for its replay cache" $? "$out"
 
 # Debian's enabling is a symlink into a .wants directory, made by the
 # postinst whether or not systemd runs.
-wants=$(find /etc/systemd/system -name 'rotad*.service' 2>/dev/null | sort)
+wants=$(find /etc/systemd/system -name 'rotad*.service' -o -name 'rotad*.socket' 2>/dev/null | sort)
 [ "$wants" = /etc/systemd/system/multi-user.target.wants/rotad.service ]
-verdict "rotad.service is enabled by the install, rotad-siem.service is not" $? \
+verdict "rotad.service is enabled by the install, rotad-siem.service and .socket are not" $? \
     "links: ${wants:-none}"
 
 # What rotad-siem may call once its own filter is on (siem/lockdown.c)
@@ -304,8 +315,11 @@ verdict "a script-provider user rotates to committed" $? \
 # rotad-siem as its unit runs it: user rotad-siem with rotad's group
 # added, no capability, its three files as systemd hands credentials over
 # where it has no ACLs (rotad-siem's, 0400, in a directory of its, 0500),
-# the unit's ExecStart= with its Environment= defaults (but the address);
-# under strace, to hold what it did against the unit's filters.  A signed
+# the unit's ExecStart= with its Environment= defaults; its socket bound
+# and passed as rotad-siem.socket has systemd do it, with a store for its
+# replay cache (tests/integration/lib/sdsocket.py; here on 127.0.0.1);
+# under strace (-D: the traced process keeps the PID systemd's passing
+# names), to hold what it did against the unit's filters.  A signed
 # request rotates deb-test.
 siem_run() {
 	local c=$T/siem-creds i ts sig body out run cmd auth nb
@@ -322,12 +336,14 @@ siem_run() {
 	pkg_unit_setpriv "$SUNIT"
 	auth=$(sed -n 's/^Environment=ROTAD_SIEM_AUTH=//p' "$SUNIT")
 	cmd=$(sed -n 's/^ExecStart=//p' "$SUNIT" | sed -e "s|%d|$c|g" \
-	    -e "s|\${ROTAD_SIEM_LISTEN}|127.0.0.1:$SIEMPORT|" \
 	    -e "s|\${ROTAD_SIEM_AUTH}|$auth|" -e 's|\$ROTAD_SIEM_OPTIONS||')
 	echo "$cmd" >"$T/siem.log"
+	mkdir -m 0755 "$T/sd" || return 1
 	# shellcheck disable=SC2086
-	(cd / && exec strace -f -qq -o "$T/siem-strace.log" "${PKG_SETPRIV[@]}" \
-	    env -i $cmd) 2>>"$T/siem.log" &
+	(cd / && exec python3 "$SDSOCK" --clear-env \
+	    --listen "127.0.0.1:$SIEMPORT" --dir "$T/sd" -- \
+	    "$(command -v strace)" -D -f -qq -o "$T/siem-strace.log" \
+	    "$(command -v "${PKG_SETPRIV[0]}")" "${PKG_SETPRIV[@]:1}" $cmd) 2>>"$T/siem.log" >"$T/sd.log" &
 	SIEMPID=$!
 	for i in $(seq 100); do
 		grep -q 'listening on' "$T/siem.log" && break
@@ -363,8 +379,11 @@ if command -v curl >/dev/null && command -v openssl >/dev/null; then
 	verdict "rotad-siem started as its unit starts it (user rotad-siem, group rotad added, credentials): a signed request rotates deb-test, trigger siem_alert" $? \
 	    "$(cat "$T/siem.log")" "$(cat "$T/siem-answer.log" 2>/dev/null)"
 	u=$(stat -c %U "/proc/$(pgrep -P "${SIEMPID:-0}" | head -n 1)" 2>/dev/null)
-	# shellcheck disable=SC2046
-	kill -TERM $(pgrep -P "${SIEMPID:-0}") 2>/dev/null
+	grep -q "listening on https://127.0.0.1:$SIEMPORT/v1/rotate (socket from systemd)" "$T/siem.log" &&
+	    grep -q '^stored replay$' "$T/sd.log"
+	verdict "rotad-siem took its socket from systemd and gave the store a file for its replay cache" $? \
+	    "$(cat "$T/sd.log")" "$(tail -3 "$T/siem.log")"
+	kill -TERM "${SIEMPID:-0}" 2>/dev/null
 	wait "$SIEMPID"
 	st=$?
 	SIEMPID=

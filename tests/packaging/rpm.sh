@@ -56,6 +56,7 @@ cat >"$T/expected" <<'EOF'
 /etc/rotad/rotad.yaml
 /usr/bin/rotactl
 /usr/lib/systemd/system/rotad-siem.service
+/usr/lib/systemd/system/rotad-siem.socket
 /usr/lib/systemd/system/rotad.service
 /usr/lib/sysusers.d/rotad.conf
 /usr/lib/tmpfiles.d/rotad.conf
@@ -109,7 +110,7 @@ grep -q 'useradd -r -g rotad -d /var/lib/rotad -s /sbin/nologin' "$T/PREIN" &&
     grep -q '/usr/sbin/rotad --init' "$T/POSTIN" &&
     grep -q 'chown rotad:rotad /var/lib/rotad/rotad.db' "$T/POSTIN" &&
     grep -q 'if \[ "$1" -eq 0 \]' "$T/PREUN" &&
-    grep -q 'systemctl --no-reload disable --now rotad-siem.service rotad.service' "$T/PREUN" &&
+    grep -q 'systemctl --no-reload disable --now rotad-siem.socket rotad-siem.service' "$T/PREUN" &&
     grep -q 'systemctl try-restart rotad.service rotad-siem.service' "$T/POSTUN" &&
     grep -q 'preset rotad.service' "$T/POSTIN" &&
     ! grep -q 'preset.*rotad-siem' "$T/POSTIN" &&

@@ -22,6 +22,8 @@
 #                      secret files root's, 0600; PORT (free a moment
 #                      ago) and URL.  0, or 1 with openssl's complaint
 #                      on stderr.
+#   siem_begin         siem_setup, or else a plan of one failing case and
+#                      exit 1 (the caller's EXIT trap cleans up).
 #   start_siem LOG ARGS...
 #                      rotad-siem on PORT with the certificate, key and
 #                      T/rotad.sock, and ARGS (--hmac-key-file ... or
@@ -64,6 +66,13 @@ siem_setup() {
 	PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') ||
 	    return 1
 	URL=https://127.0.0.1:$PORT/v1/rotate
+}
+
+siem_begin() {
+	siem_setup 2>"$T/setup.err" && return 0
+	echo "1..1"
+	not_ok "users, certificate and keys for rotad-siem" "$(cat "$T/setup.err")"
+	exit 1
 }
 
 siem_rotad_yaml() {
