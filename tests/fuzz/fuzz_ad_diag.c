@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "oneline.h"
 #include "../../providers/ldap.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,7 +22,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ad_diag d;
 	char *text, line[32];
-	size_t i, n;
 
 	if ((text = malloc(size + 1)) == NULL)
 		return 0;
@@ -37,13 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(line, 'x', sizeof(line));
 	provider_one_line(text, line, sizeof(line));
-	n = strnlen(line, sizeof(line));
-	if (n == sizeof(line) ||
-	    (n > 0 && (line[0] == ' ' || line[n - 1] == ' ')))
-		abort();
-	for (i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			abort();
+	oneline_check(line, sizeof(line));
 	free(text);
 	return 0;
 }
