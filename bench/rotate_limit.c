@@ -14,7 +14,9 @@
  *   - a new password, 18 bytes from the OpenSSL CSPRNG, base64;
  *   - hashed on the client where the server allows it, and only the hash
  *     sent over the admin session: PostgreSQL's SCRAM-SHA-256 verifier
- *     (PQencryptPasswordConn, 4096 iterations, as rotad's worker does),
+ *     (4096 iterations, made with OpenSSL's PBKDF2 by providers/scram.c
+ *     as rotad's worker makes it: libpq's PQencryptPasswordConn() makes
+ *     the same string in three times the CPU),
  *     MariaDB's mysql_native_password hash (SHA1(SHA1(pw)), sent with
  *     ALTER USER ... IDENTIFIED BY PASSWORD '*HEX'; the accounts must use
  *     that plugin, as they do by default on MariaDB 10.11);
@@ -57,6 +59,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+#include "scram.h"
 
 #define PW_BYTES 18   /* base64: 24 characters, no padding */
 #define PW_MAX 64     /* room for a stored password and its NUL */
@@ -154,14 +158,13 @@ pg_change(
     void *admin, const struct conn_info *ci, const char *login, const char *pw)
 {
 	PGconn *c = admin;
-	char *verifier = NULL, *ident = NULL, *lit = NULL, sql[1024], line[512];
+	char verifier[SCRAM_VERIFIER_MAX], *ident = NULL, *lit = NULL;
+	char sql[1024], line[512];
 	PGresult *pr = NULL;
 	int r = -1;
 
-	verifier = PQencryptPasswordConn(c, pw, login, "scram-sha-256");
-	if (verifier == NULL) {
-		complain("%s: no verifier: %s", login,
-		    one_line(PQerrorMessage(c), line, sizeof(line)));
+	if (scram_verifier(pw, verifier, sizeof(verifier)) < 0) {
+		complain("%s: no verifier", login);
 		goto out;
 	}
 	ident = PQescapeIdentifier(c, login, strlen(login));
@@ -183,7 +186,6 @@ out:
 	PQclear(pr);
 	PQfreemem(lit);
 	PQfreemem(ident);
-	PQfreemem(verifier);
 	return r;
 }
 
