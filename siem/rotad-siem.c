@@ -915,8 +915,9 @@ main(int argc, char **argv)
 		} else if (r != 0 && r != -ENOENT) {
 			logf_("the replay state the life before left: %s; "
 			      "starting without it",
-			    r == -EINVAL ? "not one for this --window"
-					 : strerror(-r));
+			    r == -EINVAL
+				? "damaged, or kept for another --window"
+				: strerror(-r));
 		}
 		keep_state = true;
 	} else if (st.auth.mode == SIEM_AUTH_HMAC && activated &&
