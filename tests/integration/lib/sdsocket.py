@@ -81,6 +81,8 @@ def main():
                        NOTIFY_SOCKET=npath)
             os.execvpe(o.cmd[0], o.cmd, env)
         log("start %d pid %d fds %s" % (starts, child, " ".join(names)))
+        if stopping:  # a SIGTERM between the fork and the line above
+            os.kill(child, signal.SIGTERM)
         status = None
         while status is None:
             try:
@@ -117,6 +119,8 @@ def main():
             sys.exit(status if status >= 0 else 128 - status)
         log("restart in %g" % o.restart_delay)
         time.sleep(o.restart_delay)
+        if stopping:  # a SIGTERM while waiting: start nothing more
+            sys.exit(0)
 
 
 if __name__ == "__main__":
