@@ -853,6 +853,20 @@ main(int argc, char **argv)
 				  "socket unit (rotad-siem.socket)");
 		goto out;
 	}
+	/*
+	 * 0.1.0's unit took the address from ROTAD_SIEM_LISTEN; a drop-in
+	 * that still sets it would now be ignored, and the socket unit's
+	 * 0.0.0.0 listened on instead of the address it named.  Refuse,
+	 * loudly, rather than listen wider than the operator asked.
+	 */
+	if (activated && getenv("ROTAD_SIEM_LISTEN") != NULL) {
+		logf_("ROTAD_SIEM_LISTEN is set (%.64s), but the address is "
+		      "rotad-siem.socket's now: move it to ListenStream= "
+		      "there (systemctl edit rotad-siem.socket) and remove "
+		      "it from rotad-siem.service's drop-in",
+		    getenv("ROTAD_SIEM_LISTEN"));
+		goto out;
+	}
 	if (activated) {
 		fd = act.listen_fd;
 		act.listen_fd = -1;

@@ -42,7 +42,7 @@ if [ ! -x "$SIEM" ]; then
 	exit 0
 fi
 
-mkdir -p "$T/conf.d" "$T/sd" "$T/sd2"
+mkdir -p "$T/conf.d" "$T/sd" "$T/sd2" "$T/sd3"
 chmod 711 "$T"
 siem_begin
 printf 'first-secret-of-app-7Qx\n' >"$T/app.pw"
@@ -85,7 +85,7 @@ chmod 755 "$T/inns"
 ARGS=(--cert "$T/tls.crt" --key "$T/tls.key" --socket "$T/rotad.sock"
     --user "$SU" --hmac-key-file "$T/hmac.key")
 
-echo "1..11"
+echo "1..12"
 rotad_start "$T/rotad.yaml" "$T/log"
 verdict "rotad starts" $? "$ROTAD_OUT" "$(tail -n 5 "$T/log")"
 
@@ -166,7 +166,19 @@ st=$?
 verdict "a socket from systemd and --listen: refused" $? "status $st" \
     "$(cat "$T/siem2.log")"
 
-# 10, 11: started with --listen (no one holds the socket for it), the same
+# 10: the unit's old way of naming the address, ROTAD_SIEM_LISTEN in a
+# drop-in, left after an upgrade: refused, rather than listening on the
+# socket unit's wider address.
+timeout 20 env ROTAD_SIEM_LISTEN=10.9.9.9:8443 python3 "$SDSOCK" \
+    --listen "127.0.0.1:$PORT2" --dir "$T/sd3" -- "$SIEM" "${ARGS[@]}" \
+    >"$T/sd3.log" 2>"$T/siem4.log"
+st=$?
+[ $st -ne 0 ] && grep -q 'ROTAD_SIEM_LISTEN is set (10.9.9.9:8443), but the address is rotad-siem.socket.s now' "$T/siem4.log" &&
+    ! grep -q 'listening on' "$T/siem4.log"
+verdict "ROTAD_SIEM_LISTEN left in a drop-in: refused, naming where the address goes" $? \
+    "status $st" "$(cat "$T/siem4.log")"
+
+# 11, 12: started with --listen (no one holds the socket for it), the same
 # replacement: it says a restart is needed, once, and goes on serving.
 : >"$T/siem3.log"
 "$T/inns" "$T/mhd2.so" "$SIEM" --listen "127.0.0.1:$PORT2" "${ARGS[@]}" \
