@@ -73,6 +73,7 @@
 
 #include "control.h"
 #include "protocol.h"
+#include "why.h"
 
 _Static_assert(CONTROL_LINE_MAX == PROTOCOL_LINE_MAX, "line limits differ");
 _Static_assert((int)CONTROL_RIGHT_READ == (int)PROTOCOL_RIGHT_READ &&
@@ -175,19 +176,6 @@ struct held_line {
 static void process(struct control_conn *conn);
 static void drop_held(struct control_conn *conn);
 static unsigned conn_rights(const struct control_conn *conn);
-
-static int __attribute__((format(printf, 4, 5)))
-errf(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* ---- closing ---- */
 
@@ -1148,28 +1136,29 @@ clear_stale(const struct sockaddr_un *sa, char *err, size_t errlen)
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		return errf(err, errlen, -errno, "cannot stat %s: %s", path,
+		return why_fail(err, errlen, -errno, "cannot stat %s: %s", path,
 		    strerror(errno));
 	}
 	if (!S_ISSOCK(st.st_mode))
-		return errf(err, errlen, -EEXIST,
+		return why_fail(err, errlen, -EEXIST,
 		    "%s exists and is not a socket; refusing to replace it",
 		    path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return errf(err, errlen, -errno, "socket: %s", strerror(errno));
+		return why_fail(
+		    err, errlen, -errno, "socket: %s", strerror(errno));
 	r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	e = errno;
 	close(fd);
 	/* EAGAIN: a listener whose backlog is full is alive all the same. */
 	if (r == 0 || e == EAGAIN || e == EINPROGRESS)
-		return errf(err, errlen, -EADDRINUSE,
+		return why_fail(err, errlen, -EADDRINUSE,
 		    "another rotad is running on %s", path);
 	if (e != ECONNREFUSED)
-		return errf(
+		return why_fail(
 		    err, errlen, -e, "cannot check %s: %s", path, strerror(e));
 	if (unlink(path) < 0 && errno != ENOENT)
-		return errf(err, errlen, -errno,
+		return why_fail(err, errlen, -errno,
 		    "cannot remove the stale socket %s: %s", path,
 		    strerror(errno));
 	return 0;
@@ -1218,7 +1207,8 @@ bind_socket(const struct sockaddr_un *sa, gid_t gid, struct stat *ret_st,
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return errf(err, errlen, -errno, "socket: %s", strerror(errno));
+		return why_fail(
+		    err, errlen, -errno, "socket: %s", strerror(errno));
 	old = umask(0117);
 	r = bind(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	umask(old);
@@ -1226,31 +1216,32 @@ bind_socket(const struct sockaddr_un *sa, gid_t gid, struct stat *ret_st,
 		r = -errno;
 		if (r == -ENOENT) {
 			snprintf(dir, sizeof(dir), "%s", path);
-			errf(err, errlen, r,
+			why_fail(err, errlen, r,
 			    "cannot bind %s: directory %s does not exist "
 			    "(systemd's RuntimeDirectory= creates it)",
 			    path, dirname(dir));
 		} else if (r == -EADDRINUSE) {
-			errf(err, errlen, r, "another rotad is running on %s",
-			    path);
+			why_fail(err, errlen, r,
+			    "another rotad is running on %s", path);
 		} else {
-			errf(err, errlen, r, "cannot bind %s: %s", path,
+			why_fail(err, errlen, r, "cannot bind %s: %s", path,
 			    strerror(-r));
 		}
 		goto fail;
 	}
 	if (chmod(path, 0660) < 0) {
-		r = errf(err, errlen, -errno, "cannot chmod %s: %s", path,
+		r = why_fail(err, errlen, -errno, "cannot chmod %s: %s", path,
 		    strerror(errno));
 		goto fail_unlink;
 	}
 	if (gid != (gid_t)-1 && lchown(path, (uid_t)-1, gid) < 0) {
-		r = errf(err, errlen, -errno, "cannot give %s to group %u: %s",
-		    path, (unsigned)gid, strerror(errno));
+		r = why_fail(err, errlen, -errno,
+		    "cannot give %s to group %u: %s", path, (unsigned)gid,
+		    strerror(errno));
 		goto fail_unlink;
 	}
 	if (lstat(path, ret_st) < 0) {
-		r = errf(err, errlen, -errno, "cannot stat %s: %s", path,
+		r = why_fail(err, errlen, -errno, "cannot stat %s: %s", path,
 		    strerror(errno));
 		goto fail_unlink;
 	}
@@ -1304,27 +1295,27 @@ control_start(uv_loop_t *loop, const struct control_config *cfg,
 
 	*ret = NULL;
 	if (cfg->path == NULL || cfg->path[0] == '\0' || cfg->dispatch == NULL)
-		return errf(err, errlen, -EINVAL,
+		return why_fail(err, errlen, -EINVAL,
 		    "control socket: no path or no handler");
 	if (strlen(cfg->path) >= sizeof(sa.sun_path))
-		return errf(err, errlen, -ENAMETOOLONG,
+		return why_fail(err, errlen, -ENAMETOOLONG,
 		    "socket path %s is longer than %zu bytes", cfg->path,
 		    sizeof(sa.sun_path) - 1);
 	memcpy(sa.sun_path, cfg->path, strlen(cfg->path) + 1);
 	if (cfg->group != NULL) {
 		r = lookup_group(cfg->group, &gid);
 		if (r == -ENOENT)
-			return errf(err, errlen, -EINVAL,
+			return why_fail(err, errlen, -EINVAL,
 			    "socket group '%s' does not exist", cfg->group);
 		if (r < 0)
-			return errf(err, errlen, r,
+			return why_fail(err, errlen, r,
 			    "cannot look up group '%s': %s", cfg->group,
 			    strerror(-r));
 	}
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->path = strdup(cfg->path)) == NULL) {
-		r = errf(err, errlen, -ENOMEM, "out of memory");
+		r = why_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	r = clear_stale(&sa, err, errlen);
@@ -1364,7 +1355,7 @@ control_start(uv_loop_t *loop, const struct control_config *cfg,
 		    (uv_stream_t *)&c->server, BACKLOG, connection_cb);
 	}
 	if (r < 0) {
-		errf(err, errlen, r, "cannot listen on %s: %s", c->path,
+		why_fail(err, errlen, r, "cannot listen on %s: %s", c->path,
 		    uv_strerror(r));
 		if (fd >= 0)
 			close(fd);

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "why.h" /* why_fail(): printf into ERR, return R */
 
 /* Bytes the backend keeps for us: ciphertexts, payloads.  Not secret. */
 struct store_blob {
@@ -155,9 +156,5 @@ int store_error_class_from_name(const char *name);
 
 /* Whether S is a lowercase UUID, as store_run_id_new() makes. */
 bool store_run_id_valid(const char *s);
-
-/* printf into ERR (may be NULL); returns R, for `return fail(...)`. */
-int store_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 #endif

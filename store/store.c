@@ -33,7 +33,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,21 +95,7 @@ static const char *const error_class_names[] = {
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-int
-store_fail(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
-
-#define fail(st, r, ...)                                                       \
-	store_fail((st)->err, sizeof((st)->err), r, __VA_ARGS__)
+#define fail(st, r, ...) why_fail((st)->err, sizeof((st)->err), r, __VA_ARGS__)
 
 /* ---- names ---- */
 
@@ -347,7 +332,7 @@ find_backend(const char *location, const struct store_backend_ops **ret,
 			return 0;
 		}
 	}
-	return store_fail(err, errlen, -EPROTONOSUPPORT,
+	return why_fail(err, errlen, -EPROTONOSUPPORT,
 	    "%.*s: this rotad has no such store backend", (int)n, location);
 }
 
@@ -419,11 +404,11 @@ store_open(const char *location, const struct secret *master_key,
 	if (location == NULL)
 		location = STORE_DEFAULT_PATH;
 	if (master_key == NULL || secret_len(master_key) != STORE_KEY_LEN)
-		return store_fail(err, errlen, -EINVAL,
+		return why_fail(err, errlen, -EINVAL,
 		    "a master key is %d bytes", STORE_KEY_LEN);
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
-		return store_fail(err, errlen, -ENOMEM, "out of memory");
+		return why_fail(err, errlen, -ENOMEM, "out of memory");
 	r = find_backend(location, &st->ops, st->err, sizeof(st->err));
 	if (r < 0)
 		goto out;
@@ -441,7 +426,7 @@ store_open(const char *location, const struct secret *master_key,
 	st = NULL;
 out:
 	if (st != NULL)
-		store_fail(err, errlen, r, "%s", st->err);
+		why_fail(err, errlen, r, "%s", st->err);
 	store_close(st);
 	return r;
 }

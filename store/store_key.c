@@ -45,11 +45,11 @@ store_key_create(const char *path, char *err, size_t errlen)
 	if (fd < 0) {
 		r = -errno;
 		if (r == -EEXIST)
-			r = store_fail(err, errlen, r,
+			r = why_fail(err, errlen, r,
 			    "%s exists; refusing to overwrite a master key",
 			    path);
 		else
-			r = store_fail(err, errlen, r, "cannot create %s: %s",
+			r = why_fail(err, errlen, r, "cannot create %s: %s",
 			    path, strerror(-r));
 		goto out;
 	}
@@ -58,18 +58,17 @@ store_key_create(const char *path, char *err, size_t errlen)
 	 * to its owner with umask 0277, say): set the mode exactly. */
 	if (fchmod(fd, 0600) < 0) {
 		r = -errno;
-		store_fail(
+		why_fail(
 		    err, errlen, r, "cannot chmod %s: %s", path, strerror(-r));
 		goto out;
 	}
 	r = secret_new(NULL, STORE_KEY_LEN, &key);
 	if (r < 0) {
-		store_fail(err, errlen, r, "out of memory");
+		why_fail(err, errlen, r, "out of memory");
 		goto out;
 	}
 	if (RAND_bytes(secret_buf(key), STORE_KEY_LEN) != 1) {
-		r = store_fail(
-		    err, errlen, -EIO, "the random generator failed");
+		r = why_fail(err, errlen, -EIO, "the random generator failed");
 		goto out;
 	}
 	for (p = secret_data(key), left = STORE_KEY_LEN; left > 0;) {
@@ -78,7 +77,7 @@ store_key_create(const char *path, char *err, size_t errlen)
 			continue;
 		if (n <= 0) {
 			r = n < 0 ? -errno : -EIO;
-			store_fail(err, errlen, r, "cannot write %s: %s", path,
+			why_fail(err, errlen, r, "cannot write %s: %s", path,
 			    strerror(-r));
 			goto out;
 		}
@@ -89,7 +88,7 @@ store_key_create(const char *path, char *err, size_t errlen)
 	 * a store whose key was lost in a crash is lost with it. */
 	if (fsync(fd) < 0) {
 		r = -errno;
-		store_fail(
+		why_fail(
 		    err, errlen, r, "cannot fsync %s: %s", path, strerror(-r));
 		goto out;
 	}
@@ -98,7 +97,7 @@ store_key_create(const char *path, char *err, size_t errlen)
 	if (r == 0)
 		r = fsutil_fsync_dir(path);
 	if (r < 0)
-		store_fail(
+		why_fail(
 		    err, errlen, r, "cannot sync %s: %s", path, strerror(-r));
 out:
 	if (fd >= 0)
@@ -127,26 +126,26 @@ store_key_load(const char *path, struct secret **ret, char *err, size_t errlen)
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ELOOP)
-			return store_fail(err, errlen, r,
+			return why_fail(err, errlen, r,
 			    "%s is a symbolic link; name the key file itself",
 			    path);
-		return store_fail(
+		return why_fail(
 		    err, errlen, r, "cannot open %s: %s", path, strerror(-r));
 	}
 	if (fstat(fd, &sb) < 0) {
 		r = -errno;
-		store_fail(
+		why_fail(
 		    err, errlen, r, "cannot stat %s: %s", path, strerror(-r));
 		goto out;
 	}
 	mode = sb.st_mode & 07777;
 	if (!S_ISREG(sb.st_mode)) {
-		r = store_fail(
+		r = why_fail(
 		    err, errlen, -EINVAL, "%s is not a regular file", path);
 		goto out;
 	}
 	if (mode & KEY_MODE_FORBIDDEN) {
-		r = store_fail(err, errlen, -EPERM,
+		r = why_fail(err, errlen, -EPERM,
 		    "%s has mode %04o: a master key must not be writable by "
 		    "group or others, nor readable by others; run: "
 		    "chmod 0600 %s",
@@ -154,14 +153,14 @@ store_key_load(const char *path, struct secret **ret, char *err, size_t errlen)
 		goto out;
 	}
 	if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
-		r = store_fail(err, errlen, -EPERM,
+		r = why_fail(err, errlen, -EPERM,
 		    "%s is owned by uid %u: a master key must be owned by "
 		    "root or by uid %u, which runs rotad",
 		    path, (unsigned)sb.st_uid, (unsigned)geteuid());
 		goto out;
 	}
 	if (sb.st_size != STORE_KEY_LEN) {
-		r = store_fail(err, errlen, -EINVAL,
+		r = why_fail(err, errlen, -EINVAL,
 		    "%s is %lld bytes; a master key is exactly %d (rotad "
 		    "--init makes one)",
 		    path, (long long)sb.st_size, STORE_KEY_LEN);
@@ -169,7 +168,7 @@ store_key_load(const char *path, struct secret **ret, char *err, size_t errlen)
 	}
 	r = secret_new(NULL, STORE_KEY_LEN, &key);
 	if (r < 0) {
-		store_fail(err, errlen, r, "out of memory");
+		why_fail(err, errlen, r, "out of memory");
 		goto out;
 	}
 	/* Read straight into locked memory; then make sure nothing follows,
@@ -184,7 +183,7 @@ store_key_load(const char *path, struct secret **ret, char *err, size_t errlen)
 	}
 	if (n < 0) {
 		r = -errno;
-		store_fail(
+		why_fail(
 		    err, errlen, r, "cannot read %s: %s", path, strerror(-r));
 		goto out;
 	}
@@ -193,7 +192,7 @@ store_key_load(const char *path, struct secret **ret, char *err, size_t errlen)
 	while (n < 0 && errno == EINTR);
 	if (got != STORE_KEY_LEN || n != 0) {
 		explicit_bzero(&extra, sizeof(extra));
-		r = store_fail(
+		r = why_fail(
 		    err, errlen, -EINVAL, "%s changed while being read", path);
 		goto out;
 	}

@@ -424,7 +424,7 @@ errno_of(struct store_backend *b, int rc)
 static int
 db_fail(struct store_backend *b, int rc, const char *what)
 {
-	return store_fail(b->err, b->errlen, errno_of(b, rc), "%s: %s: %s",
+	return why_fail(b->err, b->errlen, errno_of(b, rc), "%s: %s: %s",
 	    b->path, what,
 	    b->db != NULL ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
 }
@@ -432,7 +432,7 @@ db_fail(struct store_backend *b, int rc, const char *what)
 static int
 corrupt(struct store_backend *b, const char *what)
 {
-	return store_fail(
+	return why_fail(
 	    b->err, b->errlen, -EIO, "%s: corrupt %s", b->path, what);
 }
 
@@ -539,7 +539,7 @@ column_blob(struct store_backend *b, sqlite3_stmt *s, int col,
 		return db_fail(b, sqlite3_errcode(b->db), what);
 	ret->data = malloc((size_t)n);
 	if (ret->data == NULL)
-		return store_fail(b->err, b->errlen, -ENOMEM, "out of memory");
+		return why_fail(b->err, b->errlen, -ENOMEM, "out of memory");
 	memcpy(ret->data, v, (size_t)n);
 	ret->len = (size_t)n;
 	return 0;
@@ -579,7 +579,7 @@ grow(struct store_backend *b, void *v, size_t *cap, size_t n, size_t size)
 	ncap = *cap == 0 ? 16 : *cap * 2;
 	p = reallocarray(v, ncap, size);
 	if (p == NULL) {
-		store_fail(b->err, b->errlen, -ENOMEM, "out of memory");
+		why_fail(b->err, b->errlen, -ENOMEM, "out of memory");
 		return NULL;
 	}
 	*cap = ncap;
@@ -660,9 +660,10 @@ batching(const struct store_backend *b)
 static int
 broken_fail(struct store_backend *b)
 {
-	return store_fail(b->err, b->errlen, -EIO,
+	return why_fail(b->err, b->errlen, -EIO,
 	    "%s: SQLite rolled back the commits since the last settle after "
-	    "an error", b->path);
+	    "an error",
+	    b->path);
 }
 
 static int
@@ -671,7 +672,7 @@ sqlite_begin(struct store_backend *b)
 	int r;
 
 	if (lost(b))
-		return store_fail(b->err, b->errlen, -EIO,
+		return why_fail(b->err, b->errlen, -EIO,
 		    "%s: the transaction was rolled back after an error",
 		    b->path);
 	if (b->broken)
@@ -695,7 +696,7 @@ sqlite_rollback(struct store_backend *b)
 	int r;
 
 	if (b->depth == 0)
-		return store_fail(
+		return why_fail(
 		    b->err, b->errlen, -EINVAL, "no transaction to roll back");
 	if (lost(b))
 		r = 0;
@@ -716,11 +717,11 @@ sqlite_commit(struct store_backend *b)
 	int r;
 
 	if (b->depth == 0)
-		return store_fail(
+		return why_fail(
 		    b->err, b->errlen, -EINVAL, "no transaction to commit");
 	if (lost(b)) {
 		b->depth--;
-		return store_fail(b->err, b->errlen, -EIO,
+		return why_fail(b->err, b->errlen, -EIO,
 		    "%s: the transaction was rolled back after an error",
 		    b->path);
 	}
@@ -748,7 +749,7 @@ static int
 sqlite_read_begin(struct store_backend *b)
 {
 	if (b->depth > 0 || (!b->open && !sqlite3_get_autocommit(b->db)))
-		return store_fail(b->err, b->errlen, -EINVAL,
+		return why_fail(b->err, b->errlen, -EINVAL,
 		    "a read snapshot inside a transaction");
 	/* The batch is a snapshot already: no other connection writes
 	 * while it is open. */
@@ -778,7 +779,7 @@ sqlite_settle(struct store_backend *b)
 	int r;
 
 	if (b->depth > 0)
-		return store_fail(b->err, b->errlen, -EINVAL,
+		return why_fail(b->err, b->errlen, -EINVAL,
 		    "settling inside a transaction");
 	(void)lost(b);
 	if (b->broken) {
@@ -867,15 +868,15 @@ must_exist(struct store_backend *b)
 	if (lstat(b->path, &sb) < 0) {
 		r = -errno;
 		if (r == -ENOENT)
-			return store_fail(b->err, b->errlen, r,
+			return why_fail(b->err, b->errlen, r,
 			    "%s does not exist; rotad --init creates a store "
 			    "(restore it from a backup if it held secrets)",
 			    b->path);
-		return store_fail(b->err, b->errlen, r, "cannot stat %s: %s",
+		return why_fail(b->err, b->errlen, r, "cannot stat %s: %s",
 		    b->path, strerror(-r));
 	}
 	if (S_ISREG(sb.st_mode) && sb.st_size == 0)
-		return store_fail(b->err, b->errlen, -ENODATA,
+		return why_fail(b->err, b->errlen, -ENODATA,
 		    "%s is empty; restore it from a backup, or remove it and "
 		    "run rotad --init for a new store",
 		    b->path);
@@ -901,7 +902,7 @@ precreate(struct store_backend *b, bool *ret_created)
 		if (errno == EEXIST)
 			return 0;
 		r = -errno;
-		return store_fail(b->err, b->errlen, r, "cannot create %s: %s",
+		return why_fail(b->err, b->errlen, r, "cannot create %s: %s",
 		    b->path, strerror(-r));
 	}
 	*ret_created = true;
@@ -910,7 +911,7 @@ precreate(struct store_backend *b, bool *ret_created)
 	close(fd);
 	if (r < 0) {
 		unlink(b->path);
-		return store_fail(b->err, b->errlen, r, "cannot chmod %s: %s",
+		return why_fail(b->err, b->errlen, r, "cannot chmod %s: %s",
 		    b->path, strerror(-r));
 	}
 	return 0;
@@ -922,7 +923,7 @@ fsync_dir(struct store_backend *b)
 	int r = fsutil_fsync_dir(b->path);
 
 	if (r < 0)
-		store_fail(b->err, b->errlen, r,
+		why_fail(b->err, b->errlen, r,
 		    "cannot sync the directory of %s: %s", b->path,
 		    strerror(-r));
 	return r;
@@ -939,7 +940,7 @@ check(struct store_backend *b)
 	if (r < 0)
 		return r;
 	if (strcmp(result, "ok") != 0)
-		return store_fail(b->err, b->errlen, -EIO,
+		return why_fail(b->err, b->errlen, -EIO,
 		    "%s: the integrity check failed: %s", b->path, result);
 	return 0;
 }
@@ -979,12 +980,12 @@ migrate(struct store_backend *b)
 		goto out;
 	/* A database of another program: do not add our tables to it. */
 	if ((app != 0 && app != APPLICATION_ID) || (version == 0 && tables)) {
-		r = store_fail(b->err, b->errlen, -EINVAL,
+		r = why_fail(b->err, b->errlen, -EINVAL,
 		    "%s is not a rotad store", b->path);
 		goto out;
 	}
 	if (version > SCHEMA_VERSION) {
-		r = store_fail(b->err, b->errlen, -EPROTO,
+		r = why_fail(b->err, b->errlen, -EPROTO,
 		    "%s has schema version %lld, newer than this rotad's %d; "
 		    "run a newer rotad",
 		    b->path, (long long)version, SCHEMA_VERSION);
@@ -1063,16 +1064,16 @@ sqlite_open(const char *location, bool create, char *err, size_t errlen,
 
 	*ret = NULL;
 	if (location[0] == '\0')
-		return store_fail(err, errlen, -EINVAL, "no store path");
+		return why_fail(err, errlen, -EINVAL, "no store path");
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
-		return store_fail(err, errlen, -ENOMEM, "out of memory");
+		return why_fail(err, errlen, -ENOMEM, "out of memory");
 	b->err = err;
 	b->errlen = errlen;
 	b->walfd = -1;
 	b->path = strdup(location);
 	if (b->path == NULL) {
-		r = store_fail(err, errlen, -ENOMEM, "out of memory");
+		r = why_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	r = create ? precreate(b, &created) : must_exist(b);
@@ -1085,7 +1086,7 @@ sqlite_open(const char *location, bool create, char *err, size_t errlen,
 		SQLITE_OPEN_EXRESCODE,
 	    NULL);
 	if (rc == SQLITE_CANTOPEN_SYMLINK) {
-		r = store_fail(err, errlen, -ELOOP,
+		r = why_fail(err, errlen, -ELOOP,
 		    "%s is a symbolic link; name the store file itself",
 		    b->path);
 		goto out;
@@ -1097,7 +1098,7 @@ sqlite_open(const char *location, bool create, char *err, size_t errlen,
 	harden(b->db);
 	r = query(b, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL);
 	if (r == 0 && strcmp(mode, "wal") != 0)
-		r = store_fail(err, errlen, -EIO,
+		r = why_fail(err, errlen, -EIO,
 		    "%s: cannot use a write-ahead log (journal mode %s)",
 		    b->path, mode);
 	if (r == 0)
@@ -1137,13 +1138,13 @@ sqlite_reader(struct store_backend *b, char *err, size_t errlen,
 	*ret = NULL;
 	rd = calloc(1, sizeof(*rd));
 	if (rd == NULL)
-		return store_fail(err, errlen, -ENOMEM, "out of memory");
+		return why_fail(err, errlen, -ENOMEM, "out of memory");
 	rd->err = err;
 	rd->errlen = errlen;
 	rd->walfd = -1;
 	rd->path = strdup(b->path);
 	if (rd->path == NULL) {
-		r = store_fail(err, errlen, -ENOMEM, "out of memory");
+		r = why_fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	rc = sqlite3_open_v2(rd->path, &rd->db,
@@ -1326,7 +1327,7 @@ sqlite_secret_by_state(struct store_backend *b, const char *user,
     struct store_blob *value)
 {
 	if ((unsigned)state > STORE_SECRET_DISCARDED)
-		return store_fail(b->err, b->errlen, -EINVAL, "no such state");
+		return why_fail(b->err, b->errlen, -EINVAL, "no such state");
 	return secret_one(
 	    b, ST_SECRET_PENDING + (int)state, user, 0, ret, value);
 }
@@ -1459,7 +1460,7 @@ sqlite_run_update(struct store_backend *b, const struct store_run *run)
 		return bind_fail(b, s, rc);
 	r = run_one(b, s, "updating a run");
 	if (r == -ENOENT)
-		r = store_fail(b->err, b->errlen, r, "no run %s", run->id);
+		r = why_fail(b->err, b->errlen, r, "no run %s", run->id);
 	return r;
 }
 
@@ -1477,7 +1478,7 @@ sqlite_run_get(struct store_backend *b, const char *id, struct store_run *ret)
 	if (r == 0)
 		r = read_run(b, s, ret);
 	else if (r == -ENOENT)
-		r = store_fail(b->err, b->errlen, r, "no run %s", id);
+		r = why_fail(b->err, b->errlen, r, "no run %s", id);
 	done(s);
 	return r;
 }
@@ -1574,7 +1575,7 @@ read_run_output(
 		return db_fail(b, sqlite3_errcode(b->db), "run output");
 	ret->output.data = malloc((size_t)n);
 	if (ret->output.data == NULL)
-		return store_fail(b->err, b->errlen, -ENOMEM, "out of memory");
+		return why_fail(b->err, b->errlen, -ENOMEM, "out of memory");
 	memcpy(ret->output.data, v, (size_t)n);
 	ret->output.len = (size_t)n;
 	return 0;
@@ -1627,7 +1628,7 @@ sqlite_schedule_get(
 	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
 	r = step_row(b, s, "reading a schedule");
 	if (r == -ENOENT)
-		r = store_fail(
+		r = why_fail(
 		    b->err, b->errlen, r, "%s has no schedule state", user);
 	if (r < 0)
 		goto out;
@@ -1828,7 +1829,7 @@ sqlite_event_ack(struct store_backend *b, int64_t id)
 	sqlite3_bind_int64(s, 1, id);
 	r = run_one(b, s, "acknowledging an event");
 	if (r == -ENOENT)
-		r = store_fail(
+		r = why_fail(
 		    b->err, b->errlen, r, "no event %lld", (long long)id);
 	return r;
 }
@@ -1881,7 +1882,7 @@ checkpointer_open(struct store_backend *b)
 		rc = sqlite3_exec(b->ckdb, "SELECT count(*) FROM sqlite_schema",
 		    NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		store_fail(b->err, b->errlen, -EIO,
+		why_fail(b->err, b->errlen, -EIO,
 		    "%s: opening the checkpoint's connection: %s", b->path,
 		    b->ckdb != NULL ? sqlite3_errmsg(b->ckdb)
 				    : sqlite3_errstr(rc));
@@ -1903,14 +1904,14 @@ sqlite_group_commit(struct store_backend *b)
 		return 0;
 	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", b->path) >=
 	    sizeof(wal))
-		return store_fail(b->err, b->errlen, -ENAMETOOLONG,
+		return why_fail(b->err, b->errlen, -ENAMETOOLONG,
 		    "%s: path too long", b->path);
 	/* Every commit so far is durable (FULL); the WAL exists since the
 	 * connection has read (the integrity check).  The descriptor is
 	 * only ever synced. */
 	b->walfd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (b->walfd < 0)
-		return store_fail(
+		return why_fail(
 		    b->err, b->errlen, -errno, "%s: %s", wal, strerror(errno));
 	/* The batch makes every outermost transaction a savepoint, whose
 	 * undo copies (the sub-journal) SQLite would spill past 64 KiB to a
