@@ -32,6 +32,11 @@
 #                          a line of LOG; sets NPID, for the caller to kill
 #   pkg_notified LOG WHAT [COUNT]
 #                          wait up to 10 s until LOG holds WHAT COUNT times
+#   pkg_boot DIR           this system booted with systemd as PID 1, in a
+#                          container (systemd-nspawn) whose writes go to a
+#                          tmpfs in DIR: the units run for real (below)
+#   pkg_booted CMD...      run CMD in that container
+#   pkg_boot_stop          end it; safe in a trap, whether or not it began
 
 KEY=/etc/rotad/master.key
 STORE=/var/lib/rotad/rotad.db
@@ -230,4 +235,89 @@ pkg_notified() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# systemd is not PID 1 on the test hosts, so pkg_boot boots this system in
+# a container, with systemd as its PID 1: the package as installed here,
+# under systemd's own hands (the units' sandboxes, credentials, sockets,
+# file descriptor store, restarts).  The container's root is an overlay:
+# this system's / below, read-only, and a tmpfs above, in DIR, that takes
+# its writes (a file it replaces is replaced there alone).  It has a
+# network namespace of its own with only loopback, and it boots
+# rotad-boot.target (written into the overlay), which wants rotad.service:
+# none of this system's other services start there.  The mounts are in a
+# mount namespace of nspawn's own, so they go with it however it ends.
+#
+# nspawn's own seccomp filter (systemd 252) answers Landlock's calls with
+# EPERM, which rotad-worker takes for a sandbox it cannot trust and
+# refuses; --system-call-filter allows them, as a host's kernel does.
+#
+# Sets BOOT_NSPAWN (nspawn's pid) and BOOT_PID1 (the container's systemd,
+# as this system sees it), and returns once systemd says the boot is over
+# (running or degraded; 60 s at most); 1 with the console's tail on
+# stderr otherwise.
+BOOT_NSPAWN= BOOT_PID1= BOOT_NAME=
+pkg_boot() {
+	local dir=$1 i state
+	BOOT_NAME=rotad-test-$$
+	mkdir -p "$dir" || return 1
+	printf '%s\n' '[Unit]' \
+	    'Description=rotad under systemd as PID 1 (tests/packaging/lib.sh)' \
+	    'Requires=basic.target' 'Wants=rotad.service' \
+	    'After=basic.target rotad.service' 'AllowIsolate=yes' \
+	    >"$dir/rotad-boot.target" || return 1
+	unshare -m --propagation private sh -c '
+		dir=$1
+		shift
+		mkdir -p "$dir/up" "$dir/root" &&
+		    mount -t tmpfs -o mode=0755 tmpfs "$dir/up" &&
+		    mkdir "$dir/up/u" "$dir/up/w" &&
+		    mount -t overlay overlay \
+			-o "lowerdir=/,upperdir=$dir/up/u,workdir=$dir/up/w" \
+			"$dir/root" &&
+		    cp "$dir/rotad-boot.target" "$dir/root/etc/systemd/system/" ||
+		    exit 125
+		exec systemd-nspawn -D "$dir/root" "$@"' sh "$dir" \
+	    -M "$BOOT_NAME" --register=no --keep-unit --private-network \
+	    --system-call-filter='landlock_create_ruleset landlock_add_rule landlock_restrict_self' \
+	    -b systemd.unit=rotad-boot.target </dev/null >"$dir/console.log" 2>&1 &
+	BOOT_NSPAWN=$!
+	for i in $(seq 100); do
+		BOOT_PID1=$(pgrep -P "$BOOT_NSPAWN" -x systemd) && break
+		kill -0 "$BOOT_NSPAWN" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ -z "$BOOT_PID1" ]; then
+		echo "pkg_boot: no systemd in the container:" >&2
+		tail -n 20 "$dir/console.log" >&2
+		return 1
+	fi
+	# Its bus comes a moment after it does.
+	for i in $(seq 100); do
+		pkg_booted test -S /run/systemd/private && break
+		sleep 0.1
+	done
+	state=$(timeout 60 nsenter -t "$BOOT_PID1" -a \
+	    systemctl is-system-running --wait 2>&1)
+	case $state in
+	running | degraded) return 0 ;;
+	esac
+	echo "pkg_boot: the boot did not finish: ${state:-no answer}" >&2
+	tail -n 20 "$dir/console.log" >&2
+	return 1
+}
+
+pkg_booted() {
+	nsenter -t "${BOOT_PID1:?no container}" -a -- "$@"
+}
+
+pkg_boot_stop() {
+	# Its PID 1 killed, the kernel kills every process of its PID
+	# namespace; nspawn gone, nothing holds the mount namespace.
+	[ -n "$BOOT_PID1" ] && kill -KILL "$BOOT_PID1" 2>/dev/null
+	[ -n "$BOOT_NSPAWN" ] && kill -KILL "$BOOT_NSPAWN" 2>/dev/null &&
+	    wait "$BOOT_NSPAWN" 2>/dev/null
+	# nspawn leaves this behind where /run is no tmpfs.
+	[ -n "$BOOT_NAME" ] && rm -rf "/run/systemd/nspawn/propagate/$BOOT_NAME"
+	BOOT_NSPAWN= BOOT_PID1=
 }
