@@ -245,8 +245,12 @@ pkg_notified() {
 # its writes (a file it replaces is replaced there alone).  It has a
 # network namespace of its own with only loopback, and it boots
 # rotad-boot.target (written into the overlay), which wants rotad.service:
-# none of this system's other services start there.  The mounts are in a
-# mount namespace of nspawn's own, so they go with it however it ends.
+# none of this system's other services start there.  An image made for
+# containers may have a policy-rc.d that forbids every start and stop
+# (exit 101); it is removed in the container, which is a booted system, so
+# that a package's scripts start and stop their units as on a host.  The
+# mounts are in a mount namespace of nspawn's own, so they go with it
+# however it ends.
 #
 # nspawn's own seccomp filter (systemd 252) answers Landlock's calls with
 # EPERM, which rotad-worker takes for a sandbox it cannot trust and
@@ -275,8 +279,8 @@ pkg_boot() {
 		    mount -t overlay overlay \
 			-o "lowerdir=/,upperdir=$dir/up/u,workdir=$dir/up/w" \
 			"$dir/root" &&
-		    cp "$dir/rotad-boot.target" "$dir/root/etc/systemd/system/" ||
-		    exit 125
+		    cp "$dir/rotad-boot.target" "$dir/root/etc/systemd/system/" &&
+		    rm -f "$dir/root/usr/sbin/policy-rc.d" || exit 125
 		exec systemd-nspawn -D "$dir/root" "$@"' sh "$dir" \
 	    -M "$BOOT_NAME" --register=no --keep-unit --private-network \
 	    --system-call-filter='landlock_create_ruleset landlock_add_rule landlock_restrict_self' \
