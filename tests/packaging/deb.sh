@@ -596,8 +596,9 @@ booted_cases() {
 	done
 	p1=$(boot_show rotad-siem MainPID)
 	ns=$(pkg_booted sh -c 'for n in net user; do
-		[ "$(readlink "/proc/$1/ns/$n")" != "$(readlink /proc/1/ns/$n)" ] ||
-		    echo "$n namespace shared with PID 1"
+		a=$(readlink "/proc/$1/ns/$n") b=$(readlink "/proc/1/ns/$n")
+		[ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ] ||
+		    echo "$n namespace: ${a:-unread}, PID 1 has ${b:-unread}"
 	done' sh "$p1" 2>&1)
 	[ "$st" -eq 0 ] && [ "$(printf '%s\n' "$a1" | tail -n 1)" = 202 ] &&
 	    [ -z "$ns" ] &&
@@ -667,13 +668,17 @@ booted_cases() {
 	    "$(boot_journal rotad-siem | tail -n 4)" \
 	    "rotad: $(boot_show rotad ActiveState)" "$(pkg_booted rotactl list 2>&1)"
 
+	starts=$(boot_starts)
 	pkg_booted systemctl stop rotad
 	out=$(pkg_booted systemctl is-active rotad rotad-siem rotad-siem.socket 2>&1)
-	[ "$(echo $out)" = "inactive inactive inactive" ]
-	verdict "systemctl stop rotad stops rotad-siem and its socket" $? "$out"
+	pkg_booted systemctl start rotad && boot_wait_start "$starts"
+	a1=$(pkg_booted systemctl is-active rotad rotad-siem rotad-siem.socket 2>&1)
+	[ "$(echo $out)" = "inactive inactive inactive" ] &&
+	    [ "$(echo $a1)" = "active active active" ]
+	verdict "systemctl stop rotad stops rotad-siem and its socket; systemctl start rotad starts them again (enabled, it is WantedBy=rotad.service)" $? \
+	    "after the stop: $(echo $out)" "after the start: $(echo $a1)"
 
-	pkg_booted systemctl start rotad rotad-siem &&
-	    [ "$(boot_show rotad ActiveState)" = active ] &&
+	[ "$(boot_show rotad ActiveState)" = active ] &&
 	    pkg_booted env DEBIAN_FRONTEND=noninteractive dpkg --purge rotad \
 		>"$T/boot-purge.log" 2>&1
 	st=$?
@@ -686,12 +691,15 @@ booted_cases() {
 	verdict "dpkg --purge with both running: the prerm stops them, no process of theirs is left, and systemd knows none of the units" $? \
 	    "$(cat "$T/boot-purge.log")" "left: $out" \
 	    "$(pkg_booted systemctl list-unit-files rotad.service 'rotad-siem.*' 2>&1)"
-	pkg_boot_stop
 }
 if command -v systemd-nspawn >/dev/null && command -v curl >/dev/null &&
     command -v openssl >/dev/null; then
 	pkg_users_restore
 	booted_cases
+	# The container's journal, for ROTAD_TEST_LOGS.
+	[ -n "$BOOT_PID1" ] &&
+	    pkg_booted journalctl -q -o short-precise >"$T/boot-journal.log" 2>&1
+	pkg_boot_stop
 else
 	ok "the units under systemd as PID 1 # SKIP needs systemd-nspawn (scripts/install-deps --packaging), curl and openssl"
 fi
