@@ -96,6 +96,61 @@ boot_pg() {
 		sh "$ROOT" "$port" "$ca" >>"$T/boot-pg.log" 2>&1 &&
 	    grep -q '^and not with the first$' "$T/boot-pg.log"
 }
+# boot_crash: a user whose rotate script takes 30 s, its rotation
+# started, rotad's main process killed while the script runs (bash: no
+# other bash runs in the container).  (The
+# worker may exec the script's interpreter and nothing more, so no
+# sleep(1): bash waits on its own clock.)  0 when no
+# process of the first life is left, systemd started rotad again, and the
+# run ended (committed or failed) with nothing running or queued.  What
+# it saw in $T/boot-crash.log.
+boot_crash() {
+	local run p1 state
+	printf 'read -r line\nwhile [ "$SECONDS" -lt 30 ]; do :; done\necho rotated\n' |
+	    pkg_booted sh -c 'cat >/srv/rotad-test/slow.sh && chmod 644 /srv/rotad-test/slow.sh' &&
+	    printf '%s\n' resources: '  deb-slow-svc:' '    kind: api' \
+		'    protocol: script' \
+		'    rotate_script: {path: /srv/rotad-test/slow.sh, command: /bin/bash}' \
+		'    verify_script: {path: /srv/rotad-test/verify.sh, command: /bin/sh}' \
+		users: '  deb-slow: {login: deb-slow, resource: deb-slow-svc}' |
+	    pkg_booted sh -c 'cat >/etc/rotad/conf.d/zz-deb-test-slow.yaml' &&
+	    pkg_booted systemctl reload rotad &&
+	    printf 'first-secret-of-deb-slow\n' |
+	    pkg_booted rotactl secret set deb-slow >/dev/null || return 1
+	run=$(pkg_booted rotactl --json rotate deb-slow 2>&1 |
+	    jget 'j["run"]' 2>/dev/null) || return 1
+	for _ in $(seq 100); do
+		pkg_booted pgrep -x bash >/dev/null && break
+		sleep 0.1
+	done
+	p1=$(boot_show rotad MainPID)
+	echo "run $run; the script runs: $(pkg_booted pgrep -a -x bash)" >"$T/boot-crash.log"
+	pkg_booted pgrep -x bash >/dev/null || return 1
+	pkg_booted systemctl kill -s KILL --kill-who=main rotad || return 1
+	for _ in $(seq 50); do
+		[ "$(boot_show rotad SubState)" = auto-restart ] && break
+		sleep 0.1
+	done
+	echo "after the kill: $(boot_show rotad SubState); left: $(pkg_booted pgrep -a 'rotad|bash')" >>"$T/boot-crash.log"
+	[ "$(boot_show rotad SubState)" = auto-restart ] &&
+	    [ -z "$(pkg_booted pgrep 'rotad|bash')" ] || return 1
+	for _ in $(seq 200); do
+		[ "$(boot_show rotad ActiveState)" = active ] &&
+		    [ "$(boot_show rotad MainPID)" != "$p1" ] && break
+		sleep 0.1
+	done
+	for _ in $(seq 300); do
+		state=$(pkg_booted rotactl --json run "$run" 2>/dev/null |
+		    jget 'j["run"]["state"]' 2>/dev/null)
+		case $state in committed | failed) break ;; esac
+		sleep 0.1
+	done
+	echo "restarted: pid $p1 -> $(boot_show rotad MainPID), restarts $(boot_show rotad NRestarts); the run: ${state:-?}" >>"$T/boot-crash.log"
+	case $state in committed | failed) ;; *) return 1 ;; esac
+	[ "$(boot_show rotad NRestarts)" = 1 ] &&
+	    [ "$(pkg_booted rotactl --json status 2>/dev/null |
+		jget 'j["running"] + j["queued"]' 2>/dev/null)" = 0 ]
+}
 booted_cases() {
 	local out st p1 p2 lib ts1 ts2 ts3 a1 r1 a2 a3 bound ns starts
 	mkdir -p "$T/boot" || return 1
@@ -141,6 +196,14 @@ booted_cases() {
 	boot_pg
 	verdict "a PostgreSQL role rotated by the unit's daemon (TCP and TLS to the server from inside the unit's sandbox), its new password logs in, the old one not" $? \
 	    "$(cat "$T/boot-pg.log" 2>/dev/null)" "$(boot_journal rotad | tail -n 6)"
+
+	# Killed mid-rotation: systemd ends the rest of its control group
+	# (KillMode=control-group: the worker and its script, which the
+	# daemon's own record may not see under ProtectProc=invisible), and
+	# starts it again after RestartSec=; the new life settles the run.
+	boot_crash
+	verdict "rotad killed mid-rotation: systemd ends its worker and script with it and starts it again (Restart=on-failure); the run in flight is settled, nothing left running" $? \
+	    "$(cat "$T/boot-crash.log" 2>/dev/null)" "$(boot_journal rotad | tail -n 12)"
 
 	# rotad-siem: enabled and started as docs/siem.md says (a start by
 	# the socket's first connection would refuse that request).
