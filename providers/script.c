@@ -12,9 +12,12 @@
  *
  * It runs inside rotad-worker's sandbox, which allows execve only of the
  * configured interpreter (or script), fork without namespace flags, kill
- * of a positive pid, and the pipe and wait calls used here.  There is no
- * timeout: the daemon kills the worker at the step's deadline, and the
- * worker's SIGTERM handler takes the script down with it.
+ * of a positive pid, the script's parent-death signal, and the pipe and
+ * wait calls used here.  There is no timeout: the daemon kills the worker
+ * at the step's deadline, and the worker's SIGTERM handler takes the
+ * script down with it.  A worker that dies without it (SIGKILL: the
+ * daemon's death, the OOM killer) takes the script down by the
+ * parent-death signal the child sets before exec.
  *
  * Two providers share this runner, and run only scripts (WIRE_OP_SCRIPT):
  * post-rotation (Keeper's post-rotation scripts) and script (protocol:
@@ -29,6 +32,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,10 +92,10 @@ struct run {
 /*
  * In the child: wire the pipes to fds 0, 1 and 2, and exec.  On failure
  * the errno goes down ERR_W (close-on-exec, so the parent reads EOF when
- * the exec worked) and the child exits 127.
+ * the exec worked) and the child exits 127.  PARENT is the worker's pid.
  */
 static void __attribute__((noreturn)) child_exec(const struct wire_request *req,
-    int in_r, int out_w, int err_w, const sigset_t *mask)
+    pid_t parent, int in_r, int out_w, int err_w, const sigset_t *mask)
 {
 	static char *const envp[] = { "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
 		NULL };
@@ -103,6 +107,16 @@ static void __attribute__((noreturn)) child_exec(const struct wire_request *req,
 	 * across execve, and a script expects the default. */
 	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_SETMASK, mask, NULL);
+	/* A script must not outlive its worker: the daemon, which decides
+	 * the run once the worker is gone, would not see it change the
+	 * target afterwards.  fork() cleared the worker's own setting; it
+	 * survives the exec.  A worker already gone is not waited for. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		goto fail;
+	if (getppid() != parent) {
+		errno = ESRCH;
+		goto fail;
+	}
 	if (dup2(in_r, 0) < 0 || dup2(out_w, 1) < 0 || dup2(out_w, 2) < 0)
 		goto fail;
 	if (req->script_command != NULL) {
@@ -270,7 +284,7 @@ script_apply(const struct wire_request *req, struct wire_response *res)
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
 	int r, e = 0;
 	ssize_t n;
-	pid_t pid;
+	pid_t pid, self;
 
 	if (req->op != WIRE_OP_SCRIPT)
 		return provider_fail(res, WIRE_CLASS_FATAL,
@@ -298,9 +312,10 @@ script_apply(const struct wire_request *req, struct wire_response *res)
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
 	sigprocmask(SIG_BLOCK, &term, &old_mask);
+	self = getpid();
 	pid = fork();
 	if (pid == 0)
-		child_exec(req, in[0], out[1], err[1], &old_mask);
+		child_exec(req, self, in[0], out[1], err[1], &old_mask);
 	e = errno;
 	if (pid > 0)
 		child = pid;

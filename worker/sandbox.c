@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -649,6 +650,12 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 		 * other groups: the sign bit of the pid must be clear. */
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill),
 			 1, arg_masked_zero(0, 0x80000000U))) < 0)
+			goto out;
+		/* A script's parent-death signal, set before its exec
+		 * (providers/script.c): SIGKILL and nothing else. */
+		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl),
+			 2, arg_eq(0, PR_SET_PDEATHSIG), arg_eq(1, SIGKILL))) <
+		    0)
 			goto out;
 		/* The loader sets the thread pointer of what it starts. */
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW,

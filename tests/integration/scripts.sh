@@ -11,7 +11,7 @@
 # base64 line on stdin then EOF, every key, a bare environment), fail,
 # print their secrets in every form they could, flood their output, try
 # to exec another program, leave a child holding the output pipe, and are
-# killed with the worker.  The test secrets are printed by the scripts
+# killed with the worker (SIGTERM, and SIGKILL, which no handler sees).  The test secrets are printed by the scripts
 # only; this file prints names of forms, never a secret.
 set -u
 B=$(realpath "$1")
@@ -358,8 +358,10 @@ elif case == "background":
     expect(took < 10, "took %.1f s: waited for the background child" % took)
     if res:
         expect(res["output"] == b"parent done\n", repr(res["output"]))
-elif case == "sigterm":
-    # The worker, killed at a deadline, takes the script down with it.
+elif case in ("sigterm", "sigkill"):
+    # The worker, killed at a deadline, takes the script down with it;
+    # killed outright (the daemon's death, the OOM killer), it cannot,
+    # and the script's parent-death signal does.
     proc = subprocess.Popen([worker] + argv("sleep.py"),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -384,7 +386,7 @@ elif case == "sigterm":
             break
     expect(len(kids) == 1, "script processes: %r" % kids)
     time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM if case == "sigterm" else signal.SIGKILL)
     try:
         out, err = proc.communicate(timeout=10)
     except subprocess.TimeoutExpired:
@@ -398,7 +400,7 @@ elif case == "sigterm":
             with open("/proc/%d/stat" % k) as f:
                 alive = f.read().rsplit(")", 1)[1].split()[0] != "Z"
         expect(not alive, "script %d still runs" % k)
-    if out:
+    if out and case == "sigterm":
         res = wire.decode_response(wire.split_message(out))
         expect(res["class"] == "fatal" and "killed by signal 9" in
                res["message"], show(res))
@@ -412,7 +414,7 @@ EOF
 
 drive() { python3 "$T/drive.py" "$LIB" "$W" "$T" "$1" 2>&1; }
 
-echo "1..10"
+echo "1..11"
 out=$(drive check)
 verdict "a script gets no arguments, one base64 line with every key, a bare environment; exit 0 is success, output kept" $? "$out"
 out=$(drive exit3)
@@ -433,5 +435,7 @@ out=$(drive background)
 verdict "a background child holding the output pipe does not hold the worker" $? "$out"
 out=$(drive sigterm)
 verdict "SIGTERM to the worker kills the script" $? "$out"
+out=$(drive sigkill)
+verdict "SIGKILL to the worker (no handler runs) kills the script too: its parent-death signal" $? "$out"
 
 [ "$failed" -eq 0 ]
