@@ -11,9 +11,10 @@
 # installed there with systemd running, so the postinst's enabling and
 # start are systemd's; then systemd runs the units for real: the daemon in
 # its sandbox with its credential, reloaded, rotating a script user and a
-# PostgreSQL role (a server started in the container); rotad-siem,
-# enabled as docs/siem.md says, from its socket with its store, replaced
-# on disk, killed; both restarted by an upgrade, stopped with rotad; the
+# PostgreSQL role (a server started in the container), killed
+# mid-rotation; rotad-siem, enabled as docs/siem.md says, from its socket
+# with its store, replaced on disk, killed, stopped alone and turned off;
+# both restarted by an upgrade, stopped and started with rotad; the
 # package purged.
 boot_siem_files() { # rotad-siem's certificate, key and HMAC key, in $T/boot
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
@@ -32,8 +33,7 @@ boot_siem_files() { # rotad-siem's certificate, key and HMAC key, in $T/boot
 boot_post() {
 	local body sig
 	body="{\"alert_id\":\"$1\",\"users\":[\"deb-test\"]}"
-	sig=$(printf '%s.%s' "$2" "$body" |
-	    openssl dgst -sha256 -hmac "$(cat "$T/boot/siem.secret")" -r | cut -d' ' -f1)
+	sig=$(printf '%s.%s' "$2" "$body" | pkg_hmac "$T/boot/siem.secret")
 	nsenter -t "$BOOT_PID1" -n curl -sS -m 30 -w '\n%{http_code}\n' \
 	    --cacert "$T/boot/siem.crt" -H "X-Rotad-Timestamp: $2" \
 	    -H "X-Rotad-Signature: sha256=$sig" --data-binary "$body" \
@@ -57,15 +57,17 @@ boot_wait_start() { # until the start after the $1th has logged its bound
 	return 1
 }
 # boot_pg: a PostgreSQL server in the container (the tests' own
-# lib/postgres.sh, on its 127.0.0.1), an admin role and a role app, the
+# lib/postgres.sh, copied in: the tree may be under /tmp, which is the
+# container's own tmpfs; on its 127.0.0.1), an admin role and a role app, the
 # job that names them, and app rotated by the daemon.  0 when the rotation
 # committed and app logs in with the stored password and not the first.
 # What it did in $T/boot-pg.log.
 boot_pg() {
-	local pg port ca
-	pg=$(pkg_booted bash -c '. "$1/tests/integration/lib/postgres.sh" &&
-	    pg_start /srv/rotad-pg >&2 &&
-	    echo "$PGPORT_T $PG_CA_FILE"' sh "$ROOT" 2>"$T/boot-pg.log") ||
+	local pg port ca lib=/srv/rotad-test/postgres.sh
+	pkg_booted sh -c 'cat >"$1"' sh "$lib" \
+	    <"$ROOT/tests/integration/lib/postgres.sh" || return 1
+	pg=$(pkg_booted bash -c '. "$1" && pg_start /srv/rotad-pg >&2 &&
+	    echo "$PGPORT_T $PG_CA_FILE"' sh "$lib" 2>"$T/boot-pg.log") ||
 	    return 1
 	read -r port ca <<<"$pg"
 	printf '%s\n' resources: '  pg:' '    kind: database' \
@@ -75,7 +77,7 @@ boot_pg() {
 	    '  app: {login: app, resource: pg}' >"$T/boot/pg.yaml"
 	pkg_booted sh -c 'cat >"$1" && chmod 644 "$1"' sh \
 	    /etc/rotad/conf.d/zz-deb-test-pg.yaml <"$T/boot/pg.yaml" &&
-	    pkg_booted bash -c '. "$1/tests/integration/lib/postgres.sh" &&
+	    pkg_booted bash -c '. "$1" &&
 		PG_DIR=/srv/rotad-pg PG_SUPERPW_FILE=/srv/rotad-pg/superuser.pw
 		PGPORT_T=$2 PG_CA_FILE=$3 && d=/srv/rotad-pg-pw &&
 		mkdir -m 0700 $d && umask 077 &&
@@ -93,7 +95,7 @@ boot_pg() {
 		rotactl secret get app >$d/new.pw &&
 		pg_login app $d/new.pw && echo "app logs in with the stored password" &&
 		! pg_login app $d/app.pw 2>/dev/null && echo "and not with the first"' \
-		sh "$ROOT" "$port" "$ca" >>"$T/boot-pg.log" 2>&1 &&
+		sh "$lib" "$port" "$ca" >>"$T/boot-pg.log" 2>&1 &&
 	    grep -q '^and not with the first$' "$T/boot-pg.log"
 }
 # boot_crash: a user whose rotate script takes 30 s, its rotation

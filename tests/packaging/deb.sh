@@ -349,8 +349,7 @@ siem_run() {
 	while [ "$(date +%s)" -lt "${nb:-0}" ]; do sleep 0.1; done
 	body='{"alert_id":"deb-test-1","users":["deb-test"]}'
 	ts=$(date +%s)
-	sig=$(printf '%s.%s' "$ts" "$body" |
-	    openssl dgst -sha256 -hmac "$(cat "$c/siem.secret")" -r | cut -d' ' -f1)
+	sig=$(printf '%s.%s' "$ts" "$body" | pkg_hmac "$c/siem.secret")
 	out=$(curl -sS --cacert "$T/siem-ca.pem" -H "X-Rotad-Timestamp: $ts" \
 	    -H "X-Rotad-Signature: sha256=$sig" --data-binary "$body" \
 	    "https://127.0.0.1:$SIEMPORT/v1/rotate" 2>&1)

@@ -32,6 +32,9 @@
 #                          a line of LOG; sets NPID, for the caller to kill
 #   pkg_notified LOG WHAT [COUNT]
 #                          wait up to 10 s until LOG holds WHAT COUNT times
+#   pkg_hmac KEYFILE       HMAC-SHA256 of stdin, hex, keyed with KEYFILE's
+#                          contents (less a final newline), as rotad-siem
+#                          checks a signature; the key never in an argv
 #   pkg_boot DIR           this system booted with systemd as PID 1, in a
 #                          container (systemd-nspawn) whose writes go to a
 #                          tmpfs in DIR: the units run for real (below)
@@ -235,6 +238,12 @@ pkg_notified() {
 		sleep 0.1
 	done
 	return 1
+}
+
+pkg_hmac() {
+	python3 -c 'import hashlib, hmac, sys
+key = open(sys.argv[1], "rb").read().rstrip(b"\n")
+print(hmac.new(key, sys.stdin.buffer.read(), hashlib.sha256).hexdigest())' "$1"
 }
 
 # systemd is not PID 1 on the test hosts, so pkg_boot boots this system in
