@@ -110,7 +110,7 @@ static void __attribute__((noreturn)) child_exec(const struct wire_request *req,
 	/* A script must not outlive its worker: the daemon, which decides
 	 * the run once the worker is gone, would not see it change the
 	 * target afterwards.  fork() cleared the worker's own setting; it
-	 * survives the exec.  A worker already gone is not waited for. */
+	 * survives the exec.  If the worker is gone already, no script. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		goto fail;
 	if (getppid() != parent) {
