@@ -188,6 +188,21 @@ booted_cases() {
 	verdict "systemctl reload rotad: the new job file loaded, the unit still active" $? \
 	    "$(boot_journal rotad | tail -n 10)"
 
+	# A broken job file beside it: named with its line and column in
+	# the journal, the other jobs kept, the unit still active.
+	printf 'users:\n  deb-broken: {login: x, resource: [\n' |
+	    pkg_booted sh -c 'cat >/etc/rotad/conf.d/zz-deb-test-broken.yaml' &&
+	    pkg_booted systemctl reload rotad
+	st=$?
+	out=$(boot_journal rotad | grep 'zz-deb-test-broken.yaml:[0-9]*:[0-9]*' | tail -n 1)
+	[ "$st" -eq 0 ] && [ -n "$out" ] &&
+	    [ "$(boot_show rotad ActiveState)" = active ] &&
+	    pkg_booted rotactl list 2>/dev/null | grep -q '^deb-test '
+	verdict "systemctl reload with a broken job file: the journal names it FILE:LINE:COLUMN, deb-test is kept, the unit still active" $? \
+	    "${out:-no line names the file}" "$(boot_journal rotad | tail -n 6)"
+	pkg_booted rm -f /etc/rotad/conf.d/zz-deb-test-broken.yaml
+	pkg_booted systemctl reload rotad
+
 	out=$(printf 'first-secret-of-deb-test\n' |
 	    pkg_booted rotactl secret set deb-test 2>&1 &&
 	    pkg_booted rotactl --json rotate deb-test --wait 2>&1)
