@@ -17,14 +17,9 @@
 # both restarted by an upgrade, stopped and started with rotad; the
 # package purged.
 boot_siem_files() { # rotad-siem's certificate, key and HMAC key, in $T/boot
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-	    -nodes -days 2 -subj /CN=127.0.0.1 \
-	    -addext subjectAltName=IP:127.0.0.1 -keyout "$T/boot/siem.key" \
-	    -out "$T/boot/siem.crt" >/dev/null 2>&1 &&
-	    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/boot/siem.secret" &&
+	pkg_siem_files "$T/boot" &&
 	    for f in siem.crt siem.key siem.secret; do
-		pkg_booted sh -c 'umask 077 && cat >"$1"' sh "/etc/rotad/$f" \
-		    <"$T/boot/$f" || return 1
+		pkg_booted_put "/etc/rotad/$f" 0600 <"$T/boot/$f" || return 1
 	    done
 }
 # boot_post ALERT TS: deb-test's rotation asked of the container's
@@ -64,8 +59,8 @@ boot_wait_start() { # until the start after the $1th has logged its bound
 # What it did in $T/boot-pg.log.
 boot_pg() {
 	local pg port ca lib=/srv/rotad-test/postgres.sh
-	pkg_booted sh -c 'cat >"$1"' sh "$lib" \
-	    <"$ROOT/tests/integration/lib/postgres.sh" || return 1
+	pkg_booted_put "$lib" <"$ROOT/tests/integration/lib/postgres.sh" ||
+	    return 1
 	pg=$(pkg_booted bash -c '. "$1" && pg_start /srv/rotad-pg >&2 &&
 	    echo "$PGPORT_T $PG_CA_FILE"' sh "$lib" 2>"$T/boot-pg.log") ||
 	    return 1
@@ -75,8 +70,7 @@ boot_pg() {
 	    "    tls: {ca_file: $ca}" '    admin_user: pg-admin' users: \
 	    '  pg-admin: {login: rotadmin, resource: pg, managed: false}' \
 	    '  app: {login: app, resource: pg}' >"$T/boot/pg.yaml"
-	pkg_booted sh -c 'cat >"$1" && chmod 644 "$1"' sh \
-	    /etc/rotad/conf.d/zz-deb-test-pg.yaml <"$T/boot/pg.yaml" &&
+	pkg_booted_put /etc/rotad/conf.d/zz-deb-test-pg.yaml <"$T/boot/pg.yaml" &&
 	    pkg_booted bash -c '. "$1" &&
 		PG_DIR=/srv/rotad-pg PG_SUPERPW_FILE=/srv/rotad-pg/superuser.pw
 		PGPORT_T=$2 PG_CA_FILE=$3 && d=/srv/rotad-pg-pw &&
@@ -109,13 +103,13 @@ boot_pg() {
 boot_crash() {
 	local run p1 state
 	printf 'read -r line\nwhile [ "$SECONDS" -lt 30 ]; do :; done\necho rotated\n' |
-	    pkg_booted sh -c 'cat >/srv/rotad-test/slow.sh && chmod 644 /srv/rotad-test/slow.sh' &&
+	    pkg_booted_put /srv/rotad-test/slow.sh &&
 	    printf '%s\n' resources: '  deb-slow-svc:' '    kind: api' \
 		'    protocol: script' \
 		'    rotate_script: {path: /srv/rotad-test/slow.sh, command: /bin/bash}' \
 		'    verify_script: {path: /srv/rotad-test/verify.sh, command: /bin/sh}' \
 		users: '  deb-slow: {login: deb-slow, resource: deb-slow-svc}' |
-	    pkg_booted sh -c 'cat >/etc/rotad/conf.d/zz-deb-test-slow.yaml' &&
+	    pkg_booted_put /etc/rotad/conf.d/zz-deb-test-slow.yaml &&
 	    pkg_booted systemctl reload rotad &&
 	    printf 'first-secret-of-deb-slow\n' |
 	    pkg_booted rotactl secret set deb-slow >/dev/null || return 1
@@ -157,7 +151,7 @@ booted_cases() {
 	local out st p1 p2 lib ts1 ts2 ts3 a1 r1 a2 a3 bound ns starts
 	mkdir -p "$T/boot" || return 1
 	pkg_boot "$T/boot" 2>"$T/boot.log" &&
-	    pkg_booted sh -c 'cat >/root/rotad.deb' <"$DEB" &&
+	    pkg_booted_put /root/rotad.deb <"$DEB" &&
 	    pkg_booted env DEBIAN_FRONTEND=noninteractive dpkg -i /root/rotad.deb \
 		>"$T/boot-install.log" 2>&1
 	st=$?
@@ -174,12 +168,9 @@ booted_cases() {
 
 	sed "s|$T/scripts|/srv/rotad-test|" "$T/job.yaml" >"$T/boot/job.yaml"
 	pkg_booted mkdir -m 0755 /srv/rotad-test &&
-	    for f in rotate.sh verify.sh; do
-		pkg_booted sh -c 'cat >"$1" && chmod 644 "$1"' sh \
-		    "/srv/rotad-test/$f" <"$T/scripts/$f" || break
-	    done &&
-	    pkg_booted sh -c 'cat >"$1" && chmod 644 "$1"' sh "$JOB" \
-		<"$T/boot/job.yaml" &&
+	    pkg_booted_put /srv/rotad-test/rotate.sh <"$T/scripts/rotate.sh" &&
+	    pkg_booted_put /srv/rotad-test/verify.sh <"$T/scripts/verify.sh" &&
+	    pkg_booted_put "$JOB" <"$T/boot/job.yaml" &&
 	    printf 'control:\n  acl:\n    - {user: rotad-siem, rights: [trigger]}\n' |
 	    pkg_booted sh -c 'cat >>/etc/rotad/rotad.yaml' &&
 	    pkg_booted systemctl reload rotad &&
@@ -191,7 +182,7 @@ booted_cases() {
 	# A broken job file beside it: named with its line and column in
 	# the journal, the other jobs kept, the unit still active.
 	printf 'users:\n  deb-broken: {login: x, resource: [\n' |
-	    pkg_booted sh -c 'cat >/etc/rotad/conf.d/zz-deb-test-broken.yaml' &&
+	    pkg_booted_put /etc/rotad/conf.d/zz-deb-test-broken.yaml &&
 	    pkg_booted systemctl reload rotad
 	st=$?
 	out=$(boot_journal rotad | grep 'zz-deb-test-broken.yaml:[0-9]*:[0-9]*' | tail -n 1)

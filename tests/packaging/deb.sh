@@ -317,12 +317,7 @@ verdict "a script-provider user rotates to committed" $? \
 # request rotates deb-test.
 siem_run() {
 	local c=$T/siem-creds i ts sig body out run cmd auth nb
-	mkdir -m 0700 "$c" || return 1
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-	    -nodes -days 2 -subj /CN=127.0.0.1 \
-	    -addext subjectAltName=IP:127.0.0.1 -keyout "$c/siem.key" \
-	    -out "$c/siem.crt" >/dev/null 2>&1 || return 1
-	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$c/siem.secret"
+	mkdir -m 0700 "$c" && pkg_siem_files "$c" || return 1
 	cp "$c/siem.crt" "$T/siem-ca.pem"
 	chown -R rotad-siem:rotad-siem "$c" && chmod 0400 "$c"/* &&
 	    chmod 0500 "$c" || return 1

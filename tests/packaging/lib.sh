@@ -32,6 +32,8 @@
 #                          a line of LOG; sets NPID, for the caller to kill
 #   pkg_notified LOG WHAT [COUNT]
 #                          wait up to 10 s until LOG holds WHAT COUNT times
+#   pkg_siem_files DIR     rotad-siem's siem.crt and siem.key (EC, for IP
+#                          127.0.0.1) and siem.secret (an HMAC key) in DIR
 #   pkg_hmac KEYFILE       HMAC-SHA256 of stdin, hex, keyed with KEYFILE's
 #                          contents (less a final newline), as rotad-siem
 #                          checks a signature; the key never in an argv
@@ -39,6 +41,8 @@
 #                          container (systemd-nspawn) whose writes go to a
 #                          tmpfs in DIR: the units run for real (below)
 #   pkg_booted CMD...      run CMD in that container
+#   pkg_booted_put FILE [MODE]
+#                          stdin to FILE in that container (MODE: 0644)
 #   pkg_boot_stop          end it; safe in a trap, whether or not it began
 
 KEY=/etc/rotad/master.key
@@ -240,6 +244,14 @@ pkg_notified() {
 	return 1
 }
 
+pkg_siem_files() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 2 -subj /CN=127.0.0.1 \
+	    -addext subjectAltName=IP:127.0.0.1 -keyout "$1/siem.key" \
+	    -out "$1/siem.crt" >/dev/null 2>&1 &&
+	    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1/siem.secret"
+}
+
 pkg_hmac() {
 	python3 -c 'import hashlib, hmac, sys
 key = open(sys.argv[1], "rb").read().rstrip(b"\n")
@@ -322,6 +334,11 @@ pkg_boot() {
 
 pkg_booted() {
 	nsenter -t "${BOOT_PID1:?no container}" -a -- "$@"
+}
+
+pkg_booted_put() {
+	pkg_booted sh -c 'umask 077 && cat >"$1" && chmod "$2" "$1"' sh \
+	    "$1" "${2:-0644}"
 }
 
 pkg_boot_stop() {
