@@ -474,6 +474,9 @@ spawn_start(uv_loop_t *loop, const struct spawn_args *a, spawn_cb *cb,
 	o.stdio = stdio;
 	o.stdio_count = 3;
 	o.exit_cb = proc_exited;
+	/* A session, and so a process group, of its own, as a template's
+	 * child has: a script's kill(0) reaches its own step only. */
+	o.flags = UV_PROCESS_DETACHED;
 	rc = uv_spawn(loop, &sp->proc, &o);
 	if (rc < 0) {
 		/* libuv has initialised the process handle all the same:

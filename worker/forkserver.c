@@ -200,6 +200,9 @@ child_wait(struct server *s, int sock, struct forkserver_child *ret)
 	sigset_t none;
 	size_t i;
 
+	/* A process group of its own, set on both sides of the fork so that
+	 * it holds before either goes on (reap() ends the group). */
+	(void)setpgid(0, 0);
 	/* A fork does not inherit the parent-death signal: ask for it, then
 	 * make sure the template did not die before we did. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -265,6 +268,7 @@ fork_idle(struct server *s, struct forkserver_child *ret)
 	}
 	if (pid == 0)
 		return child_wait(s, sv[1], ret);
+	(void)setpgid(pid, pid);
 	close(sv[1]);
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
@@ -343,20 +347,36 @@ fill(struct server *s, struct forkserver_child *ret)
 	return 0;
 }
 
-/* Reap every child that has exited and tell the daemon.  0 or -errno. */
+/*
+ * Reap every child that has exited and tell the daemon.  Each child leads
+ * a process group, which its step's script and whatever the script
+ * started in the background are in too (a worker's filter lets none of
+ * them leave it); what is left of the group dies with the child, killed
+ * while the child is still a zombie: until it is reaped its pid, and so
+ * the group's id, cannot name anyone else.  0 or -errno.
+ */
 static int
 reap(struct server *s)
 {
 	struct signalfd_siginfo si;
 	struct tmplwire_msg m;
 	struct child *c;
+	siginfo_t info;
 	int status, r;
 	pid_t pid;
 	size_t i;
 
 	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si))
 		;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	for (;;) {
+		info.si_pid = 0;
+		if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+		    info.si_pid <= 0)
+			break;
+		(void)kill(-info.si_pid, SIGKILL);
+		pid = waitpid(info.si_pid, &status, WNOHANG);
+		if (pid <= 0)
+			break;
 		for (i = 0, c = NULL; i < s->n; i++)
 			if (s->v[i].pid == pid)
 				c = &s->v[i];

@@ -176,10 +176,13 @@ static const char *const sys_socket[] = {
 
 /* The script runner: start the interpreter, feed it, wait for it.  The
  * exec'd interpreter inherits this filter, so the loader's and a shell's
- * needs are here too. */
+ * needs are here too; but not setpgid() nor setsid(), so that nothing a
+ * script starts leaves the step's process group, which ends with the
+ * step (worker/forkserver.c).  A shell without job control calls
+ * neither. */
 static const char *const sys_exec[] = {
 	"execve", "execveat", "fork", "vfork", "wait4", "waitid", "tgkill",
-	"pipe", "dup2", "setpgid", "getpgid", "getpgrp", "getsid",
+	"pipe", "dup2", "getpgid", "getpgrp", "getsid",
 	"set_tid_address", "chdir", "fchdir", "umask", "times", "alarm",
 	"pause", "rt_sigtimedwait",
 	NULL,
@@ -646,8 +649,9 @@ filter_syscalls(const struct sandbox_profile *p, char *why, size_t size)
 		if ((r = seccomp_rule_add(
 			 ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0)
 			goto out;
-		/* A child or its group, never every process (pid -1) or
-		 * other groups: the sign bit of the pid must be clear. */
+		/* A process or the step's own group (pid 0), never every
+		 * process (pid -1) or another group: the sign bit of the
+		 * pid must be clear. */
 		if ((r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill),
 			 1, arg_masked_zero(0, 0x80000000U))) < 0)
 			goto out;

@@ -12,7 +12,8 @@
 # live workers; a template that dies takes its steps' workers with it,
 # rotations go on by fork and exec, and another template starts; a reload
 # starts a new one when the worker binary changed, and only then; and the
-# daemon's death takes the template and its workers with it; a library
+# daemon's death takes the template and its workers with it, and a
+# step's end, however it comes, what its script left running; a library
 # the template runs, replaced on disk as a package upgrade replaces it,
 # makes the daemon start a new template without a reload, one
 # rotad-deliver runs makes it end once idle for a fresh one, and one the
@@ -25,7 +26,12 @@ ROTACTL=$B/ctl/rotactl
 T=$(mktemp -d /tmp/rotad-template.XXXXXX)
 UDPPID=
 stop_all() {
+	local p
 	rotad_kill
+	# Anything a script left behind, should a case fail.
+	for p in $(pgrep -f "$T/" 2>/dev/null); do
+		[ "$p" != "$$" ] && kill -KILL "$p" 2>/dev/null
+	done
 	[ -n "$UDPPID" ] && kill "$UDPPID" 2>/dev/null
 	rm -rf "$T"
 }
@@ -59,7 +65,28 @@ cat >"$T/ok.sh" <<'EOF'
 read -r line
 echo verified
 EOF
-chmod 644 "$T/slow.py"
+# Rotate scripts that leave a child running in the background, which
+# tries to leave the step's process group first (setsid, setpgid: the
+# sandbox refuses both); the script itself takes PAUSE seconds more.
+for f in bg:1 bgkill:3; do
+	cat >"$T/${f%:*}.py" <<EOF
+import os, sys, time
+sys.stdin.readline()
+if os.fork() == 0:
+    os.close(1)
+    os.close(2)
+    for leave in (os.setsid, lambda: os.setpgid(0, 0)):
+        try:
+            leave()
+        except OSError:
+            pass
+    time.sleep(300)
+    os._exit(0)
+time.sleep(${f#*:})
+print("rotated")
+EOF
+done
+chmod 644 "$T/slow.py" "$T/bg.py" "$T/bgkill.py"
 chmod 755 "$T/ok.sh"
 mkdir -p "$T/conf.d"
 cat >"$T/rotad.yaml" <<EOF
@@ -76,9 +103,15 @@ resources:
     protocol: script
     rotate_script: {path: $T/slow.py, command: /usr/bin/python3}
     verify_script: $T/ok.sh
+  bg: {kind: api, protocol: script, verify_script: $T/ok.sh,
+       rotate_script: {path: $T/bg.py, command: /usr/bin/python3}}
+  bgkill: {kind: api, protocol: script, verify_script: $T/ok.sh,
+           rotate_script: {path: $T/bgkill.py, command: /usr/bin/python3}}
 users:
   alice: {login: alice, resource: box, password_file: $T/alice.pw}
   sloth: {login: sloth, resource: slow, password_file: $T/sloth.pw, timeout: 30s}
+  bgu: {login: bgu, resource: bg, password_file: $T/sloth.pw}
+  bgk: {login: bgk, resource: bgkill, password_file: $T/sloth.pw}
 EOF
 
 # template_of PID: the daemon's template process (its child running
@@ -172,7 +205,7 @@ sys.exit(0 if found else 1)
 EOF
 }
 
-echo "1..14"
+echo "1..16"
 
 rotad_start "$T/rotad.yaml" "$T/log"
 st=$?
@@ -287,7 +320,63 @@ out=$(ctl rotate --wait alice 2>&1)
 verdict "a reload after the worker binary changed starts a new template, the old one exits" $? "old=$TPID new=$NEW" "$out"
 TPID=$NEW
 
-# 10: the daemon dies mid-step: its template and the step's worker die
+# scripts_of NAME: wait (10 s at most) until two processes (the script
+# and its background child) run NAME; print their pids.
+scripts_of() {
+	local p= i
+	for i in $(seq 1 200); do
+		p=$(pgrep -f "$T/$1" | xargs)
+		[ "$(echo "$p" | wc -w)" -ge 2 ] && break
+		sleep 0.05
+	done
+	echo "$p"
+}
+# none_left PIDS: wait (5 s at most) until none of PIDS runs.
+none_left() {
+	local p i left
+	for i in $(seq 1 100); do
+		left=
+		for p in $1; do
+			[ -e "/proc/$p" ] &&
+			    ! grep -q '^State:[[:space:]]*Z' "/proc/$p/status" 2>/dev/null &&
+			    left="$left $p"
+		done
+		[ -z "$left" ] && return 0
+		sleep 0.05
+	done
+	echo "still running:$left"
+	return 1
+}
+
+# 10: a script's background child ends with its step: the step's worker
+# leads a process group that nothing of the script's can leave, and the
+# template ends what is left of it when it reaps the worker.
+ctl rotate --wait bgu >"$T/bgu.out" 2>&1 &
+CPID=$!
+kids=$(scripts_of bg.py)
+wait "$CPID"
+bad=
+[ "$(echo "$kids" | wc -w)" -ge 2 ] || bad="not seen: the script and its child ($kids)"
+grep -q 'state: committed' "$T/bgu.out" || bad="$bad; $(cat "$T/bgu.out")"
+left=$(none_left "$kids") || bad="$bad; $left"
+verdict "a script's background child, which tried setsid and setpgid, ends with its step" \
+    "$([ -z "$bad" ]; echo $?)" "$bad" "$(ps -o pid,pgid,sid,args -p "${kids// /,}" 2>&1)"
+
+# 11: and with a worker killed outright, which ran no handler: the
+# template, reaping it, ends its group.
+ctl rotate bgk >/dev/null 2>&1
+kids=$(scripts_of bgkill.py)
+W=$(wait_busy "$TPID")
+bad=
+[ "$(echo "$kids" | wc -w)" -ge 2 ] || bad="not seen: the script and its child ($kids)"
+[ -n "$W" ] && kill -KILL "$W" || bad="$bad; no worker"
+left=$(none_left "$kids") || bad="$bad; $left"
+out=$(timeout 60 "$ROTACTL" rotate --wait bgk 2>&1)
+echo "$out" | grep -Eq 'state: (committed|failed)' || bad="$bad; the run did not end: $out"
+verdict "a worker killed outright: its script's background child ends too" \
+    "$([ -z "$bad" ]; echo $?)" "$bad" "$(ps -o pid,pgid,sid,args -p "${kids// /,}" 2>&1)"
+
+# 12: the daemon dies mid-step: its template and the step's worker die
 # with it (each by its parent-death signal).
 ctl rotate sloth >/dev/null 2>&1
 W=$(wait_busy "$TPID")
@@ -298,7 +387,7 @@ DPID=
 verdict "the daemon killed mid-step: the template and the worker die with it" $? \
     "template $TPID worker $W" "$(ps -o pid,ppid,stat,args -p "$TPID" -p "${W:-1}" 2>&1)"
 
-# 11: a daemon whose processes map libraries that are then replaced on
+# 13: a daemon whose processes map libraries that are then replaced on
 # disk.  The daemon runs in a mount namespace of its own (unshare -m)
 # where copies are bind-mounted over the real files: of libseccomp,
 # which the template maps, of libjansson, which the daemon maps, and of
@@ -363,7 +452,7 @@ verdict "libraries that stay as they were: the template and rotad-deliver stay; 
     "st=$st template=$TPID copy=$ino maps: $maps_copy" "daemon: $dmaps_copy" \
     "deliver $DELPID: $cmaps_copy" "$status" "$out" "$(tail -5 "$T/log2")"
 
-# 12: the copy is replaced as dpkg replaces a library (the new file in its
+# 14: the copy is replaced as dpkg replaces a library (the new file in its
 # place, the old one unlinked; here the mount lifted, the copy removed).
 # At its next fork the template says so, the daemon logs it and starts
 # another template, which maps the real file; the old one exits, and
@@ -382,7 +471,7 @@ out2=$(ctl rotate --wait alice 2>&1)
 verdict "a library replaced on disk: a new template, without a reload; the old one exits" $? \
     "old=$TPID new=$NEW" "$out" "$out2" "$(grep ROTAD-0060 "$T/log2")"
 
-# 13: the daemon's own library replaced the same way: the daemon cannot
+# 15: the daemon's own library replaced the same way: the daemon cannot
 # replace itself, and `status` says a restart is needed, naming the file
 # (here the lifted mount's root, "/": dpkg's files keep their paths).
 nsenter -t "$DPID" -m umount -l "$DLIBREAL"
@@ -395,7 +484,7 @@ echo "$status" | grep -q '"replaced":"/' &&
 verdict "the daemon's library replaced on disk: status says a restart is needed" $? \
     "$status" "$text"
 
-# 14: rotad-deliver's libcurl replaced the same way: at its next batch
+# 16: rotad-deliver's libcurl replaced the same way: at its next batch
 # it answers, then ends (exit 3), and the daemon says so as a notice; the
 # batch after starts a fresh one, which maps the real file, and every
 # event reaches the receiver.
