@@ -7,7 +7,7 @@
  *   fail:CLASS   fail with that class (transient, auth, policy, fatal)
  *   sleep:N      sleep N seconds, then succeed (deadline tests)
  *   hang         sleep until killed
- *   leak         put new_secret in the message and the facts, for the
+ *   leak         put every secret in the message and the facts, for the
  *                test that the worker scrubs them
  *   clock        succeed, saying in the facts when it ran
  *                ("clock=NS", CLOCK_MONOTONIC): bench/worker_start's
@@ -191,16 +191,31 @@ act_sleep(struct wire_response *res, const char *arg)
 	return 0;
 }
 
-/* What no real provider may do; the worker must scrub it. */
+/* What no real provider may do; the worker must scrub it: every secret
+ * of the request, new first, in the message and in the facts. */
 static int
 act_leak(const struct wire_request *req, struct wire_response *res)
 {
-	int n = (int)secret_len(req->new_secret);
+	const struct secret *const all[] = { req->new_secret, req->current,
+		req->admin, req->passphrase };
+	char msg[sizeof(res->message)];
+	size_t i, f = 0, m = 0;
+	int n;
 
-	snprintf(res->facts, sizeof(res->facts), "leak=%.*s\n", n,
-	    (const char *)secret_data(req->new_secret));
-	return provider_fail(res, WIRE_CLASS_AUTH, "leaked: %.*s", n,
-	    (const char *)secret_data(req->new_secret));
+	msg[0] = '\0';
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (all[i] == NULL)
+			continue;
+		n = (int)secret_len(all[i]);
+		if (f < sizeof(res->facts))
+			f += (size_t)snprintf(res->facts + f,
+			    sizeof(res->facts) - f, "leak%zu=%.*s\n", i, n,
+			    (const char *)secret_data(all[i]));
+		if (m < sizeof(msg))
+			m += (size_t)snprintf(msg + m, sizeof(msg) - m, " %.*s",
+			    n, (const char *)secret_data(all[i]));
+	}
+	return provider_fail(res, WIRE_CLASS_AUTH, "leaked:%s", msg);
 }
 
 /* CLOCK_MONOTONIC is one clock for every process of the host: the

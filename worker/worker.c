@@ -416,7 +416,7 @@ static int
 scrub_response(const struct wire_request *req, struct wire_response *res)
 {
 	struct secret *const secrets[] = { req->current, req->new_secret,
-		req->admin, req->script_input };
+		req->admin, req->passphrase, req->script_input };
 	const size_t n = sizeof(secrets) / sizeof(secrets[0]);
 	char *out = NULL;
 	size_t out_len = 0;

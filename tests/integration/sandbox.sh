@@ -259,11 +259,14 @@ for VIA in exec template; do
 	    "$([ "$C" = True ] && echo 0 || echo 1)" "$R"
 
 	# 21: what a provider says passes through the scrubber.
-	R=$(drive call "$TEST" '{"test_action": "leak"}' 2>&1)
+	R=$(drive call "$TEST" '{"test_action": "leak",
+	    "current": "current-secret-0123", "admin": "admin-secret-0123",
+	    "passphrase": "passphrase-secret-0123"}' 2>&1)
 	C=$(printf '%s' "$R" | j 'j["res"]["class"] == "auth" and
-	    "[REDACTED]" in j["res"]["message"] and "[REDACTED]" in f["leak"] and
-	    "candidate-secret" not in sys.argv[3]' "$R" 2>&1)
-	verdict "${V}the secret a provider echoes is scrubbed from message and facts" \
+	    j["res"]["message"].count("[REDACTED]") == 4 and
+	    all(f["leak%d" % i] == "[REDACTED]" for i in range(4)) and
+	    "-secret-" not in sys.argv[3]' "$R" 2>&1)
+	verdict "${V}the secrets a provider echoes (new, current, admin, key passphrase) are scrubbed from message and facts" \
 	    "$([ "$C" = True ] && echo 0 || echo 1)" "$C"
 
 	# 22: the script profile: the script (executed directly, its "#!"
