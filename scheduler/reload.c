@@ -436,15 +436,6 @@ reload_config(struct daemon *d, struct job_set *set, json_t **ret_errors)
 		log_msg(LOG_WARNING, MSG_RELOAD, "%s:%d:%d: warning: %s",
 		    set->warnings[i].file, set->warnings[i].line,
 		    set->warnings[i].column, set->warnings[i].message);
-	r = keys_import(set, d->store, now_s());
-	if (r > 0)
-		log_msg(LOG_INFO, MSG_RELOAD, "imported %d secret%s", r,
-		    r == 1 ? "" : "s");
-	/* A reload is refused while any file has an error, so one that
-	 * passes ends a start's degraded state: say so where it was said. */
-	if (d->gen->set->nfiles_skipped > 0)
-		log_msg(LOG_NOTICE, MSG_FILE_SKIPPED,
-		    "every job file loads again; no longer degraded");
 	/* The sinks' settings (names, formats) are checked here, not by
 	 * jobs/: refused as the loader's errors are. */
 	if (sinks_refused(d, set, ret_errors)) {
@@ -452,6 +443,22 @@ reload_config(struct daemon *d, struct job_set *set, json_t **ret_errors)
 		sd_notify(0, "READY=1");
 		return -EINVAL;
 	}
+	/* Only now, with nothing left to refuse it: a refused reload must
+	 * import nothing, since a file is read only while its slot is
+	 * empty, and the operator's corrected file would then be ignored. */
+	r = keys_import(set, d->store, now_s());
+	if (r > 0)
+		log_msg(LOG_INFO, MSG_RELOAD, "imported %d secret%s", r,
+		    r == 1 ? "" : "s");
+	else if (r < 0)
+		log_msg(LOG_ERR, MSG_RELOAD,
+		    "importing password and key files: %s",
+		    store_last_error(d->store));
+	/* A reload is refused while any file has an error, so one that
+	 * passes ends a start's degraded state: say so where it was said. */
+	if (d->gen->set->nfiles_skipped > 0)
+		log_msg(LOG_NOTICE, MSG_FILE_SKIPPED,
+		    "every job file loads again; no longer degraded");
 	reload_adopt(d, set, false);
 	/* A new worker binary, or worker.path, takes effect now. */
 	daemon_template_reload(d, set);

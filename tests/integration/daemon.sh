@@ -107,7 +107,7 @@ users:
   wreck: {login: wreck, resource: broken, retry: {attempts: 5, initial: 1s, max: 2s}}
 EOF
 
-echo "1..30"
+echo "1..31"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 verdict "rotad --init creates the key and store" $? "$out"
 
@@ -241,6 +241,34 @@ g=$(ctl --json status | jget 'j["generation"]')
     ! ctl show dave >/dev/null 2>&1 && ctl show carol >/dev/null 2>&1
 verdict "a bad reload (rotactl or SIGHUP) names file:line:col and keeps the generation" $? "st=$st g=$g (was $g0)" "$out"
 rm "$T/conf.d/zz-bad.yaml"
+
+# A reload refused by a check after the job files' (here an event sink's
+# format) imports nothing: a user it would add keeps no secret of its
+# password_file, and the file, corrected, is what the next reload takes.
+cp "$T/rotad.yaml" "$T/rotad.yaml.good"
+printf 'events:\n  sinks:\n    - {name: f, type: file, path: %s, format: bogus}\n' \
+    "$T/ev.log" >>"$T/rotad.yaml"
+printf 'typo-secret-of-fred\n' >"$T/fred.pw"
+chmod 600 "$T/fred.pw"
+cat >"$T/conf.d/fred.yaml" <<EOF
+users:
+  fred: {login: fred, resource: box, password_file: $T/fred.pw}
+EOF
+g0=$(ctl --json status | jget 'j["generation"]')
+out=$(ctl reload 2>&1)
+st=$?
+hist=$(ctl --json secret history fred 2>&1)
+cp "$T/rotad.yaml.good" "$T/rotad.yaml"
+printf 'right-secret-of-fred\n' >"$T/fred.pw"
+out2=$(ctl reload 2>&1)
+st2=$?
+got=$(ctl secret get fred 2>&1)
+[ $st -eq 1 ] && echo "$out" | grep -q bogus &&
+    [ "$(ctl --json status | jget 'j["generation"]')" = $((g0 + 1)) ] &&
+    ! echo "$hist" | grep -q '"current"' && [ $st2 -eq 0 ] &&
+    [ "$got" = right-secret-of-fred ]
+verdict "a reload refused by its event sinks imports no password_file; the corrected file is imported by the next" $? \
+    "st=$st st2=$st2" "$out" "$hist" "$(echo "$got" | sed 's/.*-secret-of-fred/<secret of fred>/')"
 
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$ROTACTL" status 2>&1)
 st=$?
