@@ -217,7 +217,8 @@ ad_state(const struct ad_diag *d)
 	return NULL;
 }
 
-/* AD's error codes in a constraint violation (result 19). */
+/* AD's error codes in a constraint violation (result 19), and the
+ * first in an unwillingToPerform (53) too. */
 #define AD_ERROR_PASSWORD_RESTRICTION 0x52d /* too short, history, age */
 #define AD_ERROR_INVALID_PASSWORD 0x56      /* wrong old password */
 
@@ -227,7 +228,8 @@ ad_state(const struct ad_diag *d)
  * a timeout, a busy or unavailable server, limits) are transient; a
  * refused credential is auth; a password the directory's policy refuses
  * (OpenLDAP's ppolicy, AD's 0000052D) is policy; AD's wrong old password
- * on a self-change (19, 00000056) is auth; an AD account that is
+ * on a self-change (19, 00000056) is auth; AD's 53 is policy with
+ * 0000052D and fatal otherwise; an AD account that is
  * disabled, locked, expired or must change its password is fatal, as is
  * missing access and anything else, which retrying will not mend.  TLS
  * failures are classed where they happen (open_dir()).
@@ -257,6 +259,17 @@ result_class(int rc, const char *diag, enum dir_type type)
 		if (d.has_code && d.code == AD_ERROR_INVALID_PASSWORD)
 			return WIRE_CLASS_AUTH;
 		return WIRE_CLASS_POLICY;
+	case LDAP_UNWILLING_TO_PERFORM:
+		/* Windows answers an admin reset (replace unicodePwd) that
+		 * breaks the domain's policy with 53 and 0000052D ("problem
+		 * 5003 (WILL_NOT_PERFORM)"), where a self-change, and Samba
+		 * for both, get 19.  53 with another code (00002077:
+		 * unicodePwd over a connection that is not encrypted) or
+		 * from OpenLDAP (an operation it was told to refuse) is no
+		 * password's fault: a new one would be refused the same. */
+		if (d.has_code && d.code == AD_ERROR_PASSWORD_RESTRICTION)
+			return WIRE_CLASS_POLICY;
+		return WIRE_CLASS_FATAL;
 	case LDAP_INSUFFICIENT_ACCESS:
 	default:
 		return WIRE_CLASS_FATAL;

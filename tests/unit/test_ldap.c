@@ -1,7 +1,8 @@
 /*
  * Unit tests of the ldap provider's pure parts: the class of an LDAP
- * result (OpenLDAP's and AD's), AD's diagnostic codes, unicodePwd's
- * quoting (UTF-16LE in double quotes) and the choice of transport.  The
+ * result (OpenLDAP's and AD's, in Samba's forms and in Windows' where
+ * they differ), AD's diagnostic codes, unicodePwd's quoting (UTF-16LE
+ * in double quotes) and the choice of transport.  The
  * provider's functions are file-local: this file includes ldap.c, and
  * links provider.c (no other provider).  tests/integration/ldap.sh
  * and ad.sh run the operations against real servers.
@@ -23,6 +24,15 @@
 #define AD_WRONG_OLD                                                           \
 	"00000056: Constraint violation - check_password_restrictions: "       \
 	"the old password specified doesn't match!"
+/* Windows': an admin reset (replace unicodePwd) that breaks the domain's
+ * policy is 53, not 19 as on Samba, with the same code. */
+#define AD_WIN_RESET_POLICY                                                    \
+	"0000052D: SvcErr: DSID-031A126C, problem 5003 (WILL_NOT_PERFORM), "   \
+	"data 0"
+/* Windows: unicodePwd over a connection that is not encrypted. */
+#define AD_WIN_NOT_ENCRYPTED                                                   \
+	"00002077: SvcErr: DSID-03190F80, problem 5003 (WILL_NOT_PERFORM), "   \
+	"data 0"
 #define AD_BIND(data)                                                          \
 	"80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext "    \
 	"error, data " data ", v1db1"
@@ -65,6 +75,13 @@ test_classes_openldap(void **state)
 	assert_int_equal(result_class(LDAP_INVALID_CREDENTIALS, AD_BIND("775"),
 			     DIR_OPENLDAP),
 	    WIRE_CLASS_AUTH);
+	assert_int_equal(result_class(LDAP_UNWILLING_TO_PERFORM,
+			     AD_WIN_RESET_POLICY, DIR_OPENLDAP),
+	    WIRE_CLASS_FATAL);
+	/* slapd refusing an extended operation it was told to refuse. */
+	assert_int_equal(result_class(LDAP_UNWILLING_TO_PERFORM,
+			     "extended operation restricted", DIR_OPENLDAP),
+	    WIRE_CLASS_FATAL);
 }
 
 static void
@@ -83,6 +100,16 @@ test_classes_ad(void **state)
 	    WIRE_CLASS_AUTH);
 	assert_int_equal(result_class(LDAP_CONSTRAINT_VIOLATION, NULL, DIR_AD),
 	    WIRE_CLASS_POLICY);
+	/* The same policy refusal as Windows answers a reset: 53. */
+	assert_int_equal(result_class(LDAP_UNWILLING_TO_PERFORM,
+			     AD_WIN_RESET_POLICY, DIR_AD),
+	    WIRE_CLASS_POLICY);
+	/* 53 with any other code, or none, stays fatal. */
+	assert_int_equal(result_class(LDAP_UNWILLING_TO_PERFORM,
+			     AD_WIN_NOT_ENCRYPTED, DIR_AD),
+	    WIRE_CLASS_FATAL);
+	assert_int_equal(result_class(LDAP_UNWILLING_TO_PERFORM, NULL, DIR_AD),
+	    WIRE_CLASS_FATAL);
 	assert_int_equal(
 	    result_class(LDAP_INVALID_CREDENTIALS, AD_BIND("52e"), DIR_AD),
 	    WIRE_CLASS_AUTH);
@@ -122,6 +149,9 @@ test_ad_diag(void **state)
 	ad_diag_parse(AD_WRONG_OLD, &d);
 	assert_true(d.has_code);
 	assert_int_equal(d.code, 0x56);
+	ad_diag_parse(AD_WIN_RESET_POLICY, &d);
+	assert_true(d.has_code);
+	assert_int_equal(d.code, 0x52d);
 	ad_diag_parse(AD_BIND("775"), &d);
 	assert_true(d.has_code);
 	assert_int_equal(d.code, 0x80090308);
