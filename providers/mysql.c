@@ -10,22 +10,28 @@
  * performance_schema can record the plaintext.  Other password plugins
  * (MariaDB's ed25519 and parsec, MySQL's caching_sha2_password and
  * sha256_password) salt or derive on the server, so their new password
- * is sent as text, over TLS that was verified (or a Unix socket);
- * docs/providers/mysql.md tables each case.  The account's plugin is
- * read with SHOW CREATE USER (for another account that needs SELECT on
- * mysql.*; a login may always see its own); without it, MariaDB gets the
- * native hash (what its ALTER USER ... IDENTIFIED BY 'x' would store
- * anyway), MySQL the password (its ALTER USER keeps the plugin).  One
- * exception: a MariaDB server with a password validation plugin under
- * strict_password_validation refuses any hash, since it cannot check
- * one; the password is then sent, so that the server's policy applies.
+ * is sent as text, over TLS (verified unless tls_verify is false, which
+ * leaves it to a machine in the middle that passes the login on) or a
+ * Unix socket; docs/providers/mysql.md tables each case.  The account's
+ * plugin is read with SHOW CREATE USER (for another account that needs
+ * SELECT on mysql.*; a login may always see its own); without it, MariaDB
+ * gets the native hash (what its ALTER USER ... IDENTIFIED BY 'x' would
+ * store anyway), MySQL the password (its ALTER USER keeps the plugin).
+ * One exception: a MariaDB server with a password validation plugin
+ * under strict_password_validation refuses any hash, since it cannot
+ * check one; the password is then sent, so that the server's policy
+ * applies.
  *
  * TLS is required for TCP, verified against the resource's CA file or
  * the system bundle unless tls_verify is false; libmariadb refuses to
  * send the login packet when the handshake or the verification fails.
- * Only the plugins that need no cleartext exchange may be used to log in
- * (MARIADB_OPT_RESTRICTED_AUTH): a server cannot ask for the password in
- * the clear (mysql_clear_password, dialog).  No option file is read
+ * A server may only ask for the login plugins allowed() names
+ * (MARIADB_OPT_RESTRICTED_AUTH): never one that sends the password in
+ * the clear (mysql_clear_password, dialog), and those that send the
+ * password itself (caching_sha2_password, sha256_password) only to a
+ * server whose certificate was verified, or over a Unix socket; a
+ * server that asks for another gets no password, and the message says
+ * what to set (plugin_refused()).  No option file is read
  * (libmariadb reads my.cnf only when told to with MYSQL_READ_DEFAULT_*,
  * which this never sets), and LOAD DATA LOCAL is off, so a hostile server
  * cannot ask for a file.
@@ -63,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errmsg.h>
 #include <mysql.h>
 #include <openssl/evp.h>
 
@@ -84,12 +91,24 @@
  * both from the same set (local CAs included).
  */
 #define MY_SYSTEM_CA_DIR "/etc/ssl/certs"
-/* The client plugins a server may ask for: none sends the password in
- * the clear (over TLS, caching_sha2 and sha256 do: the channel is then
- * verified). */
-#define MY_AUTH_PLUGINS                                                        \
-	"mysql_native_password,client_ed25519,caching_sha2_password,"          \
-	"sha256_password"
+/*
+ * The client plugins a server may ask for.  mysql_native_password and
+ * client_ed25519 answer the server's challenge with a proof and never
+ * send the password: a server that is not the one named learns a proof
+ * for its own challenge, which only guesses could be tested against
+ * offline.  caching_sha2_password and sha256_password send the password
+ * itself: inside TLS as it is (caching_sha2 when the server asks for its
+ * "full authentication", which a server may always do), and without
+ * TLS encrypted to an RSA key the server sends.  Either way whoever
+ * answers gets it, unless the server's certificate was verified: they
+ * are allowed only then, and over a Unix socket (the local server).
+ * libmariadb compares the server's name with strstr() on this list: a
+ * name that is only a piece of one (no plugin of libmariadb's is) passes
+ * that check, finds no plugin, and gets libmariadb's stand-in, which
+ * answers with empty packets.
+ */
+#define MY_PLUGINS_PROOF "mysql_native_password,client_ed25519"
+#define MY_PLUGINS_TEXT "caching_sha2_password,sha256_password"
 #define MY_NATIVE "mysql_native_password"
 /* '*' and 40 hex digits. */
 #define MY_NATIVE_HASH_LEN 41
@@ -496,6 +515,92 @@ session_limits(struct my_conn *c, const struct wire_request *req,
 }
 
 /*
+ * The login plugins a server may ask for on REQ's connection (SOCKET: a
+ * Unix socket): those that send the password itself only to a server
+ * proven to be the one named, by a verified certificate, or by the
+ * local socket only that server holds.
+ */
+static const char *
+allowed(const struct wire_request *req, bool socket)
+{
+	if (socket || (!req->tls_disabled && req->tls_verify))
+		return MY_PLUGINS_PROOF "," MY_PLUGINS_TEXT;
+	return MY_PLUGINS_PROOF;
+}
+
+/*
+ * The login plugin that libmariadb's refusal (CR_PLUGIN_NOT_ALLOWED)
+ * names in MSG, "Authentication plugin 'NAME' couldn't be found in
+ * restricted_auth plugin list.", when NAME is one of libmariadb's; else
+ * NULL.  Only a plugin the server's greeting names is named right: for
+ * one it switches to after the first answer, libmariadb 3.3.20 prints
+ * stray bytes where the name should be, which must not pass for one.
+ */
+static const char *
+refused_name(const char *msg)
+{
+	static const char *const names[] = { "caching_sha2_password",
+		"sha256_password", "mysql_clear_password", "dialog",
+		"mysql_old_password", "auth_gssapi_client", NULL };
+	const char *p = msg != NULL ? strchr(msg, '\'') : NULL;
+	size_t i, n;
+
+	if (p == NULL)
+		return NULL;
+	for (p++, i = 0; names[i] != NULL; i++) {
+		n = strlen(names[i]);
+		if (strncmp(p, names[i], n) == 0 && p[n] == '\'')
+			return names[i];
+	}
+	return NULL;
+}
+
+/*
+ * Fail RES for REQ's login to HOST as USER, which libmariadb ended
+ * (CR_PLUGIN_NOT_ALLOWED, its message MSG) because the server asked for
+ * a plugin allowed() leaves out: the plugin, when MSG names it, and what
+ * would let such a login go ahead.  No password was sent.  Fatal: the
+ * same server asks the same again.
+ */
+static int
+plugin_refused(struct wire_response *res, const struct wire_request *req,
+    const char *plugins, const char *host, const char *user, const char *msg)
+{
+	const char *name = refused_name(msg);
+	const char *why = req->tls_disabled
+	    ? "the connection has no TLS (tls: {enabled: false})"
+	    : "the server's certificate is not verified (tls: {verify: "
+	      "false})";
+	const char *fix = req->tls_disabled
+	    ? "turn TLS on and verify the server's certificate"
+	    : "verify the server's certificate (leave verify on)";
+
+	if (strcmp(plugins, MY_PLUGINS_PROOF) != 0 ||
+	    (name != NULL && strstr(MY_PLUGINS_TEXT, name) == NULL))
+		return provider_fail(res, WIRE_CLASS_FATAL,
+		    "cannot log in to %s as %s: the server asks for %s%s, "
+		    "and rotad uses only %s: no password was sent (error %u)",
+		    host, user, name != NULL ? "the login plugin " : "",
+		    name != NULL ? name : "another login plugin", plugins,
+		    CR_PLUGIN_NOT_ALLOWED);
+	if (name != NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL,
+		    "cannot log in to %s as %s: the server asks for %s, "
+		    "which would send it the password itself, and %s: no "
+		    "password was sent; %s, with tls: {ca_file} for a CA of "
+		    "your own (error %u)",
+		    host, user, name, why, fix, CR_PLUGIN_NOT_ALLOWED);
+	return provider_fail(res, WIRE_CLASS_FATAL,
+	    "cannot log in to %s as %s: the server asks for a login plugin "
+	    "other than mysql_native_password and client_ed25519, the only "
+	    "ones rotad uses when %s (caching_sha2_password and "
+	    "sha256_password would send the password itself): no password "
+	    "was sent; %s, with tls: {ca_file} for a CA of your own (error "
+	    "%u)",
+	    host, user, why, fix, CR_PLUGIN_NOT_ALLOWED);
+}
+
+/*
  * Connect to REQ's server as USER with PASSWORD (from secret_cstring()).
  * 0 with C filled (its flavour and version read), or RES filled and -EIO
  * (nothing left open).  What it learnt of the server is for
@@ -507,7 +612,7 @@ my_connect(const struct wire_request *req, const char *user,
 {
 	const char *database = wire_param(req, "database");
 	const char *host = req->host != NULL ? req->host : "localhost";
-	const char *info;
+	const char *info, *plugins;
 	unsigned connect_timeout = share(req, 3), rw_timeout = share(req, 2);
 	unsigned port = req->port > 0 ? (unsigned)req->port : MY_DEFAULT_PORT;
 	my_bool yes = 1, no = 0;
@@ -523,7 +628,8 @@ my_connect(const struct wire_request *req, const char *user,
 	r |= mysql_optionsv(c->m, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
 	r |= mysql_optionsv(c->m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
 	r |= mysql_optionsv(c->m, MYSQL_OPT_LOCAL_INFILE, &no);
-	r |= mysql_optionsv(c->m, MARIADB_OPT_RESTRICTED_AUTH, MY_AUTH_PLUGINS);
+	plugins = allowed(req, socket);
+	r |= mysql_optionsv(c->m, MARIADB_OPT_RESTRICTED_AUTH, plugins);
 	if (!socket && !req->tls_disabled) {
 		/* TLS or nothing: libmariadb sends the login packet only
 		 * once the handshake (and its verification) succeeded.
@@ -557,9 +663,13 @@ my_connect(const struct wire_request *req, const char *user,
 
 		err = mysql_errno(c->m);
 		provider_one_line(mysql_error(c->m), line, sizeof(line));
-		r = provider_fail(res, mysql_classify(err, st),
-		    "cannot log in to %s as %s: %s (error %u)", host, user,
-		    line, err);
+		if (err == CR_PLUGIN_NOT_ALLOWED)
+			r = plugin_refused(
+			    res, req, plugins, host, user, mysql_error(c->m));
+		else
+			r = provider_fail(res, mysql_classify(err, st),
+			    "cannot log in to %s as %s: %s (error %u)", host,
+			    user, line, err);
 		mysql_close(c->m);
 		c->m = NULL;
 		return r;

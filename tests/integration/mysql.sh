@@ -3,7 +3,9 @@
 # (lib/mariadb.sh) with TLS and the general log: first the real
 # rotad-worker, sandboxed as nobody, fed requests built by
 # tests/lib/wire.py; then end to end, rotad and `rotactl rotate --wait`,
-# checked with the real mariadb client and the store.  Speaks TAP.
+# checked with the real mariadb client and the store.  The login plugins
+# MariaDB cannot serve (MySQL's caching_sha2_password, sha256_password)
+# are played by a fake server, tests/fakes/mysql_auth.py.  Speaks TAP.
 #
 #   tests/integration/mysql.sh BUILDDIR    (built with -Dtests=true)
 #
@@ -26,8 +28,17 @@ if [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/mariadbd ] ||
 fi
 
 T=$(mktemp -d /tmp/rotad-my.XXXXXX)
-HOLE= PID=
+HOLE= PID= FAKE=
+# The fake server of the plugin cases below, if one runs.
+fake_stop() {
+	if [ -n "$FAKE" ]; then
+		kill "$FAKE" 2>/dev/null
+		wait "$FAKE" 2>/dev/null
+	fi
+	FAKE=
+}
 cleanup() {
+	fake_stop
 	if [ -n "$PID" ]; then
 		kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
@@ -81,7 +92,7 @@ fact() {
 # logged FILE: whether the password in FILE is anywhere in the general log.
 logged() { grep -qF -f <(tr -d '\n' <"$1"; echo) "$MY_GENERAL_LOG"; }
 
-echo "1..54"
+echo "1..64"
 
 # Not in $(...): my_start exports what it sets.
 my_start "$T/my" 2>"$T/start.err"
@@ -95,7 +106,7 @@ fi
 export T SECRET_FILES="adm.pw adm2.pw old.pw new.pw self_old.pw self_new.pw
 wrong.pw hosty.pw hosty_new.pw ed.pw ed_new.pw chain.pw chain_new.pw
 e2e_adm.pw e2e_app.pw e2e_self.pw weak_e2e.pw strong.pw
-m1.pw m2.pw m3.pw mn1.pw mn2.pw mn3.pw"
+m1.pw m2.pw m3.pw mn1.pw mn2.pw mn3.pw fk.pw fkadm.pw"
 for f in $SECRET_FILES; do newpw "$T/$f"; done
 printf 'Ab1-x\n' >"$T/weak.pw" # too short for the policy below
 SECRET_FILES="$SECRET_FILES weak.pw"
@@ -314,6 +325,77 @@ mkdir -m 755 "$T/syscerts" && install -m 644 "$MY_CA" "$T/syscerts/test.pem" &&
 CERTS=$T/syscerts wcall op=verify login=app new_secret=new.pw tls_ca_file=
 expect "... which are found by their hash in /etc/ssl/certs: verified" none
 
+# ---- a server that asks for the password itself ----
+# caching_sha2_password and sha256_password send the password itself (in
+# TLS, or without it encrypted to an RSA key the server sends), so only
+# to a server whose certificate was verified.  MariaDB serves neither:
+# tests/fakes/mysql_auth.py plays a MySQL 8 that asks for one, with this
+# server's certificate (signed by MY_CA), takes any of the passwords in
+# fk.pw and fkadm.pw, and logs a line per connection saying which one
+# reached it (clear=), never the password.
+FLOG=$T/fake.log
+# fake PLUGIN: a fake asking for PLUGIN in its greeting, or with
+# switch:PLUGIN after a mysql_native_password answer, on port FPORT.
+fake() {
+	fake_stop
+	rm -f "$T/fake.port"
+	python3 "$SRC/tests/fakes/mysql_auth.py" "$T/fake.port" "$FLOG" \
+	    "$MY_DIR.tls/server.pem" "$MY_DIR.tls/server.key" "$1" \
+	    "$T/fk.pw" "$T/fkadm.pw" 2>>"$T/fake.err" &
+	FAKE=$!
+	for _ in $(seq 1 100); do
+		[ -s "$T/fake.port" ] && break
+		sleep 0.1
+	done
+	FPORT=$(cat "$T/fake.port" 2>/dev/null)
+}
+# fgot PATTERN: the fake's line for the last connection matches PATTERN.
+fgot() {
+	# shellcheck disable=SC2053
+	[[ $(tail -n 1 "$FLOG" 2>/dev/null) == $1 ]]
+}
+flast() { tail -n 1 "$FLOG" 2>/dev/null; }
+
+fake caching_sha2_password
+wcall op=verify login=app new_secret=fk.pw port="$FPORT" tls_verify=false
+expect "verify: false, a server whose greeting asks for caching_sha2_password: fatal, the message names it and what to set" \
+    fatal "asks for caching_sha2_password, which would send it the password itself, and the server's certificate is not verified (tls: {verify: false}): no password was sent; verify the server's certificate"
+fgot "conn tls=no * switched=no answers=0 clear=none end=eof"
+verdict "... and it got nothing: no login packet, no password" $? "$(flast)"
+
+fake switch:caching_sha2_password
+wcall op=apply login=app admin_login=adm admin=fkadm.pw new_secret=fk.pw \
+    port="$FPORT" tls_verify=false
+expect "verify: false, an admin reset switched to caching_sha2_password after the mysql_native_password answer: fatal" \
+    fatal "asks for a login plugin other than mysql_native_password and client_ed25519, the only ones rotad uses when the server's certificate is not verified"
+[ "$(printf '%s' "$R" | jget 'j["untouched"]')" = True ] &&
+    fgot "conn tls=yes * switched=yes answers=0 clear=none end=eof"
+verdict "... untouched, and the admin password did not reach the server" \
+    $? "$(flast)"
+
+fake sha256_password
+wcall op=verify login=app new_secret=fk.pw port="$FPORT" tls_disabled=true
+expect "no TLS (tls: {enabled: false}), a server asking for sha256_password (the password to its RSA key): fatal" \
+    fatal "asks for sha256_password, which would send it the password itself, and the connection has no TLS"
+fgot "conn tls=no * clear=none end=eof"
+verdict "... and it got no password" $? "$(flast)"
+
+fake switch:caching_sha2_password
+wcall op=verify login=app new_secret=fk.pw port="$FPORT"
+expect "the server's certificate verified (the test CA): caching_sha2_password is used, the verify succeeds" \
+    none
+fgot "conn tls=yes * switched=yes * clear=fk.pw end=ok"
+verdict "... the password went to the verified server, inside TLS" $? \
+    "$(flast)"
+
+fake switch:mysql_clear_password
+wcall op=verify login=app new_secret=fk.pw port="$FPORT"
+expect "mysql_clear_password is refused even to a verified server: fatal" \
+    fatal "the server asks for another login plugin, and rotad uses only mysql_native_password,client_ed25519,caching_sha2_password,sha256_password: no password was sent"
+fgot "conn tls=yes * clear=none end=eof"
+verdict "... and it got no password" $? "$(flast)"
+fake_stop
+
 # ---- end to end: rotad, rotactl, the store ----
 export ROTAD_SOCKET=$T/rotad.sock
 ctl() { "$ROTACTL" "$@"; }
@@ -467,5 +549,5 @@ out=$("$B/tests/unit/test_mysql" 2>&1)
 verdict "unit test of the classifier, the SHOW CREATE USER parser and the hash" \
     $? "$out"
 
-[ "$n" -eq 54 ] || echo "# planned 54 tests, ran $n"
+[ "$n" -eq 64 ] || echo "# planned 64 tests, ran $n"
 [ "$failed" -eq 0 ]
