@@ -389,6 +389,39 @@ get_path(struct job_loader *l, yaml_node_t *v, const char *what, char **ret)
 	jobs_trusted(l, &o, l->file, what, *ret);
 }
 
+/*
+ * An account's name (login, dn) in *RET: a non-empty string without
+ * control characters (bytes below 0x20, DEL).  The name reaches the
+ * target's tools, and some read lines: chpasswd takes "login:password" a
+ * line, so a login "app\nroot" would set root's password.  Refused for
+ * every provider, before a worker sees it; an admin_user's login and dn
+ * are its user's, checked here too.  The error says which byte, since a
+ * block scalar's trailing line break is invisible in the file.
+ */
+static void
+get_account(struct job_loader *l, yaml_node_t *v, const char *what, char **ret)
+{
+	const unsigned char *p;
+	char other[32];
+
+	if (node_string(l, v, ret) < 0)
+		return;
+	for (p = (const unsigned char *)*ret; *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			break;
+	if (*p == '\0')
+		return;
+	snprintf(other, sizeof(other), "control character 0x%02x", *p);
+	ERR(l, v,
+	    "%s: expected a name without control characters, found %s at "
+	    "byte %zu",
+	    what,
+	    *p == '\n'       ? "a line break"
+		: *p == '\t' ? "a tab"
+			     : other,
+	    (size_t)(p - (const unsigned char *)*ret) + 1);
+}
+
 /* One key K: V of user U. */
 static void
 user_key(
@@ -399,9 +432,9 @@ user_key(
 	if (s == NULL)
 		node_unknown_key(l, kk, "a user", user_keys);
 	else if (strcmp(s, "login") == 0)
-		node_string(l, v, &u->login);
+		get_account(l, v, "login", &u->login);
 	else if (strcmp(s, "dn") == 0)
-		node_string(l, v, &u->dn);
+		get_account(l, v, "dn", &u->dn);
 	else if (strcmp(s, "resource") == 0)
 		node_string(l, v, &u->resource_name);
 	else if (strcmp(s, "configuration") == 0)
