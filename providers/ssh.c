@@ -14,10 +14,14 @@
  * and runs `sudo -n /usr/sbin/chpasswd` (plain chpasswd when the admin is
  * root), bounded by timeout(1), with "login:password" written to the
  * command's stdin: the password is never on a command line, where ps and
- * the audit log would see it.  Without an admin, the login changes its own
- * password: passwd(1) over a pty, its prompts answered (current, new, new)
- * as they appear.  Verify is a fresh connection logging in as the login
- * with the candidate (password, else keyboard-interactive).
+ * the audit log would see it.  The login must be a plain user name
+ * ([A-Za-z0-9._-], ssh_check_login()), refused before anything is sent:
+ * chpasswd reads an account a line, and a login holding a line break
+ * would set another account's password.  Without an admin, the login
+ * changes its own password: passwd(1) over a pty, its prompts answered
+ * (current, new, new) as they appear.  Verify is a fresh connection
+ * logging in as the login with the candidate (password, else
+ * keyboard-interactive).
  *
  * Classes: a refused login (LIBSSH2_ERROR_AUTHENTICATION_FAILED) is auth;
  * no route, a refused connection, a timeout or a lost connection is
@@ -91,6 +95,45 @@ bool
 ssh_has(const char *hay, const char *needle)
 {
 	return strcasestr(hay, needle) != NULL;
+}
+
+/*
+ * Whether S is a plain user name: the portable characters [A-Za-z0-9._-],
+ * not starting with '-', at most 64.  Such a name is one line of
+ * chpasswd's input, one word of a shell command and one argument of sudo
+ * -u; anything else (a line break, ':', a space, '$') could be read there
+ * as more than a name, or as another account.
+ */
+static bool
+valid_login(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64 || s[0] == '-')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* LOGIN, unless a plain user name, refused before anything is sent. */
+int
+ssh_check_login(const char *login, struct wire_response *res)
+{
+	char line[WIRE_MESSAGE_MAX / 2];
+
+	if (login == NULL)
+		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
+	if (valid_login(login))
+		return 0;
+	provider_one_line(login, line, sizeof(line));
+	return provider_fail(res, WIRE_CLASS_FATAL,
+	    "login \"%s\" is not a plain user name (letters, digits, '.', "
+	    "'_' and '-', not first), which rotad hands to chpasswd, passwd "
+	    "and sh on the target: nothing was sent",
+	    line);
 }
 
 /* libssh2's last error text for C's session. */
@@ -776,7 +819,11 @@ ssh_shell_refuses(int status, const char *out)
 /*
  * The answer to chpasswd's (or sudo's, or the shell's) exit STATUS and
  * output OUT, for LOGIN set by ADMIN.  When the command ran to its end
- * and said no, nothing was changed: untouched.
+ * and said no, nothing was changed: untouched.  That holds because
+ * chpasswd was given exactly one well-formed line (check_request(): a
+ * plain user name, a password without a line break or NUL), and chpasswd
+ * changes nothing for a line it refuses.  With more lines it applies the
+ * others, and untouched would be a lie.
  */
 static int
 chpasswd_result(struct ssh *c, const char *admin, const char *login, int status,
@@ -825,7 +872,8 @@ chpasswd_result(struct ssh *c, const char *admin, const char *login, int status,
 
 /*
  * The admin sets LOGIN's password: "login:new\n" on the stdin of
- * `timeout N sudo -n /usr/sbin/chpasswd` (no sudo for root).
+ * `timeout N sudo -n /usr/sbin/chpasswd` (no sudo for root), one line
+ * (check_request() made sure).
  */
 static int
 admin_reset(struct ssh *c)
@@ -1068,12 +1116,12 @@ check_request(const struct wire_request *req, struct wire_response *res)
 {
 	const struct secret *s = req->new_secret;
 
-	if (req->login == NULL)
-		return provider_fail(res, WIRE_CLASS_FATAL, "no login given");
-	if (strchr(req->login, ':') != NULL)
-		return provider_fail(res, WIRE_CLASS_FATAL,
-		    "login %s holds a ':', which no Linux user name does",
-		    req->login);
+	int r;
+
+	/* A login with a line break would make chpasswd's one line two,
+	 * the second setting another account's password. */
+	if ((r = ssh_check_login(req->login, res)) < 0)
+		return r;
 	if (s == NULL || secret_len(s) == 0 ||
 	    memchr(secret_data(s), '\0', secret_len(s)) != NULL ||
 	    memchr(secret_data(s), '\n', secret_len(s)) != NULL ||

@@ -30,7 +30,6 @@
  * only.  The private key never leaves this process except as the
  * signature of a login.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,22 +96,6 @@ struct capture {
 	char err[SSH_OUT_MAX];
 	int status;
 };
-
-/* A login the scripts can take as an argument and sudo as a user: the
- * portable user name characters, not starting with '-'. */
-static bool
-valid_login(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (n == 0 || n > 64 || s[0] == '-')
-		return false;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
-		    s[i] != '_' && s[i] != '-')
-			return false;
-	return true;
-}
 
 /* Read CH to its end: its stdout into CAP->out (grown, at most
  * KEY_FILE_MAX bytes), the end of its stderr into CAP->err. */
@@ -452,11 +435,8 @@ ssh_key_apply(const struct wire_request *req, struct wire_response *res)
 
 	/* Until the writer runs nothing can change on the target. */
 	res->untouched = true;
-	if (req->login == NULL || !valid_login(req->login))
-		return provider_fail(res, WIRE_CLASS_FATAL,
-		    "login %s is not a user name rotad passes to a shell "
-		    "(letters, digits, '.', '_', '-')",
-		    req->login != NULL ? req->login : "(none)");
+	if ((r = ssh_check_login(req->login, res)) < 0)
+		return r;
 	if ((r = new_key_line(req, res, keyline, sizeof(keyline))) < 0)
 		return r;
 	cred = req->admin_login != NULL ? req->admin : req->current;

@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/sshd ] ||
 fi
 
 T=$(mktemp -d /tmp/rotad-ssh.XXXXXX)
-USERS="rotadt-admin rotadt-target rotadt-self rotadt-nolog rotadt-nosudo rotadt-e2e"
+USERS="rotadt-admin rotadt-target rotadt-self rotadt-nolog rotadt-nosudo rotadt-e2e rotadt-victim"
 SUDOERS=/etc/sudoers.d/rotadt-test
 DPID=
 cleanup() {
@@ -123,13 +123,13 @@ untouched() { # NAME WANT: the last answer's untouched flag
 	verdict "$1" $? "untouched: $u" "$R"
 }
 
-echo "1..35"
+echo "1..40"
 
 sshd_start "$T/sshd"
 verdict "sshd starts (own host key, password and PAM)" $? \
     "$(tail -n 5 "$T/sshd/sshd.log" 2>/dev/null)"
 
-export T SECRET_FILES="admin.pw old.pw new.pw new2.pw self_old.pw self_new.pw wrong.pw nolog.pw nosudo.pw e2e_old.pw e2e_admin.pw"
+export T SECRET_FILES="admin.pw old.pw new.pw new2.pw self_old.pw self_new.pw wrong.pw nolog.pw nosudo.pw e2e_old.pw e2e_admin.pw victim.pw"
 for f in $SECRET_FILES; do newpw "$f"; done
 printf 'abc\n' >"$T/weak.pw" # pam_unix (obscure): too short
 
@@ -140,6 +140,7 @@ done
 	setpw rotadt-admin admin.pw && setpw rotadt-target old.pw &&
 	setpw rotadt-self self_old.pw && setpw rotadt-nolog nolog.pw &&
 	setpw rotadt-nosudo nosudo.pw && setpw rotadt-e2e e2e_old.pw &&
+	setpw rotadt-victim victim.pw &&
 	printf '%s\n' \
 	    'rotadt-admin ALL=(root) NOPASSWD: /usr/sbin/chpasswd' \
 	    'rotadt-nolog ALL=(root) NOPASSWD: /usr/sbin/chpasswd' \
@@ -185,6 +186,26 @@ wcall op=apply login=rotadt-nobody-here admin_login=rotadt-admin \
 expect "apply for a user that does not exist: fatal" fatal "chpasswd"
 login rotadt-target new.pw
 verdict "the refused applies left the target's password alone" $?
+
+# ---- a login that is not a plain user name: refused, nothing sent ----
+# chpasswd reads an account a line: "rotadt-target\nrotadt-victim:NEW"
+# would set rotadt-victim's password (and Debian's chpasswd does).
+before=$(grep -c 'Accepted password\|Failed password' "$T/sshd/sshd.log")
+wcall op=apply login=$'rotadt-target\nrotadt-victim' admin_login=rotadt-admin \
+    admin=admin.pw new_secret=new2.pw
+expect "an admin reset for a login holding a line break: fatal" fatal \
+    "is not a plain user name"
+untouched "... untouched" True
+wcall op=apply login=$'rotadt-self\nrotadt-victim' current=self_old.pw \
+    new_secret=new2.pw
+expect "a self-change for a login holding a line break: fatal" fatal \
+    "is not a plain user name"
+after=$(grep -c 'Accepted password\|Failed password' "$T/sshd/sshd.log")
+[ "$before" = "$after" ]
+verdict "... and the server saw no login attempt" $? "$before $after"
+login rotadt-victim victim.pw && ! login rotadt-victim new2.pw &&
+    login rotadt-target new.pw
+verdict "... no account's password changed (rotadt-victim's, the target's)" $?
 
 # ---- self-change: passwd over a pty ----
 wcall op=apply login=rotadt-self current=self_old.pw new_secret=weak.pw
@@ -303,5 +324,5 @@ done
 verdict "no password in the daemon's log, sshd's log or the store's plain text" \
     $? "leaked: $leak"
 
-[ "$n" -eq 35 ] || echo "# planned 35 tests, ran $n"
+[ "$n" -eq 40 ] || echo "# planned 40 tests, ran $n"
 [ "$failed" -eq 0 ]
