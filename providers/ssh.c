@@ -750,6 +750,18 @@ out:
 	return rc;
 }
 
+/* Whether TEXT holds one of WORDS (NULL-terminated), ignoring case. */
+static bool
+has_any(const char *text, const char *const *words)
+{
+	size_t i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (ssh_has(text, words[i]))
+			return true;
+	return false;
+}
+
 /* What a PAM module or passwd says when it refuses a new password. */
 static bool
 policy_refusal(const char *text)
@@ -774,12 +786,8 @@ policy_refusal(const char *text)
 		"less than",
 		NULL,
 	};
-	size_t i;
 
-	for (i = 0; words[i] != NULL; i++)
-		if (ssh_has(text, words[i]))
-			return true;
-	return false;
+	return has_any(text, words);
 }
 
 /* The last non-empty line of TEXT, one line, in OUT. */
@@ -928,11 +936,15 @@ enum prompt {
  * that ends in ':' (spaces aside) and names a password.  Covers shadow's
  * and PAM's wordings ("Current password:", "(current) UNIX password:",
  * "New password:", "Enter new UNIX password:", "Retype new password:",
- * "Re-enter new password:"); a bare "Password:" is the current one.
+ * "Re-enter new password:"), SSSD's pam_sss ("Current Password:", "New
+ * Password:", "Reenter new Password:") and SUSE's pam_unix2 ("Reenter
+ * New Password:"); a bare "Password:" is the current one.
  */
 static enum prompt
 prompt_of(const char *text)
 {
+	static const char *const again[] = { "retype", "re-type", "re-enter",
+		"reenter", "again", "repeat", "confirm", "verify", NULL };
 	const char *start;
 	size_t n = strlen(text);
 	char line[256];
@@ -947,15 +959,34 @@ prompt_of(const char *text)
 	snprintf(line, sizeof(line), "%.*s", (int)(text + n - start), start);
 	if (!ssh_has(line, "password"))
 		return PROMPT_NONE;
-	if (ssh_has(line, "retype") || ssh_has(line, "re-enter") ||
-	    ssh_has(line, "again") || ssh_has(line, "repeat") ||
-	    ssh_has(line, "confirm"))
+	if (has_any(line, again))
 		return PROMPT_RETYPE;
 	if (ssh_has(line, "current") || ssh_has(line, "old"))
 		return PROMPT_CURRENT;
 	if (ssh_has(line, "new"))
 		return PROMPT_NEW;
 	return PROMPT_CURRENT;
+}
+
+/*
+ * What passwd asks in TEXT, all it wrote since our last answer, which
+ * was to LAST (PROMPT_NONE before any).  A "new password" prompt right
+ * after the new password was typed, with nothing but blanks before it,
+ * is the retype in a wording prompt_of() does not know: a module that
+ * refuses a password says why before it asks again ("BAD PASSWORD: ...",
+ * "You must choose a longer password").  Were it a silent second ask,
+ * the same password is typed again and the retype prompt that follows
+ * is taken as the refusal, as before.
+ */
+static enum prompt
+prompt_after(const char *text, enum prompt last)
+{
+	enum prompt p = prompt_of(text);
+
+	if (p != PROMPT_NEW || last != PROMPT_NEW)
+		return p;
+	text += strspn(text, " \t\r\n");
+	return strpbrk(text, "\r\n") == NULL ? PROMPT_RETYPE : p;
 }
 
 /* Write S and a carriage return (the Enter of a terminal) to CH. */
@@ -1005,7 +1036,7 @@ self_change(struct ssh *c)
 	char out[SSH_OUT_MAX], buf[512], line[WIRE_MESSAGE_MAX / 2];
 	size_t n = 0, since = 0;
 	bool gave_current = false, gave_new = false, gave_retype = false;
-	enum prompt p;
+	enum prompt p, last = PROMPT_NONE;
 	ssize_t w;
 	int rounds = 0, r, status;
 
@@ -1054,7 +1085,7 @@ self_change(struct ssh *c)
 		keep(out, &n, buf, (size_t)w);
 		if (since > n)
 			since = 0;
-		p = prompt_of(out + since);
+		p = prompt_after(out + since, last);
 		if (p == PROMPT_NONE)
 			continue;
 		if (++rounds > SSH_PTY_ROUNDS ||
@@ -1072,6 +1103,7 @@ self_change(struct ssh *c)
 		gave_current |= p == PROMPT_CURRENT;
 		gave_new |= p == PROMPT_NEW;
 		gave_retype |= p == PROMPT_RETYPE;
+		last = p;
 		since = n;
 	}
 	(void)libssh2_channel_close(ch);

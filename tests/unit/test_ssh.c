@@ -1,7 +1,7 @@
 /*
  * Unit tests of the ssh provider's parts that need no server: which
- * logins it hands to the target.  The provider's functions are
- * file-local: this file includes ssh.c and ssh_key.c, and links
+ * logins it hands to the target, which question passwd asks.  The provider's
+ * functions are file-local: this file includes ssh.c and ssh_key.c, and links
  * provider.c and authkeys.c.  tests/integration/ssh.sh and ssh_keys.sh
  * run the operations against a real sshd.
  */
@@ -82,12 +82,84 @@ test_login_accepted(void **state)
 	}
 }
 
+/* PROMPT, passwd's last line, is asked for WANT. */
+#define PROMPT(prompt, want) assert_int_equal(prompt_of(prompt), want)
+
+/* Debian's pam_unix (bookworm, and the older "UNIX" wording), with
+ * pam_pwquality (the same prompts: pam_get_authtok's), and shadow's
+ * passwd without PAM. */
+static void
+test_prompts_pam_unix(void **state)
+{
+	(void)state;
+	PROMPT(
+	    "Changing password for app.\r\nCurrent password: ", PROMPT_CURRENT);
+	PROMPT("\r\nNew password: ", PROMPT_NEW);
+	PROMPT("\r\nRetype new password: ", PROMPT_RETYPE);
+	PROMPT("(current) UNIX password: ", PROMPT_CURRENT);
+	PROMPT("Enter new UNIX password: ", PROMPT_NEW);
+	PROMPT("Retype new UNIX password: ", PROMPT_RETYPE);
+	PROMPT("Old password: ", PROMPT_CURRENT);
+	PROMPT("Re-enter new password: ", PROMPT_RETYPE);
+	PROMPT("Password: ", PROMPT_CURRENT);
+	PROMPT("BAD PASSWORD: The password is shorter than 8 characters",
+	    PROMPT_NONE);
+	PROMPT("passwd: password updated successfully\r\n", PROMPT_NONE);
+}
+
+/* SSSD's pam_sss (FreeIPA, AD-joined hosts) and SUSE's pam_unix2: the
+ * retype is "Reenter", which was taken for a second "new password" and
+ * so for a refusal (the provider review's finding 2). */
+static void
+test_prompts_sss_suse(void **state)
+{
+	(void)state;
+	PROMPT("Current Password: ", PROMPT_CURRENT);
+	PROMPT("First Factor (Current Password): ", PROMPT_CURRENT);
+	PROMPT("New Password: ", PROMPT_NEW);
+	PROMPT("\r\nReenter new Password: ", PROMPT_RETYPE);
+	PROMPT("\r\nReenter New Password: ", PROMPT_RETYPE);
+	PROMPT("Re-type new password: ", PROMPT_RETYPE);
+	PROMPT("Verify new password: ", PROMPT_RETYPE);
+	PROMPT("Confirm new password: ", PROMPT_RETYPE);
+	PROMPT("New password (again): ", PROMPT_RETYPE);
+}
+
+/* A "new password" prompt right after the new one was typed is its
+ * retype; after a refusal's words it is the refusal. */
+static void
+test_prompts_after_new(void **state)
+{
+	(void)state;
+	assert_int_equal(
+	    prompt_after("\r\nNew password: ", PROMPT_CURRENT), PROMPT_NEW);
+	assert_int_equal(
+	    prompt_after("\r\nNew password: ", PROMPT_NEW), PROMPT_RETYPE);
+	assert_int_equal(prompt_after("\r\nReenter new Password: ", PROMPT_NEW),
+	    PROMPT_RETYPE);
+	assert_int_equal(prompt_after("\r\nBAD PASSWORD: it is too short\r\n"
+				      "New password: ",
+			     PROMPT_NEW),
+	    PROMPT_NEW);
+	assert_int_equal(prompt_after("\r\nYou must choose a longer "
+				      "password.\r\nNew password: ",
+			     PROMPT_NEW),
+	    PROMPT_NEW);
+	assert_int_equal(
+	    prompt_after("\r\nRetype new password: ", PROMPT_RETYPE),
+	    PROMPT_RETYPE);
+	assert_int_equal(prompt_after("", PROMPT_NEW), PROMPT_NONE);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_login_refused),
 		cmocka_unit_test(test_login_accepted),
+		cmocka_unit_test(test_prompts_pam_unix),
+		cmocka_unit_test(test_prompts_sss_suse),
+		cmocka_unit_test(test_prompts_after_new),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
