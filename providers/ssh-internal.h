@@ -71,6 +71,9 @@ int ssh_exec(struct ssh *c, const char *cmd, const void *in, size_t len,
  * it started.  0, or RES filled (transient) and -EIO. */
 int ssh_run_command(struct ssh *c, const char *cmd, const struct secret *input,
     char *out, int *ret, bool *ret_sent);
+/* Append LEN bytes of BUF to OUT (SSH_OUT_MAX bytes, *N of them used,
+ * NUL-terminated), the end kept when it is full. */
+void ssh_keep(char *out, size_t *n, const char *buf, size_t len);
 /* The last non-empty line of TEXT, as one line, in OUT. */
 void ssh_last_line(const char *text, char *out, size_t size);
 /* A login shell that refuses commands (nologin, /bin/false). */

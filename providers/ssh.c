@@ -640,8 +640,8 @@ done:
 
 /* Append LEN bytes of BUF to OUT (SSH_OUT_MAX, NUL-terminated), keeping
  * the end when it is full: the last lines say what went wrong. */
-static void
-keep(char *out, size_t *n, const char *buf, size_t len)
+void
+ssh_keep(char *out, size_t *n, const char *buf, size_t len)
 {
 	size_t drop;
 
@@ -737,7 +737,7 @@ ssh_run_command(struct ssh *c, const char *cmd, const struct secret *input,
 				    c, (int)w, "reading the command's output");
 				goto out;
 			}
-			keep(out, &n, buf, (size_t)w);
+			ssh_keep(out, &n, buf, (size_t)w);
 		}
 	}
 	(void)libssh2_channel_close(ch);
@@ -1082,7 +1082,7 @@ self_change(struct ssh *c)
 				    req->host, line);
 			goto out;
 		}
-		keep(out, &n, buf, (size_t)w);
+		ssh_keep(out, &n, buf, (size_t)w);
 		if (since > n)
 			since = 0;
 		p = prompt_after(out + since, last);

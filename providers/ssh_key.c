@@ -89,7 +89,7 @@
 	"exit 0"
 
 /* What a run of a script gave: its stdout (malloc'd), the end of its
- * stderr, its exit status. */
+ * stderr (ssh_keep()), its exit status. */
 struct capture {
 	char *out;
 	size_t len;
@@ -134,11 +134,9 @@ drain(struct ssh *c, LIBSSH2_CHANNEL *ch, struct capture *cap)
 		if (w < 0)
 			return ssh_session_fail(
 			    c, (int)w, "reading a command's errors");
-		if (n + (size_t)w >= sizeof(cap->err))
-			n = 0; /* keep the latest */
-		memcpy(cap->err + n, buf, (size_t)w);
-		n += (size_t)w;
-		cap->err[n] = '\0';
+		/* A read may fill buf, as large as err: its end is kept,
+		 * room left for the NUL. */
+		ssh_keep(cap->err, &n, buf, (size_t)w);
 	}
 	return 0;
 }

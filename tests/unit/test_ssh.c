@@ -1,6 +1,7 @@
 /*
  * Unit tests of the ssh provider's parts that need no server: which
- * logins it hands to the target, which question passwd asks.  The provider's
+ * logins it hands to the target, which question passwd asks, what is
+ * kept of a script's stderr.  The provider's
  * functions are file-local: this file includes ssh.c and ssh_key.c, and links
  * provider.c and authkeys.c.  tests/integration/ssh.sh and ssh_keys.sh
  * run the operations against a real sshd.
@@ -13,7 +14,32 @@
 #include <cmocka.h>
 
 #include "../../providers/ssh.c"
+
+/* ssh_key.c reads its channels through fake_read_ex(): stdout is empty,
+ * stderr gives the sizes in fake_err, each chunk 'E's then "|" and its
+ * size in 4 digits. */
+static ssize_t fake_read_ex(
+    LIBSSH2_CHANNEL *ch, int stream, char *buf, size_t len);
+#define libssh2_channel_read_ex fake_read_ex
 #include "../../providers/ssh_key.c"
+#undef libssh2_channel_read_ex
+
+static size_t fake_err[8], fake_next;
+
+static ssize_t
+fake_read_ex(LIBSSH2_CHANNEL *ch, int stream, char *buf, size_t len)
+{
+	size_t n;
+
+	(void)ch;
+	if (stream == 0 || fake_err[fake_next] == 0)
+		return 0;
+	n = fake_err[fake_next++];
+	assert_true(n <= len && n >= 5);
+	memset(buf, 'E', n);
+	snprintf(buf + n - 5, 6, "|%04zu", n % 10000);
+	return (ssize_t)n;
+}
 
 /* An apply for LOGIN, by an admin or by itself, to no host: refused
  * before a connection, or "no host given" once it would connect. */
@@ -151,6 +177,49 @@ test_prompts_after_new(void **state)
 	assert_int_equal(prompt_after("", PROMPT_NEW), PROMPT_NONE);
 }
 
+/* drain() fed SIZES of stderr (0-terminated): the end kept in err, with
+ * its NUL, and nothing written past it. */
+static void
+drain_err(const size_t *sizes, size_t total)
+{
+	struct capture cap;
+	struct ssh c;
+	size_t i, len;
+
+	memset(&c, 0, sizeof(c));
+	memset(&cap, 0, sizeof(cap));
+	memset(fake_err, 0, sizeof(fake_err));
+	for (i = 0; sizes[i] != 0; i++)
+		fake_err[i] = sizes[i];
+	fake_next = 0;
+	cap.status = 0x41414141;
+	assert_int_equal(drain(&c, NULL, &cap), 0);
+	assert_int_equal(cap.status, 0x41414141);
+	assert_null(cap.out);
+	len = strnlen(cap.err, sizeof(cap.err));
+	assert_true(len < sizeof(cap.err));
+	assert_int_equal(
+	    len, total < sizeof(cap.err) ? total : sizeof(cap.err) - 1);
+	assert_int_equal(cap.err[len - 5], '|');
+	assert_int_equal(strtoul(cap.err + len - 4, NULL, 10),
+	    i == 0 ? 0 : sizes[i - 1] % 10000);
+}
+
+/* A read that fills the 4096-byte buffer wrote its NUL one past err,
+ * into status (the provider review's finding 3). */
+static void
+test_drain_full_read(void **state)
+{
+	static const size_t one[] = { 4096, 0 };
+	static const size_t many[] = { 1000, 4096, 3000, 10, 0 };
+	static const size_t small[] = { 100, 200, 0 };
+
+	(void)state;
+	drain_err(one, 4096);
+	drain_err(many, 8106);
+	drain_err(small, 300);
+}
+
 int
 main(void)
 {
@@ -160,6 +229,7 @@ main(void)
 		cmocka_unit_test(test_prompts_pam_unix),
 		cmocka_unit_test(test_prompts_sss_suse),
 		cmocka_unit_test(test_prompts_after_new),
+		cmocka_unit_test(test_drain_full_read),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
