@@ -60,7 +60,16 @@
 #define EXIT_BACKUP 94
 #define EXIT_WRITE 96
 
-/* $1 login: the file on stdout, or exit 91 when there is none. */
+/*
+ * The scripts run as `/bin/sh -c 'SCRIPT' rotad LOGIN ARGS` (command()),
+ * a command line parsed first by the login shell of whoever logs in
+ * (bash, dash, ...): so they hold no single quote, and the outer quotes
+ * hand them to /bin/sh unchanged under any of those shells.  A quote
+ * inside closed the outer ones, leaving what followed to that shell
+ * (bash read "$'" as ANSI-C quoting and dropped a '$').
+ *
+ * $1 login: the file on stdout, or exit 91 when there is none.
+ */
 #define READ_SCRIPT                                                            \
 	"h=$(getent passwd \"$1\" | cut -d: -f6); "                            \
 	"[ -n \"$h\" ] && cd \"$h\" || exit 90; "                              \
@@ -68,7 +77,9 @@
 	"exec cat .ssh/authorized_keys"
 
 /* $1 login, $2 the SHA-256 of the file read (none: absent), $3 the
- * backup's timestamp, $4 backups kept (0: none); the new file on stdin. */
+ * backup's timestamp, $4 backups kept (0: none); the new file on stdin.
+ * Backups are the names grep -x matches whole; any other file in .ssh is
+ * left alone. */
 #define WRITE_SCRIPT                                                           \
 	"umask 077; "                                                          \
 	"h=$(getent passwd \"$1\" | cut -d: -f6); "                            \
@@ -84,8 +95,9 @@
 	"if cat >\"$t\" && chmod 600 \"$t\" && sync \"$t\" && "                \
 	"mv -f \"$t\" $f; then :; else rm -f \"$t\"; exit 96; fi; "            \
 	"sync .ssh; "                                                          \
-	"ls -1 .ssh | grep '^authorized_keys[.]rotad-[0-9TZ]*$' | sort -r | "  \
-	"tail -n +$(($4 + 1)) | while read -r b; do rm -f \".ssh/$b\"; done; " \
+	"ls -1 .ssh | grep -x \"authorized_keys[.]rotad-[0-9TZ]*\" | "         \
+	"sort -r | tail -n +$(($4 + 1)) | "                                    \
+	"while read -r b; do rm -f \".ssh/$b\"; done; "                        \
 	"exit 0"
 
 /* What a run of a script gave: its stdout (malloc'd), the end of its

@@ -13,7 +13,8 @@
 # replaced, the previous key refused); Keeper's tag adopted; a user
 # without ~/.ssh; a self-change with a passphrase-protected current key;
 # private_key_type forcing a type; rotate: [password, private_key]; a host
-# key that changed (refused, nothing changed); no private key in any log.
+# key that changed (refused, nothing changed); backups pruned, and only
+# backups (a file named like one survives); no private key in any log.
 set -u
 B=$(realpath "$1")
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -72,7 +73,7 @@ keytype() {
 }
 ak() { echo "$(home "$1")/.ssh/authorized_keys"; }
 
-echo "1..48"
+echo "1..51"
 
 sshd_start "$T/sshd"
 verdict "sshd starts" $? "$(tail -n 5 "$T/sshd/sshd.log" 2>/dev/null)"
@@ -372,6 +373,30 @@ sshd_stop
 SSHD_PORT=$SSHD_PORT sshd_start "$T/sshd" host_key
 SSHD_KNOWN_HOSTS=$T/sshd/known_hosts
 
+# ---- pruning the backups: only rotad's, the newest kept ----
+# Files named like a backup but not one: the admin's login shell is
+# bash, which once read the pattern unquoted and unanchored ("$'"), so
+# these counted as backups: the second was deleted and the first kept in
+# the place of a real backup.
+F=$(ak rotadk-ed)
+D=$(dirname "$F")
+backups() { ls "$D" | grep -xE 'authorized_keys\.rotad-[0-9]{8}T[0-9]{9}Z'; }
+for f in authorized_keys.rotad-old-keep-this authorized_keys.rotad-0-keep-this; do
+	echo "not a backup" >"$D/$f" && chown rotadk-ed: "$D/$f"
+done
+first=$(backups | sort | head -n 1)
+rot ed/private_key && rot ed/private_key
+verdict "two more rotations of ed commit (four backups made, three kept)" $? \
+    "$out" "$(tail -n 5 "$T/d/log")"
+getkey ed/private_key "$T/ed.new4"
+keylogin rotadk-ed "$T/ed.new4"
+verdict "... the newest key logs in" $?
+[ -f "$D/authorized_keys.rotad-old-keep-this" ] &&
+    [ -f "$D/authorized_keys.rotad-0-keep-this" ] &&
+    [ "$(backups | wc -l)" -eq 3 ] && ! [ -e "$D/$first" ]
+verdict "... files named like a backup survive; the three newest backups are kept" \
+    $? "$(ls -la "$D")"
+
 # ---- no private key anywhere it should not be ----
 leak=
 for f in "$T"/*.new* "$T"/ed.key "$T"/self.key; do
@@ -390,5 +415,5 @@ p=$(head -n 1 "$T/self.pass")
 ! grep -rqaF -- "$p" "$T/d/log" "$T/sshd/sshd.log" "$T"/d/rotad.db*
 verdict "nor the passphrase" $?
 
-[ "$n" -eq 48 ] || echo "# planned 48 tests, ran $n"
+[ "$n" -eq 51 ] || echo "# planned 51 tests, ran $n"
 [ "$failed" -eq 0 ]

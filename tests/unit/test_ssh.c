@@ -1,7 +1,8 @@
 /*
  * Unit tests of the ssh provider's parts that need no server: which
  * logins it hands to the target, which question passwd asks, what is
- * kept of a script's stderr.  The provider's
+ * kept of a script's stderr, how the key scripts are quoted (run through
+ * sh and bash).  The provider's
  * functions are file-local: this file includes ssh.c and ssh_key.c, and links
  * provider.c and authkeys.c.  tests/integration/ssh.sh and ssh_keys.sh
  * run the operations against a real sshd.
@@ -220,6 +221,68 @@ test_drain_full_read(void **state)
 	drain_err(small, 300);
 }
 
+/*
+ * What SHELL hands /bin/sh as its script when it runs the command line
+ * command() makes of SCRIPT (the login shell of the account that logs
+ * in parses it first), into OUT.
+ */
+static void
+inner_script(const char *shell, const char *script, char *out, size_t size)
+{
+	struct wire_request req;
+	struct wire_response res;
+	struct ssh c;
+	char cmd[4096], line[4200], run[64];
+	const char *sh;
+	size_t n;
+	FILE *f;
+
+	memset(&req, 0, sizeof(req));
+	memset(&c, 0, sizeof(c));
+	req.login = "app";
+	req.admin_login = "root";
+	c.req = &req;
+	c.res = &res;
+	c.deadline = ssh_mono_ms() + 10000;
+	assert_int_equal(command(&c, script, " none 20260101T000000000Z 3", cmd,
+			     sizeof(cmd)),
+	    0);
+	/* The command with /bin/sh -c replaced by a function that prints
+	 * its first argument: the script as /bin/sh would get it. */
+	sh = strstr(cmd, "/bin/sh -c ");
+	assert_non_null(sh);
+	snprintf(line, sizeof(line), "f() { printf %%s \"$1\"; }; f %s",
+	    sh + strlen("/bin/sh -c "));
+	assert_int_equal(setenv("ROTAD_TEST_LINE", line, 1), 0);
+	snprintf(run, sizeof(run), "%s -c \"$ROTAD_TEST_LINE\"", shell);
+	f = popen(run, "r");
+	assert_non_null(f);
+	n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	assert_int_equal(pclose(f), 0);
+}
+
+/* The scripts reach /bin/sh as written under sh and bash alike: a
+ * single quote inside them left the backup pattern to the outer shell,
+ * and bash dropped its '$' (the provider review's finding 4). */
+static void
+test_scripts_quoting(void **state)
+{
+	static const char *const shells[] = { "sh", "bash", NULL };
+	char got[4096];
+	size_t i;
+
+	(void)state;
+	assert_null(strchr(READ_SCRIPT, '\''));
+	assert_null(strchr(WRITE_SCRIPT, '\''));
+	for (i = 0; shells[i] != NULL; i++) {
+		inner_script(shells[i], READ_SCRIPT, got, sizeof(got));
+		assert_string_equal(got, READ_SCRIPT);
+		inner_script(shells[i], WRITE_SCRIPT, got, sizeof(got));
+		assert_string_equal(got, WRITE_SCRIPT);
+	}
+}
+
 int
 main(void)
 {
@@ -230,6 +293,7 @@ main(void)
 		cmocka_unit_test(test_prompts_sss_suse),
 		cmocka_unit_test(test_prompts_after_new),
 		cmocka_unit_test(test_drain_full_read),
+		cmocka_unit_test(test_scripts_quoting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
