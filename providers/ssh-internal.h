@@ -31,6 +31,7 @@ struct ssh {
 	int port;
 	int fd;
 	LIBSSH2_SESSION *s;
+	bool unproven; /* let in by "none": no credential was asked for */
 };
 
 long long ssh_mono_ms(void);
@@ -38,8 +39,8 @@ long long ssh_mono_ms(void);
 long ssh_left_ms(const struct ssh *c);
 /* Whether HAY holds NEEDLE, ignoring case. */
 bool ssh_has(const char *hay, const char *needle);
-/* 0 when LOGIN is a plain user name ([A-Za-z0-9._-], not starting with
- * '-'), which chpasswd, passwd and sh on the target can take as one name;
+/* 0 when LOGIN is a plain user name ([A-Za-z0-9._@-], not starting with
+ * '-' or '@'), which chpasswd, passwd and sh on the target can take as one name;
  * else RES filled (fatal) and -EIO. */
 int ssh_check_login(const char *login, struct wire_response *res);
 /* libssh2's last error text for C's session. */

@@ -15,7 +15,7 @@
  * root), bounded by timeout(1), with "login:password" written to the
  * command's stdin: the password is never on a command line, where ps and
  * the audit log would see it.  The login must be a plain user name
- * ([A-Za-z0-9._-], ssh_check_login()), refused before anything is sent:
+ * ([A-Za-z0-9._@-], ssh_check_login()), refused before anything is sent:
  * chpasswd reads an account a line, and a login holding a line break
  * would set another account's password.  Without an admin, the login
  * changes its own password: passwd(1) over a pty, its prompts answered
@@ -98,22 +98,23 @@ ssh_has(const char *hay, const char *needle)
 }
 
 /*
- * Whether S is a plain user name: the portable characters [A-Za-z0-9._-],
- * not starting with '-', at most 64.  Such a name is one line of
- * chpasswd's input, one word of a shell command and one argument of sudo
- * -u; anything else (a line break, ':', a space, '$') could be read there
- * as more than a name, or as another account.
+ * Whether S is a plain user name: the portable characters [A-Za-z0-9._-]
+ * and '@' (SSSD's and winbind's names qualified by their domain,
+ * alice@example.com), not starting with '-' or '@', at most 64.  Such a
+ * name is one line of chpasswd's input, one word of a shell command and
+ * one argument of sudo -u; anything else (a line break, ':', a space,
+ * '$') could be read there as more than a name, or as another account.
  */
 static bool
 valid_login(const char *s)
 {
 	size_t i, n = strlen(s);
 
-	if (n == 0 || n > 64 || s[0] == '-')
+	if (n == 0 || n > 64 || s[0] == '-' || s[0] == '@')
 		return false;
 	for (i = 0; i < n; i++)
 		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
-		    s[i] != '_' && s[i] != '-')
+		    s[i] != '_' && s[i] != '-' && s[i] != '@')
 			return false;
 	return true;
 }
@@ -131,8 +132,8 @@ ssh_check_login(const char *login, struct wire_response *res)
 	provider_one_line(login, line, sizeof(line));
 	return provider_fail(res, WIRE_CLASS_FATAL,
 	    "login \"%s\" is not a plain user name (letters, digits, '.', "
-	    "'_' and '-', not first), which rotad hands to chpasswd, passwd "
-	    "and sh on the target: nothing was sent",
+	    "'_', '-' and '@', the last two not first), which rotad hands "
+	    "to chpasswd, passwd and sh on the target: nothing was sent",
 	    line);
 }
 
@@ -597,8 +598,11 @@ ssh_authenticate(struct ssh *c, const char *user, const struct secret *cred,
 	}
 	list = libssh2_userauth_list(c->s, user, ulen);
 	if (list == NULL) {
-		if (libssh2_userauth_authenticated(c->s))
+		/* The server took "none": in, without the password. */
+		if (libssh2_userauth_authenticated(c->s)) {
+			c->unproven = true;
 			return 0;
+		}
 		return ssh_session_fail(c, libssh2_session_last_errno(c->s),
 		    "asking which logins the server allows");
 	}
@@ -1212,6 +1216,15 @@ ssh_verify(const struct wire_request *req, struct wire_response *res)
 	if ((r = ssh_open(&c, req, res, started)) < 0)
 		return r;
 	r = ssh_authenticate(&c, req->login, req->new_secret, NULL);
+	/* A login that never asked for the password proves nothing of it
+	 * (PermitEmptyPasswords and an empty one, or an appliance that
+	 * asks in its shell): not a verified candidate. */
+	if (r == 0 && c.unproven)
+		r = provider_fail(res, WIRE_CLASS_FATAL,
+		    "%s:%d let %s in without asking for a password, so a "
+		    "login there cannot show which password works (an "
+		    "account without a password, PermitEmptyPasswords?)",
+		    req->host, c.port, req->login);
 	ssh_close(&c);
 	return r;
 }

@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/sshd ] ||
 fi
 
 T=$(mktemp -d /tmp/rotad-ssh.XXXXXX)
-USERS="rotadt-admin rotadt-target rotadt-self rotadt-nolog rotadt-nosudo rotadt-e2e rotadt-victim"
+USERS="rotadt-admin rotadt-target rotadt-self rotadt-nolog rotadt-nosudo rotadt-e2e rotadt-victim rotadt-empty"
 SUDOERS=/etc/sudoers.d/rotadt-test
 DPID=
 cleanup() {
@@ -123,7 +123,7 @@ untouched() { # NAME WANT: the last answer's untouched flag
 	verdict "$1" $? "untouched: $u" "$R"
 }
 
-echo "1..40"
+echo "1..41"
 
 sshd_start "$T/sshd"
 verdict "sshd starts (own host key, password and PAM)" $? \
@@ -166,6 +166,16 @@ expect "verify with the old password: auth" auth "authentication failed"
 wcall op=verify login=rotadt-target new_secret=new.pw param.known_hosts= \
     param.host_key="$SSHD_FP"
 expect "verify with the host_key fingerprint instead of known_hosts" none
+# A server that lets an account in without asking for its password
+# ("none": PermitEmptyPasswords and an empty one) proves no candidate.
+sshd_stop
+passwd -dq rotadt-empty
+SSHD_EXTRA="PermitEmptyPasswords yes" sshd_start "$T/sshd" host_key
+wcall op=verify login=rotadt-empty new_secret=new.pw
+expect "verify where the server asks for no password: fatal, not proven" \
+    fatal "without asking for a password"
+sshd_stop
+sshd_start "$T/sshd" host_key
 
 wcall op=apply login=rotadt-target admin_login=rotadt-admin admin=wrong.pw \
     new_secret=new2.pw

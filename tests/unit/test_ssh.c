@@ -73,7 +73,8 @@ static void
 test_login_refused(void **state)
 {
 	static const char *const bad[] = { "app\nroot", "app\rroot", "app:root",
-		"app root", "-app", "app$x", "app\x7f", "", "a\tb", NULL };
+		"app root", "-app", "app$x", "app\x7f", "", "a\tb", "@app",
+		"app@x y", NULL };
 	struct wire_response res;
 	size_t i;
 	int admin;
@@ -95,7 +96,7 @@ static void
 test_login_accepted(void **state)
 {
 	static const char *const good[] = { "app", "rotadt-e2e", "svc.app_1",
-		"a-", NULL };
+		"a-", "alice@example.com", NULL };
 	struct wire_response res;
 	size_t i;
 

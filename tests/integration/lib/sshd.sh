@@ -33,7 +33,8 @@ sshd_hostkey() {
 }
 
 # sshd_start DIR [HOSTKEY]: start a server with its files in DIR (created);
-# HOSTKEY (a file name in DIR) defaults to a new key DIR/host_key.
+# HOSTKEY (a file name in DIR) defaults to a new key DIR/host_key;
+# SSHD_EXTRA, if set, is appended to its sshd_config.
 # 0 once it accepts connections, else 1 with the reason on stderr.
 sshd_start() {
 	local dir=$1 key=${2:-host_key} i
@@ -55,6 +56,7 @@ UsePAM yes
 PermitRootLogin no
 AuthorizedKeysFile .ssh/authorized_keys
 LogLevel VERBOSE
+${SSHD_EXTRA:-}
 EOF
 	/usr/sbin/sshd -D -e -f "$dir/sshd_config" 2>>"$SSHD_LOG" &
 	SSHD_PID=$!
