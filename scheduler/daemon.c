@@ -218,7 +218,10 @@ stop_deadline(uv_timer_t *t)
 			    "rotad stopped during run %s", r->rec.id);
 			waiters_error(w, msg);
 		}
+		/* Possibly the generation's last reference: a request in
+		 * flight holds one of its own (run.c, ask_request()). */
 		reload_gen_put(r->gen);
+		r->gen = NULL;
 		uv_timer_stop(&r->timer);
 		if (r->sp != NULL || r->generating || r->requesting) {
 			/* step_done() (key_made(), req_done()) closes it once

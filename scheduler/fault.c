@@ -23,7 +23,8 @@
  * worker is told to hang, to fail transient with an outcome it does not
  * know, or to fail as a refused login).  Worker faults fire once each, so
  * that recovery can then proceed.  `gate:reload` holds the next reload's
- * load until the file ROTAD_FAULT_GATE exists (fault_gate_wait()).
+ * load, `gate:request` the next step's request as it is built on the
+ * pool, until the file ROTAD_FAULT_GATE exists (fault_gate_wait()).
  */
 #define FAULTS_MAX 4
 static struct {

@@ -855,13 +855,17 @@ admin_identity(const struct ustate *admin)
  * which commits what the step stands on, the pending secret above all --
  * while the loop goes on.  The run waits for it as it waits for its
  * worker.  What the request is built from is copied here, on the loop,
- * or is the run's generation's (held while the run lives).  The worker
+ * or is the run's generation's, which the job holds a reference to of
+ * its own until req_done(): the stop deadline lets go of the run's while
+ * the job may still wait in the queue or run on the pool, and after a
+ * reload that was the last reference (daemon.c).  The worker
  * then waits, as ever, for the flush that covers the store's commits when
  * it started (run_spawn()).
  */
 struct step_req {
 	struct storeq_job job;
 	struct run *r;
+	struct gen *gen; /* WHO.u, SC and EXTRA are its */
 	struct request_subject who;
 	char *admin; /* its identity, or NULL */
 	enum wire_op op;
@@ -871,6 +875,7 @@ struct step_req {
 	char action[64]; /* the test builds' word, or "" */
 	const char *extra[7];
 	bool apply;
+	bool gate; /* a test's fault: held until ROTAD_FAULT_GATE exists */
 	/* out */
 	struct secret *request;
 	int rc;
@@ -882,6 +887,8 @@ req_work(struct storeq_job *j, struct store *rd)
 {
 	struct step_req *q = (struct step_req *)j;
 
+	if (q->gate)
+		fault_gate_wait();
 	if (q->sc != NULL)
 		q->rc = request_script(rd, &q->who, q->provider, q->sc, q->slot,
 		    q->old_slot, &q->request, q->msg, sizeof(q->msg));
@@ -903,6 +910,7 @@ req_done(struct storeq_job *j, bool cancelled)
 {
 	struct step_req *q = (struct step_req *)j;
 	struct run *r = q->r;
+	struct daemon *d = r->d;
 	struct outcome o;
 
 	r->requesting = false;
@@ -923,6 +931,7 @@ req_done(struct storeq_job *j, bool cancelled)
 			r, q->provider, q->request, q->extra, q->apply, &o) < 0)
 			resume(r, o.class, o.msg);
 	}
+	reload_gen_drop(d, q->gen);
 	free(q->admin);
 	free(q);
 }
@@ -934,8 +943,11 @@ ask_request(struct run *r, struct step_req *q)
 	q->job.work = req_work;
 	q->job.done = req_done;
 	q->r = r;
+	q->gen = r->gen;
+	q->gen->refs++;
 	q->who = (struct request_subject){ r->user, r->us->name,
 		r->us->cred == CRED_PRIVATE_KEY };
+	q->gate = fault_is("gate", "request");
 	r->requesting = true;
 	storeq_submit(r->d->readq[READQ_RUNS], &q->job);
 }

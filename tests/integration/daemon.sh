@@ -371,6 +371,38 @@ else st=start-failed; fi
 [ "$st" = 0 ] && ! grep -q 'definitely lost\|Invalid\|uninitialised' "$T/valgrind.log"
 verdict "a daemon life under valgrind: no error, no leak" $? "exit $st" "$(head -40 "$T/valgrind.log")"
 
+# A step's request is built on libuv's pool from strings of the job set
+# the run started with (its user, resource, CA file).  Here the request is
+# held there (the test fault gate:request, until $T/gate-request exists),
+# a reload replaces that job set, and the stop deadline then ends the
+# run: the set must outlive the request job, which reads it once let go.
+# Under valgrind, which sees a read of freed memory.
+rm -f "$T/gate-request"
+l0=$(wc -l <"$T/log")
+if start env ROTAD_FAULT=gate:request ROTAD_FAULT_GATE="$T/gate-request" \
+    valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+    --error-exitcode=99 --log-file="$T/valgrind-stop.log"; then
+	id=$(ctl --json rotate alice | jget 'j["run"]')
+	for i in $(seq 1 100); do
+		[ "$(ctl --json run "$id" | jget 'j["run"]["state"]')" = prepared ] && break
+		sleep 0.1
+	done
+	ctl reload >/dev/null
+	kill -TERM "$PID"
+	for i in $(seq 1 600); do
+		tail -n +"$((l0 + 1))" "$T/log" | grep -q 'still in progress at the deadline' && break
+		sleep 0.1
+	done
+	touch "$T/gate-request"
+	wait "$PID"
+	st=$?
+	PID=
+else st=start-failed; fi
+tail -n +"$((l0 + 1))" "$T/log" | grep -q '1 run still in progress at the deadline' &&
+    [ "$st" = 1 ] && ! grep -q 'Invalid\|uninitialised\|definitely lost' "$T/valgrind-stop.log"
+verdict "the stop deadline ends a run whose request is being built: its old job set outlives the request" \
+    $? "exit $st (want 1: stopped at the deadline)" "$(head -40 "$T/valgrind-stop.log")" "$(tail -n +"$((l0 + 1))" "$T/log" | tail -5)"
+
 # A wall-clock jump (an NTP step, a resume from suspend).  jumper is due
 # 8 s from now; the clock is set 12 s ahead: a timer on the monotonic clock
 # would still wait 8 s, the daemon's realtime timer is cancelled by the
