@@ -119,16 +119,22 @@ check_worker_user(struct preflight *p, uid_t daemon_uid)
 		problem(p, false, &d->worker_user_origin, "%s", why);
 }
 
-/* The store file's directory, then the file; true when it exists. */
+/*
+ * The store file's directory, then the file; true when it exists and may
+ * be used.  Whether it is missing is said here, as -n says it before
+ * `rotad --init`; whether it may be trusted is store_file_check()'s, the
+ * check every open of the store makes.
+ */
 static bool
 check_store_file(struct preflight *p, const char *key, bool have_key)
 {
 	const struct job_daemon *d = &p->set->daemon;
 	const struct job_origin *at = &d->store_path_origin;
 	const char *path = d->store_path;
-	char dir[PATH_MAX], *slash;
+	char dir[PATH_MAX], err[PATH_MAX + 256], *slash;
 	struct stat sb;
-	unsigned mode;
+	bool exists;
+	int r;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
@@ -149,53 +155,36 @@ check_store_file(struct preflight *p, const char *key, bool have_key)
 		    path, dir, strerror(errno));
 		return false;
 	}
-	mode = sb.st_mode & 07777;
-	if (!S_ISDIR(sb.st_mode)) {
-		problem(p, false, at, "store.path %s: %s is not a directory",
-		    path, dir);
-		return false;
-	}
-	/* Whoever may write there may replace or remove the store. */
-	if ((mode & (S_IWGRP | S_IWOTH)) && !(mode & S_ISVTX && sb.st_uid == 0))
-		problem(p, false, at,
-		    "store.path %s: its directory %s has mode %04o, writable "
-		    "by %s; fix: chmod go-w %s",
-		    path, dir, mode, mode & S_IWOTH ? "others" : "its group",
-		    dir);
-	if (lstat(path, &sb) < 0) {
+	/* Missing, or under a file that is not a directory: the check
+	 * below says which, after what it says of the directory. */
+	exists = lstat(path, &sb) == 0;
+	if (!exists && errno != ENOENT && errno != ENOTDIR) {
 		if (errno == EACCES)
 			unreadable(p, path);
-		else if (errno == ENOENT && !have_key)
-			problem(p, true, at,
-			    "store.path %s and store.key_file %s do not exist "
-			    "yet: run rotad --init to create them",
-			    path, key);
-		else if (errno == ENOENT)
-			problem(p, true, at,
-			    "store.path %s does not exist yet: run rotad "
-			    "--init to create it (restore it from a backup "
-			    "if it held secrets)",
-			    path);
 		else
 			problem(p, false, at, "store.path %s: %s", path,
 			    strerror(errno));
 		return false;
 	}
-	mode = sb.st_mode & 07777;
-	if (S_ISLNK(sb.st_mode))
-		problem(p, false, at,
-		    "store.path %s is a symbolic link; name the store file "
-		    "itself",
+	r = store_file_check(path, err, sizeof(err));
+	if (r == -EACCES) {
+		unreadable(p, path);
+		return false;
+	}
+	if (r < 0 && (exists || r != -ENOENT)) {
+		problem(p, false, at, "store.path %s", err);
+		return false;
+	}
+	if (!exists && !have_key)
+		problem(p, true, at,
+		    "store.path %s and store.key_file %s do not exist yet: run "
+		    "rotad --init to create them",
+		    path, key);
+	else if (!exists)
+		problem(p, true, at,
+		    "store.path %s does not exist yet: run rotad --init to "
+		    "create it (restore it from a backup if it held secrets)",
 		    path);
-	else if (!S_ISREG(sb.st_mode))
-		problem(
-		    p, false, at, "store.path %s is not a regular file", path);
-	else if (mode & (S_IWGRP | S_IWOTH | S_IROTH))
-		problem(p, false, at,
-		    "store.path %s has mode %04o: the store must not be "
-		    "writable by group or others, nor readable by others; "
-		    "fix: chmod 0600 %s",
-		    path, mode, path);
 	else if (sb.st_size == 0)
 		problem(p, false, at,
 		    "store.path %s is empty; restore it from a backup, or "
@@ -248,7 +237,9 @@ check_store(struct preflight *p, uid_t *ret_daemon_uid)
 	r = store_key_load(path, &key, err, sizeof(err));
 	have_key = r == 0 || (r != -ENOENT && r != -EACCES);
 	have_store = check_store_file(p, path, have_key);
-	if (have_store && stat(d->store_path, &sb) == 0)
+	/* Even a store refused for its owner: who owns it is who will run
+	 * the daemon, as far as worker.user's check goes. */
+	if (stat(d->store_path, &sb) == 0)
 		*ret_daemon_uid = sb.st_uid;
 	if (r == -EACCES)
 		unreadable(p, path);

@@ -73,6 +73,26 @@ int store_key_load(
  */
 int store_key_path(char *buf, size_t size, const char *explicit_path);
 
+/* ---- store files ---- */
+
+/*
+ * Whether the store file at PATH may be used, as every open of one and
+ * `rotad -n` check it: no one else may write in its directory (but in
+ * root's sticky ones, as /tmp); PATH, and its -wal and -shm files when
+ * there, are regular files (not symbolic links) that group and others
+ * may not write nor others read (as the master key), owned by root or by
+ * the effective user -- or, for root, by the directory's owner (rotad -n,
+ * --init and --rekey work as root on the store of the daemon's user).
+ * Returns 0, or, with a message in ERR naming the file and the fix:
+ *   -EPERM    a mode or an owner as above;
+ *   -ELOOP    a symbolic link;
+ *   -EINVAL   not a regular file;
+ *   -ENOTDIR  its directory is not one;
+ *   -errno    from open() or stat() (-ENOENT: PATH or its directory is
+ *             missing).
+ */
+int store_file_check(const char *path, char *err, size_t errlen);
+
 /* ---- opening ---- */
 
 /* store_open()'s flags. */
@@ -92,8 +112,8 @@ enum {
  * STORE_OPEN_CREATE in FLAGS a missing file is created, mode 0600, with
  * the current schema and a new DEK; without it, a missing or empty file
  * is -ENOENT or -ENODATA.  An older schema is migrated in one transaction.
- * The file must not be a symbolic link.  Every open runs an integrity
- * check.
+ * The file must pass store_file_check() before SQLite reads it.  Every
+ * open runs an integrity check.
  *
  * Returns 0 and stores the store in *ret, or, with a message in ERR:
  *   -EKEYREJECTED  the master key does not open this store;
@@ -104,6 +124,8 @@ enum {
  *   -EINVAL        LOCATION is a database of another program, or a bad key;
  *   -EPROTONOSUPPORT  a URL for a backend not built in;
  *   -ENOENT, -ENODATA  missing or empty, without STORE_OPEN_CREATE;
+ *   -EPERM, -ELOOP  the file, its -wal or -shm, or its directory, as
+ *                  store_file_check() refuses them;
  *   -EBUSY, -ENOMEM, -EACCES, ...
  */
 int store_open(const char *location, const struct secret *master_key,

@@ -20,10 +20,12 @@
  * as a failure half-way (with group commit, at the turn's first begin).
  *
  * Hardening: the file is created 0600 before SQLite sees it (SQLite would
- * use 0644, and gives the -wal and -shm files the database's mode),
- * symbolic links are refused, secure_delete zeroes the space of deleted
- * rows (a re-wrapped DEK must not linger), defensive mode forbids writes
- * to the schema, and an integrity check (quick_check) runs at every open.
+ * use 0644, and gives the -wal and -shm files the database's mode), an
+ * existing one is refused unless only rotad's user may change it
+ * (store_file_check()), symbolic links are refused, secure_delete zeroes the
+ * space of deleted rows (a re-wrapped DEK must not linger), defensive mode
+ * forbids writes to the schema, and an integrity check (quick_check) runs at
+ * every open.
  *
  * Schema: the meta table holds schema_version and the wrapped DEK.  The
  * migrations[] array holds one step per schema version; opening applies
@@ -1077,6 +1079,10 @@ sqlite_open(const char *location, bool create, char *err, size_t errlen,
 		goto out;
 	}
 	r = create ? precreate(b, &created) : must_exist(b);
+	/* Before SQLite reads a byte of it or makes its -wal and -shm. */
+	if (r == 0 && (r = store_file_check(b->path, err, errlen)) < 0 &&
+	    created)
+		unlink(b->path);
 	if (r < 0)
 		goto out;
 	/* No SQLITE_OPEN_CREATE: precreate() made the file, and should it

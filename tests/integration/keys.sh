@@ -3,9 +3,11 @@
 # private directory, checked with the sqlite3 client and the file modes.
 # Speaks TAP.   tests/integration/keys.sh BUILDDIR
 set -u
-ROTAD=$(realpath "$1")/scheduler/rotad
+B=$(realpath "$1")
+ROTAD=$B/scheduler/rotad
 T=$(mktemp -d /tmp/rotad-keys.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+PID=
+trap '[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null; rm -rf "$T"' EXIT
 . "$(dirname "$(realpath "$0")")/lib/tap.sh"
 check() {
 	local name=$1 out
@@ -27,7 +29,7 @@ users:
   app: {login: app, resource: h, password_file: $T/app.pw}
 EOF
 
-echo "1..10"
+echo "1..12"
 check "rotad --init succeeds" "$ROTAD" --init -c "$T/rotad.yaml"
 mode=$(stat -c %a "$T/master.key")
 size=$(stat -c %s "$T/master.key")
@@ -95,4 +97,37 @@ if [ $st -ne 0 ] && [ $st -ne 124 ] && [ ! -s "$T/lost.db" ] &&
     echo "$out" | grep -q 'is empty'; then
 	ok "start refuses an empty store file, and leaves it empty"
 else not_ok "start refuses an empty store file, and leaves it empty" "st=$st $out"; fi
+
+# The daemon's own open holds the store to the key's rule, not only
+# rotad -n: one that others may write is refused at start, with the
+# message and fix -n gives, and left as it is; after the chmod it starts.
+cat >"$T/live.yaml" <<EOF
+conf_dir: $T/none
+store: {path: $T/rotad.db, key_file: $T/master.key}
+control: {socket: $T/live.sock}
+worker: {path: $B/rotad-worker, user: nobody}
+EOF
+chmod 666 "$T/rotad.db"
+out=$(timeout 20 "$ROTAD" -f -c "$T/live.yaml" 2>&1)
+st=$?
+if [ $st -ne 0 ] && [ $st -ne 124 ] && [ "$(stat -c %a "$T/rotad.db")" = 666 ] &&
+    echo "$out" | grep -qF "store: $T/rotad.db has mode 0666: the store must not be writable by group or others, nor readable by others; fix: chmod 0600 $T/rotad.db"; then
+	ok "start refuses a store others may write, with the fix, and leaves it"
+else not_ok "start refuses a store others may write, with the fix, and leaves it" "st=$st $out"; fi
+chmod 600 "$T/rotad.db"
+"$ROTAD" -f -c "$T/live.yaml" >"$T/live.log" 2>&1 &
+PID=$!
+up=no
+for i in $(seq 1 100); do
+	ROTAD_SOCKET=$T/live.sock "$B/ctl/rotactl" status >/dev/null 2>&1 && up=yes && break
+	kill -0 "$PID" 2>/dev/null || break
+	sleep 0.1
+done
+kill -TERM "$PID" 2>/dev/null
+wait "$PID"
+st=$?
+PID=
+if [ $up = yes ] && [ $st = 0 ]; then
+	ok "after chmod 0600 the daemon starts on it"
+else not_ok "after chmod 0600 the daemon starts on it" "up=$up st=$st" "$(cat "$T/live.log")"; fi
 exit $((failed > 0))

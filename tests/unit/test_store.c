@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1925,31 +1926,36 @@ test_key_create(void **state)
 	secret_free(k2);
 }
 
+/* The modes of a key file, and of a store file (store_file_check()),
+ * and whether they are taken: the same rule for both. */
+static const struct mode_case {
+	mode_t mode;
+	int want;
+} mode_cases[] = {
+	{ 0600, 0 },
+	{ 0400, 0 },
+	{ 0640, 0 }, /* a rotad group may read it */
+	{ 0644, -EPERM },
+	{ 0620, -EPERM },
+	{ 0660, -EPERM },
+	{ 0602, -EPERM },
+	{ 0604, -EPERM },
+	{ 0666, -EPERM },
+};
+#define NMODE_CASES (sizeof(mode_cases) / sizeof(mode_cases[0]))
+
 static void
 test_key_load_modes(void **state)
 {
 	struct fixture *f = *state;
-	static const struct {
-		mode_t mode;
-		int want;
-	} cases[] = {
-		{ 0600, 0 },
-		{ 0400, 0 },
-		{ 0640, 0 }, /* a rotad group may read it */
-		{ 0644, -EPERM },
-		{ 0620, -EPERM },
-		{ 0660, -EPERM },
-		{ 0602, -EPERM },
-		{ 0604, -EPERM },
-		{ 0666, -EPERM },
-	};
+	const struct mode_case *cases = mode_cases;
 	unsigned char k[STORE_KEY_LEN];
 	struct secret *key = NULL;
 	char want[64];
 	size_t i;
 
 	memset(k, 0x5a, sizeof(k));
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < NMODE_CASES; i++) {
 		write_file(f->keyfile, k, sizeof(k), cases[i].mode);
 		f->err[0] = '\0';
 		assert_int_equal(
@@ -2053,6 +2059,177 @@ test_key_path(void **state)
 	    store_key_path(small, sizeof(small), NULL), -ENAMETOOLONG);
 	assert_int_equal(
 	    store_key_path(small, sizeof(small), "/srv/k.key"), -ENAMETOOLONG);
+}
+
+/* ---- store files: every open holds them to the key's rule ---- */
+
+/* Open F's store without creating it: its status, ST closed again. */
+static int
+open_store_file(struct fixture *f, unsigned flags)
+{
+	int r;
+
+	f->err[0] = '\0';
+	r = store_open(f->db, f->key, flags, &f->st, f->err, sizeof(f->err));
+	store_close(f->st);
+	f->st = NULL;
+	return r;
+}
+
+/* F->err says each of the NULL-terminated strings. */
+static void
+assert_err_has(struct fixture *f, ...)
+{
+	const char *want;
+	va_list ap;
+
+	va_start(ap, f);
+	while ((want = va_arg(ap, const char *)) != NULL)
+		if (strstr(f->err, want) == NULL)
+			fail_msg("\"%s\" not in \"%s\"", want, f->err);
+	va_end(ap);
+}
+
+/*
+ * A store that others could change is refused by the open itself, with
+ * or without STORE_OPEN_CREATE (the daemon's, --init's), with the
+ * message and the fix rotad -n gives, and left as it was.
+ */
+static void
+test_store_file_modes(void **state)
+{
+	struct fixture *f = *state;
+	const struct mode_case *cases = mode_cases;
+	char want[PATH_MAX];
+	struct stat sb;
+	size_t i;
+
+	store_close(f->st);
+	f->st = NULL;
+	for (i = 0; i < NMODE_CASES; i++) {
+		if (!(cases[i].mode & S_IWUSR))
+			continue; /* SQLite would open it read only */
+		assert_int_equal(chmod(f->db, cases[i].mode), 0);
+		assert_int_equal(open_store_file(f, 0), cases[i].want);
+		assert_int_equal(
+		    open_store_file(f, STORE_OPEN_CREATE), cases[i].want);
+		assert_int_equal(stat(f->db, &sb), 0);
+		assert_int_equal(sb.st_mode & 07777, cases[i].mode);
+		if (cases[i].want == 0)
+			continue;
+		snprintf(want, sizeof(want),
+		    "%s has mode %04o: the store "
+		    "must not be writable by group or others, nor readable "
+		    "by others; fix: chmod 0600 %s",
+		    f->db, (unsigned)cases[i].mode, f->db);
+		assert_string_equal(f->err, want);
+	}
+}
+
+/* The -wal and -shm: the WAL holds the latest commits. */
+static void
+test_store_file_wal_shm(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const suffix[] = { "-wal", "-shm" };
+	char path[160], want[256];
+	size_t i;
+
+	store_close(f->st);
+	f->st = NULL;
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s%s", f->db, suffix[i]);
+		write_file(path, "", 0, 0666);
+		assert_int_equal(open_store_file(f, 0), -EPERM);
+		snprintf(want, sizeof(want), "%s has mode 0666", path);
+		assert_err_has(f, want, "chmod 0600", path, NULL);
+		assert_int_equal(chmod(path, 0604), 0);
+		assert_int_equal(open_store_file(f, 0), -EPERM);
+		assert_int_equal(chmod(path, 0600), 0);
+		assert_int_equal(open_store_file(f, 0), 0);
+		unlink(path);
+		assert_int_equal(symlink(f->db, path), 0);
+		assert_int_equal(open_store_file(f, 0), -ELOOP);
+		assert_err_has(f, path, "is a symbolic link", NULL);
+		assert_int_equal(unlink(path), 0);
+	}
+	assert_int_equal(open_store_file(f, 0), 0);
+}
+
+/* Whoever may write in its directory may put a store of theirs in its
+ * place; not a regular file, or a link, is no store. */
+static void
+test_store_file_dir(void **state)
+{
+	struct fixture *f = *state;
+	char other[PATH_MAX];
+
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(chmod(f->dir, 0770), 0);
+	assert_int_equal(open_store_file(f, 0), -EPERM);
+	assert_err_has(f, "its directory",
+	    "has mode 0770, writable by its group", "fix: chmod go-w", NULL);
+	assert_int_equal(chmod(f->dir, 0703), 0);
+	assert_int_equal(open_store_file(f, 0), -EPERM);
+	assert_err_has(f, "writable by others", NULL);
+	if (geteuid() == 0) {
+		/* Root's and sticky, as /tmp: no one replaces what is not
+		 * theirs there. */
+		assert_int_equal(chmod(f->dir, 01777), 0);
+		assert_int_equal(open_store_file(f, 0), 0);
+	}
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	assert_int_equal(open_store_file(f, 0), 0);
+
+	snprintf(other, sizeof(other), "%s/real.db", f->dir);
+	assert_int_equal(rename(f->db, other), 0);
+	assert_int_equal(mkfifo(f->db, 0600), 0);
+	assert_int_equal(open_store_file(f, 0), -EINVAL);
+	assert_err_has(f, "is not a regular file", NULL);
+	assert_int_equal(unlink(f->db), 0);
+	assert_int_equal(symlink(other, f->db), 0);
+	assert_int_equal(open_store_file(f, 0), -ELOOP);
+	assert_err_has(
+	    f, "is a symbolic link; name the store file itself", NULL);
+	assert_int_equal(rename(other, f->db), 0);
+
+	/* A store --init would make there is not made. */
+	assert_int_equal(unlink(f->db), 0);
+	assert_int_equal(chmod(f->dir, 0770), 0);
+	assert_int_equal(open_store_file(f, STORE_OPEN_CREATE), -EPERM);
+	assert_int_equal(access(f->db, F_OK), -1);
+	assert_int_equal(chmod(f->dir, 0700), 0);
+}
+
+/* The owner: root or the effective user; root also takes the store's
+ * directory's owner, the daemon's user it runs -n or --rekey for. */
+static void
+test_store_file_owner(void **state)
+{
+	struct fixture *f = *state;
+	char want[PATH_MAX];
+
+	if (geteuid() != 0)
+		skip(); /* chown */
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(chown(f->db, 65534, (gid_t)-1), 0);
+	assert_int_equal(open_store_file(f, 0), -EPERM);
+	snprintf(want, sizeof(want), "fix: chown 0 %s", f->db);
+	assert_err_has(f, "is owned by uid 65534", want, NULL);
+	assert_int_equal(chown(f->dir, 65534, (gid_t)-1), 0);
+	assert_int_equal(open_store_file(f, 0), 0);
+	/* The directory's owner does not make its -wal someone else's. */
+	snprintf(want, sizeof(want), "%s-wal", f->db);
+	write_file(want, "", 0, 0600);
+	assert_int_equal(chown(want, 1, (gid_t)-1), 0);
+	assert_int_equal(open_store_file(f, 0), -EPERM);
+	assert_err_has(f, "-wal is owned by uid 1", NULL);
+	assert_int_equal(unlink(want), 0);
+	assert_int_equal(chown(f->dir, 0, (gid_t)-1), 0);
+	assert_int_equal(chown(f->db, 0, (gid_t)-1), 0);
+	assert_int_equal(open_store_file(f, 0), 0);
 }
 
 /* The whole ceremony: rotad --init, then a daemon start. */
@@ -2168,6 +2345,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_key_load_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_store_file_modes, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_store_file_wal_shm, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_store_file_dir, setup_open, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_store_file_owner, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_key_and_store, setup, teardown),
 		cmocka_unit_test(test_names),
