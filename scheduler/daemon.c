@@ -359,11 +359,90 @@ current_is_cb(const struct store_secret_info *info, void *arg)
 	return 1;
 }
 
+/* Whether US can take a run that recovers one of its rows now: it is in
+ * the configuration, with a target, and has no run yet. */
+static bool
+recoverable(const struct ustate *us)
+{
+	return us != NULL && us->user != NULL && us->run == NULL &&
+	    us->user->resource != NULL;
+}
+
+/* A run for US that recovers REC, queued to start with the others. */
+static struct run *
+recovery_run(struct daemon *d, struct ustate *us, const struct store_run *rec)
+{
+	struct run *r;
+
+	/* Its apply may have been in flight when the daemon died: its
+	 * worker was ended at start (workers.h), but what it asked of the
+	 * server may land until its deadline, at most this much from now. */
+	run_apply_bound(d, us, (uint64_t)us->user->settings.timeout * 1000);
+	r = run_alloc(d, us, RUN_ROTATE, 0);
+	r->trigger = EVENT_TRIGGER_RECOVERY;
+	r->rec = *rec;
+	r->created = true;
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
+	return r;
+}
+
+/*
+ * Run REC of US, found out_of_sync at start with no pending secret: it
+ * had committed, and then set the previous secret back, or was about to
+ * (rollback_on_post_rotation_fail), and that undo had not settled.  The
+ * target is asked which of the two logs in, the undo's apply being
+ * uncertain; the verdict is never rewritten without asking.  A run whose
+ * secret is no longer current (one was set or committed since) has been
+ * superseded: it ends failed, its verdict kept in its message.
+ */
+static void
+recover_undo(struct daemon *d, struct ustate *us, const struct store_run *rec)
+{
+	struct current_of cur = { rec->id, false };
+	struct store_run fin = *rec;
+	struct run *r;
+
+	(void)store_secret_history(d->store, rec->user, current_is_cb, &cur);
+	if (!cur.match) {
+		fin.state = STORE_RUN_FAILED;
+		fin.updated = now_s();
+		snprintf(fin.message, sizeof(fin.message),
+		    "superseded while out of sync, a later secret is current "
+		    "(%.190s)",
+		    rec->message);
+		store_run_update(d->store, &fin);
+		log_msg(LOG_NOTICE, MSG_RECOVER, "run %s %s: %s", fin.id,
+		    fin.user, fin.message);
+		return;
+	}
+	if (!recoverable(us)) {
+		log_msg(LOG_WARNING, MSG_RECOVER,
+		    "run %s %s: out of sync after its commit, and its user is "
+		    "not in the configuration (or has no target, or a run); "
+		    "left as it is, its previous secret kept",
+		    rec->id, rec->user);
+		return;
+	}
+	r = recovery_run(d, us, rec);
+	/* Handed to the engine now: a run's resume (struct run) names only
+	 * where a pending secret's recovery starts. */
+	rotation_recover_undo(&r->rot, rec->attempts);
+	log_msg(LOG_NOTICE, MSG_RECOVER,
+	    "run %s %s: out of sync after its commit (%s); asking the target "
+	    "whether the previous or the current secret logs in",
+	    rec->id, rec->user, rec->message);
+}
+
 /*
  * A run found unfinished at start (the daemon or its host died, or a stop
  * outlived its deadline).  With a pending secret it goes through recovery
  * (see the steps comment): the target is asked, nothing is assumed.
- * Without one, the store already says how it ended.
+ * Without one, a run that had not committed yet (prepared, applied,
+ * verified) ended as the store says: committed if its secret is current
+ * (its commit was made, its row's last update lost), else failed before
+ * the target was changed.  An out_of_sync run without one had committed,
+ * and its undo had not settled: recover_undo().
  */
 static int
 recover_one(const struct store_run *rec, void *arg)
@@ -382,6 +461,10 @@ recover_one(const struct store_run *rec, void *arg)
 	} else {
 		version = 0;
 	}
+	if (version == 0 && rec->state == STORE_RUN_OUT_OF_SYNC) {
+		recover_undo(d, us, rec);
+		return 0;
+	}
 	if (version == 0) {
 		(void)store_secret_history(
 		    d->store, rec->user, current_is_cb, &cur);
@@ -397,22 +480,14 @@ recover_one(const struct store_run *rec, void *arg)
 		    fin.user, fin.message);
 		return 0;
 	}
-	if (us == NULL || us->user == NULL || us->run != NULL ||
-	    us->user->resource == NULL) {
+	if (!recoverable(us)) {
 		log_msg(LOG_WARNING, MSG_RECOVER,
 		    "run %s %s: unfinished in state %s, and the user is not "
 		    "in the configuration; its pending secret is kept",
 		    rec->id, rec->user, store_run_state_name(rec->state));
 		return 0;
 	}
-	/* Its apply may have been in flight when the daemon died: its
-	 * worker was ended at start (workers.h), but what it asked of the
-	 * server may land until its deadline, at most this much from now. */
-	run_apply_bound(d, us, (uint64_t)us->user->settings.timeout * 1000);
-	r = run_alloc(d, us, RUN_ROTATE, 0);
-	r->trigger = EVENT_TRIGGER_RECOVERY;
-	r->rec = *rec;
-	r->created = true;
+	r = recovery_run(d, us, rec);
 	r->version = version;
 	r->resume =
 	    rec->state == STORE_RUN_VERIFIED ? STEP_COMMIT : STEP_PROBE_PENDING;
@@ -422,8 +497,6 @@ recover_one(const struct store_run *rec, void *arg)
 	log_msg(LOG_NOTICE, MSG_RECOVER,
 	    "run %s %s: unfinished in state %s; recovering", rec->id, rec->user,
 	    store_run_state_name(rec->state));
-	TAILQ_INSERT_TAIL(&d->queue, r, queue);
-	d->nqueued++;
 	return 0;
 }
 

@@ -56,15 +56,22 @@
  *                     (noop: store         else -> undo_keep
  *                     UNDO_COMMIT)
  *   undo_verify       worker VERIFY prev.  ok -> store UNDO_COMMIT
+ *                                          transient -> later(no answer)
  *                                          else -> undo_keep
  *                     store UNDO_COMMIT    ok -> scripts again (rerun_on_
  *                                          post_rotation_fail) or FAILED
  *                                          failed -> OUT_OF_SYNC, fatal
  *   undo_keep         worker VERIFY cur.   ok -> COMMITTED (fatal)
- *                                          else -> OUT_OF_SYNC, auth
+ *                                          transient -> later(no answer)
+ *                                          else -> later(out of sync)
  *
  * c is the current secret when rollback_on_password_fail and there is
  * one (the old secret is set back), else the pending one.
+ *
+ * A run that ends out of sync after its commit (its undo unsettled) is
+ * recovered (rotation_recover_undo(), or later() of an undoing run) from
+ * undo_verify: it probes the previous secret, then the current one, and
+ * keeps the one that logs in.
  *
  * untouched is a transient failure that the provider knows changed
  * nothing on the target (the server refused the statement, or it was
@@ -98,7 +105,8 @@
  * or policy -> FAILED.  The next attempt starts from prepare.
  *
  * later() keeps both candidates and starts recovery again at
- * probe_pending after a backoff; when the attempts are spent the run
+ * probe_pending (an undoing run: undo_verify) after a backoff; when the
+ * attempts are spent the run
  * ends OUT_OF_SYNC, and the daemon recovers it again (rotation_recover())
  * with a backoff bounded by retry.max until it resolves, and at start.
  *
@@ -294,7 +302,8 @@ recovery_later(struct rotation *rot, bool oos, bool waiting, const char *msg,
 	a->recovery = true;
 	a->oos = oos;
 	a->waiting = waiting;
-	rot->resume = ROTATION_PROBE_PENDING;
+	rot->resume =
+	    rot->undoing ? ROTATION_UNDO_VERIFY : ROTATION_PROBE_PENDING;
 }
 
 /*
@@ -353,6 +362,18 @@ rotation_recover(struct rotation *rot, int attempt, bool verified,
 	rot->uncertain_pending = !verified;
 	rot->fail_class = class;
 	snprintf(rot->fail_msg, sizeof(rot->fail_msg), "%s", why);
+}
+
+void
+rotation_recover_undo(struct rotation *rot, int attempt)
+{
+	rot->attempt = attempt;
+	rot->undoing = true;
+	rot->resume = ROTATION_UNDO_VERIFY;
+	/* Its probes say why, if recovery gives up. */
+	rot->fail_class = ROTATION_TRANSIENT;
+	snprintf(rot->fail_msg, sizeof(rot->fail_msg),
+	    "interrupted while setting the previous secret back");
 }
 
 void
@@ -485,6 +506,8 @@ committed(struct rotation *rot, bool ok, const char *msg,
 static void
 undo_committed(struct rotation *rot, bool ok, struct rotation_actions *out)
 {
+	int n = rot->scripts_failed;
+
 	if (!ok) {
 		/* The target has the old one, the store the new one as
 		 * current and the old as previous: both are kept. */
@@ -495,6 +518,17 @@ undo_committed(struct rotation *rot, bool ok, struct rotation_actions *out)
 	}
 	log_event(out, ROTATION_EV_UNDONE, 0, NULL);
 	rot->undone = true;
+	/* How the run ends, whatever the undo's probes kept meanwhile; a run
+	 * recovered at start no longer knows how many scripts failed. */
+	if (n > 0)
+		snprintf(rot->fail_msg, sizeof(rot->fail_msg),
+		    "%d post-rotation script%s failed; rolled back to the "
+		    "previous secret",
+		    n, n == 1 ? "" : "s");
+	else
+		snprintf(rot->fail_msg, sizeof(rot->fail_msg),
+		    "a post-rotation script failed; rolled back to the "
+		    "previous secret");
 	if (rot->flags.rerun_on_post_rotation_fail) {
 		rot->script = 0;
 		rot->scripts_failed = 0;
@@ -575,10 +609,7 @@ script_done(struct rotation *rot, bool ok, const char *msg,
 	}
 	n = rot->scripts_failed;
 	if (n > 0 && rot->flags.rollback_on_post_rotation_fail) {
-		snprintf(rot->fail_msg, sizeof(rot->fail_msg),
-		    "%d post-rotation script%s failed; rolled back to the "
-		    "previous secret",
-		    n, n == 1 ? "" : "s");
+		rot->undoing = true;
 		next(rot, out, ROTATION_UNDO);
 		return;
 	}
@@ -698,10 +729,14 @@ reconciled(struct rotation *rot, enum rotation_class class, bool untouched,
 	    ROTATION_COMMIT);
 }
 
-/* Setting the old secret back after a failed post-rotation script. */
+/*
+ * Setting the old secret back after a failed post-rotation script, and
+ * the probes that settle it: does the previous secret log in, or the
+ * current one?
+ */
 static void
 undo_result(struct rotation *rot, enum rotation_class class, const char *msg,
-    struct rotation_actions *out)
+    const struct rotation_env *env, struct rotation_actions *out)
 {
 	bool ok = class == ROTATION_OK;
 
@@ -714,12 +749,18 @@ undo_result(struct rotation *rot, enum rotation_class class, const char *msg,
 			keep_failure(rot, class, msg);
 		return;
 	case ROTATION_UNDO_VERIFY:
-		if (!ok) {
-			keep_failure(rot, class, msg);
-			next(rot, out, ROTATION_UNDO_KEEP);
+		if (ok) {
+			store(rot, out, ROTATION_STORE_UNDO_COMMIT);
 			return;
 		}
-		store(rot, out, ROTATION_STORE_UNDO_COMMIT);
+		if (class == ROTATION_TRANSIENT) {
+			/* No answer is not a refusal: ask again later. */
+			recovery_later(
+			    rot, false, false, msg, env->stopping, out);
+			return;
+		}
+		keep_failure(rot, class, msg);
+		next(rot, out, ROTATION_UNDO_KEEP);
 		return;
 	default:
 		if (ok) {
@@ -728,9 +769,15 @@ undo_result(struct rotation *rot, enum rotation_class class, const char *msg,
 			    "did not take: the new secret is kept, and works");
 			return;
 		}
+		if (class == ROTATION_TRANSIENT) {
+			recovery_later(
+			    rot, false, false, msg, env->stopping, out);
+			return;
+		}
 		/* Neither the old secret (after an undo that failed) nor
-		 * the new one logs in: say so, keep both. */
-		finish(out, ROTATION_OUT_OF_SYNC, ROTATION_AUTH, rot->fail_msg);
+		 * the new one logs in: say so, keep both, ask again. */
+		recovery_later(
+		    rot, true, false, rot->fail_msg, env->stopping, out);
 		return;
 	}
 }
@@ -779,7 +826,7 @@ rotation_result(struct rotation *rot, enum rotation_class class,
 	case ROTATION_UNDO:
 	case ROTATION_UNDO_VERIFY:
 	case ROTATION_UNDO_KEEP:
-		undo_result(rot, class, msg, out);
+		undo_result(rot, class, msg, env, out);
 		return;
 	default:
 		log_event(out, ROTATION_EV_UNEXPECTED, 0, NULL);
@@ -791,7 +838,8 @@ void
 rotation_stop(const struct rotation *rot, struct rotation_actions *out)
 {
 	out->n = 0;
-	if (rot->resume == ROTATION_PROBE_PENDING)
+	if (rot->resume == ROTATION_PROBE_PENDING ||
+	    rot->resume == ROTATION_UNDO_VERIFY)
 		finish(out, ROTATION_OUT_OF_SYNC, rot->retry_class,
 		    "stopped while waiting to recover; recovery resumes at "
 		    "the next start");

@@ -216,6 +216,13 @@ struct rotation {
 	bool has_current;                /* the user has a current secret */
 	bool rolled_back;                /* recovery sets the old secret back */
 	bool undone;                     /* rolled back after a failed script */
+	/*
+	 * The run sets, or has set, the previous secret back after its
+	 * commit (rollback_on_post_rotation_fail): its candidates are the
+	 * previous secret and the current one, and its recovery probes
+	 * those, from undo_verify.
+	 */
+	bool undoing;
 	/* An apply of that candidate got no sure answer (transient, no
 	 * answer, a worker or a daemon killed): it may still land. */
 	bool uncertain_pending, uncertain_current;
@@ -238,6 +245,14 @@ void rotation_init(struct rotation *rot, const struct rotation_caps *caps,
  */
 void rotation_recover(struct rotation *rot, int attempt, bool verified,
     enum rotation_class class, const char *why);
+
+/*
+ * ROT is a run found unfinished at start (or out of sync, recovered
+ * again) after its commit, while or after it set the previous secret back
+ * (ROT's undoing): the next attempt, number ATTEMPT, probes the previous
+ * secret, then the current one, and keeps the one that logs in.
+ */
+void rotation_recover_undo(struct rotation *rot, int attempt);
 
 /* An attempt starts: go on to its first step. */
 void rotation_start(struct rotation *rot, struct rotation_actions *out);

@@ -323,8 +323,9 @@ run_finish(struct run *r, enum store_run_state state,
 	if (state != STORE_RUN_OUT_OF_SYNC)
 		us->recoveries = 0;
 	if (state == STORE_RUN_OUT_OF_SYNC && !d->stopping &&
-	    r->kind == RUN_ROTATE && r->created && r->version != 0 &&
-	    us->user != NULL && us->user->resource != NULL) {
+	    r->kind == RUN_ROTATE && r->created &&
+	    (r->version != 0 || r->rot.undoing) && us->user != NULL &&
+	    us->user->resource != NULL) {
 		/* Its row lives on in the run that recovers it again: this
 		 * one is not kept, `rotactl run` shows that one. */
 		recover_again(r);
@@ -339,12 +340,13 @@ run_finish(struct run *r, enum store_run_state state,
 }
 
 /*
- * Run DONE ended out of sync with its pending secret kept: recovery must
- * settle it without waiting for the next fire (or the next start).  A new
- * run for the user takes DONE's row and pending secret, and recovers them
- * after a backoff that grows with each out-of-sync end in a row, bounded
- * by retry.max; it is the user's run meanwhile (a trigger joins it, a
- * stop ends it out of sync again, for the next start).
+ * Run DONE ended out of sync with its pending secret kept, or with its
+ * undo unsettled (the previous secret and the current one kept): recovery
+ * must settle it without waiting for the next fire (or the next start).
+ * A new run for the user takes DONE's row and pending secret, and
+ * recovers them after a backoff that grows with each out-of-sync end in a
+ * row, bounded by retry.max; it is the user's run meanwhile (a trigger
+ * joins it, a stop ends it out of sync again, for the next start).
  */
 static void
 recover_again(struct run *done)
@@ -365,7 +367,9 @@ recover_again(struct run *done)
 	r->created = true;
 	r->version = done->version;
 	/* Why recovery began, for when it gives up: the first reason. */
-	if (done->rot.fail_msg[0] != '\0')
+	if (done->rot.undoing)
+		rotation_recover_undo(&r->rot, r->rec.attempts);
+	else if (done->rot.fail_msg[0] != '\0')
 		rotation_recover(&r->rot, r->rec.attempts, false,
 		    done->rot.fail_class, done->rot.fail_msg);
 	else

@@ -119,8 +119,11 @@ expect_retry(size_t i, enum rotation_class class, int attempt, bool backoff,
 	assert_int_equal(a->backoff, backoff);
 	assert_int_equal(a->recovery, recovery);
 	assert_int_equal(a->oos, oos);
-	assert_int_equal(
-	    rot.resume, recovery ? ROTATION_PROBE_PENDING : ROTATION_START);
+	/* An undoing run recovers from its undo's probes. */
+	assert_int_equal(rot.resume,
+	    !recovery         ? ROTATION_START
+		: rot.undoing ? ROTATION_UNDO_VERIFY
+			      : ROTATION_PROBE_PENDING);
 	expect_n(i + 1);
 }
 
@@ -279,6 +282,30 @@ run_scripts(const bool *ok, size_t n)
 		if (i + 1 < n)
 			expect_next(1, ROTATION_SCRIPTS);
 	}
+}
+
+/* N scripts run as OK[i] says, some fail, with rollback: the undo's
+ * apply asked for. */
+static void
+to_undo_after(const bool *ok, size_t n)
+{
+	flags.rollback_on_post_rotation_fail = true;
+	to_scripts(n);
+	run_scripts(ok, n);
+	expect_next(1, ROTATION_UNDO);
+	assert_true(rot.undoing);
+	enter();
+	expect_n(1);
+	expect_worker(ROTATION_OP_APPLY, ROTATION_CAND_PREVIOUS);
+}
+
+/* The one script fails, with rollback: the undo's apply asked for. */
+static void
+to_undo(void)
+{
+	static const bool fail[] = { false };
+
+	to_undo_after(fail, 1);
 }
 
 /* ---- start ---- */
@@ -1156,6 +1183,50 @@ test_scripts_fail_kept(void **state)
 	    "the output)");
 }
 
+/* From a recovery retry of an undoing run to its probe of the previous
+ * secret, asked for. */
+static void
+again_to_undo_verify(void)
+{
+	rotation_start(&rot, &out);
+	expect_next(0, ROTATION_UNDO_VERIFY);
+	enter();
+	expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_PREVIOUS);
+}
+
+/* The previous secret is refused: the current one's probe asked for. */
+static void
+to_undo_keep(void)
+{
+	result(ROTATION_AUTH, "old refused");
+	expect_next(0, ROTATION_UNDO_KEEP);
+	assert_string_equal(rot.fail_msg, "undo_verify: old refused");
+	enter();
+	expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
+}
+
+/* ... and the current one too, on the run's last attempt. */
+static void
+expect_neither_at_last(void)
+{
+	result(ROTATION_AUTH, "new refused");
+	expect_log(0, ROTATION_EV_OUT_OF_SYNC);
+	expect_finish(
+	    1, ROTATION_OUT_OF_SYNC, ROTATION_AUTH, "undo_verify: old refused");
+}
+
+/* The previous secret logs in: current again, and the run fails (MSG). */
+static void
+expect_rolled_back(const char *msg)
+{
+	result(ROTATION_OK, "ok");
+	expect_store(ROTATION_STORE_UNDO_COMMIT);
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_UNDONE);
+	assert_true(rot.undone);
+	expect_finish(1, ROTATION_FAILED, ROTATION_FATAL, msg);
+}
+
 /* rollback_on_post_rotation_fail: the old secret set back, verified,
  * made current again; the run fails. */
 static void
@@ -1164,32 +1235,17 @@ test_scripts_fail_rollback(void **state)
 	static const bool fail[] = { false, false };
 
 	(void)state;
-	flags.rollback_on_post_rotation_fail = true;
-	to_scripts(2);
-	run_scripts(fail, 2);
-	expect_next(1, ROTATION_UNDO);
-	enter();
-	expect_n(1);
-	expect_worker(ROTATION_OP_APPLY, ROTATION_CAND_PREVIOUS);
+	to_undo_after(fail, 2);
 	result(ROTATION_OK, "ok");
 	expect_next(0, ROTATION_UNDO_VERIFY);
 	enter();
 	expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_PREVIOUS);
-	result(ROTATION_OK, "ok");
-	expect_store(ROTATION_STORE_UNDO_COMMIT);
-	result(ROTATION_OK, "ok");
-	expect_log(0, ROTATION_EV_UNDONE);
-	assert_true(rot.undone);
-	expect_finish(1, ROTATION_FAILED, ROTATION_FATAL,
-	    "2 post-rotation scripts failed; rolled back to the previous "
-	    "secret");
+	expect_rolled_back("2 post-rotation scripts failed; rolled back to the "
+			   "previous secret");
 
 	/* The store cannot follow the target. */
 	reset(NULL);
-	flags.rollback_on_post_rotation_fail = true;
-	to_scripts(2);
-	run_scripts(fail, 2);
-	enter();
+	to_undo();
 	result(ROTATION_OK, "ok");
 	enter();
 	result(ROTATION_OK, "ok");
@@ -1208,12 +1264,8 @@ test_scripts_rerun(void **state)
 	static const bool ok[] = { true, true };
 
 	(void)state;
-	flags.rollback_on_post_rotation_fail = true;
 	flags.rerun_on_post_rotation_fail = true;
-	to_scripts(2);
-	run_scripts(fail, 2);
-	expect_next(1, ROTATION_UNDO);
-	enter();
+	to_undo_after(fail, 2);
 	result(ROTATION_OK, "ok");
 	enter();
 	result(ROTATION_OK, "ok");
@@ -1237,44 +1289,121 @@ test_scripts_rerun(void **state)
 	expect_finish(1, ROTATION_COMMITTED, ROTATION_FATAL, NULL);
 }
 
-/* The undo did not take: does the new secret still work? */
+/* The undo did not take (refused, or the provider says it changed
+ * nothing): does the new secret still work? */
 static void
 test_undo_keep(void **state)
 {
-	static const bool fail[] = { false };
+	static const enum rotation_class sure[] = {
+		ROTATION_UNTOUCHED,
+		ROTATION_AUTH,
+		ROTATION_FATAL,
+	};
+	size_t i;
 
 	(void)state;
-	flags.rollback_on_post_rotation_fail = true;
-	to_scripts(1);
-	run_scripts(fail, 1);
-	enter();
-	result(ROTATION_TRANSIENT, "timeout");
-	expect_next(0, ROTATION_UNDO_KEEP);
-	/* Kept under undo_keep's name, as the daemon always had it. */
-	assert_string_equal(rot.fail_msg, "undo_keep: timeout");
-	assert_int_equal(rot.fail_class, ROTATION_TRANSIENT);
-	enter();
-	expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
-	result(ROTATION_OK, "ok");
-	expect_finish(0, ROTATION_COMMITTED, ROTATION_FATAL,
-	    "a post-rotation script failed and the rollback did not take: "
-	    "the new secret is kept, and works");
+	for (i = 0; i < NELEM(sure); i++) {
+		reset(NULL);
+		to_undo();
+		env.appliers_gone = false; /* nothing of it can land */
+		result(sure[i], "timeout");
+		expect_next(0, ROTATION_UNDO_KEEP);
+		/* Kept under undo_keep's name, as the daemon always had
+		 * it. */
+		assert_string_equal(rot.fail_msg, "undo_keep: timeout");
+		enter();
+		expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
+		result(ROTATION_OK, "ok");
+		expect_finish(0, ROTATION_COMMITTED, ROTATION_FATAL,
+		    "a post-rotation script failed and the rollback did not "
+		    "take: the new secret is kept, and works");
+	}
 
-	/* undo_verify fails, and the new one does not log in either. */
+	/* undo_verify fails, and the new one does not log in either: out
+	 * of sync, both kept, asked again from undo_verify. */
 	reset(NULL);
-	flags.rollback_on_post_rotation_fail = true;
-	to_scripts(1);
-	run_scripts(fail, 1);
-	enter();
+	to_undo();
 	result(ROTATION_OK, "ok");
 	enter();
-	result(ROTATION_AUTH, "old refused");
-	expect_next(0, ROTATION_UNDO_KEEP);
-	assert_string_equal(rot.fail_msg, "undo_verify: old refused");
-	enter();
+	to_undo_keep();
 	result(ROTATION_AUTH, "new refused");
-	expect_finish(
-	    0, ROTATION_OUT_OF_SYNC, ROTATION_AUTH, "undo_verify: old refused");
+	expect_log(0, ROTATION_EV_OUT_OF_SYNC);
+	assert_string_equal(out.v[0].msg, "undo_verify: old refused");
+	expect_retry(1, ROTATION_AUTH, 2, true, true, true);
+	again_to_undo_verify();
+
+	/* ... on its last attempt. */
+	reset(NULL);
+	flags.attempts = 1;
+	to_undo();
+	result(ROTATION_OK, "ok");
+	enter();
+	to_undo_keep();
+	expect_neither_at_last();
+}
+
+/* A probe of the undo that gets no answer is not a refusal: recovery
+ * asks again later, from undo_verify; a stop ends it out of sync. */
+static void
+test_undo_no_answer(void **state)
+{
+	(void)state;
+	to_undo();
+	result(ROTATION_OK, "ok");
+	enter();
+	result(ROTATION_TRANSIENT, "no answer");
+	expect_retry(0, ROTATION_TRANSIENT, 2, true, true, false);
+	assert_false(out.v[0].waiting);
+	rotation_stop(&rot, &out);
+	expect_finish(0, ROTATION_OUT_OF_SYNC, ROTATION_TRANSIENT,
+	    "stopped while waiting to recover; recovery resumes at the "
+	    "next start");
+
+	reset(NULL);
+	to_undo();
+	result(ROTATION_AUTH, "refused");
+	enter();
+	result(ROTATION_UNTOUCHED, "no answer");
+	expect_retry(0, ROTATION_TRANSIENT, 2, true, true, false);
+}
+
+/* A run found out of sync after its commit, at attempt ATTEMPT (its undo
+ * had not settled): its probe of the previous secret asked for. */
+static void
+recovered_undo(int attempt)
+{
+	rotation_init(&rot, &caps, &flags, false);
+	rotation_recover_undo(&rot, attempt);
+	assert_true(rot.undoing);
+	again_to_undo_verify();
+	assert_int_equal(rot.attempt, attempt);
+}
+
+/*
+ * Found at start out of sync after its commit: the previous secret is
+ * probed, then the current one; the one that logs in is kept.
+ */
+static void
+test_undo_recovered(void **state)
+{
+	(void)state;
+	recovered_undo(2);
+	expect_rolled_back("a post-rotation script failed; rolled back to the "
+			   "previous secret");
+
+	/* The current one logs in: kept. */
+	reset(NULL);
+	recovered_undo(1);
+	to_undo_keep();
+	result(ROTATION_OK, "ok");
+	expect_finish(0, ROTATION_COMMITTED, ROTATION_FATAL, NULL);
+
+	/* Neither: out of sync again, both kept. */
+	reset(NULL);
+	flags.attempts = 1;
+	recovered_undo(1);
+	to_undo_keep();
+	expect_neither_at_last();
 }
 
 /* ---- odds and ends ---- */
@@ -1374,6 +1503,8 @@ main(void)
 		T(test_scripts_fail_rollback),
 		T(test_scripts_rerun),
 		T(test_undo_keep),
+		T(test_undo_no_answer),
+		T(test_undo_recovered),
 		T(test_unexpected_result),
 		T(test_long_messages),
 		T(test_step_names),
