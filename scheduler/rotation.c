@@ -49,29 +49,39 @@
  *                                          failed -> OUT_OF_SYNC, fatal
  *   scripts           script i             next script, then: none failed
  *                                          -> COMMITTED; some failed ->
- *                                          undo if rollback_on_post_
- *                                          rotation_fail, else COMMITTED
- *                                          (fatal); after an undo -> FAILED
+ *                                          persist OUT_OF_SYNC, undo if
+ *                                          rollback_on_post_rotation_fail
+ *                                          (noop: undo, nothing persisted),
+ *                                          else COMMITTED (fatal); after
+ *                                          an undo -> FAILED
  *   undo              worker APPLY prev.   ok -> undo_verify
- *                     (noop: store         else -> undo_keep
- *                     UNDO_COMMIT)
+ *                     (noop: store         transient -> prev. uncertain,
+ *                     UNDO_COMMIT)           undo_verify
+ *                                          untouched, auth, policy,
+ *                                            fatal -> undo_keep
  *   undo_verify       worker VERIFY prev.  ok -> store UNDO_COMMIT
  *                                          transient -> later(no answer)
  *                                          else -> undo_keep
- *                     store UNDO_COMMIT    ok -> scripts again (rerun_on_
- *                                          post_rotation_fail) or FAILED
+ *                     store UNDO_COMMIT    ok -> persist FAILED, scripts
+ *                                          again (rerun_on_post_rotation_
+ *                                          fail), or FAILED
  *                                          failed -> OUT_OF_SYNC, fatal
- *   undo_keep         worker VERIFY cur.   ok -> COMMITTED (fatal)
+ *   undo_keep         worker VERIFY cur.   ok -> COMMITTED (fatal) [u]
  *                                          transient -> later(no answer)
  *                                          else -> later(out of sync)
  *
  * c is the current secret when rollback_on_password_fail and there is
  * one (the old secret is set back), else the pending one.
  *
- * A run that ends out of sync after its commit (its undo unsettled) is
- * recovered (rotation_recover_undo(), or later() of an undoing run) from
+ * The undo is an apply like any other, and is persisted before it
+ * touches the target: the run row says out_of_sync (the store's current
+ * secret may not be the target's) until the undo settles, so a run
+ * interrupted meanwhile is recovered at the next start.  Its recovery
+ * (rotation_recover_undo(), or later() of an undoing run) starts at
  * undo_verify: it probes the previous secret, then the current one, and
- * keeps the one that logs in.
+ * keeps the one that logs in; the previous one is uncertain after an
+ * undo with no sure answer or an interruption, and the current one is
+ * never dropped for it while it may still land.
  *
  * untouched is a transient failure that the provider knows changed
  * nothing on the target (the server refused the statement, or it was
@@ -249,6 +259,7 @@ failed_step(struct rotation *rot, enum rotation_class class, const char *why,
 	rot->fail_msg[0] = '\0';
 	/* Only reached once nothing can land any more ([u]). */
 	rot->uncertain_pending = rot->uncertain_current = false;
+	rot->uncertain_previous = false;
 	switch (class) {
 	case ROTATION_TRANSIENT:
 		retry = backoff = rot->attempt < rot->flags.attempts;
@@ -307,28 +318,38 @@ recovery_later(struct rotation *rot, bool oos, bool waiting, const char *msg,
 }
 
 /*
- * Whether recovery may now drop a candidate, the pending one (PENDING)
- * or the current one, for the other that logs in: the rule [u] of the
- * table.  Not while an apply of it may still land: then the run waits
- * (later), and false is returned.  Once the daemon says the appliers are
- * gone, nothing is uncertain any more.
+ * Whether recovery may now drop candidate CAND for the other, which logs
+ * in: the rule [u] of the table.  Not while an apply of it may still
+ * land: then the run waits (later), and false is returned.  Once the
+ * daemon says the appliers are gone, nothing is uncertain any more.
  */
 static bool
-may_drop(struct rotation *rot, bool pending, const struct rotation_env *env,
-    struct rotation_actions *out)
+may_drop(struct rotation *rot, enum rotation_cand cand,
+    const struct rotation_env *env, struct rotation_actions *out)
 {
-	bool uncertain =
-	    pending ? rot->uncertain_pending : rot->uncertain_current;
-	const char *why = pending
-	    ? "the current secret logs in, but an apply of the new one may "
-	      "still land"
-	    : "the new secret logs in, but an apply of the current one may "
-	      "still land";
+	static const char *const whys[] = {
+		[ROTATION_CAND_PENDING] =
+		    "the current secret logs in, but an apply of the new one "
+		    "may still land",
+		[ROTATION_CAND_CURRENT] =
+		    "the new secret logs in, but an apply of the current one "
+		    "may still land",
+		[ROTATION_CAND_PREVIOUS] =
+		    "the current secret logs in, but setting the previous one "
+		    "back may still land",
+	};
+	const char *why = whys[cand];
+	bool uncertain = rot->uncertain_previous;
 
+	if (cand == ROTATION_CAND_PENDING)
+		uncertain = rot->uncertain_pending;
+	else if (cand == ROTATION_CAND_CURRENT)
+		uncertain = rot->uncertain_current;
 	if (!uncertain)
 		return true;
 	if (env->appliers_gone) {
 		rot->uncertain_pending = rot->uncertain_current = false;
+		rot->uncertain_previous = false;
 		return true;
 	}
 	log_event(out, ROTATION_EV_MAY_LAND, 0, why);
@@ -370,6 +391,8 @@ rotation_recover_undo(struct rotation *rot, int attempt)
 	rot->attempt = attempt;
 	rot->undoing = true;
 	rot->resume = ROTATION_UNDO_VERIFY;
+	/* The undo's apply may have been in flight when the daemon died. */
+	rot->uncertain_previous = true;
 	/* Its probes say why, if recovery gives up. */
 	rot->fail_class = ROTATION_TRANSIENT;
 	snprintf(rot->fail_msg, sizeof(rot->fail_msg),
@@ -532,7 +555,12 @@ undo_committed(struct rotation *rot, bool ok, struct rotation_actions *out)
 	if (rot->flags.rerun_on_post_rotation_fail) {
 		rot->script = 0;
 		rot->scripts_failed = 0;
-		next(rot, out, ROTATION_SCRIPTS);
+		/* The store and the target agree again: the run is no
+		 * longer out of sync, and it fails however the scripts go. */
+		advance(rot, out, ROTATION_FAILED,
+		    "rolled back to the previous secret; running the "
+		    "post-rotation scripts again",
+		    ROTATION_SCRIPTS);
 		return;
 	}
 	finish(out, ROTATION_FAILED, ROTATION_FATAL, rot->fail_msg);
@@ -569,7 +597,7 @@ store_result(struct rotation *rot, enum rotation_store op, bool ok,
 			/* A first rotation, and the target refused the new
 			 * secret: it never took it, and there is no old
 			 * one to lose. */
-			if (may_drop(rot, true, env, out))
+			if (may_drop(rot, ROTATION_CAND_PENDING, env, out))
 				failed_step(rot, rot->fail_class, rot->fail_msg,
 				    env->stopping, out);
 			return;
@@ -610,7 +638,20 @@ script_done(struct rotation *rot, bool ok, const char *msg,
 	n = rot->scripts_failed;
 	if (n > 0 && rot->flags.rollback_on_post_rotation_fail) {
 		rot->undoing = true;
-		next(rot, out, ROTATION_UNDO);
+		if (rot->caps.noop) { /* the store alone, in this turn */
+			next(rot, out, ROTATION_UNDO);
+			return;
+		}
+		/* Before the undo touches the target: from now until it
+		 * settles the store's current secret may not be the
+		 * target's, and a run interrupted meanwhile must be
+		 * recovered ([u]: the undo may land whatever becomes of
+		 * its worker). */
+		snprintf(text, sizeof(text),
+		    "%d post-rotation script%s failed; setting the previous "
+		    "secret back",
+		    n, n == 1 ? "" : "s");
+		advance(rot, out, ROTATION_OUT_OF_SYNC, text, ROTATION_UNDO);
 		return;
 	}
 	if (n == 0) {
@@ -679,14 +720,14 @@ probed(struct rotation *rot, enum rotation_class class, const char *msg,
 		return;
 	}
 	if (pending) {
-		if (!may_drop(rot, false, env, out))
+		if (!may_drop(rot, ROTATION_CAND_CURRENT, env, out))
 			return;
 		log_event(out, ROTATION_EV_PENDING_WORKS, 0, NULL);
 		advance(rot, out, ROTATION_VERIFIED,
 		    "recovered: the new secret logs in", ROTATION_COMMIT);
 		return;
 	}
-	if (!may_drop(rot, true, env, out))
+	if (!may_drop(rot, ROTATION_CAND_PENDING, env, out))
 		return;
 	log_event(out, ROTATION_EV_CURRENT_WORKS, 0, NULL);
 	failed_step(rot, rot->fail_class, rot->fail_msg, env->stopping, out);
@@ -697,6 +738,8 @@ reconciled(struct rotation *rot, enum rotation_class class, bool untouched,
     const char *msg, const struct rotation_env *env,
     struct rotation_actions *out)
 {
+	enum rotation_cand drop;
+
 	if (class != ROTATION_OK) {
 		/* Setting c got no sure answer: it may still land. */
 		if (rot->step == ROTATION_RECONCILE &&
@@ -717,7 +760,8 @@ reconciled(struct rotation *rot, enum rotation_class class, bool untouched,
 	 * may be dropped yet. */
 	if (rot->rolled_back)
 		log_event(out, ROTATION_EV_ROLLED_BACK, 0, NULL);
-	if (!may_drop(rot, rot->rolled_back, env, out))
+	drop = rot->rolled_back ? ROTATION_CAND_PENDING : ROTATION_CAND_CURRENT;
+	if (!may_drop(rot, drop, env, out))
 		return;
 	if (rot->rolled_back) {
 		failed_step(
@@ -735,13 +779,21 @@ reconciled(struct rotation *rot, enum rotation_class class, bool untouched,
  * current one?
  */
 static void
-undo_result(struct rotation *rot, enum rotation_class class, const char *msg,
-    const struct rotation_env *env, struct rotation_actions *out)
+undo_result(struct rotation *rot, enum rotation_class class, bool untouched,
+    const char *msg, const struct rotation_env *env,
+    struct rotation_actions *out)
 {
 	bool ok = class == ROTATION_OK;
 
 	switch (rot->step) {
 	case ROTATION_UNDO:
+		if (!ok && class == ROTATION_TRANSIENT && !untouched) {
+			/* No sure answer: the old secret may be on the
+			 * target already, or land there later.  Ask. */
+			rot->uncertain_previous = true;
+			next(rot, out, ROTATION_UNDO_VERIFY);
+			return;
+		}
 		next(rot, out, ok ? ROTATION_UNDO_VERIFY : ROTATION_UNDO_KEEP);
 		/* After next(): the failure is kept as undo_keep's, as the
 		 * daemon always named it. */
@@ -764,6 +816,8 @@ undo_result(struct rotation *rot, enum rotation_class class, const char *msg,
 		return;
 	default:
 		if (ok) {
+			if (!may_drop(rot, ROTATION_CAND_PREVIOUS, env, out))
+				return;
 			finish(out, ROTATION_COMMITTED, ROTATION_FATAL,
 			    "a post-rotation script failed and the rollback "
 			    "did not take: the new secret is kept, and works");
@@ -826,7 +880,7 @@ rotation_result(struct rotation *rot, enum rotation_class class,
 	case ROTATION_UNDO:
 	case ROTATION_UNDO_VERIFY:
 	case ROTATION_UNDO_KEEP:
-		undo_result(rot, class, msg, env, out);
+		undo_result(rot, class, untouched, msg, env, out);
 		return;
 	default:
 		log_event(out, ROTATION_EV_UNEXPECTED, 0, NULL);

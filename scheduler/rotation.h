@@ -225,7 +225,7 @@ struct rotation {
 	bool undoing;
 	/* An apply of that candidate got no sure answer (transient, no
 	 * answer, a worker or a daemon killed): it may still land. */
-	bool uncertain_pending, uncertain_current;
+	bool uncertain_pending, uncertain_current, uncertain_previous;
 	size_t script; /* the next post-rotation script, from 0 */
 	int scripts_failed;
 	enum rotation_class fail_class; /* why recovery began */
@@ -250,7 +250,8 @@ void rotation_recover(struct rotation *rot, int attempt, bool verified,
  * ROT is a run found unfinished at start (or out of sync, recovered
  * again) after its commit, while or after it set the previous secret back
  * (ROT's undoing): the next attempt, number ATTEMPT, probes the previous
- * secret, then the current one, and keeps the one that logs in.
+ * secret, then the current one, and keeps the one that logs in; the undo's
+ * apply is uncertain.
  */
 void rotation_recover_undo(struct rotation *rot, int attempt);
 

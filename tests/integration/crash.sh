@@ -21,6 +21,13 @@
 # (lock-daemon-mid:apply); or the apply's deadline passes
 # (lock-timeout:apply).  A statement queued on the server outlives its
 # worker: these rows check that no secret it sets is ever dropped.
+#
+# The undo-* rows rotate the role `undoer`, whose post-rotation script
+# fails (rollback_on_post_rotation_fail): the daemon dies once the undo is
+# persisted, before the previous secret is set back (undo-daemon:scripts),
+# or once the undo's worker has set it back, unread (undo-daemon-mid:undo);
+# or that worker is killed once it has answered (undo-worker-late:undo).
+# The store must settle on whichever secret the target has.
 set -u
 B=$(realpath "$1")
 ROTAD=$B/scheduler/rotad
@@ -100,8 +107,8 @@ unlocked() {
 	done
 	return 1
 }
-pending_left() {
-	sqlite3 "$T/rotad.db" "select count(*) from secrets where user_name = 'app' and state = 'pending'" 2>/dev/null
+pending_left() { # USER
+	sqlite3 "$T/rotad.db" "select count(*) from secrets where user_name = '$1' and state = 'pending'" 2>/dev/null
 }
 
 mkdir -p "$T/conf.d"
@@ -114,11 +121,17 @@ fi
 # The admin role and the target role, each with an initial password.
 python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$T/admin.pw"
 python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$T/app.pw"
+python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$T/undoer.pw"
 chmod 600 "$T"/*.pw
 pg_sql "CREATE ROLE rotadmin LOGIN CREATEROLE" >/dev/null
 pg_sql "CREATE ROLE app LOGIN" >/dev/null
+pg_sql "CREATE ROLE undoer LOGIN" >/dev/null
 pg_set_password rotadmin "$T/admin.pw" >/dev/null
 pg_set_password app "$T/app.pw" >/dev/null
+pg_set_password undoer "$T/undoer.pw" >/dev/null
+# The post-rotation script of undoer fails: its rotation is rolled back.
+printf 'exit 1\n' >"$T/fail.sh"
+chmod 644 "$T/fail.sh"
 
 cat >"$T/rotad.yaml" <<EOF
 store: {path: $T/rotad.db, key_file: $T/master.key}
@@ -143,6 +156,10 @@ users:
     password_file: $T/app.pw
     timeout: 20s
     retry: {attempts: 4, initial: 1s, max: 2s}
+  undoer: {login: undoer, resource: pg, password_file: $T/undoer.pw,
+    timeout: 20s, retry: {attempts: 4, initial: 1s, max: 2s},
+    rollback_on_post_rotation_fail: true,
+    scripts: [{path: $T/fail.sh, command: /bin/sh}]}
 EOF
 "$ROTAD" --init -c "$T/rotad.yaml" >"$T/init.log" 2>&1 || {
 	echo "1..1"
@@ -156,13 +173,16 @@ daemon-mid:apply daemon-mid:verify
 worker-early:apply worker-late:apply worker-early:verify worker-late:verify
 hang:apply fail:verify
 daemon:apply+auth:probe_pending
-lock-daemon:prepare lock-kill:apply lock-daemon-mid:apply lock-timeout:apply"
+lock-daemon:prepare lock-kill:apply lock-daemon-mid:apply lock-timeout:apply
+undo-daemon:scripts undo-daemon-mid:undo undo-worker-late:undo"
 set -- $CASES
 echo "1..$(($# + 1))"
 
 table="case                            died     run state         attempts  current logs in  pending left"
 for c in $CASES; do
-	before=$(sqlite3 "$T/rotad.db" "select count(*) from runs where user_name = 'app'")
+	u=app
+	case $c in undo-*) u=undoer ;; esac
+	before=$(sqlite3 "$T/rotad.db" "select count(*) from runs where user_name = '$u'")
 	lock=
 	case $c in lock-*) lock=yes ;; esac
 	if [ "${c%%:*}" = hang ] || [ -n "$lock" ]; then
@@ -171,9 +191,10 @@ for c in $CASES; do
 		sed -i 's/timeout: 20s/timeout: 3s/' "$T/conf.d/pg.yaml"
 	fi
 	# A+B: fault A, and after the daemon has died of it, fault B.
-	f1=${c#lock-} f2=
-	f1=${f1%%+*}
-	[ "$f1" != "${c#lock-}" ] && f2=${c#*+}
+	base=${c#lock-} f2=
+	base=${base#undo-}
+	f1=${base%%+*}
+	[ "$f1" != "$base" ] && f2=${base#*+}
 	case $f1 in kill:* | timeout:*) f1= ;; esac # the test's own doing
 	start "$f1" || { not_ok "$c: the daemon starts" "$(tail -20 "$T/log")"; continue; }
 	if [ -n "$lock" ] && ! pg_lock_role app 15; then
@@ -190,7 +211,7 @@ for c in $CASES; do
 		wait "$CTL" 2>/dev/null
 		CTL=
 	else
-		ctl --json rotate --wait app >"$T/rotate.out" 2>&1
+		ctl --json rotate --wait "$u" >"$T/rotate.out" 2>&1
 	fi
 	died=no
 	sleep 0.2
@@ -208,14 +229,14 @@ for c in $CASES; do
 	stop
 	sed -i 's/timeout: 3s/timeout: 20s/' "$T/conf.d/pg.yaml"
 	# Every run of this case: how it ended.
-	states=$(sqlite3 "$T/rotad.db" "select group_concat(state, ',') from (select state from runs where user_name = 'app' order by created, rowid limit -1 offset $before)")
-	attempts=$(sqlite3 "$T/rotad.db" "select group_concat(attempts, ',') from (select attempts from runs where user_name = 'app' order by created, rowid limit -1 offset $before)")
+	states=$(sqlite3 "$T/rotad.db" "select group_concat(state, ',') from (select state from runs where user_name = '$u' order by created, rowid limit -1 offset $before)")
+	attempts=$(sqlite3 "$T/rotad.db" "select group_concat(attempts, ',') from (select attempts from runs where user_name = '$u' order by created, rowid limit -1 offset $before)")
 	# The store's current secret, straight to a file (never printed).
-	start && ctl secret get app >"$T/current.pw" 2>"$T/get.err"
+	start && ctl secret get "$u" >"$T/current.pw" 2>"$T/get.err"
 	stop
-	if pg_login app "$T/current.pw"; then logs=yes; else logs=NO; fi
+	if pg_login "$u" "$T/current.pw"; then logs=yes; else logs=NO; fi
 	rm -f "$T/current.pw"
-	left=$(pending_left)
+	left=$(pending_left "$u")
 	table="$table
 $(printf '%-31s %-8s %-17s %-9s %-16s %s' "$c" "$died" "$states" "$attempts" "$logs" "$left")"
 	bad=
@@ -243,6 +264,7 @@ done
 # The server's log saw every ALTER ROLE, never a password: a secret may
 # appear there only as a SCRAM verifier.
 if grep -qF -f "$T/app.pw" "$PG_LOG" || grep -qF -f "$T/admin.pw" "$PG_LOG" ||
+    grep -qF -f "$T/undoer.pw" "$PG_LOG" ||
     ! grep -q 'ALTER ROLE "app" PASSWORD .SCRAM-SHA-256' "$PG_LOG"; then
 	not_ok "the server's log holds no password, only verifiers"
 else

@@ -284,16 +284,25 @@ run_scripts(const bool *ok, size_t n)
 	}
 }
 
-/* N scripts run as OK[i] says, some fail, with rollback: the undo's
- * apply asked for. */
+/* The scripts failed (MSG says how many) with rollback: the run is
+ * persisted out of sync before the undo touches the target. */
 static void
-to_undo_after(const bool *ok, size_t n)
+expect_undo_persisted(size_t i, const char *msg)
+{
+	expect_advance(
+	    i, ROTATION_OUT_OF_SYNC, msg, ROTATION_SCRIPTS, ROTATION_UNDO);
+	assert_true(rot.undoing);
+}
+
+/* N scripts run as OK[i] says, some fail, with rollback: the run is
+ * persisted with MSG, and the undo's apply asked for. */
+static void
+to_undo_after(const bool *ok, size_t n, const char *msg)
 {
 	flags.rollback_on_post_rotation_fail = true;
 	to_scripts(n);
 	run_scripts(ok, n);
-	expect_next(1, ROTATION_UNDO);
-	assert_true(rot.undoing);
+	expect_undo_persisted(1, msg);
 	enter();
 	expect_n(1);
 	expect_worker(ROTATION_OP_APPLY, ROTATION_CAND_PREVIOUS);
@@ -305,7 +314,8 @@ to_undo(void)
 {
 	static const bool fail[] = { false };
 
-	to_undo_after(fail, 1);
+	to_undo_after(fail, 1,
+	    "1 post-rotation script failed; setting the previous secret back");
 }
 
 /* ---- start ---- */
@@ -1227,15 +1237,16 @@ expect_rolled_back(const char *msg)
 	expect_finish(1, ROTATION_FAILED, ROTATION_FATAL, msg);
 }
 
-/* rollback_on_post_rotation_fail: the old secret set back, verified,
- * made current again; the run fails. */
+/* rollback_on_post_rotation_fail: the run persisted out of sync, the old
+ * secret set back, verified, made current again; the run fails. */
 static void
 test_scripts_fail_rollback(void **state)
 {
 	static const bool fail[] = { false, false };
 
 	(void)state;
-	to_undo_after(fail, 2);
+	to_undo_after(fail, 2,
+	    "2 post-rotation scripts failed; setting the previous secret back");
 	result(ROTATION_OK, "ok");
 	expect_next(0, ROTATION_UNDO_VERIFY);
 	enter();
@@ -1255,8 +1266,9 @@ test_scripts_fail_rollback(void **state)
 	    "previous secret is the one that works");
 }
 
-/* rerun_on_post_rotation_fail: after the undo the scripts run again with
- * the old secret as the new; the run fails however they go. */
+/* rerun_on_post_rotation_fail: after the undo (the run persisted failed,
+ * no longer out of sync) the scripts run again with the old secret as
+ * the new; the run fails however they go. */
 static void
 test_scripts_rerun(void **state)
 {
@@ -1265,13 +1277,17 @@ test_scripts_rerun(void **state)
 
 	(void)state;
 	flags.rerun_on_post_rotation_fail = true;
-	to_undo_after(fail, 2);
+	to_undo_after(fail, 2,
+	    "1 post-rotation script failed; setting the previous secret back");
 	result(ROTATION_OK, "ok");
 	enter();
 	result(ROTATION_OK, "ok");
 	result(ROTATION_OK, "ok");
 	expect_log(0, ROTATION_EV_UNDONE);
-	expect_next(1, ROTATION_SCRIPTS);
+	expect_advance(1, ROTATION_FAILED,
+	    "rolled back to the previous secret; running the post-rotation "
+	    "scripts again",
+	    ROTATION_UNDO_VERIFY, ROTATION_SCRIPTS);
 	assert_int_equal(rot.script, 0);
 	assert_int_equal(rot.scripts_failed, 0);
 	enter();
@@ -1311,6 +1327,7 @@ test_undo_keep(void **state)
 		/* Kept under undo_keep's name, as the daemon always had
 		 * it. */
 		assert_string_equal(rot.fail_msg, "undo_keep: timeout");
+		assert_false(rot.uncertain_previous);
 		enter();
 		expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_CURRENT);
 		result(ROTATION_OK, "ok");
@@ -1340,6 +1357,66 @@ test_undo_keep(void **state)
 	enter();
 	to_undo_keep();
 	expect_neither_at_last();
+}
+
+/*
+ * An undo's apply with no sure answer may still land ([u]): the previous
+ * secret is probed first, and the new one logging in does not settle the
+ * run while the undo's applier may live; once it lands the old secret is
+ * committed back, and once the appliers are gone the new one is kept.
+ */
+static void
+test_undo_uncertain(void **state)
+{
+	(void)state;
+	flags.attempts = 5;
+	to_undo();
+	env.appliers_gone = false; /* the undo's ALTER may still land */
+	result(ROTATION_TRANSIENT, "no answer");
+	assert_true(rot.uncertain_previous);
+	expect_next(0, ROTATION_UNDO_VERIFY);
+	enter();
+	expect_worker(ROTATION_OP_VERIFY, ROTATION_CAND_PREVIOUS);
+	to_undo_keep(); /* not landed yet */
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_MAY_LAND);
+	assert_string_equal(out.v[0].msg,
+	    "the current secret logs in, but setting the previous one back "
+	    "may still land");
+	expect_retry(1, ROTATION_TRANSIENT, 2, true, true, false);
+	assert_true(out.v[1].waiting);
+	assert_true(rot.uncertain_previous);
+
+	/* It lands: the old secret logs in, and is current again. */
+	again_to_undo_verify();
+	expect_rolled_back("1 post-rotation script failed; rolled back to the "
+			   "previous secret");
+
+	/* The appliers are gone and it never landed: the new one stays. */
+	reset(NULL);
+	to_undo();
+	env.appliers_gone = false;
+	result(ROTATION_TRANSIENT, "deadline passed");
+	enter();
+	to_undo_keep();
+	env.appliers_gone = true;
+	result(ROTATION_OK, "ok");
+	expect_finish(0, ROTATION_COMMITTED, ROTATION_FATAL,
+	    "a post-rotation script failed and the rollback did not take: "
+	    "the new secret is kept, and works");
+	assert_false(rot.uncertain_previous);
+
+	/* Out of attempts while it may land: out of sync, both kept. */
+	reset(NULL);
+	flags.attempts = 1;
+	to_undo();
+	env.appliers_gone = false;
+	result(ROTATION_TRANSIENT, "no answer");
+	enter();
+	to_undo_keep();
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_MAY_LAND);
+	expect_finish(1, ROTATION_OUT_OF_SYNC, ROTATION_TRANSIENT, NULL);
 }
 
 /* A probe of the undo that gets no answer is not a refusal: recovery
@@ -1375,13 +1452,15 @@ recovered_undo(int attempt)
 	rotation_init(&rot, &caps, &flags, false);
 	rotation_recover_undo(&rot, attempt);
 	assert_true(rot.undoing);
+	assert_true(rot.uncertain_previous);
 	again_to_undo_verify();
 	assert_int_equal(rot.attempt, attempt);
 }
 
 /*
  * Found at start out of sync after its commit: the previous secret is
- * probed, then the current one; the one that logs in is kept.
+ * probed, then the current one, the undo's apply uncertain; the one that
+ * logs in is kept.
  */
 static void
 test_undo_recovered(void **state)
@@ -1391,9 +1470,16 @@ test_undo_recovered(void **state)
 	expect_rolled_back("a post-rotation script failed; rolled back to the "
 			   "previous secret");
 
-	/* The current one logs in: kept. */
+	/* The current one logs in: kept once the appliers are gone. */
 	reset(NULL);
 	recovered_undo(1);
+	to_undo_keep();
+	env.appliers_gone = false;
+	result(ROTATION_OK, "ok");
+	expect_log(0, ROTATION_EV_MAY_LAND);
+	expect_retry(1, ROTATION_TRANSIENT, 2, true, true, false);
+	env.appliers_gone = true;
+	again_to_undo_verify();
 	to_undo_keep();
 	result(ROTATION_OK, "ok");
 	expect_finish(0, ROTATION_COMMITTED, ROTATION_FATAL, NULL);
@@ -1503,6 +1589,7 @@ main(void)
 		T(test_scripts_fail_rollback),
 		T(test_scripts_rerun),
 		T(test_undo_keep),
+		T(test_undo_uncertain),
 		T(test_undo_no_answer),
 		T(test_undo_recovered),
 		T(test_unexpected_result),
