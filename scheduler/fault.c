@@ -25,6 +25,8 @@
  * that recovery can then proceed.  `gate:reload` holds the next reload's
  * load, `gate:request` the next step's request as it is built on the
  * pool, until the file ROTAD_FAULT_GATE exists (fault_gate_wait()).
+ * `slow-request` makes STEP's request wait, once, behind a read that
+ * outlasts the step's deadline (run.c), as behind a busy pool.
  */
 #define FAULTS_MAX 4
 static struct {

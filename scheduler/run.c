@@ -995,7 +995,7 @@ static void script_output(struct run *r, const struct wire_response *res);
 static const struct job_script *script_at(const struct job_user *u, size_t i);
 static int spawn_script(struct run *r, const char *provider,
     const struct job_script *sc, enum store_slot new_slot,
-    enum store_slot old_slot, struct outcome *o);
+    enum store_slot old_slot, bool apply, struct outcome *o);
 
 #define WORKER_GRACE_MS 5000
 
@@ -1096,6 +1096,13 @@ spawn_worker(struct run *r, const char *provider, struct secret *request,
 	 * daemon ends it if this one dies (workers.h). */
 	r->pid = spawn_pid(r->sp);
 	workers_add(r->d->workers, r->pid);
+	/* From now until its deadline has passed, this apply may land,
+	 * whatever becomes of the worker.  From the worker's start, not
+	 * the ask (as batch.c): the provider bounds its server-side work
+	 * from there, and the request may have waited for the pool. */
+	if (apply)
+		run_apply_bound(
+		    r->d, r->us, (uint64_t)r->user->settings.timeout * 1000);
 	return 0;
 }
 
@@ -1121,6 +1128,46 @@ env_of(const struct run *r, struct rotation_env *env)
 	    r->sp == NULL && uv_now(r->d->loop) >= r->us->apply_until;
 }
 
+/*
+ * The test builds' fault slow-request:STEP: R's request for STEP waits
+ * behind a read that outlasts the step's deadline by two seconds, as it
+ * would behind a long queue of requests or a pool busy with keys and
+ * flushes.  Nothing else changes, so that a test sees what an apply's
+ * bound is timed from.
+ */
+struct slow_read {
+	struct storeq_job job;
+	unsigned int seconds;
+};
+
+static void
+slow_work(struct storeq_job *j, struct store *rd)
+{
+	(void)rd;
+	sleep(((struct slow_read *)j)->seconds);
+}
+
+static void
+slow_done(struct storeq_job *j, bool cancelled)
+{
+	(void)cancelled;
+	free(j);
+}
+
+static void
+slow_request(struct run *r)
+{
+	struct slow_read *s = xcalloc(1, sizeof(*s));
+
+	s->job.work = slow_work;
+	s->job.done = slow_done;
+	s->seconds = (unsigned int)r->user->settings.timeout + 2;
+	log_msg(LOG_NOTICE, MSG_INTERNAL,
+	    "fault injection: the request of run %s's %s waits %us", r->rec.id,
+	    step_name(r), s->seconds);
+	storeq_submit(r->d->readq[READQ_RUNS], &s->job);
+}
+
 /* Start a worker for R's current step: OP with the CAND secret.  0, or
  * -errno with the outcome in O when it could not start. */
 static int
@@ -1135,11 +1182,8 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 	const char *ta, *id;
 	size_t i, n = 0;
 
-	/* From now until its deadline has passed, this apply may land,
-	 * whatever becomes of the worker. */
-	if (rop == ROTATION_OP_APPLY)
-		run_apply_bound(
-		    r->d, r->us, (uint64_t)r->user->settings.timeout * 1000);
+	if (fault_is("slow-request", step_name(r)))
+		slow_request(r);
 	if (res->provider->caps & CATALOG_CAP_KEEPER_INPUT) {
 		/* The generic provider: the resource's own scripts set the
 		 * candidate, or log in with it; the other secret goes as
@@ -1151,7 +1195,7 @@ start_worker(struct run *r, enum rotation_op rop, enum rotation_cand cand,
 		    cand_slot(cand),
 		    cand == ROTATION_CAND_CURRENT ? STORE_PREVIOUS
 						  : STORE_CURRENT,
-		    o);
+		    rop == ROTATION_OP_APPLY, o);
 	}
 	q = xcalloc(1, sizeof(*q));
 	if (res->admin_user != NULL)
@@ -1335,12 +1379,14 @@ script_at(const struct job_user *u, size_t i)
 }
 /*
  * Run script SC in a worker of the script profile, its input built with
- * NEW_SLOT's secret as newPassword and OLD_SLOT's as oldPassword.  0, or
- * -errno with the outcome in O when it could not start.
+ * NEW_SLOT's secret as newPassword and OLD_SLOT's as oldPassword; APPLY
+ * when it may change the target (a generic provider's rotate script).
+ * 0, or -errno with the outcome in O when it could not start.
  */
 static int
 spawn_script(struct run *r, const char *provider, const struct job_script *sc,
-    enum store_slot new_slot, enum store_slot old_slot, struct outcome *o)
+    enum store_slot new_slot, enum store_slot old_slot, bool apply,
+    struct outcome *o)
 {
 	struct step_req *q = xcalloc(1, sizeof(*q));
 
@@ -1357,10 +1403,10 @@ spawn_script(struct run *r, const char *provider, const struct job_script *sc,
 		q->extra[2] = "--read";
 		q->extra[3] = sc->path;
 	}
-	/* A generic provider's rotate script may change the target; its
-	 * apply bound was set by start_worker(), and a batch does not take
-	 * its scripts together. */
-	q->apply = false;
+	/* A generic provider's rotate script may change the target: its
+	 * apply bound is set as its worker starts (spawn_worker()).  Its
+	 * provider takes no batches. */
+	q->apply = apply;
 	ask_request(r, q);
 	return 0;
 }
@@ -1370,7 +1416,7 @@ static int
 start_script(struct run *r, size_t i, struct outcome *o)
 {
 	return spawn_script(r, "post-rotation", script_at(r->user, i),
-	    STORE_CURRENT, STORE_PREVIOUS, o);
+	    STORE_CURRENT, STORE_PREVIOUS, false, o);
 }
 
 /* Keep what the script printed (scrubbed by the worker) with the run. */

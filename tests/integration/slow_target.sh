@@ -21,6 +21,14 @@
 # A third case checks that a start ends a worker of the previous life
 # that its record (<store>.workers) lists, before recovery.
 #
+# A fourth, with the test provider, that the window in which an apply may
+# still land runs from its worker's start, as the provider's bound on its
+# server-side work does, not from when its request was asked: the
+# request waits (ROTAD_FAULT slow-request:apply, as behind a busy pool)
+# past the step's deadline, the apply gets no sure answer and the old
+# secret logs in; recovery must wait for the apply rather than drop the
+# new secret at once.
+#
 # Each case waits, by the daemon's run states and the server's activity
 # (never by timing), until the lock is released, every statement of ours
 # has ended and recovery is over; then the store's current secret must
@@ -64,9 +72,9 @@ trap 'exit 1' INT TERM HUP
 export ROTAD_SOCKET=$T/rotad.sock
 ctl() { "$ROTACTL" "$@"; }
 
-start() { # start rotad -f, wait until it answers
+start() { # [FAULTS]: start rotad -f, wait until it answers
 	local i
-	"$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
+	ROTAD_FAULT=${1:-} "$ROTAD" -f -c "$T/rotad.yaml" 2>>"$T/log" &
 	PID=$!
 	for i in $(seq 1 100); do
 		ctl status >/dev/null 2>&1 && return 0
@@ -141,6 +149,7 @@ if ! pg_start "$P" log_statement=all log_lock_waits=on >"$T/pg-start.log" 2>&1; 
 fi
 python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$T/admin.pw"
 python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$T/app3.pw"
+python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$T/tess.pw"
 chmod 600 "$T"/*.pw
 pg_sql "CREATE ROLE rotadmin LOGIN CREATEROLE" >/dev/null
 pg_sql "CREATE ROLE app3 LOGIN" >/dev/null
@@ -171,13 +180,19 @@ users:
     timeout: 4s
     retry: {attempts: 2, initial: 1s, max: 2s}
 EOF
+cat >"$T/conf.d/test.yaml" <<EOF
+resources: {box: {kind: machine, protocol: test}}
+users:
+  tess: {login: tess, resource: box, password_file: $T/tess.pw, timeout: 2s,
+    retry: {attempts: 3, initial: 1s, max: 1s}}
+EOF
 "$ROTAD" --init -c "$T/rotad.yaml" >"$T/init.log" 2>&1 || {
 	echo "1..1"
 	not_ok "rotad --init" "$(cat "$T/init.log")"
 	exit 1
 }
 
-echo "1..4"
+echo "1..5"
 
 # 1: the apply's deadline passes while the role is locked.
 bad=
@@ -241,7 +256,27 @@ stop
 verdict "orphan: a start ends the previous life's worker before recovery" \
     "$([ -z "$bad" ]; echo $?)" "$bad" "$(tail -5 "$T/log")"
 
-# 4: and nothing leaked: the server's log holds verifiers only.
+# 4: the apply's request waits 4 s (its timeout and 2 s) before its worker
+# starts; the apply fails with an outcome it does not know, the new
+# secret is refused, the old one logs in.  Timed from the ask, the apply's
+# window would have closed before its worker started.
+bad=
+: >"$T/log"
+start slow-request:apply,fail:apply,auth:probe_pending || bad="the daemon does not start"
+if [ -z "$bad" ]; then
+	out=$(ctl --json rotate --wait tess 2>&1)
+	[ "$(echo "$out" | tail -n 1 | jget 'j["run"]["state"]' 2>/dev/null)" = committed ] ||
+	    bad="the run did not commit: $(echo "$out" | tail -n 1)"
+	grep -q "the request of run .*'s apply waits 4s" "$T/log" ||
+	    bad="$bad; the request was not delayed"
+	grep -q "tess: the current secret logs in, but an apply of the new one may still land" "$T/log" ||
+	    bad="$bad; recovery did not wait for the apply"
+fi
+stop
+verdict "slow request: an apply may land until its worker's deadline, not its request's" \
+    "$([ -z "$bad" ]; echo $?)" "$bad" "$(grep -E 'tess|fault' "$T/log" | tail -12)"
+
+# 5: and nothing leaked: the server's log holds verifiers only.
 if grep -qF -f "$T/app3.pw" "$PG_LOG" || grep -qF -f "$T/admin.pw" "$PG_LOG"; then
 	not_ok "the server's log holds no password"
 else
