@@ -1196,10 +1196,13 @@ command_on_close(void *arg, struct control_conn *c)
 	LIST_FOREACH(rq, &d->reads, link)
 	if (rq->c == c)
 		rq->c = NULL;
-	for (i = 0; i < d->users_cap; i++) {
-		struct run *r;
+	/* Every run in memory, not just the users' current ones: a
+	 * rotation waiting behind a verify (run_new()), a run a stop has
+	 * taken off its user, may have waiters too. */
+	for (i = 0; i < d->runs_cap; i++) {
+		struct run *r = d->runs[i];
 
-		if (d->users[i] == NULL || (r = d->users[i]->run) == NULL)
+		if (r == NULL)
 			continue;
 		LIST_FOREACH_SAFE(w, &r->waiters, link, tmp)
 		{

@@ -200,6 +200,10 @@ struct run {
 	bool park_apply;
 	TAILQ_ENTRY(run) park;
 	struct store_run rec;
+	/* A verify's only: the rotation asked for while it ran, which
+	 * starts when it ends (run_new()); not queued, not the user's run
+	 * until then. */
+	struct run *then;
 	uv_timer_t timer;
 	LIST_HEAD(, waiter) waiters;
 	TAILQ_ENTRY(run) queue;
@@ -352,7 +356,8 @@ void run_step_done(
  * target. */
 void run_step_unstarted(struct run *r, int rc);
 
-/* Make a run for US, or join the one it has (*RET_COALESCED).  FIRE is the
+/* Make a run for US, or join the one it has (*RET_COALESCED): a rotation
+ * joins a rotation only, and waits for a verify to end.  FIRE is the
  * scheduled instant, 0 for a trigger. */
 struct run *run_new(struct daemon *d, struct ustate *us, enum run_kind kind,
     int64_t fire, bool *ret_coalesced);

@@ -56,6 +56,9 @@ static void run_step(struct run *r);
 static void recover_again(struct run *done);
 static void retry_timer(uv_timer_t *t);
 static void dispatch_idle(uv_idle_t *h);
+static void then_start(struct run *v);
+static void verify_cut(
+    struct run *v, enum store_error_class class, const char *why);
 
 /*
  * Slack on the bound of an apply's server-side work: the provider keeps
@@ -252,6 +255,7 @@ run_closed(uv_handle_t *h)
 {
 	struct run *r = h->data;
 
+	then_start(r); /* a stop: the rotation behind it never starts */
 	users_run_remove(r->d, r);
 	free(r);
 }
@@ -334,6 +338,7 @@ run_finish(struct run *r, enum store_run_state state,
 		TAILQ_INSERT_TAIL(&d->finished, r, done);
 		d->nfinished++;
 	}
+	then_start(r);
 	trim_finished(d);
 	run_dispatch_queue(d);
 	daemon_maybe_finish_stop(d);
@@ -385,39 +390,9 @@ recover_again(struct run *done)
 	uv_timer_start(&r->timer, retry_timer, (uint64_t)delay * 1000, 0);
 }
 
-/*
- * Make a run for US.  A user with a run already gets that run back
- * (coalesced).  FIRE is the scheduled instant, 0 for a trigger.  The run
- * starts at the end of this turn (the dispatch's idle handle), not here:
- * the other triggers of the turn (a burst read off the control socket)
- * queue first, and a batch takes them all.
- */
-struct run *
-run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
-    bool *ret_coalesced)
-{
-	struct run *r;
-
-	if (us->run != NULL) {
-		*ret_coalesced = true;
-		d->coalesced++;
-		log_msg(LOG_INFO, MSG_COALESCED, "%s %s joins run %s",
-		    fire != 0 ? "fire of" : "trigger for", us->name,
-		    us->run->rec.id);
-		return us->run;
-	}
-	*ret_coalesced = false;
-	r = run_alloc(d, us, kind, fire);
-	TAILQ_INSERT_TAIL(&d->queue, r, queue);
-	d->nqueued++;
-	if (!d->stopping)
-		uv_idle_start(&d->dispatch_idle, dispatch_idle);
-	return r;
-}
-
-/* A new run for US, not yet queued: the user's one run from now on. */
-struct run *
-run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
+/* A new run for US, not yet queued, and not yet the user's run. */
+static struct run *
+run_make(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 {
 	struct rotation_caps caps;
 	struct rotation_flags flags;
@@ -457,7 +432,151 @@ run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 	r->phase = PHASE_QUEUED;
 	run_settings(us, &caps, &flags);
 	rotation_init(&r->rot, &caps, &flags, kind == RUN_VERIFY);
+	return r;
+}
+
+/* A new run for US, not yet queued: the user's one run from now on. */
+struct run *
+run_alloc(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
+{
+	struct run *r = run_make(d, us, kind, fire);
+
 	us->run = r;
+	return r;
+}
+
+static void
+queue_run(struct daemon *d, struct run *r)
+{
+	TAILQ_INSERT_TAIL(&d->queue, r, queue);
+	d->nqueued++;
+	if (!d->stopping)
+		uv_idle_start(&d->dispatch_idle, dispatch_idle);
+}
+
+/* Verify run V ends, failed, without another attempt: the rotation
+ * waiting behind it (run_new()) logs in with the target itself. */
+static void
+verify_cut(struct run *v, enum store_error_class class, const char *why)
+{
+	char msg[STORE_MESSAGE_MAX + 1];
+
+	snprintf(msg, sizeof(msg),
+	    "not retried: rotation run %s follows (%.180s)", v->then->rec.id,
+	    why);
+	run_finish(v, STORE_RUN_FAILED, class, msg);
+}
+
+static void
+verify_cut_timer(uv_timer_t *t)
+{
+	struct run *v = t->data;
+
+	if (v->d->stopping)
+		run_stop_waiting(v);
+	else
+		verify_cut(v, v->rec.error_class, v->rec.message);
+}
+
+/*
+ * V, a run of the user's that ended (or is freed at a stop), had a
+ * rotation waiting behind it: that one is the user's run now, queued; or,
+ * once the daemon stops, it never starts (its fire stays due, as a queued
+ * run's does), and its waiters are told.
+ */
+static void
+then_start(struct run *v)
+{
+	struct daemon *d = v->d;
+	struct run *r = v->then;
+	struct waiter *w;
+	char msg[96];
+
+	if (r == NULL)
+		return;
+	v->then = NULL;
+	if (!d->stopping && r->us->run == NULL) {
+		r->us->run = r;
+		snprintf(r->rec.message, sizeof(r->rec.message), "queued");
+		queue_run(d, r);
+		return;
+	}
+	snprintf(
+	    msg, sizeof(msg), "rotad stopped before run %s started", r->rec.id);
+	while ((w = LIST_FIRST(&r->waiters)) != NULL) {
+		LIST_REMOVE(w, link);
+		waiters_error(w, msg);
+	}
+	reload_gen_put(r->gen);
+	uv_close((uv_handle_t *)&r->timer, run_closed);
+}
+
+/*
+ * A rotation for US, whose run V is a verify.  Joining V would answer
+ * "ok" and rotate nothing: a verify logs in with the current secret and
+ * changes none, however long it retries (with the default retry, up to
+ * an hour between attempts), while a SIEM's alert, a scheduled fire or
+ * an operator asked for a new secret.  A user still has one run at a
+ * time, so the rotation waits behind V, and V ends soon: the attempt it
+ * has queued or running goes on (a step's deadline bounds it), but it is
+ * not retried while a rotation waits (retry_later()); if it waits to
+ * retry now, it ends at once -- from a timer of 0 ms rather than here,
+ * so that, as any new run, the rotation starts at the end of the turn,
+ * after its caller has put its waiters on it.
+ */
+static struct run *
+behind_verify(struct daemon *d, struct run *v, int64_t fire)
+{
+	struct run *r = run_make(d, v->us, RUN_ROTATE, fire);
+
+	v->then = r;
+	snprintf(r->rec.message, sizeof(r->rec.message),
+	    "queued behind verify run %s", v->rec.id);
+	log_msg(LOG_INFO, MSG_COALESCED,
+	    "%s %s: rotation run %s waits for verify run %s to end",
+	    fire != 0 ? "fire of" : "trigger for", v->us->name, r->rec.id,
+	    v->rec.id);
+	if (v->phase == PHASE_RETRY_WAIT) {
+		uv_timer_stop(&v->timer);
+		uv_timer_start(&v->timer, verify_cut_timer, 0, 0);
+	}
+	return r;
+}
+
+/*
+ * Make a run for US.  A user with a run already gets that run back
+ * (coalesced), unless a rotation is asked for while that run is a
+ * verify: the rotation waits behind it (behind_verify()), and later
+ * rotations join the waiting one.  A verify joins whatever run there is:
+ * a rotation ends in a login with the new current secret.  FIRE is the
+ * scheduled instant, 0 for a trigger.  The run starts at the end of this
+ * turn (the dispatch's idle handle), not here: the other triggers of the
+ * turn (a burst read off the control socket) queue first, and a batch
+ * takes them all.
+ */
+struct run *
+run_new(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire,
+    bool *ret_coalesced)
+{
+	struct run *r = us->run;
+
+	if (r != NULL && kind == RUN_ROTATE && r->kind == RUN_VERIFY) {
+		if (r->then == NULL) {
+			*ret_coalesced = false;
+			return behind_verify(d, r, fire);
+		}
+		r = r->then;
+	}
+	if (r != NULL) {
+		*ret_coalesced = true;
+		d->coalesced++;
+		log_msg(LOG_INFO, MSG_COALESCED, "%s %s joins run %s",
+		    fire != 0 ? "fire of" : "trigger for", us->name, r->rec.id);
+		return r;
+	}
+	*ret_coalesced = false;
+	r = run_alloc(d, us, kind, fire);
+	queue_run(d, r);
 	return r;
 }
 
@@ -649,6 +768,10 @@ retry_later(struct run *r, const struct rotation_action *a)
 	const struct job_retry *rp = &r->user->settings.retry;
 	int64_t delay = 0;
 
+	if (r->then != NULL) {
+		verify_cut(r, store_class(a->class), a->msg);
+		return;
+	}
 	if (a->backoff)
 		delay = backoff_delay(rp->initial, rp->max, a->attempt - 1,
 		    backoff_rand_crypto, NULL);
