@@ -442,9 +442,8 @@ cmd_trigger(
 	const char *login = str_arg(req, "login"), *host = str_arg(req, "host");
 	const char *alert = str_arg(req, "alert_id");
 	struct ustate *us, *creds[2];
-	struct wait_group *g = NULL;
+	struct wait_group *g;
 	json_t *ids;
-	struct waiter *w;
 	struct run *r[2];
 	bool coalesced[2], wait;
 	size_t i, n;
@@ -497,16 +496,9 @@ cmd_trigger(
 		return;
 	}
 	json_decref(ids);
-	if (n > 1) {
-		g = xcalloc(1, sizeof(*g));
-		g->left = (int)n;
-		g->runs = json_array();
-	}
+	g = waiters_group(n);
 	for (i = 0; i < n; i++) {
-		w = xcalloc(1, sizeof(*w));
-		w->conn = c;
-		w->group = g;
-		LIST_INSERT_HEAD(&r[i]->waiters, w, link);
+		waiters_add(r[i], c, g);
 		control_progress(c,
 		    json_pack("{s:s, s:s, s:s, s:b}", "run", r[i]->rec.id,
 			"user", creds[i]->name, "state", run_phase_name(r[i]),

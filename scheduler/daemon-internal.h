@@ -143,19 +143,27 @@ enum step {
 };
 
 /* The runs one `rotate --wait` waits for together (a user's password and
- * its key): one answer, once the last has ended. */
+ * its key): one answer, once the last has ended, or at once for an error,
+ * which takes every waiter of the group off its run (waiters.c). */
 struct wait_group {
 	int left;      /* waiters still attached */
-	bool answered; /* an error went already (the daemon stopped) */
 	json_t *runs;  /* the ended runs, as run_json() */
 	json_t *worst; /* the first of them that did not succeed, or NULL */
+	LIST_HEAD(, waiter) members; /* those waiters */
 };
 
-/* A control connection waiting for a run to end (`rotate --wait`). */
+/*
+ * A control connection waiting for a run to end (`rotate --wait`).  It
+ * lives only while its request is unanswered (the connection busy): the
+ * answer frees it, and the group's other waiters with it, and a busy
+ * connection that closes drops it (command_on_close()), so it never
+ * outlives the connection nor writes under a later request's id.
+ */
 struct waiter {
 	struct control_conn *conn;
 	struct wait_group *group; /* NULL: the one run */
-	LIST_ENTRY(waiter) link;
+	LIST_ENTRY(waiter) link;  /* on its run's waiters */
+	LIST_ENTRY(waiter) glink; /* on its group's members */
 };
 
 /*
@@ -381,11 +389,16 @@ json_t *run_json(
 
 /* ---- waiters.c ---- */
 
+/* A group for N runs' waiters, or NULL when N is 1 (no group). */
+struct wait_group *waiters_group(size_t n);
+/* C waits for R to end, in group G (NULL: alone). */
+void waiters_add(struct run *r, struct control_conn *c, struct wait_group *g);
 /* W's run has ended as RUN (run_json(), taken): answer W's connection,
  * or W's group once its last run has ended.  Frees W. */
 void waiters_done(struct waiter *w, json_t *run);
 /* W's run will not end while W waits (the daemon stops): answer the error
- * MSG (once per group).  Frees W. */
+ * MSG.  Frees W, and W's group: its other waiters are taken off their
+ * runs, whose ends nobody waits for any more. */
 void waiters_error(struct waiter *w, const char *msg);
 /* W's connection is gone: no answer.  Frees W. */
 void waiters_drop(struct waiter *w);
