@@ -1183,6 +1183,12 @@ command_on_close(void *arg, struct control_conn *c)
 	struct cmd_read *rq;
 	size_t i;
 
+	if (control_conn_too_slow(c))
+		log_msg(LOG_WARNING, MSG_DENIED,
+		    "control: " CALLER_FMT " closed: it left more than %d "
+		    "KiB of progress lines (events --follow, rotate --wait) "
+		    "unread",
+		    CALLER(c), CONTROL_DEFAULT_PROGRESS_MAX / 1024);
 	emit_unfollow(d, c);
 	reload_forget(d, c);
 	LIST_FOREACH(rq, &d->reads, link)

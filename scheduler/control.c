@@ -22,7 +22,10 @@
  * Backpressure: no reading while a request is in progress, while lines are
  * buffered, or while more than WRITE_HIGH bytes of answers wait for the
  * client to read them.  A client that pipelines waits in the kernel, not
- * in our memory.
+ * in our memory.  Progress lines are the daemon's, not the client's
+ * doing, and may come without end (events --follow): a client that leaves
+ * more than progress_max bytes of them unread gets no more, and is closed
+ * (too_slow()).
  *
  * Every connection has a timer (see arm_timer()): one that sends nothing
  * for idle_ms while none of its requests is in progress, or whose request
@@ -43,7 +46,8 @@
  *
  * The daemon may answer from inside its dispatch callback or later.  It is
  * told through on_close only when a connection closes with its request
- * unanswered, and never from inside a control_*() call it made itself
+ * unanswered (by the daemon: too_slow()'s last line is ours), and never
+ * from inside a control_*() call it made itself
  * (except control_stop()), so it can call control_progress() while it
  * walks its own list of waiters: a failure to send there only marks the
  * connection broken, and the final answer then closes it.  Likewise an
@@ -121,6 +125,7 @@ struct control {
 	void (*stop_cb)(void *arg);
 	void *stop_arg;
 	unsigned max_conns, reserve, per_uid, idle_ms, line_ms;
+	size_t progress_max;
 };
 
 struct control_conn {
@@ -154,6 +159,8 @@ struct control_conn {
 	bool eof;
 	bool busy;   /* a request is taken, until its final answer is queued */
 	bool broken; /* a send failed inside a daemon call */
+	bool too_slow; /* progress_max unread: closes once its last line is
+			  written, or idle (too_slow()) */
 	bool unheld; /* this request's lines need not wait (control_unheld) */
 	bool close_after_write;
 	bool closing;
@@ -326,6 +333,13 @@ arm_timer(struct control_conn *conn)
 
 	if (conn->closing)
 		return;
+	if (conn->too_slow) {
+		/* The client has idle_ms to take a line, and none is left
+		 * to take when a send failed. */
+		uv_timer_start(&conn->timer, timer_cb,
+		    conn->nwrites == 0 ? 0 : c->idle_ms, 0);
+		return;
+	}
 	if (conn->busy) {
 		uv_timer_stop(&conn->timer);
 		return;
@@ -579,6 +593,44 @@ control_error_extra(struct control_conn *conn, json_t *extra, const char *code,
 	va_end(ap);
 }
 
+/* Bytes CONN's client has yet to take: queued in libuv, or held. */
+static size_t
+unread(const struct control_conn *conn)
+{
+	return uv_stream_get_write_queue_size(
+		   (const uv_stream_t *)&conn->pipe) +
+	    conn->held_bytes;
+}
+
+/*
+ * CONN's client left more than progress_max bytes of progress lines
+ * unread (a follower that stopped reading, or reads slower than events
+ * come): no more lines are made for it, and a last one says why, behind
+ * what it has not read.  The connection closes once that is written, or
+ * when the client has taken nothing for idle_ms (arm_timer()): its memory
+ * is bounded either way.  It stays busy until then, so that the daemon
+ * is told when it closes (on_close) -- not now: it may be walking its
+ * followers or waiters, which is why we are here.
+ */
+static void
+too_slow(struct control_conn *conn)
+{
+	char msg[160], *line = NULL;
+	size_t len = 0;
+
+	conn->broken = true;
+	conn->too_slow = true;
+	conn->close_after_write = true;
+	snprintf(msg, sizeof(msg),
+	    "more than %zu bytes of progress unread: the client is too slow; "
+	    "closing the connection",
+	    conn->c->progress_max);
+	if (protocol_encode_error(
+		conn->id, CONTROL_E_TOO_SLOW, msg, NULL, &line, &len) == 0)
+		(void)send_line(conn, line, len);
+	arm_timer(conn);
+}
+
 void
 control_progress(struct control_conn *conn, json_t *obj)
 {
@@ -589,8 +641,16 @@ control_progress(struct control_conn *conn, json_t *obj)
 		json_decref(obj);
 		return;
 	}
-	if (protocol_encode_progress(conn->id, obj, &line, &len) < 0 ||
-	    send_line(conn, line, len) < 0)
+	if (protocol_encode_progress(conn->id, obj, &line, &len) < 0) {
+		conn->broken = true;
+		return;
+	}
+	if (unread(conn) + len > conn->c->progress_max) {
+		protocol_free_wiped(line, len);
+		too_slow(conn);
+		return;
+	}
+	if (send_line(conn, line, len) < 0)
 		conn->broken = true;
 }
 
@@ -853,9 +913,7 @@ process(struct control_conn *conn)
 	     n++) {
 		/* Held answers count: a client that pipelines must not
 		 * pile them up while the store syncs. */
-		backlog = uv_stream_get_write_queue_size(
-			      (const uv_stream_t *)&conn->pipe) +
-		    conn->held_bytes;
+		backlog = unread(conn);
 		if (backlog > WRITE_HIGH)
 			break; /* write_cb() comes back */
 		if (n == BATCH) {
@@ -1343,6 +1401,8 @@ control_start(uv_loop_t *loop, const struct control_config *cfg,
 	c->per_uid = cfg->per_uid != 0 ? cfg->per_uid : CONTROL_DEFAULT_PER_UID;
 	c->idle_ms = cfg->idle_ms != 0 ? cfg->idle_ms : CONTROL_DEFAULT_IDLE_MS;
 	c->line_ms = cfg->line_ms != 0 ? cfg->line_ms : CONTROL_DEFAULT_LINE_MS;
+	c->progress_max = cfg->progress_max != 0 ? cfg->progress_max
+						 : CONTROL_DEFAULT_PROGRESS_MAX;
 	TAILQ_INIT(&c->ready);
 
 	uv_pipe_init(loop, &c->server, 0);
@@ -1424,6 +1484,12 @@ pid_t
 control_conn_pid(const struct control_conn *conn)
 {
 	return conn->pid;
+}
+
+bool
+control_conn_too_slow(const struct control_conn *conn)
+{
+	return conn->too_slow;
 }
 
 unsigned

@@ -98,6 +98,8 @@ struct control_config {
 			       while no request of it is in progress */
 	unsigned line_ms;   /* a request line not complete this long after
 			       its first byte */
+	size_t progress_max; /* bytes of progress lines a client may leave
+				unread (events --follow) */
 };
 
 /*
@@ -114,6 +116,21 @@ struct control_config {
 #define CONTROL_DEFAULT_PER_UID 8
 #define CONTROL_DEFAULT_IDLE_MS (30 * 1000)
 #define CONTROL_DEFAULT_LINE_MS (10 * 1000)
+
+/*
+ * A request with no final answer for a long time (`events --follow`, and
+ * `rotate --wait`) sends progress lines whenever the daemon has them,
+ * whether or not the client reads them.  More than this many bytes of
+ * them waiting for the client (written to libuv or held for the store)
+ * and no more are made: the client gets a last line, the error
+ * CONTROL_E_TOO_SLOW, behind what it has not read, and the connection is
+ * closed once that is written, or when the client has taken nothing for
+ * idle_ms.  The daemon hears of the close (on_close) and may ask
+ * control_conn_too_slow() why.  4 MiB holds the largest backlog a follow
+ * sends at once (1000 events) several times over.
+ */
+#define CONTROL_DEFAULT_PROGRESS_MAX (4 * 1024 * 1024)
+#define CONTROL_E_TOO_SLOW "too_slow"
 
 /*
  * Bind and listen on LOOP.  -EADDRINUSE when a live daemon answers on the
@@ -139,6 +156,9 @@ void control_set_acl(struct control *c, const struct control_acl *acl);
 /* The peer of a connection. */
 uid_t control_conn_uid(const struct control_conn *conn);
 pid_t control_conn_pid(const struct control_conn *conn);
+/* Whether CONN was closed, or is closing, for leaving more than
+ * progress_max bytes of progress lines unread. */
+bool control_conn_too_slow(const struct control_conn *conn);
 
 /* Final answers: {"v":1,"ok":true,"result":RESULT} (RESULT stolen; NULL
  * for {}) or {"v":1,"ok":false,"error":{"code":CODE,"message":MSG}}. */

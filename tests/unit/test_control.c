@@ -15,6 +15,8 @@
  *   show        the same
  *   rotate      a progress line at once, the answer 20 ms later
  *   verify      never answers (until the connection closes)
+ *   events      a follow: never answers, sends FEED_LINE-byte progress
+ *               lines, feed_burst a millisecond, up to feed_max bytes
  *   reload      an "invalid" error with an "errors" array
  *   secret_get  a base64 value
  */
@@ -48,6 +50,8 @@
 
 #define NOBODY 65534
 #define SLOW_MS 20
+#define FEED_LINE 1024
+#define FOLLOW_CAP (256 * 1024) /* the tests' progress_max */
 
 struct fixture {
 	char dir[64];
@@ -74,6 +78,16 @@ struct fixture {
 
 	/* Loop thread only. */
 	struct control_conn *slow_conn;
+
+	/* The follow (events): its feed, what it was sent, and how its
+	 * connection closed (follow_over once on_close told). */
+	uv_timer_t feed;
+	struct control_conn *follow_conn;
+	size_t feed_max;
+	int feed_burst;
+	atomic_size_t fed;
+	atomic_int follow_over;
+	atomic_bool follow_too_slow;
 
 	/* The store's sync, faked (control_config.hold): lines wait for
 	 * HOLD until control_release(RELEASE_TO), sent through REL; a
@@ -115,6 +129,29 @@ slow_done(uv_timer_t *t)
 	atomic_store(&f->slow_over, 1);
 }
 
+/* Progress lines for the follow, feed_burst a tick, while it is open
+ * and feed_max is not reached. */
+static void
+feed_cb(uv_timer_t *t)
+{
+	struct fixture *f = t->data;
+	char text[FEED_LINE];
+	int i;
+
+	memset(text, 'e', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (i = 0; i < f->feed_burst; i++) {
+		if (f->follow_conn == NULL ||
+		    atomic_load(&f->fed) >= f->feed_max) {
+			uv_timer_stop(t);
+			return;
+		}
+		control_progress(
+		    f->follow_conn, json_pack("{s:s}", "event", text));
+		atomic_fetch_add(&f->fed, sizeof(text));
+	}
+}
+
 static void
 dispatch(void *daemon, struct control_conn *conn, const char *cmd, json_t *req)
 {
@@ -134,6 +171,9 @@ dispatch(void *daemon, struct control_conn *conn, const char *cmd, json_t *req)
 		uv_timer_start(&f->slow, slow_done, SLOW_MS, 0);
 	} else if (strcmp(cmd, "verify") == 0) {
 		/* Hangs: only on_close will tell. */
+	} else if (strcmp(cmd, "events") == 0) {
+		f->follow_conn = conn;
+		uv_timer_start(&f->feed, feed_cb, 0, 1);
 	} else if (strcmp(cmd, "reload") == 0) {
 		control_error_extra(conn,
 		    json_pack("{s:[s,s]}", "errors", "a.yaml:1:2: bad",
@@ -177,6 +217,12 @@ on_close(void *daemon, struct control_conn *conn)
 		uv_timer_stop(&f->slow);
 		atomic_store(&f->slow_over, 1);
 	}
+	if (conn == f->follow_conn) {
+		f->follow_conn = NULL;
+		uv_timer_stop(&f->feed);
+		atomic_store(&f->follow_too_slow, control_conn_too_slow(conn));
+		atomic_store(&f->follow_over, 1);
+	}
 }
 
 static void
@@ -210,6 +256,7 @@ stop_cb(uv_async_t *a)
 	control_stop(f->c, stopped, f);
 	uv_close((uv_handle_t *)&f->stop, NULL);
 	uv_close((uv_handle_t *)&f->slow, NULL);
+	uv_close((uv_handle_t *)&f->feed, NULL);
 	uv_close((uv_handle_t *)&f->rel, NULL);
 }
 
@@ -277,6 +324,7 @@ try_start(struct fixture *f, const char *group, char *err, size_t errlen)
 		.per_uid = f->limits.per_uid,
 		.idle_ms = f->limits.idle_ms,
 		.line_ms = f->limits.line_ms,
+		.progress_max = f->limits.progress_max,
 		.hold = f->use_hold ? fake_hold : NULL,
 	};
 	int r;
@@ -293,6 +341,8 @@ try_start(struct fixture *f, const char *group, char *err, size_t errlen)
 	f->stop.data = f;
 	uv_timer_init(&f->loop, &f->slow);
 	f->slow.data = f;
+	uv_timer_init(&f->loop, &f->feed);
+	f->feed.data = f;
 	uv_async_init(&f->loop, &f->rel, rel_cb);
 	f->rel.data = f;
 	assert_int_equal(pthread_create(&f->thread, NULL, run_loop, f), 0);
@@ -1522,12 +1572,117 @@ test_worker_uid_refused(void **state)
 	assert_string_equal(f->log, "");
 }
 
+/*
+ * Start the server with progress_max FOLLOW_CAP, IDLE_MS and a feed of
+ * BURST lines a millisecond, and follow as a client that keeps little in
+ * the kernel (the daemon's queue grows); the client's fd.  16 times the
+ * cap is offered, so that without the cap a test ends, failed, with its
+ * memory bounded all the same.
+ */
+static int
+follow(struct fixture *f, unsigned idle_ms, int burst)
+{
+	int fd, small = 4096;
+
+	f->limits.progress_max = FOLLOW_CAP;
+	f->limits.idle_ms = idle_ms;
+	f->feed_max = 16 * FOLLOW_CAP;
+	f->feed_burst = burst;
+	start(f, NULL);
+	fd = client(f);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	say(fd, "{\"v\":1,\"cmd\":\"events\",\"follow\":true,\"id\":7}\n");
+	return fd;
+}
+
+/* A follower whose client reads nothing while the daemon sends and sends
+ * (events --follow): it gets no more than progress_max unread, and is
+ * closed idle_ms later; the daemon is told, and told why. */
+static void
+test_follow_not_reading(void **state)
+{
+	struct fixture *f = *state;
+	int fd = follow(f, 200, 64);
+
+	wait_for(&f->follow_over);
+	assert_true(atomic_load(&f->follow_too_slow));
+	close(fd);
+}
+
+static void
+test_follow_reads_late(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec ms300 = { .tv_nsec = 300 * 1000 * 1000 };
+	char buf[FEED_LINE + 256];
+	json_t *obj = NULL;
+	size_t lines = 0;
+	ssize_t r;
+	int fd = follow(f, 5000, 64);
+
+	nanosleep(&ms300, NULL);
+	/* It reads at last: every line it was sent, then why it gets no
+	 * more, then EOF. */
+	while ((r = read_line(fd, buf, sizeof(buf))) >= 0) {
+		json_decref(obj);
+		obj = json_loads(buf, 0, NULL);
+		assert_non_null(obj);
+		lines++;
+	}
+	assert_non_null(obj);
+	assert_true(json_is_false(json_object_get(obj, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(obj, "id")), 7);
+	assert_string_equal(json_string_value(json_object_get(
+				json_object_get(obj, "error"), "code")),
+	    CONTROL_E_TOO_SLOW);
+	json_decref(obj);
+	assert_true(lines > FOLLOW_CAP / (FEED_LINE + 64));
+	wait_for(&f->follow_over);
+	assert_true(atomic_load(&f->follow_too_slow));
+	close(fd);
+}
+
+/* Read WANT lines off FD in large reads, failing at an "ok" (a final
+ * answer) or EOF; how many came. */
+static size_t
+progress_lines(int fd, size_t want)
+{
+	char buf[65536];
+	size_t got = 0, i;
+	ssize_t r;
+
+	while (got < want) {
+		r = recv(fd, buf, sizeof(buf), 0);
+		assert_true(r > 0);
+		assert_null(memmem(buf, (size_t)r, "\"ok\"", 4));
+		for (i = 0; i < (size_t)r; i++)
+			got += buf[i] == '\n';
+	}
+	return got;
+}
+
+/* A client that keeps up (8 MB/s offered) takes many times the cap,
+ * every line a progress line, and stays. */
+static void
+test_follow_reading(void **state)
+{
+	struct fixture *f = *state;
+	int fd = follow(f, 100, 8);
+
+	assert_int_equal(progress_lines(fd, 16 * FOLLOW_CAP / FEED_LINE),
+	    16 * FOLLOW_CAP / FEED_LINE);
+	assert_true(still_open(fd));
+	assert_int_equal(atomic_load(&f->follow_over), 0);
+	stop(f);
+	assert_false(atomic_load(&f->follow_too_slow));
+	close(fd);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-		    test_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_reply_and_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -1579,6 +1734,12 @@ main(void)
 		    test_number_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_worker_uid_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_follow_not_reading, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_follow_reads_late, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_follow_reading, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

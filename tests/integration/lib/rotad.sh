@@ -37,13 +37,15 @@ rotad_test() {
 	    useradd --system --no-create-home --shell /usr/sbin/nologin "$WU"
 }
 
-# rotad_test_conf [LINE...]: T/rotad.yaml with the store, the socket and
-# the workers in T, and each LINE after them.
+# rotad_test_conf [LINE...]: T/rotad.yaml with the store and the workers
+# in T, then `control:` with the socket in T, then each LINE (indented, it
+# is more of control:, e.g. "  group: nogroup").
 rotad_test_conf() {
 	{
 		echo "store: {path: $T/rotad.db, key_file: $T/master.key}"
-		echo "control: {socket: $T/rotad.sock}"
 		echo "worker: {path: $B/rotad-worker, user: $WU}"
+		echo "control:"
+		echo "  socket: $T/rotad.sock"
 		printf '%s\n' "$@"
 	} >"$T/rotad.yaml"
 }
