@@ -223,6 +223,7 @@ cron_main(int argc, char **argv)
 	int64_t from, t;
 	char buf[48], when[48];
 	int count = 5, json = 0, c, r, i, ret = CTL_EXIT_USAGE;
+	long n;
 	char *end;
 
 	optind = 1;
@@ -241,16 +242,19 @@ cron_main(int argc, char **argv)
 			json = 1;
 			break;
 		case 'n':
+			/* Checked as the long strtol() gives: cast
+			 * first, 4294967297 would pass as 1. */
 			errno = 0;
-			count = (int)strtol(optarg, &end, 10);
+			n = strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || end == optarg ||
-			    count < 1 || count > COUNT_MAX) {
+			    n < 1 || n > COUNT_MAX) {
 				fprintf(stderr,
 				    "rotactl: -n: expected a count "
 				    "1-%d\n",
 				    COUNT_MAX);
 				goto out;
 			}
+			count = (int)n;
 			break;
 		case 'h':
 			cron_usage(stdout);
