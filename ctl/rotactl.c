@@ -1261,21 +1261,65 @@ cmd_secret_set(const struct ctl *ctl)
 	return ret;
 }
 
+/*
+ * Write N bytes at P to stdout with write(2), not stdio, whose buffer
+ * would keep a copy of them: for a secret.  Whatever stdio holds goes
+ * first, so the order of the output stays.  0, or an exit code after
+ * saying why.
+ */
+static int
+write_out(const char *p, size_t n)
+{
+	ssize_t w;
+
+	if (fflush(stdout) != 0)
+		return CTL_EXIT_FAILED;
+	while (n > 0) {
+		w = write(STDOUT_FILENO, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			complain("writing the value: %s", strerror(errno));
+			return CTL_EXIT_FAILED;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* RES, which holds a secret, as print_json() prints it, through no
+ * buffer that is not wiped: json_dumps()'s copy is ours to wipe. */
+static int
+print_json_secret(const json_t *res)
+{
+	char *text = json_dumps(res, JSON_COMPACT);
+	size_t len;
+	int ret;
+
+	if (text == NULL)
+		return CTL_EXIT_FAILED;
+	len = strlen(text);
+	ret = write_out(text, len);
+	if (ret == 0)
+		ret = write_out("\n", 1);
+	protocol_free_wiped(text, len);
+	return ret;
+}
+
 static int
 cmd_secret_get(const struct ctl *ctl)
 {
 	struct secret *value = NULL;
-	const char *b64, *p;
+	const char *b64;
 	json_t *res;
-	size_t n;
-	ssize_t w;
 	int ret;
 
 	ret = call(ctl, "secret_get", user_args(ctl), NULL, NULL, &res);
 	if (ret != 0)
 		return ret;
 	if (ctl->json) {
-		ret = print_json(res);
+		ret = print_json_secret(res);
 		goto out;
 	}
 	if (json_is_true(json_object_get(res, "out_of_sync")))
@@ -1289,21 +1333,7 @@ cmd_secret_get(const struct ctl *ctl)
 		ret = CTL_EXIT_FAILED;
 		goto out;
 	}
-	/* write(2), not stdio: no copy of the value in stdout's buffer. */
-	p = secret_data(value);
-	n = secret_len(value);
-	while (n > 0) {
-		w = write(STDOUT_FILENO, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			complain("writing the value: %s", strerror(errno));
-			ret = CTL_EXIT_FAILED;
-			break;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
+	ret = write_out(secret_data(value), secret_len(value));
 out:
 	secret_free(value);
 	protocol_wipe_json(res);
