@@ -603,10 +603,12 @@ read_submit(struct cmd_read *rq)
 	storeq_submit(rq->d->readq[READQ_CONTROL], &rq->job);
 }
 
+/* A run read back from the store: its kind is stored with it (for runs
+ * from before schema 6, as the message suggested: store_sqlite.c). */
 static const char *
 stored_kind(const struct store_run *rec)
 {
-	return strncmp(rec->message, "verify", 6) == 0 ? "verify" : "rotate";
+	return run_kind_name(rec->verify ? RUN_VERIFY : RUN_ROTATE);
 }
 
 static int

@@ -425,6 +425,7 @@ run_make(struct daemon *d, struct ustate *us, enum run_kind kind, int64_t fire)
 	}
 	users_run_add(d, r);
 	snprintf(r->rec.user, sizeof(r->rec.user), "%s", us->name);
+	r->rec.verify = kind == RUN_VERIFY; /* the store keeps it */
 	r->rec.state = STORE_RUN_NONE;
 	r->rec.attempts = 1;
 	r->rec.created = r->rec.updated = now_s();

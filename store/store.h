@@ -352,6 +352,9 @@ const char *store_error_class_name(enum store_error_class ec);
 struct store_run {
 	char id[STORE_RUN_ID_LEN + 1];
 	char user[STORE_USER_MAX + 1];
+	/* A verify run (it logs in with the current secret and changes
+	 * nothing), not a rotation.  Set at create, never updated. */
+	bool verify;
 	enum store_run_state state;
 	int attempts;
 	enum store_error_class error_class;

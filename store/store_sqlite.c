@@ -209,6 +209,18 @@ static const char *const migrations[] = {
 	 "CREATE INDEX runs_created ON runs (created);"
 	 "CREATE INDEX runs_unfinished ON runs (created)"
 	 "  WHERE " UNFINISHED_WHERE ";"),
+	/* 6: what a run does, rotate or verify, kept rather than guessed
+	 * from its message, which a retry or a failure replaces.  Rows from
+	 * before are given the guess they were shown by (a message that
+	 * starts with "verify"), less the rows the data says are rotations:
+	 * one in state verified (a verify run never is), or one a secret
+	 * version names (a verify run makes none). */
+	("ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'rotate'"
+	 "  CHECK (kind = 'rotate' OR kind = 'verify');"
+	 "UPDATE runs SET kind = 'verify'"
+	 "  WHERE substr(message, 1, 6) = 'verify' AND state <> 'verified'"
+	 "  AND NOT EXISTS (SELECT 1 FROM secrets"
+	 "    WHERE secrets.run_id = runs.id);"),
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -216,7 +228,7 @@ static const char *const migrations[] = {
 #define SECRET_COLUMNS "version, state, run_id, created, changed, value"
 #define RUN_COLUMNS                                                            \
 	"id, user_name, state, attempts, error_class, created, updated, "      \
-	"message"
+	"message, kind"
 enum stmt_id {
 	ST_BEGIN,
 	ST_BEGIN_READ,
@@ -305,7 +317,7 @@ static const char *const sql[ST_COUNT] = {
 			   " NULL FROM secrets WHERE user_name = ?1"
 			   " ORDER BY version DESC",
 	[ST_RUN_INSERT] = "INSERT INTO runs (" RUN_COLUMNS ")"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_RUN_UPDATE] = "UPDATE runs SET state = ?3, attempts = ?4,"
 			  " error_class = ?5, updated = ?7, message = ?8"
 			  " WHERE id = ?1",
@@ -1433,6 +1445,8 @@ read_run(struct store_backend *b, sqlite3_stmt *s, struct store_run *ret)
 	ret->error_class = (enum store_error_class)v;
 	ret->created = sqlite3_column_int64(s, 5);
 	ret->updated = sqlite3_column_int64(s, 6);
+	ret->verify = sqlite3_column_type(s, 8) == SQLITE_TEXT &&
+	    strcmp((const char *)sqlite3_column_text(s, 8), "verify") == 0;
 	return column_text(
 	    b, s, 7, ret->message, sizeof(ret->message), false, "run message");
 }
@@ -1447,6 +1461,10 @@ sqlite_run_insert(struct store_backend *b, const struct store_run *run)
 	if (r < 0)
 		return r;
 	rc = bind_run(s, run);
+	/* The kind only here: an update never changes it. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(
+		    s, 9, run->verify ? "verify" : "rotate", -1, SQLITE_STATIC);
 	if (rc != SQLITE_OK)
 		return bind_fail(b, s, rc);
 	return run_one(b, s, "creating a run");

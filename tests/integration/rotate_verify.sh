@@ -25,6 +25,12 @@ version() {
 }
 # run_field ID EXPR: EXPR on `rotactl --json run ID`'s run, bound to r
 run_field() { ctl --json run "$1" | jget "(lambda r: ($2))(j['run'])"; }
+# stored_kinds USER: "ID KIND" for each of USER's runs, as `runs` (which
+# reads the store) shows them, oldest first
+stored_kinds() {
+	ctl --json runs "$1" |
+	    jget '"\n".join(r["id"] + " " + r["kind"] for r in reversed(j["runs"]))'
+}
 # until_state ID STATE...: wait (20 s at most) for run ID to be in a STATE
 until_state() {
 	local id=$1 i s
@@ -58,7 +64,7 @@ users:
   p2: {login: p2, resource: one, password_file: $T/v3.pw}
 EOF
 
-echo "1..9"
+echo "1..10"
 out=$("$ROTAD" --init -c "$T/rotad.yaml" 2>&1)
 ROTAD_FAULT=fail:apply,fail:apply,fail:apply rotad_run "$T/rotad.yaml" "$T/log"
 verdict "rotad starts (ROTAD_FAULT=fail:apply x3)" $? "$out" "$(tail -n 5 "$T/log")"
@@ -68,6 +74,8 @@ verdict "rotad starts (ROTAD_FAULT=fail:apply x3)" $? "$out" "$(tail -n 5 "$T/lo
 ver0=$(version v1)
 vid=$(ctl --json verify v1 | jget 'j["run"]')
 until_state "$vid" retry_wait
+# As the store has it (`runs` reads the store), while it waits to retry.
+kind0=$(stored_kinds v1)
 ans=$(rotad_send '{"v":1,"cmd":"rotate","user":"v1","alert_id":"leak-1"}')
 rid=$(echo "$ans" | jlast 'j["result"]["run"]')
 co=$(echo "$ans" | jlast 'j["result"]["coalesced"]')
@@ -80,6 +88,7 @@ ver1=$(version v1)
     echo "$vst" | grep -q "^('verify', 'failed', 'not retried: rotation run $rid follows"
 verdict "a rotate while a verify waits to retry rotates at once (new secret version)" $? \
     "verify $vid: $vst" "answer: $ans" "rotation: $rst" "version $ver0 -> $ver1"
+vid1=$vid rid1=$rid
 
 # 2. A rotation asked for while a verify runs its step, which then fails:
 # the verify is not retried (10 minutes later), the rotation runs now.
@@ -96,6 +105,7 @@ ver1=$(version v4)
     echo "$vst" | grep -q "^('verify', 'failed', 1, 'not retried: rotation run $rid follows"
 verdict "a verify that fails while a rotation waits is not retried; the rotation commits" $? \
     "verify $vid: $vst" "rotation $rid: $rst" "version $ver0 -> $ver1"
+vid4=$vid rid4=$rid
 
 # 3. A verify in progress (1 s before its step): rotate --wait waits for
 # it, then rotates; it is answered with its rotation, committed.
@@ -140,7 +150,19 @@ grep -q "ROTAD-0016 .*rotation run .* waits for verify run" "$T/log"
 verdict "the log says the rotation waits for the verify (ROTAD-0016)" $? \
     "$(grep ROTAD-0016 "$T/log" | tail -n 3)"
 
-# 7. The daemon stops while a rotation waits behind a verify: it never
+# 7. What the store keeps of a run says its kind (control review, finding
+# 5): before, `runs` guessed it from the message, and a verify run whose
+# message was a retry's or a failure's showed as a rotation.
+kind1=$(stored_kinds v1)
+kind4=$(stored_kinds v4)
+[ "$kind0" = "$vid1 verify" ] &&
+    [ "$kind1" = "$(printf '%s verify\n%s rotate' "$vid1" "$rid1")" ] &&
+    [ "$kind4" = "$(printf '%s verify\n%s rotate' "$vid4" "$rid4")" ]
+verdict "runs (from the store) shows each run's kind, whatever its message" $? \
+    "v1 while waiting: $kind0" "v1: $kind1 (verify $vid1)" \
+    "v4: $kind4 (verify $vid4)" "$(ctl runs v1; ctl runs v4)"
+
+# 8. The daemon stops while a rotation waits behind a verify: it never
 # starts, and its waiter is told so -- the verify running (v2), or queued
 # behind another run of its resource (p2, max_concurrent 1).
 ctl rotate p1 >/dev/null
@@ -166,5 +188,5 @@ verdict "a stop: the rotation behind a verify never starts; its waiters are told
 verdict "no sanitizer report in the daemon's log" $? \
     "$(grep -E -A20 'Sanitizer|runtime error' "$T/log" | head -40)"
 
-[ "$n" -eq 9 ] || echo "# planned 9 tests, ran $n"
+[ "$n" -eq 10 ] || echo "# planned 10 tests, ran $n"
 [ "$failed" -eq 0 ]

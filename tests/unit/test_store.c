@@ -31,6 +31,7 @@
 #include "store.h"
 
 #define T0 1700000000 /* a fixed "now" */
+#define SCHEMA_NOW 6  /* store_sqlite.c's migrations */
 
 struct fixture {
 	char dir[64];
@@ -288,7 +289,7 @@ test_open_creates(void **state)
 	assert_int_equal(stat(wal, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(sql_int(f, "PRAGMA journal_mode = WAL"), 0);
-	assert_int_equal(schema_version(f), 5);
+	assert_int_equal(schema_version(f), SCHEMA_NOW);
 	assert_int_equal(sql_int(f, "PRAGMA application_id"), 0x726f7461);
 	reopen(f);
 	expect_slot(f, "alice", STORE_CURRENT, "pw", 1);
@@ -308,7 +309,7 @@ test_open_empty_file(void **state)
 	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
 			     f->err, sizeof(f->err)),
 	    0);
-	assert_int_equal(schema_version(f), 5);
+	assert_int_equal(schema_version(f), SCHEMA_NOW);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name IN ('secrets', 'runs',"
@@ -1280,7 +1281,7 @@ test_run_outputs_migration(void **state)
 	    0);
 
 	reopen(f);
-	assert_int_equal(schema_version(f), 5);
+	assert_int_equal(schema_version(f), SCHEMA_NOW);
 	assert_int_equal(sql_int(f,
 			     "SELECT count(*) FROM sqlite_schema"
 			     " WHERE name = 'run_outputs'"),
@@ -1343,7 +1344,7 @@ test_schedule_paused_migration(void **state)
 	assert_int_equal(schedule_has(f, "paused"), 0);
 
 	reopen(f);
-	assert_int_equal(schema_version(f), 5);
+	assert_int_equal(schema_version(f), SCHEMA_NOW);
 	assert_int_equal(schedule_has(f, "paused"), 1);
 	assert_int_equal(store_schedule_get(f->st, "alice", &got), 0);
 	assert_int_equal(got.next_fire, T0 + 3600);
@@ -1393,6 +1394,96 @@ sql_fails(struct fixture *f, const char *q)
 	rc = sqlite3_exec(db, q, NULL, NULL, NULL);
 	sqlite3_close(db);
 	return rc != SQLITE_OK;
+}
+
+/* A run's kind, rotate or verify: kept at create, read back by get and
+ * by the listings, unchanged by an update. */
+static void
+test_run_kind(void **state)
+{
+	struct fixture *f = *state;
+	struct store_run v = { 0 }, r;
+	struct runs rs = { 0 };
+	char rot[STORE_RUN_ID_LEN + 1];
+
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
+	new_run(f, "alice", rot);
+	assert_int_equal(store_run_id_new(v.id), 0);
+	snprintf(v.user, sizeof(v.user), "alice");
+	v.verify = true;
+	v.state = STORE_RUN_PREPARED;
+	v.created = v.updated = T0 + 1;
+	snprintf(v.message, sizeof(v.message), "verify: logging in");
+	assert_int_equal(store_run_create(f->st, &v), 0);
+	/* Its message no longer says so: a retry's, a target's. */
+	v.verify = false;
+	v.state = STORE_RUN_FAILED;
+	snprintf(v.message, sizeof(v.message), "timed out; attempt 2 in 9s");
+	assert_int_equal(store_run_update(f->st, &v), 0);
+
+	assert_int_equal(store_run_get(f->st, v.id, &r), 0);
+	assert_true(r.verify);
+	assert_int_equal(store_run_get(f->st, rot, &r), 0);
+	assert_false(r.verify);
+	assert_int_equal(
+	    store_run_list(f->st, "alice", 0, collect_runs, &rs), 0);
+	assert_int_equal(rs.n, 2);
+	assert_string_equal(rs.v[0].id, v.id);
+	assert_true(rs.v[0].verify);
+	assert_false(rs.v[1].verify);
+}
+
+/*
+ * Schema 6 keeps a run's kind.  Rows schema-5 code left are given the
+ * kind their message suggested (what `rotactl runs` showed them as),
+ * except where the data says rotation: the state verified, or a secret
+ * version made by the run.
+ */
+static void
+test_run_kind_migration(void **state)
+{
+	struct fixture *f = *state;
+	char id[3][STORE_RUN_ID_LEN + 1];
+	struct store_run r;
+	int i;
+
+	assert_int_equal(store_open(f->db, f->key, STORE_OPEN_CREATE, &f->st,
+			     f->err, sizeof(f->err)),
+	    0);
+	seed(f, "alice", "pw");
+	for (i = 0; i < 3; i++)
+		new_run(f, "alice", id[i]);
+	assert_int_equal(pending(f, "alice", "next", T0 + 10), 2);
+	store_close(f->st);
+	f->st = NULL;
+	sql(f,
+	    "UPDATE runs SET message = 'verify: the current secret logs in',"
+	    " state = 'committed' WHERE rowid = 1;"
+	    "UPDATE runs SET message = 'verified', state = 'verified'"
+	    " WHERE rowid = 2;"
+	    "UPDATE runs SET message = 'injected failure; attempt 2 in 9s'"
+	    " WHERE rowid = 3;"
+	    "UPDATE runs SET message = 'verify: a rotation''s own' WHERE"
+	    " id = (SELECT run_id FROM secrets WHERE state = 'pending');"
+	    "ALTER TABLE runs DROP COLUMN kind;"
+	    "UPDATE meta SET value = 5 WHERE key = 'schema_version'");
+
+	reopen(f);
+	assert_int_equal(schema_version(f), SCHEMA_NOW);
+	assert_int_equal(store_run_get(f->st, id[0], &r), 0);
+	assert_true(r.verify);
+	assert_int_equal(store_run_get(f->st, id[1], &r), 0);
+	assert_false(r.verify);
+	assert_int_equal(store_run_get(f->st, id[2], &r), 0);
+	assert_false(r.verify);
+	assert_int_equal(
+	    sql_int(f, "SELECT count(*) FROM runs WHERE kind = 'verify'"), 1);
+	assert_int_equal(sql_int(f, "SELECT count(*) FROM runs"), 4);
+	store_close(f->st);
+	f->st = NULL;
+	assert_true(sql_fails(f, "UPDATE runs SET kind = 'reboot'"));
 }
 
 #define IN_LISTS                                                               \
@@ -1479,7 +1570,7 @@ test_constraints_migration(void **state)
 	assert_int_equal(sql_int(f, IN_LISTS), 3);
 
 	reopen(f);
-	assert_int_equal(schema_version(f), 5);
+	assert_int_equal(schema_version(f), SCHEMA_NOW);
 	assert_int_equal(sql_int(f, IN_LISTS), 0);
 	assert_int_equal(sql_int(f, "SELECT count(*) FROM secrets"), 3);
 	assert_int_equal(sql_int(f,
@@ -2324,6 +2415,9 @@ main(void)
 		    test_schedule_paused_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_constraints_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_kind, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_run_kind_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_secret_version, setup_open, teardown),
 		cmocka_unit_test_setup_teardown(
