@@ -40,8 +40,8 @@ long ssh_left_ms(const struct ssh *c);
 /* Whether HAY holds NEEDLE, ignoring case. */
 bool ssh_has(const char *hay, const char *needle);
 /* 0 when LOGIN is a plain user name ([A-Za-z0-9._@-], not starting with
- * '-' or '@'), which chpasswd, passwd and sh on the target can take as one name;
- * else RES filled (fatal) and -EIO. */
+ * '-' or '@'), which chpasswd, passwd and sh on the target can take as one
+ * name; else RES filled (fatal) and -EIO. */
 int ssh_check_login(const char *login, struct wire_response *res);
 /* libssh2's last error text for C's session. */
 const char *ssh_last_error(const struct ssh *c);
