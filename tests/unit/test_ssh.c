@@ -30,6 +30,7 @@ static size_t fake_err[8], fake_next;
 static ssize_t
 fake_read_ex(LIBSSH2_CHANNEL *ch, int stream, char *buf, size_t len)
 {
+	char tail[6];
 	size_t n;
 
 	(void)ch;
@@ -38,7 +39,10 @@ fake_read_ex(LIBSSH2_CHANNEL *ch, int stream, char *buf, size_t len)
 	n = fake_err[fake_next++];
 	assert_true(n <= len && n >= 5);
 	memset(buf, 'E', n);
-	snprintf(buf + n - 5, 6, "|%04zu", n % 10000);
+	/* Its last five bytes say how many, and nothing is written past N:
+	 * a read fills BUF to its end, without a NUL. */
+	snprintf(tail, sizeof(tail), "|%04zu", n % 10000);
+	memcpy(buf + n - 5, tail, 5);
 	return (ssize_t)n;
 }
 
