@@ -3,9 +3,10 @@
  *
  * The walk is over the resolved path (realpath), as sshd's safe_path()
  * does: a symlink is judged by its target and the directories above the
- * target.  The link itself is judged too, by its owner and the
- * directories above it, since whoever owns it or may write beside it can
- * point it elsewhere.
+ * target.  Every link met on the way is judged too, at the end of the
+ * path or in its directories, the second of a chain as the first: by its
+ * owner and the directories above it, since whoever owns it or may write
+ * beside it can point it elsewhere.
  */
 #include <errno.h>
 #include <limits.h>
@@ -113,6 +114,84 @@ chain(const char *bare, const char *real, uid_t self, char *why, size_t size)
 	return 0;
 }
 
+/* Links followed at most, as the kernel's MAXSYMLINKS. */
+#define HOPS_MAX 40
+
+/*
+ * Every symlink met while resolving the absolute path ABS, component by
+ * component as the kernel does, judged by its owner and by the (real)
+ * directories above it.  A component that cannot be looked at ends the
+ * walk with 0: the caller judges what is missing or unresolvable.  0, or
+ * a negative errno with WHY.
+ */
+static int
+links(const char *abs, uid_t self, char *why, size_t size)
+{
+	char todo[PATH_MAX], done[PATH_MAX], at[PATH_MAX], to[PATH_MAX];
+	char rest[PATH_MAX];
+	struct stat sb;
+	char *c, *end;
+	int hops = 0, r;
+	ssize_t n;
+
+	if (strlen(abs) >= sizeof(todo))
+		goto long_;
+	strcpy(todo, abs);
+	strcpy(done, "/");
+	for (c = todo;;) {
+		while (*c == '/')
+			c++;
+		if (*c == '\0')
+			return 0;
+		if ((end = strchr(c, '/')) != NULL)
+			*end = '\0';
+		if (strcmp(c, "..") == 0) {
+			(void)parent(done);
+		} else if (strcmp(c, ".") != 0) {
+			if ((size_t)snprintf(at, sizeof(at), "%s/%s",
+				strcmp(done, "/") == 0 ? "" : done,
+				c) >= sizeof(at))
+				goto long_;
+			if (lstat(at, &sb) < 0)
+				return 0;
+			if (!S_ISLNK(sb.st_mode)) {
+				strcpy(done, at);
+			} else {
+				if (++hops > HOPS_MAX) {
+					snprintf(why, size, "cannot resolve: %s",
+					    strerror(ELOOP));
+					return -ELOOP;
+				}
+				if ((r = judge("", at, &sb, self, true, why,
+					 size)) < 0 ||
+				    (r = chain("", done, self, why, size)) < 0)
+					return r;
+				if ((n = readlink(at, to, sizeof(to) - 1)) < 0)
+					return 0;
+				to[n] = '\0';
+				/* What is left after the link, under its
+				 * target, from the root or from where the
+				 * link is. */
+				snprintf(rest, sizeof(rest), "%s",
+				    end != NULL ? end + 1 : "");
+				if ((size_t)snprintf(todo, sizeof(todo),
+					"%s/%s", to, rest) >= sizeof(todo))
+					goto long_;
+				if (to[0] == '/')
+					strcpy(done, "/");
+				c = todo;
+				continue;
+			}
+		}
+		if (end == NULL)
+			return 0;
+		c = end + 1;
+	}
+long_:
+	snprintf(why, size, "cannot check: path too long");
+	return -ENAMETOOLONG;
+}
+
 /* PATH made absolute against the working directory, in ABS. */
 static int
 absolute(const char *path, char *abs, size_t size, char *why, size_t wsize)
@@ -178,10 +257,13 @@ in_memo(const char *abs, const struct stat *sb, uid_t self,
 			memo->dir[0] = '\0';
 			return 1;
 		}
-		/* chain() as it goes on above the file: a directory's words
-		 * do not depend on which file asked. */
+		/* links() and chain() as they go on above the file: a
+		 * directory's words do not depend on which file asked. */
 		memo->verdict =
-		    chain("", memo->real, self, memo->why, sizeof(memo->why));
+		    links(dir, self, memo->why, sizeof(memo->why));
+		if (memo->verdict == 0)
+			memo->verdict = chain(
+			    "", memo->real, self, memo->why, sizeof(memo->why));
 		strcpy(memo->dir, dir);
 	}
 	if ((size_t)snprintf(real, sizeof(real), "%s/%s",
@@ -225,7 +307,9 @@ trust_check_path_memo(const char *path, uid_t self, struct trust_memo *memo,
 			return r;
 		}
 		/* Missing: whoever may write where it would be could
-		 * create it. */
+		 * create it, or point a link on the way elsewhere. */
+		if ((r = links(abs, self, why, size)) < 0)
+			return r;
 		strcpy(dir, abs);
 		while (parent(dir))
 			if (realpath(dir, real) != NULL)
@@ -235,26 +319,9 @@ trust_check_path_memo(const char *path, uid_t self, struct trust_memo *memo,
 	if (memo != NULL && !S_ISLNK(sb.st_mode) && plain(abs) &&
 	    (r = in_memo(abs, &sb, self, memo, why, size)) != 1)
 		return r;
-	if (S_ISLNK(sb.st_mode)) {
-		/* The link: its owner, and where it lives. */
-		strcpy(dir, abs);
-		parent(dir);
-		if (realpath(dir, real) == NULL) {
-			r = -errno;
-			snprintf(
-			    why, size, "cannot check: %s", strerror(errno));
-			return r;
-		}
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/%s",
-			strcmp(real, "/") == 0 ? "" : real,
-			strrchr(abs, '/') + 1) >= sizeof(dir)) {
-			snprintf(why, size, "cannot check: path too long");
-			return -ENAMETOOLONG;
-		}
-		if ((r = judge("", dir, &sb, self, true, why, size)) < 0 ||
-		    (r = chain("", real, self, why, size)) < 0)
-			return r;
-	}
+	/* The links on the way: their owners, and where they live. */
+	if ((r = links(abs, self, why, size)) < 0)
+		return r;
 	if (realpath(abs, real) == NULL) {
 		r = -errno;
 		snprintf(why, size, "cannot resolve: %s", strerror(errno));

@@ -287,6 +287,62 @@ test_symlink(void **state)
 	assert_string_equal(why, "cannot resolve: No such file or directory");
 }
 
+/*
+ * Every link of a chain, and every link in a path's directories, is
+ * judged as the first: whoever owns the second link, or its directory,
+ * can point it elsewhere as well.
+ */
+static void
+test_symlink_chain(void **state)
+{
+	char target[2 * PATH_MAX];
+
+	(void)state;
+	NEED_ROOT();
+	make_file("c-real", 0644, 0);
+	make_dir("c-real.d", 0755, 0);
+	make_file("c-real.d/f", 0644, 0);
+	make_dir("c-theirs", 0755, NOBODY);
+	/* root's link -> nobody's link -> root's file. */
+	snprintf(target, sizeof(target), "%s", at("c-real"));
+	assert_int_equal(symlink(target, at("c-theirs/mid")), 0);
+	assert_int_equal(lchown(at("c-theirs/mid"), NOBODY, (gid_t)-1), 0);
+	snprintf(target, sizeof(target), "%s", at("c-theirs/mid"));
+	assert_int_equal(symlink(target, at("c-first")), 0);
+	assert_int_equal(check("c-first"), -EPERM);
+	assert_string_equal(why_t(),
+	    "T/c-theirs/mid: symlink owned by nobody (uid 65534), not root or "
+	    "the daemon's user; fix: chown -h root T/c-theirs/mid");
+	/* root's link in nobody's directory, in the middle of a chain. */
+	assert_int_equal(symlink("../c-real", at("c-theirs/rootmid")), 0);
+	assert_int_equal(symlink("c-theirs/rootmid", at("c-second")), 0);
+	assert_int_equal(check("c-second"), -EPERM);
+	assert_string_equal(why_t(),
+	    "T/c-theirs: owned by nobody (uid 65534), not root or the "
+	    "daemon's user; fix: chown root T/c-theirs");
+	/* A directory of the path reached through nobody's link. */
+	snprintf(target, sizeof(target), "%s", at("c-real.d"));
+	assert_int_equal(symlink(target, at("c-theirs/dirlink")), 0);
+	assert_int_equal(lchown(at("c-theirs/dirlink"), NOBODY, (gid_t)-1), 0);
+	snprintf(target, sizeof(target), "%s", at("c-theirs/dirlink"));
+	assert_int_equal(symlink(target, at("c-conf.d")), 0);
+	assert_int_equal(check("c-conf.d/f"), -EPERM);
+	assert_string_equal(why_t(),
+	    "T/c-theirs/dirlink: symlink owned by nobody (uid 65534), not root "
+	    "or the daemon's user; fix: chown -h root T/c-theirs/dirlink");
+	assert_int_equal(check("c-conf.d/absent"), -EPERM);
+	/* The same chains of root's links in root's directories pass. */
+	assert_int_equal(symlink("c-real.d", at("c-ok.d")), 0);
+	assert_int_equal(symlink("c-ok.d/f", at("c-ok1")), 0);
+	assert_int_equal(symlink("c-ok1", at("c-ok2")), 0);
+	assert_int_equal(check("c-ok2"), 0);
+	assert_int_equal(check("c-ok.d/f"), 0);
+	/* A loop is refused, not followed. */
+	assert_int_equal(symlink("c-loop2", at("c-loop1")), 0);
+	assert_int_equal(symlink("c-loop1", at("c-loop2")), 0);
+	assert_true(check("c-loop1") < 0);
+}
+
 static void
 test_missing(void **state)
 {
@@ -377,6 +433,7 @@ main(void)
 		cmocka_unit_test(test_directory_above),
 		cmocka_unit_test(test_sticky),
 		cmocka_unit_test(test_symlink),
+		cmocka_unit_test(test_symlink_chain),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_relative),
 		cmocka_unit_test(test_memo),
