@@ -158,7 +158,8 @@ links(const char *abs, uid_t self, char *why, size_t size)
 				strcpy(done, at);
 			} else {
 				if (++hops > HOPS_MAX) {
-					snprintf(why, size, "cannot resolve: %s",
+					snprintf(why, size,
+					    "cannot resolve: %s",
 					    strerror(ELOOP));
 					return -ELOOP;
 				}
@@ -259,8 +260,7 @@ in_memo(const char *abs, const struct stat *sb, uid_t self,
 		}
 		/* links() and chain() as they go on above the file: a
 		 * directory's words do not depend on which file asked. */
-		memo->verdict =
-		    links(dir, self, memo->why, sizeof(memo->why));
+		memo->verdict = links(dir, self, memo->why, sizeof(memo->why));
 		if (memo->verdict == 0)
 			memo->verdict = chain(
 			    "", memo->real, self, memo->why, sizeof(memo->why));
