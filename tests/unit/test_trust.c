@@ -287,6 +287,17 @@ test_symlink(void **state)
 	assert_string_equal(why, "cannot resolve: No such file or directory");
 }
 
+/* A symlink NAME, owned by nobody, to the absolute path of TO. */
+static void
+their_link(const char *to, const char *name)
+{
+	char target[2 * PATH_MAX];
+
+	snprintf(target, sizeof(target), "%s", at(to));
+	assert_int_equal(symlink(target, at(name)), 0);
+	assert_int_equal(lchown(at(name), NOBODY, (gid_t)-1), 0);
+}
+
 /*
  * Every link of a chain, and every link in a path's directories, is
  * judged as the first: whoever owns the second link, or its directory,
@@ -304,9 +315,7 @@ test_symlink_chain(void **state)
 	make_file("c-real.d/f", 0644, 0);
 	make_dir("c-theirs", 0755, NOBODY);
 	/* root's link -> nobody's link -> root's file. */
-	snprintf(target, sizeof(target), "%s", at("c-real"));
-	assert_int_equal(symlink(target, at("c-theirs/mid")), 0);
-	assert_int_equal(lchown(at("c-theirs/mid"), NOBODY, (gid_t)-1), 0);
+	their_link("c-real", "c-theirs/mid");
 	snprintf(target, sizeof(target), "%s", at("c-theirs/mid"));
 	assert_int_equal(symlink(target, at("c-first")), 0);
 	assert_int_equal(check("c-first"), -EPERM);
@@ -321,9 +330,7 @@ test_symlink_chain(void **state)
 	    "T/c-theirs: owned by nobody (uid 65534), not root or the "
 	    "daemon's user; fix: chown root T/c-theirs");
 	/* A directory of the path reached through nobody's link. */
-	snprintf(target, sizeof(target), "%s", at("c-real.d"));
-	assert_int_equal(symlink(target, at("c-theirs/dirlink")), 0);
-	assert_int_equal(lchown(at("c-theirs/dirlink"), NOBODY, (gid_t)-1), 0);
+	their_link("c-real.d", "c-theirs/dirlink");
 	snprintf(target, sizeof(target), "%s", at("c-theirs/dirlink"));
 	assert_int_equal(symlink(target, at("c-conf.d")), 0);
 	assert_int_equal(check("c-conf.d/f"), -EPERM);
