@@ -127,18 +127,18 @@ chain(const char *bare, const char *real, uid_t self, char *why, size_t size)
 static int
 links(const char *abs, uid_t self, char *why, size_t size)
 {
-	char todo[PATH_MAX], done[PATH_MAX], at[PATH_MAX], to[PATH_MAX];
+	char left[PATH_MAX], done[PATH_MAX], at[PATH_MAX], to[PATH_MAX];
 	char rest[PATH_MAX];
 	struct stat sb;
 	char *c, *end;
 	int hops = 0, r;
 	ssize_t n;
 
-	if (strlen(abs) >= sizeof(todo))
+	if (strlen(abs) >= sizeof(left))
 		goto long_;
-	strcpy(todo, abs);
+	strcpy(left, abs);
 	strcpy(done, "/");
-	for (c = todo;;) {
+	for (c = left;;) {
 		while (*c == '/')
 			c++;
 		if (*c == '\0')
@@ -175,12 +175,12 @@ links(const char *abs, uid_t self, char *why, size_t size)
 				 * link is. */
 				snprintf(rest, sizeof(rest), "%s",
 				    end != NULL ? end + 1 : "");
-				if ((size_t)snprintf(todo, sizeof(todo),
-					"%s/%s", to, rest) >= sizeof(todo))
+				if ((size_t)snprintf(left, sizeof(left),
+					"%s/%s", to, rest) >= sizeof(left))
 					goto long_;
 				if (to[0] == '/')
 					strcpy(done, "/");
-				c = todo;
+				c = left;
 				continue;
 			}
 		}
